@@ -1,0 +1,291 @@
+//! The one typed configuration: defaults, then `tmahost.toml` (or `TMAHOST_CONFIG`), then
+//! `TMAHOST_*` environment variables. Validated once at start; every field is documented in
+//! the README.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+use tmahost_deploy::Limits;
+
+/// A configuration value that must never be printed.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where the embedded defaults keep their state.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://{data_dir}/tmahost.db`.
+    pub database_url: Option<Secret>,
+    /// `file:///…`, `s3://bucket[/prefix]` or `memory://`; default `file://{data_dir}/objects`.
+    pub storage_url: Option<String>,
+    pub base_domain: String,
+    pub public_scheme: String,
+    /// Port in public app URLs; default: the edge port when `base_domain` is `localhost`.
+    pub public_port: Option<u16>,
+    pub edge_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    /// 32 bytes as hex or base64; default: generated into `{data_dir}/master.key`.
+    pub master_key: Option<Secret>,
+    pub control_bot_token: Option<Secret>,
+    #[serde(deserialize_with = "id_list")]
+    pub admin_ids: Vec<i64>,
+    pub telegram_api_url: String,
+    pub log_format: LogFormat,
+    /// Lifetime of API tokens created without an explicit one.
+    pub token_ttl_days: u32,
+    /// Deployments still uploading after this long (or at start of `serve`) are marked failed.
+    pub stale_upload_secs: u64,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            storage_url: None,
+            base_domain: "localhost".into(),
+            public_scheme: "http".into(),
+            public_port: None,
+            edge_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            master_key: None,
+            control_bot_token: None,
+            admin_ids: Vec::new(),
+            telegram_api_url: "https://api.telegram.org".into(),
+            log_format: LogFormat::Text,
+            token_ttl_days: 365,
+            stale_upload_secs: 3600,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the configuration was refused, naming the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    #[error("configuration: {var}: {problem}")]
+    Invalid { var: &'static str, problem: String },
+}
+
+fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { var, problem: problem.into() }
+}
+
+/// Variables read by other parts of the binary (CLI, tests), not part of [`Config`].
+const NON_CONFIG_VARS: &[&str] = &["CONFIG", "SERVER", "TOKEN", "LOG", "TEST_REQUIRE_ALL", "TEST_POSTGRES_URL"];
+
+impl Config {
+    /// Loads from `TMAHOST_CONFIG` (or `./tmahost.toml` if present) and the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var_os("TMAHOST_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("tmahost.toml"));
+        Self::load_from(&file, Env::prefixed("TMAHOST_").ignore(NON_CONFIG_VARS))
+    }
+
+    fn load_from(file: &Path, env: Env) -> Result<Self, ConfigError> {
+        if std::env::var_os("TMAHOST_CONFIG").is_some() && !file.exists() {
+            return Err(invalid("TMAHOST_CONFIG", format!("{} does not exist", file.display())));
+        }
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `TMAHOST_*` variables that name no setting: likely typos, worth a warning.
+    pub fn unknown_env_vars() -> Vec<String> {
+        let known = serde_json::to_value(Config::default()).unwrap_or_default();
+        std::env::vars()
+            .filter_map(|(k, _)| k.strip_prefix("TMAHOST_").map(str::to_owned))
+            .filter(|k| !NON_CONFIG_VARS.contains(&k.as_str()) && known.get(k.to_ascii_lowercase()).is_none())
+            .map(|k| format!("TMAHOST_{k}"))
+            .collect()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let domain_ok = !self.base_domain.is_empty()
+            && self.base_domain.len() <= 200
+            && self.base_domain.split('.').all(|l| {
+                !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !domain_ok {
+            return Err(invalid("TMAHOST_BASE_DOMAIN", format!("`{}` is not a DNS name like apps.example.com", self.base_domain)));
+        }
+        if self.base_domain.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(invalid("TMAHOST_BASE_DOMAIN", "use lowercase"));
+        }
+        if !matches!(self.public_scheme.as_str(), "http" | "https") {
+            return Err(invalid("TMAHOST_PUBLIC_SCHEME", "must be http or https"));
+        }
+        match url::Url::parse(&self.telegram_api_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return Err(invalid("TMAHOST_TELEGRAM_API_URL", "must be an http(s) URL such as https://api.telegram.org")),
+        }
+        if let Some(url) = &self.database_url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:") || u.starts_with("postgres:") || u.starts_with("postgresql:")) {
+                return Err(invalid("TMAHOST_DATABASE_URL", "must start with sqlite: or postgres:"));
+            }
+        }
+        if let Some(url) = &self.storage_url
+            && !["file://", "s3://", "memory://"].iter().any(|p| url.starts_with(p))
+        {
+            return Err(invalid("TMAHOST_STORAGE_URL", "must start with file://, s3:// or memory://"));
+        }
+        if let Some(k) = &self.master_key {
+            tmahost_store::MasterKey::parse(k.expose()).map_err(|e| invalid("TMAHOST_MASTER_KEY", e.to_string()))?;
+        }
+        if let Some(id) = self.admin_ids.iter().find(|id| **id <= 0) {
+            return Err(invalid("TMAHOST_ADMIN_IDS", format!("`{id}` is not a Telegram user id")));
+        }
+        let l = &self.limits;
+        for (var, v) in [
+            ("TMAHOST_MAX_ARCHIVE_BYTES", l.max_archive_bytes),
+            ("TMAHOST_MAX_FILES", l.max_files as u64),
+            ("TMAHOST_MAX_FILE_BYTES", l.max_file_bytes),
+            ("TMAHOST_MAX_TOTAL_BYTES", l.max_total_bytes),
+            ("TMAHOST_MAX_COMPRESSION_RATIO", l.max_compression_ratio),
+            ("TMAHOST_MAX_PATH_BYTES", l.max_path_bytes as u64),
+            ("TMAHOST_TOKEN_TTL_DAYS", u64::from(self.token_ttl_days)),
+        ] {
+            if v == 0 {
+                return Err(invalid(var, "must be greater than zero"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("tmahost.db").display()),
+        }
+    }
+
+    pub fn storage_url(&self) -> Option<&str> {
+        self.storage_url.as_deref()
+    }
+
+    /// Port shown in public URLs, if not the scheme's default.
+    pub fn public_port(&self) -> Option<u16> {
+        let port = self.public_port.or_else(|| (self.base_domain == "localhost").then_some(self.edge_addr.port()))?;
+        let default = if self.public_scheme == "https" { 443 } else { 80 };
+        (port != default).then_some(port)
+    }
+}
+
+/// Accepts `[1, 2]` (TOML) as well as `"1,2"` (environment).
+fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ids {
+        List(Vec<i64>),
+        One(i64),
+        Text(String),
+    }
+    match Ids::deserialize(d)? {
+        Ids::List(v) => Ok(v),
+        Ids::One(i) => Ok(vec![i]),
+        Ids::Text(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| serde::de::Error::custom(format!("`{s}` is not a numeric Telegram user id"))))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let mut out = None;
+        // Jail gives each test its own cwd and restores the environment afterwards.
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tmahost.toml", toml)?;
+            for (k, v) in env {
+                jail.set_env(format!("TMAHOST_{k}"), v);
+            }
+            let env = Env::prefixed("TMAHOST_").ignore(NON_CONFIG_VARS);
+            out = Some(Config::load_from(Path::new("tmahost.toml"), env).map_err(|e| e.to_string()));
+            Ok(())
+        });
+        out.expect("jail ran")
+    }
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let c = load("", &[]).expect("defaults");
+        assert_eq!(c.database_url(), "sqlite://./data/tmahost.db");
+        assert_eq!(c.public_port(), Some(8080));
+        assert_eq!(c.limits.max_files, 20_000);
+    }
+
+    #[test]
+    fn toml_then_env_with_comma_separated_admins() {
+        let c = load("base_domain = \"apps.example.com\"\nmax_files = 10\n", &[("ADMIN_IDS", "1, 2"), ("PUBLIC_SCHEME", "https")])
+            .expect("valid");
+        assert_eq!(c.base_domain, "apps.example.com");
+        assert_eq!(c.limits.max_files, 10);
+        assert_eq!(c.admin_ids, vec![1, 2]);
+        assert_eq!(c.public_port(), None);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (env, var) in [
+            (("BASE_DOMAIN", "bad domain"), "TMAHOST_BASE_DOMAIN"),
+            (("PUBLIC_SCHEME", "ftp"), "TMAHOST_PUBLIC_SCHEME"),
+            (("MAX_FILES", "0"), "TMAHOST_MAX_FILES"),
+            (("MASTER_KEY", "short"), "TMAHOST_MASTER_KEY"),
+            (("DATABASE_URL", "mysql://x"), "TMAHOST_DATABASE_URL"),
+        ] {
+            let e = load("", &[env]).expect_err("invalid");
+            assert!(e.contains(var), "{e}");
+        }
+        assert!(load("", &[("ADMIN_IDS", "1,x")]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config { master_key: Some(Secret::new("00".repeat(32))), ..Config::default() };
+        assert!(!format!("{c:?}").contains("0000"));
+    }
+}

@@ -1,0 +1,244 @@
+//! Deployment operations: ingest an archive, store its blobs, commit its manifest; list,
+//! activate (deploy or roll back) and delete deployments.
+//!
+//! Order of writes, so a crash at any point leaves nothing visible: validate the whole
+//! archive -> open the deployment as `uploading` -> upload missing blobs (variants, then the
+//! original, then the blob row) -> one transaction records the manifest and marks the
+//! deployment ready or active. Stale `uploading` rows are failed at the next start.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use rayon::prelude::*;
+use serde_json::json;
+use tmahost_deploy::{Bundle, precompress};
+use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
+use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
+
+use crate::{Actor, Platform, ServiceError, blocking};
+
+/// Blob uploads in flight at once per deployment.
+const UPLOAD_CONCURRENCY: usize = 8;
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Make it the active deployment right away (default); `false` stages it for preview.
+    pub activate: bool,
+    pub message: Option<String>,
+}
+
+/// What a deploy did, for the uploader.
+#[derive(Debug, Clone)]
+pub struct DeployReport {
+    pub bot: Bot,
+    pub app: App,
+    pub deployment: Deployment,
+    /// Distinct file contents written to the blob store by this deploy.
+    pub new_blobs: usize,
+    /// Distinct file contents already stored by an earlier deploy (of any app).
+    pub reused_blobs: usize,
+    pub warnings: Vec<String>,
+}
+
+/// A blob ready for upload: original on disk plus any variants written beside it.
+struct Prepared {
+    sha: Sha256,
+    local: PathBuf,
+    size: u64,
+    variants: Vec<(Encoding, PathBuf, u64)>,
+}
+
+impl Platform {
+    /// Validates and stores the archive at `archive`, creating the app's next deployment.
+    pub async fn deploy_archive(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        archive: &Path,
+        opts: DeployOptions,
+    ) -> Result<DeployReport, ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        if let Some(m) = &opts.message
+            && m.chars().count() > 500
+        {
+            return Err(ServiceError::invalid("invalid_message", "the deploy message is limited to 500 characters"));
+        }
+        let (path, limits, work) = (archive.to_owned(), self.config().limits.clone(), self.work_dir().to_owned());
+        let bundle = blocking(move || tmahost_deploy::ingest(&path, &limits, &work)).await??;
+
+        let d = self.db().create_deployment(&app.id, &actor.label, opts.message.as_deref()).await?;
+        let stored = self.store_bundle(&bundle).await;
+        let (new_blobs, reused_blobs) = match stored {
+            Ok(counts) => counts,
+            Err(e) => {
+                self.db().fail_deployment(&d.id, "storing the files failed").await?;
+                return Err(e);
+            }
+        };
+        let files: Vec<NewDeploymentFile> = bundle
+            .files
+            .iter()
+            .map(|f| NewDeploymentFile {
+                path: f.path.as_str().to_owned(),
+                sha256: f.sha256.clone(),
+                size: f.size as i64,
+                content_type: f.content_type.clone(),
+            })
+            .collect();
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "deployment.create",
+            bot_id: Some(bot.bot_id()),
+            app_id: Some(&app.id),
+            deployment_id: Some(&d.id),
+            details: json!({
+                "version": d.version,
+                "files": files.len(),
+                "bytes": bundle.total_bytes(),
+                "activated": opts.activate,
+                "new_blobs": new_blobs,
+            }),
+        };
+        let deployment = match self.db().complete_deployment(&d.id, &files, opts.activate, &audit).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.db().fail_deployment(&d.id, "recording the manifest failed").await?;
+                return Err(e.into());
+            }
+        };
+        tracing::info!(
+            bot = %bot.id, app = %app.slug, version = deployment.version, files = files.len(),
+            new_blobs, reused_blobs, status = %deployment.status, "deployment stored"
+        );
+        Ok(DeployReport { bot, app, deployment, new_blobs, reused_blobs, warnings: bundle.warnings })
+    }
+
+    /// Uploads the blobs the store lacks; returns (new, reused) counts of distinct contents.
+    async fn store_bundle(&self, bundle: &Bundle) -> Result<(usize, usize), ServiceError> {
+        let mut unique: BTreeMap<&Sha256, (&Path, u64, &str)> = BTreeMap::new();
+        for f in &bundle.files {
+            unique.entry(&f.sha256).or_insert((&f.local, f.size, &f.content_type));
+        }
+        let hashes: Vec<Sha256> = unique.keys().map(|h| (*h).clone()).collect();
+        let missing = self.db().missing_blobs(&hashes).await?;
+        let jobs: Vec<(Sha256, PathBuf, u64, String)> = missing
+            .iter()
+            .map(|h| {
+                let (local, size, ct) = unique[h];
+                (h.clone(), local.to_owned(), size, ct.to_owned())
+            })
+            .collect();
+        let prepared = blocking(move || jobs.into_par_iter().map(prepare).collect::<Result<Vec<_>, std::io::Error>>())
+            .await?
+            .map_err(ServiceError::internal)?;
+
+        futures_util::stream::iter(prepared)
+            .map(|p| self.upload(p))
+            .buffer_unordered(UPLOAD_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok((missing.len(), hashes.len() - missing.len()))
+    }
+
+    async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {
+        let read = |path: PathBuf| async move { tokio::fs::read(&path).await.map(Bytes::from).map_err(ServiceError::internal) };
+        let (mut br, mut gz) = (None, None);
+        for (enc, path, size) in &p.variants {
+            self.blobs().put(&BlobKey::Variant(p.sha.clone(), *enc), read(path.clone()).await?).await?;
+            match enc {
+                Encoding::Br => br = Some(*size as i64),
+                Encoding::Gzip => gz = Some(*size as i64),
+            }
+        }
+        // The original goes last and the row after it: a row means every listed object exists.
+        self.blobs().put(&BlobKey::Original(p.sha.clone()), read(p.local.clone()).await?).await?;
+        self.db().insert_blob(&p.sha, p.size as i64, br, gz).await?;
+        Ok(())
+    }
+
+    pub async fn list_deployments(&self, actor: &Actor, bot_key: &str, slug: &str, limit: i64) -> Result<(Bot, App, Vec<Deployment>), ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        let list = self.db().list_deployments(&app.id, limit.clamp(1, 1000)).await?;
+        Ok((bot, app, list))
+    }
+
+    /// A deployment of this app by id, or by version as `v3` / `3`.
+    pub async fn get_deployment(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<(Bot, App, Deployment), ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        let version = key.strip_prefix('v').unwrap_or(key).parse::<i64>().ok();
+        let d = match version {
+            Some(v) => self.db().get_deployment_by_version(&app.id, v).await?,
+            None => self.db().get_deployment(key).await?,
+        };
+        let d = d.filter(|d| d.app_id == app.id).ok_or(ServiceError::NotFound("deployment"))?;
+        Ok((bot, app, d))
+    }
+
+    pub async fn deployment_files(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<Vec<DeploymentFile>, ServiceError> {
+        let (_, _, d) = self.get_deployment(actor, bot_key, slug, key).await?;
+        Ok(self.db().deployment_files(&d.id).await?)
+    }
+
+    /// Makes a deployment the active one: a deploy of a staged one, or a rollback to an older
+    /// one. One transaction; the previously active deployment becomes `superseded`.
+    pub async fn activate_deployment(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<(Bot, App, Deployment), ServiceError> {
+        let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
+        let current = self.db().active_deployment(&app.id).await?;
+        let action = match &current {
+            Some(c) if c.version > d.version => "deployment.rollback",
+            _ => "deployment.activate",
+        };
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action,
+            bot_id: Some(bot.bot_id()),
+            app_id: Some(&app.id),
+            deployment_id: Some(&d.id),
+            details: json!({ "version": d.version, "previous_version": current.map(|c| c.version) }),
+        };
+        let d = self.db().activate_deployment(&d.id, &audit).await?;
+        tracing::info!(bot = %bot.id, app = %app.slug, version = d.version, action, "deployment activated");
+        Ok((bot, app, d))
+    }
+
+    pub async fn delete_deployment(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<(), ServiceError> {
+        let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
+        if d.status == DeploymentStatus::Active {
+            return Err(ServiceError::Conflict("the active deployment cannot be deleted; activate another one first".into()));
+        }
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "deployment.delete",
+            bot_id: Some(bot.bot_id()),
+            app_id: Some(&app.id),
+            deployment_id: Some(&d.id),
+            details: json!({ "version": d.version }),
+        };
+        Ok(self.db().delete_deployment(&d.id, &audit).await?)
+    }
+
+    /// Fails deployments left `uploading` by a crash. `all` is for single-process `serve`,
+    /// which owns every upload; scaled-out API nodes only fail uploads older than the limit.
+    pub async fn fail_stale_uploads(&self, all: bool) -> Result<u64, ServiceError> {
+        let cutoff = if all { now_ms() + 1 } else { now_ms() - (self.config().stale_upload_secs as i64) * 1000 };
+        Ok(self.db().fail_stale_uploads(cutoff).await?)
+    }
+}
+
+/// Builds the variants of one new blob and writes them beside the original.
+fn prepare((sha, local, size, content_type): (Sha256, PathBuf, u64, String)) -> Result<Prepared, std::io::Error> {
+    let data = std::fs::read(&local)?;
+    let v = precompress(&data, &content_type);
+    let mut variants = Vec::new();
+    for (enc, bytes) in [(Encoding::Br, v.br), (Encoding::Gzip, v.gz)] {
+        if let Some(bytes) = bytes {
+            let path = local.with_extension(enc.suffix());
+            std::fs::write(&path, &bytes)?;
+            variants.push((enc, path, bytes.len() as u64));
+        }
+    }
+    Ok(Prepared { sha, local, size, variants })
+}

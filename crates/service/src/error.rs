@@ -1,0 +1,73 @@
+use tmahost_deploy::IngestError;
+use tmahost_store::StoreError;
+
+/// The outcome of a refused or failed operation, as the front doors (HTTP, bot, CLI) see it.
+/// Each variant maps to one HTTP status and a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Also used for things that exist but are outside the caller's scope, so a token for
+    /// one tenant learns nothing about another.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("Telegram: {0}")]
+    Telegram(String),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ServiceError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { code, message: message.into() }
+    }
+
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Invalid { code, .. } => code,
+            Self::Ingest(e) => e.code(),
+            Self::Telegram(_) => "telegram_error",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::Invalid { .. } => 422,
+            Self::Ingest(e) => e.status(),
+            Self::Telegram(_) => 502,
+            Self::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::InvalidState(what) => Self::Conflict(what),
+            StoreError::NotFound => Self::NotFound("record"),
+            other => Self::internal(other),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The platform's operations, each written once and called by every front door (HTTP API,
+//! dashboard, control bot, CLI). Authorization happens here, inside each operation: a front
+//! door authenticates the caller into an [`Actor`] and passes it in.
+
+mod auth;
+pub mod config;
+mod deployments;
+mod error;
+mod platform;
+mod telegram_api;
+
+pub use auth::{Actor, MintedToken, TokenSigner};
+pub use config::{Config, ConfigError, LogFormat, Secret};
+pub use deployments::{DeployOptions, DeployReport};
+pub use error::ServiceError;
+pub use platform::Platform;
+pub use tmahost_deploy::Limits;
+pub use tmahost_store as store;
+
+/// Runs blocking work on the blocking pool, keeping the caller's tracing span.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ServiceError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await.map_err(ServiceError::internal)
+}

@@ -1,0 +1,369 @@
+//! [`Platform`]: the handle every front door holds, and the operations on bots, apps and
+//! API tokens. Deployments live in `deployments.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tmahost_store::model::{ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, Deployment, NewAuditEvent, TokenScope};
+use tmahost_store::{BlobStore, Db, MasterKey, now_ms};
+use tmahost_telegram::{BotId, BotToken, BotUsername};
+
+use crate::auth::{Actor, MintedToken, TokenSigner};
+use crate::{Config, ServiceError, telegram_api};
+
+/// Shared state of all operations; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    db: Db,
+    blobs: BlobStore,
+    master: MasterKey,
+    signer: TokenSigner,
+    http: reqwest::Client,
+    work_dir: PathBuf,
+}
+
+impl Platform {
+    /// Opens the database (running migrations), the blob store and the master key.
+    pub async fn open(config: Config) -> Result<Self, ServiceError> {
+        let io = |what: &str, e: std::io::Error| ServiceError::invalid("startup", format!("{what}: {e}"));
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| io(&format!("cannot create {}", config.data_dir.display()), e))?;
+        let work_dir = config.data_dir.join("tmp");
+        std::fs::create_dir_all(&work_dir).map_err(|e| io("cannot create the temp dir", e))?;
+
+        let master = match &config.master_key {
+            Some(k) => MasterKey::parse(k.expose())?,
+            None => MasterKey::load_or_create(&config.data_dir.join("master.key"))?,
+        };
+        let db = Db::connect(&config.database_url()).await?;
+        db.migrate().await?;
+        let blobs = match config.storage_url() {
+            Some(url) => BlobStore::from_url(url)?,
+            None => BlobStore::local(&config.data_dir.join("objects"))?,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(ServiceError::internal)?;
+        let signer = TokenSigner::new(&master);
+        Ok(Self { inner: Arc::new(Inner { config, db, blobs, master, signer, http, work_dir }) })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+    pub fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+    /// Scratch space for uploads in flight (on the data volume, so renames are cheap).
+    pub fn work_dir(&self) -> &Path {
+        &self.inner.work_dir
+    }
+
+    /// Both stores answer.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.db().ping().await?;
+        self.blobs().ping().await?;
+        Ok(())
+    }
+
+    // ----- authentication ---------------------------------------------------------------
+
+    /// Turns a bearer token into an [`Actor`]: signature, expiry, and revocation are checked.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Actor, ServiceError> {
+        let (id, jti_hash) = self.inner.signer.verify(bearer)?;
+        let token = self
+            .db()
+            .token_by_jti_hash(&jti_hash)
+            .await?
+            .filter(|t| t.id == id)
+            .ok_or_else(|| ServiceError::Unauthorized("the API token is not known to this server".into()))?;
+        if token.revoked_at.is_some() {
+            return Err(ServiceError::Unauthorized("the API token has been revoked".into()));
+        }
+        let now = now_ms();
+        if token.expires_at <= now {
+            return Err(ServiceError::Unauthorized("the API token has expired".into()));
+        }
+        // Recording use costs a write; once a minute per token is enough to show activity.
+        if token.last_used_at.is_none_or(|t| t < now - 60_000) {
+            self.db().touch_token(&token.id).await?;
+        }
+        Ok(Actor { label: format!("token:{}", token.id), token_id: Some(token.id), scope: token.scope })
+    }
+
+    /// Creates an admin token named `bootstrap` when no live token exists (first start).
+    pub async fn ensure_bootstrap_token(&self) -> Result<Option<MintedToken>, ServiceError> {
+        if self.db().count_live_tokens().await? > 0 {
+            return Ok(None);
+        }
+        let (_, minted) = self.create_token(&Actor::local_admin(), "bootstrap", TokenScope::Admin, None).await?;
+        Ok(Some(minted))
+    }
+
+    // ----- bots -------------------------------------------------------------------------
+
+    /// Registers a tenant bot: the token is checked with `getMe` when the Bot API is reachable
+    /// (else `username` must be given), stored encrypted, and the bot's `main` app is created.
+    pub async fn register_bot(&self, actor: &Actor, token: &str, username: Option<&str>) -> Result<(Bot, App), ServiceError> {
+        if !actor.is_admin() {
+            return Err(ServiceError::Forbidden("only platform admins can register bots".into()));
+        }
+        let token = BotToken::parse(token).map_err(|e| ServiceError::invalid("invalid_token", e.to_string()))?;
+        let given = username
+            .map(|u| BotUsername::parse(u).map_err(|e| ServiceError::invalid("invalid_username", e.to_string())))
+            .transpose()?;
+        let me = telegram_api::get_me(&self.inner.http, &self.config().telegram_api_url, &token).await?;
+        let username = match me {
+            Some(me) => {
+                if me.id != token.bot_id().0 {
+                    return Err(ServiceError::Telegram("getMe returned a different bot id than the token's".into()));
+                }
+                let name = me.username.ok_or_else(|| ServiceError::Telegram("getMe returned no username".into()))?;
+                BotUsername::parse(&name).map_err(|e| ServiceError::Telegram(e.to_string()))?
+            }
+            None => given.ok_or_else(|| {
+                ServiceError::invalid(
+                    "username_required",
+                    "the Telegram Bot API is unreachable from this server; pass the bot's `username`",
+                )
+            })?,
+        };
+        let id = token.bot_id();
+        let ciphertext = self.inner.master.encrypt(token.expose().as_bytes(), id.0.to_string().as_bytes());
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "bot.register",
+            bot_id: Some(id),
+            app_id: None,
+            deployment_id: None,
+            details: json!({ "username": username.as_str() }),
+        };
+        let bot = self.db().insert_bot(id, username.as_str(), username.host_label().as_str(), &ciphertext, &audit).await?;
+        let audit = NewAuditEvent { action: "app.create", details: json!({ "slug": AppSlug::MAIN }), ..audit };
+        let app = self.db().insert_app(id, &AppSlug::main(), &AppSettings::default(), &audit).await?;
+        tracing::info!(bot = %id, username = %username, actor = %actor.label, "bot registered");
+        Ok((bot, app))
+    }
+
+    /// The bots the actor may see.
+    pub async fn list_bots(&self, actor: &Actor) -> Result<Vec<Bot>, ServiceError> {
+        let bots = self.db().list_bots().await?;
+        Ok(bots.into_iter().filter(|b| actor.scope.allows_bot(b.bot_id())).collect())
+    }
+
+    /// Finds a bot by numeric id, @username or host label. A bot outside the actor's scope is
+    /// reported exactly like a missing one.
+    pub async fn resolve_bot(&self, actor: &Actor, key: &str) -> Result<Bot, ServiceError> {
+        let key = key.trim().trim_start_matches('@');
+        let bot = if let Ok(id) = key.parse::<i64>() {
+            self.db().get_bot(BotId(id)).await?
+        } else if let Ok(u) = BotUsername::parse(key) {
+            self.db().get_bot_by_label(u.host_label().as_str()).await?
+        } else {
+            self.db().get_bot_by_label(&key.to_ascii_lowercase()).await?
+        };
+        bot.filter(|b| actor.scope.allows_bot(b.bot_id())).ok_or(ServiceError::NotFound("bot"))
+    }
+
+    /// The bot's token, decrypted, for calls made on its behalf.
+    pub async fn bot_token(&self, bot: &Bot) -> Result<BotToken, ServiceError> {
+        let ct = self.db().bot_token_ciphertext(bot.bot_id()).await?;
+        let plain = self.inner.master.decrypt(&ct, bot.id.to_string().as_bytes())?;
+        let text = std::str::from_utf8(plain.expose()).map_err(ServiceError::internal)?;
+        BotToken::parse(text).map_err(ServiceError::internal)
+    }
+
+    // ----- apps -------------------------------------------------------------------------
+
+    pub async fn create_app(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        settings: Option<AppSettings>,
+    ) -> Result<(Bot, App), ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        let slug = AppSlug::parse(slug).map_err(|e| ServiceError::invalid("invalid_slug", e))?;
+        let settings = settings.unwrap_or_default();
+        validate_settings(&settings)?;
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "app.create",
+            bot_id: Some(bot.bot_id()),
+            app_id: None,
+            deployment_id: None,
+            details: json!({ "slug": slug.as_str() }),
+        };
+        let app = self.db().insert_app(bot.bot_id(), &slug, &settings, &audit).await?;
+        Ok((bot, app))
+    }
+
+    pub async fn list_apps(&self, actor: &Actor, bot_key: &str) -> Result<(Bot, Vec<App>), ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        let apps = self.db().list_apps(bot.bot_id()).await?;
+        Ok((bot, apps))
+    }
+
+    pub async fn resolve_app(&self, actor: &Actor, bot_key: &str, slug: &str) -> Result<(Bot, App), ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        let slug = AppSlug::parse(slug).map_err(|_| ServiceError::NotFound("app"))?;
+        let app = self.db().get_app(bot.bot_id(), &slug).await?.ok_or(ServiceError::NotFound("app"))?;
+        Ok((bot, app))
+    }
+
+    // ----- URLs ---------------------------------------------------------------------------
+
+    fn host_url(&self, host: &str) -> String {
+        let c = self.config();
+        let port = c.public_port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{}://{host}.{}{port}/", c.public_scheme, c.base_domain)
+    }
+
+    /// Where end users open the app: `{bot}.{base}` for `main`, else `{app}--{bot}.{base}`.
+    pub fn app_url(&self, bot: &Bot, slug: &AppSlug) -> String {
+        if slug.as_str() == AppSlug::MAIN {
+            self.host_url(&bot.host_label)
+        } else {
+            self.host_url(&format!("{slug}--{}", bot.host_label))
+        }
+    }
+
+    /// Where one deployment can be opened before (or after) it is active.
+    pub fn preview_url(&self, bot: &Bot, slug: &AppSlug, d: &Deployment) -> String {
+        self.host_url(&format!("{}--{slug}--{}", short_id(&d.id), bot.host_label))
+    }
+
+    // ----- API tokens ---------------------------------------------------------------------
+
+    /// Mints a token. A caller may only grant what its own scope covers.
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        scope: TokenScope,
+        ttl_days: Option<u32>,
+    ) -> Result<(ApiToken, MintedToken), ServiceError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ServiceError::invalid("invalid_name", "a token name has 1-64 printable characters"));
+        }
+        if let TokenScope::Bots(bots) = &scope {
+            if bots.is_empty() {
+                return Err(ServiceError::invalid("invalid_scope", "list at least one bot, or use the admin scope"));
+            }
+            for b in bots {
+                self.resolve_bot(actor, &b.0.to_string()).await?;
+            }
+        }
+        if !actor.scope.covers(&scope) {
+            return Err(ServiceError::Forbidden("a token can only create tokens within its own scope".into()));
+        }
+        let days = ttl_days.unwrap_or(self.config().token_ttl_days);
+        if !(1..=3650).contains(&days) {
+            return Err(ServiceError::invalid("invalid_ttl", "ttl_days must be between 1 and 3650"));
+        }
+        let minted = self.inner.signer.mint(now_ms(), i64::from(days) * 86_400)?;
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "token.create",
+            bot_id: None,
+            app_id: None,
+            deployment_id: None,
+            details: json!({ "token_id": minted.id, "name": name, "scope": scope }),
+        };
+        let token = self
+            .db()
+            .insert_token(&minted.id, name, &minted.jti_hash, &scope, &actor.label, minted.expires_at_ms, &audit)
+            .await?;
+        Ok((token, minted))
+    }
+
+    /// Tokens whose scope the actor covers (admins see all).
+    pub async fn list_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, ServiceError> {
+        let all = self.db().list_tokens().await?;
+        Ok(all.into_iter().filter(|t| actor.scope.covers(&t.scope)).collect())
+    }
+
+    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
+        let token = self
+            .db()
+            .get_token(id)
+            .await?
+            .filter(|t| actor.scope.covers(&t.scope))
+            .ok_or(ServiceError::NotFound("token"))?;
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "token.revoke",
+            bot_id: None,
+            app_id: None,
+            deployment_id: None,
+            details: json!({ "token_id": token.id, "name": token.name }),
+        };
+        self.db().revoke_token(&token.id, &audit).await.map_err(|e| match e {
+            tmahost_store::StoreError::NotFound => ServiceError::Conflict("the token is already revoked".into()),
+            e => e.into(),
+        })
+    }
+
+    // ----- audit --------------------------------------------------------------------------
+
+    /// One bot's audit log (members of the bot), or the whole log (admins only).
+    pub async fn audit_log(&self, actor: &Actor, bot_key: Option<&str>, limit: i64) -> Result<Vec<AuditEvent>, ServiceError> {
+        let limit = limit.clamp(1, 1000);
+        match bot_key {
+            Some(key) => {
+                let bot = self.resolve_bot(actor, key).await?;
+                Ok(self.db().list_audit(Some(bot.bot_id()), limit).await?)
+            }
+            None if actor.is_admin() => Ok(self.db().list_audit(None, limit).await?),
+            None => Err(ServiceError::Forbidden("only admins can read the platform-wide audit log".into())),
+        }
+    }
+}
+
+/// The short id used in preview hosts: the random tail of the UUIDv7 (its head is a clock).
+pub fn short_id(deployment_id: &str) -> String {
+    let hex: String = deployment_id.chars().filter(char::is_ascii_hexdigit).collect();
+    hex[hex.len().saturating_sub(12)..].to_owned()
+}
+
+fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
+    if s.public_paths.len() > 100 || s.public_paths.iter().any(|p| !p.starts_with('/') || p.len() > 256) {
+        return Err(ServiceError::invalid("invalid_settings", "public_paths: at most 100 paths, each starting with `/`"));
+    }
+    if !(60..=30 * 86_400).contains(&s.session_ttl_secs) {
+        return Err(ServiceError::invalid("invalid_settings", "session_ttl_secs must be between 60 and 2592000"));
+    }
+    if !(10..=7 * 86_400).contains(&s.max_init_data_age_secs) {
+        return Err(ServiceError::invalid("invalid_settings", "max_init_data_age_secs must be between 10 and 604800"));
+    }
+    if let Some(d) = &s.custom_domain {
+        let ok = d.len() <= 253
+            && d.contains('.')
+            && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        if !ok {
+            return Err(ServiceError::invalid("invalid_settings", "custom_domain must be a lowercase DNS name like app.example.com"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_ids_come_from_the_random_tail() {
+        assert_eq!(super::short_id("01936d6e-7b2a-7c4e-9f11-a1b2c3d4e5f6"), "a1b2c3d4e5f6");
+    }
+}

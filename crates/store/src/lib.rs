@@ -1,0 +1,28 @@
+//! Persistence for tmahost.
+//!
+//! - [`Db`]: one repository API over SQLite (embedded default) and PostgreSQL (scale-out),
+//!   with embedded migrations. Both engines run the same SQL text; [`on_db!`] expands a query
+//!   once per engine so every statement is type-checked against both drivers.
+//! - [`BlobStore`]: content-addressed blobs (and their `.br`/`.gz` variants) in object_store.
+//! - [`MasterKey`]: the key that encrypts bot tokens at rest and derives signing keys.
+
+mod blobs;
+mod crypto;
+mod db;
+mod error;
+pub mod model;
+mod repo;
+
+pub use blobs::{BlobKey, BlobStore, Encoding};
+pub use crypto::{MasterKey, SecretBytes};
+pub use db::{Db, DbKind};
+pub use error::StoreError;
+pub use repo::NewDeploymentFile;
+
+/// Milliseconds since the Unix epoch: how every timestamp is stored.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

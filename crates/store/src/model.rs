@@ -1,0 +1,381 @@
+//! Rows and value types of the domain, as the repositories return them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tmahost_telegram::BotId;
+
+use crate::Encoding;
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(format!(concat!("unknown ", stringify!($name), " `{}`"), s)),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> { s.parse() }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+text_enum!(
+    /// Whether a bot's apps are served.
+    BotStatus { Active = "active", Disabled = "disabled" }
+);
+text_enum!(
+    /// Lifecycle of a deployment: uploading -> ready -> active -> superseded, or failed.
+    DeploymentStatus {
+        Uploading = "uploading",
+        Ready = "ready",
+        Active = "active",
+        Superseded = "superseded",
+        Failed = "failed",
+    }
+);
+text_enum!(
+    /// A member's role on a bot.
+    Role { Owner = "owner", Developer = "developer" }
+);
+
+/// Lowercase hex SHA-256 of a file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256(String);
+
+impl Sha256 {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!("`{s}` is not a lowercase hex SHA-256"))
+        }
+    }
+    pub fn from_digest(d: &[u8]) -> Self {
+        Self(hex::encode(d))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Sha256 {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+impl From<Sha256> for String {
+    fn from(s: Sha256) -> Self {
+        s.0
+    }
+}
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An app's name within its bot: 1-32 of `a-z0-9-`, no leading/trailing or doubled `-`
+/// (a double dash separates host parts: `{app}--{bot}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppSlug(String);
+
+impl AppSlug {
+    pub const MAIN: &'static str = "main";
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = (1..=32).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+            && !s.contains("--");
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "app slug `{s}` must be 1-32 characters of a-z, 0-9 and single dashes, not starting or ending with a dash"
+            ))
+        }
+    }
+    pub fn main() -> Self {
+        Self(Self::MAIN.to_owned())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AppSlug {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+impl From<AppSlug> for String {
+    fn from(s: AppSlug) -> Self {
+        s.0
+    }
+}
+impl fmt::Display for AppSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who may open an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Only users whose Telegram initData was verified (the default).
+    #[default]
+    Gated,
+    /// Anyone with the URL.
+    Public,
+}
+
+/// Per-app settings, stored as JSON. Unknown fields are rejected so a typo is not silently lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppSettings {
+    pub access: Access,
+    /// Paths served without a session; a trailing `*` matches a prefix.
+    pub public_paths: Vec<String>,
+    /// Serve `/index.html` for extension-less paths that match no file.
+    pub spa_fallback: bool,
+    pub session_ttl_secs: u32,
+    /// Oldest `auth_date` accepted when creating a session.
+    pub max_init_data_age_secs: u32,
+    pub custom_domain: Option<String>,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            access: Access::Gated,
+            public_paths: vec![
+                "/tonconnect-manifest.json".into(),
+                "/favicon.ico".into(),
+                "/robots.txt".into(),
+                "/.well-known/*".into(),
+            ],
+            spa_fallback: true,
+            session_ttl_secs: 24 * 3600,
+            max_init_data_age_secs: 3600,
+            custom_domain: None,
+        }
+    }
+}
+
+impl TryFrom<String> for AppSettings {
+    type Error = serde_json::Error;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        serde_json::from_str(&s)
+    }
+}
+
+/// What an API token may touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// Everything, including registering bots and minting tokens of any scope.
+    Admin,
+    /// Only these bots' apps and deployments.
+    Bots(Vec<BotId>),
+}
+
+impl TokenScope {
+    pub fn allows_bot(&self, bot: BotId) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::Bots(ids) => ids.contains(&bot),
+        }
+    }
+
+    /// Whether every permission of `other` is also in `self` (a token may only mint narrower ones).
+    pub fn covers(&self, other: &TokenScope) -> bool {
+        match (self, other) {
+            (Self::Admin, _) => true,
+            (Self::Bots(_), Self::Admin) => false,
+            (Self::Bots(mine), Self::Bots(theirs)) => theirs.iter().all(|b| mine.contains(b)),
+        }
+    }
+}
+
+impl TryFrom<String> for TokenScope {
+    type Error = serde_json::Error;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        serde_json::from_str(&s)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Bot {
+    pub id: i64,
+    pub username: String,
+    pub host_label: String,
+    #[sqlx(try_from = "String")]
+    pub status: BotStatus,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Bot {
+    pub fn bot_id(&self) -> BotId {
+        BotId(self.id)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct App {
+    pub id: String,
+    pub bot_id: i64,
+    #[sqlx(try_from = "String")]
+    pub slug: AppSlug,
+    #[sqlx(try_from = "String")]
+    pub settings: AppSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Deployment {
+    pub id: String,
+    pub app_id: String,
+    pub version: i64,
+    #[sqlx(try_from = "String")]
+    pub status: DeploymentStatus,
+    pub message: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub file_count: i64,
+    pub total_bytes: i64,
+    pub error: Option<String>,
+}
+
+/// One manifest entry, joined with what the blob store holds for it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeploymentFile {
+    pub path: String,
+    #[sqlx(try_from = "String")]
+    pub sha256: Sha256,
+    pub size: i64,
+    pub content_type: String,
+    pub br_size: Option<i64>,
+    pub gz_size: Option<i64>,
+}
+
+impl DeploymentFile {
+    pub fn encodings(&self) -> Vec<Encoding> {
+        let mut v = Vec::new();
+        if self.br_size.is_some() {
+            v.push(Encoding::Br);
+        }
+        if self.gz_size.is_some() {
+            v.push(Encoding::Gzip);
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Member {
+    pub bot_id: i64,
+    pub user_id: i64,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub scope: TokenScope,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub bot_id: Option<i64>,
+    pub app_id: Option<String>,
+    pub deployment_id: Option<String>,
+    pub details: String,
+}
+
+/// What is written to the audit log; `details` is free-form JSON.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub bot_id: Option<BotId>,
+    pub app_id: Option<&'a str>,
+    pub deployment_id: Option<&'a str>,
+    pub details: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_reject_separator_lookalikes() {
+        assert!(AppSlug::parse("main").is_ok());
+        assert!(AppSlug::parse("shop-v2").is_ok());
+        for bad in ["", "Main", "a--b", "-a", "a-", "a_b", &"a".repeat(33)] {
+            assert!(AppSlug::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scopes_serialise_as_documented_and_cover_narrower_ones() {
+        assert_eq!(serde_json::to_string(&TokenScope::Admin).expect("json"), r#""admin""#);
+        let bots = TokenScope::Bots(vec![BotId(1), BotId(2)]);
+        assert_eq!(serde_json::to_string(&bots).expect("json"), r#"{"bots":[1,2]}"#);
+        assert!(TokenScope::Admin.covers(&bots));
+        assert!(bots.covers(&TokenScope::Bots(vec![BotId(2)])));
+        assert!(!bots.covers(&TokenScope::Bots(vec![BotId(3)])));
+        assert!(!bots.covers(&TokenScope::Admin));
+    }
+
+    #[test]
+    fn settings_reject_unknown_fields_and_fill_defaults() {
+        let s: AppSettings = serde_json::from_str(r#"{"access":"public"}"#).expect("json");
+        assert_eq!(s.access, Access::Public);
+        assert!(s.spa_fallback);
+        assert!(serde_json::from_str::<AppSettings>(r#"{"acess":"public"}"#).is_err());
+    }
+}

@@ -1,0 +1,613 @@
+//! Repository operations. Each mutation takes the audit event that describes it and writes
+//! both in one transaction, so the audit log never misses or invents a change.
+
+use sqlx::AssertSqlSafe;
+use tmahost_telegram::BotId;
+
+use crate::model::{
+    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, DeploymentFile,
+    DeploymentStatus, Member, NewAuditEvent, Role, Sha256, TokenScope,
+};
+use crate::{Db, StoreError, in_tx, now_ms, on_db};
+
+/// Appends an audit event on the given executor (a transaction, usually).
+macro_rules! insert_audit {
+    ($conn:expr, $ev:expr) => {{
+        let ev: &NewAuditEvent<'_> = $ev;
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, action, bot_id, app_id, deployment_id, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(now_ms())
+        .bind(ev.actor)
+        .bind(ev.action)
+        .bind(ev.bot_id.map(|b| b.0))
+        .bind(ev.app_id)
+        .bind(ev.deployment_id)
+        .bind(ev.details.to_string())
+        .execute($conn)
+        .await?;
+    }};
+}
+
+/// Takes the app's row lock (serialising activations of one app) and supersedes its active
+/// deployment unless that is `$keep`.
+macro_rules! lock_app_and_supersede {
+    ($conn:expr, $app_id:expr, $keep:expr, $now:expr) => {{
+        sqlx::query("UPDATE apps SET updated_at = $1 WHERE id = $2")
+            .bind($now)
+            .bind($app_id)
+            .execute($conn)
+            .await?;
+        sqlx::query("UPDATE deployments SET status = 'superseded' WHERE app_id = $1 AND status = 'active' AND id <> $2")
+            .bind($app_id)
+            .bind($keep)
+            .execute($conn)
+            .await?;
+    }};
+}
+
+const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at";
+const APP_COLS: &str = "id, bot_id, slug, settings, created_at, updated_at";
+const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by, created_at, activated_at, \
+                               file_count, total_bytes, error";
+const TOKEN_COLS: &str = "id, name, scope, created_by, created_at, expires_at, revoked_at, last_used_at";
+
+/// A manifest entry to record when a deployment's upload completes.
+#[derive(Debug, Clone)]
+pub struct NewDeploymentFile {
+    pub path: String,
+    pub sha256: Sha256,
+    pub size: i64,
+    pub content_type: String,
+}
+
+fn sql(s: String) -> AssertSqlSafe<String> {
+    // Only ever called with column lists and placeholders built from constants in this module.
+    AssertSqlSafe(s)
+}
+
+impl Db {
+    // ----- bots -------------------------------------------------------------------------
+
+    pub async fn insert_bot(
+        &self,
+        id: BotId,
+        username: &str,
+        host_label: &str,
+        token_ciphertext: &[u8],
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<Bot, StoreError> {
+        let now = now_ms();
+        let q = sql(format!(
+            "INSERT INTO bots (id, username, host_label, token_ciphertext, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $5) RETURNING {BOT_COLS}"
+        ));
+        let bot = in_tx!(self, tx => {
+            let bot: Bot = sqlx::query_as(q)
+                .bind(id.0)
+                .bind(username)
+                .bind(host_label)
+                .bind(token_ciphertext)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| StoreError::conflict_or(e, "a bot with this id or username is already registered"))?;
+            insert_audit!(&mut *tx, audit);
+            bot
+        });
+        Ok(bot)
+    }
+
+    pub async fn get_bot(&self, id: BotId) -> Result<Option<Bot>, StoreError> {
+        let q = sql(format!("SELECT {BOT_COLS} FROM bots WHERE id = $1"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(id.0).fetch_optional(p).await?))
+    }
+
+    pub async fn get_bot_by_label(&self, host_label: &str) -> Result<Option<Bot>, StoreError> {
+        let q = sql(format!("SELECT {BOT_COLS} FROM bots WHERE host_label = $1"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(host_label).fetch_optional(p).await?))
+    }
+
+    pub async fn list_bots(&self) -> Result<Vec<Bot>, StoreError> {
+        let q = sql(format!("SELECT {BOT_COLS} FROM bots ORDER BY username"));
+        Ok(on_db!(self, p => sqlx::query_as(q).fetch_all(p).await?))
+    }
+
+    pub async fn bot_token_ciphertext(&self, id: BotId) -> Result<Vec<u8>, StoreError> {
+        let row: Option<(Vec<u8>,)> = on_db!(self, p => sqlx::query_as("SELECT token_ciphertext FROM bots WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(p)
+            .await?);
+        row.map(|r| r.0).ok_or(StoreError::NotFound)
+    }
+
+    pub async fn set_bot_status(&self, id: BotId, status: BotStatus, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            let n = sqlx::query("UPDATE bots SET status = $1, updated_at = $2 WHERE id = $3")
+                .bind(status.as_str())
+                .bind(now_ms())
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit!(&mut *tx, audit);
+        });
+        Ok(())
+    }
+
+    // ----- apps -------------------------------------------------------------------------
+
+    pub async fn insert_app(
+        &self,
+        bot: BotId,
+        slug: &AppSlug,
+        settings: &AppSettings,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<App, StoreError> {
+        let now = now_ms();
+        let id = uuid::Uuid::now_v7().to_string();
+        let settings = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let q = sql(format!(
+            "INSERT INTO apps (id, bot_id, slug, settings, next_version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING {APP_COLS}"
+        ));
+        let app = in_tx!(self, tx => {
+            let app: App = sqlx::query_as(q)
+                .bind(&id)
+                .bind(bot.0)
+                .bind(slug.as_str())
+                .bind(&settings)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| StoreError::conflict_or(e, "this bot already has an app with that slug"))?;
+            let ev = NewAuditEvent { app_id: Some(&app.id), ..audit.clone() };
+            insert_audit!(&mut *tx, &ev);
+            app
+        });
+        Ok(app)
+    }
+
+    pub async fn get_app(&self, bot: BotId, slug: &AppSlug) -> Result<Option<App>, StoreError> {
+        let q = sql(format!("SELECT {APP_COLS} FROM apps WHERE bot_id = $1 AND slug = $2"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(bot.0).bind(slug.as_str()).fetch_optional(p).await?))
+    }
+
+    pub async fn list_apps(&self, bot: BotId) -> Result<Vec<App>, StoreError> {
+        let q = sql(format!("SELECT {APP_COLS} FROM apps WHERE bot_id = $1 ORDER BY slug"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(bot.0).fetch_all(p).await?))
+    }
+
+    pub async fn update_app_settings(
+        &self,
+        app_id: &str,
+        settings: &AppSettings,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<(), StoreError> {
+        let settings = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        in_tx!(self, tx => {
+            let n = sqlx::query("UPDATE apps SET settings = $1, updated_at = $2 WHERE id = $3")
+                .bind(&settings)
+                .bind(now_ms())
+                .bind(app_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit!(&mut *tx, audit);
+        });
+        Ok(())
+    }
+
+    // ----- deployments ------------------------------------------------------------------
+
+    /// Opens a deployment in status `uploading` with the app's next version number. It is
+    /// invisible to the edge until [`Db::complete_deployment`] marks it ready or active.
+    pub async fn create_deployment(
+        &self,
+        app_id: &str,
+        created_by: &str,
+        message: Option<&str>,
+    ) -> Result<Deployment, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = now_ms();
+        let q = sql(format!(
+            "INSERT INTO deployments (id, app_id, version, status, message, created_by, created_at) \
+             VALUES ($1, $2, $3, 'uploading', $4, $5, $6) RETURNING {DEPLOYMENT_COLS}"
+        ));
+        let d = in_tx!(self, tx => {
+            // The counter row doubles as the per-app lock that serialises version numbers.
+            let (version,): (i64,) = sqlx::query_as(
+                "UPDATE apps SET next_version = next_version + 1 WHERE id = $1 RETURNING next_version - 1",
+            )
+            .bind(app_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let d: Deployment = sqlx::query_as(q)
+                .bind(&id)
+                .bind(app_id)
+                .bind(version)
+                .bind(message)
+                .bind(created_by)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            d
+        });
+        Ok(d)
+    }
+
+    pub async fn get_deployment(&self, id: &str) -> Result<Option<Deployment>, StoreError> {
+        let q = sql(format!("SELECT {DEPLOYMENT_COLS} FROM deployments WHERE id = $1"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(id).fetch_optional(p).await?))
+    }
+
+    pub async fn get_deployment_by_version(&self, app_id: &str, version: i64) -> Result<Option<Deployment>, StoreError> {
+        let q = sql(format!("SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app_id = $1 AND version = $2"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(app_id).bind(version).fetch_optional(p).await?))
+    }
+
+    /// Newest first.
+    pub async fn list_deployments(&self, app_id: &str, limit: i64) -> Result<Vec<Deployment>, StoreError> {
+        let q = sql(format!(
+            "SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app_id = $1 ORDER BY version DESC LIMIT $2"
+        ));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(app_id).bind(limit).fetch_all(p).await?))
+    }
+
+    pub async fn active_deployment(&self, app_id: &str) -> Result<Option<Deployment>, StoreError> {
+        let q = sql(format!("SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app_id = $1 AND status = 'active'"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(app_id).fetch_optional(p).await?))
+    }
+
+    /// The manifest of a deployment, with the encodings its blobs have.
+    pub async fn deployment_files(&self, deployment_id: &str) -> Result<Vec<DeploymentFile>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT f.path, f.sha256, f.size, f.content_type, b.br_size, b.gz_size \
+             FROM deployment_files f JOIN blobs b ON b.sha256 = f.sha256 \
+             WHERE f.deployment_id = $1 ORDER BY f.path",
+        )
+        .bind(deployment_id)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// Records the manifest, marks the deployment ready and, if asked, activates it, all in
+    /// one transaction: either the whole deployment becomes visible or none of it does.
+    pub async fn complete_deployment(
+        &self,
+        deployment_id: &str,
+        files: &[NewDeploymentFile],
+        activate: bool,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<Deployment, StoreError> {
+        let total: i64 = files.iter().map(|f| f.size).sum();
+        let now = now_ms();
+        let q = sql(format!(
+            "UPDATE deployments SET status = $1, file_count = $2, total_bytes = $3, activated_at = $4 \
+             WHERE id = $5 AND status = 'uploading' RETURNING {DEPLOYMENT_COLS}"
+        ));
+        let status = if activate { DeploymentStatus::Active } else { DeploymentStatus::Ready };
+        let d = in_tx!(self, tx => {
+            let app_id: Option<(String,)> = sqlx::query_as("SELECT app_id FROM deployments WHERE id = $1")
+                .bind(deployment_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (app_id,) = app_id.ok_or(StoreError::NotFound)?;
+            if activate {
+                lock_app_and_supersede!(&mut *tx, &app_id, deployment_id, now);
+            }
+            for f in files {
+                sqlx::query(
+                    "INSERT INTO deployment_files (deployment_id, path, sha256, size, content_type) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(deployment_id)
+                .bind(&f.path)
+                .bind(f.sha256.as_str())
+                .bind(f.size)
+                .bind(&f.content_type)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let d: Option<Deployment> = sqlx::query_as(q)
+                .bind(status.as_str())
+                .bind(files.len() as i64)
+                .bind(total)
+                .bind(activate.then_some(now))
+                .bind(deployment_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let d = d.ok_or_else(|| StoreError::InvalidState("the deployment is no longer uploading".into()))?;
+            let ev = NewAuditEvent { deployment_id: Some(deployment_id), app_id: Some(&app_id), ..audit.clone() };
+            insert_audit!(&mut *tx, &ev);
+            d
+        });
+        Ok(d)
+    }
+
+    /// Makes a ready or superseded deployment the active one (deploy or rollback), in one
+    /// transaction that supersedes the previously active deployment.
+    pub async fn activate_deployment(&self, deployment_id: &str, audit: &NewAuditEvent<'_>) -> Result<Deployment, StoreError> {
+        let now = now_ms();
+        let q = sql(format!(
+            "UPDATE deployments SET status = 'active', activated_at = $1 \
+             WHERE id = $2 AND status IN ('ready', 'superseded', 'active') RETURNING {DEPLOYMENT_COLS}"
+        ));
+        let d = in_tx!(self, tx => {
+            let current: Option<(String, String)> = sqlx::query_as("SELECT app_id, status FROM deployments WHERE id = $1")
+                .bind(deployment_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (app_id, status) = current.ok_or(StoreError::NotFound)?;
+            if !matches!(status.as_str(), "ready" | "superseded" | "active") {
+                return Err(StoreError::InvalidState(format!("a deployment in status `{status}` cannot be activated")));
+            }
+            lock_app_and_supersede!(&mut *tx, &app_id, deployment_id, now);
+            let d: Deployment = sqlx::query_as(q)
+                .bind(now)
+                .bind(deployment_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let ev = NewAuditEvent { deployment_id: Some(deployment_id), app_id: Some(&app_id), ..audit.clone() };
+            insert_audit!(&mut *tx, &ev);
+            d
+        });
+        Ok(d)
+    }
+
+    pub async fn fail_deployment(&self, deployment_id: &str, error: &str) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query("UPDATE deployments SET status = 'failed', error = $1 WHERE id = $2 AND status = 'uploading'")
+            .bind(error)
+            .bind(deployment_id)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Marks deployments still `uploading` since before `created_before` as failed (their
+    /// uploader crashed or gave up). Returns how many were marked.
+    pub async fn fail_stale_uploads(&self, created_before: i64) -> Result<u64, StoreError> {
+        let n = on_db!(self, p => sqlx::query(
+            "UPDATE deployments SET status = 'failed', error = 'upload did not finish (interrupted)' \
+             WHERE status = 'uploading' AND created_at < $1",
+        )
+        .bind(created_before)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n)
+    }
+
+    /// Deletes a deployment that is not active. Its blobs stay until garbage collection.
+    pub async fn delete_deployment(&self, deployment_id: &str, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            let n = sqlx::query("DELETE FROM deployments WHERE id = $1 AND status <> 'active'")
+                .bind(deployment_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::InvalidState("the active deployment cannot be deleted; activate another one first".into()));
+            }
+            insert_audit!(&mut *tx, audit);
+        });
+        Ok(())
+    }
+
+    // ----- blobs ------------------------------------------------------------------------
+
+    /// Which of `hashes` the blob table does not know yet (order kept, no duplicates).
+    pub async fn missing_blobs(&self, hashes: &[Sha256]) -> Result<Vec<Sha256>, StoreError> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in hashes.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let text = format!("SELECT sha256 FROM blobs WHERE sha256 IN ({})", placeholders.join(", "));
+            let rows: Vec<(String,)> = on_db!(self, p => {
+                let mut q = sqlx::query_as(sql(text.clone()));
+                for h in chunk {
+                    q = q.bind(h.as_str());
+                }
+                q.fetch_all(p).await?
+            });
+            known.extend(rows.into_iter().map(|r| r.0));
+        }
+        let mut seen = std::collections::HashSet::new();
+        Ok(hashes
+            .iter()
+            .filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    /// Records a blob whose bytes (and listed variants) are already in the object store.
+    pub async fn insert_blob(
+        &self,
+        sha: &Sha256,
+        size: i64,
+        br_size: Option<i64>,
+        gz_size: Option<i64>,
+    ) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query(
+            "INSERT INTO blobs (sha256, size, br_size, gz_size, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha.as_str())
+        .bind(size)
+        .bind(br_size)
+        .bind(gz_size)
+        .bind(now_ms())
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn count_blobs(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = on_db!(self, p => sqlx::query_as("SELECT COUNT(*) FROM blobs").fetch_one(p).await?);
+        Ok(n)
+    }
+
+    pub async fn count_deployments(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = on_db!(self, p => sqlx::query_as("SELECT COUNT(*) FROM deployments").fetch_one(p).await?);
+        Ok(n)
+    }
+
+    // ----- members ----------------------------------------------------------------------
+
+    pub async fn upsert_member(&self, bot: BotId, user_id: i64, role: Role, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            sqlx::query(
+                "INSERT INTO members (bot_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (bot_id, user_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(bot.0)
+            .bind(user_id)
+            .bind(role.as_str())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+        });
+        Ok(())
+    }
+
+    pub async fn remove_member(&self, bot: BotId, user_id: i64, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            let n = sqlx::query("DELETE FROM members WHERE bot_id = $1 AND user_id = $2")
+                .bind(bot.0)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit!(&mut *tx, audit);
+        });
+        Ok(())
+    }
+
+    pub async fn list_members(&self, bot: BotId) -> Result<Vec<Member>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT bot_id, user_id, role, created_at FROM members WHERE bot_id = $1 ORDER BY user_id",
+        )
+        .bind(bot.0)
+        .fetch_all(p)
+        .await?))
+    }
+
+    // ----- api tokens -------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_token(
+        &self,
+        id: &str,
+        name: &str,
+        jti_hash: &str,
+        scope: &TokenScope,
+        created_by: &str,
+        expires_at: i64,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<ApiToken, StoreError> {
+        let scope = serde_json::to_string(scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let q = sql(format!(
+            "INSERT INTO api_tokens (id, name, jti_hash, scope, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TOKEN_COLS}"
+        ));
+        let t = in_tx!(self, tx => {
+            let t: ApiToken = sqlx::query_as(q)
+                .bind(id)
+                .bind(name)
+                .bind(jti_hash)
+                .bind(&scope)
+                .bind(created_by)
+                .bind(now_ms())
+                .bind(expires_at)
+                .fetch_one(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit);
+            t
+        });
+        Ok(t)
+    }
+
+    pub async fn token_by_jti_hash(&self, jti_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let q = sql(format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE jti_hash = $1"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(jti_hash).fetch_optional(p).await?))
+    }
+
+    pub async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let q = sql(format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = $1"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(id).fetch_optional(p).await?))
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let q = sql(format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC, id"));
+        Ok(on_db!(self, p => sqlx::query_as(q).fetch_all(p).await?))
+    }
+
+    pub async fn count_live_tokens(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = on_db!(self, p => sqlx::query_as(
+            "SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL AND expires_at > $1",
+        )
+        .bind(now_ms())
+        .fetch_one(p)
+        .await?);
+        Ok(n)
+    }
+
+    pub async fn revoke_token(&self, id: &str, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit!(&mut *tx, audit);
+        });
+        Ok(())
+    }
+
+    pub async fn touch_token(&self, id: &str) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    // ----- audit ------------------------------------------------------------------------
+
+    /// Records an event that accompanies no other write (e.g. a refused attempt).
+    pub async fn record_audit(&self, ev: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        on_db!(self, p => insert_audit!(p, ev));
+        Ok(())
+    }
+
+    /// Newest first; `bot` filters to one bot's events.
+    pub async fn list_audit(&self, bot: Option<BotId>, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT id, at, actor, action, bot_id, app_id, deployment_id, details FROM audit_events \
+             WHERE ($1 IS NULL OR bot_id = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(bot.map(|b| b.0))
+        .bind(limit)
+        .fetch_all(p)
+        .await?))
+    }
+}

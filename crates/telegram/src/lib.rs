@@ -1,0 +1,19 @@
+//! Telegram value types, parsed once at the boundary so nothing downstream re-checks them.
+//!
+//! This crate is pure (no I/O). It owns the rules for bot tokens, bot usernames and the host
+//! label a bot's apps are served under. initData verification joins it with the edge issue.
+
+mod token;
+mod username;
+
+pub use token::{BotId, BotToken};
+pub use username::{BotUsername, HostLabel};
+
+/// Why a Telegram value was rejected; the message tells the user what a valid one looks like.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("a bot token looks like `123456789:AA...` (digits, a colon, then at least 30 letters, digits, `_` or `-`)")]
+    BotToken,
+    #[error("a bot username has 5-32 letters, digits or `_`, starts with a letter and ends with `bot`")]
+    BotUsername,
+}

@@ -1,0 +1,23 @@
+//! Test harness shared by the workspace's test suites.
+//!
+//! - [`postgres`]: a throwaway PostgreSQL cluster per test process, one fresh database per call.
+//! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
+//! - [`fake_telegram`]: a local Bot API server with the real JSON shapes that records calls.
+//! - [`require_all`]: CI sets `TMAHOST_TEST_REQUIRE_ALL=1`, turning a missing external
+//!   dependency (PostgreSQL, …) into a failure instead of a skip.
+
+pub mod bundles;
+pub mod fake_telegram;
+pub mod postgres;
+
+/// Whether a missing external dependency must fail the test run (set by `.ci/run`).
+pub fn require_all() -> bool {
+    std::env::var("TMAHOST_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Skips (returns `None`) or fails, depending on [`require_all`], when `what` is unavailable.
+pub fn unavailable<T>(what: &str, why: &str) -> Option<T> {
+    assert!(!require_all(), "{what} is required (TMAHOST_TEST_REQUIRE_ALL=1) but unavailable: {why}");
+    eprintln!("SKIPPING: {what} unavailable: {why} (set TMAHOST_TEST_REQUIRE_ALL=1 to fail instead)");
+    None
+}
