@@ -1,1 +1,65 @@
+//! The HTTP API (`/api/v1`, JSON) and the health endpoints of the API role.
+//!
+//! Handlers are thin: parse the request, call one [`Platform`] operation with the
+//! authenticated [`Actor`](tmahost_service::Actor), render the result. Every error leaves
+//! as `{"error": {"code", "message"}}` with a fitting status (see [`error`]).
 
+mod auth;
+mod dto;
+pub mod error;
+mod openapi;
+mod routes;
+mod upload;
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::{App, HttpServer, middleware, web};
+use tmahost_service::Platform;
+
+pub use openapi::ApiDoc;
+
+/// Registers every API route; used by the server below and by in-process tests.
+pub fn configure(platform: Platform) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(platform))
+            .app_data(error::json_config())
+            .app_data(error::path_config())
+            .app_data(error::query_config())
+            .configure(routes::configure)
+            .default_service(web::to(error::no_route));
+    }
+}
+
+/// Starts the API on an already bound listener (port 0 in tests). Signals are left to the
+/// caller, which owns shutdown for every role in the process.
+pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Cache-Control", "no-store"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
+            .wrap_fn(|req, srv| {
+                let (method, path, start) = (req.method().clone(), req.path().to_owned(), Instant::now());
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    tracing::info!(
+                        target: "tmahost::api::access",
+                        %method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64
+                    );
+                    Ok(res)
+                }
+            })
+            .configure(configure(platform.clone()))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(30)
+    .run();
+    Ok(server)
+}

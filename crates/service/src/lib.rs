@@ -14,7 +14,7 @@ pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use deployments::{DeployOptions, DeployReport};
 pub use error::ServiceError;
 pub use platform::Platform;
-pub use tmahost_deploy::Limits;
+pub use tmahost_deploy::{IngestError, Limits};
 pub use tmahost_store as store;
 
 /// Runs blocking work on the blocking pool, keeping the caller's tracing span.

@@ -1,0 +1,260 @@
+//! Request and response bodies of the API, as documented in the OpenAPI file.
+
+use serde::{Deserialize, Serialize};
+use tmahost_service::store::model::{ApiToken, App, AppSettings, AuditEvent, Bot, Deployment, DeploymentFile, TokenScope};
+use tmahost_service::{DeployReport, Platform};
+use utoipa::ToSchema;
+
+/// RFC 3339 for a stored millisecond timestamp.
+pub fn ts(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterBot {
+    /// The bot token from @BotFather. Stored encrypted; never returned.
+    pub token: String,
+    /// Needed only when this server cannot reach the Telegram Bot API.
+    pub username: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterBot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterBot").field("token", &"<redacted>").field("username", &self.username).finish()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BotDto {
+    pub id: i64,
+    pub username: String,
+    pub host_label: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// URL of the bot's `main` app.
+    pub url: String,
+    pub created_at: String,
+}
+
+impl BotDto {
+    pub fn new(p: &Platform, b: &Bot) -> Self {
+        let main = tmahost_service::store::model::AppSlug::main();
+        Self {
+            id: b.id,
+            username: b.username.clone(),
+            host_label: b.host_label.clone(),
+            status: b.status.to_string(),
+            url: p.app_url(b, &main),
+            created_at: ts(b.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateApp {
+    /// 1-32 characters of a-z, 0-9 and single dashes.
+    pub slug: String,
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<AppSettings>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppDto {
+    pub id: String,
+    pub bot_id: i64,
+    pub slug: String,
+    #[schema(value_type = Object)]
+    pub settings: AppSettings,
+    pub url: String,
+    pub created_at: String,
+}
+
+impl AppDto {
+    pub fn new(p: &Platform, bot: &Bot, a: &App) -> Self {
+        Self {
+            id: a.id.clone(),
+            bot_id: a.bot_id,
+            slug: a.slug.to_string(),
+            settings: a.settings.clone(),
+            url: p.app_url(bot, &a.slug),
+            created_at: ts(a.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentDto {
+    pub id: String,
+    pub app: String,
+    pub version: i64,
+    /// uploading | ready | active | superseded | failed
+    pub status: String,
+    pub message: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub activated_at: Option<String>,
+    pub file_count: i64,
+    pub total_bytes: i64,
+    pub error: Option<String>,
+    /// The app's URL (serves this deployment while it is active).
+    pub url: String,
+    /// This deployment's own URL, whatever its status.
+    pub preview_url: String,
+}
+
+impl DeploymentDto {
+    pub fn new(p: &Platform, bot: &Bot, app: &App, d: &Deployment) -> Self {
+        Self {
+            id: d.id.clone(),
+            app: app.slug.to_string(),
+            version: d.version,
+            status: d.status.to_string(),
+            message: d.message.clone(),
+            created_by: d.created_by.clone(),
+            created_at: ts(d.created_at),
+            activated_at: d.activated_at.map(ts),
+            file_count: d.file_count,
+            total_bytes: d.total_bytes,
+            error: d.error.clone(),
+            url: p.app_url(bot, &app.slug),
+            preview_url: p.preview_url(bot, &app.slug, d),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployResultDto {
+    #[serde(flatten)]
+    pub deployment: DeploymentDto,
+    /// Distinct file contents this upload added to storage.
+    pub new_blobs: usize,
+    /// Distinct file contents that were already stored and are shared.
+    pub reused_blobs: usize,
+    /// Non-fatal findings, e.g. index.html referencing files the bundle lacks.
+    pub warnings: Vec<String>,
+}
+
+impl DeployResultDto {
+    pub fn new(p: &Platform, r: &DeployReport) -> Self {
+        Self {
+            deployment: DeploymentDto::new(p, &r.bot, &r.app, &r.deployment),
+            new_blobs: r.new_blobs,
+            reused_blobs: r.reused_blobs,
+            warnings: r.warnings.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileDto {
+    pub path: String,
+    pub sha256: String,
+    pub size: i64,
+    pub content_type: String,
+    /// Precompressed variants stored: `br`, `gzip`.
+    pub encodings: Vec<String>,
+}
+
+impl From<&DeploymentFile> for FileDto {
+    fn from(f: &DeploymentFile) -> Self {
+        Self {
+            path: f.path.clone(),
+            sha256: f.sha256.to_string(),
+            size: f.size,
+            content_type: f.content_type.clone(),
+            encodings: f.encodings().iter().map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateToken {
+    pub name: String,
+    /// `"admin"` or `{"bots": [123456789]}`.
+    #[schema(value_type = Object)]
+    pub scope: TokenScope,
+    /// Default from `TMAHOST_TOKEN_TTL_DAYS`.
+    pub ttl_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenDto {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub scope: TokenScope,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&ApiToken> for TokenDto {
+    fn from(t: &ApiToken) -> Self {
+        Self {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            scope: t.scope.clone(),
+            created_by: t.created_by.clone(),
+            created_at: ts(t.created_at),
+            expires_at: ts(t.expires_at),
+            revoked_at: t.revoked_at.map(ts),
+            last_used_at: t.last_used_at.map(ts),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(missing_debug_implementations)] // holds a bearer token
+pub struct CreatedTokenDto {
+    #[serde(flatten)]
+    pub info: TokenDto,
+    /// The bearer token. Shown once: it is not stored and cannot be retrieved again.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditDto {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub bot_id: Option<i64>,
+    pub app_id: Option<String>,
+    pub deployment_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<&AuditEvent> for AuditDto {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            at: ts(e.at),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            bot_id: e.bot_id,
+            app_id: e.app_id.clone(),
+            deployment_id: e.deployment_id.clone(),
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeployQuery {
+    /// `false` stages the deployment (preview only) instead of activating it.
+    pub activate: Option<bool>,
+    /// A note shown in deployment lists (≤ 500 characters).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LimitQuery {
+    /// At most this many items, newest first (default 50, max 1000).
+    pub limit: Option<i64>,
+}

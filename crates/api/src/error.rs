@@ -1,0 +1,81 @@
+//! One error shape for every failure: `{"error": {"code": "...", "message": "..."}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError, web};
+use serde::Serialize;
+use tmahost_service::ServiceError;
+
+/// A [`ServiceError`] on its way out as JSON.
+#[derive(Debug)]
+pub struct ApiError(pub ServiceError);
+
+impl<E: Into<ServiceError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable (e.g. `path_traversal`, `not_found`).
+    pub code: String,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+}
+
+pub fn body(code: &str, message: impl Into<String>) -> ErrorBody {
+    ErrorBody { error: ErrorDetail { code: code.to_owned(), message: message.into() } }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match &self.0 {
+            ServiceError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                "internal error; the server log has details".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut res = HttpResponse::build(self.status_code()).json(body(self.0.code(), message));
+        if self.0.status() == 401 {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+fn bad_request(code: &'static str, message: String) -> actix_web::Error {
+    ApiError(ServiceError::Invalid { code, message }).into()
+}
+
+pub(crate) fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(64 * 1024).error_handler(|e, _| bad_request("invalid_json", e.to_string()))
+}
+
+pub(crate) fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|e, _| bad_request("invalid_path_parameter", e.to_string()))
+}
+
+pub(crate) fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| bad_request("invalid_query", e.to_string()))
+}
+
+pub(crate) async fn no_route() -> HttpResponse {
+    HttpResponse::NotFound().json(body("not_found", "no such endpoint; see /api/v1/openapi.json"))
+}

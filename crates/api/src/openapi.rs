@@ -1,0 +1,44 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{dto, error, routes};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "tmahost API", description = "Hosting for Telegram Mini Apps: bots, apps, deployments, tokens."),
+    paths(
+        routes::healthz, routes::readyz,
+        routes::register_bot, routes::list_bots, routes::get_bot,
+        routes::create_app, routes::list_apps, routes::get_app,
+        routes::create_deployment, routes::list_deployments, routes::get_deployment, routes::list_files,
+        routes::activate_deployment, routes::delete_deployment,
+        routes::create_token, routes::list_tokens, routes::revoke_token,
+        routes::bot_audit, routes::platform_audit,
+    ),
+    components(schemas(
+        error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::CreateApp, dto::AppDto,
+        dto::DeploymentDto, dto::DeployResultDto, dto::FileDto, dto::CreateToken, dto::TokenDto,
+        dto::CreatedTokenDto, dto::AuditDto,
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,66 @@
+use actix_web::{HttpResponse, web};
+use tmahost_service::Platform;
+
+use crate::auth::Caller;
+use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot};
+use crate::error::{ApiError, ErrorBody};
+
+/// Register a bot (admin scope). The token is checked with `getMe`, stored encrypted, and the
+/// bot's `main` app is created.
+#[utoipa::path(post, path = "/api/v1/bots", tag = "bots", request_body = RegisterBot, security(("bearer" = [])),
+    responses((status = 201, body = BotDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn register_bot(p: web::Data<Platform>, c: Caller, body: web::Json<RegisterBot>) -> Result<HttpResponse, ApiError> {
+    let (bot, _) = p.register_bot(&c.0, &body.token, body.username.as_deref()).await?;
+    Ok(HttpResponse::Created().json(BotDto::new(&p, &bot)))
+}
+
+/// The bots this token may see.
+#[utoipa::path(get, path = "/api/v1/bots", tag = "bots", security(("bearer" = [])), responses((status = 200, body = [BotDto])))]
+pub async fn list_bots(p: web::Data<Platform>, c: Caller) -> Result<HttpResponse, ApiError> {
+    let bots = p.list_bots(&c.0).await?;
+    Ok(HttpResponse::Ok().json(bots.iter().map(|b| BotDto::new(&p, b)).collect::<Vec<_>>()))
+}
+
+/// One bot, by numeric id, username or host label.
+#[utoipa::path(get, path = "/api/v1/bots/{bot}", tag = "bots", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label")),
+    responses((status = 200, body = BotDto), (status = 404, body = ErrorBody)))]
+pub async fn get_bot(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let bot = p.resolve_bot(&c.0, &bot).await?;
+    Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot)))
+}
+
+/// Create an app of a bot.
+#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps", tag = "apps", request_body = CreateApp, security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label")),
+    responses((status = 201, body = AppDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_app(
+    p: web::Data<Platform>,
+    c: Caller,
+    bot: web::Path<String>,
+    body: web::Json<CreateApp>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (bot, app) = p.create_app(&c.0, &bot, &body.slug, body.settings).await?;
+    Ok(HttpResponse::Created().json(AppDto::new(&p, &bot, &app)))
+}
+
+/// The apps of a bot.
+#[utoipa::path(get, path = "/api/v1/bots/{bot}/apps", tag = "apps", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label")),
+    responses((status = 200, body = [AppDto]), (status = 404, body = ErrorBody)))]
+pub async fn list_apps(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (bot, apps) = p.list_apps(&c.0, &bot).await?;
+    Ok(HttpResponse::Ok().json(apps.iter().map(|a| AppDto::new(&p, &bot, a)).collect::<Vec<_>>()))
+}
+
+/// One app.
+#[utoipa::path(get, path = "/api/v1/bots/{bot}/apps/{app}", tag = "apps", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
+    responses((status = 200, body = AppDto), (status = 404, body = ErrorBody)))]
+pub async fn get_app(p: web::Data<Platform>, c: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (bot, app) = p.resolve_app(&c.0, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok().json(AppDto::new(&p, &bot, &app)))
+}
