@@ -1,0 +1,223 @@
+//! The repository contract, run against SQLite and against a real PostgreSQL (a throwaway
+//! cluster started by the test harness). Each scenario is one async fn; the macro at the
+//! bottom turns it into a test per engine.
+
+use serde_json::json;
+use tmahost_store::model::{AppSettings, AppSlug, BotStatus, DeploymentStatus, NewAuditEvent, Role, Sha256, TokenScope};
+use tmahost_store::{Db, NewDeploymentFile, StoreError};
+use tmahost_telegram::BotId;
+
+async fn sqlite() -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    (db, dir)
+}
+
+async fn postgres() -> Option<Db> {
+    let url = tmahost_testkit::postgres::fresh_database().await?;
+    let db = Db::connect(&url).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    Some(db)
+}
+
+fn ev(action: &'static str, bot: Option<BotId>) -> NewAuditEvent<'static> {
+    NewAuditEvent { actor: "test", action, bot_id: bot, app_id: None, deployment_id: None, details: json!({}) }
+}
+
+fn sha(n: u8) -> Sha256 {
+    Sha256::parse(&format!("{n:02x}").repeat(32)).expect("sha")
+}
+
+async fn bot_with_app(db: &Db, id: i64, name: &str) -> (BotId, String) {
+    let bot = BotId(id);
+    db.insert_bot(bot, name, &name.to_lowercase().replace('_', "-"), b"ciphertext", &ev("bot.register", Some(bot)))
+        .await
+        .expect("bot");
+    let app = db.insert_app(bot, &AppSlug::main(), &AppSettings::default(), &ev("app.create", Some(bot))).await.expect("app");
+    (bot, app.id)
+}
+
+async fn deploy(db: &Db, app: &str, files: &[(&str, u8)], activate: bool) -> String {
+    for (_, h) in files {
+        db.insert_blob(&sha(*h), 10, None, Some(5)).await.expect("blob");
+    }
+    let d = db.create_deployment(app, "test", None).await.expect("create");
+    let files: Vec<NewDeploymentFile> = files
+        .iter()
+        .map(|(p, h)| NewDeploymentFile { path: (*p).into(), sha256: sha(*h), size: 10, content_type: "text/html".into() })
+        .collect();
+    db.complete_deployment(&d.id, &files, activate, &ev("deployment.create", None)).await.expect("complete");
+    d.id
+}
+
+async fn bots_and_apps(db: Db) {
+    let (bot, _) = bot_with_app(&db, 42, "Demo_Bot").await;
+    let again = db.insert_bot(bot, "Demo_Bot", "demo-bot", b"x", &ev("bot.register", Some(bot))).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let got = db.get_bot_by_label("demo-bot").await.expect("get").expect("found");
+    assert_eq!((got.id, got.status), (42, BotStatus::Active));
+    assert_eq!(db.bot_token_ciphertext(bot).await.expect("ct"), b"ciphertext");
+    db.set_bot_status(bot, BotStatus::Disabled, &ev("bot.disable", Some(bot))).await.expect("disable");
+    assert_eq!(db.get_bot(bot).await.expect("get").expect("found").status, BotStatus::Disabled);
+
+    let dup = db.insert_app(bot, &AppSlug::main(), &AppSettings::default(), &ev("app.create", Some(bot))).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    let shop = AppSlug::parse("shop").expect("slug");
+    let mut settings = AppSettings { spa_fallback: false, ..AppSettings::default() };
+    let app = db.insert_app(bot, &shop, &settings, &ev("app.create", Some(bot))).await.expect("shop");
+    assert!(!app.settings.spa_fallback);
+    settings.custom_domain = Some("shop.example.com".into());
+    db.update_app_settings(&app.id, &settings, &ev("app.settings", Some(bot))).await.expect("update");
+    let app = db.get_app(bot, &shop).await.expect("get").expect("found");
+    assert_eq!(app.settings.custom_domain.as_deref(), Some("shop.example.com"));
+    let slugs: Vec<String> = db.list_apps(bot).await.expect("list").into_iter().map(|a| a.slug.to_string()).collect();
+    assert_eq!(slugs, ["main", "shop"]);
+    // Every mutation above left its audit event, bound to the bot.
+    let actions: Vec<String> = db.list_audit(Some(bot), 100).await.expect("audit").into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["app.settings", "app.create", "bot.disable", "app.create", "bot.register"]);
+}
+
+async fn deployment_lifecycle(db: Db) {
+    let (_, app) = bot_with_app(&db, 7, "Life_Bot").await;
+    let v1 = deploy(&db, &app, &[("index.html", 1)], true).await;
+    let v2 = deploy(&db, &app, &[("index.html", 2), ("a.js", 3)], true).await;
+    let staged = deploy(&db, &app, &[("index.html", 4)], false).await;
+
+    let status = |id: String| {
+        let db = db.clone();
+        async move { db.get_deployment(&id).await.expect("get").expect("found").status }
+    };
+    assert_eq!(status(v1.clone()).await, DeploymentStatus::Superseded);
+    assert_eq!(status(v2.clone()).await, DeploymentStatus::Active);
+    assert_eq!(status(staged.clone()).await, DeploymentStatus::Ready);
+    let versions: Vec<i64> = db.list_deployments(&app, 10).await.expect("list").iter().map(|d| d.version).collect();
+    assert_eq!(versions, [3, 2, 1]);
+
+    let files = db.deployment_files(&v2).await.expect("files");
+    assert_eq!(files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["a.js", "index.html"]);
+    assert_eq!(files[0].gz_size, Some(5));
+
+    // Rollback: v1 active again, v2 superseded, in one step.
+    db.activate_deployment(&v1, &ev("deployment.rollback", None)).await.expect("rollback");
+    assert_eq!(db.active_deployment(&app).await.expect("active").expect("one").id, v1);
+    assert_eq!(status(v2.clone()).await, DeploymentStatus::Superseded);
+
+    // The active deployment cannot be deleted; others can, and their manifest goes with them.
+    assert!(matches!(db.delete_deployment(&v1, &ev("deployment.delete", None)).await, Err(StoreError::InvalidState(_))));
+    db.delete_deployment(&v2, &ev("deployment.delete", None)).await.expect("delete");
+    assert!(db.deployment_files(&v2).await.expect("files").is_empty());
+
+    // The database itself refuses a second active deployment.
+    let second = on_any_db_execute(&db, &staged).await;
+    assert!(second.is_err(), "unique index must refuse two active deployments");
+
+    // A failed upload cannot be activated.
+    let broken = db.create_deployment(&app, "test", None).await.expect("create");
+    db.fail_deployment(&broken.id, "boom").await.expect("fail");
+    assert!(matches!(db.activate_deployment(&broken.id, &ev("x", None)).await, Err(StoreError::InvalidState(_))));
+}
+
+async fn on_any_db_execute(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    let q = "UPDATE deployments SET status = 'active' WHERE id = $1";
+    match db {
+        Db::Sqlite(p) => sqlx::query(q).bind(id).execute(p).await.map(|_| ()),
+        Db::Postgres(p) => sqlx::query(q).bind(id).execute(p).await.map(|_| ()),
+    }
+}
+
+async fn interrupted_uploads_become_failed_and_stay_invisible(db: Db) {
+    let (_, app) = bot_with_app(&db, 8, "Crash_Bot").await;
+    let live = deploy(&db, &app, &[("index.html", 1)], true).await;
+    let crashed = db.create_deployment(&app, "test", None).await.expect("create");
+    assert_eq!(db.active_deployment(&app).await.expect("active").expect("one").id, live);
+    assert_eq!(db.fail_stale_uploads(crashed.created_at - 1).await.expect("none yet"), 0);
+    assert_eq!(db.fail_stale_uploads(tmahost_store::now_ms() + 1).await.expect("fail"), 1);
+    let d = db.get_deployment(&crashed.id).await.expect("get").expect("found");
+    assert_eq!(d.status, DeploymentStatus::Failed);
+    // Completing it later is refused: it never becomes visible.
+    let late = db.complete_deployment(&crashed.id, &[], true, &ev("x", None)).await;
+    assert!(matches!(late, Err(StoreError::InvalidState(_))), "{late:?}");
+    assert_eq!(db.active_deployment(&app).await.expect("active").expect("one").id, live);
+}
+
+async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
+    let (_, app) = bot_with_app(&db, 9, "Busy_Bot").await;
+    db.insert_blob(&sha(1), 1, None, None).await.expect("blob");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (db, app) = (db.clone(), app.clone());
+            tokio::spawn(async move {
+                let d = db.create_deployment(&app, "t", None).await.expect("create");
+                let f = NewDeploymentFile { path: "index.html".into(), sha256: sha(1), size: 1, content_type: "text/html".into() };
+                db.complete_deployment(&d.id, &[f], true, &ev("deployment.create", None)).await.expect("complete");
+                d.version
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for t in tasks {
+        versions.push(t.await.expect("join"));
+    }
+    versions.sort();
+    assert_eq!(versions, (1..=8).collect::<Vec<i64>>());
+    let all = db.list_deployments(&app, 100).await.expect("list");
+    assert_eq!(all.iter().filter(|d| d.status == DeploymentStatus::Active).count(), 1);
+}
+
+async fn blobs_members_tokens(db: Db) {
+    let (bot, _) = bot_with_app(&db, 10, "Misc_Bot").await;
+    db.insert_blob(&sha(1), 1, Some(1), None).await.expect("blob");
+    db.insert_blob(&sha(1), 1, Some(1), None).await.expect("idempotent");
+    let missing = db.missing_blobs(&[sha(1), sha(2), sha(2), sha(3)]).await.expect("missing");
+    assert_eq!(missing, [sha(2), sha(3)]);
+    assert_eq!(db.count_blobs().await.expect("count"), 1);
+    let many: Vec<Sha256> = (0..=255u8).chain(0..=255u8).chain(0..=255u8).map(sha).collect();
+    assert_eq!(db.missing_blobs(&many).await.expect("chunks").len(), 255);
+
+    db.upsert_member(bot, 1001, Role::Developer, &ev("member.grant", Some(bot))).await.expect("grant");
+    db.upsert_member(bot, 1001, Role::Owner, &ev("member.grant", Some(bot))).await.expect("regrant");
+    let m = db.list_members(bot).await.expect("members");
+    assert_eq!((m.len(), m[0].role), (1, Role::Owner));
+    db.remove_member(bot, 1001, &ev("member.revoke", Some(bot))).await.expect("revoke");
+    assert!(matches!(db.remove_member(bot, 1001, &ev("member.revoke", Some(bot))).await, Err(StoreError::NotFound)));
+
+    let scope = TokenScope::Bots(vec![bot]);
+    let t = db.insert_token("tok1", "ci", "hash1", &scope, "test", tmahost_store::now_ms() + 60_000, &ev("token.create", None))
+        .await
+        .expect("token");
+    assert_eq!(t.scope, scope);
+    assert_eq!(db.token_by_jti_hash("hash1").await.expect("get").expect("found").id, "tok1");
+    assert_eq!(db.count_live_tokens().await.expect("count"), 1);
+    db.revoke_token("tok1", &ev("token.revoke", None)).await.expect("revoke");
+    assert!(db.token_by_jti_hash("hash1").await.expect("get").expect("found").revoked_at.is_some());
+    assert_eq!(db.count_live_tokens().await.expect("count"), 0);
+    assert!(matches!(db.revoke_token("tok1", &ev("token.revoke", None)).await, Err(StoreError::NotFound)));
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (db, _dir) = super::sqlite().await;
+                super::$name(db).await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(db) = super::postgres().await else { return };
+                super::$name(db).await;
+            })+
+        }
+    };
+}
+
+on_both_engines!(
+    bots_and_apps,
+    deployment_lifecycle,
+    interrupted_uploads_become_failed_and_stay_invisible,
+    concurrent_deploys_get_distinct_versions_and_one_active,
+    blobs_members_tokens,
+);
