@@ -98,7 +98,8 @@ pub fn tar_gz(files: &[(String, Vec<u8>)]) -> Vec<u8> {
 pub fn many_files(n: usize, total: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
     let per = total / n.max(1);
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    let words = ["const", "let", "function", "return", "=>", "{", "}", "(", ")", ";", "value", "props", "await", "import"];
+    let words =
+        ["const", "let", "function", "return", "=>", "{", "}", "(", ")", ";", "value", "props", "await", "import"];
     let mut files = vec![("index.html".to_owned(), b"<!doctype html><script src=\"/assets/f0.js\"></script>".to_vec())];
     for i in 0..n.saturating_sub(1) {
         let mut body = Vec::with_capacity(per + 16);

@@ -83,7 +83,8 @@ async fn handle(path: web::Path<(String, String)>, body: web::Bytes, state: web:
     let mut st = state.lock().expect("lock");
     st.calls.push(Call { token: token.clone(), method: method.clone(), body });
     let Some((id, username)) = st.bots.get(&token).cloned() else {
-        return HttpResponse::Unauthorized().json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+        return HttpResponse::Unauthorized()
+            .json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
     };
     match method.as_str() {
         "getMe" => HttpResponse::Ok().json(json!({
@@ -93,6 +94,7 @@ async fn handle(path: web::Path<(String, String)>, body: web::Bytes, state: web:
                 "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false
             }
         })),
-        _ => HttpResponse::NotFound().json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
+        _ => HttpResponse::NotFound()
+            .json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
     }
 }

@@ -3,12 +3,14 @@
 //! - [`postgres`]: a throwaway PostgreSQL cluster per test process, one fresh database per call.
 //! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
 //! - [`fake_telegram`]: a local Bot API server with the real JSON shapes that records calls.
+//! - [`server`]: the real `tmahost` binary on random ports with a temp data dir.
 //! - [`require_all`]: CI sets `TMAHOST_TEST_REQUIRE_ALL=1`, turning a missing external
 //!   dependency (PostgreSQL, …) into a failure instead of a skip.
 
 pub mod bundles;
 pub mod fake_telegram;
 pub mod postgres;
+pub mod server;
 
 /// Whether a missing external dependency must fail the test run (set by `.ci/run`).
 pub fn require_all() -> bool {

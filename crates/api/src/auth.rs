@@ -27,7 +27,9 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let platform = platform.ok_or_else(|| ServiceError::Internal("platform not configured".into()))?;
             let bearer = bearer.ok_or_else(|| {
-                ServiceError::Unauthorized("send `Authorization: Bearer <api token>` (create one with `tmahost admin token create`)".into())
+                ServiceError::Unauthorized(
+                    "send `Authorization: Bearer <api token>` (create one with `tmahost admin token create`)".into(),
+                )
             })?;
             Ok(Caller(platform.authenticate(&bearer).await?))
         })

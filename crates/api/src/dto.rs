@@ -1,7 +1,9 @@
 //! Request and response bodies of the API, as documented in the OpenAPI file.
 
 use serde::{Deserialize, Serialize};
-use tmahost_service::store::model::{ApiToken, App, AppSettings, AuditEvent, Bot, Deployment, DeploymentFile, TokenScope};
+use tmahost_service::store::model::{
+    ApiToken, App, AppSettings, AuditEvent, Bot, Deployment, DeploymentFile, TokenScope,
+};
 use tmahost_service::{DeployReport, Platform};
 use utoipa::ToSchema;
 
@@ -165,7 +167,11 @@ impl From<&DeploymentFile> for FileDto {
             sha256: f.sha256.to_string(),
             size: f.size,
             content_type: f.content_type.clone(),
-            encodings: f.encodings().iter().map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).collect(),
+            encodings: f
+                .encodings()
+                .iter()
+                .map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+                .collect(),
         }
     }
 }

@@ -14,11 +14,8 @@ use crate::error::ApiError;
 pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> Result<NamedTempFile, ApiError> {
     let limit = p.config().limits.max_archive_bytes;
     let too_large = || ServiceError::Ingest(IngestError::ArchiveTooLarge { limit });
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large().into());
     }

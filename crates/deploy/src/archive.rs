@@ -117,8 +117,13 @@ fn read_tar_gz(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError>
             T::Regular | T::Continuous => {
                 c.add_file(&name, &mut entry, None)?;
                 let read_in = compressed_count.get();
-                if c.total > RATIO_CHECK_FLOOR && c.total > c.limits.max_compression_ratio.saturating_mul(read_in.max(1)) {
-                    return Err(IngestError::CompressionRatio("the tar.gz stream".into(), c.limits.max_compression_ratio));
+                if c.total > RATIO_CHECK_FLOOR
+                    && c.total > c.limits.max_compression_ratio.saturating_mul(read_in.max(1))
+                {
+                    return Err(IngestError::CompressionRatio(
+                        "the tar.gz stream".into(),
+                        c.limits.max_compression_ratio,
+                    ));
                 }
             }
             T::Directory => c.check_name(&name)?,
@@ -195,7 +200,8 @@ impl<'a> Collector<'a> {
         let remaining = self.limits.max_total_bytes - self.total;
         let cap = self.limits.max_file_bytes.min(remaining);
         let local = self.dir.join(self.files.len().to_string());
-        let mut out = HashingWriter { inner: io::BufWriter::new(File::create(&local)?), hasher: sha2::Sha256::new(), n: 0 };
+        let mut out =
+            HashingWriter { inner: io::BufWriter::new(File::create(&local)?), hasher: sha2::Sha256::new(), n: 0 };
         io::copy(&mut reader.take(cap + 1), &mut out).map_err(|e| match e.kind() {
             io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput => corrupt(e),
             _ => IngestError::Io(e),

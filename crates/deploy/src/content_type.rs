@@ -19,7 +19,11 @@ fn is_textual(mime: &str) -> bool {
     mime.starts_with("text/")
         || matches!(
             mime,
-            "application/json" | "application/manifest+json" | "application/ld+json" | "application/xml" | "image/svg+xml"
+            "application/json"
+                | "application/manifest+json"
+                | "application/ld+json"
+                | "application/xml"
+                | "image/svg+xml"
         )
 }
 

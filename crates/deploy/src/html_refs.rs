@@ -28,7 +28,9 @@ pub(crate) fn missing_references(files: &[BundleFile]) -> Vec<String> {
         let hint = path
             .split_once('/')
             .filter(|(_, rest)| present.contains(rest))
-            .map(|(base, _)| format!(" (the bundle has it without `/{base}/`: was the app built with base `/{base}/`?)"))
+            .map(|(base, _)| {
+                format!(" (the bundle has it without `/{base}/`: was the app built with base `/{base}/`?)")
+            })
             .unwrap_or_default();
         warnings.push(format!("index.html references `{reference}`, which is not in the bundle{hint}"));
         if warnings.len() == MAX_WARNINGS {

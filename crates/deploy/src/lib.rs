@@ -14,7 +14,7 @@ mod error;
 mod html_refs;
 mod path;
 
-pub use archive::{Bundle, BundleFile, ingest, sniff_format, ArchiveFormat};
+pub use archive::{ArchiveFormat, Bundle, BundleFile, ingest, sniff_format};
 pub use compress::{Variants, precompress};
 pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;

@@ -13,7 +13,8 @@ impl BundlePath {
     /// Parses an archive entry name. `Ok(None)` means the entry names the root itself (`./`).
     pub fn parse(raw: &[u8], max_len: usize) -> Result<Option<Self>, IngestError> {
         let shown = String::from_utf8_lossy(raw).escape_debug().to_string();
-        let s = std::str::from_utf8(raw).map_err(|_| IngestError::InvalidPath(shown.clone(), "it is not valid UTF-8"))?;
+        let s =
+            std::str::from_utf8(raw).map_err(|_| IngestError::InvalidPath(shown.clone(), "it is not valid UTF-8"))?;
         if s.chars().any(char::is_control) {
             return Err(IngestError::InvalidPath(shown, "it contains NUL or control characters"));
         }

@@ -85,8 +85,9 @@ impl TokenSigner {
         let iat = now_ms / 1000;
         let exp = iat + ttl_secs;
         let claims = Claims { iss: ISSUER.into(), aud: AUDIENCE.into(), sub: id.clone(), jti: jti.clone(), iat, exp };
-        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(self.key.expose()))
-            .map_err(ServiceError::internal)?;
+        let jwt =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(self.key.expose()))
+                .map_err(ServiceError::internal)?;
         Ok(MintedToken { id, jwt, jti_hash: hash_jti(&jti), expires_at_ms: exp * 1000 })
     }
 
@@ -97,13 +98,14 @@ impl TokenSigner {
         v.set_audience(&[AUDIENCE]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.leeway = 30;
-        let data = jsonwebtoken::decode::<Claims>(jwt, &DecodingKey::from_secret(self.key.expose()), &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            ServiceError::Unauthorized(match e.kind() {
-                ErrorKind::ExpiredSignature => "the API token has expired".into(),
-                _ => "the API token is not valid".into(),
-            })
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(jwt, &DecodingKey::from_secret(self.key.expose()), &v).map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                ServiceError::Unauthorized(match e.kind() {
+                    ErrorKind::ExpiredSignature => "the API token has expired".into(),
+                    _ => "the API token is not valid".into(),
+                })
+            })?;
         Ok((data.claims.sub, hash_jti(&data.claims.jti)))
     }
 }

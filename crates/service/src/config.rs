@@ -111,7 +111,8 @@ const NON_CONFIG_VARS: &[&str] = &["CONFIG", "SERVER", "TOKEN", "LOG", "TEST_REQ
 impl Config {
     /// Loads from `TMAHOST_CONFIG` (or `./tmahost.toml` if present) and the environment.
     pub fn load() -> Result<Self, ConfigError> {
-        let file = std::env::var_os("TMAHOST_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("tmahost.toml"));
+        let file =
+            std::env::var_os("TMAHOST_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("tmahost.toml"));
         Self::load_from(&file, Env::prefixed("TMAHOST_").ignore(NON_CONFIG_VARS))
     }
 
@@ -141,11 +142,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let domain_ok = !self.base_domain.is_empty()
             && self.base_domain.len() <= 200
-            && self.base_domain.split('.').all(|l| {
-                !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
+            && self
+                .base_domain
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
         if !domain_ok {
-            return Err(invalid("TMAHOST_BASE_DOMAIN", format!("`{}` is not a DNS name like apps.example.com", self.base_domain)));
+            return Err(invalid(
+                "TMAHOST_BASE_DOMAIN",
+                format!("`{}` is not a DNS name like apps.example.com", self.base_domain),
+            ));
         }
         if self.base_domain.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(invalid("TMAHOST_BASE_DOMAIN", "use lowercase"));
@@ -155,7 +160,12 @@ impl Config {
         }
         match url::Url::parse(&self.telegram_api_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => return Err(invalid("TMAHOST_TELEGRAM_API_URL", "must be an http(s) URL such as https://api.telegram.org")),
+            _ => {
+                return Err(invalid(
+                    "TMAHOST_TELEGRAM_API_URL",
+                    "must be an http(s) URL such as https://api.telegram.org",
+                ));
+            }
         }
         if let Some(url) = &self.database_url {
             let u = url.expose();
@@ -226,7 +236,9 @@ fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| serde::de::Error::custom(format!("`{s}` is not a numeric Telegram user id"))))
+            .map(|s| {
+                s.parse().map_err(|_| serde::de::Error::custom(format!("`{s}` is not a numeric Telegram user id")))
+            })
             .collect(),
     }
 }
@@ -260,8 +272,11 @@ mod tests {
 
     #[test]
     fn toml_then_env_with_comma_separated_admins() {
-        let c = load("base_domain = \"apps.example.com\"\nmax_files = 10\n", &[("ADMIN_IDS", "1, 2"), ("PUBLIC_SCHEME", "https")])
-            .expect("valid");
+        let c = load(
+            "base_domain = \"apps.example.com\"\nmax_files = 10\n",
+            &[("ADMIN_IDS", "1, 2"), ("PUBLIC_SCHEME", "https")],
+        )
+        .expect("valid");
         assert_eq!(c.base_domain, "apps.example.com");
         assert_eq!(c.limits.max_files, 10);
         assert_eq!(c.admin_ids, vec![1, 2]);

@@ -144,7 +144,9 @@ impl Platform {
     }
 
     async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {
-        let read = |path: PathBuf| async move { tokio::fs::read(&path).await.map(Bytes::from).map_err(ServiceError::internal) };
+        let read = |path: PathBuf| async move {
+            tokio::fs::read(&path).await.map(Bytes::from).map_err(ServiceError::internal)
+        };
         let (mut br, mut gz) = (None, None);
         for (enc, path, size) in &p.variants {
             self.blobs().put(&BlobKey::Variant(p.sha.clone(), *enc), read(path.clone()).await?).await?;
@@ -159,14 +161,26 @@ impl Platform {
         Ok(())
     }
 
-    pub async fn list_deployments(&self, actor: &Actor, bot_key: &str, slug: &str, limit: i64) -> Result<(Bot, App, Vec<Deployment>), ServiceError> {
+    pub async fn list_deployments(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        limit: i64,
+    ) -> Result<(Bot, App, Vec<Deployment>), ServiceError> {
         let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
         let list = self.db().list_deployments(&app.id, limit.clamp(1, 1000)).await?;
         Ok((bot, app, list))
     }
 
     /// A deployment of this app by id, or by version as `v3` / `3`.
-    pub async fn get_deployment(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<(Bot, App, Deployment), ServiceError> {
+    pub async fn get_deployment(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        key: &str,
+    ) -> Result<(Bot, App, Deployment), ServiceError> {
         let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
         let version = key.strip_prefix('v').unwrap_or(key).parse::<i64>().ok();
         let d = match version {
@@ -177,14 +191,26 @@ impl Platform {
         Ok((bot, app, d))
     }
 
-    pub async fn deployment_files(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<Vec<DeploymentFile>, ServiceError> {
+    pub async fn deployment_files(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        key: &str,
+    ) -> Result<Vec<DeploymentFile>, ServiceError> {
         let (_, _, d) = self.get_deployment(actor, bot_key, slug, key).await?;
         Ok(self.db().deployment_files(&d.id).await?)
     }
 
     /// Makes a deployment the active one: a deploy of a staged one, or a rollback to an older
     /// one. One transaction; the previously active deployment becomes `superseded`.
-    pub async fn activate_deployment(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<(Bot, App, Deployment), ServiceError> {
+    pub async fn activate_deployment(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        key: &str,
+    ) -> Result<(Bot, App, Deployment), ServiceError> {
         let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
         let current = self.db().active_deployment(&app.id).await?;
         let action = match &current {
@@ -204,10 +230,18 @@ impl Platform {
         Ok((bot, app, d))
     }
 
-    pub async fn delete_deployment(&self, actor: &Actor, bot_key: &str, slug: &str, key: &str) -> Result<(), ServiceError> {
+    pub async fn delete_deployment(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        key: &str,
+    ) -> Result<(), ServiceError> {
         let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
         if d.status == DeploymentStatus::Active {
-            return Err(ServiceError::Conflict("the active deployment cannot be deleted; activate another one first".into()));
+            return Err(ServiceError::Conflict(
+                "the active deployment cannot be deleted; activate another one first".into(),
+            ));
         }
         let audit = NewAuditEvent {
             actor: &actor.label,

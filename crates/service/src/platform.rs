@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tmahost_store::model::{ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, Deployment, NewAuditEvent, TokenScope};
+use tmahost_store::model::{
+    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, Deployment, NewAuditEvent, TokenScope,
+};
 use tmahost_store::{BlobStore, Db, MasterKey, now_ms};
 use tmahost_telegram::{BotId, BotToken, BotUsername};
 
@@ -34,7 +36,8 @@ impl Platform {
     /// Opens the database (running migrations), the blob store and the master key.
     pub async fn open(config: Config) -> Result<Self, ServiceError> {
         let io = |what: &str, e: std::io::Error| ServiceError::invalid("startup", format!("{what}: {e}"));
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| io(&format!("cannot create {}", config.data_dir.display()), e))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| io(&format!("cannot create {}", config.data_dir.display()), e))?;
         let work_dir = config.data_dir.join("tmp");
         std::fs::create_dir_all(&work_dir).map_err(|e| io("cannot create the temp dir", e))?;
 
@@ -116,7 +119,12 @@ impl Platform {
 
     /// Registers a tenant bot: the token is checked with `getMe` when the Bot API is reachable
     /// (else `username` must be given), stored encrypted, and the bot's `main` app is created.
-    pub async fn register_bot(&self, actor: &Actor, token: &str, username: Option<&str>) -> Result<(Bot, App), ServiceError> {
+    pub async fn register_bot(
+        &self,
+        actor: &Actor,
+        token: &str,
+        username: Option<&str>,
+    ) -> Result<(Bot, App), ServiceError> {
         if !actor.is_admin() {
             return Err(ServiceError::Forbidden("only platform admins can register bots".into()));
         }
@@ -150,7 +158,8 @@ impl Platform {
             deployment_id: None,
             details: json!({ "username": username.as_str() }),
         };
-        let bot = self.db().insert_bot(id, username.as_str(), username.host_label().as_str(), &ciphertext, &audit).await?;
+        let bot =
+            self.db().insert_bot(id, username.as_str(), username.host_label().as_str(), &ciphertext, &audit).await?;
         let audit = NewAuditEvent { action: "app.create", details: json!({ "slug": AppSlug::MAIN }), ..audit };
         let app = self.db().insert_app(id, &AppSlug::main(), &AppSettings::default(), &audit).await?;
         tracing::info!(bot = %id, username = %username, actor = %actor.label, "bot registered");
@@ -320,7 +329,12 @@ impl Platform {
     // ----- audit --------------------------------------------------------------------------
 
     /// One bot's audit log (members of the bot), or the whole log (admins only).
-    pub async fn audit_log(&self, actor: &Actor, bot_key: Option<&str>, limit: i64) -> Result<Vec<AuditEvent>, ServiceError> {
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        bot_key: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, ServiceError> {
         let limit = limit.clamp(1, 1000);
         match bot_key {
             Some(key) => {
@@ -341,7 +355,10 @@ pub fn short_id(deployment_id: &str) -> String {
 
 fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
     if s.public_paths.len() > 100 || s.public_paths.iter().any(|p| !p.starts_with('/') || p.len() > 256) {
-        return Err(ServiceError::invalid("invalid_settings", "public_paths: at most 100 paths, each starting with `/`"));
+        return Err(ServiceError::invalid(
+            "invalid_settings",
+            "public_paths: at most 100 paths, each starting with `/`",
+        ));
     }
     if !(60..=30 * 86_400).contains(&s.session_ttl_secs) {
         return Err(ServiceError::invalid("invalid_settings", "session_ttl_secs must be between 60 and 2592000"));
@@ -352,9 +369,16 @@ fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
     if let Some(d) = &s.custom_domain {
         let ok = d.len() <= 253
             && d.contains('.')
-            && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
         if !ok {
-            return Err(ServiceError::invalid("invalid_settings", "custom_domain must be a lowercase DNS name like app.example.com"));
+            return Err(ServiceError::invalid(
+                "invalid_settings",
+                "custom_domain must be a lowercase DNS name like app.example.com",
+            ));
         }
     }
     Ok(())

@@ -32,10 +32,9 @@ pub(crate) async fn get_me(http: &reqwest::Client, base: &str, token: &BotToken)
         }
     };
     let status = resp.status();
-    let reply: Reply<Me> = resp
-        .json()
-        .await
-        .map_err(|e| ServiceError::Telegram(format!("unexpected reply to getMe (HTTP {status}): {}", e.without_url())))?;
+    let reply: Reply<Me> = resp.json().await.map_err(|e| {
+        ServiceError::Telegram(format!("unexpected reply to getMe (HTTP {status}): {}", e.without_url()))
+    })?;
     match (reply.ok, reply.result) {
         (true, Some(me)) => Ok(Some(me)),
         _ if matches!(reply.error_code, Some(401 | 404)) => Err(ServiceError::invalid(

@@ -35,7 +35,9 @@ impl Env {
     async fn deploy_as(&self, actor: &Actor, archive: &[u8]) -> Result<tmahost_service::DeployReport, ServiceError> {
         let f = tempfile::NamedTempFile::new().expect("tmp");
         std::fs::write(f.path(), archive).expect("write");
-        self.p.deploy_archive(actor, "demo_bot", "main", f.path(), DeployOptions { activate: true, message: None }).await
+        self.p
+            .deploy_archive(actor, "demo_bot", "main", f.path(), DeployOptions { activate: true, message: None })
+            .await
     }
 
     /// Asserts the upload was refused with `code` and that nothing was stored.
@@ -61,14 +63,22 @@ const INDEX: (&str, &[u8]) = ("index.html", b"<!doctype html>");
 async fn absolute_paths_are_rejected_and_nothing_is_stored() {
     let e = env(Limits::default()).await;
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("/etc/cron.d/x", b"x")])), "absolute_path").await;
-    e.assert_refused(&bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::file("/etc/passwd", b"x")]), "absolute_path").await;
+    e.assert_refused(
+        &bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::file("/etc/passwd", b"x")]),
+        "absolute_path",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn entries_with_parent_dirs_are_rejected_and_nothing_is_stored() {
     let e = env(Limits::default()).await;
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("../evil.js", b"x")])), "path_traversal").await;
-    e.assert_refused(&bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::file("a/../../x", b"x")]), "path_traversal").await;
+    e.assert_refused(
+        &bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::file("a/../../x", b"x")]),
+        "path_traversal",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -82,7 +92,8 @@ async fn links_and_devices_are_rejected_and_nothing_is_stored() {
         (tar::EntryType::Block, None),
         (tar::EntryType::Fifo, None),
     ] {
-        let archive = bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::special("x", kind, link)]);
+        let archive =
+            bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::special("x", kind, link)]);
         e.assert_refused(&archive, "special_file").await;
     }
 }
@@ -90,15 +101,27 @@ async fn links_and_devices_are_rejected_and_nothing_is_stored() {
 #[tokio::test]
 async fn control_characters_in_names_are_rejected_and_nothing_is_stored() {
     let e = env(Limits::default()).await;
-    e.assert_refused(&bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::raw(b"a\x01b.js", b"x")]), "invalid_path").await;
+    e.assert_refused(
+        &bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::raw(b"a\x01b.js", b"x")]),
+        "invalid_path",
+    )
+    .await;
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("a\nb.js", b"x")])), "invalid_path").await;
-    e.assert_refused(&bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::raw(b"caf\xe9.js", b"x")]), "invalid_path").await;
+    e.assert_refused(
+        &bundles::tar_gz_entries(&[TarEntry::file("index.html", b"x"), TarEntry::raw(b"caf\xe9.js", b"x")]),
+        "invalid_path",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn duplicate_paths_are_rejected_and_nothing_is_stored() {
     let e = env(Limits::default()).await;
-    e.assert_refused(&bundles::tar_gz_entries(&[TarEntry::file("index.html", b"a"), TarEntry::file("index.html", b"b")]), "duplicate_path").await;
+    e.assert_refused(
+        &bundles::tar_gz_entries(&[TarEntry::file("index.html", b"a"), TarEntry::file("index.html", b"b")]),
+        "duplicate_path",
+    )
+    .await;
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("a.js", b"1"), ("./a.js", b"2")])), "duplicate_path").await;
     // `a` cannot be both a file and a folder.
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("a", b"1"), ("a/b.js", b"2")])), "duplicate_path").await;
@@ -106,7 +129,13 @@ async fn duplicate_paths_are_rejected_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn count_and_size_limits_are_enforced_and_nothing_is_stored() {
-    let limits = Limits { max_files: 3, max_file_bytes: 2000, max_total_bytes: 3000, max_archive_bytes: 20_000, ..Limits::default() };
+    let limits = Limits {
+        max_files: 3,
+        max_file_bytes: 2000,
+        max_total_bytes: 3000,
+        max_archive_bytes: 20_000,
+        ..Limits::default()
+    };
     let e = env(limits).await;
     let four = files(&[INDEX, ("a.js", b"1"), ("b.js", b"2"), ("c.js", b"3")]);
     e.assert_refused(&bundles::zip(&four), "too_many_files").await;
@@ -206,7 +235,10 @@ async fn an_identical_bundle_stores_no_new_blob_and_a_changed_file_stores_one() 
 async fn an_index_pointing_outside_the_bundle_gets_a_base_path_warning() {
     let e = env(Limits::default()).await;
     let archive = bundles::zip(&files(&[
-        ("index.html", b"<script src=\"/my-repo/assets/a.js\"></script><script src=\"https://telegram.org/js/x.js\"></script>"),
+        (
+            "index.html",
+            b"<script src=\"/my-repo/assets/a.js\"></script><script src=\"https://telegram.org/js/x.js\"></script>",
+        ),
         ("assets/a.js", b"x"),
     ]));
     let r = e.deploy(&archive).await.expect("deploy still succeeds");
@@ -217,11 +249,10 @@ async fn an_index_pointing_outside_the_bundle_gets_a_base_path_warning() {
 #[tokio::test]
 async fn a_token_scoped_to_another_bot_cannot_deploy_here() {
     let e = env(Limits::default()).await;
-    let (other, _) = e
-        .p
-        .register_bot(&Actor::local_admin(), "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", Some("Other_Bot"))
-        .await
-        .expect("other bot");
+    let (other, _) =
+        e.p.register_bot(&Actor::local_admin(), "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", Some("Other_Bot"))
+            .await
+            .expect("other bot");
     let outsider = Actor { token_id: None, scope: TokenScope::Bots(vec![other.bot_id()]), label: "outsider".into() };
     let err = e.deploy_as(&outsider, &bundles::zip(&bundles::sample_app("x"))).await.expect_err("refused");
     assert_eq!(err.status(), 404, "another tenant's bot is indistinguishable from a missing one");

@@ -98,7 +98,10 @@ impl BlobStore {
                 }
             }
             other => {
-                return Err(StoreError::BadUrl(url.into(), format!("unknown scheme `{other}`; use file://, s3:// or memory://")));
+                return Err(StoreError::BadUrl(
+                    url.into(),
+                    format!("unknown scheme `{other}`; use file://, s3:// or memory://"),
+                ));
             }
         };
         Ok(Self { inner, description: redact(url) })

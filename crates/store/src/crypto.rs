@@ -60,9 +60,8 @@ impl MasterKey {
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
                 .map_err(|_| StoreError::MasterKey("expected 64 hex characters or base64 of 32 bytes".into()))?
         };
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| StoreError::MasterKey("the key must be exactly 32 bytes".into()))?;
+        let arr: [u8; 32] =
+            bytes.try_into().map_err(|_| StoreError::MasterKey("the key must be exactly 32 bytes".into()))?;
         Ok(Self(Zeroizing::new(arr)))
     }
 
@@ -139,10 +138,7 @@ impl MasterKey {
 #[cfg(unix)]
 fn check_permissions(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| StoreError::MasterKey(e.to_string()))?
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(path).map_err(|e| StoreError::MasterKey(e.to_string()))?.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(StoreError::MasterKey(format!(
             "{} is readable by other users (mode {:o}); run `chmod 600 {}`",

@@ -73,11 +73,8 @@ impl Db {
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
             Ok(Self::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
+            let pool =
+                PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
             Ok(Self::Postgres(pool))
         } else {
             Err(StoreError::BadUrl(redact_url(url), "use sqlite://PATH or postgres://…".into()))

@@ -5,8 +5,8 @@ use sqlx::AssertSqlSafe;
 use tmahost_telegram::BotId;
 
 use crate::model::{
-    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, DeploymentFile,
-    DeploymentStatus, Member, NewAuditEvent, Role, Sha256, TokenScope,
+    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, DeploymentFile, DeploymentStatus,
+    Member, NewAuditEvent, Role, Sha256, TokenScope,
 };
 use crate::{Db, StoreError, in_tx, now_ms, on_db};
 
@@ -34,16 +34,14 @@ macro_rules! insert_audit {
 /// deployment unless that is `$keep`.
 macro_rules! lock_app_and_supersede {
     ($conn:expr, $app_id:expr, $keep:expr, $now:expr) => {{
-        sqlx::query("UPDATE apps SET updated_at = $1 WHERE id = $2")
-            .bind($now)
-            .bind($app_id)
-            .execute($conn)
-            .await?;
-        sqlx::query("UPDATE deployments SET status = 'superseded' WHERE app_id = $1 AND status = 'active' AND id <> $2")
-            .bind($app_id)
-            .bind($keep)
-            .execute($conn)
-            .await?;
+        sqlx::query("UPDATE apps SET updated_at = $1 WHERE id = $2").bind($now).bind($app_id).execute($conn).await?;
+        sqlx::query(
+            "UPDATE deployments SET status = 'superseded' WHERE app_id = $1 AND status = 'active' AND id <> $2",
+        )
+        .bind($app_id)
+        .bind($keep)
+        .execute($conn)
+        .await?;
     }};
 }
 
@@ -122,7 +120,12 @@ impl Db {
         row.map(|r| r.0).ok_or(StoreError::NotFound)
     }
 
-    pub async fn set_bot_status(&self, id: BotId, status: BotStatus, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+    pub async fn set_bot_status(
+        &self,
+        id: BotId,
+        status: BotStatus,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<(), StoreError> {
         in_tx!(self, tx => {
             let n = sqlx::query("UPDATE bots SET status = $1, updated_at = $2 WHERE id = $3")
                 .bind(status.as_str())
@@ -249,16 +252,19 @@ impl Db {
         Ok(on_db!(self, p => sqlx::query_as(q).bind(id).fetch_optional(p).await?))
     }
 
-    pub async fn get_deployment_by_version(&self, app_id: &str, version: i64) -> Result<Option<Deployment>, StoreError> {
+    pub async fn get_deployment_by_version(
+        &self,
+        app_id: &str,
+        version: i64,
+    ) -> Result<Option<Deployment>, StoreError> {
         let q = sql(format!("SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app_id = $1 AND version = $2"));
         Ok(on_db!(self, p => sqlx::query_as(q).bind(app_id).bind(version).fetch_optional(p).await?))
     }
 
     /// Newest first.
     pub async fn list_deployments(&self, app_id: &str, limit: i64) -> Result<Vec<Deployment>, StoreError> {
-        let q = sql(format!(
-            "SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app_id = $1 ORDER BY version DESC LIMIT $2"
-        ));
+        let q =
+            sql(format!("SELECT {DEPLOYMENT_COLS} FROM deployments WHERE app_id = $1 ORDER BY version DESC LIMIT $2"));
         Ok(on_db!(self, p => sqlx::query_as(q).bind(app_id).bind(limit).fetch_all(p).await?))
     }
 
@@ -335,7 +341,11 @@ impl Db {
 
     /// Makes a ready or superseded deployment the active one (deploy or rollback), in one
     /// transaction that supersedes the previously active deployment.
-    pub async fn activate_deployment(&self, deployment_id: &str, audit: &NewAuditEvent<'_>) -> Result<Deployment, StoreError> {
+    pub async fn activate_deployment(
+        &self,
+        deployment_id: &str,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<Deployment, StoreError> {
         let now = now_ms();
         let q = sql(format!(
             "UPDATE deployments SET status = 'active', activated_at = $1 \
@@ -421,11 +431,7 @@ impl Db {
             known.extend(rows.into_iter().map(|r| r.0));
         }
         let mut seen = std::collections::HashSet::new();
-        Ok(hashes
-            .iter()
-            .filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str()))
-            .cloned()
-            .collect())
+        Ok(hashes.iter().filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str())).cloned().collect())
     }
 
     /// Records a blob whose bytes (and listed variants) are already in the object store.
@@ -463,7 +469,13 @@ impl Db {
 
     // ----- members ----------------------------------------------------------------------
 
-    pub async fn upsert_member(&self, bot: BotId, user_id: i64, role: Role, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+    pub async fn upsert_member(
+        &self,
+        bot: BotId,
+        user_id: i64,
+        role: Role,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<(), StoreError> {
         in_tx!(self, tx => {
             sqlx::query(
                 "INSERT INTO members (bot_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \

@@ -3,7 +3,9 @@
 //! bottom turns it into a test per engine.
 
 use serde_json::json;
-use tmahost_store::model::{AppSettings, AppSlug, BotStatus, DeploymentStatus, NewAuditEvent, Role, Sha256, TokenScope};
+use tmahost_store::model::{
+    AppSettings, AppSlug, BotStatus, DeploymentStatus, NewAuditEvent, Role, Sha256, TokenScope,
+};
 use tmahost_store::{Db, NewDeploymentFile, StoreError};
 use tmahost_telegram::BotId;
 
@@ -34,7 +36,8 @@ async fn bot_with_app(db: &Db, id: i64, name: &str) -> (BotId, String) {
     db.insert_bot(bot, name, &name.to_lowercase().replace('_', "-"), b"ciphertext", &ev("bot.register", Some(bot)))
         .await
         .expect("bot");
-    let app = db.insert_app(bot, &AppSlug::main(), &AppSettings::default(), &ev("app.create", Some(bot))).await.expect("app");
+    let app =
+        db.insert_app(bot, &AppSlug::main(), &AppSettings::default(), &ev("app.create", Some(bot))).await.expect("app");
     (bot, app.id)
 }
 
@@ -45,7 +48,12 @@ async fn deploy(db: &Db, app: &str, files: &[(&str, u8)], activate: bool) -> Str
     let d = db.create_deployment(app, "test", None).await.expect("create");
     let files: Vec<NewDeploymentFile> = files
         .iter()
-        .map(|(p, h)| NewDeploymentFile { path: (*p).into(), sha256: sha(*h), size: 10, content_type: "text/html".into() })
+        .map(|(p, h)| NewDeploymentFile {
+            path: (*p).into(),
+            sha256: sha(*h),
+            size: 10,
+            content_type: "text/html".into(),
+        })
         .collect();
     db.complete_deployment(&d.id, &files, activate, &ev("deployment.create", None)).await.expect("complete");
     d.id
@@ -74,7 +82,8 @@ async fn bots_and_apps(db: Db) {
     let slugs: Vec<String> = db.list_apps(bot).await.expect("list").into_iter().map(|a| a.slug.to_string()).collect();
     assert_eq!(slugs, ["main", "shop"]);
     // Every mutation above left its audit event, bound to the bot.
-    let actions: Vec<String> = db.list_audit(Some(bot), 100).await.expect("audit").into_iter().map(|e| e.action).collect();
+    let actions: Vec<String> =
+        db.list_audit(Some(bot), 100).await.expect("audit").into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["app.settings", "app.create", "bot.disable", "app.create", "bot.register"]);
 }
 
@@ -104,7 +113,10 @@ async fn deployment_lifecycle(db: Db) {
     assert_eq!(status(v2.clone()).await, DeploymentStatus::Superseded);
 
     // The active deployment cannot be deleted; others can, and their manifest goes with them.
-    assert!(matches!(db.delete_deployment(&v1, &ev("deployment.delete", None)).await, Err(StoreError::InvalidState(_))));
+    assert!(matches!(
+        db.delete_deployment(&v1, &ev("deployment.delete", None)).await,
+        Err(StoreError::InvalidState(_))
+    ));
     db.delete_deployment(&v2, &ev("deployment.delete", None)).await.expect("delete");
     assert!(db.deployment_files(&v2).await.expect("files").is_empty());
 
@@ -149,7 +161,12 @@ async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
             let (db, app) = (db.clone(), app.clone());
             tokio::spawn(async move {
                 let d = db.create_deployment(&app, "t", None).await.expect("create");
-                let f = NewDeploymentFile { path: "index.html".into(), sha256: sha(1), size: 1, content_type: "text/html".into() };
+                let f = NewDeploymentFile {
+                    path: "index.html".into(),
+                    sha256: sha(1),
+                    size: 1,
+                    content_type: "text/html".into(),
+                };
                 db.complete_deployment(&d.id, &[f], true, &ev("deployment.create", None)).await.expect("complete");
                 d.version
             })
@@ -183,7 +200,16 @@ async fn blobs_members_tokens(db: Db) {
     assert!(matches!(db.remove_member(bot, 1001, &ev("member.revoke", Some(bot))).await, Err(StoreError::NotFound)));
 
     let scope = TokenScope::Bots(vec![bot]);
-    let t = db.insert_token("tok1", "ci", "hash1", &scope, "test", tmahost_store::now_ms() + 60_000, &ev("token.create", None))
+    let t = db
+        .insert_token(
+            "tok1",
+            "ci",
+            "hash1",
+            &scope,
+            "test",
+            tmahost_store::now_ms() + 60_000,
+            &ev("token.create", None),
+        )
         .await
         .expect("token");
     assert_eq!(t.scope, scope);

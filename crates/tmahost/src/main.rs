@@ -112,7 +112,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 TokenScope::Bots(ids)
             };
             let (token, minted) = p.create_token(&actor, &args.name, scope, args.ttl_days).await?;
-            eprintln!("created token {} ({}), expires in {} days", token.id, token.name, args.ttl_days.unwrap_or(p.config().token_ttl_days));
+            eprintln!(
+                "created token {} ({}), expires in {} days",
+                token.id,
+                token.name,
+                args.ttl_days.unwrap_or(p.config().token_ttl_days)
+            );
             println!("{}", minted.jwt);
             Ok(())
         }
@@ -140,7 +145,8 @@ async fn serve(config: Config, all_in_one: bool) -> anyhow::Result<()> {
     if failed > 0 {
         tracing::warn!(failed, "marked interrupted uploads as failed");
     }
-    let listener = TcpListener::bind(api_addr).with_context(|| format!("cannot listen on {api_addr} (TMAHOST_API_ADDR)"))?;
+    let listener =
+        TcpListener::bind(api_addr).with_context(|| format!("cannot listen on {api_addr} (TMAHOST_API_ADDR)"))?;
     let bound = listener.local_addr()?;
     let server = tmahost_api::server(platform.clone(), listener)?;
     let handle = server.handle();

@@ -9,7 +9,12 @@ use crate::error::{ApiError, ErrorBody};
 #[utoipa::path(get, path = "/api/v1/bots/{bot}/audit", tag = "audit", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), LimitQuery),
     responses((status = 200, body = [AuditDto]), (status = 404, body = ErrorBody)))]
-pub async fn bot_audit(p: web::Data<Platform>, c: Caller, bot: web::Path<String>, q: web::Query<LimitQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn bot_audit(
+    p: web::Data<Platform>,
+    c: Caller,
+    bot: web::Path<String>,
+    q: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
     let events = p.audit_log(&c.0, Some(&bot), q.limit.unwrap_or(100)).await?;
     Ok(HttpResponse::Ok().json(events.iter().map(AuditDto::from).collect::<Vec<_>>()))
 }
@@ -17,7 +22,11 @@ pub async fn bot_audit(p: web::Data<Platform>, c: Caller, bot: web::Path<String>
 /// The platform-wide audit log (admin scope).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(LimitQuery),
     responses((status = 200, body = [AuditDto]), (status = 403, body = ErrorBody)))]
-pub async fn platform_audit(p: web::Data<Platform>, c: Caller, q: web::Query<LimitQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn platform_audit(
+    p: web::Data<Platform>,
+    c: Caller,
+    q: web::Query<LimitQuery>,
+) -> Result<HttpResponse, ApiError> {
     let events = p.audit_log(&c.0, None, q.limit.unwrap_or(100)).await?;
     Ok(HttpResponse::Ok().json(events.iter().map(AuditDto::from).collect::<Vec<_>>()))
 }

@@ -10,7 +10,11 @@ use crate::error::{ApiError, ErrorBody};
 #[utoipa::path(post, path = "/api/v1/bots", tag = "bots", request_body = RegisterBot, security(("bearer" = [])),
     responses((status = 201, body = BotDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
-pub async fn register_bot(p: web::Data<Platform>, c: Caller, body: web::Json<RegisterBot>) -> Result<HttpResponse, ApiError> {
+pub async fn register_bot(
+    p: web::Data<Platform>,
+    c: Caller,
+    body: web::Json<RegisterBot>,
+) -> Result<HttpResponse, ApiError> {
     let (bot, _) = p.register_bot(&c.0, &body.token, body.username.as_deref()).await?;
     Ok(HttpResponse::Created().json(BotDto::new(&p, &bot)))
 }
@@ -60,7 +64,11 @@ pub async fn list_apps(p: web::Data<Platform>, c: Caller, bot: web::Path<String>
 #[utoipa::path(get, path = "/api/v1/bots/{bot}/apps/{app}", tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     responses((status = 200, body = AppDto), (status = 404, body = ErrorBody)))]
-pub async fn get_app(p: web::Data<Platform>, c: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn get_app(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (bot, app) = p.resolve_app(&c.0, &path.0, &path.1).await?;
     Ok(HttpResponse::Ok().json(AppDto::new(&p, &bot, &app)))
 }

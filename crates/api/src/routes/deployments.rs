@@ -48,7 +48,11 @@ pub async fn list_deployments(
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
-pub async fn get_deployment(p: web::Data<Platform>, c: Caller, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn get_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (bot, app, d) = p.get_deployment(&c.0, &path.0, &path.1, &path.2).await?;
     Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
 }
@@ -58,7 +62,11 @@ pub async fn get_deployment(p: web::Data<Platform>, c: Caller, path: web::Path<(
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = [FileDto]), (status = 404, body = ErrorBody)))]
-pub async fn list_files(p: web::Data<Platform>, c: Caller, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn list_files(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let files = p.deployment_files(&c.0, &path.0, &path.1, &path.2).await?;
     Ok(HttpResponse::Ok().json(files.iter().map(FileDto::from).collect::<Vec<_>>()))
 }
@@ -68,7 +76,11 @@ pub async fn list_files(p: web::Data<Platform>, c: Caller, path: web::Path<(Stri
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn activate_deployment(p: web::Data<Platform>, c: Caller, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn activate_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (bot, app, d) = p.activate_deployment(&c.0, &path.0, &path.1, &path.2).await?;
     Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
 }
@@ -78,7 +90,11 @@ pub async fn activate_deployment(p: web::Data<Platform>, c: Caller, path: web::P
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn delete_deployment(p: web::Data<Platform>, c: Caller, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     p.delete_deployment(&c.0, &path.0, &path.1, &path.2).await?;
     Ok(HttpResponse::NoContent().finish())
 }

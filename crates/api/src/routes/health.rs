@@ -16,7 +16,8 @@ pub async fn readyz(platform: web::Data<Platform>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            HttpResponse::ServiceUnavailable().json(crate::error::body("not_ready", "database or object store unavailable"))
+            HttpResponse::ServiceUnavailable()
+                .json(crate::error::body("not_ready", "database or object store unavailable"))
         }
     }
 }

@@ -8,7 +8,11 @@ use crate::error::{ApiError, ErrorBody};
 /// Create an API token within the caller's own scope. The token is returned once.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken, security(("bearer" = [])),
     responses((status = 201, body = CreatedTokenDto), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_token(p: web::Data<Platform>, c: Caller, body: web::Json<CreateToken>) -> Result<HttpResponse, ApiError> {
+pub async fn create_token(
+    p: web::Data<Platform>,
+    c: Caller,
+    body: web::Json<CreateToken>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (token, minted) = p.create_token(&c.0, &body.name, body.scope, body.ttl_days).await?;
     Ok(HttpResponse::Created().json(CreatedTokenDto { info: TokenDto::from(&token), token: minted.jwt }))

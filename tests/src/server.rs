@@ -1,0 +1,147 @@
+//! Starts the real `tmahost` binary as a child process with a temp data dir and random
+//! ports, reads the addresses and the first admin token it prints, and stops it on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The `tmahost` binary of this build: next to the test executable's `deps/` folder; built
+/// with cargo if it is not there yet (e.g. when only the tests crate was compiled).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let bin = profile_dir.join(format!("tmahost{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo).args(["build", "-p", "tmahost"]).status().expect("cargo build");
+        assert!(status.success(), "building tmahost failed");
+    }
+    bin
+}
+
+/// A running `tmahost serve` (or another role).
+pub struct Serve {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    role: String,
+    env: Vec<(String, String)>,
+    pub data_dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT` of the API role.
+    pub api: String,
+    /// The bootstrap admin token printed on first start, if any.
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Serve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve").field("role", &self.role).field("api", &self.api).finish()
+    }
+}
+
+impl Serve {
+    /// Starts `tmahost serve` with `env` added to a clean `TMAHOST_*` environment.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_role("serve", env)
+    }
+
+    pub fn start_role(role: &str, env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let (child, stdout) = spawn(data_dir.path(), role, &env);
+        let mut s = Self { child, stdout, role: role.to_owned(), env, data_dir, api: String::new(), admin_token: None };
+        s.read_banner();
+        s
+    }
+
+    fn read_banner(&mut self) {
+        let api_line = self.wait_for_line("api: ", Duration::from_secs(60));
+        let url = api_line.trim_start_matches("api: ").split_whitespace().next().expect("url");
+        self.api = url.trim_end_matches("/api/v1").to_owned();
+        self.admin_token = if self.role == "serve" {
+            self.try_line("admin token", Duration::from_secs(5)).and_then(|l| l.rsplit(' ').next().map(str::to_owned))
+        } else {
+            None
+        };
+    }
+
+    fn try_line(&mut self, prefix: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.starts_with(prefix) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn wait_for_line(&mut self, prefix: &str, within: Duration) -> String {
+        match self.try_line(prefix, within) {
+            Some(l) => l,
+            None => {
+                let status = self.child.try_wait().ok().flatten();
+                panic!("tmahost printed no `{prefix}` line (exit status: {status:?})");
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Stops the process (asserting a clean exit) and starts it again on the same data dir.
+    pub fn restart(&mut self) {
+        assert_eq!(self.stop(), Some(0), "SIGTERM must stop tmahost cleanly");
+        let (child, stdout) = spawn(self.data_dir.path(), &self.role, &self.env);
+        self.child = child;
+        self.stdout = stdout;
+        self.read_banner();
+    }
+}
+
+fn spawn(data_dir: &Path, role: &str, env: &[(String, String)]) -> (Child, mpsc::Receiver<String>) {
+    let mut cmd = Command::new(binary());
+    cmd.arg(role).current_dir(data_dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TMAHOST_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("TMAHOST_DATA_DIR", data_dir)
+        .env("TMAHOST_API_ADDR", "127.0.0.1:0")
+        .env("TMAHOST_TELEGRAM_API_URL", "http://127.0.0.1:1")
+        .env("TMAHOST_LOG", "info,tmahost::api::access=warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn tmahost");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,295 @@
+//! End to end: the real `tmahost serve` binary, driven over HTTP like a developer would with
+//! curl. Runs on the embedded defaults (SQLite + local files) and again on PostgreSQL.
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use tmahost_testkit::bundles;
+use tmahost_testkit::fake_telegram::FakeTelegram;
+use tmahost_testkit::server::Serve;
+
+const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+
+struct Api {
+    http: Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn upload(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn multipart(file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "tmahostboundary7MA4YWxk";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"site.tar.gz\"\r\n\
+         Content-Type: application/gzip\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+async fn scenario(extra_env: &[(&str, &str)]) {
+    let fake = FakeTelegram::start().await;
+    fake.add_bot(TOKEN_A, "Demo_Bot");
+    fake.add_bot(TOKEN_B, "Other_Bot");
+    let mut env = vec![("TMAHOST_TELEGRAM_API_URL", fake.url.as_str()), ("TMAHOST_MAX_ARCHIVE_BYTES", "5000000")];
+    env.extend_from_slice(extra_env);
+    let serve = Serve::start(&env);
+    let admin = serve.admin_token.clone().expect("first start prints an admin token");
+    let api = Api { http: Client::new(), base: serve.api.clone() };
+    let (get, post, delete) = (Method::GET, Method::POST, Method::DELETE);
+
+    // Health, readiness and the OpenAPI document.
+    assert_eq!(api.call(get.clone(), "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(api.call(get.clone(), "/readyz", None, None).await.0, StatusCode::OK);
+    let (s, doc) = api.call(get.clone(), "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["paths"]["/api/v1/bots/{bot}/apps/{app}/deployments"]["post"].is_object(), "{doc}");
+
+    // No token, bad token.
+    let (s, body) = api.call(get.clone(), "/api/v1/bots", None, None).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (s, _) = api.call(get.clone(), "/api/v1/bots", Some("not.a.jwt"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Register a bot: username comes from getMe on the (fake) Bot API.
+    let (s, bot) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_A }))).await;
+    assert_eq!(s, StatusCode::CREATED, "{bot}");
+    assert_eq!(bot["username"], "Demo_Bot");
+    assert_eq!(bot["url"], "http://demo-bot.localhost:8080/");
+    let get_me = fake.calls_to("getMe");
+    assert_eq!(get_me.len(), 1);
+    assert_eq!(get_me[0].token, TOKEN_A);
+    let (s, body) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": "nope" }))).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_token"));
+    let unknown = "333333333:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    let (s, body) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": unknown }))).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "telegram_rejected_token"));
+    let (s, body) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_A }))).await;
+    assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "conflict"));
+
+    // Create an app; `main` exists already.
+    let (s, app) =
+        api.call(post.clone(), "/api/v1/bots/demo_bot/apps", Some(&admin), Some(json!({ "slug": "shop" }))).await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    assert_eq!(app["url"], "http://shop--demo-bot.localhost:8080/");
+    let (_, apps) = api.call(get.clone(), "/api/v1/bots/111111111/apps", Some(&admin), None).await;
+    assert_eq!(apps.as_array().map(Vec::len), Some(2));
+
+    // Upload a zip (raw body), then a tar.gz (multipart).
+    let deploys = "/api/v1/bots/demo_bot/apps/shop/deployments";
+    let (s, v1) = api.upload(deploys, &admin, "application/zip", bundles::zip(&bundles::sample_app("v1"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v1}");
+    assert_eq!(
+        (v1["version"].as_i64(), v1["status"].as_str(), v1["file_count"].as_i64()),
+        (Some(1), Some("active"), Some(4))
+    );
+    assert_eq!(v1["new_blobs"], 4);
+    let (ct, body) = multipart(&bundles::tar_gz(&bundles::sample_app("v2")));
+    let (s, v2) = api.upload(&format!("{deploys}?message=second"), &admin, &ct, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v2}");
+    assert_eq!((v2["version"].as_i64(), v2["status"].as_str()), (Some(2), Some("active")));
+    assert_eq!(
+        (v2["new_blobs"].as_i64(), v2["reused_blobs"].as_i64()),
+        (Some(2), Some(2)),
+        "index.html and the js changed"
+    );
+    let (_, list) = api.call(get.clone(), deploys, Some(&admin), None).await;
+    let statuses: Vec<(i64, String)> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| (d["version"].as_i64().unwrap_or(0), d["status"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(statuses, [(2, "active".into()), (1, "superseded".into())]);
+    let (s, files) = api.call(get.clone(), &format!("{deploys}/v2/files"), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        files
+            .as_array()
+            .expect("files")
+            .iter()
+            .any(|f| f["path"] == "assets/index-BXk3f9a1.js" && f["encodings"] == json!(["br", "gzip"])),
+        "{files}"
+    );
+
+    // Roll back to v1; the active one cannot be deleted, a superseded one can.
+    let (s, d) = api.call(post.clone(), &format!("{deploys}/v1/activate"), Some(&admin), None).await;
+    assert_eq!((s, d["status"].as_str()), (StatusCode::OK, Some("active")), "{d}");
+    let (_, v2_now) = api.call(get.clone(), &format!("{deploys}/v2"), Some(&admin), None).await;
+    assert_eq!(v2_now["status"], "superseded");
+    let (s, body) = api.call(delete.clone(), &format!("{deploys}/v1"), Some(&admin), None).await;
+    assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "conflict"));
+    let (s, _) = api.call(delete.clone(), &format!("{deploys}/v2"), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // Bad uploads get the documented error shape and leave no deployment.
+    let traversal = bundles::zip(&[("index.html".into(), b"x".to_vec()), ("../x.js".into(), b"x".to_vec())]);
+    let (s, body) = api.upload(deploys, &admin, "application/zip", traversal).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "path_traversal"), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("..")));
+    let (s, body) = api.upload(deploys, &admin, "application/zip", b"hello".to_vec()).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_archive"));
+    let (s, body) = api.upload(deploys, &admin, "application/zip", vec![7u8; 6_000_000]).await;
+    assert_eq!((s, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "archive_too_large"));
+    let (_, list) = api.call(get.clone(), deploys, Some(&admin), None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "only v1 remains");
+
+    // Tenant isolation: a token scoped to bot B sees nothing of bot A.
+    let (s, bot_b) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_B }))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let b_id = bot_b["id"].as_i64().expect("id");
+    let (s, created) = api
+        .call(
+            post.clone(),
+            "/api/v1/tokens",
+            Some(&admin),
+            Some(json!({ "name": "ci-b", "scope": { "bots": [b_id] } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let b_token = created["token"].as_str().expect("token shown once").to_owned();
+    let b_token_id = created["id"].as_str().expect("id").to_owned();
+    let (_, visible) = api.call(get.clone(), "/api/v1/bots", Some(&b_token), None).await;
+    assert_eq!(
+        visible.as_array().map(|v| v.iter().map(|b| b["id"].as_i64()).collect::<Vec<_>>()),
+        Some(vec![Some(b_id)])
+    );
+    for (method, path) in [
+        (get.clone(), "/api/v1/bots/demo_bot".to_owned()),
+        (get.clone(), "/api/v1/bots/demo_bot/apps".to_owned()),
+        (get.clone(), deploys.to_owned()),
+        (post.clone(), format!("{deploys}/v1/activate")),
+        (delete.clone(), format!("{deploys}/v1")),
+        (get.clone(), "/api/v1/bots/demo_bot/audit".to_owned()),
+    ] {
+        let (s, body) = api.call(method.clone(), &path, Some(&b_token), None).await;
+        assert_eq!((s, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{method} {path}");
+    }
+    let (s, _) = api.upload(deploys, &b_token, "application/zip", bundles::zip(&bundles::sample_app("evil"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api.call(post.clone(), "/api/v1/bots", Some(&b_token), Some(json!({ "token": TOKEN_A }))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) =
+        api.call(post.clone(), "/api/v1/tokens", Some(&b_token), Some(json!({ "name": "x", "scope": "admin" }))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api.call(get.clone(), "/api/v1/audit", Some(&b_token), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // ...while its own bot works.
+    let (s, body) = api
+        .upload(
+            "/api/v1/bots/other-bot/apps/main/deployments",
+            &b_token,
+            "application/gzip",
+            bundles::tar_gz(&bundles::sample_app("b")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["url"], "http://other-bot.localhost:8080/");
+
+    // Revocation takes effect at once.
+    let (s, _) = api.call(delete.clone(), &format!("/api/v1/tokens/{b_token_id}"), Some(&admin), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, body) = api.call(get.clone(), "/api/v1/bots", Some(&b_token), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("revoked")), "{body}");
+
+    // The audit log tells the story, newest first.
+    let (_, audit) = api.call(get.clone(), "/api/v1/bots/demo_bot/audit", Some(&admin), None).await;
+    let actions: Vec<&str> = audit.as_array().expect("audit").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "deployment.delete",
+            "deployment.rollback",
+            "deployment.create",
+            "deployment.create",
+            "app.create",
+            "app.create",
+            "bot.register"
+        ]
+    );
+    let (_, all) = api.call(get.clone(), "/api/v1/audit", Some(&admin), None).await;
+    let all: Vec<&str> = all.as_array().expect("audit").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(all.contains(&"token.revoke") && all.contains(&"token.create"), "{all:?}");
+
+    // The bot token is stored encrypted: its secret part is nowhere in the data dir.
+    let secret = TOKEN_A.split(':').nth(1).expect("secret");
+    for entry in walk(serve.data_dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "token in plain text in {}",
+            entry.display()
+        );
+    }
+
+    // Graceful stop, then a restart on the same data: same key, same tokens, no new bootstrap.
+    let mut serve = serve;
+    serve.restart();
+    assert!(serve.admin_token.is_none(), "a token exists: no new bootstrap token");
+    let api = Api { http: Client::new(), base: serve.api.clone() };
+    let (s, list) = api.call(get.clone(), deploys, Some(&admin), None).await;
+    assert_eq!((s, list.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            std::fs::metadata(serve.data_dir.path().join("master.key")).expect("master.key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(serve.stop(), Some(0));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_embedded_defaults_registers_uploads_rolls_back_and_isolates_tenants() {
+    scenario(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgresql_does_the_same() {
+    let Some(url) = tmahost_testkit::postgres::fresh_database().await else { return };
+    scenario(&[("TMAHOST_DATABASE_URL", &url)]).await;
+}
