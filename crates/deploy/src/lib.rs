@@ -15,7 +15,7 @@ mod html_refs;
 mod path;
 
 pub use archive::{ArchiveFormat, Bundle, BundleFile, ingest, sniff_format};
-pub use compress::{Variants, precompress};
+pub use compress::{Effort, Variants, precompress};
 pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;
 pub use path::BundlePath;

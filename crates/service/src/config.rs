@@ -247,6 +247,7 @@ fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
 mod tests {
     use super::*;
 
+    #[allow(clippy::result_large_err)] // figment::Error is figment's, and Jail's API returns it
     fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
         let mut out = None;
         // Jail gives each test its own cwd and restores the environment afterwards.

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde_json::json;
-use tmahost_deploy::{Bundle, precompress};
+use tmahost_deploy::{Bundle, Effort, is_compressible, precompress};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
 use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 
@@ -21,6 +21,9 @@ use crate::{Actor, Platform, ServiceError, blocking};
 
 /// Blob uploads in flight at once per deployment.
 const UPLOAD_CONCURRENCY: usize = 8;
+/// New compressible bytes up to which a deploy gets maximum brotli effort; bigger deploys get
+/// the fast level so a 20 MB upload takes seconds, not tens of seconds.
+const MAX_EFFORT_BUDGET: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
@@ -131,9 +134,13 @@ impl Platform {
                 (h.clone(), local.to_owned(), size, ct.to_owned())
             })
             .collect();
-        let prepared = blocking(move || jobs.into_par_iter().map(prepare).collect::<Result<Vec<_>, std::io::Error>>())
-            .await?
-            .map_err(ServiceError::internal)?;
+        let compressible: u64 = jobs.iter().filter(|j| is_compressible(&j.3)).map(|j| j.2).sum();
+        let effort = if compressible <= MAX_EFFORT_BUDGET { Effort::Max } else { Effort::Fast };
+        let prepared = blocking(move || {
+            jobs.into_par_iter().map(|job| prepare(job, effort)).collect::<Result<Vec<_>, std::io::Error>>()
+        })
+        .await?
+        .map_err(ServiceError::internal)?;
 
         futures_util::stream::iter(prepared)
             .map(|p| self.upload(p))
@@ -263,9 +270,12 @@ impl Platform {
 }
 
 /// Builds the variants of one new blob and writes them beside the original.
-fn prepare((sha, local, size, content_type): (Sha256, PathBuf, u64, String)) -> Result<Prepared, std::io::Error> {
+fn prepare(
+    (sha, local, size, content_type): (Sha256, PathBuf, u64, String),
+    effort: Effort,
+) -> Result<Prepared, std::io::Error> {
     let data = std::fs::read(&local)?;
-    let v = precompress(&data, &content_type);
+    let v = precompress(&data, &content_type, effort);
     let mut variants = Vec::new();
     for (enc, bytes) in [(Encoding::Br, v.br), (Encoding::Gzip, v.gz)] {
         if let Some(bytes) = bytes {
