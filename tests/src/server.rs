@@ -7,18 +7,44 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The `tmahost` binary of this build: next to the test executable's `deps/` folder; built
-/// with cargo if it is not there yet (e.g. when only the tests crate was compiled).
+/// The `tmahost` binary of this build, next to the test executable's `deps/` folder.
+/// `cargo test --workspace` builds it; `cargo test -p tmahost-testkit` alone does not rebuild
+/// another package's binary, so when it is missing or older than the sources it is built here
+/// (a stale binary would test old code).
 pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    let bin = profile_dir.join(format!("tmahost{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "-p", "tmahost"]).status().expect("cargo build");
-        assert!(status.success(), "building tmahost failed");
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+            let bin = profile_dir.join(format!("tmahost{}", std::env::consts::EXE_SUFFIX));
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+            let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+            let sources = ["crates", "migrations", "Cargo.lock"].iter().filter_map(|p| newest(&root.join(p))).max();
+            if built.is_some() && sources.is_none_or(|s| Some(s) <= built) {
+                return bin;
+            }
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "-p", "tmahost"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("cargo build");
+            assert!(status.success(), "building tmahost failed");
+            bin
+        })
+        .clone()
+}
+
+/// The newest modification time of a file or of any file below a folder.
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
     }
-    bin
+    std::fs::read_dir(path).ok()?.flatten().filter_map(|e| newest(&e.path())).max()
 }
 
 /// A running `tmahost serve` (or another role).

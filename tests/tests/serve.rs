@@ -293,3 +293,53 @@ async fn serve_on_postgresql_does_the_same() {
     let Some(url) = tmahost_testkit::postgres::fresh_database().await else { return };
     scenario(&[("TMAHOST_DATABASE_URL", &url)]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_add_a_bot_and_mint_a_scoped_token() {
+    let serve = Serve::start(&[]);
+    let dir = serve.data_dir.path();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut cmd = std::process::Command::new(tmahost_testkit::server::binary());
+        cmd.args(args)
+            .current_dir(dir)
+            .env("TMAHOST_DATA_DIR", dir)
+            .env("TMAHOST_TELEGRAM_API_URL", "http://127.0.0.1:1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        if let Some(input) = stdin {
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // The token comes on stdin so it never shows in `ps`.
+    let (ok, out, err) = run(&["admin", "bot", "add", "--token", "-", "--username", "Cli_Made_Bot"], Some(TOKEN_A));
+    assert!(ok, "{err}");
+    assert_eq!(out, "registered @Cli_Made_Bot (id 111111111): http://cli-made-bot.localhost:8080/");
+    assert!(!err.contains("AAHdq"), "the token must not be logged: {err}");
+    let (ok, _, err) = run(&["admin", "bot", "add", "--token", "garbage"], None);
+    assert!(!ok && err.contains("bot token looks like"), "{err}");
+
+    let (ok, scoped, err) = run(&["admin", "token", "create", "--scope", "cli-made-bot", "--name", "deployer"], None);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["admin", "token", "create", "--scope", "no_such_bot"], None);
+    assert!(!ok && err.contains("no_such_bot"), "{err}");
+
+    let api = Api { http: Client::new(), base: serve.api.clone() };
+    let (s, bots) = api.call(Method::GET, "/api/v1/bots", Some(&scoped), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(bots[0]["username"], "Cli_Made_Bot");
+    let (s, body) = api.call(Method::POST, "/api/v1/tokens", Some(&scoped), Some(json!({"name": 5}))).await;
+    assert_eq!((s, code(&body)), (StatusCode::BAD_REQUEST, "invalid_json"), "{body}");
+    let (s, body) = api.call(Method::GET, "/api/v1/nope", Some(&scoped), None).await;
+    assert_eq!((s, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+}

@@ -61,7 +61,7 @@ impl ResponseError for ApiError {
 }
 
 fn bad_request(code: &'static str, message: String) -> actix_web::Error {
-    ApiError(ServiceError::Invalid { code, message }).into()
+    ApiError(ServiceError::BadRequest { code, message }).into()
 }
 
 pub(crate) fn json_config() -> web::JsonConfig {

@@ -15,6 +15,10 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The request itself is malformed (unparsable JSON, bad query string).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// The request is well-formed but its content breaks a rule.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
     #[error(transparent)]
@@ -40,7 +44,7 @@ impl ServiceError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
-            Self::Invalid { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Invalid { code, .. } => code,
             Self::Ingest(e) => e.code(),
             Self::Telegram(_) => "telegram_error",
             Self::Internal(_) => "internal",
@@ -53,6 +57,7 @@ impl ServiceError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::BadRequest { .. } => 400,
             Self::Invalid { .. } => 422,
             Self::Ingest(e) => e.status(),
             Self::Telegram(_) => 502,
