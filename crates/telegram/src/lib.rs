@@ -1,11 +1,14 @@
 //! Telegram value types, parsed once at the boundary so nothing downstream re-checks them.
 //!
-//! This crate is pure (no I/O). It owns the rules for bot tokens, bot usernames and the host
-//! label a bot's apps are served under. initData verification joins it with the edge issue.
+//! This crate is pure (no I/O). It owns the rules for bot tokens, bot usernames, the host
+//! label a bot's apps are served under, and Mini App launch data (`initData`): parsing,
+//! HMAC and Ed25519 verification, and signing.
 
+pub mod init_data;
 mod token;
 mod username;
 
+pub use init_data::{InitData, InitDataError, TelegramKey, VerifiedInitData, WebAppChat, WebAppUser};
 pub use token::{BotId, BotToken};
 pub use username::{BotUsername, HostLabel};
 
