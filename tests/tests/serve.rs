@@ -343,3 +343,13 @@ async fn operator_commands_add_a_bot_and_mint_a_scoped_token() {
     let (s, body) = api.call(Method::GET, "/api/v1/nope", Some(&scoped), None).await;
     assert_eq!((s, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_role_serves_without_minting_a_bootstrap_token() {
+    let mut api_role = Serve::start_role("api", &[]);
+    assert!(api_role.admin_token.is_none());
+    let api = Api { http: Client::new(), base: api_role.api.clone() };
+    assert_eq!(api.call(Method::GET, "/readyz", None, None).await.0, StatusCode::OK);
+    assert_eq!(api.call(Method::GET, "/api/v1/bots", None, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api_role.stop(), Some(0));
+}

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 /// Saves the request body (raw, or the first file part of a multipart form) to a temp file
 /// that is deleted when the returned handle drops.
 pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> Result<NamedTempFile, ApiError> {
-    let limit = p.config().limits.max_archive_bytes;
+    let limit = p.config().max_archive_bytes;
     let too_large = || ServiceError::Ingest(IngestError::ArchiveTooLarge { limit });
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());

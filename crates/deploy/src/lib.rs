@@ -22,8 +22,7 @@ pub use path::BundlePath;
 
 /// Limits on what one upload may contain. Defaults suit real Mini App bundles with room to
 /// spare (the largest Vite builds seen are a few MB).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Size of the uploaded archive itself.
     pub max_archive_bytes: u64,

@@ -65,8 +65,14 @@ pub struct Config {
     pub token_ttl_days: u32,
     /// Deployments still uploading after this long (or at start of `serve`) are marked failed.
     pub stale_upload_secs: u64,
-    #[serde(flatten)]
-    pub limits: Limits,
+    // Upload limits, flat so each is one `TMAHOST_MAX_*` variable (serde's `flatten` would
+    // lose the key name in error messages). See [`Config::limits`].
+    pub max_archive_bytes: u64,
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    pub max_compression_ratio: u64,
+    pub max_path_bytes: usize,
 }
 
 impl Default for Config {
@@ -87,7 +93,12 @@ impl Default for Config {
             log_format: LogFormat::Text,
             token_ttl_days: 365,
             stale_upload_secs: 3600,
-            limits: Limits::default(),
+            max_archive_bytes: Limits::default().max_archive_bytes,
+            max_files: Limits::default().max_files,
+            max_file_bytes: Limits::default().max_file_bytes,
+            max_total_bytes: Limits::default().max_total_bytes,
+            max_compression_ratio: Limits::default().max_compression_ratio,
+            max_path_bytes: Limits::default().max_path_bytes,
         }
     }
 }
@@ -184,7 +195,7 @@ impl Config {
         if let Some(id) = self.admin_ids.iter().find(|id| **id <= 0) {
             return Err(invalid("TMAHOST_ADMIN_IDS", format!("`{id}` is not a Telegram user id")));
         }
-        let l = &self.limits;
+        let l = self.limits();
         for (var, v) in [
             ("TMAHOST_MAX_ARCHIVE_BYTES", l.max_archive_bytes),
             ("TMAHOST_MAX_FILES", l.max_files as u64),
@@ -199,6 +210,29 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_archive_bytes: self.max_archive_bytes,
+            max_files: self.max_files,
+            max_file_bytes: self.max_file_bytes,
+            max_total_bytes: self.max_total_bytes,
+            max_compression_ratio: self.max_compression_ratio,
+            max_path_bytes: self.max_path_bytes,
+        }
+    }
+
+    pub fn with_limits(self, l: Limits) -> Self {
+        Self {
+            max_archive_bytes: l.max_archive_bytes,
+            max_files: l.max_files,
+            max_file_bytes: l.max_file_bytes,
+            max_total_bytes: l.max_total_bytes,
+            max_compression_ratio: l.max_compression_ratio,
+            max_path_bytes: l.max_path_bytes,
+            ..self
+        }
     }
 
     pub fn database_url(&self) -> String {
@@ -268,7 +302,7 @@ mod tests {
         let c = load("", &[]).expect("defaults");
         assert_eq!(c.database_url(), "sqlite://./data/tmahost.db");
         assert_eq!(c.public_port(), Some(8080));
-        assert_eq!(c.limits.max_files, 20_000);
+        assert_eq!(c.max_files, 20_000);
     }
 
     #[test]
@@ -279,7 +313,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(c.base_domain, "apps.example.com");
-        assert_eq!(c.limits.max_files, 10);
+        assert_eq!(c.max_files, 10);
         assert_eq!(c.admin_ids, vec![1, 2]);
         assert_eq!(c.public_port(), None);
     }

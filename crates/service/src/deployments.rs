@@ -69,7 +69,7 @@ impl Platform {
         {
             return Err(ServiceError::invalid("invalid_message", "the deploy message is limited to 500 characters"));
         }
-        let (path, limits, work) = (archive.to_owned(), self.config().limits.clone(), self.work_dir().to_owned());
+        let (path, limits, work) = (archive.to_owned(), self.config().limits(), self.work_dir().to_owned());
         let bundle = blocking(move || tmahost_deploy::ingest(&path, &limits, &work)).await??;
 
         let d = self.db().create_deployment(&app.id, &actor.label, opts.message.as_deref()).await?;

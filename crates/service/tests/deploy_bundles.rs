@@ -19,9 +19,9 @@ async fn env(limits: Limits) -> Env {
         storage_url: Some("memory://".into()),
         // Nothing listens on port 1: registration falls back to the given username.
         telegram_api_url: "http://127.0.0.1:1".into(),
-        limits,
         ..Config::default()
-    };
+    }
+    .with_limits(limits);
     let p = Platform::open(config).await.expect("platform");
     p.register_bot(&Actor::local_admin(), TOKEN, Some("Demo_Bot")).await.expect("bot");
     Env { p, _dir: dir }
