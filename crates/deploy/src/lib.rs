@@ -11,6 +11,7 @@ mod archive;
 mod compress;
 mod content_type;
 mod error;
+mod fingerprint;
 mod html_refs;
 mod path;
 
@@ -18,6 +19,7 @@ pub use archive::{ArchiveFormat, Bundle, BundleFile, ingest, sniff_format};
 pub use compress::{Effort, Variants, precompress};
 pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;
+pub use fingerprint::is_fingerprinted;
 pub use path::BundlePath;
 
 /// Limits on what one upload may contain. Defaults suit real Mini App bundles with room to
