@@ -167,11 +167,7 @@ impl From<&DeploymentFile> for FileDto {
             sha256: f.sha256.to_string(),
             size: f.size,
             content_type: f.content_type.clone(),
-            encodings: f
-                .encodings()
-                .iter()
-                .map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
-                .collect(),
+            encodings: f.encodings().iter().map(|e| e.name().to_owned()).collect(),
         }
     }
 }

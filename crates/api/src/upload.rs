@@ -13,11 +13,10 @@ use crate::error::ApiError;
 /// that is deleted when the returned handle drops.
 pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> Result<NamedTempFile, ApiError> {
     let limit = p.config().max_archive_bytes;
-    let too_large = || ServiceError::Ingest(IngestError::ArchiveTooLarge { limit });
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large().into());
+        return Err(too_large(limit));
     }
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let tmp = NamedTempFile::with_prefix_in("upload-", p.work_dir()).map_err(internal)?;
@@ -53,12 +52,16 @@ async fn copy(
         let chunk = chunk.map_err(bad_upload)?;
         n += chunk.len() as u64;
         if n > limit {
-            return Err(ServiceError::Ingest(IngestError::ArchiveTooLarge { limit }).into());
+            return Err(too_large(limit));
         }
         file.write_all(&chunk).await.map_err(internal)?;
     }
     file.flush().await.map_err(internal)?;
     Ok(n)
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ServiceError::Ingest(IngestError::ArchiveTooLarge { limit }).into()
 }
 
 fn bad_upload(message: String) -> ServiceError {

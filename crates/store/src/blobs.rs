@@ -26,6 +26,15 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// The `Content-Encoding` token (and the serde name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Br => "br",
+            Self::Gzip => "gzip",
+        }
+    }
+
+    /// The object-key suffix of the variant.
     pub fn suffix(self) -> &'static str {
         match self {
             Self::Br => "br",
