@@ -56,6 +56,8 @@ pub struct Serve {
     pub data_dir: tempfile::TempDir,
     /// `http://127.0.0.1:PORT` of the API role.
     pub api: String,
+    /// `http://127.0.0.1:PORT` of the edge role (empty for `api`).
+    pub edge: String,
     /// The bootstrap admin token printed on first start, if any.
     pub admin_token: Option<String>,
 }
@@ -76,15 +78,30 @@ impl Serve {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let (child, stdout) = spawn(data_dir.path(), role, &env);
-        let mut s = Self { child, stdout, role: role.to_owned(), env, data_dir, api: String::new(), admin_token: None };
+        let mut s = Self {
+            child,
+            stdout,
+            role: role.to_owned(),
+            env,
+            data_dir,
+            api: String::new(),
+            edge: String::new(),
+            admin_token: None,
+        };
         s.read_banner();
         s
     }
 
     fn read_banner(&mut self) {
-        let api_line = self.wait_for_line("api: ", Duration::from_secs(60));
-        let url = api_line.trim_start_matches("api: ").split_whitespace().next().expect("url");
-        self.api = url.trim_end_matches("/api/v1").to_owned();
+        if self.role != "edge" {
+            let api_line = self.wait_for_line("api: ", Duration::from_secs(60));
+            let url = api_line.trim_start_matches("api: ").split_whitespace().next().expect("url");
+            self.api = url.trim_end_matches("/api/v1").to_owned();
+        }
+        if self.role != "api" {
+            let edge_line = self.wait_for_line("edge: ", Duration::from_secs(60));
+            self.edge = edge_line.trim_start_matches("edge: ").split_whitespace().next().expect("url").to_owned();
+        }
         self.admin_token = if self.role == "serve" {
             self.try_line("admin token", Duration::from_secs(5)).and_then(|l| l.rsplit(' ').next().map(str::to_owned))
         } else {
@@ -147,6 +164,7 @@ fn spawn(data_dir: &Path, role: &str, env: &[(String, String)]) -> (Child, mpsc:
     }
     cmd.env("TMAHOST_DATA_DIR", data_dir)
         .env("TMAHOST_API_ADDR", "127.0.0.1:0")
+        .env("TMAHOST_EDGE_ADDR", "127.0.0.1:0")
         .env("TMAHOST_TELEGRAM_API_URL", "http://127.0.0.1:1")
         .env("TMAHOST_LOG", "info,tmahost::api::access=warn");
     for (k, v) in env {

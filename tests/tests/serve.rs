@@ -70,6 +70,8 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     env.extend_from_slice(extra_env);
     let serve = Serve::start(&env);
     let admin = serve.admin_token.clone().expect("first start prints an admin token");
+    // App URLs carry the edge's bound port.
+    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
     let api = Api { http: Client::new(), base: serve.api.clone() };
     let (get, post, delete) = (Method::GET, Method::POST, Method::DELETE);
 
@@ -90,7 +92,7 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     let (s, bot) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_A }))).await;
     assert_eq!(s, StatusCode::CREATED, "{bot}");
     assert_eq!(bot["username"], "Demo_Bot");
-    assert_eq!(bot["url"], "http://demo-bot.localhost:8080/");
+    assert_eq!(bot["url"], format!("http://demo-bot.localhost:{port}/"));
     let get_me = fake.calls_to("getMe");
     assert_eq!(get_me.len(), 1);
     assert_eq!(get_me[0].token, TOKEN_A);
@@ -106,7 +108,7 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     let (s, app) =
         api.call(post.clone(), "/api/v1/bots/demo_bot/apps", Some(&admin), Some(json!({ "slug": "shop" }))).await;
     assert_eq!(s, StatusCode::CREATED, "{app}");
-    assert_eq!(app["url"], "http://shop--demo-bot.localhost:8080/");
+    assert_eq!(app["url"], format!("http://shop--demo-bot.localhost:{port}/"));
     let (_, apps) = api.call(get.clone(), "/api/v1/bots/111111111/apps", Some(&admin), None).await;
     assert_eq!(apps.as_array().map(Vec::len), Some(2));
 
@@ -219,7 +221,7 @@ async fn scenario(extra_env: &[(&str, &str)]) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
-    assert_eq!(body["url"], "http://other-bot.localhost:8080/");
+    assert_eq!(body["url"], format!("http://other-bot.localhost:{port}/"));
 
     // Revocation takes effect at once.
     let (s, _) = api.call(delete.clone(), &format!("/api/v1/tokens/{b_token_id}"), Some(&admin), None).await;

@@ -63,6 +63,15 @@ pub struct CreateApp {
     pub settings: Option<AppSettings>,
 }
 
+/// Body of `PATCH /api/v1/bots/{bot}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBot {
+    /// `active` or `disabled`; a disabled bot's apps answer 403 with an "unavailable" page.
+    #[schema(value_type = String)]
+    pub status: tmahost_service::store::model::BotStatus,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppDto {
     pub id: String,

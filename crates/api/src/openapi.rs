@@ -11,15 +11,15 @@ use crate::{dto, error, routes};
     info(title = "tmahost API", description = "Hosting for Telegram Mini Apps: bots, apps, deployments, tokens."),
     paths(
         routes::healthz, routes::readyz,
-        routes::register_bot, routes::list_bots, routes::get_bot,
-        routes::create_app, routes::list_apps, routes::get_app,
+        routes::register_bot, routes::list_bots, routes::get_bot, routes::update_bot,
+        routes::create_app, routes::list_apps, routes::get_app, routes::update_app_settings,
         routes::create_deployment, routes::list_deployments, routes::get_deployment, routes::list_files,
         routes::activate_deployment, routes::delete_deployment,
         routes::create_token, routes::list_tokens, routes::revoke_token,
         routes::bot_audit, routes::platform_audit,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::CreateApp, dto::AppDto,
+        error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::UpdateBot, dto::CreateApp, dto::AppDto,
         dto::DeploymentDto, dto::DeployResultDto, dto::FileDto, dto::CreateToken, dto::TokenDto,
         dto::CreatedTokenDto, dto::AuditDto,
     )),

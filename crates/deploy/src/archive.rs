@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 use tmahost_store::model::Sha256;
 
-use crate::{BundlePath, IngestError, Limits, content_type_for, html_refs};
+use crate::rules::{HEADERS_FILE, REDIRECTS_FILE};
+use crate::{BundlePath, IngestError, Limits, RuleError, Rules, content_type_for, html_refs};
 
 /// Entries larger than this are checked against the compression-ratio limit; smaller ones
 /// (a 1 KB file of spaces compresses 100x legitimately) are bounded by the size limits alone.
@@ -45,6 +46,8 @@ pub struct BundleFile {
 #[derive(Debug)]
 pub struct Bundle {
     pub files: Vec<BundleFile>,
+    /// From `_headers` / `_redirects` in the bundle root (those files are not served).
+    pub rules: Rules,
     pub warnings: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -72,8 +75,8 @@ pub fn ingest(archive: &Path, limits: &Limits, work_dir: &Path) -> Result<Bundle
         ArchiveFormat::Zip => read_zip(archive, &mut c)?,
         ArchiveFormat::TarGz => read_tar_gz(archive, &mut c)?,
     }
-    let (files, warnings) = c.finish()?;
-    Ok(Bundle { files, warnings, _dir: dir })
+    let (files, rules, warnings) = c.finish()?;
+    Ok(Bundle { files, rules, warnings, _dir: dir })
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -231,7 +234,7 @@ impl<'a> Collector<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Result<(Vec<BundleFile>, Vec<String>), IngestError> {
+    fn finish(self) -> Result<(Vec<BundleFile>, Rules, Vec<String>), IngestError> {
         let mut files = self.files;
         if files.is_empty() {
             return Err(IngestError::Empty);
@@ -244,10 +247,46 @@ impl<'a> Collector<'a> {
         if !names.contains("index.html") {
             files = unwrap_single_folder(files)?;
         }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        let warnings = html_refs::missing_references(&files);
-        Ok((files, warnings))
+        let (files, rules) = take_rules(files)?;
+        let mut warnings = html_refs::missing_references(&files);
+        warnings.extend(rewrite_warnings(&files, &rules));
+        Ok((files, rules, warnings))
     }
+}
+
+/// Takes `_headers` and `_redirects` out of the served files and parses them.
+fn take_rules(files: Vec<BundleFile>) -> Result<(Vec<BundleFile>, Rules), IngestError> {
+    let (rule_files, mut files): (Vec<_>, Vec<_>) =
+        files.into_iter().partition(|f| [HEADERS_FILE, REDIRECTS_FILE].contains(&f.path.as_str()));
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let read = |name: &'static str| -> Result<Option<String>, IngestError> {
+        let Some(f) = rule_files.iter().find(|f| f.path.as_str() == name) else { return Ok(None) };
+        let bytes = std::fs::read(&f.local)?;
+        let text = String::from_utf8(bytes).map_err(|_| RuleError {
+            file: name,
+            line: 0,
+            message: "the file is not UTF-8 text".into(),
+        })?;
+        Ok(Some(text))
+    };
+    let rules = Rules::parse(read(HEADERS_FILE)?.as_deref(), read(REDIRECTS_FILE)?.as_deref())?;
+    Ok((files, rules))
+}
+
+/// A 200 rewrite to a fixed path the bundle lacks would answer 404: say so at upload.
+fn rewrite_warnings(files: &[BundleFile], rules: &Rules) -> Vec<String> {
+    let names: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    rules
+        .redirects
+        .iter()
+        .filter(|r| r.status == 200 && !r.to.contains(':'))
+        .filter(|r| {
+            let target = r.to.split(['?', '#']).next().unwrap_or_default().trim_matches('/');
+            let candidates = [target.to_owned(), format!("{target}/index.html"), format!("{target}.html")];
+            !candidates.iter().any(|c| names.contains(c.trim_start_matches('/')))
+        })
+        .map(|r| format!("_redirects: `{} {} 200` rewrites to a file the bundle does not contain", r.from, r.to))
+        .collect()
 }
 
 /// `dist/index.html`, `dist/assets/…` -> `index.html`, `assets/…`, when everything is in one

@@ -32,6 +32,8 @@ pub enum IngestError {
     MissingIndex,
     #[error("the archive contains no files")]
     Empty,
+    #[error("invalid {0}")]
+    InvalidRules(#[from] crate::RuleError),
     #[error("I/O error while reading the upload: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -53,6 +55,8 @@ impl IngestError {
             Self::CompressionRatio(..) => "compression_ratio",
             Self::MissingIndex => "missing_index",
             Self::Empty => "empty_archive",
+            Self::InvalidRules(e) if e.file == crate::rules::HEADERS_FILE => "invalid_headers",
+            Self::InvalidRules(_) => "invalid_redirects",
             Self::Io(_) => "io_error",
         }
     }

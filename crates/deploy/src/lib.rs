@@ -14,6 +14,7 @@ mod error;
 mod fingerprint;
 mod html_refs;
 mod path;
+pub mod rules;
 
 pub use archive::{ArchiveFormat, Bundle, BundleFile, ingest, sniff_format};
 pub use compress::{Effort, Variants, precompress};
@@ -21,6 +22,7 @@ pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;
 pub use fingerprint::is_fingerprinted;
 pub use path::BundlePath;
+pub use rules::{RuleError, Rules};
 
 /// Limits on what one upload may contain. Defaults suit real Mini App bundles with room to
 /// spare (the largest Vite builds seen are a few MB).

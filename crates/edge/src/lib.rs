@@ -1,3 +1,376 @@
-//! The edge: routes `Host` -> bot -> app -> active deployment -> blob, gates requests behind
-//! verified Telegram `initData` sessions, and applies HTTP caching semantics. Built in the
-//! edge issue; this crate holds nothing yet.
+//! The edge: routes `Host` -> bot -> app -> deployment -> blob, lets in only users whose
+//! Telegram `initData` it verified, and serves files with the HTTP semantics of the static
+//! hosts developers know.
+//!
+//! State is all cache: a routing table rebuilt on every change notification (and on a timer,
+//! for changes made by other processes), manifests kept forever (deployments are immutable),
+//! and hot blobs in a size-capped cache. If the database or the object store fails, what is
+//! cached keeps being served.
+
+mod content;
+mod respond;
+mod routing;
+mod session;
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use bytes::Bytes;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use tmahost_deploy::Rules;
+use tmahost_service::{Platform, ServiceError};
+use tmahost_store::{BlobKey, Encoding};
+
+use crate::content::{Lookup, Manifest, Resolution};
+use crate::respond::{FileReply, apply_rules, file_response, security_headers};
+use crate::routing::{AppRoute, RouteTable, Target};
+use crate::session::{Sessions, error, gate_page};
+
+/// Characters escaped when a redirect destination built from the request goes into `Location`.
+const LOCATION: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`').add(b'\\');
+
+/// The edge role; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    platform: Platform,
+    table: RwLock<Arc<RouteTable>>,
+    manifests: moka::future::Cache<String, Arc<Manifest>>,
+    blobs: moka::future::Cache<(String, Option<Encoding>), Bytes>,
+    /// `(app id, short id)` -> deployment id, for preview hosts.
+    previews: moka::future::Cache<(String, String), Option<String>>,
+    sessions: Sessions,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge").field("manifests", &self.manifests.entry_count()).finish_non_exhaustive()
+    }
+}
+
+impl Edge {
+    /// Loads the routing table and keeps it fresh: on every change this process makes, and
+    /// every `edge_refresh_secs` for changes made elsewhere.
+    pub async fn start(platform: Platform) -> Result<Self, ServiceError> {
+        let config = platform.config();
+        let cache_bytes = config.edge_cache_mb.saturating_mul(1024 * 1024);
+        let inner = Arc::new(Inner {
+            table: RwLock::new(Arc::new(RouteTable::load(&platform).await?)),
+            manifests: moka::future::Cache::builder()
+                .max_capacity(64 * 1024 * 1024)
+                .weigher(|_, m: &Arc<Manifest>| m.weight())
+                .build(),
+            blobs: moka::future::Cache::builder()
+                .max_capacity(cache_bytes)
+                .weigher(|_, b: &Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
+                .build(),
+            previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
+            sessions: Sessions::new(platform.master_key(), config.session_rate_per_minute),
+            platform,
+        });
+        tokio::spawn(refresher(Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+
+    /// Rebuilds the routing table now.
+    pub async fn refresh(&self) -> Result<(), ServiceError> {
+        refresh(&self.inner).await
+    }
+
+    /// Number of host names routed (for the start-up log).
+    pub fn routes(&self) -> usize {
+        self.table().len()
+    }
+
+    fn table(&self) -> Arc<RouteTable> {
+        self.inner.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs the edge on `listener`. Signals are left to the caller.
+    pub fn server(self, listener: TcpListener) -> std::io::Result<Server> {
+        Ok(HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(self.clone()))
+                .app_data(web::PayloadConfig::new(session::MAX_SESSION_BODY))
+                .default_service(web::to(handle))
+        })
+        .disable_signals()
+        .listen(listener)?
+        .run())
+    }
+
+    async fn manifest(&self, deployment_id: &str) -> Result<Arc<Manifest>, ServiceError> {
+        let platform = &self.inner.platform;
+        let id = deployment_id.to_owned();
+        self.inner
+            .manifests
+            .try_get_with(id.clone(), async move {
+                let files = platform.db().deployment_files(&id).await?;
+                let rules = match platform.db().deployment_rules(&id).await? {
+                    Some(json) => serde_json::from_str::<Rules>(&json).map_err(ServiceError::internal)?,
+                    None => Rules::default(),
+                };
+                Ok::<_, ServiceError>(Arc::new(Manifest::new(files, rules)))
+            })
+            .await
+            .map_err(ServiceError::internal)
+    }
+
+    async fn blob(&self, sha: &tmahost_store::model::Sha256, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
+        let key = match enc {
+            None => BlobKey::Original(sha.clone()),
+            Some(e) => BlobKey::Variant(sha.clone(), e),
+        };
+        let blobs = self.inner.platform.blobs();
+        self.inner
+            .blobs
+            .try_get_with((sha.as_str().to_owned(), enc), async move { blobs.get(&key).await })
+            .await
+            .map_err(ServiceError::internal)
+    }
+
+    async fn preview(&self, route: &AppRoute, short: String) -> Result<Option<String>, ServiceError> {
+        let db = self.inner.platform.db();
+        let app_id = route.app_id.clone();
+        self.inner
+            .previews
+            .try_get_with((app_id.clone(), short.clone()), async move {
+                db.deployment_by_short_id(&app_id, &short).await.map_err(ServiceError::from)
+            })
+            .await
+            .map_err(ServiceError::internal)
+    }
+}
+
+async fn refresh(inner: &Inner) -> Result<(), ServiceError> {
+    let table = RouteTable::load(&inner.platform).await?;
+    *inner.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+    Ok(())
+}
+
+async fn refresher(inner: Weak<Inner>) {
+    let (mut changes, every) = match inner.upgrade() {
+        Some(i) => (i.platform.subscribe_changes(), Duration::from_secs(i.platform.config().edge_refresh_secs)),
+        None => return,
+    };
+    loop {
+        let notified = tokio::select! {
+            r = changes.changed() => r.is_ok(),
+            () = tokio::time::sleep(every) => true,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        if !notified {
+            // The platform is gone (shutdown); keep the timer only.
+            changes = inner.platform.subscribe_changes();
+        }
+        if let Err(e) = refresh(&inner).await {
+            // Keep serving the previous table; the next change or tick retries.
+            tracing::warn!(error = %e, "edge: refreshing the routing table failed");
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    tmahost_store::now_ms() / 1000
+}
+
+fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/plain; charset=utf-8");
+    security_headers(&mut res);
+    res.body(text)
+}
+
+fn unavailable() -> HttpResponse {
+    let mut res = HttpResponse::Forbidden();
+    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
+    security_headers(&mut res);
+    res.body(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Unavailable</title><h1>This Mini App is unavailable</h1>\
+         <p>Its bot has been disabled on this platform.</p>",
+    )
+}
+
+/// Navigations get the gate page; scripts and fetches get a JSON 401.
+fn wants_html(req: &HttpRequest) -> bool {
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let dest = req.headers().get("sec-fetch-dest").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    *req.method() == Method::GET && (accept.contains("text/html") || dest == "document" || dest == "iframe")
+}
+
+async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> HttpResponse {
+    let table = edge.table();
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let Some(target) = table.lookup(host) else {
+        return plain(StatusCode::NOT_FOUND, "404 Not Found\n");
+    };
+    let (route, preview) = match target {
+        Target::App(r) => (r, None),
+        Target::Preview(r, short) => (r, Some(short)),
+    };
+    if route.disabled {
+        return unavailable();
+    }
+    let Ok(path) = percent_decode_str(req.path()).decode_utf8() else {
+        return plain(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not valid UTF-8\n");
+    };
+    let path = path.into_owned();
+    if path.contains('\0') || path.split('/').any(|s| s == "..") {
+        return plain(StatusCode::BAD_REQUEST, "400 Bad Request\n");
+    }
+    let now = now_secs();
+    if let Some(rest) = path.strip_prefix("/_tma/") {
+        return reserved(&edge, &route, &req, rest, &body, now);
+    }
+
+    let cors = path.ends_with("/tonconnect-manifest.json");
+    match *req.method() {
+        Method::GET | Method::HEAD => {}
+        Method::OPTIONS => {
+            let mut res = HttpResponse::NoContent();
+            res.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));
+            if cors {
+                res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                    .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"))
+                    .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "*"))
+                    .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
+            }
+            return res.finish();
+        }
+        _ => {
+            let mut res = plain(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
+            res.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD, OPTIONS"));
+            return res;
+        }
+    }
+
+    let gated = session::is_gated(&route, &path);
+    if gated {
+        match edge.inner.sessions.identify(&route, &req, now) {
+            Ok(Some(_)) => {}
+            Ok(None) if wants_html(&req) => return gate_page(),
+            Ok(None) => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "session_required",
+                    "open the app from Telegram, or send `Authorization: tma <initData>`",
+                );
+            }
+            Err(denied) => return denied.response(),
+        }
+    }
+
+    let deployment = match &preview {
+        Some(short) => edge.preview(&route, short.clone()).await,
+        None => Ok(route.active.clone()),
+    };
+    let deployment = match deployment {
+        Ok(Some(d)) => d,
+        Ok(None) => return plain(StatusCode::NOT_FOUND, "404 Not Found: nothing is deployed here yet\n"),
+        Err(e) => return unavailable_storage(&e),
+    };
+    let manifest = match edge.manifest(&deployment).await {
+        Ok(m) => m,
+        Err(e) => return unavailable_storage(&e),
+    };
+
+    let mut res = match content::resolve(&manifest, &path, req.query_string()) {
+        Resolution::Missing => {
+            // Skew protection: a page loaded before a deploy still asks for its old assets.
+            let mut found = None;
+            if preview.is_none() && content::is_asset_path(&path) {
+                for old in &route.previous {
+                    if let Ok(m) = edge.manifest(old).await
+                        && let Lookup::File(key) = m.find(&path)
+                    {
+                        found = Some((m, key));
+                        break;
+                    }
+                }
+            }
+            match found {
+                Some((m, key)) => serve(&edge, &req, &m, &key, StatusCode::OK, false, gated, &path).await,
+                None => match content::fallback(&manifest, &path, route.settings.spa_fallback) {
+                    Resolution::File { key, status, fallback } => {
+                        serve(&edge, &req, &manifest, &key, status, fallback, gated, &path).await
+                    }
+                    _ => plain(StatusCode::NOT_FOUND, "404 Not Found\n"),
+                },
+            }
+        }
+        Resolution::File { key, status, fallback } => {
+            serve(&edge, &req, &manifest, &key, status, fallback, gated, &path).await
+        }
+        Resolution::Redirect { status, location } => {
+            let mut res = HttpResponse::build(status);
+            res.insert_header((header::LOCATION, utf8_percent_encode(&location, LOCATION).to_string()))
+                .insert_header((header::CACHE_CONTROL, if gated { "private, no-cache" } else { "public, no-cache" }));
+            security_headers(&mut res);
+            let mut res = res.finish();
+            apply_rules(res.headers_mut(), &manifest.rules, &path);
+            res
+        }
+    };
+    if cors {
+        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    }
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    edge: &Edge,
+    req: &HttpRequest,
+    manifest: &Manifest,
+    key: &str,
+    status: StatusCode,
+    fallback: bool,
+    gated: bool,
+    path: &str,
+) -> HttpResponse {
+    let Some(entry) = manifest.files.get(key) else {
+        return plain(StatusCode::NOT_FOUND, "404 Not Found\n");
+    };
+    let reply = FileReply { entry, key, status, fallback, gated };
+    let enc = reply.encoding(req);
+    match edge.blob(&entry.sha, enc).await {
+        Ok(body) => file_response(req, &reply, enc, body, &manifest.rules, path),
+        Err(e) => unavailable_storage(&e),
+    }
+}
+
+fn unavailable_storage(e: &ServiceError) -> HttpResponse {
+    tracing::error!(error = %e, "edge: storage unavailable");
+    let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable: try again shortly\n");
+    res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    res
+}
+
+/// `/_tma/*`: the edge's own endpoints, on every app's origin.
+fn reserved(edge: &Edge, route: &AppRoute, req: &HttpRequest, rest: &str, body: &[u8], now: i64) -> HttpResponse {
+    let sessions = &edge.inner.sessions;
+    match (req.method().clone(), rest) {
+        (Method::POST, "session") => sessions.create(route, req, body, now),
+        (Method::GET, "me") => match sessions.identify(route, req, now) {
+            Ok(Some(id)) => {
+                let mut res = HttpResponse::Ok();
+                res.insert_header((header::CACHE_CONTROL, "no-store"));
+                security_headers(&mut res);
+                res.json(id.claims.me(id.via))
+            }
+            Ok(None) => error(StatusCode::UNAUTHORIZED, "session_required", "no session: open the app from Telegram"),
+            Err(denied) => denied.response(),
+        },
+        (Method::POST, "logout") => session::logout(),
+        (_, "session" | "me" | "logout") => error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "wrong method"),
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such edge endpoint"),
+    }
+}

@@ -73,6 +73,12 @@ pub struct Config {
     pub max_total_bytes: u64,
     pub max_compression_ratio: u64,
     pub max_path_bytes: usize,
+    /// Edge: memory for hot blobs (MB).
+    pub edge_cache_mb: u64,
+    /// Edge: routing-table refresh interval (s), the backstop for changes made by other nodes.
+    pub edge_refresh_secs: u64,
+    /// Edge: `POST /_tma/session` attempts per client IP per minute.
+    pub session_rate_per_minute: u32,
 }
 
 impl Default for Config {
@@ -99,6 +105,9 @@ impl Default for Config {
             max_total_bytes: Limits::default().max_total_bytes,
             max_compression_ratio: Limits::default().max_compression_ratio,
             max_path_bytes: Limits::default().max_path_bytes,
+            edge_cache_mb: 256,
+            edge_refresh_secs: 30,
+            session_rate_per_minute: 30,
         }
     }
 }
@@ -204,6 +213,8 @@ impl Config {
             ("TMAHOST_MAX_COMPRESSION_RATIO", l.max_compression_ratio),
             ("TMAHOST_MAX_PATH_BYTES", l.max_path_bytes as u64),
             ("TMAHOST_TOKEN_TTL_DAYS", u64::from(self.token_ttl_days)),
+            ("TMAHOST_EDGE_REFRESH_SECS", self.edge_refresh_secs),
+            ("TMAHOST_SESSION_RATE_PER_MINUTE", u64::from(self.session_rate_per_minute)),
         ] {
             if v == 0 {
                 return Err(invalid(var, "must be greater than zero"));

@@ -105,13 +105,17 @@ impl Platform {
                 "new_blobs": new_blobs,
             }),
         };
-        let deployment = match self.db().complete_deployment(&d.id, &files, opts.activate, &audit).await {
+        let rules = serde_json::to_string(&bundle.rules).map_err(ServiceError::internal)?;
+        let deployment = match self.db().complete_deployment(&d.id, &files, &rules, opts.activate, &audit).await {
             Ok(done) => done,
             Err(e) => {
                 self.db().fail_deployment(&d.id, "recording the manifest failed").await?;
                 return Err(e.into());
             }
         };
+        if opts.activate {
+            self.changed();
+        }
         tracing::info!(
             bot = %bot.id, app = %app.slug, version = deployment.version, files = files.len(),
             new_blobs, reused_blobs, status = %deployment.status, "deployment stored"
@@ -233,6 +237,7 @@ impl Platform {
             details: json!({ "version": d.version, "previous_version": current.map(|c| c.version) }),
         };
         let d = self.db().activate_deployment(&d.id, &audit).await?;
+        self.changed();
         tracing::info!(bot = %bot.id, app = %app.slug, version = d.version, action, "deployment activated");
         Ok((bot, app, d))
     }
@@ -258,7 +263,9 @@ impl Platform {
             deployment_id: Some(&d.id),
             details: json!({ "version": d.version }),
         };
-        Ok(self.db().delete_deployment(&d.id, &audit).await?)
+        self.db().delete_deployment(&d.id, &audit).await?;
+        self.changed();
+        Ok(())
     }
 
     /// Fails deployments left `uploading` by a crash. `all` is for single-process `serve`,

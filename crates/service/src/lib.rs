@@ -5,6 +5,7 @@
 mod auth;
 pub mod config;
 mod deployments;
+mod dev_link;
 mod error;
 mod platform;
 mod telegram_api;
@@ -12,6 +13,7 @@ mod telegram_api;
 pub use auth::{Actor, MintedToken, TokenSigner};
 pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use deployments::{DeployOptions, DeployReport};
+pub use dev_link::{DevLink, DevUser};
 pub use error::ServiceError;
 pub use platform::Platform;
 pub use tmahost_deploy::{IngestError, Limits};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tmahost_store::model::{
-    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, Deployment, NewAuditEvent, TokenScope,
+    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, NewAuditEvent, TokenScope,
 };
 use tmahost_store::{BlobStore, Db, MasterKey, now_ms};
 use tmahost_telegram::{BotId, BotToken, BotUsername};
@@ -30,6 +30,8 @@ struct Inner {
     signer: TokenSigner,
     http: reqwest::Client,
     work_dir: PathBuf,
+    /// Bumped after every change the edge must see (routing, settings, activations).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Platform {
@@ -57,7 +59,8 @@ impl Platform {
             .build()
             .map_err(ServiceError::internal)?;
         let signer = TokenSigner::new(&master);
-        Ok(Self { inner: Arc::new(Inner { config, db, blobs, master, signer, http, work_dir }) })
+        let (changes, _) = tokio::sync::watch::channel(0);
+        Ok(Self { inner: Arc::new(Inner { config, db, blobs, master, signer, http, work_dir, changes }) })
     }
 
     pub fn config(&self) -> &Config {
@@ -72,6 +75,21 @@ impl Platform {
     /// Scratch space for uploads in flight (on the data volume, so renames are cheap).
     pub fn work_dir(&self) -> &Path {
         &self.inner.work_dir
+    }
+
+    /// The master key, for front doors that derive their own keys from it (edge sessions).
+    pub fn master_key(&self) -> &MasterKey {
+        &self.inner.master
+    }
+
+    /// Fires after each change to bots, apps or active deployments made through this process.
+    /// The edge rebuilds its routing table on it (and on a timer, for changes made elsewhere).
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn changed(&self) {
+        self.inner.changes.send_modify(|n| *n += 1);
     }
 
     /// Both stores answer.
@@ -162,6 +180,7 @@ impl Platform {
             self.db().insert_bot(id, username.as_str(), username.host_label().as_str(), &ciphertext, &audit).await?;
         let audit = NewAuditEvent { action: "app.create", details: json!({ "slug": AppSlug::MAIN }), ..audit };
         let app = self.db().insert_app(id, &AppSlug::main(), &AppSettings::default(), &audit).await?;
+        self.changed();
         tracing::info!(bot = %id, username = %username, actor = %actor.label, "bot registered");
         Ok((bot, app))
     }
@@ -184,6 +203,29 @@ impl Platform {
             self.db().get_bot_by_label(&key.to_ascii_lowercase()).await?
         };
         bot.filter(|b| actor.scope.allows_bot(b.bot_id())).ok_or(ServiceError::NotFound("bot"))
+    }
+
+    /// Disables a bot (its apps answer with an "unavailable" page) or enables it again. Admins only.
+    pub async fn set_bot_status(&self, actor: &Actor, bot_key: &str, status: BotStatus) -> Result<Bot, ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        if !actor.is_admin() {
+            return Err(ServiceError::Forbidden("only platform admins can enable or disable bots".into()));
+        }
+        let action = match status {
+            BotStatus::Active => "bot.enable",
+            BotStatus::Disabled => "bot.disable",
+        };
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action,
+            bot_id: Some(bot.bot_id()),
+            app_id: None,
+            deployment_id: None,
+            details: json!({}),
+        };
+        self.db().set_bot_status(bot.bot_id(), status, &audit).await?;
+        self.changed();
+        Ok(Bot { status, updated_at: now_ms(), ..bot })
     }
 
     /// The bot's token, decrypted, for calls made on its behalf.
@@ -216,7 +258,32 @@ impl Platform {
             details: json!({ "slug": slug.as_str() }),
         };
         let app = self.db().insert_app(bot.bot_id(), &slug, &settings, &audit).await?;
+        self.changed();
         Ok((bot, app))
+    }
+
+    /// Replaces an app's settings (access policy, public paths, SPA fallback, session rules,
+    /// custom domain).
+    pub async fn update_app_settings(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        settings: AppSettings,
+    ) -> Result<(Bot, App), ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        validate_settings(&settings)?;
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "app.update",
+            bot_id: Some(bot.bot_id()),
+            app_id: Some(&app.id),
+            deployment_id: None,
+            details: json!({ "settings": settings }),
+        };
+        self.db().update_app_settings(&app.id, &settings, &audit).await?;
+        self.changed();
+        Ok((bot, App { settings, updated_at: now_ms(), ..app }))
     }
 
     pub async fn list_apps(&self, actor: &Actor, bot_key: &str) -> Result<(Bot, Vec<App>), ServiceError> {
@@ -380,6 +447,12 @@ fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
                 "custom_domain must be a lowercase DNS name like app.example.com",
             ));
         }
+    }
+    if s.allowed_user_ids.as_ref().is_some_and(|ids| ids.len() > 10_000) {
+        return Err(ServiceError::invalid("invalid_settings", "allowed_user_ids holds at most 10000 ids"));
+    }
+    if s.skew_protection_deployments > 20 {
+        return Err(ServiceError::invalid("invalid_settings", "skew_protection_deployments must be between 0 and 20"));
     }
     Ok(())
 }

@@ -170,6 +170,12 @@ pub struct AppSettings {
     /// Oldest `auth_date` accepted when creating a session.
     pub max_init_data_age_secs: u32,
     pub custom_domain: Option<String>,
+    /// Only these Telegram user ids may open a gated app (`None`: everyone Telegram vouches for).
+    pub allowed_user_ids: Option<Vec<i64>>,
+    /// Only Telegram Premium users may open a gated app.
+    pub premium_only: bool,
+    /// How many previously active deployments still serve assets missing from the active one.
+    pub skew_protection_deployments: u32,
 }
 
 impl Default for AppSettings {
@@ -186,6 +192,9 @@ impl Default for AppSettings {
             session_ttl_secs: 24 * 3600,
             max_init_data_age_secs: 3600,
             custom_domain: None,
+            allowed_user_ids: None,
+            premium_only: false,
+            skew_protection_deployments: 3,
         }
     }
 }
@@ -275,6 +284,23 @@ pub struct Deployment {
     pub file_count: i64,
     pub total_bytes: i64,
     pub error: Option<String>,
+}
+
+/// What the edge needs to route a host to an app, one row per app.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EdgeApp {
+    pub app_id: String,
+    pub bot_id: i64,
+    #[sqlx(try_from = "String")]
+    pub slug: AppSlug,
+    #[sqlx(try_from = "String")]
+    pub settings: AppSettings,
+    pub host_label: String,
+    #[sqlx(try_from = "String")]
+    pub bot_status: BotStatus,
+    pub token_ciphertext: Vec<u8>,
+    /// The active deployment, if any.
+    pub active_deployment: Option<String>,
 }
 
 /// One manifest entry, joined with what the blob store holds for it.

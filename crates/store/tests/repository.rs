@@ -55,7 +55,7 @@ async fn deploy(db: &Db, app: &str, files: &[(&str, u8)], activate: bool) -> Str
             content_type: "text/html".into(),
         })
         .collect();
-    db.complete_deployment(&d.id, &files, activate, &ev("deployment.create", None)).await.expect("complete");
+    db.complete_deployment(&d.id, &files, "{}", activate, &ev("deployment.create", None)).await.expect("complete");
     d.id
 }
 
@@ -148,7 +148,7 @@ async fn interrupted_uploads_become_failed_and_stay_invisible(db: Db) {
     let d = db.get_deployment(&crashed.id).await.expect("get").expect("found");
     assert_eq!(d.status, DeploymentStatus::Failed);
     // Completing it later is refused: it never becomes visible.
-    let late = db.complete_deployment(&crashed.id, &[], true, &ev("x", None)).await;
+    let late = db.complete_deployment(&crashed.id, &[], "{}", true, &ev("x", None)).await;
     assert!(matches!(late, Err(StoreError::InvalidState(_))), "{late:?}");
     assert_eq!(db.active_deployment(&app).await.expect("active").expect("one").id, live);
 }
@@ -167,7 +167,9 @@ async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
                     size: 1,
                     content_type: "text/html".into(),
                 };
-                db.complete_deployment(&d.id, &[f], true, &ev("deployment.create", None)).await.expect("complete");
+                db.complete_deployment(&d.id, &[f], "{}", true, &ev("deployment.create", None))
+                    .await
+                    .expect("complete");
                 d.version
             })
         })

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tmahost_service::store::model::TokenScope;
-use tmahost_service::{Actor, Config, LogFormat, Platform};
+use tmahost_service::{Actor, Config, DevUser, LogFormat, Platform};
 
 #[derive(Debug, Parser)]
 #[command(name = "tmahost", version, about = "Hosting for Telegram Mini Apps")]
@@ -23,11 +23,43 @@ enum Command {
     Serve,
     /// Run the API role only (for scale-out next to `tmahost edge`).
     Api,
+    /// Run the edge role only: serves the apps to end users (stateless; run many).
+    Edge,
+    /// Print a URL that opens a gated app in a normal browser, with freshly signed launch
+    /// parameters in the fragment (valid for the app's max initData age, 1 hour by default).
+    DevLink(DevLinkArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands that act directly on the database.
     #[command(subcommand)]
     Admin(Admin),
+}
+
+#[derive(Debug, Args)]
+struct DevLinkArgs {
+    /// Bot id, username or host label.
+    #[arg(long)]
+    bot: String,
+    #[arg(long, default_value = "main")]
+    app: String,
+    /// Open this deployment (id or v3) on its preview host instead of the active one.
+    #[arg(long)]
+    deployment: Option<String>,
+    #[arg(long, default_value_t = 1_000_000_001)]
+    user_id: i64,
+    #[arg(long, default_value = "Dev")]
+    first_name: String,
+    #[arg(long)]
+    last_name: Option<String>,
+    #[arg(long)]
+    username: Option<String>,
+    #[arg(long, default_value = "en")]
+    language_code: String,
+    #[arg(long)]
+    premium: bool,
+    /// The `start_param` (from `t.me/bot/app?startapp=…`).
+    #[arg(long)]
+    start_param: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,8 +124,25 @@ fn init_tracing(format: LogFormat) {
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve => serve(config, true).await,
-        Command::Api => serve(config, false).await,
+        Command::Serve => serve(config, Role::All).await,
+        Command::Api => serve(config, Role::Api).await,
+        Command::Edge => serve(config, Role::Edge).await,
+        Command::DevLink(a) => {
+            let p = Platform::open(config).await?;
+            let user = DevUser {
+                id: a.user_id,
+                first_name: a.first_name,
+                last_name: a.last_name,
+                username: a.username,
+                language_code: Some(a.language_code),
+                is_premium: a.premium,
+                start_param: a.start_param,
+            };
+            let link = p.dev_link(&Actor::local_admin(), &a.bot, &a.app, &user, a.deployment.as_deref()).await?;
+            eprintln!("signed as user {} ({}); opens sessions for {} s", user.id, user.first_name, link.valid_for_secs);
+            println!("{}", link.url);
+            Ok(())
+        }
         Command::Migrate => {
             let p = Platform::open(config).await?;
             println!("migrations applied ({:?})", p.db().kind());
@@ -137,35 +186,93 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     }
 }
 
-/// `serve` (everything, this process owns every upload) or `api` (one of several nodes).
-async fn serve(config: Config, all_in_one: bool) -> anyhow::Result<()> {
-    let api_addr = config.api_addr;
-    let platform = Platform::open(config).await?;
-    let failed = platform.fail_stale_uploads(all_in_one).await?;
-    if failed > 0 {
-        tracing::warn!(failed, "marked interrupted uploads as failed");
-    }
-    let listener =
-        TcpListener::bind(api_addr).with_context(|| format!("cannot listen on {api_addr} (TMAHOST_API_ADDR)"))?;
-    let bound = listener.local_addr()?;
-    let server = tmahost_api::server(platform.clone(), listener)?;
-    let handle = server.handle();
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// `serve`: everything in one process, which owns every upload.
+    All,
+    Api,
+    Edge,
+}
 
-    println!("api: http://{bound}/api/v1 (OpenAPI at http://{bound}/api/v1/openapi.json)");
-    if all_in_one && let Some(minted) = platform.ensure_bootstrap_token().await? {
-        println!("admin token (shown once; store it now): {}", minted.jwt);
+fn bind(addr: std::net::SocketAddr, var: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} ({var})"))
+}
+
+async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
+    let api = (role != Role::Edge).then(|| bind(config.api_addr, "TMAHOST_API_ADDR")).transpose()?;
+    let edge = (role != Role::Api).then(|| bind(config.edge_addr, "TMAHOST_EDGE_ADDR")).transpose()?;
+    if let Some(l) = &edge {
+        // With port 0 (tests), app URLs must carry the port actually bound.
+        config.edge_addr = l.local_addr()?;
     }
-    tracing::info!(%bound, database = ?platform.db().kind(), storage = platform.blobs().description(), "tmahost started");
+    let platform = Platform::open(config).await?;
+    let mut servers = Vec::new();
+    if let Some(listener) = api {
+        let failed = platform.fail_stale_uploads(role == Role::All).await?;
+        if failed > 0 {
+            tracing::warn!(failed, "marked interrupted uploads as failed");
+        }
+        let bound = listener.local_addr()?;
+        servers.push(tmahost_api::server(platform.clone(), listener)?);
+        println!("api: http://{bound}/api/v1 (OpenAPI at http://{bound}/api/v1/openapi.json)");
+    }
+    if let Some(listener) = edge {
+        let bound = listener.local_addr()?;
+        let edge = tmahost_edge::Edge::start(platform.clone()).await?;
+        let hosts = edge.routes();
+        servers.push(edge.server(listener)?);
+        let base = &platform.config().base_domain;
+        println!("edge: http://{bound} (apps at http://{{bot}}.{base}:{}/, {hosts} hosts)", bound.port());
+    }
+    if role == Role::All {
+        if let Some(minted) = platform.ensure_bootstrap_token().await? {
+            println!("admin token (shown once; store it now): {}", minted.jwt);
+        }
+        print_dev_links(&platform).await;
+    }
+    tracing::info!(?role, database = ?platform.db().kind(), storage = platform.blobs().description(), "tmahost started");
 
     // One task owns the signals and stops every server gracefully.
+    let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
-        handle.stop(true).await;
+        for h in handles {
+            h.stop(true).await;
+        }
     });
-    server.await?;
+    for result in futures_util::future::join_all(servers).await {
+        result?;
+    }
     platform.db().close().await;
     Ok(())
+}
+
+/// On an embedded start, a dev link per deployed app, so the developer can open it at once.
+async fn print_dev_links(platform: &Platform) {
+    const MAX_LINKS: usize = 20;
+    let actor = Actor::local_admin();
+    let mut printed = 0;
+    for bot in platform.list_bots(&actor).await.unwrap_or_default() {
+        let key = bot.id.to_string();
+        let Ok((_, apps)) = platform.list_apps(&actor, &key).await else { continue };
+        for app in apps {
+            if printed == MAX_LINKS {
+                println!("dev links: more apps exist; use `tmahost dev-link --bot B --app A`");
+                return;
+            }
+            match platform.dev_link(&actor, &key, app.slug.as_str(), &DevUser::default(), None).await {
+                Ok(link) => {
+                    println!(
+                        "dev link for @{} / {} (valid {} s): {}",
+                        bot.username, app.slug, link.valid_for_secs, link.url
+                    );
+                    printed += 1;
+                }
+                Err(e) => tracing::warn!(bot = bot.id, app = %app.slug, error = %e, "no dev link"),
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -2,8 +2,9 @@ use actix_web::{HttpResponse, web};
 use tmahost_service::Platform;
 
 use crate::auth::Caller;
-use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot};
+use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot, UpdateBot};
 use crate::error::{ApiError, ErrorBody};
+use tmahost_service::store::model::AppSettings;
 
 /// Register a bot (admin scope). The token is checked with `getMe`, stored encrypted, and the
 /// bot's `main` app is created.
@@ -70,5 +71,34 @@ pub async fn get_app(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (bot, app) = p.resolve_app(&c.0, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok().json(AppDto::new(&p, &bot, &app)))
+}
+
+/// Disable or enable a bot (admin scope).
+#[utoipa::path(patch, path = "/api/v1/bots/{bot}", tag = "bots", request_body = UpdateBot, security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label")),
+    responses((status = 200, body = BotDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_bot(
+    p: web::Data<Platform>,
+    c: Caller,
+    bot: web::Path<String>,
+    body: web::Json<UpdateBot>,
+) -> Result<HttpResponse, ApiError> {
+    let bot = p.set_bot_status(&c.0, &bot, body.status).await?;
+    Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot)))
+}
+
+/// Replace an app's settings (fields left out take their defaults).
+#[utoipa::path(put, path = "/api/v1/bots/{bot}/apps/{app}/settings", tag = "apps", security(("bearer" = [])),
+    request_body(content = Object, description = "AppSettings"),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
+    responses((status = 200, body = AppDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_app_settings(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Json<AppSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let (bot, app) = p.update_app_settings(&c.0, &path.0, &path.1, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppDto::new(&p, &bot, &app)))
 }

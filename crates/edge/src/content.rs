@@ -1,0 +1,229 @@
+//! Which file answers a path: manifests (immutable, so cached forever) and the lookup order of
+//! the static hosts developers know — exact file, folder index, clean URL, `_redirects`,
+//! skew protection, SPA fallback, nearest `404.html`.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use tmahost_deploy::Rules;
+use tmahost_store::model::{DeploymentFile, Sha256};
+
+/// One file of a deployment.
+#[derive(Debug, Clone)]
+pub(crate) struct FileEntry {
+    pub sha: Sha256,
+    pub content_type: String,
+    pub br: bool,
+    pub gz: bool,
+}
+
+/// A deployment's files by path (no leading `/`) and its rules.
+#[derive(Debug, Default)]
+pub(crate) struct Manifest {
+    pub files: HashMap<String, FileEntry>,
+    pub rules: Rules,
+}
+
+impl Manifest {
+    pub fn new(files: Vec<DeploymentFile>, rules: Rules) -> Self {
+        let files = files
+            .into_iter()
+            .map(|f| {
+                let entry = FileEntry {
+                    br: f.br_size.is_some(),
+                    gz: f.gz_size.is_some(),
+                    sha: f.sha256,
+                    content_type: f.content_type,
+                };
+                (f.path, entry)
+            })
+            .collect();
+        Self { files, rules }
+    }
+
+    /// Bytes a cached manifest holds, roughly, for the cache's weigher.
+    pub fn weight(&self) -> u32 {
+        let files: usize = self.files.keys().map(|k| k.len() + 160).sum();
+        u32::try_from(files + 1024 * (self.rules.headers.len() + self.rules.redirects.len())).unwrap_or(u32::MAX)
+    }
+
+    /// The file that answers `path` directly: `/` and folders -> `index.html`, `/about` ->
+    /// `about.html` (clean URL). A folder requested without its slash gets `AddSlash`, so the
+    /// page's relative links resolve inside the folder.
+    pub fn find(&self, path: &str) -> Lookup {
+        let key = path.trim_start_matches('/');
+        if key.is_empty() || key.ends_with('/') {
+            let index = format!("{key}index.html");
+            return if self.files.contains_key(&index) { Lookup::File(index) } else { Lookup::None };
+        }
+        if self.files.contains_key(key) {
+            return Lookup::File(key.to_owned());
+        }
+        let html = format!("{key}.html");
+        if self.files.contains_key(&html) {
+            return Lookup::File(html);
+        }
+        if self.files.contains_key(&format!("{key}/index.html")) {
+            return Lookup::AddSlash;
+        }
+        Lookup::None
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    File(String),
+    AddSlash,
+    None,
+}
+
+/// The outcome of resolving a request path against one manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resolution {
+    /// Serve this manifest key with this status. `fallback`: an SPA or 404 page standing in
+    /// for a missing path (never cached as the path's own content).
+    File {
+        key: String,
+        status: StatusCode,
+        fallback: bool,
+    },
+    Redirect {
+        status: StatusCode,
+        location: String,
+    },
+    Missing,
+}
+
+/// Files first, then `_redirects` (a forced rule wins over a file).
+pub(crate) fn resolve(m: &Manifest, path: &str, query: &str) -> Resolution {
+    let found = m.find(path);
+    if let Some((rule, to)) = m.rules.redirect_for(path, found != Lookup::None) {
+        let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+        if status.is_redirection() {
+            let location = if to.contains('?') || query.is_empty() { to } else { format!("{to}?{query}") };
+            return Resolution::Redirect { status, location };
+        }
+        let target = to.split(['?', '#']).next().unwrap_or("/");
+        return match m.find(target) {
+            Lookup::File(key) => Resolution::File { key, status, fallback: status != StatusCode::OK },
+            _ => Resolution::Missing,
+        };
+    }
+    match found {
+        Lookup::File(key) => Resolution::File { key, status: StatusCode::OK, fallback: false },
+        Lookup::AddSlash => {
+            let location = if query.is_empty() { format!("{path}/") } else { format!("{path}/?{query}") };
+            Resolution::Redirect { status: StatusCode::MOVED_PERMANENTLY, location }
+        }
+        Lookup::None => Resolution::Missing,
+    }
+}
+
+/// Paths worth looking up in previous deployments: assets, never pages or app routes, so an
+/// old HTML page cannot come back after a deploy removed it.
+pub(crate) fn is_asset_path(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    match last.rsplit_once('.') {
+        Some((stem, ext)) => !stem.is_empty() && !matches!(ext.to_ascii_lowercase().as_str(), "html" | "htm"),
+        None => false,
+    }
+}
+
+/// What stands in for a missing path: `/index.html` for extension-less paths when the app is
+/// an SPA, else the nearest `404.html` up the folder tree.
+pub(crate) fn fallback(m: &Manifest, path: &str, spa: bool) -> Resolution {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    if spa && !last.contains('.') && m.files.contains_key("index.html") {
+        return Resolution::File { key: "index.html".into(), status: StatusCode::OK, fallback: true };
+    }
+    let mut dir = path.trim_start_matches('/');
+    loop {
+        dir = match dir.rfind('/') {
+            Some(i) => &dir[..i],
+            None => "",
+        };
+        let key = if dir.is_empty() { "404.html".to_owned() } else { format!("{dir}/404.html") };
+        if m.files.contains_key(&key) {
+            return Resolution::File { key, status: StatusCode::NOT_FOUND, fallback: true };
+        }
+        if dir.is_empty() {
+            return Resolution::Missing;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(paths: &[&str], redirects: &str) -> Manifest {
+        let files = paths
+            .iter()
+            .map(|p| {
+                let entry = FileEntry {
+                    sha: Sha256::parse(&"a".repeat(64)).expect("sha"),
+                    content_type: "text/html; charset=utf-8".into(),
+                    br: false,
+                    gz: false,
+                };
+                ((*p).to_owned(), entry)
+            })
+            .collect();
+        Manifest { files, rules: Rules::parse(None, Some(redirects)).expect("rules") }
+    }
+
+    fn file(key: &str, status: u16, fallback: bool) -> Resolution {
+        Resolution::File { key: key.into(), status: StatusCode::from_u16(status).expect("status"), fallback }
+    }
+
+    #[test]
+    fn folders_clean_urls_and_slashes() {
+        let m = manifest(&["index.html", "about.html", "docs/index.html", "docs/a.html", "app.js"], "");
+        assert_eq!(resolve(&m, "/", ""), file("index.html", 200, false));
+        assert_eq!(resolve(&m, "/about", ""), file("about.html", 200, false));
+        assert_eq!(resolve(&m, "/about.html", ""), file("about.html", 200, false));
+        assert_eq!(resolve(&m, "/docs/", ""), file("docs/index.html", 200, false));
+        assert_eq!(resolve(&m, "/docs/a", ""), file("docs/a.html", 200, false));
+        assert_eq!(
+            resolve(&m, "/docs", "x=1"),
+            Resolution::Redirect { status: StatusCode::MOVED_PERMANENTLY, location: "/docs/?x=1".into() }
+        );
+        assert_eq!(resolve(&m, "/nope.js", ""), Resolution::Missing);
+    }
+
+    #[test]
+    fn redirects_rewrite_and_respect_shadowing() {
+        let m = manifest(
+            &["index.html", "app.html", "old.html", "gone.html"],
+            "/old /new 302\n/app/* /app.html 200\n/forced /index.html 200!\n/q /target\n/gone /gone.html 410\n",
+        );
+        assert_eq!(resolve(&m, "/old", ""), file("old.html", 200, false), "files shadow unforced rules");
+        assert_eq!(resolve(&m, "/app/x/y", ""), file("app.html", 200, false));
+        assert_eq!(
+            resolve(&m, "/q", "a=1"),
+            Resolution::Redirect { status: StatusCode::MOVED_PERMANENTLY, location: "/target?a=1".into() }
+        );
+        assert_eq!(resolve(&m, "/gone", ""), file("gone.html", 200, false), "gone.html exists at /gone");
+        let m = manifest(&["index.html", "gone.html"], "/old/* /gone.html 410\n");
+        assert_eq!(resolve(&m, "/old/page", ""), file("gone.html", 410, true));
+    }
+
+    #[test]
+    fn fallbacks_pick_the_spa_index_or_the_nearest_404() {
+        let m = manifest(&["index.html", "404.html", "blog/404.html"], "");
+        assert_eq!(fallback(&m, "/settings/profile", true), file("index.html", 200, true));
+        assert_eq!(fallback(&m, "/settings/profile", false), file("404.html", 404, true));
+        assert_eq!(fallback(&m, "/blog/missing.png", true), file("blog/404.html", 404, true));
+        assert_eq!(fallback(&m, "/blog/2024/x", false), file("blog/404.html", 404, true));
+        assert_eq!(fallback(&manifest(&["index.html"], ""), "/x.js", true), Resolution::Missing);
+    }
+
+    #[test]
+    fn only_asset_paths_are_looked_up_in_old_deployments() {
+        assert!(is_asset_path("/assets/index-BXk3f9a1.js"));
+        assert!(is_asset_path("/logo.svg"));
+        assert!(!is_asset_path("/old-page.html"));
+        assert!(!is_asset_path("/settings"));
+        assert!(!is_asset_path("/.well-known"));
+    }
+}

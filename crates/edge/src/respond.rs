@@ -1,0 +1,215 @@
+//! HTTP semantics of a served file: choice of precompressed representation, strong ETags and
+//! `304`, byte ranges, `Cache-Control`, the platform's default security headers and the
+//! bundle's `_headers`.
+
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use bytes::Bytes;
+use tmahost_deploy::{Rules, is_fingerprinted, rules::HeaderChange};
+use tmahost_store::Encoding;
+
+use crate::content::FileEntry;
+
+/// Telegram shows Mini Apps in an iframe on its web clients; nothing else may frame them.
+pub(crate) const DEFAULT_CSP: &str = "frame-ancestors 'self' https://web.telegram.org";
+const YEAR: &str = "max-age=31536000, immutable";
+
+/// What to send: a manifest entry and how it was found.
+#[derive(Debug)]
+pub(crate) struct FileReply<'a> {
+    pub entry: &'a FileEntry,
+    pub key: &'a str,
+    pub status: StatusCode,
+    /// Stands in for another path (SPA index, 404 page): revalidated, never immutable.
+    pub fallback: bool,
+    /// Behind the initData gate: shared caches must not keep it.
+    pub gated: bool,
+}
+
+impl FileReply<'_> {
+    pub fn cache_control(&self) -> String {
+        let scope = if self.gated { "private" } else { "public" };
+        let html = self.entry.content_type.starts_with("text/html");
+        if !self.fallback && !html && self.status == StatusCode::OK && is_fingerprinted(self.key) {
+            format!("{scope}, {YEAR}")
+        } else {
+            format!("{scope}, no-cache")
+        }
+    }
+
+    /// The representation to send: a precompressed variant the client accepts (brotli first),
+    /// or the original. Ranges are served from the original only.
+    pub fn encoding(&self, req: &HttpRequest) -> Option<Encoding> {
+        if self.status == StatusCode::OK && req.headers().contains_key(header::RANGE) {
+            return None;
+        }
+        let accepted = accepted_encodings(req);
+        [(Encoding::Br, self.entry.br), (Encoding::Gzip, self.entry.gz)]
+            .into_iter()
+            .find(|(enc, stored)| *stored && accepted.contains(&enc.name()))
+            .map(|(enc, _)| enc)
+    }
+
+    pub fn has_variants(&self) -> bool {
+        self.entry.br || self.entry.gz
+    }
+}
+
+/// Strong ETag of one representation: the content hash, plus the encoding for variants
+/// (each representation needs its own strong validator).
+pub(crate) fn etag(entry: &FileEntry, enc: Option<Encoding>) -> String {
+    let hash = &entry.sha.as_str()[..32];
+    match enc {
+        None => format!("\"{hash}\""),
+        Some(e) => format!("\"{hash}-{}\"", e.suffix()),
+    }
+}
+
+/// Encodings named with a non-zero quality (`*` stands for both).
+fn accepted_encodings(req: &HttpRequest) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for value in req.headers().get_all(header::ACCEPT_ENCODING).filter_map(|v| v.to_str().ok()) {
+        for item in value.split(',') {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q <= 0.0 {
+                continue;
+            }
+            match name.as_str() {
+                "br" => out.push("br"),
+                "gzip" | "x-gzip" => out.push("gzip"),
+                "*" => out.extend(["br", "gzip"]),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// `If-None-Match` lists this tag (or `*`). Weak comparison, as RFC 9110 specifies for it.
+fn not_modified(req: &HttpRequest, tag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || bare(t) == tag)
+}
+
+/// Builds the response for a file whose bytes are `body` (the chosen representation).
+pub(crate) fn file_response(
+    req: &HttpRequest,
+    reply: &FileReply<'_>,
+    enc: Option<Encoding>,
+    body: Bytes,
+    rules: &Rules,
+    rule_path: &str,
+) -> HttpResponse {
+    let tag = etag(reply.entry, enc);
+    let cache = reply.cache_control();
+    let unchanged = reply.status == StatusCode::OK && not_modified(req, &tag);
+    let mut res = HttpResponse::build(if unchanged { StatusCode::NOT_MODIFIED } else { reply.status });
+    res.insert_header((header::ETAG, tag.clone()))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::CONTENT_TYPE, reply.entry.content_type.as_str()));
+    if reply.has_variants() {
+        res.insert_header((header::VARY, "Accept-Encoding"));
+    }
+    if let Some(e) = enc {
+        res.insert_header((header::CONTENT_ENCODING, e.name()));
+    }
+    if reply.status == StatusCode::OK {
+        res.insert_header((header::ACCEPT_RANGES, "bytes"));
+    }
+    security_headers(&mut res);
+    let mut response = if unchanged { res.finish() } else { ranged(req, &tag, reply, enc, body, &mut res) };
+    apply_rules(response.headers_mut(), rules, rule_path);
+    response
+}
+
+/// The whole body, one requested range of it (`206`), or `416`.
+fn ranged(
+    req: &HttpRequest,
+    tag: &str,
+    reply: &FileReply<'_>,
+    enc: Option<Encoding>,
+    body: Bytes,
+    res: &mut HttpResponseBuilder,
+) -> HttpResponse {
+    match requested_range(req, tag, reply, enc, body.len() as u64) {
+        Some(Ok((start, end))) => {
+            res.status(StatusCode::PARTIAL_CONTENT)
+                .insert_header((header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", body.len())));
+            res.body(body.slice(start as usize..=end as usize))
+        }
+        Some(Err(())) => {
+            res.status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{}", body.len())));
+            res.finish()
+        }
+        None => res.body(body),
+    }
+}
+
+/// `Some(Ok(range))` for one satisfiable range, `Some(Err)` for an unsatisfiable one, `None`
+/// to send the whole file (no `Range`, several ranges, or a stale `If-Range`).
+fn requested_range(
+    req: &HttpRequest,
+    tag: &str,
+    reply: &FileReply<'_>,
+    enc: Option<Encoding>,
+    len: u64,
+) -> Option<Result<(u64, u64), ()>> {
+    if reply.status != StatusCode::OK || enc.is_some() || !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    let value = req.headers().get(header::RANGE)?.to_str().ok()?;
+    if let Some(if_range) = req.headers().get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && if_range.trim() != tag
+    {
+        return None;
+    }
+    let parsed = match http_range_header::parse_range_header(value) {
+        Ok(p) => p,
+        // A malformed header is ignored (RFC 9110 §14.2), not an error.
+        Err(_) => return None,
+    };
+    match parsed.validate(len) {
+        Ok(ranges) if ranges.len() == 1 => Some(Ok((*ranges[0].start(), *ranges[0].end()))),
+        Ok(_) => None,
+        Err(_) => Some(Err(())),
+    }
+}
+
+/// Headers on every edge response, before the bundle's `_headers` may change them.
+pub(crate) fn security_headers(res: &mut HttpResponseBuilder) {
+    res.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, DEFAULT_CSP))
+        .insert_header((header::REFERRER_POLICY, "strict-origin-when-cross-origin"));
+}
+
+/// The bundle's `_headers` for `path`: a set header replaces the platform's, `! Name` removes it.
+pub(crate) fn apply_rules(headers: &mut HeaderMap, rules: &Rules, path: &str) {
+    if rules.headers.is_empty() {
+        return;
+    }
+    for change in rules.headers_for(path) {
+        match change {
+            HeaderChange::Set(name, value) => {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                    headers.insert(n, v);
+                }
+            }
+            HeaderChange::Unset(name) => {
+                if let Ok(n) = HeaderName::try_from(name) {
+                    headers.remove(n);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Host -> app routing: the in-memory table built from the database in one query and swapped
+//! whole on every change, so a lookup is one hash probe and never waits for the database.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tmahost_service::{Platform, ServiceError};
+use tmahost_store::model::{AppSettings, AppSlug, BotStatus};
+use tmahost_telegram::{BotId, BotToken};
+
+/// One servable app, with what every request to it needs.
+#[derive(Debug)]
+pub(crate) struct AppRoute {
+    pub app_id: String,
+    pub bot_id: BotId,
+    pub slug: AppSlug,
+    pub disabled: bool,
+    pub settings: AppSettings,
+    /// Verifies the HMAC of the launch data; decrypted once per table build.
+    pub token: BotToken,
+    pub active: Option<String>,
+    /// Previously active deployments, most recent first (skew protection).
+    pub previous: Vec<String>,
+}
+
+/// What a host names.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    App(Arc<AppRoute>),
+    /// `{short-id}--{app}--{bot}`: one deployment of the app, whatever is active.
+    Preview(Arc<AppRoute>, String),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RouteTable {
+    /// Keys: `{bot}` and `main--{bot}` for main apps, `{app}--{bot}` for the others.
+    labels: HashMap<String, Arc<AppRoute>>,
+    /// Custom domains, full host names.
+    domains: HashMap<String, Arc<AppRoute>>,
+    /// `.{base_domain}`
+    suffix: String,
+}
+
+impl RouteTable {
+    pub async fn load(platform: &Platform) -> Result<Self, ServiceError> {
+        let db = platform.db();
+        let rows = db.edge_apps().await?;
+        let mut previous: HashMap<String, Vec<String>> = HashMap::new();
+        for (app_id, id) in db.previous_deployments(20).await? {
+            previous.entry(app_id).or_default().push(id);
+        }
+        let mut table = Self { suffix: format!(".{}", platform.config().base_domain), ..Self::default() };
+        for row in rows {
+            let plain = match platform.master_key().decrypt(&row.token_ciphertext, row.bot_id.to_string().as_bytes()) {
+                Ok(p) => p,
+                Err(e) => {
+                    // One unreadable row (wrong master key) must not take every other app down.
+                    tracing::error!(bot = row.bot_id, error = %e, "cannot decrypt the bot token; its apps are not served");
+                    continue;
+                }
+            };
+            let Some(token) = std::str::from_utf8(plain.expose()).ok().and_then(|t| BotToken::parse(t).ok()) else {
+                tracing::error!(bot = row.bot_id, "stored bot token is malformed; its apps are not served");
+                continue;
+            };
+            let mut prev = previous.remove(&row.app_id).unwrap_or_default();
+            prev.truncate(row.settings.skew_protection_deployments as usize);
+            let route = Arc::new(AppRoute {
+                bot_id: BotId(row.bot_id),
+                disabled: row.bot_status == BotStatus::Disabled,
+                active: row.active_deployment,
+                previous: prev,
+                token,
+                app_id: row.app_id,
+                slug: row.slug,
+                settings: row.settings,
+            });
+            let named = format!("{}--{}", route.slug, row.host_label);
+            if route.slug.as_str() == AppSlug::MAIN {
+                table.labels.insert(row.host_label.clone(), route.clone());
+            }
+            table.labels.insert(named, route.clone());
+            if let Some(domain) = &route.settings.custom_domain {
+                table.domains.insert(domain.clone(), route.clone());
+            }
+        }
+        Ok(table)
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Resolves a `Host` header value. Bot labels never contain `--` unless the username has
+    /// `__`; an exact label match is tried before a split, so such bots still resolve.
+    pub fn lookup(&self, host: &str) -> Option<Target> {
+        let host = normalise_host(host)?;
+        if let Some(route) = self.domains.get(&host) {
+            return Some(Target::App(route.clone()));
+        }
+        let label = host.strip_suffix(&self.suffix)?;
+        if label.contains('.') {
+            return None;
+        }
+        if let Some(route) = self.labels.get(label) {
+            return Some(Target::App(route.clone()));
+        }
+        let (short, rest) = label.split_once("--")?;
+        let is_short_id = short.len() == 12 && short.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        // A preview names the app explicitly (`main` too), so `{short}--{bot}` is not one.
+        if !is_short_id || !rest.contains("--") {
+            return None;
+        }
+        self.labels.get(rest).map(|route| Target::Preview(route.clone(), short.to_owned()))
+    }
+}
+
+/// Lowercase, without port or trailing dot; `None` for values that are not host names.
+fn normalise_host(host: &str) -> Option<String> {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    valid.then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(slug: &str) -> Arc<AppRoute> {
+        Arc::new(AppRoute {
+            app_id: format!("app-{slug}"),
+            bot_id: BotId(1),
+            slug: AppSlug::parse(slug).expect("slug"),
+            disabled: false,
+            settings: AppSettings::default(),
+            token: BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token"),
+            active: None,
+            previous: Vec::new(),
+        })
+    }
+
+    fn table() -> RouteTable {
+        let mut t = RouteTable { suffix: ".apps.test".into(), ..RouteTable::default() };
+        let main = route("main");
+        t.labels.insert("demo-bot".into(), main.clone());
+        t.labels.insert("main--demo-bot".into(), main);
+        t.labels.insert("shop--demo-bot".into(), route("shop"));
+        t.labels.insert("odd--name-bot".into(), route("main"));
+        t.domains.insert("app.example.com".into(), route("shop"));
+        t
+    }
+
+    fn resolved(t: &RouteTable, host: &str) -> Option<(String, Option<String>)> {
+        t.lookup(host).map(|target| match target {
+            Target::App(r) => (r.slug.to_string(), None),
+            Target::Preview(r, short) => (r.slug.to_string(), Some(short)),
+        })
+    }
+
+    #[test]
+    fn hosts_resolve_to_apps_and_previews() {
+        let t = table();
+        assert_eq!(resolved(&t, "demo-bot.apps.test"), Some(("main".into(), None)));
+        assert_eq!(resolved(&t, "Demo-Bot.apps.test:8080"), Some(("main".into(), None)));
+        assert_eq!(resolved(&t, "shop--demo-bot.apps.test"), Some(("shop".into(), None)));
+        assert_eq!(resolved(&t, "odd--name-bot.apps.test"), Some(("main".into(), None)));
+        assert_eq!(
+            resolved(&t, "0123456789ab--shop--demo-bot.apps.test"),
+            Some(("shop".into(), Some("0123456789ab".into())))
+        );
+        assert_eq!(
+            resolved(&t, "0123456789ab--main--demo-bot.apps.test"),
+            Some(("main".into(), Some("0123456789ab".into())))
+        );
+        assert_eq!(resolved(&t, "app.example.com."), Some(("shop".into(), None)));
+    }
+
+    #[test]
+    fn unknown_and_malformed_hosts_resolve_to_nothing() {
+        let t = table();
+        for host in [
+            "other-bot.apps.test",
+            "apps.test",
+            "x.demo-bot.apps.test",
+            "demo-bot.apps.test.evil.com",
+            "0123456789ab--demo-bot.apps.test",
+            "zzzzzzzzzzzz--shop--demo-bot.apps.test",
+            "demo bot.apps.test",
+            "",
+        ] {
+            assert!(t.lookup(host).is_none(), "{host}");
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Sessions behind initData: the gate page, `/_tma/session`, `/_tma/me`, `/_tma/logout`, the
+//! session cookie (a JWT whose audience is the app) and `Authorization: tma <initData>`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tmahost_store::MasterKey;
+use tmahost_store::model::Access;
+use tmahost_telegram::{InitData, InitDataError, VerifiedInitData};
+
+use crate::respond::security_headers;
+use crate::routing::AppRoute;
+
+pub(crate) const COOKIE: &str = "__Host-tma_session";
+const ISSUER: &str = "tmahost-edge";
+const GATE_PAGE: &str = include_str!("gate.html");
+/// Longest request body accepted by `/_tma/session` (initData is capped at 16 KiB).
+pub(crate) const MAX_SESSION_BODY: usize = 32 * 1024;
+
+/// What a session cookie holds: the verified launch data the app may ask `/_tma/me` for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SessionClaims {
+    iss: String,
+    /// The app id: a cookie minted for one app is rejected by every other.
+    aud: String,
+    /// Telegram user id.
+    sub: String,
+    iat: i64,
+    exp: i64,
+    auth_date: i64,
+    user: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chat_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chat_instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_param: Option<String>,
+}
+
+impl SessionClaims {
+    fn from_launch(route: &AppRoute, data: &VerifiedInitData, now: i64, ttl: i64) -> Self {
+        let user = data.user.as_ref().map(|u| serde_json::to_value(u).unwrap_or_default()).unwrap_or_default();
+        Self {
+            iss: ISSUER.into(),
+            aud: route.app_id.clone(),
+            sub: data.user.as_ref().map(|u| u.id.to_string()).unwrap_or_default(),
+            iat: now,
+            exp: now + ttl,
+            auth_date: data.auth_date,
+            user,
+            chat_type: data.get("chat_type").map(str::to_owned),
+            chat_instance: data.get("chat_instance").map(str::to_owned),
+            start_param: data.get("start_param").map(str::to_owned),
+        }
+    }
+
+    /// The body of `/_tma/me` and of a successful `/_tma/session`.
+    pub fn me(&self, via: &str) -> serde_json::Value {
+        json!({
+            "user": self.user,
+            "chat_type": self.chat_type,
+            "chat_instance": self.chat_instance,
+            "start_param": self.start_param,
+            "auth_date": self.auth_date,
+            "expires_at": self.exp,
+            "via": via,
+        })
+    }
+}
+
+/// Session signing keys and the per-IP limiter of session creation.
+pub(crate) struct Sessions {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    attempts: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    per_minute: u32,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").field("per_minute", &self.per_minute).finish_non_exhaustive()
+    }
+}
+
+/// Why launch data did not open a session.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Denied {
+    #[error("{0}")]
+    InitData(#[from] InitDataError),
+    #[error("the launch data has no user")]
+    NoUser,
+    #[error("this app is open to a list of Telegram users, and you are not on it")]
+    NotAllowed,
+    #[error("this app is for Telegram Premium users")]
+    PremiumRequired,
+}
+
+impl Denied {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InitData(InitDataError::Expired { .. }) => "init_data_expired",
+            Self::InitData(InitDataError::FromTheFuture) => "init_data_from_the_future",
+            Self::InitData(InitDataError::BadSignature | InitDataError::MissingHash) => "init_data_bad_signature",
+            Self::InitData(_) => "init_data_malformed",
+            Self::NoUser => "init_data_no_user",
+            Self::NotAllowed => "user_not_allowed",
+            Self::PremiumRequired => "premium_required",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotAllowed | Self::PremiumRequired => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        error(self.status(), self.code(), &self.to_string())
+    }
+}
+
+impl Sessions {
+    pub fn new(master: &MasterKey, per_minute: u32) -> Self {
+        let key = master.derive("edge-session-signing");
+        Self {
+            encoding: EncodingKey::from_secret(key.expose()),
+            decoding: DecodingKey::from_secret(key.expose()),
+            attempts: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
+            per_minute,
+        }
+    }
+
+    /// Counts an attempt by `ip`; `false` once it made more than the limit this minute.
+    pub fn allow_attempt(&self, ip: IpAddr) -> bool {
+        let n = self.attempts.get_with(ip, || Arc::new(AtomicU32::new(0)));
+        n.fetch_add(1, Ordering::Relaxed) < self.per_minute
+    }
+
+    pub fn mint(&self, claims: &SessionClaims) -> Option<String> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).ok()
+    }
+
+    /// The claims of a cookie valid for this app.
+    pub fn check(&self, route: &AppRoute, jwt: &str) -> Option<SessionClaims> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_issuer(&[ISSUER]);
+        v.set_audience(&[route.app_id.as_str()]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.leeway = 5;
+        jsonwebtoken::decode::<SessionClaims>(jwt, &self.decoding, &v).ok().map(|d| d.claims)
+    }
+
+    /// Who the request is: a valid session cookie, else valid `Authorization: tma` launch data.
+    /// `Err` only when an `Authorization: tma` header was sent and is refused.
+    pub fn identify(&self, route: &AppRoute, req: &HttpRequest, now: i64) -> Result<Option<Identity>, Denied> {
+        if let Some(claims) = cookie(req, COOKIE).and_then(|jwt| self.check(route, jwt)) {
+            return Ok(Some(Identity { claims, via: "cookie" }));
+        }
+        let Some(raw) = authorization_tma(req) else { return Ok(None) };
+        let data = verify_launch(route, raw, now)?;
+        let claims = SessionClaims::from_launch(route, &data, now, i64::from(route.settings.session_ttl_secs));
+        Ok(Some(Identity { claims, via: "authorization" }))
+    }
+
+    /// `POST /_tma/session`: launch data in, session cookie out.
+    pub fn create(&self, route: &AppRoute, req: &HttpRequest, body: &[u8], now: i64) -> HttpResponse {
+        let ip = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        if !self.allow_attempt(ip) {
+            let mut res = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many sign-in attempts from this address; wait a minute",
+            );
+            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+            return res;
+        }
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
+        // JSON only: a cross-site form cannot send it without a CORS preflight, which fails.
+        if !json {
+            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required", "send {\"init_data\": \"…\"} as JSON");
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            init_data: String,
+        }
+        let Ok(body) = serde_json::from_slice::<Body>(body) else {
+            return error(StatusCode::BAD_REQUEST, "bad_request", "send {\"init_data\": \"…\"} as JSON");
+        };
+        let data = match verify_launch(route, &body.init_data, now) {
+            Ok(d) => d,
+            Err(denied) => {
+                tracing::info!(bot = %route.bot_id, app = %route.slug, reason = denied.code(), "session refused");
+                return denied.response();
+            }
+        };
+        let ttl = i64::from(route.settings.session_ttl_secs);
+        let claims = SessionClaims::from_launch(route, &data, now, ttl);
+        let Some(jwt) = self.mint(&claims) else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not create the session");
+        };
+        let mut res = HttpResponse::Ok();
+        res.insert_header((header::SET_COOKIE, session_cookie(&jwt, ttl)))
+            .insert_header((header::CACHE_CONTROL, "no-store"));
+        security_headers(&mut res);
+        res.json(claims.me("cookie"))
+    }
+}
+
+/// A caller the edge recognised.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub claims: SessionClaims,
+    pub via: &'static str,
+}
+
+/// Verifies launch data for this app: HMAC with its bot's token, `auth_date` age, then the
+/// app's access rules.
+pub(crate) fn verify_launch(route: &AppRoute, raw: &str, now: i64) -> Result<VerifiedInitData, Denied> {
+    let data =
+        InitData::parse(raw)?.verify_hmac(&route.token, now, u64::from(route.settings.max_init_data_age_secs))?;
+    let user = data.user.as_ref().ok_or(Denied::NoUser)?;
+    if let Some(allowed) = &route.settings.allowed_user_ids
+        && !allowed.contains(&user.id)
+    {
+        return Err(Denied::NotAllowed);
+    }
+    if route.settings.premium_only && user.is_premium != Some(true) {
+        return Err(Denied::PremiumRequired);
+    }
+    Ok(data)
+}
+
+/// Whether a request must show a session: gated app and not a public path.
+pub(crate) fn is_gated(route: &AppRoute, path: &str) -> bool {
+    route.settings.access == Access::Gated && !is_public_path(&route.settings.public_paths, path)
+}
+
+/// `public_paths` entries match exactly, or as a prefix when they end with `*`.
+pub(crate) fn is_public_path(public: &[String], path: &str) -> bool {
+    public.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => p == path,
+    })
+}
+
+pub(crate) fn session_cookie(jwt: &str, max_age: i64) -> String {
+    // __Host-: no Domain, Path=/, Secure. Partitioned: Telegram Web frames the app, and only
+    // partitioned cookies survive in third-party iframes.
+    format!("{COOKIE}={jwt}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=None; Partitioned")
+}
+
+pub(crate) fn logout() -> HttpResponse {
+    let mut res = HttpResponse::NoContent();
+    res.insert_header((header::SET_COOKIE, session_cookie("", 0))).insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.finish()
+}
+
+/// The gate: for page requests without a session. Never cached.
+pub(crate) fn gate_page() -> HttpResponse {
+    let mut res = HttpResponse::Unauthorized();
+    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
+    security_headers(&mut res);
+    res.body(GATE_PAGE)
+}
+
+/// The edge's error shape, the same as the API's.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.json(json!({ "error": { "code": code, "message": message } }))
+}
+
+fn cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+fn authorization_tma(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("tma").then(|| rest.trim())
+}
