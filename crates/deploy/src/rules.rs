@@ -197,6 +197,9 @@ fn parse_redirects(text: &str) -> Result<Vec<Redirect>, RuleError> {
             return Err(err(file, n, "the destination contains control characters"));
         }
         for name in placeholders(to) {
+            if name == "splat" && !from.tokens.contains(&Token::Splat) {
+                return Err(err(file, n, format!("`:splat` in the destination needs a `*` in `{from}`")));
+            }
             if name != "splat" && !from.placeholder_names().any(|p| p == name) {
                 return Err(err(file, n, format!("`:{name}` in the destination is not a placeholder of `{from}`")));
             }
@@ -493,6 +496,7 @@ mod tests {
             ("/a b", "must start with `/` or be an http(s) URL"),
             ("/a https://x.example 200", "proxying"),
             ("/a /b/:id", "`:id` in the destination is not a placeholder"),
+            ("/a /b/:splat", "needs a `*`"),
             ("/a id=:id /b", "query-parameter matches"),
             ("/*/* /b", "only one `*`"),
             ("/:b-x /d", "whole path segment"),

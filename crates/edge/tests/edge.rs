@@ -1,0 +1,588 @@
+//! The edge as end users meet it: a real edge server on a random port over a temp data dir
+//! (SQLite + local files), apps deployed through the service layer, requests with the
+//! `Host` of each app.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tmahost_edge::Edge;
+use tmahost_service::store::model::{Access, AppSettings, BotStatus};
+use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Platform, ServiceError};
+use tmahost_telegram::BotToken;
+use tmahost_testkit::bundles;
+
+const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+
+struct Env {
+    p: Platform,
+    edge: Edge,
+    base: String,
+    port: u16,
+    http: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Stop without waiting: the runtime of the test is going away.
+        drop(self.handle.stop(false));
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        // Nothing listens on port 1: registration takes the given username.
+        telegram_api_url: "http://127.0.0.1:1".into(),
+        edge_addr: addr,
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let p = Platform::open(config).await.expect("platform");
+    let admin = Actor::local_admin();
+    p.register_bot(&admin, TOKEN_A, Some("Demo_Bot")).await.expect("bot a");
+    p.register_bot(&admin, TOKEN_B, Some("Other_Bot")).await.expect("bot b");
+    let edge = Edge::start(p.clone()).await.expect("edge");
+    let server = edge.clone().server(listener).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    Env {
+        p,
+        edge,
+        base: format!("http://127.0.0.1:{}", addr.port()),
+        port: addr.port(),
+        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        handle,
+        _dir: dir,
+    }
+}
+
+async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+impl Env {
+    fn host(&self, label: &str) -> String {
+        format!("{label}.localhost:{}", self.port)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        label: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).header(header::HOST, self.host(label));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let (status, headers) = (res.status(), res.headers().clone());
+        Reply { status, headers, body: res.bytes().await.expect("body").to_vec() }
+    }
+
+    async fn get(&self, label: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(Method::GET, label, path, headers, None).await
+    }
+
+    async fn deploy_to(
+        &self,
+        bot: &str,
+        app: &str,
+        files: &[(String, Vec<u8>)],
+        activate: bool,
+    ) -> Result<DeployReport, ServiceError> {
+        let f = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(f.path(), bundles::zip(files)).expect("write");
+        let opts = DeployOptions { activate, message: None };
+        self.p.deploy_archive(&Actor::local_admin(), bot, app, f.path(), opts).await
+    }
+
+    /// Deploys and activates, then refreshes the edge so the next request sees it (the
+    /// notification path has its own test).
+    async fn deploy(&self, files: &[(String, Vec<u8>)]) -> DeployReport {
+        let report = self.deploy_to("demo_bot", "main", files, true).await.expect("deploy");
+        self.edge.refresh().await.expect("refresh");
+        report
+    }
+
+    async fn settings(&self, bot: &str, settings: AppSettings) {
+        self.p.update_app_settings(&Actor::local_admin(), bot, "main", settings).await.expect("settings");
+        // The change notification reaches the edge's refresher task within moments; make it now.
+        self.edge.refresh().await.expect("refresh");
+    }
+
+    async fn public(&self) {
+        self.settings("demo_bot", AppSettings { access: Access::Public, ..AppSettings::default() }).await;
+    }
+
+    /// A session cookie for bot A's main app, made the way the gate page makes it.
+    async fn session(&self, label: &str, init_data: &str) -> Reply {
+        self.send(Method::POST, label, "/_tma/session", &[], Some(json!({ "init_data": init_data }))).await
+    }
+}
+
+fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    list.iter().map(|(n, d)| ((*n).to_owned(), d.as_bytes().to_vec())).collect()
+}
+
+fn now() -> i64 {
+    tmahost_service::store::now_ms() / 1000
+}
+
+/// Launch data for `user_id` signed with `token`, dated `auth_date`.
+fn launch(token: &str, user_id: i64, premium: bool, auth_date: i64) -> String {
+    let token = BotToken::parse(token).expect("token");
+    let mut user = json!({ "id": user_id, "first_name": "Ann", "username": "ann" });
+    if premium {
+        user["is_premium"] = json!(true);
+    }
+    let user = user.to_string();
+    tmahost_telegram::init_data::sign(
+        &[("user", &user), ("chat_type", "private"), ("start_param", "promo")],
+        &token,
+        auth_date,
+    )
+}
+
+fn cookie_of(r: &Reply) -> String {
+    let set = r.header("set-cookie");
+    set.split(';').next().expect("cookie pair").to_owned()
+}
+
+#[tokio::test]
+async fn unknown_hosts_get_a_404_that_names_nothing() {
+    let e = env().await;
+    e.public().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    let known = e.get("demo-bot", "/", &[]).await;
+    assert_eq!(known.status, StatusCode::OK);
+    let mut bodies = Vec::new();
+    for label in ["nobody-bot", "shop--demo-bot", "x.demo-bot", "0123456789ab--demo-bot"] {
+        let r = e.get(label, "/", &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{label}");
+        bodies.push(r.text());
+    }
+    let r = e.http.get(format!("{}/", e.base)).header(header::HOST, "example.com").send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    bodies.push(r.text().await.expect("text"));
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "every unknown host gets the same answer: {bodies:?}");
+    assert!(!bodies[0].to_lowercase().contains("bot"), "{}", bodies[0]);
+}
+
+#[tokio::test]
+async fn paths_resolve_like_static_hosts_do() {
+    let e = env().await;
+    e.public().await;
+    e.deploy(&files(&[
+        ("index.html", "<h1>home</h1>"),
+        ("about.html", "<h1>about</h1>"),
+        ("docs/index.html", "<h1>docs</h1>"),
+        ("404.html", "<h1>not here</h1>"),
+        ("blog/404.html", "<h1>no such post</h1>"),
+        ("robots.txt", "User-agent: *"),
+    ]))
+    .await;
+    let cases = [
+        ("/", 200, "<h1>home</h1>"),
+        ("/index.html", 200, "<h1>home</h1>"),
+        ("/about", 200, "<h1>about</h1>"),
+        ("/about.html", 200, "<h1>about</h1>"),
+        ("/docs/", 200, "<h1>docs</h1>"),
+        ("/settings/profile", 200, "<h1>home</h1>"),
+        ("/missing.js", 404, "<h1>not here</h1>"),
+        ("/blog/2024/missing.png", 404, "<h1>no such post</h1>"),
+    ];
+    for (path, status, body) in cases {
+        let r = e.get("demo-bot", path, &[]).await;
+        assert_eq!((r.status.as_u16(), r.text().as_str()), (status, body), "{path}");
+        assert_eq!(r.header("cache-control"), "public, no-cache", "{path}");
+        assert_eq!(r.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(r.header("content-security-policy"), "frame-ancestors 'self' https://web.telegram.org", "{path}");
+        assert!(r.headers.get("x-frame-options").is_none());
+    }
+    let r = e.get("demo-bot", "/docs", &[]).await;
+    assert_eq!((r.status, r.header("location")), (StatusCode::MOVED_PERMANENTLY, "/docs/"));
+
+    // Without SPA fallback, app routes get the nearest 404 page.
+    e.settings("demo_bot", AppSettings { access: Access::Public, spa_fallback: false, ..AppSettings::default() }).await;
+    let r = e.get("demo-bot", "/settings/profile", &[]).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::NOT_FOUND, "<h1>not here</h1>"));
+    let r = e.get("demo-bot", "/", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = e.send(Method::POST, "demo-bot", "/", &[], None).await;
+    assert_eq!((r.status, r.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS"));
+}
+
+#[tokio::test]
+async fn representations_validators_and_ranges() {
+    let e = env().await;
+    e.public().await;
+    let app = bundles::sample_app("v1");
+    let js = app.iter().find(|(p, _)| p.ends_with(".js")).expect("js").1.clone();
+    e.deploy(&app).await;
+    let path = "/assets/index-BXk3f9a1.js";
+
+    let br = e.get("demo-bot", path, &[("accept-encoding", "gzip, deflate, br, zstd")]).await;
+    assert_eq!((br.status, br.header("content-encoding")), (StatusCode::OK, "br"));
+    assert!(br.body.len() < js.len() / 4, "brotli variant is served");
+    assert_eq!(br.header("vary"), "Accept-Encoding");
+    assert_eq!(br.header("cache-control"), "public, max-age=31536000, immutable");
+    let gz = e.get("demo-bot", path, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(gz.header("content-encoding"), "gzip");
+    let no_br = e.get("demo-bot", path, &[("accept-encoding", "br;q=0, gzip;q=0.5")]).await;
+    assert_eq!(no_br.header("content-encoding"), "gzip");
+    let plain = e.get("demo-bot", path, &[]).await;
+    assert_eq!((plain.header("content-encoding"), plain.body.as_slice()), ("", js.as_slice()));
+    assert_eq!(plain.header("vary"), "Accept-Encoding");
+    let tags = [br.header("etag"), gz.header("etag"), plain.header("etag")];
+    assert!(tags.iter().all(|t| t.starts_with('"') && t.ends_with('"')), "strong ETags: {tags:?}");
+    assert!(tags[0] != tags[1] && tags[1] != tags[2], "one ETag per representation: {tags:?}");
+
+    // Revalidation.
+    let r = e.get("demo-bot", path, &[("if-none-match", plain.header("etag"))]).await;
+    assert_eq!((r.status, r.body.len()), (StatusCode::NOT_MODIFIED, 0));
+    assert_eq!(r.header("etag"), plain.header("etag"));
+    let r = e.get("demo-bot", path, &[("accept-encoding", "br"), ("if-none-match", br.header("etag"))]).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = e.get("demo-bot", path, &[("if-none-match", "\"0000\"")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Ranges come from the original bytes, whatever the client accepts.
+    let r = e.get("demo-bot", path, &[("range", "bytes=0-9"), ("accept-encoding", "br")]).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.body.as_slice(), &js[..10]);
+    assert_eq!(r.header("content-range"), format!("bytes 0-9/{}", js.len()));
+    assert_eq!(r.header("content-encoding"), "");
+    let r = e.get("demo-bot", path, &[("range", "bytes=-5")]).await;
+    assert_eq!(r.body.as_slice(), &js[js.len() - 5..]);
+    let r = e.get("demo-bot", path, &[("range", &format!("bytes={}-", js.len() + 10))]).await;
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (StatusCode::RANGE_NOT_SATISFIABLE, format!("bytes */{}", js.len()).as_str())
+    );
+    let r = e.get("demo-bot", path, &[("range", "bytes=0-9"), ("if-range", "\"stale\"")]).await;
+    assert_eq!((r.status, r.body.len()), (StatusCode::OK, js.len()), "a stale If-Range gets the whole file");
+
+    // HEAD: the same headers, no body.
+    let r = e.send(Method::HEAD, "demo-bot", path, &[], None).await;
+    assert_eq!((r.status, r.body.len()), (StatusCode::OK, 0));
+    assert_eq!(r.header("content-length"), js.len().to_string());
+    assert_eq!(r.header("etag"), plain.header("etag"));
+
+    // HTML is revalidated every time; non-fingerprinted assets too.
+    assert_eq!(e.get("demo-bot", "/", &[]).await.header("cache-control"), "public, no-cache");
+    assert_eq!(e.get("demo-bot", "/favicon.ico", &[]).await.header("cache-control"), "public, no-cache");
+}
+
+#[tokio::test]
+async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
+    let e = env().await;
+    e.public().await;
+    let headers =
+        "/*\n  X-Robots-Tag: noindex\n\n/embed/*\n  Content-Security-Policy: frame-ancestors *\n  ! Referrer-Policy\n";
+    let redirects = "/blog/:year/:slug /posts/:slug.html 302\n/app/* /app.html 200\n/index.html /moved 301!\n/go/* https://example.com/:splat\n";
+    e.deploy(&files(&[
+        ("index.html", "home"),
+        ("app.html", "the app"),
+        ("embed/widget.html", "widget"),
+        ("_headers", headers),
+        ("_redirects", redirects),
+    ]))
+    .await;
+    let r = e.get("demo-bot", "/embed/widget.html", &[]).await;
+    assert_eq!(r.header("content-security-policy"), "frame-ancestors *");
+    assert_eq!(r.header("x-robots-tag"), "noindex");
+    assert!(r.headers.get("referrer-policy").is_none());
+    let r = e.get("demo-bot", "/", &[]).await;
+    assert_eq!(r.header("content-security-policy"), "frame-ancestors 'self' https://web.telegram.org");
+    assert_eq!(r.header("x-robots-tag"), "noindex");
+
+    let r = e.get("demo-bot", "/blog/2024/hello?ref=tg", &[]).await;
+    assert_eq!((r.status, r.header("location")), (StatusCode::FOUND, "/posts/hello.html?ref=tg"));
+    let r = e.get("demo-bot", "/app/settings/x", &[]).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "the app"));
+    let r = e.get("demo-bot", "/index.html", &[]).await;
+    assert_eq!((r.status, r.header("location")), (StatusCode::MOVED_PERMANENTLY, "/moved"), "forced rule");
+    let r = e.get("demo-bot", "/go/a/b", &[]).await;
+    assert_eq!(r.header("location"), "https://example.com/a/b");
+    assert_eq!(e.get("demo-bot", "/_headers", &[]).await.text(), "home", "rule files are not served (SPA index)");
+
+    // Mistakes are reported at upload with the line, and nothing is deployed.
+    let before = e.p.db().count_deployments().await.expect("count");
+    for (name, text, code) in [
+        ("_redirects", "/a /b\n/c\n", "invalid_redirects"),
+        ("_headers", "/*\n  Content-Length: 1\n", "invalid_headers"),
+    ] {
+        let err =
+            e.deploy_to("demo_bot", "main", &files(&[("index.html", "x"), (name, text)]), true).await.expect_err(name);
+        assert_eq!(err.code(), code);
+        assert_eq!(err.status(), 422);
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+    assert_eq!(e.p.db().count_deployments().await.expect("count"), before);
+}
+
+#[tokio::test]
+async fn old_assets_survive_deploys_and_activation_is_visible_within_a_second() {
+    let e = env().await;
+    e.public().await;
+    let version = |v: u32| {
+        files(&[
+            ("index.html", &format!("<script src=\"/assets/app-{v}AbCdEf.js\"></script>v{v}")),
+            (&format!("assets/app-{v}AbCdEf.js"), &format!("console.log({v})")),
+            (&format!("page-{v}.html"), "old page"),
+            (&format!("data-{v}.json"), "{}"),
+        ])
+    };
+    e.deploy(&version(1)).await;
+    for v in 2..=4 {
+        e.deploy_to("demo_bot", "main", &version(v), true).await.expect("deploy");
+        // No explicit refresh: the in-process notification must get there within a second.
+        let start = Instant::now();
+        loop {
+            let r = e.get("demo-bot", "/", &[]).await;
+            if r.text().ends_with(&format!("v{v}")) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(1), "activation of v{v} not visible after 1 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // v4 is active; v1..v3 are the 3 previous deployments.
+    let r = e.get("demo-bot", "/assets/app-1AbCdEf.js", &[]).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "console.log(1)"), "served from v1");
+    assert_eq!(e.get("demo-bot", "/data-2.json", &[]).await.status, StatusCode::OK, "any non-HTML asset");
+    let r = e.get("demo-bot", "/page-1.html", &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "old pages do not come back");
+
+    e.deploy(&version(5)).await;
+    e.edge.refresh().await.expect("refresh");
+    assert_eq!(
+        e.get("demo-bot", "/assets/app-1AbCdEf.js", &[]).await.status,
+        StatusCode::NOT_FOUND,
+        "v1 is now 4 back"
+    );
+    assert_eq!(e.get("demo-bot", "/assets/app-2AbCdEf.js", &[]).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn preview_hosts_serve_one_deployment() {
+    let e = env().await;
+    e.public().await;
+    let live = e.deploy(&files(&[("index.html", "live")])).await;
+    let staged = e.deploy_to("demo_bot", "main", &files(&[("index.html", "staged")]), false).await.expect("staged");
+    let short = |r: &DeployReport| r.deployment.id.rsplit('-').next().expect("short").to_owned();
+    assert_eq!(e.get("demo-bot", "/", &[]).await.text(), "live");
+    assert_eq!(e.get(&format!("{}--main--demo-bot", short(&staged)), "/", &[]).await.text(), "staged");
+    assert_eq!(e.get(&format!("{}--main--demo-bot", short(&live)), "/", &[]).await.text(), "live");
+    assert_eq!(e.get("0123456789ab--main--demo-bot", "/", &[]).await.status, StatusCode::NOT_FOUND);
+    // Another bot's deployment is not reachable through this bot's host.
+    let other = e.deploy_to("other_bot", "main", &files(&[("index.html", "other")]), true).await.expect("other");
+    e.edge.refresh().await.expect("refresh");
+    assert_eq!(e.get(&format!("{}--main--demo-bot", short(&other)), "/", &[]).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn sessions_open_only_with_valid_launch_data() {
+    let e = env().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    e.deploy_to("other_bot", "main", &bundles::sample_app("b"), true).await.expect("deploy b");
+    e.edge.refresh().await.expect("refresh");
+    let html = [("accept", "text/html,application/xhtml+xml")];
+
+    // No session: navigations get the gate, everything else a JSON 401.
+    let gate = e.get("demo-bot", "/", &html).await;
+    assert_eq!((gate.status, gate.header("cache-control")), (StatusCode::UNAUTHORIZED, "no-store"));
+    assert!(gate.text().contains("/_tma/session") && gate.text().contains("tgWebAppData"));
+    assert!(!gate.text().contains("src=\"http"), "the gate makes no external requests");
+    let r = e.get("demo-bot", "/assets/index-BXk3f9a1.js", &[]).await;
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("session_required")));
+
+    // Valid launch data -> cookie with every attribute the iframe case needs.
+    let ok = e.session("demo-bot", &launch(TOKEN_A, 42, false, now() - 10)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let set = ok.header("set-cookie").to_owned();
+    for attr in ["__Host-tma_session=", "Path=/", "Secure", "HttpOnly", "SameSite=None", "Partitioned", "Max-Age=86400"]
+    {
+        assert!(set.contains(attr), "{attr} missing from {set}");
+    }
+    assert_eq!(ok.json()["user"]["id"], 42);
+    let cookie = cookie_of(&ok);
+    let r = e.get("demo-bot", "/", &[("cookie", &cookie), html[0]]).await;
+    assert_eq!((r.status, r.header("cache-control")), (StatusCode::OK, "private, no-cache"));
+    let r = e.get("demo-bot", "/assets/index-BXk3f9a1.js", &[("cookie", &cookie)]).await;
+    assert_eq!(r.header("cache-control"), "private, max-age=31536000, immutable");
+    let me = e.get("demo-bot", "/_tma/me", &[("cookie", &cookie)]).await.json();
+    assert_eq!((me["user"]["id"].as_i64(), me["user"]["first_name"].as_str()), (Some(42), Some("Ann")));
+    assert_eq!(
+        (me["chat_type"].as_str(), me["start_param"].as_str(), me["via"].as_str()),
+        (Some("private"), Some("promo"), Some("cookie"))
+    );
+
+    // The cookie is worthless on another bot's host.
+    let r = e.get("other-bot", "/", &[("cookie", &cookie), html[0]]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(e.get("other-bot", "/_tma/me", &[("cookie", &cookie)]).await.status, StatusCode::UNAUTHORIZED);
+
+    // Refusals, each with its own code.
+    let mut tampered = launch(TOKEN_A, 42, false, now());
+    tampered = tampered.replacen("42", "43", 1);
+    let refusals = [
+        (tampered, "init_data_bad_signature"),
+        (launch(TOKEN_B, 42, false, now()), "init_data_bad_signature"),
+        (launch(TOKEN_A, 42, false, now() - 7200), "init_data_expired"),
+        (launch(TOKEN_A, 42, false, now() + 3600), "init_data_from_the_future"),
+        ("auth_date=1&auth_date=2&hash=00".to_owned(), "init_data_malformed"),
+        (format!("auth_date={}", now()), "init_data_bad_signature"),
+    ];
+    for (data, code) in refusals {
+        let r = e.session("demo-bot", &data).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{code}");
+        assert_eq!(r.json()["error"]["code"], code, "{}", r.text());
+        assert!(!r.json()["error"]["message"].as_str().unwrap_or_default().is_empty());
+        assert!(r.headers.get("set-cookie").is_none());
+    }
+    let r = e
+        .http
+        .post(format!("{}/_tma/session", e.base))
+        .header(header::HOST, e.host("demo-bot"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("init_data={}", launch(TOKEN_A, 42, false, now())))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "form posts (cross-site) are refused");
+
+    // `Authorization: tma` instead of a cookie.
+    let auth = format!("tma {}", launch(TOKEN_A, 7, false, now()));
+    let r = e.get("demo-bot", "/assets/index-BXk3f9a1.js", &[("authorization", &auth)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let me = e.get("demo-bot", "/_tma/me", &[("authorization", &auth)]).await.json();
+    assert_eq!((me["user"]["id"].as_i64(), me["via"].as_str()), (Some(7), Some("authorization")));
+    let bad = format!("tma {}", launch(TOKEN_B, 7, false, now()));
+    let r = e.get("demo-bot", "/assets/index-BXk3f9a1.js", &[("authorization", &bad)]).await;
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("init_data_bad_signature"))
+    );
+
+    // Logout expires the cookie.
+    let r = e.send(Method::POST, "demo-bot", "/_tma/logout", &[("cookie", &cookie)], None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(r.header("set-cookie").starts_with("__Host-tma_session=;") && r.header("set-cookie").contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn access_rules_allow_lists_and_premium() {
+    let e = env().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    e.settings("demo_bot", AppSettings { allowed_user_ids: Some(vec![42]), ..AppSettings::default() }).await;
+    assert_eq!(e.session("demo-bot", &launch(TOKEN_A, 42, false, now())).await.status, StatusCode::OK);
+    let r = e.session("demo-bot", &launch(TOKEN_A, 43, false, now())).await;
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("user_not_allowed")));
+    let auth = format!("tma {}", launch(TOKEN_A, 43, false, now()));
+    assert_eq!(e.get("demo-bot", "/", &[("authorization", &auth)]).await.status, StatusCode::FORBIDDEN);
+
+    e.settings("demo_bot", AppSettings { premium_only: true, ..AppSettings::default() }).await;
+    let r = e.session("demo-bot", &launch(TOKEN_A, 43, false, now())).await;
+    assert_eq!(r.json()["error"]["code"], "premium_required");
+    assert_eq!(e.session("demo-bot", &launch(TOKEN_A, 43, true, now())).await.status, StatusCode::OK);
+
+    // A stricter max age for creating sessions.
+    e.settings("demo_bot", AppSettings { max_init_data_age_secs: 60, ..AppSettings::default() }).await;
+    let r = e.session("demo-bot", &launch(TOKEN_A, 42, false, now() - 120)).await;
+    assert_eq!(r.json()["error"]["code"], "init_data_expired");
+}
+
+#[tokio::test]
+async fn session_creation_is_rate_limited_per_address() {
+    let e = env_with(|c| c.session_rate_per_minute = 5).await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    for _ in 0..5 {
+        assert_eq!(e.session("demo-bot", "hash=00&auth_date=1").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = e.session("demo-bot", &launch(TOKEN_A, 42, false, now())).await;
+    assert_eq!((r.status, r.header("retry-after")), (StatusCode::TOO_MANY_REQUESTS, "60"));
+    assert_eq!(r.json()["error"]["code"], "rate_limited");
+}
+
+#[tokio::test]
+async fn public_paths_skip_the_gate_and_the_manifest_allows_any_origin() {
+    let e = env().await;
+    let mut app = bundles::sample_app("v1");
+    app.extend(files(&[
+        ("tonconnect-manifest.json", r#"{"url":"https://demo","name":"Demo"}"#),
+        (".well-known/assetlinks.json", "[]"),
+        ("robots.txt", "User-agent: *"),
+    ]));
+    e.deploy(&app).await;
+    let r = e.get("demo-bot", "/tonconnect-manifest.json", &[("origin", "https://wallet.example")]).await;
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (StatusCode::OK, "*"));
+    assert_eq!(r.json()["name"], "Demo");
+    assert_eq!(r.header("cache-control"), "public, no-cache", "public paths are cacheable by anyone");
+    let r = e
+        .send(
+            Method::OPTIONS,
+            "demo-bot",
+            "/tonconnect-manifest.json",
+            &[("origin", "https://wallet.example"), ("access-control-request-method", "GET")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.header("access-control-allow-origin"), "*");
+    assert!(r.header("access-control-allow-methods").contains("GET"));
+    for path in ["/.well-known/assetlinks.json", "/robots.txt", "/favicon.ico"] {
+        assert_eq!(e.get("demo-bot", path, &[]).await.status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(e.get("demo-bot", "/index.html", &[]).await.status, StatusCode::UNAUTHORIZED, "the rest stays gated");
+    assert!(e.get("demo-bot", "/index.html", &[]).await.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_disabled_bot_shows_an_unavailable_page() {
+    let e = env().await;
+    e.public().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Disabled).await.expect("disable");
+    e.edge.refresh().await.expect("refresh");
+    let r = e.get("demo-bot", "/", &[]).await;
+    assert_eq!((r.status, r.header("cache-control")), (StatusCode::FORBIDDEN, "no-store"));
+    assert!(r.text().contains("unavailable"));
+    assert_eq!(e.session("demo-bot", &launch(TOKEN_A, 1, false, now())).await.status, StatusCode::FORBIDDEN);
+    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Active).await.expect("enable");
+    e.edge.refresh().await.expect("refresh");
+    assert_eq!(e.get("demo-bot", "/", &[]).await.status, StatusCode::OK);
+}
