@@ -130,6 +130,22 @@ impl Serve {
         }
     }
 
+    /// Runs another `tmahost` command (e.g. `dev-link`) on this server's data dir and settings.
+    pub fn cli(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(binary());
+        cmd.args(args).current_dir(self.data_dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TMAHOST_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("TMAHOST_DATA_DIR", self.data_dir.path()).env("TMAHOST_LOG", "warn");
+        for (k, v) in self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra_env.iter().copied()) {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run tmahost")
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns its exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let pid = self.child.id().to_string();

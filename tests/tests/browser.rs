@@ -1,0 +1,179 @@
+//! In a real browser: headless Chromium (driven through chromedriver) opens a dev link to a
+//! gated Mini App that loads the real Telegram SDK (`@twa-dev/sdk`, installed from npm at
+//! test time). The gate must trade the launch parameters for a session and reload with the
+//! fragment intact, so the SDK still sees the user and the app's `/_tma/me` call succeeds.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tmahost_testkit::fake_telegram::FakeTelegram;
+use tmahost_testkit::server::Serve;
+use tmahost_testkit::{bundles, unavailable};
+
+const TOKEN: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Sample Mini App</title>
+<script src="/telegram-web-apps.js"></script></head>
+<body>
+<h1 id="name">loading</h1>
+<pre id="me">loading</pre>
+<script src="/app.js"></script>
+</body></html>
+"#;
+
+const APP_JS: &str = r#"
+var WebApp = window.Telegram.WebApp;
+WebApp.ready();
+var user = WebApp.initDataUnsafe && WebApp.initDataUnsafe.user;
+document.getElementById("name").textContent = user ? user.first_name : "no user";
+fetch("/_tma/me", { credentials: "same-origin" })
+  .then(function (r) { return r.text(); })
+  .then(function (t) { document.getElementById("me").textContent = t; });
+"#;
+
+/// `node_modules/@twa-dev/sdk/dist/telegram-web-apps.js`, installed into a temp dir by npm.
+fn install_sdk(dir: &Path) -> Option<PathBuf> {
+    let out = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "@twa-dev/sdk"])
+        .current_dir(dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => return unavailable("npm install @twa-dev/sdk", &String::from_utf8_lossy(&o.stderr)),
+        Err(e) => return unavailable("npm", &e.to_string()),
+    }
+    let sdk = dir.join("node_modules/@twa-dev/sdk/dist/telegram-web-apps.js");
+    if sdk.exists() { Some(sdk) } else { unavailable("@twa-dev/sdk", "the package has no dist/telegram-web-apps.js") }
+}
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_chromedriver() -> Option<Driver> {
+    for bin in [CHROMIUM, CHROMEDRIVER] {
+        if !Path::new(bin).exists() {
+            return unavailable("Chromium", &format!("{bin} is missing (Debian packages chromium, chromium-driver)"));
+        }
+    }
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn chromedriver");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Driver { child, url })
+}
+
+async fn upload(api: &str, admin: &str, files: &[(String, Vec<u8>)]) -> Value {
+    let res = reqwest::Client::new()
+        .post(format!("{api}/api/v1/bots/demo_bot/apps/main/deployments"))
+        .bearer_auth(admin)
+        .header("content-type", "application/zip")
+        .body(bundles::zip(files))
+        .send()
+        .await
+        .expect("upload");
+    assert!(res.status().is_success(), "upload: {}", res.status());
+    res.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
+    let npm_dir = tempfile::tempdir().expect("tempdir");
+    let Some(sdk) = install_sdk(npm_dir.path()) else { return };
+    let Some(driver) = start_chromedriver() else { return };
+
+    let fake = FakeTelegram::start().await;
+    fake.add_bot(TOKEN, "Demo_Bot");
+    let serve = Serve::start(&[("TMAHOST_TELEGRAM_API_URL", fake.url.as_str())]);
+    let admin = serve.admin_token.clone().expect("admin token");
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/bots", serve.api))
+        .bearer_auth(&admin)
+        .json(&json!({ "token": TOKEN }))
+        .send()
+        .await
+        .expect("register");
+    assert!(res.status().is_success());
+    let files = vec![
+        ("index.html".to_owned(), PAGE.as_bytes().to_vec()),
+        ("app.js".to_owned(), APP_JS.as_bytes().to_vec()),
+        ("telegram-web-apps.js".to_owned(), std::fs::read(&sdk).expect("sdk")),
+    ];
+    upload(&serve.api, &admin, &files).await;
+
+    // The developer's way in: a dev link, signed for a named user.
+    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
+    let out = serve.cli(
+        &["dev-link", "--bot", "demo_bot", "--user-id", "4242", "--first-name", "Alice", "--start-param", "promo"],
+        &[("TMAHOST_PUBLIC_PORT", &port)],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+    assert!(link.starts_with(&format!("http://demo-bot.localhost:{port}/#tgWebAppData=")), "{link}");
+
+    let profile = tempfile::tempdir().expect("profile");
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().expect("object").clone().into_iter().collect();
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("webdriver session");
+
+    client.goto(&link).await.expect("open dev link");
+    let name = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#name")).await.expect("page");
+    // The gate page has no #name; once it is here the gate reloaded into the app.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut first_name, mut me) = (String::new(), String::new());
+    while Instant::now() < deadline {
+        first_name = name.text().await.unwrap_or_default();
+        me = client.find(Locator::Css("#me")).await.expect("#me").text().await.unwrap_or_default();
+        if first_name != "loading" && me != "loading" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = client.current_url().await.expect("url");
+    client.close().await.expect("close");
+
+    assert_eq!(first_name, "Alice", "the SDK read the user from the fragment after the gate");
+    let me: Value = serde_json::from_str(&me).unwrap_or_else(|_| panic!("/_tma/me returned {me}"));
+    assert_eq!(me["user"]["id"], 4242);
+    assert_eq!(me["user"]["first_name"], "Alice");
+    assert_eq!(me["start_param"], "promo");
+    assert_eq!(me["via"], "cookie");
+    assert!(url.fragment().is_some_and(|f| f.contains("tgWebAppData=")), "fragment kept: {url}");
+}
