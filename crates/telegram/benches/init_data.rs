@@ -1,0 +1,36 @@
+//! initData verification cost: what the edge pays per `POST /_tma/session` and per request
+//! sent with `Authorization: tma`. Run: `cargo bench -p tmahost-telegram`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tmahost_telegram::{BotToken, InitData};
+
+fn launch_data(token: &BotToken, now: i64) -> String {
+    // Shaped like what current clients send: a user with a photo, chat fields, start_param.
+    let user = r#"{"id":279058397,"first_name":"Vladislav","last_name":"Kibenko","username":"vdkfrost","language_code":"ru","is_premium":true,"allows_write_to_pm":true,"photo_url":"https://t.me/i/userpic/320/4FPEE4tmP3ATHa57u6MqTDih13LTOiMoKoLDRG4PnSA.svg"}"#;
+    tmahost_telegram::init_data::sign(
+        &[
+            ("user", user),
+            ("chat_instance", "8428209589180549439"),
+            ("chat_type", "sender"),
+            ("start_param", "debug"),
+            ("signature", "6fbdaab833d39f54518bd5c3eb3f511d035e68cb"),
+        ],
+        token,
+        now,
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let token = BotToken::parse("5768337691:AAH5YkoiEuPk8-FZa32hStHTqXiLPtAEhx8").expect("token");
+    let now = 1_800_000_000;
+    let raw = launch_data(&token, now);
+    c.bench_function("init_data/parse", |b| b.iter(|| InitData::parse(black_box(&raw)).expect("parse")));
+    c.bench_function("init_data/parse+verify_hmac", |b| {
+        b.iter(|| InitData::parse(black_box(&raw)).expect("parse").verify_hmac(&token, now, 3600).expect("valid"))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
