@@ -60,6 +60,7 @@ pub struct Serve {
     pub edge: String,
     /// The bootstrap admin token printed on first start, if any.
     pub admin_token: Option<String>,
+    seen: Vec<String>,
 }
 
 impl std::fmt::Debug for Serve {
@@ -87,6 +88,7 @@ impl Serve {
             api: String::new(),
             edge: String::new(),
             admin_token: None,
+            seen: Vec::new(),
         };
         s.read_banner();
         s
@@ -109,15 +111,30 @@ impl Serve {
         };
     }
 
+    /// The next stdout line starting with `prefix` (lines skipped on the way are kept for
+    /// [`Serve::printed`]).
     fn try_line(&mut self, prefix: &str, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
         loop {
             match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line.starts_with(prefix) => return Some(line),
-                Ok(_) => {}
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return Some(line);
+                    }
+                }
                 Err(_) => return None,
             }
         }
+    }
+
+    /// A line starting with `prefix` that the process printed since its last start, waiting up
+    /// to `within` for it.
+    pub fn printed(&mut self, prefix: &str, within: Duration) -> Option<String> {
+        if let Some(line) = self.seen.iter().find(|l| l.starts_with(prefix)) {
+            return Some(line.clone());
+        }
+        self.try_line(prefix, within)
     }
 
     fn wait_for_line(&mut self, prefix: &str, within: Duration) -> String {
@@ -166,6 +183,7 @@ impl Serve {
         let (child, stdout) = spawn(self.data_dir.path(), &self.role, &self.env);
         self.child = child;
         self.stdout = stdout;
+        self.seen.clear();
         self.read_banner();
     }
 }

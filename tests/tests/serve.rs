@@ -1,6 +1,8 @@
 //! End to end: the real `tmahost serve` binary, driven over HTTP like a developer would with
 //! curl. Runs on the embedded defaults (SQLite + local files) and again on PostgreSQL.
 
+use std::time::Duration;
+
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_testkit::bundles;
@@ -264,6 +266,17 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     let mut serve = serve;
     serve.restart();
     assert!(serve.admin_token.is_none(), "a token exists: no new bootstrap token");
+    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
+    let link = serve.printed("dev link for @Demo_Bot / main", Duration::from_secs(5)).expect("a dev link per app");
+    assert!(link.contains(&format!("http://demo-bot.localhost:{port}/#tgWebAppData=")), "{link}");
+    // The edge of `serve` has the app: gated pages get the gate, public paths are served.
+    let host = format!("shop--demo-bot.localhost:{port}");
+    let page = Client::new().get(format!("{}/", serve.edge)).header("host", &host).header("accept", "text/html");
+    let page = page.send().await.expect("edge");
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert!(page.text().await.expect("gate").contains("/_tma/session"));
+    let icon = Client::new().get(format!("{}/favicon.ico", serve.edge)).header("host", &host).send().await;
+    assert_eq!(icon.expect("edge").status(), StatusCode::OK);
     let api = Api { http: Client::new(), base: serve.api.clone() };
     let (s, list) = api.call(get.clone(), deploys, Some(&admin), None).await;
     assert_eq!((s, list.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
@@ -347,7 +360,17 @@ async fn operator_commands_add_a_bot_and_mint_a_scoped_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_role_serves_without_minting_a_bootstrap_token() {
+async fn the_api_and_edge_roles_run_alone() {
+    // The edge role alone: health for load balancers, and nothing about tenants on unknown hosts.
+    let mut edge_role = Serve::start_role("edge", &[]);
+    assert!(edge_role.api.is_empty() && edge_role.admin_token.is_none());
+    let http = Client::new();
+    let r = http.get(format!("{}/_tma/health", edge_role.edge)).send().await.expect("health");
+    assert_eq!((r.status(), r.text().await.expect("text").as_str()), (StatusCode::OK, "ok\n"));
+    let r = http.get(format!("{}/", edge_role.edge)).header("host", "anything.localhost").send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(edge_role.stop(), Some(0));
+
     let mut api_role = Serve::start_role("api", &[]);
     assert!(api_role.admin_token.is_none());
     let api = Api { http: Client::new(), base: api_role.api.clone() };
