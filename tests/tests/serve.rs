@@ -262,6 +262,22 @@ async fn scenario(extra_env: &[(&str, &str)]) {
         );
     }
 
+    // Members: admins (and owners) grant roles to Telegram users.
+    let members = "/api/v1/bots/demo_bot/members";
+    let (s, _) =
+        api.call(Method::PUT, &format!("{members}/777"), Some(&admin), Some(json!({ "role": "developer" }))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, list) = api.call(get.clone(), members, Some(&admin), None).await;
+    assert_eq!(
+        (s, list[0]["user_id"].as_i64(), list[0]["role"].as_str()),
+        (StatusCode::OK, Some(777), Some("developer"))
+    );
+    let (s, body) =
+        api.call(Method::PUT, &format!("{members}/777"), Some(&admin), Some(json!({ "role": "king" }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(api.call(delete.clone(), &format!("{members}/777"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(api.call(delete.clone(), &format!("{members}/777"), Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+
     // Graceful stop, then a restart on the same data: same key, same tokens, no new bootstrap.
     let mut serve = serve;
     serve.restart();

@@ -191,6 +191,28 @@ pub struct CreateToken {
     pub ttl_days: Option<u32>,
 }
 
+/// Body of `PUT /api/v1/bots/{bot}/members/{user_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantMember {
+    /// `owner` (members, settings, tokens) or `developer` (deploys and rollbacks).
+    #[schema(value_type = String)]
+    pub role: tmahost_service::store::model::Role,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberDto {
+    pub user_id: i64,
+    pub role: String,
+    pub created_at: String,
+}
+
+impl From<&tmahost_service::store::model::Member> for MemberDto {
+    fn from(m: &tmahost_service::store::model::Member) -> Self {
+        Self { user_id: m.user_id, role: m.role.to_string(), created_at: ts(m.created_at) }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenDto {
     pub id: String,

@@ -1,11 +1,14 @@
 //! API tokens: JWTs signed with a key derived from the master key (HS256, fixed), whose `jti`
 //! is stored hashed so a token can be revoked. The scope in the database is authoritative.
 
+use std::collections::BTreeMap;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use tmahost_store::model::TokenScope;
+use tmahost_store::model::{Role, TokenScope};
 use tmahost_store::{MasterKey, SecretBytes};
+use tmahost_telegram::BotId;
 
 use crate::ServiceError;
 
@@ -20,16 +23,59 @@ pub struct Actor {
     pub scope: TokenScope,
     /// How the actor appears in the audit log and in `created_by`.
     pub label: String,
+    /// Per-bot roles of a Telegram user (control bot, dashboard). `None` for API tokens and
+    /// the CLI, whose scope alone decides.
+    pub roles: Option<BTreeMap<i64, Role>>,
+}
+
+/// What an operation on one bot requires of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Read the bot, its apps, deployments and audit log: any member.
+    See,
+    /// Deploy, activate, roll back, make dev links: developers and owners.
+    Deploy,
+    /// Members, app settings, new apps, API tokens: owners.
+    Manage,
 }
 
 impl Actor {
     /// The operator at the machine (`tmahost admin …`): full rights.
     pub fn local_admin() -> Self {
-        Self { token_id: None, scope: TokenScope::Admin, label: "cli:admin".into() }
+        Self { token_id: None, scope: TokenScope::Admin, label: "cli:admin".into(), roles: None }
     }
 
     pub fn is_admin(&self) -> bool {
         self.scope == TokenScope::Admin
+    }
+
+    /// A Telegram user who is neither an admin nor a member of any bot.
+    pub fn is_stranger(&self) -> bool {
+        !self.is_admin() && self.roles.as_ref().is_some_and(BTreeMap::is_empty)
+    }
+
+    /// The role of a Telegram user on `bot` (admins and tokens have none).
+    pub fn role(&self, bot: BotId) -> Option<Role> {
+        self.roles.as_ref().and_then(|r| r.get(&bot.0).copied())
+    }
+
+    /// Checks that the actor may do what `need` names on `bot`. A bot outside the actor's scope
+    /// is reported as missing, as everywhere.
+    pub fn check(&self, bot: BotId, need: Need) -> Result<(), ServiceError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        if !self.scope.allows_bot(bot) {
+            return Err(ServiceError::NotFound("bot"));
+        }
+        let Some(roles) = &self.roles else { return Ok(()) };
+        match (need, roles.get(&bot.0)) {
+            (Need::See | Need::Deploy, Some(_)) | (Need::Manage, Some(Role::Owner)) => Ok(()),
+            (Need::Manage, Some(Role::Developer)) => {
+                Err(ServiceError::Forbidden("only the bot's owners (or platform admins) can do this".into()))
+            }
+            (_, None) => Err(ServiceError::NotFound("bot")),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use tmahost_deploy::{Bundle, Effort, is_compressible, precompress};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
 use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 
+use crate::auth::Need;
 use crate::{Actor, Platform, ServiceError, blocking};
 
 /// Blob uploads in flight at once per deployment.
@@ -64,6 +65,7 @@ impl Platform {
         opts: DeployOptions,
     ) -> Result<DeployReport, ServiceError> {
         let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        actor.check(bot.bot_id(), Need::Deploy)?;
         if let Some(m) = &opts.message
             && m.chars().count() > 500
         {
@@ -223,6 +225,7 @@ impl Platform {
         key: &str,
     ) -> Result<(Bot, App, Deployment), ServiceError> {
         let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
+        actor.check(bot.bot_id(), Need::Deploy)?;
         let current = self.db().active_deployment(&app.id).await?;
         let action = match &current {
             Some(c) if c.version > d.version => "deployment.rollback",
@@ -250,6 +253,7 @@ impl Platform {
         key: &str,
     ) -> Result<(), ServiceError> {
         let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
+        actor.check(bot.bot_id(), Need::Deploy)?;
         if d.status == DeploymentStatus::Active {
             return Err(ServiceError::Conflict(
                 "the active deployment cannot be deleted; activate another one first".into(),

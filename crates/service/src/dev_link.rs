@@ -53,6 +53,8 @@ impl Platform {
         deployment: Option<&str>,
     ) -> Result<DevLink, ServiceError> {
         let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        // A dev link opens the app as any user: as powerful as deploying code to it.
+        actor.check(bot.bot_id(), crate::auth::Need::Deploy)?;
         if user.id <= 0 || user.first_name.trim().is_empty() {
             return Err(ServiceError::invalid("invalid_user", "a dev user needs a positive id and a first name"));
         }

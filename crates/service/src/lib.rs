@@ -10,7 +10,7 @@ mod error;
 mod platform;
 mod telegram_api;
 
-pub use auth::{Actor, MintedToken, TokenSigner};
+pub use auth::{Actor, MintedToken, Need, TokenSigner};
 pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use deployments::{DeployOptions, DeployReport};
 pub use dev_link::{DevLink, DevUser};

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use serde_json::json;
 use tmahost_store::model::{
-    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, NewAuditEvent, TokenScope,
+    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, Member, NewAuditEvent, Role,
+    TokenScope,
 };
 use tmahost_store::{BlobStore, Db, MasterKey, now_ms};
 use tmahost_telegram::{BotId, BotToken, BotUsername};
 
-use crate::auth::{Actor, MintedToken, TokenSigner};
+use crate::auth::{Actor, MintedToken, Need, TokenSigner};
 use crate::{Config, ServiceError, telegram_api};
 
 /// Shared state of all operations; cheap to clone.
@@ -121,7 +122,19 @@ impl Platform {
         if token.last_used_at.is_none_or(|t| t < now - 60_000) {
             self.db().touch_token(&token.id).await?;
         }
-        Ok(Actor { label: format!("token:{}", token.id), token_id: Some(token.id), scope: token.scope })
+        Ok(Actor { label: format!("token:{}", token.id), token_id: Some(token.id), scope: token.scope, roles: None })
+    }
+
+    /// A Telegram user (control bot, dashboard login): an admin if listed in
+    /// `TMAHOST_ADMIN_IDS`, else the member of the bots that granted them a role.
+    pub async fn telegram_actor(&self, user_id: i64) -> Result<Actor, ServiceError> {
+        let label = format!("tg:{user_id}");
+        if self.config().admin_ids.contains(&user_id) {
+            return Ok(Actor { token_id: None, scope: TokenScope::Admin, label, roles: None });
+        }
+        let roles: std::collections::BTreeMap<i64, Role> = self.db().member_roles(user_id).await?.into_iter().collect();
+        let scope = TokenScope::Bots(roles.keys().map(|id| BotId(*id)).collect());
+        Ok(Actor { token_id: None, scope, label, roles: Some(roles) })
     }
 
     /// Creates an admin token named `bootstrap` when no live token exists (first start).
@@ -246,6 +259,7 @@ impl Platform {
         settings: Option<AppSettings>,
     ) -> Result<(Bot, App), ServiceError> {
         let bot = self.resolve_bot(actor, bot_key).await?;
+        actor.check(bot.bot_id(), Need::Manage)?;
         let slug = AppSlug::parse(slug).map_err(|e| ServiceError::invalid("invalid_slug", e))?;
         let settings = settings.unwrap_or_default();
         validate_settings(&settings)?;
@@ -272,6 +286,7 @@ impl Platform {
         settings: AppSettings,
     ) -> Result<(Bot, App), ServiceError> {
         let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        actor.check(bot.bot_id(), Need::Manage)?;
         validate_settings(&settings)?;
         let audit = NewAuditEvent {
             actor: &actor.label,
@@ -321,6 +336,58 @@ impl Platform {
         self.host_url(&format!("{}--{slug}--{}", short_id(&d.id), bot.host_label))
     }
 
+    // ----- members ------------------------------------------------------------------------
+
+    /// Gives a Telegram user a role on a bot (or changes it). Owners and admins only.
+    pub async fn grant_member(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        user_id: i64,
+        role: Role,
+    ) -> Result<Bot, ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        actor.check(bot.bot_id(), Need::Manage)?;
+        if user_id <= 0 {
+            return Err(ServiceError::invalid("invalid_user", format!("`{user_id}` is not a Telegram user id")));
+        }
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "member.grant",
+            bot_id: Some(bot.bot_id()),
+            app_id: None,
+            deployment_id: None,
+            details: json!({ "user_id": user_id, "role": role }),
+        };
+        self.db().upsert_member(bot.bot_id(), user_id, role, &audit).await?;
+        Ok(bot)
+    }
+
+    pub async fn revoke_member(&self, actor: &Actor, bot_key: &str, user_id: i64) -> Result<Bot, ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        actor.check(bot.bot_id(), Need::Manage)?;
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: "member.revoke",
+            bot_id: Some(bot.bot_id()),
+            app_id: None,
+            deployment_id: None,
+            details: json!({ "user_id": user_id }),
+        };
+        self.db().remove_member(bot.bot_id(), user_id, &audit).await.map_err(|e| match e {
+            tmahost_store::StoreError::NotFound => ServiceError::NotFound("member"),
+            e => e.into(),
+        })?;
+        Ok(bot)
+    }
+
+    pub async fn list_members(&self, actor: &Actor, bot_key: &str) -> Result<(Bot, Vec<Member>), ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        actor.check(bot.bot_id(), Need::See)?;
+        let members = self.db().list_members(bot.bot_id()).await?;
+        Ok((bot, members))
+    }
+
     // ----- API tokens ---------------------------------------------------------------------
 
     /// Mints a token. A caller may only grant what its own scope covers.
@@ -340,7 +407,8 @@ impl Platform {
                 return Err(ServiceError::invalid("invalid_scope", "list at least one bot, or use the admin scope"));
             }
             for b in bots {
-                self.resolve_bot(actor, &b.0.to_string()).await?;
+                let bot = self.resolve_bot(actor, &b.0.to_string()).await?;
+                actor.check(bot.bot_id(), Need::Manage)?;
             }
         }
         if !actor.scope.covers(&scope) {

@@ -253,7 +253,8 @@ async fn a_token_scoped_to_another_bot_cannot_deploy_here() {
         e.p.register_bot(&Actor::local_admin(), "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", Some("Other_Bot"))
             .await
             .expect("other bot");
-    let outsider = Actor { token_id: None, scope: TokenScope::Bots(vec![other.bot_id()]), label: "outsider".into() };
+    let outsider =
+        Actor { token_id: None, scope: TokenScope::Bots(vec![other.bot_id()]), label: "outsider".into(), roles: None };
     let err = e.deploy_as(&outsider, &bundles::zip(&bundles::sample_app("x"))).await.expect_err("refused");
     assert_eq!(err.status(), 404, "another tenant's bot is indistinguishable from a missing one");
     assert_eq!(e.p.db().count_deployments().await.expect("count"), 0);

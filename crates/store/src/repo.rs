@@ -563,6 +563,17 @@ impl Db {
         Ok(())
     }
 
+    /// `(bot id, role)` of every bot the Telegram user is a member of.
+    pub async fn member_roles(&self, user_id: i64) -> Result<Vec<(i64, Role)>, StoreError> {
+        let rows: Vec<(i64, String)> = on_db!(self, p => sqlx::query_as(
+            "SELECT bot_id, role FROM members WHERE user_id = $1 ORDER BY bot_id",
+        )
+        .bind(user_id)
+        .fetch_all(p)
+        .await?);
+        rows.into_iter().map(|(bot, role)| role.parse().map(|r| (bot, r)).map_err(StoreError::Corrupt)).collect()
+    }
+
     pub async fn list_members(&self, bot: BotId) -> Result<Vec<Member>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
             "SELECT bot_id, user_id, role, created_at FROM members WHERE bot_id = $1 ORDER BY user_id",

@@ -4,11 +4,12 @@ mod audit;
 mod bots;
 mod deployments;
 mod health;
+mod members;
 mod tokens;
 
 use actix_web::web;
 
-pub(crate) use {audit::*, bots::*, deployments::*, health::*, tokens::*};
+pub(crate) use {audit::*, bots::*, deployments::*, health::*, members::*, tokens::*};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz)).service(
@@ -28,6 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/bots/{bot}/apps/{app}/deployments/{id}", web::delete().to(delete_deployment))
             .route("/bots/{bot}/apps/{app}/deployments/{id}/files", web::get().to(list_files))
             .route("/bots/{bot}/apps/{app}/deployments/{id}/activate", web::post().to(activate_deployment))
+            .route("/bots/{bot}/members", web::get().to(list_members))
+            .route("/bots/{bot}/members/{user_id}", web::put().to(grant_member))
+            .route("/bots/{bot}/members/{user_id}", web::delete().to(revoke_member))
             .route("/bots/{bot}/audit", web::get().to(bot_audit))
             .route("/audit", web::get().to(platform_audit))
             .route("/tokens", web::post().to(create_token))

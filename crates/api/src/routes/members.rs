@@ -1,0 +1,44 @@
+use actix_web::{HttpResponse, web};
+use tmahost_service::Platform;
+
+use crate::auth::Caller;
+use crate::dto::{GrantMember, MemberDto};
+use crate::error::{ApiError, ErrorBody};
+
+/// The Telegram users with a role on a bot.
+#[utoipa::path(get, path = "/api/v1/bots/{bot}/members", tag = "members", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label")),
+    responses((status = 200, body = [MemberDto]), (status = 404, body = ErrorBody)))]
+pub async fn list_members(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (_, members) = p.list_members(&c.0, &bot).await?;
+    Ok(HttpResponse::Ok().json(members.iter().map(MemberDto::from).collect::<Vec<_>>()))
+}
+
+/// Give a Telegram user a role on a bot, or change it (owners and admins).
+#[utoipa::path(put, path = "/api/v1/bots/{bot}/members/{user_id}", tag = "members", request_body = GrantMember,
+    security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("user_id" = i64, Path, description = "Telegram user id")),
+    responses((status = 204, description = "granted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn grant_member(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, i64)>,
+    body: web::Json<GrantMember>,
+) -> Result<HttpResponse, ApiError> {
+    p.grant_member(&c.0, &path.0, path.1, body.role).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Remove a Telegram user's role on a bot (owners and admins).
+#[utoipa::path(delete, path = "/api/v1/bots/{bot}/members/{user_id}", tag = "members", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("user_id" = i64, Path, description = "Telegram user id")),
+    responses((status = 204, description = "revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_member(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    p.revoke_member(&c.0, &path.0, path.1).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,102 @@
+//! Who may do what: platform admins everything; a bot's owners manage members, settings and
+//! tokens; its developers deploy and roll back; everyone else sees nothing. Checked in the
+//! service layer, so every front door (API, control bot, dashboard) gets the same answers.
+
+use tmahost_service::store::model::{AppSettings, Role, TokenScope};
+use tmahost_service::{Actor, Config, DeployOptions, Platform, ServiceError};
+use tmahost_testkit::bundles;
+
+const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const OTHER: &str = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const ADMIN: i64 = 10;
+const OWNER: i64 = 20;
+const DEV: i64 = 30;
+const STRANGER: i64 = 40;
+
+async fn platform(dir: &tempfile::TempDir) -> Platform {
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        storage_url: Some("memory://".into()),
+        telegram_api_url: "http://127.0.0.1:1".into(),
+        admin_ids: vec![ADMIN],
+        ..Config::default()
+    };
+    let p = Platform::open(config).await.expect("platform");
+    p.register_bot(&Actor::local_admin(), TOKEN, Some("Demo_Bot")).await.expect("bot");
+    p.register_bot(&Actor::local_admin(), OTHER, Some("Other_Bot")).await.expect("bot");
+    p
+}
+
+async fn deploy(p: &Platform, actor: &Actor) -> Result<i64, ServiceError> {
+    let f = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(f.path(), bundles::zip(&bundles::sample_app("v"))).expect("write");
+    let opts = DeployOptions { activate: true, message: None };
+    Ok(p.deploy_archive(actor, "demo_bot", "main", f.path(), opts).await?.deployment.version)
+}
+
+fn forbidden<T: std::fmt::Debug>(r: Result<T, ServiceError>) {
+    assert_eq!(r.expect_err("must be refused").status(), 403);
+}
+
+fn missing<T: std::fmt::Debug>(r: Result<T, ServiceError>) {
+    assert_eq!(r.expect_err("must look missing").status(), 404);
+}
+
+#[tokio::test]
+async fn roles_decide_what_a_telegram_user_may_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = platform(&dir).await;
+    let admin = p.telegram_actor(ADMIN).await.expect("admin");
+    assert!(admin.is_admin());
+
+    // A stranger is told nothing: no bots, and a named bot looks missing.
+    let stranger = p.telegram_actor(STRANGER).await.expect("stranger");
+    assert!(stranger.is_stranger());
+    assert!(p.list_bots(&stranger).await.expect("list").is_empty());
+    missing(p.resolve_bot(&stranger, "demo_bot").await);
+    missing(p.grant_member(&stranger, "demo_bot", STRANGER, Role::Owner).await);
+
+    // The admin makes an owner; the owner makes a developer.
+    p.grant_member(&admin, "demo_bot", OWNER, Role::Owner).await.expect("grant owner");
+    let owner = p.telegram_actor(OWNER).await.expect("owner");
+    assert_eq!(owner.role(tmahost_telegram::BotId(123456789)), Some(Role::Owner));
+    p.grant_member(&owner, "demo_bot", DEV, Role::Developer).await.expect("grant developer");
+    let dev = p.telegram_actor(DEV).await.expect("dev");
+    assert_eq!(p.list_bots(&dev).await.expect("list").len(), 1, "members see their bots only");
+    missing(p.resolve_bot(&dev, "other_bot").await);
+
+    // Developers deploy, roll back and make dev links...
+    assert_eq!(deploy(&p, &dev).await.expect("dev deploys"), 1);
+    assert_eq!(deploy(&p, &dev).await.expect("dev deploys"), 2);
+    p.activate_deployment(&dev, "demo_bot", "main", "v1").await.expect("dev rolls back");
+    p.dev_link(&dev, "demo_bot", "main", &Default::default(), None).await.expect("dev link");
+    // ...but do not manage members, settings, apps or tokens.
+    forbidden(p.grant_member(&dev, "demo_bot", STRANGER, Role::Developer).await);
+    forbidden(p.revoke_member(&dev, "demo_bot", OWNER).await);
+    forbidden(p.update_app_settings(&dev, "demo_bot", "main", AppSettings::default()).await);
+    forbidden(p.create_app(&dev, "demo_bot", "shop", None).await);
+    forbidden(p.create_token(&dev, "ci", TokenScope::Bots(vec![tmahost_telegram::BotId(123456789)]), None).await);
+
+    // Owners do; admins do everything, including what owners cannot.
+    p.update_app_settings(&owner, "demo_bot", "main", AppSettings::default()).await.expect("owner settings");
+    p.create_app(&owner, "demo_bot", "shop", None).await.expect("owner creates apps");
+    p.create_token(&owner, "ci", TokenScope::Bots(vec![tmahost_telegram::BotId(123456789)]), None)
+        .await
+        .expect("owner mints a bot token");
+    forbidden(p.set_bot_status(&owner, "demo_bot", tmahost_service::store::model::BotStatus::Disabled).await);
+    forbidden(p.register_bot(&owner, OTHER, Some("Other_Bot")).await);
+
+    // Members are listed; revoking makes the user a stranger again.
+    let (_, members) = p.list_members(&dev, "demo_bot").await.expect("members");
+    let listed: Vec<(i64, Role)> = members.iter().map(|m| (m.user_id, m.role)).collect();
+    assert_eq!(listed, [(OWNER, Role::Owner), (DEV, Role::Developer)]);
+    p.revoke_member(&owner, "demo_bot", DEV).await.expect("revoke");
+    assert!(p.telegram_actor(DEV).await.expect("dev").is_stranger());
+    missing(p.revoke_member(&owner, "demo_bot", DEV).await);
+
+    // Every change is in the bot's audit log, attributed to the Telegram user.
+    let log = p.audit_log(&owner, Some("demo_bot"), 100).await.expect("audit");
+    let grants: Vec<(&str, &str)> =
+        log.iter().filter(|e| e.action.starts_with("member.")).map(|e| (e.action.as_str(), e.actor.as_str())).collect();
+    assert_eq!(grants, [("member.revoke", "tg:20"), ("member.grant", "tg:20"), ("member.grant", "tg:10")]);
+}
