@@ -1,8 +1,10 @@
 //! A fake Telegram Bot API on 127.0.0.1: answers with the real JSON shapes
 //! (`{"ok":true,"result":…}` / `{"ok":false,"error_code":…,"description":…}`) and records
-//! every call so tests can assert what the platform sent.
+//! every call so tests can assert what the platform sent. Tests script the updates that
+//! `getUpdates` hands out (with Telegram's `offset` semantics) and can make the next call to a
+//! method fail with 429 and `parameters.retry_after`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -20,6 +22,12 @@ pub struct Call {
 struct State {
     bots: HashMap<String, (i64, String)>,
     calls: Vec<Call>,
+    /// Per token: updates not yet confirmed by an `offset` beyond their id.
+    updates: HashMap<String, VecDeque<Value>>,
+    next_update_id: i64,
+    next_message_id: i64,
+    /// `(method, retry_after seconds)`: the next call to `method` answers 429 once.
+    too_many: Vec<(String, u64)>,
 }
 
 /// The running fake; dropping it stops the server.
@@ -62,6 +70,43 @@ impl FakeTelegram {
         self.state.lock().expect("lock").bots.insert(token.to_owned(), (id, username.to_owned()));
     }
 
+    /// Queues a text message from `user_id` in their private chat with the bot of `token`;
+    /// returns its update id.
+    pub fn send_text(&self, token: &str, user_id: i64, text: &str) -> i64 {
+        let mut st = self.state.lock().expect("lock");
+        st.next_message_id += 1;
+        let message = json!({
+            "message_id": st.next_message_id,
+            "date": 1_800_000_000,
+            "chat": { "id": user_id, "type": "private", "first_name": format!("User {user_id}") },
+            "from": { "id": user_id, "is_bot": false, "first_name": format!("User {user_id}") },
+            "text": text,
+        });
+        push_update(&mut st, token, "message", message)
+    }
+
+    /// Queues a callback query (an inline button press) from `user_id`.
+    pub fn press_button(&self, token: &str, user_id: i64, message_id: i64, data: &str) -> i64 {
+        let mut st = self.state.lock().expect("lock");
+        let query = json!({
+            "id": format!("cb{}", st.next_update_id + 1),
+            "from": { "id": user_id, "is_bot": false, "first_name": format!("User {user_id}") },
+            "chat_instance": "1",
+            "data": data,
+            "message": {
+                "message_id": message_id, "date": 1_800_000_000,
+                "chat": { "id": user_id, "type": "private", "first_name": format!("User {user_id}") },
+                "text": "…",
+            },
+        });
+        push_update(&mut st, token, "callback_query", query)
+    }
+
+    /// The next call to `method` (any token) fails with 429 and `retry_after`.
+    pub fn fail_next_with_retry_after(&self, method: &str, retry_after_secs: u64) {
+        self.state.lock().expect("lock").too_many.push((method.to_owned(), retry_after_secs));
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.state.lock().expect("lock").calls.clone()
     }
@@ -77,15 +122,45 @@ impl Drop for FakeTelegram {
     }
 }
 
-async fn handle(path: web::Path<(String, String)>, body: web::Bytes, state: web::Data<Mutex<State>>) -> HttpResponse {
+fn push_update(st: &mut State, token: &str, kind: &str, payload: Value) -> i64 {
+    st.next_update_id += 1;
+    let id = st.next_update_id;
+    st.updates.entry(token.to_owned()).or_default().push_back(json!({ "update_id": id, kind: payload }));
+    id
+}
+
+fn ok(result: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "ok": true, "result": result }))
+}
+
+async fn handle(
+    path: web::Path<(String, String)>,
+    query: web::Query<HashMap<String, String>>,
+    body: web::Bytes,
+    state: web::Data<Mutex<State>>,
+) -> HttpResponse {
     let (token, method) = path.into_inner();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Clients send JSON bodies; some send parameters in the query string (GET). Record both.
+    let mut body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = body.as_object_mut() {
+        for (k, v) in query.into_inner() {
+            obj.entry(k).or_insert_with(|| serde_json::from_str(&v).unwrap_or(Value::String(v)));
+        }
+    }
     let mut st = state.lock().expect("lock");
-    st.calls.push(Call { token: token.clone(), method: method.clone(), body });
+    st.calls.push(Call { token: token.clone(), method: method.clone(), body: body.clone() });
     let Some((id, username)) = st.bots.get(&token).cloned() else {
         return HttpResponse::Unauthorized()
             .json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
     };
+    if let Some(i) = st.too_many.iter().position(|(m, _)| *m == method) {
+        let (_, secs) = st.too_many.remove(i);
+        return HttpResponse::TooManyRequests().json(json!({
+            "ok": false, "error_code": 429,
+            "description": format!("Too Many Requests: retry after {secs}"),
+            "parameters": { "retry_after": secs },
+        }));
+    }
     match method.as_str() {
         "getMe" => HttpResponse::Ok().json(json!({
             "ok": true,
@@ -94,6 +169,35 @@ async fn handle(path: web::Path<(String, String)>, body: web::Bytes, state: web:
                 "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false
             }
         })),
+        "getUpdates" => {
+            // Telegram forgets updates below `offset`; long polling is not simulated (the
+            // answer is immediate), so clients poll again at once.
+            let offset = body["offset"].as_i64().unwrap_or(0);
+            let queue = st.updates.entry(token).or_default();
+            queue.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            let limit = body["limit"].as_u64().unwrap_or(100) as usize;
+            ok(Value::Array(queue.iter().take(limit).cloned().collect()))
+        }
+        "sendMessage" => {
+            st.next_message_id += 1;
+            ok(json!({
+                "message_id": st.next_message_id,
+                "date": 1_800_000_000,
+                "chat": { "id": body["chat_id"], "type": "private" },
+                "from": { "id": id, "is_bot": true, "first_name": username, "username": username },
+                "text": body["text"],
+            }))
+        }
+        "editMessageText" => ok(json!({
+            "message_id": body["message_id"], "date": 1_800_000_000,
+            "chat": { "id": body["chat_id"], "type": "private" }, "text": body["text"],
+        })),
+        "deleteMessage"
+        | "setMyCommands"
+        | "setChatMenuButton"
+        | "answerCallbackQuery"
+        | "deleteWebhook"
+        | "setWebhook" => ok(json!(true)),
         _ => HttpResponse::NotFound()
             .json(json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"})),
     }
