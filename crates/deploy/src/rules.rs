@@ -105,8 +105,7 @@ impl Rules {
     /// of one name set by several matching rules are joined with `, ` as on both hosts.
     pub fn headers_for(&self, path: &str) -> Vec<HeaderChange> {
         let mut out: Vec<HeaderChange> = Vec::new();
-        for rule in self.headers.iter().filter(|r| r.pattern.matches(path)) {
-            let captures = rule.pattern.captures(path).unwrap_or_default();
+        for (rule, captures) in self.headers.iter().filter_map(|r| r.pattern.captures(path).map(|c| (r, c))) {
             for name in &rule.unset {
                 out.retain(|c| !matches!(c, HeaderChange::Set(n, _) if n == name));
                 out.push(HeaderChange::Unset(name.clone()));

@@ -241,6 +241,13 @@ impl Platform {
         Ok(Bot { status, updated_at: now_ms(), ..bot })
     }
 
+    /// [`Platform::resolve_bot`], then [`Actor::check`] for what the operation needs.
+    pub(crate) async fn bot_for(&self, actor: &Actor, key: &str, need: Need) -> Result<Bot, ServiceError> {
+        let bot = self.resolve_bot(actor, key).await?;
+        actor.check(bot.bot_id(), need)?;
+        Ok(bot)
+    }
+
     /// The bot's token, decrypted, for calls made on its behalf.
     pub async fn bot_token(&self, bot: &Bot) -> Result<BotToken, ServiceError> {
         let ct = self.db().bot_token_ciphertext(bot.bot_id()).await?;
@@ -258,8 +265,7 @@ impl Platform {
         slug: &str,
         settings: Option<AppSettings>,
     ) -> Result<(Bot, App), ServiceError> {
-        let bot = self.resolve_bot(actor, bot_key).await?;
-        actor.check(bot.bot_id(), Need::Manage)?;
+        let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
         let slug = AppSlug::parse(slug).map_err(|e| ServiceError::invalid("invalid_slug", e))?;
         let settings = settings.unwrap_or_default();
         validate_settings(&settings)?;
@@ -346,8 +352,7 @@ impl Platform {
         user_id: i64,
         role: Role,
     ) -> Result<Bot, ServiceError> {
-        let bot = self.resolve_bot(actor, bot_key).await?;
-        actor.check(bot.bot_id(), Need::Manage)?;
+        let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
         if user_id <= 0 {
             return Err(ServiceError::invalid("invalid_user", format!("`{user_id}` is not a Telegram user id")));
         }
@@ -364,8 +369,7 @@ impl Platform {
     }
 
     pub async fn revoke_member(&self, actor: &Actor, bot_key: &str, user_id: i64) -> Result<Bot, ServiceError> {
-        let bot = self.resolve_bot(actor, bot_key).await?;
-        actor.check(bot.bot_id(), Need::Manage)?;
+        let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
         let audit = NewAuditEvent {
             actor: &actor.label,
             action: "member.revoke",
@@ -382,8 +386,7 @@ impl Platform {
     }
 
     pub async fn list_members(&self, actor: &Actor, bot_key: &str) -> Result<(Bot, Vec<Member>), ServiceError> {
-        let bot = self.resolve_bot(actor, bot_key).await?;
-        actor.check(bot.bot_id(), Need::See)?;
+        let bot = self.bot_for(actor, bot_key, Need::See).await?;
         let members = self.db().list_members(bot.bot_id()).await?;
         Ok((bot, members))
     }
@@ -407,8 +410,7 @@ impl Platform {
                 return Err(ServiceError::invalid("invalid_scope", "list at least one bot, or use the admin scope"));
             }
             for b in bots {
-                let bot = self.resolve_bot(actor, &b.0.to_string()).await?;
-                actor.check(bot.bot_id(), Need::Manage)?;
+                self.bot_for(actor, &b.0.to_string(), Need::Manage).await?;
             }
         }
         if !actor.scope.covers(&scope) {
