@@ -95,6 +95,10 @@ impl Serve {
     }
 
     fn read_banner(&mut self) {
+        if self.role == "bot" {
+            self.wait_for_line("control bot: ", Duration::from_secs(60));
+            return;
+        }
         if self.role != "edge" {
             let api_line = self.wait_for_line("api: ", Duration::from_secs(60));
             let url = api_line.trim_start_matches("api: ").split_whitespace().next().expect("url");
@@ -199,6 +203,7 @@ fn spawn(data_dir: &Path, role: &str, env: &[(String, String)]) -> (Child, mpsc:
     cmd.env("TMAHOST_DATA_DIR", data_dir)
         .env("TMAHOST_API_ADDR", "127.0.0.1:0")
         .env("TMAHOST_EDGE_ADDR", "127.0.0.1:0")
+        .env("TMAHOST_CONTROL_BOT_WEBHOOK_ADDR", "127.0.0.1:0")
         .env("TMAHOST_TELEGRAM_API_URL", "http://127.0.0.1:1")
         .env("TMAHOST_LOG", "info,tmahost::api::access=warn");
     for (k, v) in env {

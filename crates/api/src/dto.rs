@@ -55,6 +55,14 @@ impl BotDto {
     }
 }
 
+/// A bot just registered, with what did not work but did not stop it (e.g. the menu button).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredBotDto {
+    #[serde(flatten)]
+    pub bot: BotDto,
+    pub warnings: Vec<String>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApp {
     /// 1-32 characters of a-z, 0-9 and single dashes.

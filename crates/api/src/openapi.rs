@@ -20,7 +20,7 @@ use crate::{dto, error, routes};
         routes::bot_audit, routes::platform_audit,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::UpdateBot, dto::CreateApp, dto::AppDto,
+        error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::RegisteredBotDto, dto::UpdateBot, dto::CreateApp, dto::AppDto,
         dto::DeploymentDto, dto::DeployResultDto, dto::FileDto, dto::CreateToken, dto::TokenDto,
         dto::CreatedTokenDto, dto::AuditDto, dto::GrantMember, dto::MemberDto,
     )),

@@ -54,6 +54,11 @@ impl Actor {
         !self.is_admin() && self.roles.as_ref().is_some_and(BTreeMap::is_empty)
     }
 
+    /// The Telegram user behind the actor (control bot, dashboard), if any.
+    pub fn telegram_user(&self) -> Option<i64> {
+        self.label.strip_prefix("tg:")?.parse().ok()
+    }
+
     /// The role of a Telegram user on `bot` (admins and tokens have none).
     pub fn role(&self, bot: BotId) -> Option<Role> {
         self.roles.as_ref().and_then(|r| r.get(&bot.0).copied())

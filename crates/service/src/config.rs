@@ -57,6 +57,12 @@ pub struct Config {
     /// 32 bytes as hex or base64; default: generated into `{data_dir}/master.key`.
     pub master_key: Option<Secret>,
     pub control_bot_token: Option<Secret>,
+    /// Public HTTPS URL Telegram posts the control bot's updates to; unset = long polling.
+    pub control_bot_webhook_url: Option<String>,
+    /// Where the control bot listens for webhook posts (behind the reverse proxy).
+    pub control_bot_webhook_addr: SocketAddr,
+    /// Where people reach the API and dashboard (login links); default `http://{api_addr}`.
+    pub public_api_url: Option<String>,
     #[serde(deserialize_with = "id_list")]
     pub admin_ids: Vec<i64>,
     pub telegram_api_url: String,
@@ -94,6 +100,9 @@ impl Default for Config {
             api_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             master_key: None,
             control_bot_token: None,
+            control_bot_webhook_url: None,
+            control_bot_webhook_addr: SocketAddr::from(([127, 0, 0, 1], 8082)),
+            public_api_url: None,
             admin_ids: Vec::new(),
             telegram_api_url: "https://api.telegram.org".into(),
             log_format: LogFormat::Text,
@@ -187,6 +196,16 @@ impl Config {
                 ));
             }
         }
+        for (var, value) in [
+            ("TMAHOST_CONTROL_BOT_WEBHOOK_URL", &self.control_bot_webhook_url),
+            ("TMAHOST_PUBLIC_API_URL", &self.public_api_url),
+        ] {
+            if let Some(v) = value
+                && !url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            {
+                return Err(invalid(var, format!("`{v}` is not an http(s) URL")));
+            }
+        }
         if let Some(url) = &self.database_url {
             let u = url.expose();
             if !(u.starts_with("sqlite:") || u.starts_with("postgres:") || u.starts_with("postgresql:")) {
@@ -255,6 +274,14 @@ impl Config {
 
     pub fn storage_url(&self) -> Option<&str> {
         self.storage_url.as_deref()
+    }
+
+    /// The API's public base URL, without a trailing slash.
+    pub fn api_url(&self) -> String {
+        match &self.public_api_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.api_addr),
+        }
     }
 
     /// Port shown in public URLs, if not the scheme's default.

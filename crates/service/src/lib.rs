@@ -7,7 +7,10 @@ pub mod config;
 mod deployments;
 mod dev_link;
 mod error;
+mod login;
+mod notices;
 mod platform;
+mod stats;
 mod telegram_api;
 
 pub use auth::{Actor, MintedToken, Need, TokenSigner};
@@ -15,7 +18,10 @@ pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use deployments::{DeployOptions, DeployReport};
 pub use dev_link::{DevLink, DevUser};
 pub use error::ServiceError;
-pub use platform::Platform;
+pub use login::{LOGIN_LINK_TTL_SECS, LoginLink};
+pub use notices::{DeployNotice, NoticeKind};
+pub use platform::{Platform, Registration};
+pub use stats::{RECENT_DEPLOYS_SECS, Stats};
 pub use tmahost_deploy::{IngestError, Limits};
 pub use tmahost_store as store;
 

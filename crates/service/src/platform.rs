@@ -16,6 +16,16 @@ use tmahost_telegram::{BotId, BotToken, BotUsername};
 use crate::auth::{Actor, MintedToken, Need, TokenSigner};
 use crate::{Config, ServiceError, telegram_api};
 
+/// A newly registered bot with its `main` app and where that app is served.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub bot: Bot,
+    pub app: App,
+    pub url: String,
+    /// Things that did not work but did not stop the registration.
+    pub warnings: Vec<String>,
+}
+
 /// Shared state of all operations; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Platform {
@@ -149,13 +159,14 @@ impl Platform {
     // ----- bots -------------------------------------------------------------------------
 
     /// Registers a tenant bot: the token is checked with `getMe` when the Bot API is reachable
-    /// (else `username` must be given), stored encrypted, and the bot's `main` app is created.
+    /// (else `username` must be given), stored encrypted, the bot's `main` app is created and
+    /// the bot's menu button is pointed at it.
     pub async fn register_bot(
         &self,
         actor: &Actor,
         token: &str,
         username: Option<&str>,
-    ) -> Result<(Bot, App), ServiceError> {
+    ) -> Result<Registration, ServiceError> {
         if !actor.is_admin() {
             return Err(ServiceError::Forbidden("only platform admins can register bots".into()));
         }
@@ -164,6 +175,7 @@ impl Platform {
             .map(|u| BotUsername::parse(u).map_err(|e| ServiceError::invalid("invalid_username", e.to_string())))
             .transpose()?;
         let me = telegram_api::get_me(&self.inner.http, &self.config().telegram_api_url, &token).await?;
+        let me_reachable = me.is_some();
         let username = match me {
             Some(me) => {
                 if me.id != token.bot_id().0 {
@@ -195,7 +207,19 @@ impl Platform {
         let app = self.db().insert_app(id, &AppSlug::main(), &AppSettings::default(), &audit).await?;
         self.changed();
         tracing::info!(bot = %id, username = %username, actor = %actor.label, "bot registered");
-        Ok((bot, app))
+
+        let url = self.app_url(&bot, &app.slug);
+        let mut warnings = Vec::new();
+        if me_reachable {
+            // The bot is registered either way; a refused menu button (Telegram wants https)
+            // is something the admin should hear about, not a failed registration.
+            let (http, base) = (&self.inner.http, &self.config().telegram_api_url);
+            if let Err(e) = telegram_api::set_menu_button(http, base, &token, "Open", &url).await {
+                tracing::warn!(bot = %id, error = %e, "setChatMenuButton failed");
+                warnings.push(format!("the menu button was not set ({e})"));
+            }
+        }
+        Ok(Registration { bot, app, url, warnings })
     }
 
     /// The bots the actor may see.

@@ -249,10 +249,11 @@ async fn an_index_pointing_outside_the_bundle_gets_a_base_path_warning() {
 #[tokio::test]
 async fn a_token_scoped_to_another_bot_cannot_deploy_here() {
     let e = env(Limits::default()).await;
-    let (other, _) =
+    let other =
         e.p.register_bot(&Actor::local_admin(), "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", Some("Other_Bot"))
             .await
-            .expect("other bot");
+            .expect("other bot")
+            .bot;
     let outsider =
         Actor { token_id: None, scope: TokenScope::Bots(vec![other.bot_id()]), label: "outsider".into(), roles: None };
     let err = e.deploy_as(&outsider, &bundles::zip(&bundles::sample_app("x"))).await.expect_err("refused");

@@ -350,6 +350,21 @@ pub struct ApiToken {
     pub last_used_at: Option<i64>,
 }
 
+/// Counters of one bot, for `/stats` and the dashboard.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BotStats {
+    pub bot_id: i64,
+    #[sqlx(try_from = "String")]
+    pub status: BotStatus,
+    pub apps: i64,
+    /// Deployments that completed (ready, active or superseded).
+    pub deployments: i64,
+    pub recent_deploys: i64,
+    /// Bytes of the active deployments of the bot's apps.
+    pub active_bytes: i64,
+    pub members: i64,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: i64,

@@ -5,8 +5,8 @@ use sqlx::AssertSqlSafe;
 use tmahost_telegram::BotId;
 
 use crate::model::{
-    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, DeploymentFile, DeploymentStatus,
-    EdgeApp, Member, NewAuditEvent, Role, Sha256, TokenScope,
+    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStats, BotStatus, Deployment, DeploymentFile,
+    DeploymentStatus, EdgeApp, Member, NewAuditEvent, Role, Sha256, TokenScope,
 };
 use crate::{Db, StoreError, in_tx, now_ms, on_db};
 
@@ -178,6 +178,11 @@ impl Db {
     pub async fn get_app(&self, bot: BotId, slug: &AppSlug) -> Result<Option<App>, StoreError> {
         let q = sql(format!("SELECT {APP_COLS} FROM apps WHERE bot_id = $1 AND slug = $2"));
         Ok(on_db!(self, p => sqlx::query_as(q).bind(bot.0).bind(slug.as_str()).fetch_optional(p).await?))
+    }
+
+    pub async fn get_app_by_id(&self, id: &str) -> Result<Option<App>, StoreError> {
+        let q = sql(format!("SELECT {APP_COLS} FROM apps WHERE id = $1"));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(id).fetch_optional(p).await?))
     }
 
     pub async fn list_apps(&self, bot: BotId) -> Result<Vec<App>, StoreError> {
@@ -687,5 +692,93 @@ impl Db {
         .bind(limit)
         .fetch_all(p)
         .await?))
+    }
+
+    /// Events with an id above `after`, oldest first, limited to `actions`.
+    pub async fn audit_after(&self, after: i64, actions: &[&str], limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        // Action names are constants of the service layer; anything else is dropped, never quoted.
+        let list = actions
+            .iter()
+            .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'))
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = sql(format!(
+            "SELECT id, at, actor, action, bot_id, app_id, deployment_id, details FROM audit_events \
+             WHERE id > $1 AND action IN ({list}) ORDER BY id LIMIT $2"
+        ));
+        Ok(on_db!(self, p => sqlx::query_as(q).bind(after).bind(limit).fetch_all(p).await?))
+    }
+
+    pub async fn max_audit_id(&self) -> Result<i64, StoreError> {
+        let (n,): (Option<i64>,) =
+            on_db!(self, p => sqlx::query_as("SELECT MAX(id) FROM audit_events").fetch_one(p).await?);
+        Ok(n.unwrap_or(0))
+    }
+
+    // ----- stats ------------------------------------------------------------------------
+
+    /// Per-bot counters; `since` (ms) bounds `recent_deploys`.
+    pub async fn bot_stats(&self, since: i64) -> Result<Vec<BotStats>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT b.id AS bot_id, b.status, \
+               (SELECT COUNT(*) FROM apps a WHERE a.bot_id = b.id) AS apps, \
+               (SELECT COUNT(*) FROM deployments d JOIN apps a ON a.id = d.app_id \
+                  WHERE a.bot_id = b.id AND d.status IN ('ready', 'active', 'superseded')) AS deployments, \
+               (SELECT COUNT(*) FROM deployments d JOIN apps a ON a.id = d.app_id \
+                  WHERE a.bot_id = b.id AND d.created_at >= $1 AND d.status <> 'failed') AS recent_deploys, \
+               (SELECT CAST(COALESCE(SUM(d.total_bytes), 0) AS BIGINT) FROM deployments d JOIN apps a ON a.id = d.app_id \
+                  WHERE a.bot_id = b.id AND d.status = 'active') AS active_bytes, \
+               (SELECT COUNT(*) FROM members m WHERE m.bot_id = b.id) AS members \
+             FROM bots b ORDER BY b.id",
+        )
+        .bind(since)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// Distinct stored contents and their bytes (originals only).
+    pub async fn blob_totals(&self) -> Result<(i64, i64), StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs",
+        )
+        .fetch_one(p)
+        .await?))
+    }
+
+    // ----- login links ------------------------------------------------------------------
+
+    pub async fn insert_login_link(&self, code_hash: &str, user_id: i64, expires_at: i64) -> Result<(), StoreError> {
+        let now = now_ms();
+        on_db!(self, p => {
+            // Expired links are useless; clear them while we are here.
+            sqlx::query("DELETE FROM login_links WHERE expires_at < $1").bind(now - 86_400_000).execute(p).await?;
+            sqlx::query("INSERT INTO login_links (code_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                .bind(code_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(p)
+                .await
+                .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// Marks the link used and returns its user, if it exists, is unused and has not expired.
+    /// One statement, so two concurrent redemptions cannot both succeed.
+    pub async fn redeem_login_link(&self, code_hash: &str) -> Result<Option<i64>, StoreError> {
+        let row: Option<(i64,)> = on_db!(self, p => sqlx::query_as(
+            "UPDATE login_links SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING user_id",
+        )
+        .bind(now_ms())
+        .bind(code_hash)
+        .fetch_optional(p)
+        .await?);
+        Ok(row.map(|r| r.0))
     }
 }

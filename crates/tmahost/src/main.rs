@@ -25,6 +25,8 @@ enum Command {
     Api,
     /// Run the edge role only: serves the apps to end users (stateless; run many).
     Edge,
+    /// Run the control bot only (needs TMAHOST_CONTROL_BOT_TOKEN).
+    Bot,
     /// Print a URL that opens a gated app in a normal browser, with freshly signed launch
     /// parameters in the fragment (valid for the app's max initData age, 1 hour by default).
     DevLink(DevLinkArgs),
@@ -127,6 +129,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve(config, Role::All).await,
         Command::Api => serve(config, Role::Api).await,
         Command::Edge => serve(config, Role::Edge).await,
+        Command::Bot => serve(config, Role::Bot).await,
         Command::DevLink(a) => {
             let p = Platform::open(config).await?;
             let user = DevUser {
@@ -179,8 +182,11 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 token
             };
             let p = Platform::open(config).await?;
-            let (bot, app) = p.register_bot(&Actor::local_admin(), &token, username.as_deref()).await?;
-            println!("registered @{} (id {}): {}", bot.username, bot.id, p.app_url(&bot, &app.slug));
+            let r = p.register_bot(&Actor::local_admin(), &token, username.as_deref()).await?;
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("registered @{} (id {}): {}", r.bot.username, r.bot.id, r.url);
             Ok(())
         }
     }
@@ -192,6 +198,7 @@ enum Role {
     All,
     Api,
     Edge,
+    Bot,
 }
 
 fn bind(addr: std::net::SocketAddr, var: &str) -> anyhow::Result<TcpListener> {
@@ -199,11 +206,23 @@ fn bind(addr: std::net::SocketAddr, var: &str) -> anyhow::Result<TcpListener> {
 }
 
 async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
-    let api = (role != Role::Edge).then(|| bind(config.api_addr, "TMAHOST_API_ADDR")).transpose()?;
-    let edge = (role != Role::Api).then(|| bind(config.edge_addr, "TMAHOST_EDGE_ADDR")).transpose()?;
+    let runs = |r: Role| role == Role::All || role == r;
+    let api = runs(Role::Api).then(|| bind(config.api_addr, "TMAHOST_API_ADDR")).transpose()?;
+    let edge = runs(Role::Edge).then(|| bind(config.edge_addr, "TMAHOST_EDGE_ADDR")).transpose()?;
+    let control_bot = match (role, &config.control_bot_token) {
+        (Role::Bot, None) => anyhow::bail!("`tmahost bot` needs TMAHOST_CONTROL_BOT_TOKEN"),
+        (Role::All | Role::Bot, Some(_)) => true,
+        _ => false,
+    };
+    let webhook = (control_bot && config.control_bot_webhook_url.is_some())
+        .then(|| bind(config.control_bot_webhook_addr, "TMAHOST_CONTROL_BOT_WEBHOOK_ADDR"))
+        .transpose()?;
+    // With port 0 (tests), URLs must carry the ports actually bound.
     if let Some(l) = &edge {
-        // With port 0 (tests), app URLs must carry the port actually bound.
         config.edge_addr = l.local_addr()?;
+    }
+    if let Some(l) = &api {
+        config.api_addr = l.local_addr()?;
     }
     let platform = Platform::open(config).await?;
     let mut servers = Vec::new();
@@ -224,6 +243,17 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         let base = &platform.config().base_domain;
         println!("edge: http://{bound} (apps at http://{{bot}}.{base}:{}/, {hosts} hosts)", bound.port());
     }
+    let bot = if control_bot {
+        let webhook_addr = webhook.as_ref().map(TcpListener::local_addr).transpose()?;
+        let bot = tmahost_bot::ControlBot::start(platform.clone(), webhook).await?;
+        match webhook_addr {
+            Some(addr) => println!("control bot: webhook, listening on http://{addr}"),
+            None => println!("control bot: long polling"),
+        }
+        Some(bot)
+    } else {
+        None
+    };
     if role == Role::All {
         if let Some(minted) = platform.ensure_bootstrap_token().await? {
             println!("admin token (shown once; store it now): {}", minted.jwt);
@@ -234,15 +264,21 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
 
     // One task owns the signals and stops every server gracefully.
     let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
+        let _ = stopping_tx.send(true);
         for h in handles {
             h.stop(true).await;
         }
     });
     for result in futures_util::future::join_all(servers).await {
         result?;
+    }
+    if let Some(bot) = bot {
+        let _ = stopping.wait_for(|s| *s).await;
+        bot.stop().await;
     }
     platform.db().close().await;
     Ok(())

@@ -2,22 +2,22 @@ use actix_web::{HttpResponse, web};
 use tmahost_service::Platform;
 
 use crate::auth::Caller;
-use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot, UpdateBot};
+use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot, RegisteredBotDto, UpdateBot};
 use crate::error::{ApiError, ErrorBody};
 use tmahost_service::store::model::AppSettings;
 
 /// Register a bot (admin scope). The token is checked with `getMe`, stored encrypted, and the
-/// bot's `main` app is created.
+/// bot's `main` app is created, and the bot's menu button is pointed at it.
 #[utoipa::path(post, path = "/api/v1/bots", tag = "bots", request_body = RegisterBot, security(("bearer" = [])),
-    responses((status = 201, body = BotDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 201, body = RegisteredBotDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn register_bot(
     p: web::Data<Platform>,
     c: Caller,
     body: web::Json<RegisterBot>,
 ) -> Result<HttpResponse, ApiError> {
-    let (bot, _) = p.register_bot(&c.0, &body.token, body.username.as_deref()).await?;
-    Ok(HttpResponse::Created().json(BotDto::new(&p, &bot)))
+    let r = p.register_bot(&c.0, &body.token, body.username.as_deref()).await?;
+    Ok(HttpResponse::Created().json(RegisteredBotDto { bot: BotDto::new(&p, &r.bot), warnings: r.warnings }))
 }
 
 /// The bots this token may see.

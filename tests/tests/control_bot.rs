@@ -1,0 +1,410 @@
+//! End to end: the control bot of the real `tmahost` binary, talking to a fake Bot API that
+//! feeds it scripted updates and records every call it makes.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tmahost_testkit::bundles;
+use tmahost_testkit::fake_telegram::{Call, FakeTelegram};
+use tmahost_testkit::server::Serve;
+
+const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TENANT: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const ADMIN: i64 = 1001;
+const DEV: i64 = 4242;
+const STRANGER: i64 = 9999;
+const WAIT: Duration = Duration::from_secs(15);
+
+struct World {
+    tg: FakeTelegram,
+    serve: Serve,
+    http: Client,
+}
+
+impl World {
+    async fn start(role: &str, extra: &[(&str, &str)]) -> Self {
+        let tg = FakeTelegram::start().await;
+        tg.add_bot(CONTROL, "tmahost_control_bot");
+        tg.add_bot(TENANT, "Demo_Bot");
+        let admins = ADMIN.to_string();
+        let mut env = vec![
+            ("TMAHOST_CONTROL_BOT_TOKEN", CONTROL),
+            ("TMAHOST_ADMIN_IDS", admins.as_str()),
+            ("TMAHOST_TELEGRAM_API_URL", tg.url.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        let serve = Serve::start_role(role, &env);
+        Self { tg, serve, http: Client::new() }
+    }
+
+    /// Sends `text` as `user` and waits for the bot's next message to them.
+    async fn say(&self, user: i64, text: &str) -> Call {
+        let before = self.tg.messages_to(CONTROL, user).len();
+        self.tg.send_text(CONTROL, user, text);
+        self.next_message(user, before).await
+    }
+
+    async fn next_message(&self, user: i64, before: usize) -> Call {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let msgs = self.tg.messages_to(CONTROL, user);
+            if msgs.len() > before {
+                return msgs[before].clone();
+            }
+            assert!(Instant::now() < deadline, "no reply to {user} within {WAIT:?}; calls: {:#?}", self.tg.calls());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Presses an inline button of message `msg` and waits for the edit it causes.
+    async fn press(&self, user: i64, msg: i64, data: &str) -> Call {
+        let before = self.edits(msg).len();
+        self.tg.press_button(CONTROL, user, msg, data);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let edits = self.edits(msg);
+            if edits.len() > before {
+                return edits[before].clone();
+            }
+            assert!(Instant::now() < deadline, "no edit of message {msg}; calls: {:#?}", self.tg.calls());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn edits(&self, msg: i64) -> Vec<Call> {
+        self.tg
+            .calls_to("editMessageText")
+            .into_iter()
+            .filter(|c| c.token == CONTROL && c.body["message_id"].as_i64() == Some(msg))
+            .collect()
+    }
+
+    /// The id the fake gave a message the bot sent.
+    fn message_id_of(sent: &Call) -> i64 {
+        sent.result["message_id"].as_i64().expect("the fake records the message it answered with")
+    }
+
+    async fn upload(&self, token: &str, version: &str) -> Value {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/bots/demo-bot/apps/main/deployments", self.serve.api))
+            .bearer_auth(token)
+            .header("content-type", "application/zip")
+            .body(bundles::zip(&bundles::sample_app(version)))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.expect("json")
+    }
+
+    /// What the edge serves at `/` of the demo bot's main app to a verified user.
+    async fn edge_index(&self) -> (StatusCode, String) {
+        let token = tmahost_telegram::BotToken::parse(TENANT).expect("token");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+        let user = json!({ "id": 77, "first_name": "Eve" }).to_string();
+        let init = tmahost_telegram::init_data::sign(&[("user", &user)], &token, now);
+        let port = self.serve.edge.rsplit(':').next().expect("port");
+        let res = self
+            .http
+            .get(format!("{}/", self.serve.edge))
+            .header("host", format!("demo-bot.localhost:{port}"))
+            .header("authorization", format!("tma {init}"))
+            .send()
+            .await
+            .expect("edge");
+        (res.status(), res.text().await.unwrap_or_default())
+    }
+}
+
+fn text(c: &Call) -> &str {
+    c.body["text"].as_str().unwrap_or_default()
+}
+
+/// `(label, callback_data | web_app url)` of every inline button of a sent message.
+fn buttons(c: &Call) -> Vec<(String, String)> {
+    let rows = c.body["reply_markup"]["inline_keyboard"].as_array().cloned().unwrap_or_default();
+    rows.iter()
+        .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+        .map(|b| {
+            let target = b["callback_data"].as_str().or(b["web_app"]["url"].as_str()).unwrap_or_default();
+            (b["text"].as_str().unwrap_or_default().to_owned(), target.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
+    let w = World::start("serve", &[]).await;
+    let admin_api = w.serve.admin_token.clone().expect("bootstrap token");
+
+    // Command menus: members' commands for everyone, the full list in the admin's chat.
+    let menus =
+        w.tg.wait_for("setMyCommands (admin scope)", WAIT, |c| {
+            c.method == "setMyCommands" && c.body["scope"]["chat_id"].as_i64() == Some(ADMIN)
+        })
+        .await;
+    let names = |c: &Call| -> Vec<String> {
+        c.body["commands"]
+            .as_array()
+            .expect("commands")
+            .iter()
+            .map(|x| x["command"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert!(names(&menus).contains(&"addbot".to_owned()));
+    let default =
+        w.tg.wait_for("setMyCommands (default)", WAIT, |c| {
+            c.method == "setMyCommands" && c.body.get("scope").is_none_or(Value::is_null)
+        })
+        .await;
+    assert!(names(&default).contains(&"rollback".to_owned()) && !names(&default).contains(&"addbot".to_owned()));
+
+    // A stranger is refused, whatever they send, and nothing happens.
+    for cmd in ["/start", "/bots", &format!("/addbot {TENANT}"), "hello"] {
+        let reply = w.say(STRANGER, cmd).await;
+        assert!(text(&reply).contains("only answers its admins and bot members"), "{}", text(&reply));
+        assert!(buttons(&reply).is_empty());
+    }
+    assert!(w.tg.calls().iter().all(|c| c.token != TENANT), "no call with the tenant token for a stranger");
+    assert!(w.tg.calls_to("deleteMessage").is_empty());
+
+    // The admin adds the bot: token message deleted, getMe, menu button, reply with the URL.
+    let before = w.tg.calls().len();
+    let reply = w.say(ADMIN, &format!("/addbot {TENANT}")).await;
+    let port = w.serve.edge.rsplit(':').next().expect("port").to_owned();
+    let url = format!("http://demo-bot.localhost:{port}/");
+    assert!(text(&reply).contains("Registered @Demo_Bot"), "{}", text(&reply));
+    assert!(text(&reply).contains(&url), "{}", text(&reply));
+    let after: Vec<Call> = w.tg.calls().split_off(before);
+    let deleted = after.iter().find(|c| c.method == "deleteMessage").expect("token message deleted");
+    assert_eq!((deleted.token.as_str(), deleted.body["chat_id"].as_i64()), (CONTROL, Some(ADMIN)));
+    assert!(after.iter().any(|c| c.token == TENANT && c.method == "getMe"));
+    let menu = after.iter().find(|c| c.token == TENANT && c.method == "setChatMenuButton").expect("menu button");
+    assert_eq!(menu.body["menu_button"], json!({ "type": "web_app", "text": "Open", "web_app": { "url": url } }));
+
+    // Stored, and encrypted at rest.
+    let bots: Value = w
+        .http
+        .get(format!("{}/api/v1/bots", w.serve.api))
+        .bearer_auth(&admin_api)
+        .send()
+        .await
+        .expect("bots")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(bots[0]["username"], "Demo_Bot");
+    let secret = TENANT.split(':').nth(1).expect("secret");
+    for f in walk(w.serve.data_dir.path()) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(!bytes.windows(secret.len()).any(|x| x == secret.as_bytes()), "token in {}", f.display());
+    }
+
+    // Bad input gets a clear answer and loses nothing.
+    let again = w.say(ADMIN, &format!("/addbot {TENANT}")).await;
+    assert!(text(&again).contains("not added"), "{}", text(&again));
+    let bad = w.say(ADMIN, "/addbot 123:nope").await;
+    assert!(text(&bad).contains("not added"), "{}", text(&bad));
+    let unknown = w.say(ADMIN, "/addbot 333333333:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_").await;
+    assert!(text(&unknown).contains("rejected"), "{}", text(&unknown));
+    let usage = w.say(ADMIN, "/grant demo-bot notanumber owner").await;
+    assert!(text(&usage).starts_with("Usage: /grant"), "{}", text(&usage));
+    let nosuch = w.say(ADMIN, "/bot nosuch").await;
+    assert!(text(&nosuch).contains("No such bot"), "{}", text(&nosuch));
+
+    // Admin views.
+    let list = w.say(ADMIN, "/bots").await;
+    assert!(text(&list).contains("@Demo_Bot · active"), "{}", text(&list));
+    let info = w.say(ADMIN, "/bot demo-bot").await;
+    assert!(text(&info).contains("main · nothing deployed"), "{}", text(&info));
+    let help = w.say(ADMIN, "/help").await;
+    assert!(text(&help).contains("/addbot") && text(&help).contains("/grant"), "{}", text(&help));
+
+    // /token: a working API token scoped to the bot, shown once.
+    let minted = w.say(ADMIN, "/token demo-bot").await;
+    let jwt = text(&minted).split("<code>").nth(1).and_then(|t| t.split("</code>").next()).expect("token").to_owned();
+    let apps = w.http.get(format!("{}/api/v1/bots/demo-bot/apps", w.serve.api)).bearer_auth(&jwt).send().await;
+    assert_eq!(apps.expect("apps").status(), StatusCode::OK);
+
+    // /login: a one-time link on the API's public URL.
+    let login = w.say(ADMIN, "/login").await;
+    assert!(text(&login).contains(&format!("{}/login/", w.serve.api)), "{}", text(&login));
+
+    // /disable takes the apps offline at the edge; /enable brings them back.
+    w.upload(&admin_api, "v1").await;
+    let (status, body) = w.edge_index().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(text(&w.say(ADMIN, "/disable demo-bot").await).contains("disabled"));
+    assert_eq!(w.edge_index().await.0, StatusCode::FORBIDDEN);
+    assert!(text(&w.say(ADMIN, "/enable demo-bot").await).contains("active again"));
+    assert_eq!(w.edge_index().await.0, StatusCode::OK);
+
+    let stats = w.say(ADMIN, "/stats").await;
+    assert!(
+        text(&stats).contains("Bots: 1 (0 disabled)") && text(&stats).contains("Deployments: 1"),
+        "{}",
+        text(&stats)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() {
+    let w = World::start("serve", &[]).await;
+    let admin_api = w.serve.admin_token.clone().expect("bootstrap token");
+    assert!(text(&w.say(ADMIN, &format!("/addbot {TENANT}")).await).contains("Registered"));
+    for v in ["v1", "v2"] {
+        w.upload(&admin_api, v).await;
+    }
+
+    // Before the grant the developer is a stranger.
+    assert!(text(&w.say(DEV, "/bots").await).contains("only answers"));
+    let granted = w.say(ADMIN, &format!("/grant demo-bot {DEV} developer")).await;
+    assert!(text(&granted).contains("is now developer of @Demo_Bot"), "{}", text(&granted));
+
+    // A developer's help has no admin or owner commands, and owner actions are refused.
+    let help = w.say(DEV, "/help").await;
+    assert!(text(&help).contains("/rollback") && !text(&help).contains("/grant") && !text(&help).contains("/addbot"));
+    let refused = w.say(DEV, "/grant demo-bot 5 owner").await;
+    assert!(text(&refused).contains("only the bot's owners"), "{}", text(&refused));
+    assert!(text(&w.say(DEV, "/token demo-bot").await).contains("only the bot's owners"));
+    assert!(text(&w.say(DEV, "/disable demo-bot").await).contains("only platform admins"));
+
+    // A deploy through the API: the developer is told, with a web_app button to the app.
+    let port = w.serve.edge.rsplit(':').next().expect("port").to_owned();
+    let app_url = format!("http://demo-bot.localhost:{port}/");
+    let before = w.tg.messages_to(CONTROL, DEV).len();
+    w.upload(&admin_api, "v3").await;
+    let notice = w.next_message(DEV, before).await;
+    assert!(text(&notice).contains("v3 is live"), "{}", text(&notice));
+    assert!(text(&notice).contains("files ·"), "{}", text(&notice));
+    let web_app = &notice.body["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(
+        (web_app["text"].as_str(), web_app["web_app"]["url"].as_str()),
+        (Some("Open v3"), Some(app_url.as_str()))
+    );
+    assert!(w.edge_index().await.1.contains("v3"));
+
+    // /deploys lists them, newest first, with who.
+    let deploys = w.say(DEV, "/deploys demo-bot").await;
+    assert!(text(&deploys).contains("v3 · active") && text(&deploys).contains("v1 · superseded"), "{}", text(&deploys));
+
+    // /rollback without a version: a keyboard of earlier versions, then a confirm button.
+    let choose = w.say(DEV, "/rollback demo-bot").await;
+    assert!(text(&choose).contains("is on v3"), "{}", text(&choose));
+    let options = buttons(&choose);
+    let (_, v1) = options.iter().find(|(label, _)| label.starts_with("v1 ")).expect("v1 offered").clone();
+    assert!(options.iter().all(|(label, _)| !label.starts_with("v3 ")), "the active version is not offered");
+    let msg = World::message_id_of(&choose);
+    let confirm = w.press(DEV, msg, &v1).await;
+    assert!(text(&confirm).contains("Serve <b>v1</b>"), "{}", text(&confirm));
+    let (_, go) = buttons(&confirm).into_iter().find(|(l, _)| l.starts_with("Yes")).expect("confirm button");
+    assert!(w.edge_index().await.1.contains("v3"), "nothing changes before the confirmation");
+
+    let before = w.tg.messages_to(CONTROL, DEV).len();
+    let done = w.press(DEV, msg, &go).await;
+    assert!(text(&done).contains("now serves v1"), "{}", text(&done));
+    assert!(w.edge_index().await.1.contains("v1"), "the edge serves the rolled-back version");
+    let notice = w.next_message(DEV, before).await;
+    assert!(text(&notice).contains("rolled back from v3 to v1"), "{}", text(&notice));
+    assert!(text(&notice).contains("Telegram user 4242"), "who did it: {}", text(&notice));
+    assert_eq!(buttons(&notice)[0], ("Open v1".to_owned(), app_url.clone()));
+    assert!(!w.tg.calls_to("answerCallbackQuery").is_empty());
+
+    // With a version: straight to the confirmation. Cancel changes nothing.
+    let direct = w.say(DEV, "/rollback demo-bot v2").await;
+    let (_, cancel) = buttons(&direct).into_iter().find(|(l, _)| l == "Cancel").expect("cancel");
+    let cancelled = w.press(DEV, World::message_id_of(&direct), &cancel).await;
+    assert!(text(&cancelled).contains("nothing changed"));
+    assert!(w.edge_index().await.1.contains("v1"));
+
+    // A forged button (another bot's id) is answered like a missing bot.
+    let forged = w.press(DEV, msg, "rbok:222222222:main:1").await;
+    assert!(text(&forged).contains("No such bot"), "{}", text(&forged));
+
+    // Revoked: a stranger again, buttons included.
+    assert!(text(&w.say(ADMIN, &format!("/revoke demo-bot {DEV}")).await).contains("no longer has a role"));
+    assert!(text(&w.say(DEV, "/bots").await).contains("only answers"));
+    let edits = w.edits(msg).len();
+    w.tg.press_button(CONTROL, DEV, msg, &go);
+    let answered =
+        w.tg.wait_for("a refusal for the revoked member's button", WAIT, |c| {
+            c.method == "answerCallbackQuery" && c.body["text"].as_str().is_some_and(|t| t.contains("only answers"))
+        })
+        .await;
+    assert_eq!(answered.token, CONTROL);
+    assert_eq!(w.edits(msg).len(), edits, "no edit for a stranger");
+    assert!(w.edge_index().await.1.contains("v1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_from_telegram_is_retried_after_retry_after() {
+    let w = World::start("serve", &[]).await;
+    w.say(ADMIN, "/help").await;
+    w.tg.fail_next_with_retry_after("sendMessage", 2);
+    let before = w.tg.messages_to(CONTROL, ADMIN).len();
+    w.tg.send_text(CONTROL, ADMIN, "/bots");
+    let first = w.next_message(ADMIN, before).await;
+    let retried = w.next_message(ADMIN, before + 1).await;
+    assert_eq!(text(&first), text(&retried), "the same message, sent again");
+    let gap = retried.at.duration_since(first.at);
+    assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}, before retry_after (2 s)");
+    assert!(gap < Duration::from_secs(10), "retried promptly: {gap:?}");
+
+    // Calls made with a tenant token (setChatMenuButton) wait out a 429 as well.
+    w.tg.fail_next_with_retry_after("setChatMenuButton", 1);
+    let reply = w.say(ADMIN, &format!("/addbot {TENANT}")).await;
+    assert!(text(&reply).contains("menu button now opens the app"), "{}", text(&reply));
+    let menus: Vec<Call> = w.tg.calls_to("setChatMenuButton");
+    assert_eq!(menus.len(), 2, "one 429, one retry");
+    assert!(menus[1].at.duration_since(menus[0].at) >= Duration::from_millis(900));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_role_runs_alone_on_a_webhook_with_a_secret() {
+    let w = World::start("bot", &[("TMAHOST_CONTROL_BOT_WEBHOOK_URL", "https://admin.example.com/tg/hook")]).await;
+    let mut serve = w.serve;
+    let line = serve.printed("control bot: webhook", Duration::from_secs(5)).expect("webhook banner");
+    let addr = line.rsplit(' ').next().expect("addr").to_owned();
+    let set = w.tg.wait_for("setWebhook", WAIT, |c| c.method == "setWebhook").await;
+    assert_eq!(set.body["url"], "https://admin.example.com/tg/hook");
+    let secret = set.body["secret_token"].as_str().expect("a secret token").to_owned();
+    assert!(secret.len() >= 32);
+    assert!(w.tg.calls_to("getUpdates").is_empty(), "no polling in webhook mode");
+
+    let update = |id: i64, text: &str| {
+        json!({ "update_id": id, "message": {
+            "message_id": id, "date": 1_800_000_000,
+            "chat": { "id": ADMIN, "type": "private", "first_name": "Admin" },
+            "from": { "id": ADMIN, "is_bot": false, "first_name": "Admin" },
+            "text": text,
+        }})
+    };
+    let post = |secret: Option<String>, body: Value| {
+        let mut req = w.http.post(format!("{addr}/tg/hook")).json(&body);
+        if let Some(s) = secret {
+            req = req.header("x-telegram-bot-api-secret-token", s);
+        }
+        req.send()
+    };
+    let wrong = post(Some("wrong".into()), update(1, "/help")).await.expect("post");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(post(None, update(2, "/help")).await.expect("post").status(), StatusCode::UNAUTHORIZED);
+    let ok = post(Some(secret.clone()), update(3, "/stats")).await.expect("post");
+    assert_eq!(ok.status(), StatusCode::OK);
+    let reply = w.tg.wait_for("the reply to /stats", WAIT, |c| c.method == "sendMessage").await;
+    assert!(text(&reply).contains("Bots: 0"), "{}", text(&reply));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.tg.calls_to("sendMessage").len(), 1, "the updates with a wrong secret were not handled");
+    assert_eq!(serve.stop(), Some(0), "SIGTERM stops the bot role cleanly");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
