@@ -86,9 +86,13 @@ impl World {
     }
 
     async fn upload(&self, token: &str, version: &str) -> Value {
+        self.upload_to(token, version, "").await
+    }
+
+    async fn upload_to(&self, token: &str, version: &str, query: &str) -> Value {
         let res = self
             .http
-            .post(format!("{}/api/v1/bots/demo-bot/apps/main/deployments", self.serve.api))
+            .post(format!("{}/api/v1/bots/demo-bot/apps/main/deployments{query}", self.serve.api))
             .bearer_auth(token)
             .header("content-type", "application/zip")
             .body(bundles::zip(&bundles::sample_app(version)))
@@ -115,6 +119,22 @@ impl World {
             .await
             .expect("edge");
         (res.status(), res.text().await.unwrap_or_default())
+    }
+}
+
+impl World {
+    /// Waits (up to 2 s: activations reach the edge within 1 s) until the edge answers `/`
+    /// with `status` and a body containing `needle`.
+    async fn edge_becomes(&self, status: StatusCode, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let (s, body) = self.edge_index().await;
+            if s == status && body.contains(needle) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "edge answers {s} {body:.200}, expected {status} with `{needle}`");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -234,12 +254,11 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
 
     // /disable takes the apps offline at the edge; /enable brings them back.
     w.upload(&admin_api, "v1").await;
-    let (status, body) = w.edge_index().await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    w.edge_becomes(StatusCode::OK, "v1").await;
     assert!(text(&w.say(ADMIN, "/disable demo-bot").await).contains("disabled"));
-    assert_eq!(w.edge_index().await.0, StatusCode::FORBIDDEN);
+    w.edge_becomes(StatusCode::FORBIDDEN, "").await;
     assert!(text(&w.say(ADMIN, "/enable demo-bot").await).contains("active again"));
-    assert_eq!(w.edge_index().await.0, StatusCode::OK);
+    w.edge_becomes(StatusCode::OK, "v1").await;
 
     let stats = w.say(ADMIN, "/stats").await;
     assert!(
@@ -284,11 +303,22 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
         (web_app["text"].as_str(), web_app["web_app"]["url"].as_str()),
         (Some("Open v3"), Some(app_url.as_str()))
     );
-    assert!(w.edge_index().await.1.contains("v3"));
+    w.edge_becomes(StatusCode::OK, "v3").await;
+
+    // A staged deploy: the button opens its preview host instead.
+    let before = w.tg.messages_to(CONTROL, DEV).len();
+    let staged = w.upload_to(&admin_api, "v4", "?activate=false").await;
+    let notice = w.next_message(DEV, before).await;
+    assert!(text(&notice).contains("v4 is staged for preview"), "{}", text(&notice));
+    let short: String = staged["id"].as_str().expect("id").chars().filter(char::is_ascii_hexdigit).collect();
+    let preview = format!("http://{}--main--demo-bot.localhost:{port}/", &short[short.len() - 12..]);
+    assert_eq!(buttons(&notice)[0], ("Preview v4".to_owned(), preview));
+    assert!(w.edge_index().await.1.contains("v3"), "staging does not change what is served");
 
     // /deploys lists them, newest first, with who.
     let deploys = w.say(DEV, "/deploys demo-bot").await;
-    assert!(text(&deploys).contains("v3 · active") && text(&deploys).contains("v1 · superseded"), "{}", text(&deploys));
+    assert!(text(&deploys).contains("v4 · ready") && text(&deploys).contains("v3 · active"), "{}", text(&deploys));
+    assert!(text(&deploys).contains("v1 · superseded · "), "{}", text(&deploys));
 
     // /rollback without a version: a keyboard of earlier versions, then a confirm button.
     let choose = w.say(DEV, "/rollback demo-bot").await;
@@ -305,7 +335,7 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
     let before = w.tg.messages_to(CONTROL, DEV).len();
     let done = w.press(DEV, msg, &go).await;
     assert!(text(&done).contains("now serves v1"), "{}", text(&done));
-    assert!(w.edge_index().await.1.contains("v1"), "the edge serves the rolled-back version");
+    w.edge_becomes(StatusCode::OK, "v1").await;
     let notice = w.next_message(DEV, before).await;
     assert!(text(&notice).contains("rolled back from v3 to v1"), "{}", text(&notice));
     assert!(text(&notice).contains("Telegram user 4242"), "who did it: {}", text(&notice));

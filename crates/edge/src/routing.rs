@@ -1,7 +1,7 @@
 //! Host -> app routing: the in-memory table built from the database in one query and swapped
 //! whole on every change, so a lookup is one hash probe and never waits for the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tmahost_service::{Platform, ServiceError};
@@ -21,6 +21,9 @@ pub(crate) struct AppRoute {
     pub active: Option<String>,
     /// Previously active deployments, most recent first (skew protection).
     pub previous: Vec<String>,
+    /// Platform admins and the bot's members: they may open the app with launch data signed
+    /// by the control bot (the `web_app` buttons of deploy notices).
+    pub staff: Arc<HashSet<i64>>,
 }
 
 /// What a host names.
@@ -49,6 +52,13 @@ impl RouteTable {
         for (app_id, id) in db.previous_deployments(20).await? {
             previous.entry(app_id).or_default().push(id);
         }
+        let admins = &platform.config().admin_ids;
+        let mut staff: HashMap<i64, HashSet<i64>> = HashMap::new();
+        for (bot, user) in db.all_members().await? {
+            staff.entry(bot).or_insert_with(|| admins.iter().copied().collect()).insert(user);
+        }
+        let admins_only: Arc<HashSet<i64>> = Arc::new(admins.iter().copied().collect());
+        let staff: HashMap<i64, Arc<HashSet<i64>>> = staff.into_iter().map(|(b, s)| (b, Arc::new(s))).collect();
         let mut table = Self { suffix: format!(".{}", platform.config().base_domain), ..Self::default() };
         for row in rows {
             let plain = match platform.master_key().decrypt(&row.token_ciphertext, row.bot_id.to_string().as_bytes()) {
@@ -70,6 +80,7 @@ impl RouteTable {
                 disabled: row.bot_status == BotStatus::Disabled,
                 active: row.active_deployment,
                 previous: prev,
+                staff: staff.get(&row.bot_id).unwrap_or(&admins_only).clone(),
                 token,
                 app_id: row.app_id,
                 slug: row.slug,
@@ -142,6 +153,7 @@ mod tests {
             token: BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token"),
             active: None,
             previous: Vec::new(),
+            staff: Arc::default(),
         })
     }
 

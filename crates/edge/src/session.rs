@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tmahost_store::MasterKey;
 use tmahost_store::model::Access;
-use tmahost_telegram::{InitData, InitDataError, VerifiedInitData};
+use tmahost_telegram::{BotToken, InitData, InitDataError, VerifiedInitData};
 
 use crate::respond::security_headers;
 use crate::routing::AppRoute;
@@ -77,6 +77,8 @@ impl SessionClaims {
 
 /// Session signing keys and the per-IP limiter of session creation.
 pub(crate) struct Sessions {
+    /// The control bot's token: launch data it signed opens apps for their bot's staff.
+    control_token: Option<BotToken>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     attempts: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
@@ -100,6 +102,8 @@ pub(crate) enum Denied {
     NotAllowed,
     #[error("this app is for Telegram Premium users")]
     PremiumRequired,
+    #[error("opened from the control bot, which only admins and the bot's members may do")]
+    NotStaff,
 }
 
 impl Denied {
@@ -112,12 +116,13 @@ impl Denied {
             Self::NoUser => "init_data_no_user",
             Self::NotAllowed => "user_not_allowed",
             Self::PremiumRequired => "premium_required",
+            Self::NotStaff => "not_staff",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::NotAllowed | Self::PremiumRequired => StatusCode::FORBIDDEN,
+            Self::NotAllowed | Self::PremiumRequired | Self::NotStaff => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -128,9 +133,10 @@ impl Denied {
 }
 
 impl Sessions {
-    pub fn new(master: &MasterKey, per_minute: u32) -> Self {
+    pub fn new(master: &MasterKey, per_minute: u32, control_token: Option<BotToken>) -> Self {
         let key = master.derive("edge-session-signing");
         Self {
+            control_token,
             encoding: EncodingKey::from_secret(key.expose()),
             decoding: DecodingKey::from_secret(key.expose()),
             attempts: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
@@ -165,7 +171,7 @@ impl Sessions {
             return Ok(Some(Identity { claims, via: "cookie" }));
         }
         let Some(raw) = authorization_tma(req) else { return Ok(None) };
-        let data = verify_launch(route, raw, now)?;
+        let data = verify_launch(route, raw, now, self.control_token.as_ref())?;
         let claims = SessionClaims::from_launch(route, &data, now, i64::from(route.settings.session_ttl_secs));
         Ok(Some(Identity { claims, via: "authorization" }))
     }
@@ -198,7 +204,7 @@ impl Sessions {
         let Ok(body) = serde_json::from_slice::<Body>(body) else {
             return error(StatusCode::BAD_REQUEST, "bad_request", "send {\"init_data\": \"…\"} as JSON");
         };
-        let data = match verify_launch(route, &body.init_data, now) {
+        let data = match verify_launch(route, &body.init_data, now, self.control_token.as_ref()) {
             Ok(d) => d,
             Err(denied) => {
                 tracing::info!(bot = %route.bot_id, app = %route.slug, reason = denied.code(), "session refused");
@@ -226,10 +232,24 @@ pub(crate) struct Identity {
 }
 
 /// Verifies launch data for this app: HMAC with its bot's token, `auth_date` age, then the
-/// app's access rules.
-pub(crate) fn verify_launch(route: &AppRoute, raw: &str, now: i64) -> Result<VerifiedInitData, Denied> {
-    let data =
-        InitData::parse(raw)?.verify_hmac(&route.token, now, u64::from(route.settings.max_init_data_age_secs))?;
+/// app's access rules. Data signed by the control bot instead (a deploy notice's button) opens
+/// the app only for the bot's staff, who are not subject to the allow-list or premium rule.
+pub(crate) fn verify_launch(
+    route: &AppRoute,
+    raw: &str,
+    now: i64,
+    control_token: Option<&BotToken>,
+) -> Result<VerifiedInitData, Denied> {
+    let parsed = InitData::parse(raw)?;
+    let max_age = u64::from(route.settings.max_init_data_age_secs);
+    let data = match (parsed.clone().verify_hmac(&route.token, now, max_age), control_token) {
+        (Err(InitDataError::BadSignature), Some(control)) => {
+            let data = parsed.verify_hmac(control, now, max_age)?;
+            let user = data.user.as_ref().ok_or(Denied::NoUser)?;
+            return if route.staff.contains(&user.id) { Ok(data) } else { Err(Denied::NotStaff) };
+        }
+        (result, _) => result?,
+    };
     let user = data.user.as_ref().ok_or(Denied::NoUser)?;
     if let Some(allowed) = &route.settings.allowed_user_ids
         && !allowed.contains(&user.id)

@@ -9,8 +9,8 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_edge::Edge;
-use tmahost_service::store::model::{Access, AppSettings, BotStatus};
-use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Platform, ServiceError};
+use tmahost_service::store::model::{Access, AppSettings, BotStatus, Role};
+use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Platform, Secret, ServiceError};
 use tmahost_telegram::BotToken;
 use tmahost_testkit::bundles;
 
@@ -524,6 +524,44 @@ async fn access_rules_allow_lists_and_premium() {
     e.settings("demo_bot", AppSettings { max_init_data_age_secs: 60, ..AppSettings::default() }).await;
     let r = e.session("demo-bot", &launch(TOKEN_A, 42, false, now() - 120)).await;
     assert_eq!(r.json()["error"]["code"], "init_data_expired");
+}
+
+#[tokio::test]
+async fn launch_data_from_the_control_bot_opens_apps_for_their_staff_only() {
+    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    let e = env_with(|c| {
+        c.control_bot_token = Some(Secret::new(CONTROL));
+        c.admin_ids = vec![1001];
+    })
+    .await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    // An allow-list that names none of the staff: it binds users, not the team.
+    e.settings("demo_bot", AppSettings { allowed_user_ids: Some(vec![42]), ..AppSettings::default() }).await;
+    let admin = Actor::local_admin();
+    e.p.grant_member(&admin, "demo_bot", 4242, Role::Developer).await.expect("grant");
+    e.p.grant_member(&admin, "other_bot", 5151, Role::Owner).await.expect("grant");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    // The grant reaches the edge through the change signal, without an explicit refresh.
+    while e.session("demo-bot", &launch(CONTROL, 4242, false, now())).await.status != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the new member is not staff within 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(e.session("demo-bot", &launch(CONTROL, 1001, false, now())).await.status, StatusCode::OK, "admins");
+    for (user, why) in [(42, "an allowed user, but not staff"), (5151, "staff of another bot"), (7, "a stranger")] {
+        let r = e.session("demo-bot", &launch(CONTROL, user, false, now())).await;
+        assert_eq!((r.status, r.json()["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_staff")), "{why}");
+    }
+    let auth = format!("tma {}", launch(CONTROL, 4242, false, now()));
+    assert_eq!(e.get("demo-bot", "/", &[("authorization", &auth)]).await.status, StatusCode::OK);
+    assert_eq!(e.get("other-bot", "/", &[("authorization", &auth)]).await.status, StatusCode::FORBIDDEN);
+    // Old launch data stays old, whoever signed it.
+    let r = e.session("demo-bot", &launch(CONTROL, 4242, false, now() - 7200)).await;
+    assert_eq!(r.json()["error"]["code"], "init_data_expired");
+
+    e.p.revoke_member(&admin, "demo_bot", 4242).await.expect("revoke");
+    e.edge.refresh().await.expect("refresh");
+    let r = e.session("demo-bot", &launch(CONTROL, 4242, false, now())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "revoked members are not staff any more");
 }
 
 #[tokio::test]

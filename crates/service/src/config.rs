@@ -217,6 +217,10 @@ impl Config {
         {
             return Err(invalid("TMAHOST_STORAGE_URL", "must start with file://, s3:// or memory://"));
         }
+        if let Some(t) = &self.control_bot_token {
+            tmahost_telegram::BotToken::parse(t.expose())
+                .map_err(|e| invalid("TMAHOST_CONTROL_BOT_TOKEN", e.to_string()))?;
+        }
         if let Some(k) = &self.master_key {
             tmahost_store::MasterKey::parse(k.expose()).map_err(|e| invalid("TMAHOST_MASTER_KEY", e.to_string()))?;
         }

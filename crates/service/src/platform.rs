@@ -389,6 +389,7 @@ impl Platform {
             details: json!({ "user_id": user_id, "role": role }),
         };
         self.db().upsert_member(bot.bot_id(), user_id, role, &audit).await?;
+        self.changed();
         Ok(bot)
     }
 
@@ -406,6 +407,7 @@ impl Platform {
             tmahost_store::StoreError::NotFound => ServiceError::NotFound("member"),
             e => e.into(),
         })?;
+        self.changed();
         Ok(bot)
     }
 
