@@ -251,6 +251,13 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
     // /login: a one-time link on the API's public URL.
     let login = w.say(ADMIN, "/login").await;
     assert!(text(&login).contains(&format!("{}/login/", w.serve.api)), "{}", text(&login));
+    assert_eq!(login.body["link_preview_options"]["is_disabled"], true, "a preview fetch must not touch the link");
+    let link = text(&login).split_whitespace().find(|t| t.contains("/login/")).expect("link").to_owned();
+    let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let signed_in = no_redirects.post(&link).send().await.expect("login");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "the link signs in to the dashboard");
+    assert!(signed_in.headers().get("set-cookie").is_some());
+    assert_eq!(no_redirects.post(&link).send().await.expect("again").status(), StatusCode::UNAUTHORIZED, "once");
 
     // /disable takes the apps offline at the edge; /enable brings them back.
     w.upload(&admin_api, "v1").await;

@@ -5,6 +5,7 @@
 //! as `{"error": {"code", "message"}}` with a fitting status (see [`error`]).
 
 mod auth;
+pub mod dashboard;
 mod dto;
 pub mod error;
 mod openapi;
@@ -18,16 +19,19 @@ use actix_web::dev::{Server, Service};
 use actix_web::{App, HttpServer, middleware, web};
 use tmahost_service::Platform;
 
+pub use dashboard::Dashboard;
 pub use openapi::ApiDoc;
 
-/// Registers every API route; used by the server below and by in-process tests.
-pub fn configure(platform: Platform) -> impl FnOnce(&mut web::ServiceConfig) {
+/// Registers every API and dashboard route.
+pub fn configure(platform: Platform, dashboard: web::Data<Dashboard>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(platform))
+            .app_data(dashboard)
             .app_data(error::json_config())
             .app_data(error::path_config())
             .app_data(error::query_config())
             .configure(routes::configure)
+            .configure(dashboard::configure)
             .default_service(web::to(error::no_route));
     }
 }
@@ -35,6 +39,7 @@ pub fn configure(platform: Platform) -> impl FnOnce(&mut web::ServiceConfig) {
 /// Starts the API on an already bound listener (port 0 in tests). Signals are left to the
 /// caller, which owns shutdown for every role in the process.
 pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Server> {
+    let dashboard = web::Data::new(Dashboard::new(&platform).map_err(std::io::Error::other)?);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(
@@ -55,7 +60,7 @@ pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Serv
                     Ok(res)
                 }
             })
-            .configure(configure(platform.clone()))
+            .configure(configure(platform.clone(), dashboard.clone()))
     })
     .listen(listener)?
     .disable_signals()

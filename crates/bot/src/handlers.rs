@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode};
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, MessageId, ParseMode};
 use teloxide::utils::command::BotCommands as _;
 use tmahost_service::store::model::{BotStatus, Deployment, DeploymentStatus, Role, TokenScope};
 use tmahost_service::{Actor, Platform, ServiceError};
@@ -152,8 +152,19 @@ pub(crate) async fn on_callback(bot: TgBot, q: CallbackQuery, ctx: Arc<Ctx>) -> 
     edit(&bot, message.chat().id, message.id(), reply).await
 }
 
+/// No link previews: Telegram's preview fetcher would otherwise open login links and app URLs.
+fn no_preview() -> LinkPreviewOptions {
+    LinkPreviewOptions {
+        is_disabled: true,
+        url: None,
+        prefer_small_media: false,
+        prefer_large_media: false,
+        show_above_text: false,
+    }
+}
+
 async fn send(bot: &TgBot, chat: ChatId, reply: Reply) -> ResponseResult<()> {
-    let mut req = bot.send_message(chat, reply.text).parse_mode(ParseMode::Html);
+    let mut req = bot.send_message(chat, reply.text).parse_mode(ParseMode::Html).link_preview_options(no_preview());
     if let Some(k) = reply.keyboard {
         req = req.reply_markup(k);
     }
@@ -161,7 +172,8 @@ async fn send(bot: &TgBot, chat: ChatId, reply: Reply) -> ResponseResult<()> {
 }
 
 async fn edit(bot: &TgBot, chat: ChatId, id: MessageId, reply: Reply) -> ResponseResult<()> {
-    let mut req = bot.edit_message_text(chat, id, reply.text).parse_mode(ParseMode::Html);
+    let mut req =
+        bot.edit_message_text(chat, id, reply.text).parse_mode(ParseMode::Html).link_preview_options(no_preview());
     if let Some(k) = reply.keyboard {
         req = req.reply_markup(k);
     }

@@ -167,7 +167,7 @@ impl Sessions {
     /// Who the request is: a valid session cookie, else valid `Authorization: tma` launch data.
     /// `Err` only when an `Authorization: tma` header was sent and is refused.
     pub fn identify(&self, route: &AppRoute, req: &HttpRequest, now: i64) -> Result<Option<Identity>, Denied> {
-        if let Some(claims) = cookie(req, COOKIE).and_then(|jwt| self.check(route, jwt)) {
+        if let Some(claims) = req.cookie(COOKIE).and_then(|c| self.check(route, c.value())) {
             return Ok(Some(Identity { claims, via: "cookie" }));
         }
         let Some(raw) = authorization_tma(req) else { return Ok(None) };
@@ -302,15 +302,6 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> HttpRespon
     res.insert_header((header::CACHE_CONTROL, "no-store"));
     security_headers(&mut res);
     res.json(json!({ "error": { "code": code, "message": message } }))
-}
-
-fn cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
-        .filter(|v| !v.is_empty())
 }
 
 fn authorization_tma(req: &HttpRequest) -> Option<&str> {

@@ -6,6 +6,7 @@ mod auth;
 pub mod config;
 mod deployments;
 mod dev_link;
+pub mod display;
 mod error;
 mod login;
 mod notices;

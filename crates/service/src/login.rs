@@ -46,6 +46,15 @@ impl Platform {
         Ok(LoginLink { url: format!("{}/login/{code}", self.config().api_url()), valid_for_secs: LOGIN_LINK_TTL_SECS })
     }
 
+    /// Whether a login link would work, without using it (the page before the sign-in button:
+    /// link previews and scanners fetch URLs, and must not burn the link).
+    pub async fn login_link_usable(&self, code: &str) -> Result<bool, ServiceError> {
+        if code.is_empty() || code.len() > 100 {
+            return Ok(false);
+        }
+        Ok(self.db().login_link_usable(&hash_code(code)).await?)
+    }
+
     /// Uses up a login link; returns who it signs in. Unknown, used and expired codes all
     /// get the same answer.
     pub async fn redeem_login_link(&self, code: &str) -> Result<Actor, ServiceError> {

@@ -773,6 +773,18 @@ impl Db {
         Ok(())
     }
 
+    /// Whether a link exists, is unused and has not expired (without using it up).
+    pub async fn login_link_usable(&self, code_hash: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = on_db!(self, p => sqlx::query_as(
+            "SELECT user_id FROM login_links WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_hash)
+        .bind(now_ms())
+        .fetch_optional(p)
+        .await?);
+        Ok(row.is_some())
+    }
+
     /// Marks the link used and returns its user, if it exists, is unused and has not expired.
     /// One statement, so two concurrent redemptions cannot both succeed.
     pub async fn redeem_login_link(&self, code_hash: &str) -> Result<Option<i64>, StoreError> {

@@ -72,6 +72,12 @@ enum Admin {
     /// Tenant bots.
     #[command(subcommand)]
     Bot(BotCmd),
+    /// Print a one-time dashboard login link for a Telegram user (an admin or a bot member);
+    /// it works once, within 5 minutes.
+    LoginLink {
+        #[arg(long)]
+        user_id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +177,14 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 args.ttl_days.unwrap_or(p.config().token_ttl_days)
             );
             println!("{}", minted.jwt);
+            Ok(())
+        }
+        Command::Admin(Admin::LoginLink { user_id }) => {
+            let p = Platform::open(config).await?;
+            let actor = p.telegram_actor(user_id).await?;
+            let link = p.create_login_link(&actor).await?;
+            eprintln!("works once, for {} s, for Telegram user {user_id}", link.valid_for_secs);
+            println!("{}", link.url);
             Ok(())
         }
         Command::Admin(Admin::Bot(BotCmd::Add { token, username })) => {

@@ -1,0 +1,176 @@
+//! End to end: the dashboard of the real `tmahost serve`, driven over HTTP like a browser
+//! without JavaScript: one-time login links, the session cookie, CSRF on forms, and the same
+//! tenant isolation as the API.
+
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tmahost_testkit::bundles;
+use tmahost_testkit::server::Serve;
+
+const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const DEV: i64 = 4242;
+
+struct Browser {
+    http: Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: String,
+    set_cookie: String,
+    csp: String,
+    body: String,
+}
+
+impl Browser {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Page {
+        let req = match &self.cookie {
+            Some(c) => req.header(COOKIE, c),
+            None => req,
+        };
+        let res = req.send().await.expect("request");
+        let header = |name| res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let (status, location, set_cookie, csp) =
+            (res.status(), header(LOCATION), header(SET_COOKIE), header(CONTENT_SECURITY_POLICY));
+        Page { status, location, set_cookie, csp, body: res.text().await.unwrap_or_default() }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(self.http.post(format!("{}{path}", self.base)).form(form)).await
+    }
+}
+
+/// The value of the first hidden `csrf` input on a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form with a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().expect("value").to_owned()
+}
+
+async fn api(http: &Client, serve: &Serve, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let res = http
+        .request(method, format!("{}/api/v1{path}", serve.api))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("api");
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
+    let serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = serve.admin_token.clone().expect("bootstrap token");
+    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    for (token, name) in [(TOKEN_A, "Demo_Bot"), (TOKEN_B, "Other_Bot")] {
+        api(&http, &serve, &admin, reqwest::Method::POST, "/bots", json!({ "token": token, "username": name })).await;
+    }
+    for v in ["v1", "v2"] {
+        let res = http
+            .post(format!("{}/api/v1/bots/demo-bot/apps/main/deployments", serve.api))
+            .bearer_auth(&admin)
+            .header("content-type", "application/zip")
+            .body(bundles::zip(&bundles::sample_app(v)))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let path = format!("/bots/demo-bot/members/{DEV}");
+    api(&http, &serve, &admin, reqwest::Method::PUT, &path, json!({ "role": "developer" })).await;
+
+    let mut browser = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
+
+    // Without a session every page leads to the login page.
+    let page = browser.get("/").await;
+    assert_eq!((page.status, page.location.as_str()), (StatusCode::SEE_OTHER, "/login"));
+    let login = browser.get("/login").await;
+    assert!(login.body.contains("/login</code>"), "explains how to get a link");
+
+    // Strangers get no link; members do.
+    let out = serve.cli(&["admin", "login-link", "--user-id", "777"], &[]);
+    assert!(!out.status.success(), "a stranger gets no login link");
+    let out = serve.cli(&["admin", "login-link", "--user-id", &DEV.to_string()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let code = link.rsplit('/').next().expect("code").to_owned();
+
+    // Opening the link (as a link preview would) does not use it; the button does, once.
+    for _ in 0..2 {
+        let confirm = browser.get(&format!("/login/{code}")).await;
+        assert_eq!(confirm.status, StatusCode::OK);
+        assert!(confirm.body.contains(&format!("action=\"/login/{code}\"")));
+    }
+    let done = browser.post(&format!("/login/{code}"), &[]).await;
+    assert_eq!((done.status, done.location.as_str()), (StatusCode::SEE_OTHER, "/"));
+    let cookie = done.set_cookie.clone();
+    assert!(cookie.starts_with("__Host-tmahost_dashboard="), "{cookie}");
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict", "Max-Age=43200"] {
+        assert!(cookie.contains(attr), "{attr} in {cookie}");
+    }
+    let again = browser.post(&format!("/login/{code}"), &[]).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "a login link works once");
+    assert!(again.body.contains("already used"));
+    assert_eq!(browser.get(&format!("/login/{code}")).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.post("/login/not-a-real-code", &[]).await.status, StatusCode::UNAUTHORIZED);
+    browser.cookie = Some(cookie.split(';').next().expect("pair").to_owned());
+
+    // The member's bots only, with a strict CSP.
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("@Demo_Bot") && !home.body.contains("@Other_Bot"), "{}", home.body);
+    assert!(home.csp.contains("frame-ancestors 'none'") && home.csp.contains("script-src 'self'"), "{}", home.csp);
+    assert!(!home.csp.contains("unsafe-inline"));
+    let other = browser.get("/bots/other-bot").await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "another bot is not there for this member");
+    assert!(other.body.contains("Not found") && other.body.contains("<html"), "errors are pages");
+    assert_eq!(browser.get("/bots/other-bot/apps/main").await.status, StatusCode::NOT_FOUND);
+    let bot = browser.get("/bots/demo-bot").await;
+    assert!(bot.body.contains("v2") && bot.body.contains(&DEV.to_string()), "apps and members");
+
+    // Roll back with the form: refused without the CSRF token, done with it.
+    let app = browser.get("/bots/demo-bot/apps/main").await;
+    assert!(app.body.contains("Roll back to v1"), "{}", app.body);
+    let csrf = csrf_of(&app.body);
+    let action = "/bots/demo-bot/apps/main/deployments/1/activate";
+    for form in [vec![], vec![("csrf", "0000")]] {
+        let refused = browser.post(action, &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{form:?}");
+    }
+    let active = |list: &Value| {
+        list.as_array().and_then(|l| l.iter().find(|d| d["status"] == "active")).map(|d| d["version"].clone())
+    };
+    let path = "/bots/demo-bot/apps/main/deployments";
+    assert_eq!(active(&api(&http, &serve, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(2)));
+    let done = browser.post(action, &[("csrf", &csrf)]).await;
+    assert_eq!((done.status, done.location.as_str()), (StatusCode::SEE_OTHER, "/bots/demo-bot/apps/main?activated=1"));
+    assert!(browser.get(&done.location).await.body.contains("v1 is now the active deployment."));
+    assert_eq!(active(&api(&http, &serve, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(1)));
+    let cross = browser.post("/bots/other-bot/apps/main/deployments/1/activate", &[("csrf", &csrf)]).await;
+    assert_eq!(cross.status, StatusCode::NOT_FOUND, "a valid form cannot reach another bot");
+
+    // A CSRF token from another session does not work here.
+    let out = serve.cli(&["admin", "login-link", "--user-id", &DEV.to_string()], &[]);
+    let code2 = String::from_utf8_lossy(&out.stdout).trim().rsplit('/').next().expect("code").to_owned();
+    let second = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
+    let login2 = second.post(&format!("/login/{code2}"), &[]).await;
+    let second = Browser { cookie: Some(login2.set_cookie.split(';').next().expect("pair").to_owned()), ..second };
+    assert_eq!(
+        second.post("/bots/demo-bot/apps/main/deployments/2/activate", &[("csrf", &csrf)]).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Logging out clears the cookie.
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((out.status, out.location.as_str()), (StatusCode::SEE_OTHER, "/login"));
+    assert!(out.set_cookie.contains("Max-Age=0"));
+}
