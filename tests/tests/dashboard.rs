@@ -174,3 +174,151 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     assert_eq!((out.status, out.location.as_str()), (StatusCode::SEE_OTHER, "/login"));
     assert!(out.set_cookie.contains("Max-Age=0"));
 }
+
+/// A multipart form as a browser sends it: text fields, then the file.
+fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "dashboardboundary42";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes());
+    }
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dist.zip\"\r\n\
+             Content-Type: application/zip\r\n\r\n"
+        )
+        .bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn log_in(serve: &Serve, http: &Client, user: i64) -> Browser {
+    let out = serve.cli(&["admin", "login-link", "--user-id", &user.to_string()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let code = String::from_utf8_lossy(&out.stdout).trim().rsplit('/').next().expect("code").to_owned();
+    let browser = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
+    let done = browser.post(&format!("/login/{code}"), &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    Browser { cookie: Some(done.set_cookie.split(';').next().expect("pair").to_owned()), ..browser }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
+    const OWNER: i64 = 5151;
+    let serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = serve.admin_token.clone().expect("bootstrap token");
+    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    api(&http, &serve, &admin, reqwest::Method::POST, "/bots", json!({ "token": TOKEN_A, "username": "Demo_Bot" }))
+        .await;
+    let path = format!("/bots/demo-bot/members/{OWNER}");
+    api(&http, &serve, &admin, reqwest::Method::PUT, &path, json!({ "role": "owner" })).await;
+    let owner = log_in(&serve, &http, OWNER).await;
+    let app = owner.get("/bots/demo-bot/apps/main").await;
+    assert!(app.body.contains("Nothing deployed yet"), "empty state says what to do");
+    let csrf = csrf_of(&app.body);
+
+    // Upload by the form: fields first, then the archive.
+    let upload = |fields: Vec<(&'static str, String)>, file: Vec<u8>, accept: &'static str| {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (ct, body) = multipart(&pairs, &file);
+        let req = owner
+            .http
+            .post(format!("{}/bots/demo-bot/apps/main/upload", owner.base))
+            .header("content-type", ct)
+            .header("accept", accept)
+            .body(body);
+        owner.send(req)
+    };
+    let site = bundles::zip(&bundles::sample_app("v1"));
+    let no_csrf = upload(vec![("message", "x".into())], site.clone(), "text/html").await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    let done = upload(vec![("csrf", csrf.clone()), ("message", "first".into())], site.clone(), "text/html").await;
+    assert_eq!((done.status, done.location.as_str()), (StatusCode::SEE_OTHER, "/bots/demo-bot/apps/main?deployed=1"));
+    let page = owner.get(&done.location).await;
+    assert!(page.body.contains("v1 is uploaded and live.") && page.body.contains("active"), "{}", page.body);
+    // The page's script asks for JSON: a staged upload, and a broken one with its reason.
+    let staged = upload(
+        vec![("csrf", csrf.clone()), ("stage", "1".into())],
+        bundles::zip(&bundles::sample_app("v2")),
+        "application/json",
+    )
+    .await;
+    assert_eq!(staged.status, StatusCode::CREATED, "{}", staged.body);
+    let staged: Value = serde_json::from_str(&staged.body).expect("json");
+    assert_eq!(
+        (staged["status"].as_str(), staged["location"].as_str()),
+        (Some("ready"), Some("/bots/demo-bot/apps/main?staged=2"))
+    );
+    let broken = upload(vec![("csrf", csrf.clone())], b"not an archive".to_vec(), "application/json").await;
+    assert!(broken.status.is_client_error(), "{}", broken.status);
+    let broken: Value = serde_json::from_str(&broken.body).expect("json error");
+    assert!(!broken["error"]["message"].as_str().unwrap_or_default().is_empty(), "{broken}");
+
+    // Settings: a bad value is explained on the page; a good one reaches the edge.
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("access", "public"),
+        ("public_paths", "/favicon.ico"),
+        ("allowed_user_ids", ""),
+        ("spa_fallback", "1"),
+        ("session_ttl_secs", "5"),
+        ("max_init_data_age_secs", "3600"),
+        ("skew_protection_deployments", "3"),
+        ("custom_domain", ""),
+    ];
+    let bad = owner.post("/bots/demo-bot/apps/main/settings", &form).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("session_ttl_secs must be between 60"), "{}", bad.body);
+    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
+    let edge = || http.get(format!("{}/", serve.edge)).header("host", format!("demo-bot.localhost:{port}")).send();
+    assert_eq!(edge().await.expect("edge").status(), StatusCode::UNAUTHORIZED, "gated before");
+    form[5] = ("session_ttl_secs", "86400");
+    let saved = owner.post("/bots/demo-bot/apps/main/settings", &form).await;
+    assert_eq!((saved.status, saved.location.as_str()), (StatusCode::SEE_OTHER, "/bots/demo-bot/apps/main?saved=1"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while edge().await.expect("edge").status() != StatusCode::OK {
+        assert!(std::time::Instant::now() < deadline, "the edge serves the now public app");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Tokens: created and shown once, usable, then revoked.
+    let created =
+        owner.post("/tokens", &[("csrf", &csrf), ("name", "ci"), ("bot", "111111111"), ("ttl_days", "30")]).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let at = created.body.find("<pre><code>").expect("the token") + "<pre><code>".len();
+    let jwt = created.body[at..].split('<').next().expect("jwt").to_owned();
+    let list = owner.get("/tokens").await;
+    assert!(list.body.contains(">ci<") && !list.body.contains(&jwt), "listed, never shown again");
+    let apps = |t: String| http.get(format!("{}/api/v1/bots/demo-bot/apps", serve.api)).bearer_auth(t).send();
+    assert_eq!(apps(jwt.clone()).await.expect("api").status(), StatusCode::OK);
+    let id_at = list.body.find("action=\"/tokens/").expect("revoke form") + "action=\"/tokens/".len();
+    let id = list.body[id_at..].split('/').next().expect("id").to_owned();
+    let revoked = owner.post(&format!("/tokens/{id}/revoke"), &[("csrf", &csrf)]).await;
+    assert_eq!((revoked.status, revoked.location.as_str()), (StatusCode::SEE_OTHER, "/tokens"));
+    assert_eq!(apps(jwt).await.expect("api").status(), StatusCode::UNAUTHORIZED);
+
+    // Members: grant a developer, who cannot see tokens or change settings.
+    let granted =
+        owner.post("/bots/demo-bot/members", &[("csrf", &csrf), ("user_id", "4242"), ("role", "developer")]).await;
+    assert_eq!(granted.status, StatusCode::SEE_OTHER);
+    assert!(owner.get("/bots/demo-bot").await.body.contains("4242"));
+    let dev = log_in(&serve, &http, DEV).await;
+    let dev_csrf = csrf_of(&dev.get("/bots/demo-bot/apps/main").await.body);
+    assert!(!dev.get("/bots/demo-bot/apps/main").await.body.contains("Save settings"));
+    assert!(!dev.get("/tokens").await.body.contains(">ci<"), "developers do not see tokens");
+    let refused =
+        dev.post("/bots/demo-bot/apps/main/settings", &[("csrf", &dev_csrf), ("session_ttl_secs", "60")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The audit log shows all of it, attributed.
+    let audit = owner.get("/bots/demo-bot/audit").await;
+    for action in ["deployment.create", "app.update", "member.grant"] {
+        assert!(audit.body.contains(action), "{action}");
+    }
+    assert!(audit.body.contains("Telegram user 5151"));
+    let removed = owner.post("/bots/demo-bot/members/4242/revoke", &[("csrf", &csrf)]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(dev.get("/bots/demo-bot").await.status, StatusCode::NOT_FOUND, "revoked at once");
+}

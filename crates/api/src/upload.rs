@@ -9,9 +9,27 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::ApiError;
 
-/// Saves the request body (raw, or the first file part of a multipart form) to a temp file
-/// that is deleted when the returned handle drops.
-pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> Result<NamedTempFile, ApiError> {
+/// Text fields a multipart form may send before its file part, and their size.
+const MAX_FIELDS: usize = 10;
+const MAX_FIELD_BYTES: usize = 1000;
+
+/// An upload on disk, and the text fields of its form (dashboard: CSRF token, message).
+#[derive(Debug)]
+pub struct Received {
+    /// Deleted when dropped.
+    pub file: NamedTempFile,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Saves the request body (raw, or the first file part of a multipart form, after the text
+/// fields that precede it) to a temp file.
+pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> Result<Received, ApiError> {
     let limit = p.config().max_archive_bytes;
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -22,15 +40,28 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
     let tmp = NamedTempFile::with_prefix_in("upload-", p.work_dir()).map_err(internal)?;
     let file = tokio::fs::File::from_std(tmp.reopen().map_err(internal)?);
 
+    let mut fields = Vec::new();
     let written = if content_type.starts_with("multipart/form-data") {
         let mut form = actix_multipart::Multipart::new(req.headers(), payload);
         let mut found = None;
-        while let Some(field) = form.try_next().await.map_err(|e| bad_upload(e.to_string()))? {
+        while let Some(mut field) = form.try_next().await.map_err(|e| bad_upload(e.to_string()))? {
             let is_file = field.content_disposition().and_then(|cd| cd.get_filename()).is_some();
             if is_file {
                 found = Some(copy(field.map(|r| r.map_err(|e| e.to_string())), file, limit).await?);
                 break;
             }
+            let name = field.name().unwrap_or_default().to_owned();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.try_next().await.map_err(|e| bad_upload(e.to_string()))? {
+                value.extend_from_slice(&chunk);
+                if value.len() > MAX_FIELD_BYTES {
+                    return Err(bad_upload(format!("the form field `{name}` is too long")).into());
+                }
+            }
+            if fields.len() == MAX_FIELDS {
+                return Err(bad_upload("the form has too many fields".into()).into());
+            }
+            fields.push((name, String::from_utf8_lossy(&value).into_owned()));
         }
         found.ok_or_else(|| bad_upload("the multipart form has no file part".into()))?
     } else {
@@ -39,7 +70,7 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
     if written == 0 {
         return Err(bad_upload("the request body is empty; send the archive as the body".into()).into());
     }
-    Ok(tmp)
+    Ok(Received { file: tmp, fields })
 }
 
 async fn copy(

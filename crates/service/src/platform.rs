@@ -462,10 +462,20 @@ impl Platform {
         Ok((token, minted))
     }
 
-    /// Tokens whose scope the actor covers (admins see all).
+    /// Whether the actor may see and revoke `scope`'s tokens: its own scope covers it, and a
+    /// Telegram user must be an owner of every bot in it (developers deploy, owners hold keys).
+    fn manages_tokens_of(actor: &Actor, scope: &TokenScope) -> bool {
+        actor.scope.covers(scope)
+            && match scope {
+                TokenScope::Admin => actor.is_admin(),
+                TokenScope::Bots(bots) => bots.iter().all(|b| actor.check(*b, Need::Manage).is_ok()),
+            }
+    }
+
+    /// Tokens the actor manages (admins see all).
     pub async fn list_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, ServiceError> {
         let all = self.db().list_tokens().await?;
-        Ok(all.into_iter().filter(|t| actor.scope.covers(&t.scope)).collect())
+        Ok(all.into_iter().filter(|t| Self::manages_tokens_of(actor, &t.scope)).collect())
     }
 
     pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
@@ -473,7 +483,7 @@ impl Platform {
             .db()
             .get_token(id)
             .await?
-            .filter(|t| actor.scope.covers(&t.scope))
+            .filter(|t| Self::manages_tokens_of(actor, &t.scope))
             .ok_or(ServiceError::NotFound("token"))?;
         let audit = NewAuditEvent {
             actor: &actor.label,

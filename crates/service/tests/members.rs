@@ -80,9 +80,15 @@ async fn roles_decide_what_a_telegram_user_may_do() {
     // Owners do; admins do everything, including what owners cannot.
     p.update_app_settings(&owner, "demo_bot", "main", AppSettings::default()).await.expect("owner settings");
     p.create_app(&owner, "demo_bot", "shop", None).await.expect("owner creates apps");
-    p.create_token(&owner, "ci", TokenScope::Bots(vec![tmahost_telegram::BotId(123456789)]), None)
+    let (ci, _) = p
+        .create_token(&owner, "ci", TokenScope::Bots(vec![tmahost_telegram::BotId(123456789)]), None)
         .await
         .expect("owner mints a bot token");
+    // Tokens are keys: developers neither see nor revoke them; owners do.
+    assert!(p.list_tokens(&dev).await.expect("list").is_empty());
+    missing(p.revoke_token(&dev, &ci.id).await);
+    assert_eq!(p.list_tokens(&owner).await.expect("list").len(), 1);
+    p.revoke_token(&owner, &ci.id).await.expect("owner revokes");
     forbidden(p.set_bot_status(&owner, "demo_bot", tmahost_service::store::model::BotStatus::Disabled).await);
     forbidden(p.register_bot(&owner, OTHER, Some("Other_Bot")).await);
 

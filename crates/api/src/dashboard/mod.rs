@@ -3,6 +3,17 @@
 //! service operation with the signed-in Telegram user as the [`Actor`], so a developer of one
 //! bot gets the same 404 for another bot's pages as the API gives.
 
+/// Unwraps a viewer or returns the login redirect.
+macro_rules! viewer {
+    ($d:expr, $req:expr, $p:expr) => {
+        match $d.viewer(&$req, &$p).await {
+            Ok(v) => v,
+            Err(res) => return res,
+        }
+    };
+}
+
+mod forms;
 mod session;
 
 use actix_web::http::{StatusCode, header};
@@ -25,8 +36,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("bots.html", include_str!("../../../../web-admin/templates/bots.html")),
     ("bot.html", include_str!("../../../../web-admin/templates/bot.html")),
     ("app.html", include_str!("../../../../web-admin/templates/app.html")),
+    ("tokens.html", include_str!("../../../../web-admin/templates/tokens.html")),
+    ("audit.html", include_str!("../../../../web-admin/templates/audit.html")),
 ];
 const CSS: &str = include_str!("../../../../web-admin/static/app.css");
+const UPLOAD_JS: &str = include_str!("../../../../web-admin/static/upload.js");
 
 /// No inline script or style, nothing from elsewhere, never framed.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
@@ -131,16 +145,6 @@ fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to.to_owned())).finish()
 }
 
-/// Unwraps a viewer or returns the login redirect.
-macro_rules! viewer {
-    ($d:expr, $req:expr, $p:expr) => {
-        match $d.viewer(&$req, &$p).await {
-            Ok(v) => v,
-            Err(res) => return res,
-        }
-    };
-}
-
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(bots_page))
         .route("/login", web::get().to(login_page))
@@ -150,14 +154,20 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/bots/{bot}", web::get().to(bot_page))
         .route("/bots/{bot}/apps/{app}", web::get().to(app_page))
         .route("/bots/{bot}/apps/{app}/deployments/{version}/activate", web::post().to(activate))
-        .route("/static/app.css", web::get().to(css));
+        .route("/bots/{bot}/apps/{app}/upload", web::post().to(forms::upload))
+        .route("/bots/{bot}/apps/{app}/settings", web::post().to(forms::settings))
+        .route("/bots/{bot}/members", web::post().to(forms::grant))
+        .route("/bots/{bot}/members/{user_id}/revoke", web::post().to(forms::revoke))
+        .route("/bots/{bot}/audit", web::get().to(forms::audit_page))
+        .route("/tokens", web::get().to(forms::tokens_page))
+        .route("/tokens", web::post().to(forms::create_token))
+        .route("/tokens/{id}/revoke", web::post().to(forms::revoke_token))
+        .route("/static/app.css", web::get().to(|| asset("text/css; charset=utf-8", CSS)))
+        .route("/static/upload.js", web::get().to(|| asset("text/javascript; charset=utf-8", UPLOAD_JS)));
 }
 
-async fn css() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(CSS)
+async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok().content_type(content_type).insert_header((header::CACHE_CONTROL, "no-cache")).body(body)
 }
 
 // ----- login ---------------------------------------------------------------------------------
@@ -213,8 +223,8 @@ struct CsrfForm {
 }
 
 /// Refuses a form post whose CSRF token does not belong to the viewer's session.
-fn csrf_refused(d: &Dashboard, v: &Viewer, form: &CsrfForm) -> Option<HttpResponse> {
-    if d.keys.csrf_ok(&v.sid, &form.csrf) {
+fn csrf_refused(d: &Dashboard, v: &Viewer, given: &str) -> Option<HttpResponse> {
+    if d.keys.csrf_ok(&v.sid, given) {
         return None;
     }
     tracing::warn!(user_id = v.user_id, "dashboard: form post without a valid CSRF token refused");
@@ -233,7 +243,7 @@ async fn logout(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, &form) {
+    if let Some(refused) = csrf_refused(&d, &v, &form.csrf) {
         return refused;
     }
     HttpResponse::SeeOther()
@@ -324,12 +334,16 @@ async fn bot_context(p: &Platform, v: &Viewer, key: &str) -> Result<Context, Ser
     ctx.insert("role", &v.actor.role(bot.bot_id()).map(|r| r.to_string()));
     ctx.insert("apps", &rows);
     ctx.insert("members", &members);
+    ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
     Ok(ctx)
 }
 
 #[derive(Debug, Deserialize)]
 struct AppQuery {
     activated: Option<i64>,
+    deployed: Option<i64>,
+    staged: Option<i64>,
+    saved: Option<u8>,
 }
 
 async fn app_page(
@@ -342,8 +356,15 @@ async fn app_page(
     let v = viewer!(d, req, p);
     match app_context(&p, &v, &path.0, &path.1).await {
         Ok(mut ctx) => {
-            if let Some(version) = query.activated {
-                ctx.insert("notice", &format!("v{version} is now the active deployment."));
+            let notice = match (query.activated, query.deployed, query.staged, query.saved) {
+                (Some(v), ..) => Some(format!("v{v} is now the active deployment.")),
+                (_, Some(v), ..) => Some(format!("v{v} is uploaded and live.")),
+                (_, _, Some(v), _) => Some(format!("v{v} is uploaded and staged: open it with its preview link.")),
+                (.., Some(_)) => Some("Settings saved; the edge applies them within a second.".to_owned()),
+                _ => None,
+            };
+            if let Some(n) = notice {
+                ctx.insert("notice", &n);
             }
             d.render(StatusCode::OK, "app.html", &ctx)
         }
@@ -392,6 +413,11 @@ async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Res
     ctx.insert("active_version", &active_version);
     let may_deploy = v.actor.check(bot.bot_id(), Need::Deploy).is_ok() && bot.status == BotStatus::Active;
     ctx.insert("may_deploy", &may_deploy);
+    ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
+    ctx.insert("settings", &app.settings);
+    ctx.insert("public_paths_text", &app.settings.public_paths.join("\n"));
+    let allowed = app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>());
+    ctx.insert("allowed_text", &allowed.map(|ids| ids.join("\n")).unwrap_or_default());
     Ok(ctx)
 }
 
@@ -403,7 +429,7 @@ async fn activate(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, &form) {
+    if let Some(refused) = csrf_refused(&d, &v, &form.csrf) {
         return refused;
     }
     let (bot, app, version) = path.into_inner();

@@ -25,7 +25,7 @@ pub async fn create_deployment(
     let archive = crate::upload::receive(&p, &req, payload).await?;
     let query = query.into_inner();
     let opts = DeployOptions { activate: query.activate.unwrap_or(true), message: query.message };
-    let report = p.deploy_archive(&c.0, &path.0, &path.1, archive.path(), opts).await?;
+    let report = p.deploy_archive(&c.0, &path.0, &path.1, archive.file.path(), opts).await?;
     Ok(HttpResponse::Created().json(DeployResultDto::new(&p, &report)))
 }
 
