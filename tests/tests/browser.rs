@@ -177,3 +177,140 @@ async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
     assert_eq!(me["via"], "cookie");
     assert!(url.fragment().is_some_and(|f| f.contains("tgWebAppData=")), "fragment kept: {url}");
 }
+
+/// Saves a screenshot under `target/screenshots/` (a CI artifact).
+async fn screenshot(client: &fantoccini::Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn page_text(client: &fantoccini::Client) -> String {
+    client.find(Locator::Css("body")).await.expect("body").text().await.unwrap_or_default()
+}
+
+/// Waits until the page's text contains `needle`.
+async fn wait_for_text(client: &fantoccini::Client, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = page_text(client).await;
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no `{needle}` on {:?}: {text}", client.current_url().await.ok());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(client: &fantoccini::Client, css: &str) {
+    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.expect("click");
+}
+
+#[tokio::test]
+async fn the_dashboard_in_a_browser_logs_in_uploads_rolls_back_and_changes_settings() {
+    let Some(driver) = start_chromedriver() else { return };
+    let mut serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = serve.admin_token.clone().expect("admin token");
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/api/v1/bots", serve.api))
+        .bearer_auth(&admin)
+        .json(&json!({ "token": TOKEN, "username": "Demo_Bot" }))
+        .send()
+        .await
+        .expect("register");
+    assert!(res.status().is_success());
+    upload(&serve.api, &admin, &bundles::sample_app("v1")).await;
+    let line = serve.printed("dashboard login for admin 1001", Duration::from_secs(5)).expect("login link printed");
+    let link = line.rsplit(' ').next().expect("url").to_owned();
+    let archive = tempfile::Builder::new().suffix(".zip").tempfile().expect("tmp");
+    std::fs::write(archive.path(), bundles::zip(&bundles::sample_app("v2"))).expect("zip");
+
+    let profile = tempfile::tempdir().expect("profile");
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().expect("object").clone().into_iter().collect();
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("webdriver session");
+
+    // Log in through the one-time link.
+    client.goto(&link).await.expect("open link");
+    wait_for_text(&client, "Log in to tmahost").await;
+    screenshot(&client, "dashboard-login").await;
+    click(&client, "form button[type=submit]").await;
+    wait_for_text(&client, "@Demo_Bot").await;
+    screenshot(&client, "dashboard-bots").await;
+
+    // The bot and its app.
+    click(&client, "a[href='/bots/demo-bot']").await;
+    wait_for_text(&client, "Members").await;
+    screenshot(&client, "dashboard-bot").await;
+    click(&client, "a[href='/bots/demo-bot/apps/main']").await;
+    wait_for_text(&client, "Upload a build").await;
+
+    // Upload v2 through the form (the page's script sends it and follows the answer).
+    client.find(Locator::Css("#message")).await.expect("message").send_keys("from the browser").await.expect("type");
+    let input = client.find(Locator::Css("#archive")).await.expect("file input");
+    input.send_keys(&archive.path().display().to_string()).await.expect("choose file");
+    click(&client, "#upload button[type=submit]").await;
+    wait_for_text(&client, "v2 is uploaded and live.").await;
+    screenshot(&client, "dashboard-app").await;
+
+    // Roll back to v1.
+    click(&client, "form[action$='/deployments/1/activate'] button").await;
+    wait_for_text(&client, "v1 is now the active deployment.").await;
+
+    // Make the app public; the edge serves it without a session.
+    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
+    let edge = || http.get(format!("{}/", serve.edge)).header("host", format!("demo-bot.localhost:{port}")).send();
+    assert_eq!(edge().await.expect("edge").status(), reqwest::StatusCode::UNAUTHORIZED);
+    click(&client, "input[name=access][value=public]").await;
+    click(&client, "form[action$='/settings'] button[type=submit]").await;
+    wait_for_text(&client, "Settings saved").await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let res = edge().await.expect("edge");
+        if res.status() == reqwest::StatusCode::OK {
+            assert!(res.text().await.expect("body").contains("v1"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the edge did not honour the public setting");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Create a token, see it once, revoke it.
+    client.goto(&format!("{}/tokens", serve.api)).await.expect("tokens");
+    client.find(Locator::Css("#token-name")).await.expect("name").send_keys("browser-ci").await.expect("type");
+    click(&client, "form[action='/tokens'] button").await;
+    let shown = wait_for_text(&client, "shown only now").await;
+    let jwt = client.find(Locator::Css(".minted pre code")).await.expect("token").text().await.expect("text");
+    assert!(shown.contains("browser-ci") && jwt.split('.').count() == 3, "{jwt}");
+    screenshot(&client, "dashboard-tokens").await;
+    let works = http.get(format!("{}/api/v1/bots", serve.api)).bearer_auth(&jwt).send().await.expect("api");
+    assert_eq!(works.status(), reqwest::StatusCode::OK);
+    click(&client, "form[action$='/revoke'] button").await;
+    wait_for_text(&client, "revoked").await;
+    let revoked = http.get(format!("{}/api/v1/bots", serve.api)).bearer_auth(&jwt).send().await.expect("api");
+    assert_eq!(revoked.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // The audit page, then the link again: used up.
+    client.goto(&format!("{}/bots/demo-bot/audit", serve.api)).await.expect("audit");
+    wait_for_text(&client, "deployment.rollback").await;
+    screenshot(&client, "dashboard-audit").await;
+    client.goto(&link).await.expect("link again");
+    wait_for_text(&client, "already used").await;
+    client.close().await.expect("close");
+}

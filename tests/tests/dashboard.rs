@@ -96,6 +96,12 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     let login = browser.get("/login").await;
     assert!(login.body.contains("/login</code>"), "explains how to get a link");
 
+    // The first start printed a login link for the first admin.
+    let mut serve = serve;
+    let printed = serve.printed("dashboard login for admin 1001", std::time::Duration::from_secs(5)).expect("printed");
+    let admin_code = printed.rsplit('/').next().expect("code").to_owned();
+    assert_eq!(browser.get(&format!("/login/{admin_code}")).await.status, StatusCode::OK);
+
     // Strangers get no link; members do.
     let out = serve.cli(&["admin", "login-link", "--user-id", "777"], &[]);
     assert!(!out.status.success(), "a stranger gets no login link");
@@ -217,6 +223,7 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     let owner = log_in(&serve, &http, OWNER).await;
     let app = owner.get("/bots/demo-bot/apps/main").await;
     assert!(app.body.contains("Nothing deployed yet"), "empty state says what to do");
+    assert!(app.body.contains("<svg class=\"chart\"") && app.body.contains("0 requests in all"), "traffic chart");
     let csrf = csrf_of(&app.body);
 
     // Upload by the form: fields first, then the archive.

@@ -11,6 +11,7 @@ mod content;
 mod respond;
 mod routing;
 mod session;
+mod stats;
 
 use std::net::TcpListener;
 use std::sync::{Arc, RwLock, Weak};
@@ -30,6 +31,7 @@ use crate::content::{Lookup, Manifest, Resolution};
 use crate::respond::{FileReply, apply_rules, file_response, security_headers};
 use crate::routing::{AppRoute, RouteTable, Target};
 use crate::session::{Sessions, error, gate_page};
+use crate::stats::Stats;
 
 /// Characters escaped when a redirect destination built from the request goes into `Location`.
 const LOCATION: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`').add(b'\\');
@@ -48,6 +50,7 @@ struct Inner {
     /// `(app id, short id)` -> deployment id, for preview hosts.
     previews: moka::future::Cache<(String, String), Option<String>>,
     sessions: Sessions,
+    stats: Stats,
 }
 
 impl std::fmt::Debug for Inner {
@@ -62,8 +65,10 @@ impl Edge {
     pub async fn start(platform: Platform) -> Result<Self, ServiceError> {
         let config = platform.config();
         let cache_bytes = config.edge_cache_mb.saturating_mul(1024 * 1024);
+        let stats = Stats::default();
         let inner = Arc::new(Inner {
-            table: RwLock::new(Arc::new(RouteTable::load(&platform).await?)),
+            table: RwLock::new(Arc::new(RouteTable::load(&platform, &stats).await?)),
+            stats,
             manifests: moka::future::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
                 .weigher(|_, m: &Arc<Manifest>| m.weight())
@@ -81,12 +86,18 @@ impl Edge {
             platform,
         });
         tokio::spawn(refresher(Arc::downgrade(&inner)));
+        tokio::spawn(stats_flusher(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
 
     /// Rebuilds the routing table now.
     pub async fn refresh(&self) -> Result<(), ServiceError> {
         refresh(&self.inner).await
+    }
+
+    /// Writes the traffic counted so far to the database (also done every 10 s).
+    pub async fn flush_stats(&self) -> Result<(), ServiceError> {
+        Ok(self.inner.stats.flush(self.inner.platform.db()).await?)
     }
 
     /// Number of host names routed (for the start-up log).
@@ -154,8 +165,18 @@ impl Edge {
     }
 }
 
+async fn stats_flusher(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(stats::FLUSH_EVERY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = inner.stats.flush(inner.platform.db()).await {
+            tracing::warn!(error = %e, "edge: writing traffic counters failed; kept for the next try");
+        }
+    }
+}
+
 async fn refresh(inner: &Inner) -> Result<(), ServiceError> {
-    let table = RouteTable::load(&inner.platform).await?;
+    let table = RouteTable::load(&inner.platform, &inner.stats).await?;
     *inner.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
     Ok(())
 }
@@ -225,6 +246,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
         Target::App(r) => (r, None),
         Target::Preview(r, short) => (r, Some(short)),
     };
+    route.counters.request();
     if route.disabled {
         return unavailable();
     }
@@ -367,7 +389,13 @@ fn unavailable_storage(e: &ServiceError) -> HttpResponse {
 fn reserved(edge: &Edge, route: &AppRoute, req: &HttpRequest, rest: &str, body: &[u8], now: i64) -> HttpResponse {
     let sessions = &edge.inner.sessions;
     match (req.method().clone(), rest) {
-        (Method::POST, "session") => sessions.create(route, req, body, now),
+        (Method::POST, "session") => {
+            let (res, user) = sessions.create(route, req, body, now);
+            if let Some(user) = user {
+                edge.inner.stats.session_created(&route.app_id, &route.counters, user);
+            }
+            res
+        }
         (Method::GET, "me") => match sessions.identify(route, req, now) {
             Ok(Some(id)) => {
                 let mut res = HttpResponse::Ok();

@@ -8,6 +8,8 @@ use tmahost_service::{Platform, ServiceError};
 use tmahost_store::model::{AppSettings, AppSlug, BotStatus};
 use tmahost_telegram::{BotId, BotToken};
 
+use crate::stats::{AppCounters, Stats};
+
 /// One servable app, with what every request to it needs.
 #[derive(Debug)]
 pub(crate) struct AppRoute {
@@ -24,6 +26,8 @@ pub(crate) struct AppRoute {
     /// Platform admins and the bot's members: they may open the app with launch data signed
     /// by the control bot (the `web_app` buttons of deploy notices).
     pub staff: Arc<HashSet<i64>>,
+    /// Traffic counters, kept across table rebuilds.
+    pub counters: Arc<AppCounters>,
 }
 
 /// What a host names.
@@ -45,7 +49,7 @@ pub(crate) struct RouteTable {
 }
 
 impl RouteTable {
-    pub async fn load(platform: &Platform) -> Result<Self, ServiceError> {
+    pub async fn load(platform: &Platform, stats: &Stats) -> Result<Self, ServiceError> {
         let db = platform.db();
         let rows = db.edge_apps().await?;
         let mut previous: HashMap<String, Vec<String>> = HashMap::new();
@@ -81,6 +85,7 @@ impl RouteTable {
                 active: row.active_deployment,
                 previous: prev,
                 staff: staff.get(&row.bot_id).unwrap_or(&admins_only).clone(),
+                counters: stats.counters_for(&row.app_id),
                 token,
                 app_id: row.app_id,
                 slug: row.slug,
@@ -154,6 +159,7 @@ mod tests {
             active: None,
             previous: Vec::new(),
             staff: Arc::default(),
+            counters: Arc::default(),
         })
     }
 

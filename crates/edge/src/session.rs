@@ -176,8 +176,8 @@ impl Sessions {
         Ok(Some(Identity { claims, via: "authorization" }))
     }
 
-    /// `POST /_tma/session`: launch data in, session cookie out.
-    pub fn create(&self, route: &AppRoute, req: &HttpRequest, body: &[u8], now: i64) -> HttpResponse {
+    /// `POST /_tma/session`: launch data in, session cookie out (and the user it is for).
+    pub fn create(&self, route: &AppRoute, req: &HttpRequest, body: &[u8], now: i64) -> (HttpResponse, Option<i64>) {
         let ip = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         if !self.allow_attempt(ip) {
             let mut res = error(
@@ -186,7 +186,7 @@ impl Sessions {
                 "too many sign-in attempts from this address; wait a minute",
             );
             res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-            return res;
+            return (res, None);
         }
         let json = req
             .headers()
@@ -195,32 +195,36 @@ impl Sessions {
             .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
         // JSON only: a cross-site form cannot send it without a CORS preflight, which fails.
         if !json {
-            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required", "send {\"init_data\": \"…\"} as JSON");
+            return (
+                error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required", "send {\"init_data\": \"…\"} as JSON"),
+                None,
+            );
         }
         #[derive(Deserialize)]
         struct Body {
             init_data: String,
         }
         let Ok(body) = serde_json::from_slice::<Body>(body) else {
-            return error(StatusCode::BAD_REQUEST, "bad_request", "send {\"init_data\": \"…\"} as JSON");
+            return (error(StatusCode::BAD_REQUEST, "bad_request", "send {\"init_data\": \"…\"} as JSON"), None);
         };
         let data = match verify_launch(route, &body.init_data, now, self.control_token.as_ref()) {
             Ok(d) => d,
             Err(denied) => {
                 tracing::info!(bot = %route.bot_id, app = %route.slug, reason = denied.code(), "session refused");
-                return denied.response();
+                return (denied.response(), None);
             }
         };
         let ttl = i64::from(route.settings.session_ttl_secs);
         let claims = SessionClaims::from_launch(route, &data, now, ttl);
         let Some(jwt) = self.mint(&claims) else {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not create the session");
+            return (error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not create the session"), None);
         };
         let mut res = HttpResponse::Ok();
         res.insert_header((header::SET_COOKIE, session_cookie(&jwt, ttl)))
             .insert_header((header::CACHE_CONTROL, "no-store"));
         security_headers(&mut res);
-        res.json(claims.me("cookie"))
+        let user = data.user.as_ref().map(|u| u.id);
+        (res.json(claims.me("cookie")), user)
     }
 }
 

@@ -565,6 +565,35 @@ async fn launch_data_from_the_control_bot_opens_apps_for_their_staff_only() {
 }
 
 #[tokio::test]
+async fn traffic_is_counted_per_app_and_day_for_the_dashboard() {
+    let e = env().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    for _ in 0..3 {
+        e.get("demo-bot", "/favicon.ico", &[]).await;
+    }
+    for user in [42, 42, 43] {
+        assert_eq!(e.session("demo-bot", &launch(TOKEN_A, user, false, now())).await.status, StatusCode::OK);
+    }
+    e.session("demo-bot", "hash=00&auth_date=1").await; // refused: a request, not a session
+    e.get("other-bot", "/", &[]).await;
+    e.edge.flush_stats().await.expect("flush");
+    let admin = Actor::local_admin();
+    let days = e.p.app_analytics(&admin, "demo_bot", "main", 7).await.expect("analytics");
+    assert_eq!(days.len(), 7, "one entry per day, zeros included");
+    let today = days.last().expect("today");
+    assert_eq!((today.requests, today.sessions, today.users), (7, 3, 2));
+    assert!(days[..6].iter().all(|d| d.requests == 0));
+    // Counts add up across flushes and table rebuilds.
+    e.edge.refresh().await.expect("refresh");
+    e.get("demo-bot", "/favicon.ico", &[]).await;
+    e.edge.flush_stats().await.expect("flush");
+    let today = *e.p.app_analytics(&admin, "demo_bot", "main", 1).await.expect("analytics").last().expect("today");
+    assert_eq!((today.requests, today.users), (8, 2));
+    let other = e.p.app_analytics(&admin, "other_bot", "main", 1).await.expect("other");
+    assert_eq!(other[0].requests, 1, "each app its own counters");
+}
+
+#[tokio::test]
 async fn session_creation_is_rate_limited_per_address() {
     let e = env_with(|c| c.session_rate_per_minute = 5).await;
     e.deploy(&bundles::sample_app("v1")).await;

@@ -1,9 +1,10 @@
-//! Platform counters for `/stats` (and later the dashboard): per bot, filtered to what the
-//! caller may see; storage totals for admins.
+//! Platform counters for `/stats` and the dashboard: per bot, filtered to what the caller may
+//! see; storage totals for admins; per-app daily traffic recorded by the edges.
 
-use tmahost_store::model::{Bot, BotStats};
+use tmahost_store::model::{Bot, BotStats, DailyStats};
 use tmahost_store::now_ms;
 
+use crate::auth::Need;
 use crate::{Actor, Platform, ServiceError};
 
 /// The window of `BotStats::recent_deploys`.
@@ -29,5 +30,30 @@ impl Platform {
         let bots = bots.into_iter().filter_map(|b| per_bot.remove(&b.id).map(|s| (b, s))).collect();
         let storage = if actor.is_admin() { Some(self.db().blob_totals().await?) } else { None };
         Ok(Stats { bots, storage })
+    }
+
+    /// The app's traffic for the last `days` UTC days (today included), one entry per day,
+    /// oldest first; days without traffic are zeros.
+    pub async fn app_analytics(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        days: i64,
+    ) -> Result<Vec<DailyStats>, ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        actor.check(bot.bot_id(), Need::See)?;
+        let days = days.clamp(1, 366);
+        let today = now_ms() / 86_400_000;
+        let from = today - days + 1;
+        let mut rows = self.db().daily_stats(&app.id, from).await?.into_iter().peekable();
+        let mut out = Vec::with_capacity(days as usize);
+        for day in from..=today {
+            match rows.peek() {
+                Some(r) if r.day == day => out.extend(rows.next()),
+                _ => out.push(DailyStats { day, requests: 0, sessions: 0, users: 0 }),
+            }
+        }
+        Ok(out)
     }
 }

@@ -350,6 +350,16 @@ pub struct ApiToken {
     pub last_used_at: Option<i64>,
 }
 
+/// One app's traffic on one UTC day (`day`: days since 1970-01-01).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct DailyStats {
+    pub day: i64,
+    pub requests: i64,
+    pub sessions: i64,
+    /// Distinct Telegram users who opened a session.
+    pub users: i64,
+}
+
 /// Counters of one bot, for `/stats` and the dashboard.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BotStats {

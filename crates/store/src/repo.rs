@@ -5,7 +5,7 @@ use sqlx::AssertSqlSafe;
 use tmahost_telegram::BotId;
 
 use crate::model::{
-    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStats, BotStatus, Deployment, DeploymentFile,
+    ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStats, BotStatus, DailyStats, Deployment, DeploymentFile,
     DeploymentStatus, EdgeApp, Member, NewAuditEvent, Role, Sha256, TokenScope,
 };
 use crate::{Db, StoreError, in_tx, now_ms, on_db};
@@ -751,6 +751,64 @@ impl Db {
             "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs",
         )
         .fetch_one(p)
+        .await?))
+    }
+
+    // ----- analytics --------------------------------------------------------------------
+
+    /// Adds an edge's counts for one app and day.
+    pub async fn add_daily_stats(
+        &self,
+        app_id: &str,
+        day: i64,
+        requests: i64,
+        sessions: i64,
+    ) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query(
+            "INSERT INTO app_daily_stats (app_id, day, requests, sessions) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (app_id, day) DO UPDATE SET requests = app_daily_stats.requests + excluded.requests, \
+             sessions = app_daily_stats.sessions + excluded.sessions",
+        )
+        .bind(app_id)
+        .bind(day)
+        .bind(requests)
+        .bind(sessions)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Records `(app id, day, user id)` sightings; repeats are ignored.
+    pub async fn add_daily_users(&self, rows: &[(String, i64, i64)]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        in_tx!(self, tx => {
+            for (app, day, user) in rows {
+                sqlx::query(
+                    "INSERT INTO app_daily_users (app_id, day, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(app)
+                .bind(day)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// The app's days from `from_day` on that saw traffic, oldest first.
+    pub async fn daily_stats(&self, app_id: &str, from_day: i64) -> Result<Vec<DailyStats>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT s.day, s.requests, s.sessions, \
+               (SELECT COUNT(*) FROM app_daily_users u WHERE u.app_id = s.app_id AND u.day = s.day) AS users \
+             FROM app_daily_stats s WHERE s.app_id = $1 AND s.day >= $2 ORDER BY s.day",
+        )
+        .bind(app_id)
+        .bind(from_day)
+        .fetch_all(p)
         .await?))
     }
 

@@ -271,6 +271,11 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
     if role == Role::All {
         if let Some(minted) = platform.ensure_bootstrap_token().await? {
             println!("admin token (shown once; store it now): {}", minted.jwt);
+            // First start: a way into the dashboard before the control bot is set up.
+            if let Some(admin) = platform.config().admin_ids.first() {
+                let link = platform.create_login_link(&platform.telegram_actor(*admin).await?).await?;
+                println!("dashboard login for admin {admin} (works once, {} s): {}", link.valid_for_secs, link.url);
+            }
         }
         print_dev_links(&platform).await;
     }

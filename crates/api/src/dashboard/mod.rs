@@ -13,6 +13,7 @@ macro_rules! viewer {
     };
 }
 
+mod chart;
 mod forms;
 mod session;
 
@@ -43,7 +44,7 @@ const CSS: &str = include_str!("../../../../web-admin/static/app.css");
 const UPLOAD_JS: &str = include_str!("../../../../web-admin/static/upload.js");
 
 /// No inline script or style, nothing from elsewhere, never framed.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Rendering and session state of the dashboard.
@@ -415,6 +416,12 @@ async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Res
     ctx.insert("may_deploy", &may_deploy);
     ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
     ctx.insert("settings", &app.settings);
+    let traffic = p.app_analytics(&v.actor, bot_key, slug, 30).await?;
+    let sum = |f: fn(&tmahost_service::store::model::DailyStats) -> i64| traffic.iter().map(f).sum::<i64>();
+    ctx.insert("chart", &chart::svg(&traffic));
+    ctx.insert("totals", &serde_json::json!({
+        "requests": sum(|d| d.requests), "sessions": sum(|d| d.sessions), "users_today": traffic.last().map_or(0, |d| d.users),
+    }));
     ctx.insert("public_paths_text", &app.settings.public_paths.join("\n"));
     let allowed = app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>());
     ctx.insert("allowed_text", &allowed.map(|ids| ids.join("\n")).unwrap_or_default());
