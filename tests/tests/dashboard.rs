@@ -263,6 +263,18 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     let broken: Value = serde_json::from_str(&broken.body).expect("json error");
     assert!(!broken["error"]["message"].as_str().unwrap_or_default().is_empty(), "{broken}");
 
+    // "Open as test user": a dev link for the app, and one for a staged deployment's preview.
+    let link = owner.post("/bots/demo-bot/apps/main/dev-link", &[("csrf", &csrf)]).await;
+    assert_eq!(link.status, StatusCode::SEE_OTHER);
+    assert!(
+        link.location.contains("demo-bot.localhost") && link.location.contains("#tgWebAppData="),
+        "{}",
+        link.location
+    );
+    let preview = owner.post("/bots/demo-bot/apps/main/dev-link", &[("csrf", &csrf), ("deployment", "v2")]).await;
+    assert!(preview.location.contains("--main--demo-bot.localhost"), "{}", preview.location);
+    assert_eq!(owner.post("/bots/demo-bot/apps/main/dev-link", &[]).await.status, StatusCode::FORBIDDEN);
+
     // Settings: a bad value is explained on the page; a good one reaches the edge.
     let mut form = vec![
         ("csrf", csrf.as_str()),
@@ -328,4 +340,52 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     let removed = owner.post("/bots/demo-bot/members/4242/revoke", &[("csrf", &csrf)]).await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
     assert_eq!(dev.get("/bots/demo-bot").await.status, StatusCode::NOT_FOUND, "revoked at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_widget_signs_in_admins_and_members_only() {
+    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    let tg = tmahost_testkit::fake_telegram::FakeTelegram::start().await;
+    tg.add_bot(CONTROL, "tmahost_control_bot");
+    let serve = Serve::start(&[
+        ("TMAHOST_ADMIN_IDS", "1001"),
+        ("TMAHOST_CONTROL_BOT_TOKEN", CONTROL),
+        ("TMAHOST_TELEGRAM_API_URL", tg.url.as_str()),
+        ("TMAHOST_PUBLIC_API_URL", "https://admin.example.com"),
+    ]);
+    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let browser = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
+
+    // The login page embeds the control bot's widget, and its CSP lets exactly that in.
+    let login = browser.get("/login").await;
+    assert!(login.body.contains("data-telegram-login=\"tmahost_control_bot\""), "{}", login.body);
+    assert!(login.body.contains("data-auth-url=\"https://admin.example.com/login/telegram\""));
+    assert!(
+        login.csp.contains("script-src 'self' https://telegram.org")
+            && login.csp.contains("frame-src https://oauth.telegram.org")
+    );
+    assert!(!browser.get("/").await.csp.contains("telegram.org"), "other pages stay strict");
+
+    let token = tmahost_telegram::BotToken::parse(CONTROL).expect("token");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs().to_string();
+    let callback = |user: &str, auth_date: &str, tamper: bool| {
+        let fields = [("auth_date", auth_date), ("first_name", "Ann"), ("id", user), ("username", "ann")];
+        let hash = tmahost_telegram::login_widget::sign(&fields, &token);
+        let user = if tamper { "1" } else { user };
+        format!("/login/telegram?id={user}&first_name=Ann&username=ann&auth_date={auth_date}&hash={hash}")
+    };
+    let ok = browser.get(&callback("1001", &now, false)).await;
+    assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/"));
+    assert!(ok.set_cookie.starts_with("__Host-tmahost_dashboard="));
+    let signed_in = Browser { cookie: Some(ok.set_cookie.split(';').next().expect("pair").to_owned()), ..browser };
+    assert!(signed_in.get("/").await.body.contains("Telegram user 1001 · admin"));
+
+    let stranger = signed_in.get(&callback("777", &now, false)).await;
+    assert_eq!(stranger.status, StatusCode::FORBIDDEN, "a valid login of a stranger opens nothing");
+    assert!(stranger.set_cookie.is_empty());
+    let tampered = signed_in.get(&callback("1001", &now, true)).await;
+    assert_eq!(tampered.status, StatusCode::UNAUTHORIZED);
+    let old = signed_in.get(&callback("1001", "1700000000", false)).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    assert!(old.body.contains("too old"), "{}", old.body);
 }

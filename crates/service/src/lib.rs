@@ -19,7 +19,7 @@ pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use deployments::{DeployOptions, DeployReport};
 pub use dev_link::{DevLink, DevUser};
 pub use error::ServiceError;
-pub use login::{LOGIN_LINK_TTL_SECS, LoginLink};
+pub use login::{LOGIN_LINK_TTL_SECS, LoginLink, WIDGET_MAX_AGE_SECS};
 pub use notices::{DeployNotice, NoticeKind};
 pub use platform::{Platform, Registration};
 pub use stats::{RECENT_DEPLOYS_SECS, Stats};

@@ -10,6 +10,8 @@ use crate::{Actor, Platform, ServiceError};
 
 /// How long a login link works.
 pub const LOGIN_LINK_TTL_SECS: u64 = 300;
+/// Oldest Login Widget authorization accepted.
+pub const WIDGET_MAX_AGE_SECS: i64 = 3600;
 
 /// A login link; its URL is a credential until used, so `Debug` hides it.
 #[derive(Clone)]
@@ -64,5 +66,38 @@ impl Platform {
         }
         let user_id = self.db().redeem_login_link(&hash_code(code)).await?.ok_or_else(refused)?;
         self.telegram_actor(user_id).await
+    }
+
+    /// A Telegram Login Widget callback (the widget of the control bot): who it signs in.
+    /// Strangers are refused like with links.
+    pub async fn widget_login(&self, fields: &[(String, String)]) -> Result<Actor, ServiceError> {
+        let token = self.control_bot_token().ok_or_else(|| {
+            ServiceError::Forbidden("the Login Widget needs the control bot (TMAHOST_CONTROL_BOT_TOKEN)".into())
+        })?;
+        let user = tmahost_telegram::login_widget::verify(fields, &token, now_ms() / 1000, WIDGET_MAX_AGE_SECS)
+            .map_err(|e| ServiceError::Unauthorized(e.to_string()))?;
+        let actor = self.telegram_actor(user.id).await?;
+        if actor.is_stranger() {
+            return Err(ServiceError::Forbidden("you are not an admin or a member of any bot".into()));
+        }
+        Ok(actor)
+    }
+
+    fn control_bot_token(&self) -> Option<tmahost_telegram::BotToken> {
+        self.config().control_bot_token.as_ref().and_then(|t| tmahost_telegram::BotToken::parse(t.expose()).ok())
+    }
+
+    /// The control bot's username (for the Login Widget), asked of Telegram once.
+    pub async fn control_bot_username(&self) -> Option<String> {
+        let token = self.control_bot_token()?;
+        self.inner_control_username()
+            .get_or_init(|| async {
+                match self.get_me(&token).await {
+                    Ok(Some(name)) => Some(name),
+                    _ => None,
+                }
+            })
+            .await
+            .clone()
     }
 }

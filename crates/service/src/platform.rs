@@ -43,6 +43,8 @@ struct Inner {
     work_dir: PathBuf,
     /// Bumped after every change the edge must see (routing, settings, activations).
     changes: tokio::sync::watch::Sender<u64>,
+    /// The control bot's username once `getMe` told it (`None` inside: it could not).
+    control_username: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl Platform {
@@ -71,7 +73,10 @@ impl Platform {
             .map_err(ServiceError::internal)?;
         let signer = TokenSigner::new(&master);
         let (changes, _) = tokio::sync::watch::channel(0);
-        Ok(Self { inner: Arc::new(Inner { config, db, blobs, master, signer, http, work_dir, changes }) })
+        let control_username = tokio::sync::OnceCell::new();
+        Ok(Self {
+            inner: Arc::new(Inner { config, db, blobs, master, signer, http, work_dir, changes, control_username }),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -97,6 +102,16 @@ impl Platform {
     /// The edge rebuilds its routing table on it (and on a timer, for changes made elsewhere).
     pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn inner_control_username(&self) -> &tokio::sync::OnceCell<Option<String>> {
+        &self.inner.control_username
+    }
+
+    /// `getMe` with `token`: the bot's username, `None` when Telegram is unreachable.
+    pub(crate) async fn get_me(&self, token: &BotToken) -> Result<Option<String>, ServiceError> {
+        let me = telegram_api::get_me(&self.inner.http, &self.config().telegram_api_url, token).await?;
+        Ok(me.and_then(|m| m.username))
     }
 
     pub(crate) fn changed(&self) {

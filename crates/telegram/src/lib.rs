@@ -2,9 +2,10 @@
 //!
 //! This crate is pure (no I/O). It owns the rules for bot tokens, bot usernames, the host
 //! label a bot's apps are served under, and Mini App launch data (`initData`): parsing,
-//! HMAC and Ed25519 verification, and signing.
+//! HMAC and Ed25519 verification, and signing; and the Login Widget's callback.
 
 pub mod init_data;
+pub mod login_widget;
 mod token;
 mod username;
 

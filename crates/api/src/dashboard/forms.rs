@@ -325,3 +325,23 @@ pub(super) async fn revoke_token(
         Err(e) => d.error_page(Some(&v), &e),
     }
 }
+
+/// "Open as test user": a dev link (launch data signed for a test user) for the app, or for
+/// one deployment on its preview host.
+pub(super) async fn dev_link(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: Form,
+) -> HttpResponse {
+    let v = viewer!(d, req, p);
+    if let Some(refused) = csrf_refused(&d, &v, field(&form, "csrf")) {
+        return refused;
+    }
+    let deployment = Some(field(&form, "deployment")).filter(|s| !s.is_empty());
+    match p.dev_link(&v.actor, &path.0, &path.1, &tmahost_service::DevUser::default(), deployment).await {
+        Ok(link) => see_other(&link.url),
+        Err(e) => d.error_page(Some(&v), &e),
+    }
+}

@@ -43,6 +43,11 @@ const TEMPLATES: &[(&str, &str)] = &[
 const CSS: &str = include_str!("../../../../web-admin/static/app.css");
 const UPLOAD_JS: &str = include_str!("../../../../web-admin/static/upload.js");
 
+/// The login page may also load Telegram's Login Widget (a script that frames oauth.telegram.org).
+const LOGIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https://t.me https://telegram.org; \
+                         script-src 'self' https://telegram.org; frame-src https://oauth.telegram.org; \
+                         form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// No inline script or style, nothing from elsewhere, never framed.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -68,11 +73,15 @@ impl Dashboard {
     }
 
     fn render(&self, status: StatusCode, template: &str, ctx: &Context) -> HttpResponse {
+        self.render_with(status, template, ctx, CSP)
+    }
+
+    fn render_with(&self, status: StatusCode, template: &str, ctx: &Context, csp: &str) -> HttpResponse {
         match self.tera.render(template, ctx) {
-            Ok(html) => page(status).body(html),
+            Ok(html) => page(status, csp).body(html),
             Err(e) => {
                 tracing::error!(template, error = %e, "dashboard template failed");
-                page(StatusCode::INTERNAL_SERVER_ERROR).body("The page could not be rendered; see the server log.")
+                page(StatusCode::INTERNAL_SERVER_ERROR, CSP).body("The page could not be rendered; see the server log.")
             }
         }
     }
@@ -134,10 +143,10 @@ impl Viewer {
     }
 }
 
-fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
+fn page(status: StatusCode, csp: &str) -> actix_web::HttpResponseBuilder {
     let mut res = HttpResponse::build(status);
     res.content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", CSP))
+        .insert_header(("Content-Security-Policy", csp.to_owned()))
         .insert_header(("X-Frame-Options", "DENY"));
     res
 }
@@ -149,6 +158,7 @@ fn see_other(to: &str) -> HttpResponse {
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(bots_page))
         .route("/login", web::get().to(login_page))
+        .route("/login/telegram", web::get().to(widget_login))
         .route("/login/{code}", web::get().to(login_confirm))
         .route("/login/{code}", web::post().to(login_redeem))
         .route("/logout", web::post().to(logout))
@@ -157,6 +167,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/bots/{bot}/apps/{app}/deployments/{version}/activate", web::post().to(activate))
         .route("/bots/{bot}/apps/{app}/upload", web::post().to(forms::upload))
         .route("/bots/{bot}/apps/{app}/settings", web::post().to(forms::settings))
+        .route("/bots/{bot}/apps/{app}/dev-link", web::post().to(forms::dev_link))
         .route("/bots/{bot}/members", web::post().to(forms::grant))
         .route("/bots/{bot}/members/{user_id}/revoke", web::post().to(forms::revoke))
         .route("/bots/{bot}/audit", web::get().to(forms::audit_page))
@@ -173,8 +184,49 @@ async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 
 // ----- login ---------------------------------------------------------------------------------
 
-async fn login_page(d: web::Data<Dashboard>) -> HttpResponse {
-    d.render(StatusCode::OK, "login.html", &Context::new())
+/// The Login Widget is offered where Telegram can redirect back: an https public URL (the
+/// domain set for the control bot with @BotFather's /setdomain).
+async fn widget_context(p: &Platform) -> Context {
+    let mut ctx = Context::new();
+    if p.config().api_url().starts_with("https://")
+        && let Some(name) = p.control_bot_username().await
+    {
+        ctx.insert("widget_bot", &name);
+        ctx.insert("widget_auth_url", &format!("{}/login/telegram", p.config().api_url()));
+    }
+    ctx
+}
+
+async fn login_page(d: web::Data<Dashboard>, p: web::Data<Platform>) -> HttpResponse {
+    d.render_with(StatusCode::OK, "login.html", &widget_context(&p).await, LOGIN_CSP)
+}
+
+/// The widget's redirect: `?id=…&first_name=…&auth_date=…&hash=…`.
+async fn widget_login(d: web::Data<Dashboard>, p: web::Data<Platform>, req: HttpRequest) -> HttpResponse {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    match p.widget_login(&fields).await {
+        Ok(actor) => start_session(&d, &actor),
+        Err(e @ (ServiceError::Unauthorized(_) | ServiceError::Forbidden(_))) => {
+            let mut ctx = widget_context(&p).await;
+            ctx.insert("problem", &format!("Telegram login refused: {e}."));
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            d.render_with(status, "login.html", &ctx, LOGIN_CSP)
+        }
+        Err(e) => d.error_page(None, &e),
+    }
+}
+
+/// Signs the actor in: the session cookie, then the bots page.
+fn start_session(d: &Dashboard, actor: &Actor) -> HttpResponse {
+    let Some(user_id) = actor.telegram_user() else { return login_refused(d) };
+    let Some((jwt, _)) = d.keys.mint(user_id, now_ms() / 1000) else {
+        return d.error_page(None, &ServiceError::Internal("could not sign the session".into()));
+    };
+    tracing::info!(user_id, "dashboard login");
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
+        .insert_header((header::SET_COOKIE, session::cookie(&jwt, session::TTL_SECS)))
+        .finish()
 }
 
 /// The page behind a login link: checks the link without using it, and asks for a click
@@ -206,15 +258,7 @@ async fn login_redeem(d: web::Data<Dashboard>, p: web::Data<Platform>, code: web
         Err(ServiceError::Unauthorized(_)) => return login_refused(&d),
         Err(e) => return d.error_page(None, &e),
     };
-    let Some(user_id) = actor.telegram_user() else { return login_refused(&d) };
-    let Some((jwt, _)) = d.keys.mint(user_id, now_ms() / 1000) else {
-        return d.error_page(None, &ServiceError::Internal("could not sign the session".into()));
-    };
-    tracing::info!(user_id, "dashboard login");
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/"))
-        .insert_header((header::SET_COOKIE, session::cookie(&jwt, session::TTL_SECS)))
-        .finish()
+    start_session(&d, &actor)
 }
 
 #[derive(Debug, Deserialize)]
