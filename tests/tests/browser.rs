@@ -267,7 +267,33 @@ async fn the_dashboard_in_a_browser_logs_in_uploads_rolls_back_and_changes_setti
     input.send_keys(&archive.path().display().to_string()).await.expect("choose file");
     click(&client, "#upload button[type=submit]").await;
     wait_for_text(&client, "v2 is uploaded and live.").await;
+
+    // A whole build folder: packed as .tar.gz by the page, checked by the server.
+    let folder = tempfile::tempdir().expect("folder");
+    let dist = folder.path().join("dist");
+    for (name, data) in bundles::sample_app("v3") {
+        let path = dist.join(&name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, data).expect("write");
+    }
+    let input = client.find(Locator::Css("#folder")).await.expect("folder input");
+    input.send_keys(&dist.display().to_string()).await.expect("choose folder");
+    wait_for_text(&client, "files from a folder").await;
+    click(&client, "#upload button[type=submit]").await;
+    wait_for_text(&client, "v3 is uploaded and live.").await;
     screenshot(&client, "dashboard-app").await;
+
+    // A broken archive: the server's reason appears on the page, nothing is deployed.
+    let junk = tempfile::Builder::new().suffix(".zip").tempfile().expect("tmp");
+    std::fs::write(junk.path(), b"this is not a zip file").expect("junk");
+    let input = client.find(Locator::Css("#archive")).await.expect("file input");
+    input.send_keys(&junk.path().display().to_string()).await.expect("choose file");
+    click(&client, "#upload button[type=submit]").await;
+    let problem =
+        client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-problem]:not([hidden])")).await;
+    let problem = problem.expect("a problem shown").text().await.expect("text");
+    assert!(problem.to_lowercase().contains("zip") || problem.to_lowercase().contains("archive"), "{problem}");
+    screenshot(&client, "dashboard-upload-error").await;
 
     // Roll back to v1.
     click(&client, "form[action$='/deployments/1/activate'] button").await;
