@@ -23,3 +23,13 @@ pub fn unavailable<T>(what: &str, why: &str) -> Option<T> {
     eprintln!("SKIPPING: {what} unavailable: {why} (set TMAHOST_TEST_REQUIRE_ALL=1 to fail instead)");
     None
 }
+
+/// Every file below `dir`, recursively (for tests that scan a data dir for secrets).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
+    }
+    out
+}

@@ -87,6 +87,27 @@ fn start_chromedriver() -> Option<Driver> {
     Some(Driver { child, url })
 }
 
+/// A headless Chromium session with its own profile directory.
+async fn browser(driver: &Driver, profile: &Path) -> fantoccini::Client {
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().expect("object").clone().into_iter().collect();
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("webdriver session")
+}
+
 async fn upload(api: &str, admin: &str, files: &[(String, Vec<u8>)]) -> Value {
     let res = reqwest::Client::new()
         .post(format!("{api}/api/v1/bots/demo_bot/apps/main/deployments"))
@@ -136,22 +157,7 @@ async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
     assert!(link.starts_with(&format!("http://demo-bot.localhost:{port}/#tgWebAppData=")), "{link}");
 
     let profile = tempfile::tempdir().expect("profile");
-    let caps = json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }
-    });
-    let caps = caps.as_object().expect("object").clone().into_iter().collect();
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("webdriver session");
+    let client = browser(&driver, profile.path()).await;
 
     client.goto(&link).await.expect("open dev link");
     let name = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#name")).await.expect("page");
@@ -228,23 +234,7 @@ async fn the_dashboard_in_a_browser_logs_in_uploads_rolls_back_and_changes_setti
     std::fs::write(archive.path(), bundles::zip(&bundles::sample_app("v2"))).expect("zip");
 
     let profile = tempfile::tempdir().expect("profile");
-    let caps = json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }
-    });
-    let caps = caps.as_object().expect("object").clone().into_iter().collect();
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("webdriver session");
+    let client = browser(&driver, profile.path()).await;
 
     // Log in through the one-time link.
     client.goto(&link).await.expect("open link");

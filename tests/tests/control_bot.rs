@@ -217,7 +217,7 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
         .expect("json");
     assert_eq!(bots[0]["username"], "Demo_Bot");
     let secret = TENANT.split(':').nth(1).expect("secret");
-    for f in walk(w.serve.data_dir.path()) {
+    for f in tmahost_testkit::files_under(w.serve.data_dir.path()) {
         let bytes = std::fs::read(&f).unwrap_or_default();
         assert!(!bytes.windows(secret.len()).any(|x| x == secret.as_bytes()), "token in {}", f.display());
     }
@@ -435,13 +435,4 @@ async fn the_bot_role_runs_alone_on_a_webhook_with_a_secret() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(w.tg.calls_to("sendMessage").len(), 1, "the updates with a wrong secret were not handled");
     assert_eq!(serve.stop(), Some(0), "SIGTERM stops the bot role cleanly");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }

@@ -253,7 +253,7 @@ async fn scenario(extra_env: &[(&str, &str)]) {
 
     // The bot token is stored encrypted: its secret part is nowhere in the data dir.
     let secret = TOKEN_A.split(':').nth(1).expect("secret");
-    for entry in walk(serve.data_dir.path()) {
+    for entry in tmahost_testkit::files_under(serve.data_dir.path()) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -303,15 +303,6 @@ async fn scenario(extra_env: &[(&str, &str)]) {
         assert_eq!(mode & 0o777, 0o600);
     }
     assert_eq!(serve.stop(), Some(0));
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

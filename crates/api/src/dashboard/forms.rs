@@ -119,10 +119,7 @@ pub(super) async fn settings(
     path: web::Path<(String, String)>,
     form: Form,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, field(&form, "csrf")) {
-        return refused;
-    }
+    let v = poster!(d, req, p, field(&form, "csrf"));
     let (bot_key, slug) = path.into_inner();
     // Who may change settings is decided before the form is read.
     let found = p.resolve_app(&v.actor, &bot_key, &slug).await;
@@ -154,10 +151,7 @@ pub(super) async fn grant(
     bot: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, field(&form, "csrf")) {
-        return refused;
-    }
+    let v = poster!(d, req, p, field(&form, "csrf"));
     let user = field(&form, "user_id").trim().parse::<i64>();
     let role = field(&form, "role").parse::<Role>();
     let result = match (user, role) {
@@ -177,10 +171,7 @@ pub(super) async fn revoke(
     path: web::Path<(String, i64)>,
     form: Form,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, field(&form, "csrf")) {
-        return refused;
-    }
+    let v = poster!(d, req, p, field(&form, "csrf"));
     match p.revoke_member(&v.actor, &path.0, path.1).await {
         Ok(bot) => see_other(&format!("/bots/{}", bot.host_label)),
         Err(e) => d.error_page(Some(&v), &e),
@@ -294,10 +285,7 @@ pub(super) async fn create_token(
     req: HttpRequest,
     form: Form,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, field(&form, "csrf")) {
-        return refused;
-    }
+    let v = poster!(d, req, p, field(&form, "csrf"));
     let result = async {
         let bot = field(&form, "bot").parse::<i64>().map_err(|_| ServiceError::NotFound("bot"))?;
         let ttl = field(&form, "ttl_days").trim().parse::<u32>().ok();
@@ -316,10 +304,7 @@ pub(super) async fn revoke_token(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, field(&form, "csrf")) {
-        return refused;
-    }
+    let v = poster!(d, req, p, field(&form, "csrf"));
     match p.revoke_token(&v.actor, &id).await {
         Ok(()) => see_other("/tokens"),
         Err(e) => d.error_page(Some(&v), &e),
@@ -335,10 +320,7 @@ pub(super) async fn dev_link(
     path: web::Path<(String, String)>,
     form: Form,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, field(&form, "csrf")) {
-        return refused;
-    }
+    let v = poster!(d, req, p, field(&form, "csrf"));
     let deployment = Some(field(&form, "deployment")).filter(|s| !s.is_empty());
     match p.dev_link(&v.actor, &path.0, &path.1, &tmahost_service::DevUser::default(), deployment).await {
         Ok(link) => see_other(&link.url),

@@ -3,6 +3,18 @@
 //! service operation with the signed-in Telegram user as the [`Actor`], so a developer of one
 //! bot gets the same 404 for another bot's pages as the API gives.
 
+/// The viewer of a form post whose CSRF token (`$token`) is theirs, or the response that
+/// refuses it.
+macro_rules! poster {
+    ($d:expr, $req:expr, $p:expr, $token:expr) => {{
+        let v = viewer!($d, $req, $p);
+        if let Some(refused) = csrf_refused(&$d, &v, $token) {
+            return refused;
+        }
+        v
+    }};
+}
+
 /// Unwraps a viewer or returns the login redirect.
 macro_rules! viewer {
     ($d:expr, $req:expr, $p:expr) => {
@@ -287,10 +299,7 @@ async fn logout(
     req: HttpRequest,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, &form.csrf) {
-        return refused;
-    }
+    poster!(d, req, p, &form.csrf);
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/login"))
         .insert_header((header::SET_COOKIE, session::cookie("", 0)))
@@ -479,10 +488,7 @@ async fn activate(
     path: web::Path<(String, String, i64)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    if let Some(refused) = csrf_refused(&d, &v, &form.csrf) {
-        return refused;
-    }
+    let v = poster!(d, req, p, &form.csrf);
     let (bot, app, version) = path.into_inner();
     match p.activate_deployment(&v.actor, &bot, &app, &version.to_string()).await {
         Ok((bot, app, dep)) => {
