@@ -25,7 +25,6 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use tmahost_deploy::Rules;
 use tmahost_service::{Platform, ServiceError};
 use tmahost_store::{BlobKey, Encoding};
-use tmahost_telegram::BotToken;
 
 use crate::content::{Lookup, Manifest, Resolution};
 use crate::respond::{FileReply, apply_rules, file_response, security_headers};
@@ -78,11 +77,7 @@ impl Edge {
                 .weigher(|_, b: &Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
                 .build(),
             previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
-            sessions: Sessions::new(
-                platform.master_key(),
-                config.session_rate_per_minute,
-                config.control_bot_token.as_ref().and_then(|t| BotToken::parse(t.expose()).ok()),
-            ),
+            sessions: Sessions::new(platform.master_key(), config.session_rate_per_minute, config.control_bot()),
             platform,
         });
         tokio::spawn(refresher(Arc::downgrade(&inner)));

@@ -280,6 +280,11 @@ impl Config {
         self.storage_url.as_deref()
     }
 
+    /// The control bot's token, parsed (the configuration was validated at load).
+    pub fn control_bot(&self) -> Option<tmahost_telegram::BotToken> {
+        self.control_bot_token.as_ref().and_then(|t| tmahost_telegram::BotToken::parse(t.expose()).ok())
+    }
+
     /// The API's public base URL, without a trailing slash.
     pub fn api_url(&self) -> String {
         match &self.public_api_url {

@@ -71,7 +71,7 @@ impl Platform {
     /// A Telegram Login Widget callback (the widget of the control bot): who it signs in.
     /// Strangers are refused like with links.
     pub async fn widget_login(&self, fields: &[(String, String)]) -> Result<Actor, ServiceError> {
-        let token = self.control_bot_token().ok_or_else(|| {
+        let token = self.config().control_bot().ok_or_else(|| {
             ServiceError::Forbidden("the Login Widget needs the control bot (TMAHOST_CONTROL_BOT_TOKEN)".into())
         })?;
         let user = tmahost_telegram::login_widget::verify(fields, &token, now_ms() / 1000, WIDGET_MAX_AGE_SECS)
@@ -81,23 +81,5 @@ impl Platform {
             return Err(ServiceError::Forbidden("you are not an admin or a member of any bot".into()));
         }
         Ok(actor)
-    }
-
-    fn control_bot_token(&self) -> Option<tmahost_telegram::BotToken> {
-        self.config().control_bot_token.as_ref().and_then(|t| tmahost_telegram::BotToken::parse(t.expose()).ok())
-    }
-
-    /// The control bot's username (for the Login Widget), asked of Telegram once.
-    pub async fn control_bot_username(&self) -> Option<String> {
-        let token = self.control_bot_token()?;
-        self.inner_control_username()
-            .get_or_init(|| async {
-                match self.get_me(&token).await {
-                    Ok(Some(name)) => Some(name),
-                    _ => None,
-                }
-            })
-            .await
-            .clone()
     }
 }

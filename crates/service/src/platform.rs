@@ -43,7 +43,7 @@ struct Inner {
     work_dir: PathBuf,
     /// Bumped after every change the edge must see (routing, settings, activations).
     changes: tokio::sync::watch::Sender<u64>,
-    /// The control bot's username once `getMe` told it (`None` inside: it could not).
+    /// The control bot's username once `getMe` told it (a failed ask is retried next time).
     control_username: tokio::sync::OnceCell<Option<String>>,
 }
 
@@ -104,14 +104,22 @@ impl Platform {
         self.inner.changes.subscribe()
     }
 
-    pub(crate) fn inner_control_username(&self) -> &tokio::sync::OnceCell<Option<String>> {
-        &self.inner.control_username
-    }
-
-    /// `getMe` with `token`: the bot's username, `None` when Telegram is unreachable.
-    pub(crate) async fn get_me(&self, token: &BotToken) -> Result<Option<String>, ServiceError> {
-        let me = telegram_api::get_me(&self.inner.http, &self.config().telegram_api_url, token).await?;
-        Ok(me.and_then(|m| m.username))
+    /// The control bot's username (for the Login Widget), asked of Telegram once; `None`
+    /// without a control bot or while Telegram cannot tell.
+    pub async fn control_bot_username(&self) -> Option<String> {
+        let token = self.config().control_bot()?;
+        let (http, base) = (&self.inner.http, &self.config().telegram_api_url);
+        let found = self
+            .inner
+            .control_username
+            .get_or_try_init(|| async {
+                match telegram_api::get_me(http, base, &token).await {
+                    Ok(Some(me)) => Ok(me.username),
+                    _ => Err(()),
+                }
+            })
+            .await;
+        found.ok().cloned().flatten()
     }
 
     pub(crate) fn changed(&self) {
