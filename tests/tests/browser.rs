@@ -192,8 +192,13 @@ async fn screenshot(client: &fantoccini::Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
 }
 
+/// The page's visible text; empty while a navigation has no `body` yet (a click that submits a
+/// form returns before the next document exists), so callers poll.
 async fn page_text(client: &fantoccini::Client) -> String {
-    client.find(Locator::Css("body")).await.expect("body").text().await.unwrap_or_default()
+    match client.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Waits until the page's text contains `needle`.
