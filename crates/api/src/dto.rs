@@ -299,3 +299,67 @@ pub struct LimitQuery {
     /// At most this many items, newest first (default 50, max 1000).
     pub limit: Option<i64>,
 }
+
+/// A digest deploy's manifest: every file of the bundle by path, with the SHA-256 (lowercase
+/// hex) and size of its bytes. Sent as `application/json` to the deployments endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestDto {
+    #[schema(value_type = Object, example = json!({"index.html": {"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 4}}))]
+    pub files: std::collections::BTreeMap<String, ManifestEntryDto>,
+    /// Stage instead of activating: the deployment is served on its preview URL only.
+    #[serde(default)]
+    pub stage: bool,
+    /// A note shown in deployment lists (≤ 500 characters).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntryDto {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// An opened digest deploy: upload each of `missing` with `PUT /api/v1/blobs/{sha256}`, then
+/// `POST` to `finalize_url`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadPlanDto {
+    #[serde(flatten)]
+    pub deployment: DeploymentDto,
+    /// SHA-256 of each distinct content the server lacks.
+    pub missing: Vec<String>,
+    /// Distinct contents in the manifest.
+    pub unique_blobs: usize,
+    /// When the unfinished deployment is failed (RFC 3339).
+    pub expires_at: String,
+    pub finalize_url: String,
+}
+
+impl UploadPlanDto {
+    pub fn new(p: &Platform, plan: &tmahost_service::UploadPlan) -> Self {
+        let d = &plan.deployment;
+        Self {
+            deployment: DeploymentDto::new(p, &plan.bot, &plan.app, d),
+            missing: plan.missing.iter().map(ToString::to_string).collect(),
+            unique_blobs: plan.unique_blobs,
+            expires_at: ts(plan.expires_at),
+            finalize_url: format!("/api/v1/bots/{}/apps/{}/deployments/{}/finalize", plan.bot.id, plan.app.slug, d.id),
+        }
+    }
+}
+
+/// The result of a blob upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlobDto {
+    pub sha256: String,
+    /// `stored`, or `already_stored` when the content was there first.
+    pub status: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackDto {
+    /// The version to serve; default: the deployment that was live before the current one.
+    pub to: Option<i64>,
+}

@@ -47,7 +47,7 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
         while let Some(mut field) = form.try_next().await.map_err(|e| bad_upload(e.to_string()))? {
             let is_file = field.content_disposition().and_then(|cd| cd.get_filename()).is_some();
             if is_file {
-                found = Some(copy(field.map(|r| r.map_err(|e| e.to_string())), file, limit).await?);
+                found = Some(copy(field.map(|r| r.map_err(|e| e.to_string())), file, limit, too_large).await?);
                 break;
             }
             let name = field.name().unwrap_or_default().to_owned();
@@ -65,7 +65,7 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
         }
         found.ok_or_else(|| bad_upload("the multipart form has no file part".into()))?
     } else {
-        copy(payload.map(|r| r.map_err(|e| e.to_string())), file, limit).await?
+        copy(payload.map(|r| r.map_err(|e| e.to_string())), file, limit, too_large).await?
     };
     if written == 0 {
         return Err(bad_upload("the request body is empty; send the archive as the body".into()).into());
@@ -73,17 +73,51 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
     Ok(Received { file: tmp, fields })
 }
 
+/// Saves the body of a blob upload (`PUT /api/v1/blobs/{sha256}`) to a temp file, refusing
+/// to read past the size its manifest declared.
+pub async fn receive_blob(p: &Platform, payload: web::Payload, size: u64) -> Result<NamedTempFile, ApiError> {
+    let tmp = NamedTempFile::with_prefix_in("blob-", p.work_dir()).map_err(internal)?;
+    let file = tokio::fs::File::from_std(tmp.reopen().map_err(internal)?);
+    let longer = |limit| -> ApiError {
+        ServiceError::BadRequest {
+            code: "size_mismatch",
+            message: format!("the body is longer than the {limit} bytes the manifest declared"),
+        }
+        .into()
+    };
+    copy(payload.map(|r| r.map_err(|e| e.to_string())), file, size, longer).await?;
+    Ok(tmp)
+}
+
+/// Reads a JSON request body of at most `limit` bytes into memory.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| bad_upload(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ServiceError::BadRequest {
+                code: "body_too_large",
+                message: format!("the request body is larger than {limit} bytes"),
+            }
+            .into());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 async fn copy(
     mut body: impl Stream<Item = Result<web::Bytes, String>> + Unpin,
     mut file: tokio::fs::File,
     limit: u64,
+    over: impl Fn(u64) -> ApiError,
 ) -> Result<u64, ApiError> {
     let mut n = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(bad_upload)?;
         n += chunk.len() as u64;
         if n > limit {
-            return Err(too_large(limit));
+            return Err(over(limit));
         }
         file.write_all(&chunk).await.map_err(internal)?;
     }

@@ -161,7 +161,7 @@ fn special_kind(mode: u32) -> Option<&'static str> {
 }
 
 /// Operating-system litter that zip tools add; dropped silently.
-fn is_junk(path: &BundlePath) -> bool {
+pub(crate) fn is_junk(path: &BundlePath) -> bool {
     path.as_str().starts_with("__MACOSX/") || matches!(path.file_name(), ".DS_Store" | "Thumbs.db" | "desktop.ini")
 }
 
@@ -249,7 +249,8 @@ impl<'a> Collector<'a> {
         }
         let (files, rules) = take_rules(files)?;
         let mut warnings = html_refs::missing_references(&files);
-        warnings.extend(rewrite_warnings(&files, &rules));
+        let names: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        warnings.extend(rewrite_warnings(&names, &rules));
         Ok((files, rules, warnings))
     }
 }
@@ -261,21 +262,23 @@ fn take_rules(files: Vec<BundleFile>) -> Result<(Vec<BundleFile>, Rules), Ingest
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let read = |name: &'static str| -> Result<Option<String>, IngestError> {
         let Some(f) = rule_files.iter().find(|f| f.path.as_str() == name) else { return Ok(None) };
-        let bytes = std::fs::read(&f.local)?;
-        let text = String::from_utf8(bytes).map_err(|_| RuleError {
-            file: name,
-            line: 0,
-            message: "the file is not UTF-8 text".into(),
-        })?;
-        Ok(Some(text))
+        Ok(Some(rule_text(name, std::fs::read(&f.local)?)?))
     };
     let rules = Rules::parse(read(HEADERS_FILE)?.as_deref(), read(REDIRECTS_FILE)?.as_deref())?;
     Ok((files, rules))
 }
 
+/// The text of a `_headers` / `_redirects` file, which must be UTF-8.
+pub(crate) fn rule_text(name: &'static str, bytes: Vec<u8>) -> Result<String, RuleError> {
+    String::from_utf8(bytes).map_err(|_| RuleError {
+        file: name,
+        line: 0,
+        message: "the file is not UTF-8 text".into(),
+    })
+}
+
 /// A 200 rewrite to a fixed path the bundle lacks would answer 404: say so at upload.
-fn rewrite_warnings(files: &[BundleFile], rules: &Rules) -> Vec<String> {
-    let names: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+pub(crate) fn rewrite_warnings(names: &HashSet<&str>, rules: &Rules) -> Vec<String> {
     rules
         .redirects
         .iter()

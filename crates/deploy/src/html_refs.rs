@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::BundleFile;
 
-const MAX_INDEX_BYTES: u64 = 2 * 1024 * 1024;
+pub(crate) const MAX_INDEX_BYTES: u64 = 2 * 1024 * 1024;
 const MAX_WARNINGS: usize = 5;
 
 pub(crate) fn missing_references(files: &[BundleFile]) -> Vec<String> {
@@ -19,8 +19,13 @@ pub(crate) fn missing_references(files: &[BundleFile]) -> Vec<String> {
         return Vec::new();
     };
     let present: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    missing_in(&html, &present)
+}
+
+/// The warnings for one index.html, given the paths the bundle has.
+pub(crate) fn missing_in(html: &str, present: &HashSet<&str>) -> Vec<String> {
     let mut warnings = Vec::new();
-    for reference in references(&html) {
+    for reference in references(html) {
         let Some(path) = local_asset(&reference) else { continue };
         if present.contains(path.as_str()) {
             continue;

@@ -13,6 +13,7 @@ mod content_type;
 mod error;
 mod fingerprint;
 mod html_refs;
+mod manifest;
 mod path;
 pub mod rules;
 
@@ -21,6 +22,7 @@ pub use compress::{Effort, Variants, precompress};
 pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;
 pub use fingerprint::is_fingerprinted;
+pub use manifest::{CheckedManifest, DeclaredFile, FinalInputs, ManifestFile, check_manifest, finish_manifest};
 pub use path::BundlePath;
 pub use rules::{RuleError, Rules};
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde_json::json;
-use tmahost_deploy::{Bundle, Effort, is_compressible, precompress};
+use tmahost_deploy::{Bundle, Effort, Rules, is_compressible, precompress};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
 use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 
@@ -46,8 +46,15 @@ pub struct DeployReport {
     pub warnings: Vec<String>,
 }
 
+/// Distinct contents a deployment added to the store, and those it found there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlobCounts {
+    pub new: usize,
+    pub reused: usize,
+}
+
 /// A blob ready for upload: original on disk plus any variants written beside it.
-struct Prepared {
+pub(crate) struct Prepared {
     sha: Sha256,
     local: PathBuf,
     size: u64,
@@ -66,11 +73,7 @@ impl Platform {
     ) -> Result<DeployReport, ServiceError> {
         let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
         actor.check(bot.bot_id(), Need::Deploy)?;
-        if let Some(m) = &opts.message
-            && m.chars().count() > 500
-        {
-            return Err(ServiceError::invalid("invalid_message", "the deploy message is limited to 500 characters"));
-        }
+        check_message(&opts)?;
         let (path, limits, work) = (archive.to_owned(), self.config().limits(), self.work_dir().to_owned());
         let bundle = blocking(move || tmahost_deploy::ingest(&path, &limits, &work)).await??;
 
@@ -93,6 +96,35 @@ impl Platform {
                 content_type: f.content_type.clone(),
             })
             .collect();
+        let counts = BlobCounts { new: new_blobs, reused: reused_blobs };
+        self.commit_deployment(
+            actor,
+            (bot, app, d),
+            files,
+            &bundle.rules,
+            opts.activate,
+            counts,
+            bundle.warnings,
+            "archive",
+        )
+        .await
+    }
+
+    /// The last step of both ways in (archive and digest): records the manifest and, if asked,
+    /// activates, in one transaction with its audit event. A failure fails the deployment.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn commit_deployment(
+        &self,
+        actor: &Actor,
+        (bot, app, d): (Bot, App, Deployment),
+        files: Vec<NewDeploymentFile>,
+        rules: &Rules,
+        activate: bool,
+        counts: BlobCounts,
+        warnings: Vec<String>,
+        how: &'static str,
+    ) -> Result<DeployReport, ServiceError> {
+        let bytes: i64 = files.iter().map(|f| f.size).sum();
         let audit = NewAuditEvent {
             actor: &actor.label,
             action: "deployment.create",
@@ -102,27 +134,30 @@ impl Platform {
             details: json!({
                 "version": d.version,
                 "files": files.len(),
-                "bytes": bundle.total_bytes(),
-                "activated": opts.activate,
-                "new_blobs": new_blobs,
+                "bytes": bytes,
+                "activated": activate,
+                "new_blobs": counts.new,
+                "upload": how,
             }),
         };
-        let rules = serde_json::to_string(&bundle.rules).map_err(ServiceError::internal)?;
-        let deployment = match self.db().complete_deployment(&d.id, &files, &rules, opts.activate, &audit).await {
+        let rules = serde_json::to_string(rules).map_err(ServiceError::internal)?;
+        let deployment = match self.db().complete_deployment(&d.id, &files, &rules, activate, &audit).await {
             Ok(done) => done,
             Err(e) => {
                 self.db().fail_deployment(&d.id, "recording the manifest failed").await?;
                 return Err(e.into());
             }
         };
-        if opts.activate {
+        if activate {
             self.changed();
         }
+        self.metrics().deployed(how, (now_ms() - d.created_at).max(0) as f64 / 1000.0);
         tracing::info!(
             bot = %bot.id, app = %app.slug, version = deployment.version, files = files.len(),
-            new_blobs, reused_blobs, status = %deployment.status, "deployment stored"
+            new_blobs = counts.new, reused_blobs = counts.reused, status = %deployment.status, upload = how,
+            "deployment stored"
         );
-        Ok(DeployReport { bot, app, deployment, new_blobs, reused_blobs, warnings: bundle.warnings })
+        Ok(DeployReport { bot, app, deployment, new_blobs: counts.new, reused_blobs: counts.reused, warnings })
     }
 
     /// Uploads the blobs the store lacks; returns (new, reused) counts of distinct contents.
@@ -156,7 +191,7 @@ impl Platform {
         Ok((missing.len(), hashes.len() - missing.len()))
     }
 
-    async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {
+    pub(crate) async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {
         let read = |path: PathBuf| async move {
             tokio::fs::read(&path).await.map(Bytes::from).map_err(ServiceError::internal)
         };
@@ -274,14 +309,26 @@ impl Platform {
 
     /// Fails deployments left `uploading` by a crash. `all` is for single-process `serve`,
     /// which owns every upload; scaled-out API nodes only fail uploads older than the limit.
+    /// Digest deploys survive a restart (their client resumes) and fail only when they expire.
     pub async fn fail_stale_uploads(&self, all: bool) -> Result<u64, ServiceError> {
-        let cutoff = if all { now_ms() + 1 } else { now_ms() - (self.config().stale_upload_secs as i64) * 1000 };
-        Ok(self.db().fail_stale_uploads(cutoff).await?)
+        let now = now_ms();
+        let cutoff = if all { now + 1 } else { now - (self.config().stale_upload_secs as i64) * 1000 };
+        Ok(self.db().fail_stale_uploads(cutoff, now).await?)
+    }
+}
+
+/// Deploy messages are shown in chats and tables; keep them short.
+pub(crate) fn check_message(opts: &DeployOptions) -> Result<(), ServiceError> {
+    match &opts.message {
+        Some(m) if m.chars().count() > 500 => {
+            Err(ServiceError::invalid("invalid_message", "the deploy message is limited to 500 characters"))
+        }
+        _ => Ok(()),
     }
 }
 
 /// Builds the variants of one new blob and writes them beside the original.
-fn prepare(
+pub(crate) fn prepare(
     (sha, local, size, content_type): (Sha256, PathBuf, u64, String),
     effort: Effort,
 ) -> Result<Prepared, std::io::Error> {

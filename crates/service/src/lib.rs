@@ -9,10 +9,12 @@ mod dev_link;
 pub mod display;
 mod error;
 mod login;
+pub mod metrics;
 mod notices;
 mod platform;
 mod stats;
 mod telegram_api;
+mod uploads;
 
 pub use auth::{Actor, MintedToken, Need, TokenSigner};
 pub use config::{Config, ConfigError, LogFormat, Secret};
@@ -23,8 +25,9 @@ pub use login::{LOGIN_LINK_TTL_SECS, LoginLink, WIDGET_MAX_AGE_SECS};
 pub use notices::{DeployNotice, NoticeKind};
 pub use platform::{Platform, Registration};
 pub use stats::{RECENT_DEPLOYS_SECS, Stats};
-pub use tmahost_deploy::{IngestError, Limits};
+pub use tmahost_deploy::{DeclaredFile, IngestError, Limits};
 pub use tmahost_store as store;
+pub use uploads::{BlobPut, UploadPlan};
 
 /// Runs blocking work on the blocking pool, keeping the caller's tracing span.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ServiceError> {

@@ -45,6 +45,7 @@ struct Inner {
     changes: tokio::sync::watch::Sender<u64>,
     /// The control bot's username once `getMe` told it (a failed ask is retried next time).
     control_username: tokio::sync::OnceCell<Option<String>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Platform {
@@ -75,7 +76,18 @@ impl Platform {
         let (changes, _) = tokio::sync::watch::channel(0);
         let control_username = tokio::sync::OnceCell::new();
         Ok(Self {
-            inner: Arc::new(Inner { config, db, blobs, master, signer, http, work_dir, changes, control_username }),
+            inner: Arc::new(Inner {
+                config,
+                db,
+                blobs,
+                master,
+                signer,
+                http,
+                work_dir,
+                changes,
+                control_username,
+                metrics: Default::default(),
+            }),
         })
     }
 
@@ -87,6 +99,10 @@ impl Platform {
     }
     pub fn blobs(&self) -> &BlobStore {
         &self.inner.blobs
+    }
+    /// This process's Prometheus metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
     /// Scratch space for uploads in flight (on the data volume, so renames are cheap).
     pub fn work_dir(&self) -> &Path {

@@ -17,7 +17,7 @@ pub use blobs::{BlobKey, BlobStore, Encoding};
 pub use crypto::{MasterKey, SecretBytes};
 pub use db::{Db, DbKind};
 pub use error::StoreError;
-pub use repo::NewDeploymentFile;
+pub use repo::{ExpectedBlob, NewDeploymentFile, NewUpload, Upload};
 
 /// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {

@@ -45,6 +45,14 @@ macro_rules! lock_app_and_supersede {
     }};
 }
 
+/// Drops what a digest deploy declared, once its deployment is complete or failed.
+macro_rules! forget_upload {
+    ($conn:expr, $id:expr) => {{
+        sqlx::query("DELETE FROM upload_blobs WHERE deployment_id = $1").bind($id).execute(&mut *$conn).await?;
+        sqlx::query("DELETE FROM uploads WHERE deployment_id = $1").bind($id).execute(&mut *$conn).await?;
+    }};
+}
+
 const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at";
 const APP_COLS: &str = "id, bot_id, slug, settings, created_at, updated_at";
 const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by, created_at, activated_at, \
@@ -56,6 +64,34 @@ const TOKEN_COLS: &str = "id, name, scope, created_by, created_at, expires_at, r
 pub struct NewDeploymentFile {
     pub path: String,
     pub sha256: Sha256,
+    pub size: i64,
+    pub content_type: String,
+}
+
+/// What a digest deploy declares when it opens its deployment (see `uploads` in migration 0005).
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    /// The checked manifest as JSON; read back by [`Db::upload`] when the client finalizes.
+    pub manifest_json: String,
+    pub activate: bool,
+    pub expires_at: i64,
+    /// Contents the store lacks: (sha256, size, content type).
+    pub expected: Vec<(Sha256, i64, String)>,
+}
+
+/// An unfinished digest deploy, as recorded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Upload {
+    pub manifest: String,
+    pub activate: i64,
+    pub new_blobs: i64,
+    pub expires_at: i64,
+}
+
+/// A pending deployment that expects a blob: who may send it, and what it must be.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExpectedBlob {
+    pub bot_id: i64,
     pub size: i64,
     pub content_type: String,
 }
@@ -223,6 +259,28 @@ impl Db {
         created_by: &str,
         message: Option<&str>,
     ) -> Result<Deployment, StoreError> {
+        self.open_deployment(app_id, created_by, message, None).await
+    }
+
+    /// Opens a digest deploy: the deployment (`uploading`) and what it expects, in one
+    /// transaction.
+    pub async fn create_upload(
+        &self,
+        app_id: &str,
+        created_by: &str,
+        message: Option<&str>,
+        upload: &NewUpload,
+    ) -> Result<Deployment, StoreError> {
+        self.open_deployment(app_id, created_by, message, Some(upload)).await
+    }
+
+    async fn open_deployment(
+        &self,
+        app_id: &str,
+        created_by: &str,
+        message: Option<&str>,
+        upload: Option<&NewUpload>,
+    ) -> Result<Deployment, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
         let q = sql(format!(
@@ -247,9 +305,58 @@ impl Db {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
+            if let Some(u) = upload {
+                sqlx::query(
+                    "INSERT INTO uploads (deployment_id, manifest, activate, new_blobs, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&id)
+                .bind(&u.manifest_json)
+                .bind(i64::from(u.activate))
+                .bind(u.expected.len() as i64)
+                .bind(u.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                for (sha, size, content_type) in &u.expected {
+                    sqlx::query(
+                        "INSERT INTO upload_blobs (deployment_id, sha256, size, content_type) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&id)
+                    .bind(sha.as_str())
+                    .bind(size)
+                    .bind(content_type)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             d
         });
         Ok(d)
+    }
+
+    /// The declaration of an unfinished digest deploy.
+    pub async fn upload(&self, deployment_id: &str) -> Result<Option<Upload>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT manifest, activate, new_blobs, expires_at FROM uploads WHERE deployment_id = $1",
+        )
+        .bind(deployment_id)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Unfinished, unexpired deployments that expect this content.
+    pub async fn expected_blob(&self, sha: &Sha256, now: i64) -> Result<Vec<ExpectedBlob>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT a.bot_id, ub.size, ub.content_type FROM upload_blobs ub \
+             JOIN uploads u ON u.deployment_id = ub.deployment_id \
+             JOIN deployments d ON d.id = ub.deployment_id \
+             JOIN apps a ON a.id = d.app_id \
+             WHERE ub.sha256 = $1 AND d.status = 'uploading' AND u.expires_at > $2",
+        )
+        .bind(sha.as_str())
+        .bind(now)
+        .fetch_all(p)
+        .await?))
     }
 
     pub async fn get_deployment(&self, id: &str) -> Result<Option<Deployment>, StoreError> {
@@ -339,6 +446,7 @@ impl Db {
                 .fetch_optional(&mut *tx)
                 .await?;
             let d = d.ok_or_else(|| StoreError::InvalidState("the deployment is no longer uploading".into()))?;
+            forget_upload!(&mut *tx, deployment_id);
             let ev = NewAuditEvent { deployment_id: Some(deployment_id), app_id: Some(&app_id), ..audit.clone() };
             insert_audit!(&mut *tx, &ev);
             d
@@ -381,26 +489,38 @@ impl Db {
     }
 
     pub async fn fail_deployment(&self, deployment_id: &str, error: &str) -> Result<(), StoreError> {
-        on_db!(self, p => sqlx::query("UPDATE deployments SET status = 'failed', error = $1 WHERE id = $2 AND status = 'uploading'")
-            .bind(error)
-            .bind(deployment_id)
-            .execute(p)
-            .await
-            .map(|_| ())?);
+        in_tx!(self, tx => {
+            sqlx::query("UPDATE deployments SET status = 'failed', error = $1 WHERE id = $2 AND status = 'uploading'")
+                .bind(error)
+                .bind(deployment_id)
+                .execute(&mut *tx)
+                .await?;
+            forget_upload!(&mut *tx, deployment_id);
+        });
         Ok(())
     }
 
-    /// Marks deployments still `uploading` since before `created_before` as failed (their
-    /// uploader crashed or gave up). Returns how many were marked.
-    pub async fn fail_stale_uploads(&self, created_before: i64) -> Result<u64, StoreError> {
-        let n = on_db!(self, p => sqlx::query(
-            "UPDATE deployments SET status = 'failed', error = 'upload did not finish (interrupted)' \
-             WHERE status = 'uploading' AND created_at < $1",
-        )
-        .bind(created_before)
-        .execute(p)
-        .await?
-        .rows_affected());
+    /// Marks as failed the deployments whose upload will never finish: archive uploads still
+    /// `uploading` since before `archive_before` (their uploader crashed or gave up) and digest
+    /// deploys past their expiry at `now`. Returns how many were marked.
+    pub async fn fail_stale_uploads(&self, archive_before: i64, now: i64) -> Result<u64, StoreError> {
+        let n = in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE deployments SET status = 'failed', error = 'upload did not finish (interrupted or expired)' \
+                 WHERE status = 'uploading' AND ( \
+                   (created_at < $1 AND id NOT IN (SELECT deployment_id FROM uploads)) \
+                   OR id IN (SELECT deployment_id FROM uploads WHERE expires_at <= $2))",
+            )
+            .bind(archive_before)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let gone = "(SELECT id FROM deployments WHERE status = 'failed')";
+            sqlx::query(sql(format!("DELETE FROM upload_blobs WHERE deployment_id IN {gone}"))).execute(&mut *tx).await?;
+            sqlx::query(sql(format!("DELETE FROM uploads WHERE deployment_id IN {gone}"))).execute(&mut *tx).await?;
+            n
+        });
         Ok(n)
     }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use tmahost_store::model::{
     AppSettings, AppSlug, BotStatus, DeploymentStatus, NewAuditEvent, Role, Sha256, TokenScope,
 };
-use tmahost_store::{Db, NewDeploymentFile, StoreError};
+use tmahost_store::{Db, NewDeploymentFile, NewUpload, StoreError};
 use tmahost_telegram::BotId;
 
 async fn sqlite() -> (Db, tempfile::TempDir) {
@@ -143,14 +143,52 @@ async fn interrupted_uploads_become_failed_and_stay_invisible(db: Db) {
     let live = deploy(&db, &app, &[("index.html", 1)], true).await;
     let crashed = db.create_deployment(&app, "test", None).await.expect("create");
     assert_eq!(db.active_deployment(&app).await.expect("active").expect("one").id, live);
-    assert_eq!(db.fail_stale_uploads(crashed.created_at - 1).await.expect("none yet"), 0);
-    assert_eq!(db.fail_stale_uploads(tmahost_store::now_ms() + 1).await.expect("fail"), 1);
+    let now = tmahost_store::now_ms();
+    assert_eq!(db.fail_stale_uploads(crashed.created_at - 1, now).await.expect("none yet"), 0);
+    assert_eq!(db.fail_stale_uploads(now + 1, now).await.expect("fail"), 1);
     let d = db.get_deployment(&crashed.id).await.expect("get").expect("found");
     assert_eq!(d.status, DeploymentStatus::Failed);
     // Completing it later is refused: it never becomes visible.
     let late = db.complete_deployment(&crashed.id, &[], "{}", true, &ev("x", None)).await;
     assert!(matches!(late, Err(StoreError::InvalidState(_))), "{late:?}");
     assert_eq!(db.active_deployment(&app).await.expect("active").expect("one").id, live);
+}
+
+/// A digest deploy expects blobs until it completes or expires; only then may its blobs be
+/// refused, and an expired one never completes.
+async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
+    let (bot, app) = bot_with_app(&db, 10, "Digest_Bot").await;
+    let now = tmahost_store::now_ms();
+    let upload = |expires_at| NewUpload {
+        manifest_json: r#"[{"path":"index.html"}]"#.into(),
+        activate: true,
+        expires_at,
+        expected: vec![(sha(7), 10, "text/html".into())],
+    };
+    let open = db.create_upload(&app, "test", Some("m"), &upload(now + 60_000)).await.expect("open");
+    let expired = db.create_upload(&app, "test", None, &upload(now - 1)).await.expect("open");
+    assert_eq!((open.version, expired.version), (1, 2));
+    let u = db.upload(&open.id).await.expect("upload").expect("recorded");
+    assert_eq!((u.activate, u.new_blobs, u.manifest.as_str()), (1, 1, r#"[{"path":"index.html"}]"#));
+
+    // Only the unexpired deployment counts, and it names its bot.
+    let want = db.expected_blob(&sha(7), now).await.expect("expected");
+    assert_eq!(want.len(), 1);
+    assert_eq!((want[0].bot_id, want[0].size, want[0].content_type.as_str()), (bot.0, 10, "text/html"));
+    assert!(db.expected_blob(&sha(8), now).await.expect("none").is_empty());
+
+    // Expiry fails the expired one only; archive uploads younger than the cutoff are kept.
+    assert_eq!(db.fail_stale_uploads(0, now).await.expect("sweep"), 1);
+    assert!(db.upload(&expired.id).await.expect("gone").is_none());
+    assert_eq!(db.get_deployment(&expired.id).await.expect("get").expect("found").status, DeploymentStatus::Failed);
+
+    // Completing the open one forgets its declaration: the blob is no longer expected.
+    db.insert_blob(&sha(7), 10, None, None).await.expect("blob");
+    let files =
+        [NewDeploymentFile { path: "index.html".into(), sha256: sha(7), size: 10, content_type: "text/html".into() }];
+    db.complete_deployment(&open.id, &files, "{}", true, &ev("deployment.create", Some(bot))).await.expect("complete");
+    assert!(db.upload(&open.id).await.expect("gone").is_none());
+    assert!(db.expected_blob(&sha(7), now).await.expect("none").is_empty());
 }
 
 async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
@@ -246,6 +284,7 @@ on_both_engines!(
     bots_and_apps,
     deployment_lifecycle,
     interrupted_uploads_become_failed_and_stay_invisible,
+    digest_uploads_expect_blobs_until_completed_or_expired,
     concurrent_deploys_get_distinct_versions_and_one_active,
     blobs_members_tokens,
 );

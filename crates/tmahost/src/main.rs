@@ -2,6 +2,8 @@
 //!
 //! Output contract: command results (URLs, tokens, JSON) go to stdout, logs to stderr.
 
+mod client;
+
 use std::io::Read;
 use std::net::TcpListener;
 
@@ -15,6 +17,8 @@ use tmahost_service::{Actor, Config, DevUser, LogFormat, Platform};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    remote: client::Remote,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +39,8 @@ enum Command {
     /// Operator commands that act directly on the database.
     #[command(subcommand)]
     Admin(Admin),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +119,13 @@ enum BotCmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Client(cmd) = cli.command {
+        // A client needs no server configuration, and its stderr is for people.
+        let filter = tracing_subscriber::EnvFilter::try_from_env("TMAHOST_LOG").unwrap_or_else(|_| "warn".into());
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return runtime.block_on(client::run(cli.remote, cmd));
+    }
     let config = Config::load()?;
     init_tracing(config.log_format);
     for var in Config::unknown_env_vars() {
@@ -132,6 +145,7 @@ fn init_tracing(format: LogFormat) {
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
+        Command::Client(_) => unreachable!("client commands run without server configuration"),
         Command::Serve => serve(config, Role::All).await,
         Command::Api => serve(config, Role::Api).await,
         Command::Edge => serve(config, Role::Edge).await,
@@ -245,6 +259,20 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         if failed > 0 {
             tracing::warn!(failed, "marked interrupted uploads as failed");
         }
+        // Digest deploys nobody finishes expire; sweep them while running, not just at start.
+        let sweeper = platform.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                match sweeper.fail_stale_uploads(false).await {
+                    Ok(0) => {}
+                    Ok(failed) => tracing::info!(failed, "expired unfinished uploads"),
+                    Err(e) => tracing::warn!(error = %e, "could not expire unfinished uploads"),
+                }
+            }
+        });
         let bound = listener.local_addr()?;
         servers.push(tmahost_api::server(platform.clone(), listener)?);
         println!("api: http://{bound}/api/v1 (OpenAPI at http://{bound}/api/v1/openapi.json)");

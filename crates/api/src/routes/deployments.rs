@@ -1,16 +1,22 @@
 use actix_web::{HttpRequest, HttpResponse, web};
-use tmahost_service::{DeployOptions, Platform};
+use tmahost_service::store::model::Sha256;
+use tmahost_service::{DeclaredFile, DeployOptions, Platform, ServiceError};
 
 use crate::auth::Caller;
-use crate::dto::{DeployQuery, DeployResultDto, DeploymentDto, FileDto, LimitQuery};
+use crate::dto::{DeployQuery, DeployResultDto, DeploymentDto, FileDto, LimitQuery, ManifestDto, UploadPlanDto};
 use crate::error::{ApiError, ErrorBody};
 
-/// Upload a bundle (zip or tar.gz, raw body or multipart) as the app's next deployment.
-/// Activated at once unless `?activate=false`.
+/// Upload a bundle as the app's next deployment: an archive (zip or tar.gz, raw body or
+/// multipart; activated at once unless `?activate=false`), or a JSON manifest that opens a
+/// digest deploy (answered with the contents to upload; see `PUT /api/v1/blobs/{sha256}` and
+/// `…/finalize`).
 #[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/deployments", tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"), DeployQuery),
-    request_body(content = Vec<u8>, content_type = "application/zip", description = "the archive (application/zip, application/gzip or multipart/form-data)"),
-    responses((status = 201, body = DeployResultDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    request_body(description = "the archive (application/zip, application/gzip or multipart/form-data), or a digest deploy's manifest (application/json)",
+        content((Vec<u8> = "application/zip"), (ManifestDto = "application/json"))),
+    responses((status = 201, description = "archive: the deployment; manifest: the upload plan", content(
+                  (DeployResultDto = "application/json"), (UploadPlanDto = "application/json"))),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_deployment(
     p: web::Data<Platform>,
@@ -22,11 +28,46 @@ pub async fn create_deployment(
 ) -> Result<HttpResponse, ApiError> {
     // Resolve first so an unauthorised caller cannot make us buffer an upload.
     p.resolve_app(&c.0, &path.0, &path.1).await?;
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return begin_upload(&p, &c, &path, payload).await;
+    }
     let archive = crate::upload::receive(&p, &req, payload).await?;
     let query = query.into_inner();
     let opts = DeployOptions { activate: query.activate.unwrap_or(true), message: query.message };
     let report = p.deploy_archive(&c.0, &path.0, &path.1, archive.file.path(), opts).await?;
     Ok(HttpResponse::Created().json(DeployResultDto::new(&p, &report)))
+}
+
+/// The manifest half of `create_deployment`.
+async fn begin_upload(
+    p: &Platform,
+    c: &Caller,
+    path: &(String, String),
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    // Room for every allowed file with its longest allowed path, and no more.
+    let limits = p.config().limits();
+    let max_body = limits.max_files.saturating_mul(limits.max_path_bytes + 128).min(64 << 20);
+    let body = crate::upload::read_body(payload, max_body).await?;
+    let manifest: ManifestDto = serde_json::from_slice(&body)
+        .map_err(|e| ServiceError::BadRequest { code: "invalid_json", message: e.to_string() })?;
+    let declared = manifest
+        .files
+        .into_iter()
+        .map(|(path, f)| {
+            let sha256 = Sha256::parse(&f.sha256)
+                .map_err(|m| ServiceError::BadRequest { code: "invalid_sha256", message: format!("{path}: {m}") })?;
+            Ok(DeclaredFile { path, sha256, size: f.size })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    let opts = DeployOptions { activate: !manifest.stage, message: manifest.message };
+    let plan = p.begin_upload(&c.0, &path.0, &path.1, declared, opts).await?;
+    Ok(HttpResponse::Created().json(UploadPlanDto::new(p, &plan)))
 }
 
 /// Deployments of the app, newest first.

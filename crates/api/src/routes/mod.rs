@@ -6,36 +6,45 @@ mod deployments;
 mod health;
 mod members;
 mod tokens;
+mod uploads;
 
 use actix_web::web;
 
-pub(crate) use {audit::*, bots::*, deployments::*, health::*, members::*, tokens::*};
+pub(crate) use {audit::*, bots::*, deployments::*, health::*, members::*, tokens::*, uploads::*};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz)).service(
-        web::scope("/api/v1")
-            .route("/openapi.json", web::get().to(crate::openapi::document))
-            .route("/bots", web::post().to(register_bot))
-            .route("/bots", web::get().to(list_bots))
-            .route("/bots/{bot}", web::get().to(get_bot))
-            .route("/bots/{bot}", web::patch().to(update_bot))
-            .route("/bots/{bot}/apps", web::post().to(create_app))
-            .route("/bots/{bot}/apps", web::get().to(list_apps))
-            .route("/bots/{bot}/apps/{app}", web::get().to(get_app))
-            .route("/bots/{bot}/apps/{app}/settings", web::put().to(update_app_settings))
-            .route("/bots/{bot}/apps/{app}/deployments", web::post().to(create_deployment))
-            .route("/bots/{bot}/apps/{app}/deployments", web::get().to(list_deployments))
-            .route("/bots/{bot}/apps/{app}/deployments/{id}", web::get().to(get_deployment))
-            .route("/bots/{bot}/apps/{app}/deployments/{id}", web::delete().to(delete_deployment))
-            .route("/bots/{bot}/apps/{app}/deployments/{id}/files", web::get().to(list_files))
-            .route("/bots/{bot}/apps/{app}/deployments/{id}/activate", web::post().to(activate_deployment))
-            .route("/bots/{bot}/members", web::get().to(list_members))
-            .route("/bots/{bot}/members/{user_id}", web::put().to(grant_member))
-            .route("/bots/{bot}/members/{user_id}", web::delete().to(revoke_member))
-            .route("/bots/{bot}/audit", web::get().to(bot_audit))
-            .route("/audit", web::get().to(platform_audit))
-            .route("/tokens", web::post().to(create_token))
-            .route("/tokens", web::get().to(list_tokens))
-            .route("/tokens/{id}", web::delete().to(revoke_token)),
-    );
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .service(
+            web::scope("/api/v1")
+                .route("/openapi.json", web::get().to(crate::openapi::document))
+                .route("/bots", web::post().to(register_bot))
+                .route("/bots", web::get().to(list_bots))
+                .route("/bots/{bot}", web::get().to(get_bot))
+                .route("/bots/{bot}", web::patch().to(update_bot))
+                .route("/bots/{bot}/apps", web::post().to(create_app))
+                .route("/bots/{bot}/apps", web::get().to(list_apps))
+                .route("/bots/{bot}/apps/{app}", web::get().to(get_app))
+                .route("/bots/{bot}/apps/{app}/settings", web::put().to(update_app_settings))
+                .route("/bots/{bot}/apps/{app}/deployments", web::post().to(create_deployment))
+                .route("/bots/{bot}/apps/{app}/deployments", web::get().to(list_deployments))
+                .route("/bots/{bot}/apps/{app}/deployments/{id}", web::get().to(get_deployment))
+                .route("/bots/{bot}/apps/{app}/deployments/{id}", web::delete().to(delete_deployment))
+                .route("/bots/{bot}/apps/{app}/deployments/{id}/files", web::get().to(list_files))
+                .route("/bots/{bot}/apps/{app}/deployments/{id}/activate", web::post().to(activate_deployment))
+                .route("/bots/{bot}/apps/{app}/deployments/{id}/finalize", web::post().to(finalize_deployment))
+                .route("/bots/{bot}/apps/{app}/rollback", web::post().to(rollback))
+                .route("/deployments/{id}", web::get().to(find_deployment))
+                .route("/deployments/{id}/activate", web::post().to(promote_deployment))
+                .route("/blobs/{sha256}", web::put().to(put_blob))
+                .route("/bots/{bot}/members", web::get().to(list_members))
+                .route("/bots/{bot}/members/{user_id}", web::put().to(grant_member))
+                .route("/bots/{bot}/members/{user_id}", web::delete().to(revoke_member))
+                .route("/bots/{bot}/audit", web::get().to(bot_audit))
+                .route("/audit", web::get().to(platform_audit))
+                .route("/tokens", web::post().to(create_token))
+                .route("/tokens", web::get().to(list_tokens))
+                .route("/tokens/{id}", web::delete().to(revoke_token)),
+        );
 }

@@ -1,0 +1,111 @@
+//! The rest of the digest deploy protocol (blob uploads, finalize) and the deployment
+//! operations the CLI addresses without a bot and app (promote by id, rollback).
+
+use actix_web::{HttpResponse, web};
+use tmahost_service::store::model::Sha256;
+use tmahost_service::{BlobPut, Platform, ServiceError};
+
+use crate::auth::Caller;
+use crate::dto::{BlobDto, DeployResultDto, DeploymentDto, RollbackDto};
+use crate::error::{ApiError, ErrorBody};
+
+/// Upload one content of an open digest deploy. The body must have the SHA-256 in the path
+/// and the size the manifest declared; the server hashes it again. Idempotent: a content
+/// already stored answers 200 without reading the body.
+#[utoipa::path(put, path = "/api/v1/blobs/{sha256}", tag = "deployments", security(("bearer" = [])),
+    params(("sha256" = String, Path, description = "lowercase hex SHA-256 of the body")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = BlobDto, description = "stored"), (status = 200, body = BlobDto, description = "already stored"),
+              (status = 400, body = ErrorBody, description = "hash or size differ from the path and manifest"),
+              (status = 404, body = ErrorBody, description = "no open deployment of yours expects this content")))]
+pub async fn put_blob(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let sha = Sha256::parse(&path).map_err(|message| ServiceError::BadRequest { code: "invalid_sha256", message })?;
+    let answer = |status: BlobPut| {
+        let (mut res, label) = match status {
+            BlobPut::Stored => (HttpResponse::Created(), "stored"),
+            BlobPut::AlreadyStored => (HttpResponse::Ok(), "already_stored"),
+        };
+        res.json(BlobDto { sha256: sha.to_string(), status: label.into() })
+    };
+    let Some(size) = p.expected_blob_size(&c.0, &sha).await? else {
+        return Ok(answer(BlobPut::AlreadyStored));
+    };
+    let body = crate::upload::receive_blob(&p, payload, size).await.inspect_err(|_| {
+        p.metrics().blob_upload(tmahost_service::metrics::BlobUpload::Rejected, 0);
+    })?;
+    let status = p.put_blob(&c.0, &sha, body.path()).await?;
+    Ok(answer(status))
+}
+
+/// Record an open digest deploy once all its contents are uploaded; it becomes active unless
+/// it was staged. 422 `missing_blobs` lists what is still missing.
+#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/finalize", tag = "deployments", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
+           ("id" = String, Path, description = "deployment id or version such as v3")),
+    responses((status = 200, body = DeployResultDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn finalize_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let report = p.finalize_upload(&c.0, &path.0, &path.1, &path.2).await?;
+    Ok(HttpResponse::Ok().json(DeployResultDto::new(&p, &report)))
+}
+
+/// One deployment by its id alone.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", security(("bearer" = [])),
+    params(("id" = String, Path, description = "deployment id")),
+    responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
+pub async fn find_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (bot, app, d) = p.find_deployment(&c.0, &path).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+}
+
+/// Promote a deployment (usually a staged one) by its id: it becomes the active one without
+/// uploading anything again.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/activate", tag = "deployments", security(("bearer" = [])),
+    params(("id" = String, Path, description = "deployment id")),
+    responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn promote_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (bot, app, d) = p.find_deployment(&c.0, &path).await?;
+    let bot_key = bot.id.to_string();
+    let (bot, app, d) = p.activate_deployment(&c.0, &bot_key, app.slug.as_str(), &d.id).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+}
+
+/// Roll the app back to a version, or by default to the deployment that was live before.
+#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/rollback", tag = "deployments", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
+    request_body(content = RollbackDto, description = "optional; `{}` rolls back one step"),
+    responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rollback(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<RollbackDto>>,
+) -> Result<HttpResponse, ApiError> {
+    let to = body.and_then(|b| b.into_inner().to);
+    let (bot, app, d) = p.rollback(&c.0, &path.0, &path.1, to).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+}
+
+/// Prometheus metrics of this process (OpenMetrics text).
+pub async fn metrics(p: web::Data<Platform>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(p.metrics().render())
+}

@@ -1,0 +1,308 @@
+//! Digest deploys, the protocol behind `tmahost deploy`: the client declares a manifest
+//! `{path: {sha256, size}}` ([`Platform::begin_upload`]), sends only the contents the store
+//! lacks ([`Platform::put_blob`]), then asks for the deployment to be recorded
+//! ([`Platform::finalize_upload`]).
+//!
+//! The store only ever holds verified content: a blob is accepted when a pending deployment
+//! the caller may deploy to expects exactly that hash and size, and it is hashed again on
+//! arrival. Nothing is visible before finalize, which checks that every blob is present and
+//! commits the manifest in one transaction, as an archive upload does. Unfinished deployments
+//! expire after `TMAHOST_STALE_UPLOAD_SECS`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use tmahost_deploy::{CheckedManifest, DeclaredFile, Effort, FinalInputs, ManifestFile};
+use tmahost_store::model::{App, Bot, Deployment, DeploymentStatus, Sha256};
+use tmahost_store::{BlobKey, NewDeploymentFile, NewUpload, now_ms};
+
+use crate::auth::Need;
+use crate::deployments::{BlobCounts, check_message, prepare};
+use crate::metrics::BlobUpload;
+use crate::{Actor, DeployOptions, DeployReport, Platform, ServiceError, blocking};
+
+/// Hashes listed in a 409 for blobs still missing at finalize (the count is always given).
+const MISSING_SHOWN: usize = 20;
+/// Blobs up to this size get maximum compression effort.
+const MAX_EFFORT_BYTES: u64 = 1024 * 1024;
+
+/// What the client must do next after declaring its manifest.
+#[derive(Debug, Clone)]
+pub struct UploadPlan {
+    pub bot: Bot,
+    pub app: App,
+    pub deployment: Deployment,
+    /// Distinct contents to send with `PUT /api/v1/blobs/{sha256}`.
+    pub missing: Vec<Sha256>,
+    /// Distinct contents of the manifest in all.
+    pub unique_blobs: usize,
+    pub expires_at: i64,
+}
+
+/// How a blob upload ended for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobPut {
+    Stored,
+    /// Already stored (by a concurrent or earlier upload): nothing to do.
+    AlreadyStored,
+}
+
+/// The manifest as recorded between declaration and finalize.
+#[derive(Debug, Serialize, Deserialize)]
+struct Recorded {
+    path: String,
+    sha256: Sha256,
+    size: u64,
+}
+
+impl Platform {
+    /// Opens a digest deploy: checks the manifest against the same rules as an archive,
+    /// records it, and answers which contents the store lacks.
+    pub async fn begin_upload(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        declared: Vec<DeclaredFile>,
+        opts: DeployOptions,
+    ) -> Result<UploadPlan, ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        actor.check(bot.bot_id(), Need::Deploy)?;
+        check_message(&opts)?;
+        let manifest = tmahost_deploy::check_manifest(declared, &self.config().limits())?;
+
+        let mut unique: BTreeMap<&Sha256, &ManifestFile> = BTreeMap::new();
+        for f in manifest.all_files() {
+            let first = unique.entry(&f.sha256).or_insert(f);
+            if first.size != f.size {
+                return Err(ServiceError::invalid(
+                    "size_mismatch",
+                    format!("`{}` and `{}` have the same SHA-256 but different sizes", first.path, f.path),
+                ));
+            }
+        }
+        let hashes: Vec<Sha256> = unique.keys().map(|h| (*h).clone()).collect();
+        let missing = self.db().missing_blobs(&hashes).await?;
+        let recorded: Vec<Recorded> = manifest
+            .all_files()
+            .map(|f| Recorded { path: f.path.to_string(), sha256: f.sha256.clone(), size: f.size })
+            .collect();
+        let expires_at = now_ms() + (self.config().stale_upload_secs as i64) * 1000;
+        let upload = NewUpload {
+            manifest_json: serde_json::to_string(&recorded).map_err(ServiceError::internal)?,
+            activate: opts.activate,
+            expires_at,
+            expected: missing
+                .iter()
+                .map(|h| (h.clone(), unique[h].size as i64, unique[h].content_type.clone()))
+                .collect(),
+        };
+        let deployment = self.db().create_upload(&app.id, &actor.label, opts.message.as_deref(), &upload).await?;
+        tracing::info!(
+            bot = %bot.id, app = %app.slug, version = deployment.version, files = recorded.len(),
+            missing = missing.len(), "digest deploy opened"
+        );
+        Ok(UploadPlan { bot, app, deployment, missing, unique_blobs: hashes.len(), expires_at })
+    }
+
+    /// The size a blob upload must have, if a pending deployment the caller may deploy to
+    /// expects it; `None` when the store has it already. Call before reading the body.
+    pub async fn expected_blob_size(&self, actor: &Actor, sha: &Sha256) -> Result<Option<u64>, ServiceError> {
+        let expected = self.db().expected_blob(sha, now_ms()).await?;
+        let mine = expected.into_iter().find(|e| actor.check(tmahost_telegram::BotId(e.bot_id), Need::Deploy).is_ok());
+        let Some(mine) = mine else {
+            self.metrics().blob_upload(BlobUpload::Rejected, 0);
+            return Err(ServiceError::NotFound("pending upload of this blob"));
+        };
+        if self.db().missing_blobs(std::slice::from_ref(sha)).await?.is_empty() {
+            self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
+            return Ok(None);
+        }
+        Ok(Some(mine.size as u64))
+    }
+
+    /// Stores a blob received into `body` (a file in [`Platform::work_dir`]) after checking
+    /// its hash and size, with its precompressed variants. Idempotent and safe to race: the
+    /// object keys are content addresses and the row is written last.
+    pub async fn put_blob(&self, actor: &Actor, sha: &Sha256, body: &Path) -> Result<BlobPut, ServiceError> {
+        let Some(size) = self.expected_blob_size(actor, sha).await? else {
+            return Ok(BlobPut::AlreadyStored);
+        };
+        let rejected = |code: &'static str, message: String| {
+            self.metrics().blob_upload(BlobUpload::Rejected, 0);
+            Err(ServiceError::BadRequest { code, message })
+        };
+        let path = body.to_owned();
+        let (got_sha, got_size) = blocking(move || hash_file(&path)).await?.map_err(ServiceError::internal)?;
+        if got_size != size {
+            return rejected("size_mismatch", format!("the body has {got_size} bytes; the manifest declared {size}"));
+        }
+        if got_sha != *sha {
+            return rejected("digest_mismatch", format!("the body's SHA-256 is {got_sha}, not {sha}"));
+        }
+        let content_type = self
+            .db()
+            .expected_blob(sha, now_ms())
+            .await?
+            .into_iter()
+            .next()
+            .map(|e| e.content_type)
+            .unwrap_or_else(|| "application/octet-stream".into());
+        // Maximum brotli effort costs about a second per MB; big single files get the fast level.
+        let effort = if size <= MAX_EFFORT_BYTES { Effort::Max } else { Effort::Fast };
+        let job = (sha.clone(), body.to_owned(), size, content_type);
+        let prepared = blocking(move || prepare(job, effort)).await?.map_err(ServiceError::internal)?;
+        self.upload(prepared).await?;
+        self.metrics().blob_upload(BlobUpload::Stored, size);
+        Ok(BlobPut::Stored)
+    }
+
+    /// Records a digest deploy once every blob is stored: parses `_headers`/`_redirects`,
+    /// computes the warnings, and commits (activating unless it was staged).
+    pub async fn finalize_upload(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        key: &str,
+    ) -> Result<DeployReport, ServiceError> {
+        let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
+        actor.check(bot.bot_id(), Need::Deploy)?;
+        if d.status != DeploymentStatus::Uploading {
+            return Err(ServiceError::Conflict(format!(
+                "deployment v{} is {}, not waiting to be finalized",
+                d.version, d.status
+            )));
+        }
+        let Some(upload) = self.db().upload(&d.id).await? else {
+            return Err(ServiceError::Conflict(format!("deployment v{} was uploaded as an archive", d.version)));
+        };
+        if upload.expires_at <= now_ms() {
+            self.db().fail_deployment(&d.id, "the upload expired before it was finalized").await?;
+            return Err(ServiceError::Conflict(format!(
+                "deployment v{} expired before it was finalized; deploy again (stored files are reused)",
+                d.version
+            )));
+        }
+        let recorded: Vec<Recorded> = serde_json::from_str(&upload.manifest).map_err(ServiceError::internal)?;
+        let declared =
+            recorded.into_iter().map(|r| DeclaredFile { path: r.path, sha256: r.sha256, size: r.size }).collect();
+        // Checked at creation; checking again costs little and rebuilds the typed manifest.
+        let manifest = tmahost_deploy::check_manifest(declared, &self.config().limits())?;
+
+        let mut hashes: Vec<Sha256> = manifest.all_files().map(|f| f.sha256.clone()).collect();
+        hashes.sort();
+        hashes.dedup();
+        let missing = self.db().missing_blobs(&hashes).await?;
+        if !missing.is_empty() {
+            let shown: Vec<&str> = missing.iter().take(MISSING_SHOWN).map(Sha256::as_str).collect();
+            return Err(ServiceError::invalid(
+                "missing_blobs",
+                format!("{} file contents are not uploaded yet: {}", missing.len(), shown.join(", ")),
+            ));
+        }
+        let inputs = FinalInputs {
+            headers: self.blob_of(&manifest, tmahost_deploy::rules::HEADERS_FILE).await?,
+            redirects: self.blob_of(&manifest, tmahost_deploy::rules::REDIRECTS_FILE).await?,
+            index_html: self.blob_of(&manifest, "index.html").await?,
+        };
+        let (rules, warnings) = match tmahost_deploy::finish_manifest(&manifest, inputs) {
+            Ok(done) => done,
+            Err(e) => {
+                self.db().fail_deployment(&d.id, &e.to_string()).await?;
+                return Err(e.into());
+            }
+        };
+        let files: Vec<NewDeploymentFile> = manifest
+            .files
+            .iter()
+            .map(|f| NewDeploymentFile {
+                path: f.path.to_string(),
+                sha256: f.sha256.clone(),
+                size: f.size as i64,
+                content_type: f.content_type.clone(),
+            })
+            .collect();
+        let new = upload.new_blobs as usize;
+        let counts = BlobCounts { new, reused: hashes.len().saturating_sub(new) };
+        self.commit_deployment(actor, (bot, app, d), files, &rules, upload.activate != 0, counts, warnings, "digest")
+            .await
+    }
+
+    /// The bytes of one manifest file, read back from the blob store (rule files, index.html).
+    async fn blob_of(&self, m: &CheckedManifest, path: &str) -> Result<Option<Vec<u8>>, ServiceError> {
+        match m.file(path) {
+            Some(f) => Ok(Some(self.blobs().get(&BlobKey::Original(f.sha256.clone())).await?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// A deployment by its id alone (`tmahost promote <id>`), with its bot and app; callers
+    /// who cannot see the bot get "not found".
+    pub async fn find_deployment(&self, actor: &Actor, id: &str) -> Result<(Bot, App, Deployment), ServiceError> {
+        let d = self.db().get_deployment(id).await?.ok_or(ServiceError::NotFound("deployment"))?;
+        let app = self.db().get_app_by_id(&d.app_id).await?.ok_or(ServiceError::NotFound("deployment"))?;
+        let bot = self
+            .db()
+            .get_bot(tmahost_telegram::BotId(app.bot_id))
+            .await?
+            .ok_or(ServiceError::NotFound("deployment"))?;
+        actor.check(bot.bot_id(), Need::See).map_err(|_| ServiceError::NotFound("deployment"))?;
+        Ok((bot, app, d))
+    }
+
+    /// Rolls the app back to `to` (a version), or by default to the deployment that was live
+    /// before the current one.
+    pub async fn rollback(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        to: Option<i64>,
+    ) -> Result<(Bot, App, Deployment), ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        actor.check(bot.bot_id(), Need::Deploy)?;
+        let key = match to {
+            Some(v) => v.to_string(),
+            None => {
+                let list = self.db().list_deployments(&app.id, 1000).await?;
+                let previous = list
+                    .iter()
+                    .filter(|d| d.status == DeploymentStatus::Superseded)
+                    .max_by_key(|d| d.activated_at)
+                    .ok_or_else(|| ServiceError::Conflict("there is no earlier deployment to roll back to".into()))?;
+                previous.id.clone()
+            }
+        };
+        let (_, _, target) = self.get_deployment(actor, bot_key, slug, &key).await?;
+        if target.status == DeploymentStatus::Active {
+            return Err(ServiceError::Conflict(format!("v{} is already the active deployment", target.version)));
+        }
+        if !matches!(target.status, DeploymentStatus::Ready | DeploymentStatus::Superseded) {
+            return Err(ServiceError::Conflict(format!(
+                "v{} is {} and cannot be served",
+                target.version, target.status
+            )));
+        }
+        self.activate_deployment(actor, bot_key, slug, &target.id).await
+    }
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(Sha256, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = file.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        hasher.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((Sha256::from_digest(&hasher.finalize()), n))
+}

@@ -1,0 +1,287 @@
+//! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `apps`, `bots`, `login`):
+//! they talk to a tmahost server over its HTTP API with an API token, so they work from a
+//! laptop or a CI job. Results go to stdout (a table, or JSON with `--json`), progress and
+//! warnings to stderr; any failure exits non-zero with one readable line.
+
+mod api;
+mod deploy;
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+pub use api::Api;
+pub use deploy::DeployArgs;
+
+/// Which app a command acts on.
+#[derive(Debug, clap::Args)]
+pub struct AppArgs {
+    /// Bot id, username or host label.
+    #[arg(long)]
+    pub bot: String,
+    /// App slug.
+    #[arg(long, default_value = "main")]
+    pub app: String,
+}
+
+/// Options every client command takes.
+#[derive(Debug, clap::Args)]
+pub struct Remote {
+    /// The API's base URL, e.g. https://api.example.com (default: the one `tmahost login` stored).
+    #[arg(long, env = "TMAHOST_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Print the server's JSON instead of a summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClientCommand {
+    /// Deploy a build folder (only new contents are uploaded) or a .zip / .tar.gz.
+    Deploy(DeployArgs),
+    /// List an app's deployments, newest first.
+    Deployments(AppArgs),
+    /// Serve an earlier deployment again (default: the one live before the current one).
+    Rollback {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The version to serve, e.g. 3 or v3.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Make a deployment (usually a staged one) the active one, without uploading again.
+    Promote {
+        /// The deployment id printed by `tmahost deploy --stage`.
+        id: String,
+    },
+    /// List the apps of a bot, or of every bot you can see.
+    Apps {
+        #[arg(long)]
+        bot: Option<String>,
+    },
+    /// List the bots you can see.
+    Bots,
+    /// Store the server URL and an API token (read from TMAHOST_TOKEN or standard input) in
+    /// the user's config dir, readable by the user only.
+    Login,
+    /// Forget the stored server and token.
+    Logout,
+}
+
+pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Login => return login(remote).await,
+        ClientCommand::Logout => return logout(),
+        _ => {}
+    }
+    let api = Api::from_env(remote.server.clone())?;
+    let out = match cmd {
+        ClientCommand::Deploy(args) => {
+            let result = deploy::deploy(&api, &args).await?;
+            if !remote.json {
+                print_deployed(&result);
+            }
+            result
+        }
+        ClientCommand::Deployments(app) => {
+            let list: Value = api.get(&format!("/api/v1/bots/{}/apps/{}/deployments", app.bot, app.app)).await?;
+            if !remote.json {
+                print_deployments(&list);
+            }
+            list
+        }
+        ClientCommand::Rollback { app, to } => {
+            let to = to
+                .map(|v| v.trim_start_matches('v').parse::<i64>().with_context(|| format!("`{v}` is not a version")))
+                .transpose()?;
+            let path = format!("/api/v1/bots/{}/apps/{}/rollback", app.bot, app.app);
+            let d: Value =
+                api.json("rolling back", || api.request(Method::POST, &path).json(&json!({ "to": to }))).await?;
+            if !remote.json {
+                println!("v{} is live again: {}", d["version"], text(&d["url"]));
+            }
+            d
+        }
+        ClientCommand::Promote { id } => {
+            let path = format!("/api/v1/deployments/{id}/activate");
+            let d: Value = api.json("promoting", || api.request(Method::POST, &path)).await?;
+            if !remote.json {
+                println!("v{} is live: {}", d["version"], text(&d["url"]));
+            }
+            d
+        }
+        ClientCommand::Apps { bot } => {
+            let bots: Vec<String> = match bot {
+                Some(b) => vec![b],
+                None => {
+                    let all: Value = api.get("/api/v1/bots").await?;
+                    all.as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|b| b["id"].as_i64())
+                        .map(|i| i.to_string())
+                        .collect()
+                }
+            };
+            let mut apps = Vec::new();
+            for b in bots {
+                let list: Value = api.get(&format!("/api/v1/bots/{b}/apps")).await?;
+                apps.extend(list.as_array().cloned().unwrap_or_default());
+            }
+            if !remote.json {
+                table(
+                    &["BOT", "APP", "ACCESS", "URL"],
+                    apps.iter()
+                        .map(|a| {
+                            let access = a["settings"]["access"].as_str().unwrap_or("gated").to_owned();
+                            vec![a["bot_id"].to_string(), text(&a["slug"]), access, text(&a["url"])]
+                        })
+                        .collect(),
+                );
+            }
+            Value::Array(apps)
+        }
+        ClientCommand::Bots => {
+            let list: Value = api.get("/api/v1/bots").await?;
+            if !remote.json {
+                table(
+                    &["ID", "USERNAME", "STATUS", "URL"],
+                    list.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|b| {
+                            vec![
+                                b["id"].to_string(),
+                                format!("@{}", text(&b["username"])),
+                                text(&b["status"]),
+                                text(&b["url"]),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+            list
+        }
+        ClientCommand::Login | ClientCommand::Logout => unreachable!("handled above"),
+    };
+    if remote.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+async fn login(remote: Remote) -> anyhow::Result<()> {
+    let Some(server) = remote.server else {
+        bail!("which server? pass --server URL (or set TMAHOST_SERVER)");
+    };
+    let token = match std::env::var("TMAHOST_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("Paste an API token (dashboard › API tokens, or /token in the control bot) and press Enter:");
+            }
+            let mut line = String::new();
+            std::io::stdin().take(16 * 1024).read_to_string(&mut line)?;
+            line.lines().next().unwrap_or_default().trim().to_owned()
+        }
+    };
+    if token.is_empty() {
+        bail!("no token given");
+    }
+    let api = Api::new(server, token.clone())?;
+    let bots: Value = api.get("/api/v1/bots").await.context("checking the token")?;
+    let path = api::store_credentials(&api::Credentials { server: api.server().to_owned(), token })?;
+    let n = bots.as_array().map_or(0, Vec::len);
+    eprintln!("logged in to {} ({n} bots visible); saved to {}", api.server(), path.display());
+    Ok(())
+}
+
+fn logout() -> anyhow::Result<()> {
+    let path = api::credentials_path()?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => eprintln!("removed {}", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => eprintln!("not logged in"),
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
+    }
+    Ok(())
+}
+
+fn print_deployed(d: &Value) {
+    for w in d["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", text(w));
+    }
+    let staged = d["status"] == "ready";
+    let counts = match d.get("uploaded_blobs") {
+        Some(n) => format!("; {n} uploaded, {} already stored", d["reused_blobs"]),
+        None => format!("; {} new contents", d["new_blobs"]),
+    };
+    println!(
+        "{} v{} ({} files, {}{counts})",
+        if staged { "staged" } else { "deployed" },
+        d["version"],
+        d["file_count"],
+        human(d["total_bytes"].as_i64().unwrap_or(0) as u64),
+    );
+    if staged {
+        println!("preview: {}", text(&d["preview_url"]));
+        println!("promote: tmahost promote {}", text(&d["id"]));
+    } else {
+        println!("url:     {}", text(&d["url"]));
+        println!("preview: {}", text(&d["preview_url"]));
+    }
+}
+
+fn print_deployments(list: &Value) {
+    table(
+        &["VERSION", "STATUS", "CREATED", "FILES", "SIZE", "BY", "MESSAGE", "ID"],
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                vec![
+                    format!("v{}", d["version"]),
+                    text(&d["status"]),
+                    text(&d["created_at"]),
+                    d["file_count"].to_string(),
+                    human(d["total_bytes"].as_i64().unwrap_or(0) as u64),
+                    text(&d["created_by"]),
+                    d["message"].as_str().map(|m| m.chars().take(40).collect()).unwrap_or_default(),
+                    text(&d["id"]),
+                ]
+            })
+            .collect(),
+    );
+}
+
+/// A JSON string without quotes (other values as JSON).
+fn text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+pub(crate) fn human(n: u64) -> String {
+    tmahost_service::display::bytes(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    if rows.is_empty() {
+        println!("(none)");
+        return;
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row);
+    }
+}
