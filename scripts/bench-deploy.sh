@@ -6,13 +6,8 @@
 set -euo pipefail
 files=${1:-1000}
 mb=${2:-20}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -p tmahost --manifest-path "$root/Cargo.toml" >&2
-bin="$root/target/release/tmahost"
-work=$(mktemp -d)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/release-serve.sh"
+trap stop_serve EXIT
 
 python3 - "$work/dist" "$files" "$mb" <<'PY'
 import os, random, sys
@@ -30,16 +25,8 @@ for i in range(n - 1):
     open(f"{dist}/assets/f{i}-{i:08x}.js", "w").write("".join(parts))
 PY
 
-TMAHOST_DATA_DIR="$work/data" TMAHOST_API_ADDR=127.0.0.1:0 TMAHOST_EDGE_ADDR=127.0.0.1:0 \
-  TMAHOST_TELEGRAM_API_URL=http://127.0.0.1:1 TMAHOST_LOG=warn "$bin" serve >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 100); do grep -q '^admin token' "$work/out" 2>/dev/null && break; sleep 0.1; done
-export TMAHOST_SERVER TMAHOST_TOKEN XDG_CONFIG_HOME="$work/config"
-TMAHOST_SERVER=$(sed -n 's/^api: \(http[^ ]*\)\/api\/v1.*/\1/p' "$work/out")
-TMAHOST_TOKEN=$(sed -n 's/^admin token.*: //p' "$work/out")
-curl -sf -H "Authorization: Bearer $TMAHOST_TOKEN" -H 'content-type: application/json' \
-  -d '{"token":"123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_","username":"bench_bot"}' \
-  "$TMAHOST_SERVER/api/v1/bots" >/dev/null
+start_serve
+export TMAHOST_SERVER="$api" TMAHOST_TOKEN="$token" XDG_CONFIG_HOME="$work/config"
 
 deploy() {
   local start end

@@ -5,13 +5,8 @@
 set -euo pipefail
 files=${1:-1000}
 mb=${2:-20}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -p tmahost --manifest-path "$root/Cargo.toml" >&2
-bin="$root/target/release/tmahost"
-work=$(mktemp -d)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/release-serve.sh"
+trap stop_serve EXIT
 
 python3 - "$work" "$files" "$mb" <<'PY'
 import random, sys, zipfile
@@ -36,14 +31,7 @@ bundle(f"{work}/changed.zip", True)
 PY
 ls -l "$work"/first.zip | awk '{printf "archive: %.1f MB compressed\n", $5/1e6}'
 
-TMAHOST_DATA_DIR="$work/data" TMAHOST_API_ADDR=127.0.0.1:0 TMAHOST_TELEGRAM_API_URL=http://127.0.0.1:1 \
-  TMAHOST_LOG=warn "$bin" serve >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 100); do grep -q '^admin token' "$work/out" 2>/dev/null && break; sleep 0.1; done
-api=$(sed -n 's/^api: \(http[^ ]*\)\/api\/v1.*/\1/p' "$work/out")
-token=$(sed -n 's/^admin token.*: //p' "$work/out")
-curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' \
-  -d '{"token":"123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_","username":"bench_bot"}' "$api/api/v1/bots" >/dev/null
+start_serve
 
 upload() {
   curl -sf -o "$work/resp" -w '%{time_total}' -H "Authorization: Bearer $token" -H 'content-type: application/zip' \

@@ -236,14 +236,7 @@ impl<'a> Collector<'a> {
 
     fn finish(self) -> Result<(Vec<BundleFile>, Rules, Vec<String>), IngestError> {
         let mut files = self.files;
-        if files.is_empty() {
-            return Err(IngestError::Empty);
-        }
-        // A file and a folder of the same name cannot both be served.
-        let names: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        if let Some(clash) = files.iter().flat_map(|f| f.path.parents()).find(|p| names.contains(p)) {
-            return Err(IngestError::DuplicatePath(clash.to_owned()));
-        }
+        let names = check_tree(files.iter().map(|f| &f.path))?;
         if !names.contains("index.html") {
             files = unwrap_single_folder(files)?;
         }
@@ -253,6 +246,28 @@ impl<'a> Collector<'a> {
         warnings.extend(rewrite_warnings(&names, &rules));
         Ok((files, rules, warnings))
     }
+}
+
+/// A bundle has files, and no file that is also a folder (both cannot be served). Returns the
+/// set of paths.
+pub(crate) fn check_tree<'a>(
+    paths: impl Iterator<Item = &'a BundlePath> + Clone,
+) -> Result<HashSet<&'a str>, IngestError> {
+    let names: HashSet<&str> = paths.clone().map(BundlePath::as_str).collect();
+    if names.is_empty() {
+        return Err(IngestError::Empty);
+    }
+    if let Some(clash) = paths.flat_map(BundlePath::parents).find(|p| names.contains(p)) {
+        return Err(IngestError::DuplicatePath(clash.to_owned()));
+    }
+    Ok(names)
+}
+
+/// SHA-256 and length of a file, read in 64 KiB pieces.
+pub fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
+    let mut out = HashingWriter { inner: io::sink(), hasher: sha2::Sha256::new(), n: 0 };
+    io::copy(&mut File::open(path)?, &mut out)?;
+    Ok((Sha256::from_digest(&out.hasher.finalize()), out.n))
 }
 
 /// Takes `_headers` and `_redirects` out of the served files and parses them.

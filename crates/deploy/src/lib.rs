@@ -17,7 +17,7 @@ mod manifest;
 mod path;
 pub mod rules;
 
-pub use archive::{ArchiveFormat, Bundle, BundleFile, ingest, sniff_format};
+pub use archive::{ArchiveFormat, Bundle, BundleFile, hash_file, ingest, sniff_format};
 pub use compress::{Effort, Variants, precompress};
 pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;

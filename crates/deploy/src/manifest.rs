@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use tmahost_store::model::Sha256;
 
-use crate::archive::{is_junk, rewrite_warnings, rule_text};
+use crate::archive::{check_tree, is_junk, rewrite_warnings, rule_text};
 use crate::rules::{HEADERS_FILE, REDIRECTS_FILE};
 use crate::{BundlePath, IngestError, Limits, Rules, content_type_for, html_refs};
 
@@ -89,14 +89,7 @@ pub fn check_manifest(declared: Vec<DeclaredFile>, limits: &Limits) -> Result<Ch
             size: d.size,
         });
     }
-    if files.is_empty() {
-        return Err(IngestError::Empty);
-    }
-    let names: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    if let Some(clash) = files.iter().flat_map(|f| f.path.parents()).find(|p| names.contains(p)) {
-        return Err(IngestError::DuplicatePath(clash.to_owned()));
-    }
-    if !names.contains("index.html") {
+    if !check_tree(files.iter().map(|f| &f.path))?.contains("index.html") {
         return Err(IngestError::MissingIndex);
     }
     let (rule_files, mut files): (Vec<_>, Vec<_>) =

@@ -10,11 +10,9 @@
 //! expire after `TMAHOST_STALE_UPLOAD_SECS`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use tmahost_deploy::{CheckedManifest, DeclaredFile, Effort, FinalInputs, ManifestFile};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentStatus, Sha256};
 use tmahost_store::{BlobKey, NewDeploymentFile, NewUpload, now_ms};
@@ -136,7 +134,8 @@ impl Platform {
             Err(ServiceError::BadRequest { code, message })
         };
         let path = body.to_owned();
-        let (got_sha, got_size) = blocking(move || hash_file(&path)).await?.map_err(ServiceError::internal)?;
+        let (got_sha, got_size) =
+            blocking(move || tmahost_deploy::hash_file(&path)).await?.map_err(ServiceError::internal)?;
         if got_size != size {
             return rejected("size_mismatch", format!("the body has {got_size} bytes; the manifest declared {size}"));
         }
@@ -289,20 +288,4 @@ impl Platform {
         }
         self.activate_deployment(actor, bot_key, slug, &target.id).await
     }
-}
-
-fn hash_file(path: &Path) -> std::io::Result<(Sha256, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = file.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        hasher.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((Sha256::from_digest(&hasher.finalize()), n))
 }

@@ -14,7 +14,6 @@ use rayon::prelude::*;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use super::api::{Api, ServerError};
 use super::{AppArgs, human};
@@ -81,7 +80,9 @@ async fn deploy_folder(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
     let files: Vec<LocalFile> = found
         .into_par_iter()
         .map(|(path, local, _)| {
-            let (sha256, size) = hash(&local).with_context(|| format!("cannot read {}", local.display()))?;
+            let (sha256, size) =
+                tmahost_deploy::hash_file(&local).with_context(|| format!("cannot read {}", local.display()))?;
+            let sha256 = sha256.to_string();
             bar.inc(1);
             Ok(LocalFile { path, local, sha256, size })
         })
@@ -225,22 +226,6 @@ fn walk(root: &Path, dotfiles: bool, no_maps: bool) -> anyhow::Result<Vec<(Strin
         out.push((path, entry.path().to_owned(), size));
     }
     Ok(out)
-}
-
-fn hash(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = file.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        hasher.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), n))
 }
 
 /// Bars on a terminal; on a pipe (CI), hidden bars and plain lines on stderr.
