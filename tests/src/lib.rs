@@ -3,6 +3,7 @@
 //! - [`postgres`]: a throwaway PostgreSQL cluster per test process, one fresh database per call.
 //! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
 //! - [`fake_telegram`]: a local Bot API server with the real JSON shapes that records calls.
+//! - [`s3`]: `moto_server`, a real S3 API on loopback, with a bucket.
 //! - [`server`]: the real `tmahost` binary on random ports with a temp data dir.
 //! - [`require_all`]: CI sets `TMAHOST_TEST_REQUIRE_ALL=1`, turning a missing external
 //!   dependency (PostgreSQL, …) into a failure instead of a skip.
@@ -10,6 +11,7 @@
 pub mod bundles;
 pub mod fake_telegram;
 pub mod postgres;
+pub mod s3;
 pub mod server;
 
 /// Whether a missing external dependency must fail the test run (set by `.ci/run`).

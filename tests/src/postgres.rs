@@ -87,61 +87,133 @@ fn as_pg(program: &Path, root: bool) -> Command {
 }
 
 fn start_cluster() -> Result<Cluster, String> {
-    let initdb = find_bin("initdb").ok_or("initdb not found on PATH or in /usr/lib/postgresql/*/bin")?;
-    let postgres = find_bin("postgres").ok_or("postgres binary not found")?;
-    let root = is_root();
-    let dir = tempfile::Builder::new().prefix("tmahost-pg-").tempdir().map_err(|e| e.to_string())?.keep();
-    if root {
-        let ok = Command::new("chown").arg("-R").arg("postgres:postgres").arg(&dir).status().is_ok_and(|s| s.success());
-        if !ok {
-            return Err("cannot chown the cluster directory to the postgres user (does it exist?)".into());
+    // The shared cluster lives as long as the test process; its watchdog cleans up after it.
+    let server = PgServer::start()?;
+    let port = server.port;
+    std::mem::forget(server);
+    Ok(Cluster { port })
+}
+
+/// A PostgreSQL server of one's own, for tests that stop and restart it (database outages).
+/// Dropping it stops the server and removes its files; a watchdog does the same if the test
+/// process dies first.
+#[derive(Debug)]
+pub struct PgServer {
+    dir: PathBuf,
+    postgres: PathBuf,
+    root: bool,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PgServer {
+    /// `initdb` into a temp dir and start the server on a free loopback port, or `None` (after
+    /// a notice, or a failure under [`crate::require_all`]) when PostgreSQL is not installed.
+    pub fn try_start() -> Option<Self> {
+        match Self::start() {
+            Ok(s) => Some(s),
+            Err(e) => crate::unavailable("PostgreSQL", &e),
         }
     }
-    let data = dir.join("data");
-    let out = as_pg(&initdb, root)
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
-        .output()
-        .map_err(|e| format!("initdb: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+
+    fn start() -> Result<Self, String> {
+        let initdb = find_bin("initdb").ok_or("initdb not found on PATH or in /usr/lib/postgresql/*/bin")?;
+        let postgres = find_bin("postgres").ok_or("postgres binary not found")?;
+        let root = is_root();
+        let dir = tempfile::Builder::new().prefix("tmahost-pg-").tempdir().map_err(|e| e.to_string())?.keep();
+        if root {
+            let ok =
+                Command::new("chown").arg("-R").arg("postgres:postgres").arg(&dir).status().is_ok_and(|s| s.success());
+            if !ok {
+                return Err("cannot chown the cluster directory to the postgres user (does it exist?)".into());
+            }
+        }
+        let out = as_pg(&initdb, root)
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
+            .output()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        // The watchdog outlives us: when this process is gone it stops whichever server runs
+        // on the directory now (SIGINT = fast shutdown) and removes it.
+        let script = format!(
+            "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; \
+             pg=$(head -1 '{dir}/data/postmaster.pid' 2>/dev/null); [ -n \"$pg\" ] && kill -INT $pg 2>/dev/null; \
+             for i in $(seq 50); do [ -n \"$pg\" ] && kill -0 $pg 2>/dev/null || break; sleep 0.1; done; rm -rf '{dir}'",
+            me = std::process::id(),
+            dir = dir.display()
+        );
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("watchdog: {e}"))?;
+        let mut server = Self { dir, postgres, root, port, child: None };
+        server.run()?;
+        Ok(server)
     }
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-    let child = as_pg(&postgres, root)
-        .arg("-D")
-        .arg(&data)
-        .arg("-p")
-        .arg(port.to_string())
-        .arg("-k")
-        .arg(&dir)
-        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"])
-        .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("postgres: {e}"))?;
-    // The watchdog outlives us: when this process is gone it stops the server (SIGINT =
-    // fast shutdown) and removes the cluster directory.
-    let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -INT {pg} 2>/dev/null; \
-         for i in $(seq 50); do kill -0 {pg} 2>/dev/null || break; sleep 0.1; done; rm -rf '{dir}'",
-        me = std::process::id(),
-        pg = child.id(),
-        dir = dir.display()
-    );
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("watchdog: {e}"))?;
-    // Reap the server if it dies early, so a crash shows up as refused connections.
-    std::thread::spawn(move || {
-        let mut child = child;
-        let _ = child.wait();
-    });
-    Ok(Cluster { port })
+
+    fn run(&mut self) -> Result<(), String> {
+        let child = as_pg(&self.postgres, self.root)
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-k")
+            .arg(&self.dir)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("postgres: {e}"))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/{db}`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A new empty database on this server, once it accepts logins.
+    pub async fn create_database(&self, name: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100 {
+            match create_database(&self.url("postgres"), name).await {
+                Ok(()) => return self.url(name),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("PostgreSQL did not accept connections: {last}");
+    }
+
+    /// Fast shutdown (SIGINT), waiting until the server has exited.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same directory and port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run().expect("restart PostgreSQL");
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

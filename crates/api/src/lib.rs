@@ -16,8 +16,10 @@ use std::net::TcpListener;
 use std::time::Instant;
 
 use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, middleware, web};
-use tmahost_service::Platform;
+use tmahost_service::{Platform, request_id};
+use tracing::Instrument;
 
 pub use dashboard::Dashboard;
 pub use openapi::ApiDoc;
@@ -50,15 +52,22 @@ pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Serv
             )
             .wrap_fn(|req, srv| {
                 let (method, path, start) = (req.method().clone(), req.path().to_owned(), Instant::now());
-                let fut = srv.call(req);
+                let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+                // Every log line of the request carries its id; the client gets it back.
+                let span = tracing::info_span!("request", id = %id);
+                let fut = span.in_scope(|| srv.call(req));
                 async move {
-                    let res = fut.await?;
+                    let mut res = fut.await?;
+                    if let Ok(v) = HeaderValue::from_str(&id) {
+                        res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+                    }
                     tracing::info!(
                         target: "tmahost::api::access",
                         %method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64
                     );
                     Ok(res)
                 }
+                .instrument(span)
             })
             .configure(configure(platform.clone(), dashboard.clone()))
     })
@@ -67,4 +76,23 @@ pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Serv
     .shutdown_timeout(30)
     .run();
     Ok(server)
+}
+
+/// The operators' listener (`TMAHOST_OPS_ADDR`) every role can run: `/healthz`, `/readyz` and
+/// `/metrics`, kept off the public listeners so an edge's metrics are not served on every app's
+/// origin.
+pub fn ops_server(platform: Platform, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::new(platform);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/healthz", web::get().to(routes::healthz))
+            .route("/readyz", web::get().to(routes::readyz))
+            .route("/metrics", web::get().to(routes::metrics))
+    })
+    .workers(1)
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(5)
+    .run())
 }

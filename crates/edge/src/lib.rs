@@ -17,14 +17,16 @@ use std::net::TcpListener;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use tmahost_deploy::Rules;
-use tmahost_service::{Platform, ServiceError};
+use tmahost_service::metrics::{Counter, Family};
+use tmahost_service::{Platform, ServiceError, request_id};
 use tmahost_store::{BlobKey, Encoding};
+use tracing::Instrument;
 
 use crate::content::{Lookup, Manifest, Resolution};
 use crate::respond::{FileReply, apply_rules, file_response, security_headers};
@@ -49,7 +51,39 @@ struct Inner {
     /// `(app id, short id)` -> deployment id, for preview hosts.
     previews: moka::future::Cache<(String, String), Option<String>>,
     sessions: Sessions,
-    stats: Stats,
+    stats: Arc<Stats>,
+    metrics: EdgeMetrics,
+}
+
+type Pair = [(&'static str, &'static str); 2];
+
+/// The edge's own Prometheus counters (per-app traffic is read from `stats` at scrape time).
+#[derive(Debug)]
+struct EdgeMetrics {
+    blob_hit: Counter,
+    blob_miss: Counter,
+    manifest_hit: Counter,
+    manifest_miss: Counter,
+    session_refusals: Family<[(&'static str, &'static str); 1], Counter>,
+}
+
+impl EdgeMetrics {
+    fn register(platform: &Platform, stats: &Arc<Stats>) -> Self {
+        let m = platform.metrics();
+        let cache = Family::<Pair, Counter>::default();
+        m.register("edge_cache", "Edge cache lookups by cache (blob, manifest) and result", cache.clone());
+        let get = |c, r| cache.get_or_create(&[("cache", c), ("result", r)]).clone();
+        let session_refusals = Family::default();
+        m.register("edge_session_refusals", "Refused session creations by reason", session_refusals.clone());
+        m.register_collector(stats.clone());
+        Self {
+            blob_hit: get("blob", "hit"),
+            blob_miss: get("blob", "miss"),
+            manifest_hit: get("manifest", "hit"),
+            manifest_miss: get("manifest", "miss"),
+            session_refusals,
+        }
+    }
 }
 
 impl std::fmt::Debug for Inner {
@@ -64,9 +98,10 @@ impl Edge {
     pub async fn start(platform: Platform) -> Result<Self, ServiceError> {
         let config = platform.config();
         let cache_bytes = config.edge_cache_mb.saturating_mul(1024 * 1024);
-        let stats = Stats::default();
+        let stats = Arc::new(Stats::default());
         let inner = Arc::new(Inner {
             table: RwLock::new(Arc::new(RouteTable::load(&platform, &stats).await?)),
+            metrics: EdgeMetrics::register(&platform, &stats),
             stats,
             manifests: moka::future::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
@@ -108,6 +143,20 @@ impl Edge {
     pub fn server(self, listener: TcpListener) -> std::io::Result<Server> {
         Ok(HttpServer::new(move || {
             App::new()
+                .wrap_fn(|req, srv| {
+                    // Log lines of a request carry its id (a proxy's X-Request-Id, or a fresh one).
+                    let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+                    let span = tracing::info_span!("request", id = %id);
+                    let fut = span.in_scope(|| srv.call(req));
+                    async move {
+                        let mut res = fut.await?;
+                        if let Ok(v) = header::HeaderValue::from_str(&id) {
+                            res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+                        }
+                        Ok(res)
+                    }
+                    .instrument(span)
+                })
                 .app_data(web::Data::new(self.clone()))
                 .app_data(web::PayloadConfig::new(session::MAX_SESSION_BODY))
                 .default_service(web::to(handle))
@@ -120,6 +169,11 @@ impl Edge {
     async fn manifest(&self, deployment_id: &str) -> Result<Arc<Manifest>, ServiceError> {
         let platform = &self.inner.platform;
         let id = deployment_id.to_owned();
+        if let Some(m) = self.inner.manifests.get(&id).await {
+            self.inner.metrics.manifest_hit.inc();
+            return Ok(m);
+        }
+        self.inner.metrics.manifest_miss.inc();
         self.inner
             .manifests
             .try_get_with(id.clone(), async move {
@@ -140,9 +194,15 @@ impl Edge {
             Some(e) => BlobKey::Variant(sha.clone(), e),
         };
         let blobs = self.inner.platform.blobs();
+        let cache_key = (sha.as_str().to_owned(), enc);
+        if let Some(b) = self.inner.blobs.get(&cache_key).await {
+            self.inner.metrics.blob_hit.inc();
+            return Ok(b);
+        }
+        self.inner.metrics.blob_miss.inc();
         self.inner
             .blobs
-            .try_get_with((sha.as_str().to_owned(), enc), async move { blobs.get(&key).await })
+            .try_get_with(cache_key, async move { blobs.get(&key).await })
             .await
             .map_err(ServiceError::internal)
     }
@@ -181,19 +241,25 @@ async fn refresher(inner: Weak<Inner>) {
         Some(i) => (i.platform.subscribe_changes(), Duration::from_secs(i.platform.config().edge_refresh_secs)),
         None => return,
     };
+    // After a failed refresh, try again soon rather than at the next tick.
+    let mut wait = every;
     loop {
         let notified = tokio::select! {
             r = changes.changed() => r.is_ok(),
-            () = tokio::time::sleep(every) => true,
+            () = tokio::time::sleep(wait) => true,
         };
         let Some(inner) = inner.upgrade() else { return };
         if !notified {
             // The platform is gone (shutdown); keep the timer only.
             changes = inner.platform.subscribe_changes();
         }
-        if let Err(e) = refresh(&inner).await {
-            // Keep serving the previous table; the next change or tick retries.
-            tracing::warn!(error = %e, "edge: refreshing the routing table failed");
+        match refresh(&inner).await {
+            Ok(()) => wait = every,
+            Err(e) => {
+                // Keep serving the previous table.
+                tracing::warn!(error = %e, "edge: refreshing the routing table failed; retrying");
+                wait = Duration::from_secs(1).min(every);
+            }
         }
     }
 }
@@ -242,6 +308,23 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
         Target::Preview(r, short) => (r, Some(short)),
     };
     route.counters.request();
+    let res = for_app(&edge, &req, &body, &route, preview).await;
+    let bytes = match actix_web::body::MessageBody::size(res.body()) {
+        actix_web::body::BodySize::Sized(n) => Some(n),
+        _ => None,
+    };
+    route.counters.response(res.status().as_u16(), bytes);
+    res
+}
+
+/// The answer for a request to one of the apps.
+async fn for_app(
+    edge: &Edge,
+    req: &HttpRequest,
+    body: &[u8],
+    route: &AppRoute,
+    preview: Option<String>,
+) -> HttpResponse {
     if route.disabled {
         return unavailable();
     }
@@ -254,7 +337,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
     }
     let now = now_secs();
     if let Some(rest) = path.strip_prefix("/_tma/") {
-        return reserved(&edge, &route, &req, rest, &body, now);
+        return reserved(edge, route, req, rest, body, now);
     }
 
     let cors = path.ends_with("/tonconnect-manifest.json");
@@ -278,11 +361,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
         }
     }
 
-    let gated = session::is_gated(&route, &path);
+    let gated = session::is_gated(route, &path);
     if gated {
-        match edge.inner.sessions.identify(&route, &req, now) {
+        match edge.inner.sessions.identify(route, req, now) {
             Ok(Some(_)) => {}
-            Ok(None) if wants_html(&req) => return gate_page(),
+            Ok(None) if wants_html(req) => return gate_page(),
             Ok(None) => {
                 return error(
                     StatusCode::UNAUTHORIZED,
@@ -295,7 +378,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
     }
 
     let deployment = match &preview {
-        Some(short) => edge.preview(&route, short.clone()).await,
+        Some(short) => edge.preview(route, short.clone()).await,
         None => Ok(route.active.clone()),
     };
     let deployment = match deployment {
@@ -323,17 +406,17 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
                 }
             }
             match found {
-                Some((m, key)) => serve(&edge, &req, &m, &key, StatusCode::OK, false, gated, &path).await,
+                Some((m, key)) => serve(edge, req, &m, &key, StatusCode::OK, false, gated, &path).await,
                 None => match content::fallback(&manifest, &path, route.settings.spa_fallback) {
                     Resolution::File { key, status, fallback } => {
-                        serve(&edge, &req, &manifest, &key, status, fallback, gated, &path).await
+                        serve(edge, req, &manifest, &key, status, fallback, gated, &path).await
                     }
                     _ => plain(StatusCode::NOT_FOUND, "404 Not Found\n"),
                 },
             }
         }
         Resolution::File { key, status, fallback } => {
-            serve(&edge, &req, &manifest, &key, status, fallback, gated, &path).await
+            serve(edge, req, &manifest, &key, status, fallback, gated, &path).await
         }
         Resolution::Redirect { status, location } => {
             let mut res = HttpResponse::build(status);
@@ -385,9 +468,13 @@ fn reserved(edge: &Edge, route: &AppRoute, req: &HttpRequest, rest: &str, body: 
     let sessions = &edge.inner.sessions;
     match (req.method().clone(), rest) {
         (Method::POST, "session") => {
-            let (res, user) = sessions.create(route, req, body, now);
-            if let Some(user) = user {
-                edge.inner.stats.session_created(&route.app_id, &route.counters, user);
+            let (res, outcome) = sessions.create(route, req, body, now);
+            match outcome {
+                Ok(Some(user)) => edge.inner.stats.session_created(&route.app_id, &route.counters, user),
+                Ok(None) => {}
+                Err(reason) => {
+                    edge.inner.metrics.session_refusals.get_or_create(&[("reason", reason)]).inc();
+                }
             }
             res
         }

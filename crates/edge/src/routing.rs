@@ -85,7 +85,7 @@ impl RouteTable {
                 active: row.active_deployment,
                 previous: prev,
                 staff: staff.get(&row.bot_id).unwrap_or(&admins_only).clone(),
-                counters: stats.counters_for(&row.app_id),
+                counters: stats.counters_for(&row.app_id, &format!("{}--{}", row.slug, row.host_label)),
                 token,
                 app_id: row.app_id,
                 slug: row.slug,

@@ -177,7 +177,15 @@ impl Sessions {
     }
 
     /// `POST /_tma/session`: launch data in, session cookie out (and the user it is for).
-    pub fn create(&self, route: &AppRoute, req: &HttpRequest, body: &[u8], now: i64) -> (HttpResponse, Option<i64>) {
+    /// Answers `POST /_tma/session`, and says how it went: `Ok` with the user (if the launch
+    /// data had one) when a session was created, `Err` with the refusal's code otherwise.
+    pub fn create(
+        &self,
+        route: &AppRoute,
+        req: &HttpRequest,
+        body: &[u8],
+        now: i64,
+    ) -> (HttpResponse, Result<Option<i64>, &'static str>) {
         let ip = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         if !self.allow_attempt(ip) {
             let mut res = error(
@@ -186,7 +194,7 @@ impl Sessions {
                 "too many sign-in attempts from this address; wait a minute",
             );
             res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-            return (res, None);
+            return (res, Err("rate_limited"));
         }
         let json = req
             .headers()
@@ -197,7 +205,7 @@ impl Sessions {
         if !json {
             return (
                 error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required", "send {\"init_data\": \"…\"} as JSON"),
-                None,
+                Err("json_required"),
             );
         }
         #[derive(Deserialize)]
@@ -205,26 +213,32 @@ impl Sessions {
             init_data: String,
         }
         let Ok(body) = serde_json::from_slice::<Body>(body) else {
-            return (error(StatusCode::BAD_REQUEST, "bad_request", "send {\"init_data\": \"…\"} as JSON"), None);
+            return (
+                error(StatusCode::BAD_REQUEST, "bad_request", "send {\"init_data\": \"…\"} as JSON"),
+                Err("bad_request"),
+            );
         };
         let data = match verify_launch(route, &body.init_data, now, self.control_token.as_ref()) {
             Ok(d) => d,
             Err(denied) => {
                 tracing::info!(bot = %route.bot_id, app = %route.slug, reason = denied.code(), "session refused");
-                return (denied.response(), None);
+                return (denied.response(), Err(denied.code()));
             }
         };
         let ttl = i64::from(route.settings.session_ttl_secs);
         let claims = SessionClaims::from_launch(route, &data, now, ttl);
         let Some(jwt) = self.mint(&claims) else {
-            return (error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not create the session"), None);
+            return (
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not create the session"),
+                Err("internal"),
+            );
         };
         let mut res = HttpResponse::Ok();
         res.insert_header((header::SET_COOKIE, session_cookie(&jwt, ttl)))
             .insert_header((header::CACHE_CONTROL, "no-store"));
         security_headers(&mut res);
         let user = data.user.as_ref().map(|u| u.id);
-        (res.json(claims.me("cookie")), user)
+        (res.json(claims.me("cookie")), Ok(user))
     }
 }
 

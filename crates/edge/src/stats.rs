@@ -1,13 +1,15 @@
-//! Traffic counters for the dashboard's analytics: requests and sessions per app are atomics
-//! held by the app's route (no lock on the hot path; they outlive table rebuilds because the
-//! table asks [`Stats::counters_for`] for them), distinct users are buffered, and everything
-//! is added to the per-day rows in the database every [`FLUSH_EVERY`].
+//! Traffic counters per app, atomics held by the app's route (no lock on the hot path; they
+//! outlive table rebuilds because the table asks [`Stats::counters_for`] for them). Two readers:
+//! the dashboard's analytics (requests and sessions, with distinct users buffered, added to the
+//! per-day rows every [`FLUSH_EVERY`]) and Prometheus (monotonic totals by status class and
+//! bytes, read at scrape time by [`Stats`]'s collector).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tmahost_service::metrics::{Collector, ConstCounter, DescriptorEncoder, EncodeMetric};
 use tmahost_store::{Db, StoreError};
 
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(10);
@@ -16,13 +18,29 @@ const MAX_PENDING_USERS: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct AppCounters {
+    /// Since the last flush (dashboard).
     requests: AtomicU64,
     sessions: AtomicU64,
+    /// Since start (Prometheus): responses by status class 1xx..5xx, body bytes, sessions.
+    /// `app--bot`, as in the app's host name.
+    name: String,
+    responses: [AtomicU64; 5],
+    bytes: AtomicU64,
+    sessions_total: AtomicU64,
 }
 
 impl AppCounters {
     pub fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A response on its way out, with its body size when known.
+    pub fn response(&self, status: u16, bytes: Option<u64>) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.responses[class].fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = bytes {
+            self.bytes.fetch_add(n, Ordering::Relaxed);
+        }
     }
 }
 
@@ -37,14 +55,17 @@ pub(crate) fn today() -> i64 {
 }
 
 impl Stats {
-    /// The counters of an app (the same ones every time).
-    pub fn counters_for(&self, app_id: &str) -> Arc<AppCounters> {
+    /// The counters of an app (the same ones every time); `name` labels its metrics.
+    pub fn counters_for(&self, app_id: &str, name: &str) -> Arc<AppCounters> {
         let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(app_id.to_owned()).or_default().clone()
+        map.entry(app_id.to_owned())
+            .or_insert_with(|| Arc::new(AppCounters { name: name.to_owned(), ..AppCounters::default() }))
+            .clone()
     }
 
     pub fn session_created(&self, app_id: &str, counters: &AppCounters, user_id: i64) {
         counters.sessions.fetch_add(1, Ordering::Relaxed);
+        counters.sessions_total.fetch_add(1, Ordering::Relaxed);
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         if users.len() < MAX_PENDING_USERS {
             users.insert((app_id.to_owned(), today(), user_id));
@@ -79,6 +100,49 @@ impl Stats {
         if let Err(e) = db.add_daily_users(&users).await {
             self.users.lock().unwrap_or_else(|e| e.into_inner()).extend(users);
             return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the per-app totals at scrape time.
+impl Collector for Stats {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let apps: Vec<Arc<AppCounters>> =
+            self.counters.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        let counter = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "edge_responses",
+            "Edge responses by app (app--bot) and status class",
+            None,
+            counter.metric_type(),
+        )?;
+        for app in &apps {
+            for (class, n) in CLASSES.iter().zip(&app.responses) {
+                let labels = [("app", app.name.as_str()), ("status", class)];
+                ConstCounter::new(n.load(Ordering::Relaxed)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "edge_response_bytes",
+            "Edge response body bytes by app",
+            None,
+            counter.metric_type(),
+        )?;
+        for app in &apps {
+            ConstCounter::new(app.bytes.load(Ordering::Relaxed))
+                .encode(family.encode_family(&[("app", app.name.as_str())])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "edge_sessions_created",
+            "Sessions created by app",
+            None,
+            counter.metric_type(),
+        )?;
+        for app in &apps {
+            ConstCounter::new(app.sessions_total.load(Ordering::Relaxed))
+                .encode(family.encode_family(&[("app", app.name.as_str())])?)?;
         }
         Ok(())
     }

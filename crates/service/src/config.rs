@@ -85,6 +85,8 @@ pub struct Config {
     pub edge_refresh_secs: u64,
     /// Edge: `POST /_tma/session` attempts per client IP per minute.
     pub session_rate_per_minute: u32,
+    /// Operators' listener of every role (`/healthz`, `/readyz`, `/metrics`); unset = none.
+    pub ops_addr: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -115,8 +117,9 @@ impl Default for Config {
             max_compression_ratio: Limits::default().max_compression_ratio,
             max_path_bytes: Limits::default().max_path_bytes,
             edge_cache_mb: 256,
-            edge_refresh_secs: 30,
+            edge_refresh_secs: 5,
             session_rate_per_minute: 30,
+            ops_addr: None,
         }
     }
 }

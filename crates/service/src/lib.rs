@@ -29,6 +29,21 @@ pub use tmahost_deploy::{DeclaredFile, IngestError, Limits};
 pub use tmahost_store as store;
 pub use uploads::{BlobPut, UploadPlan};
 
+/// An id for one request, for logs and the `x-request-id` response header: the caller's own
+/// when it sent a sane one (a proxy's), else a fresh process-unique one.
+pub fn request_id(incoming: Option<&str>) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    if let Some(id) = incoming.filter(|id| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return id.to_owned();
+    }
+    let prefix = PREFIX.get_or_init(rand::random::<u32>);
+    format!("{prefix:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Runs blocking work on the blocking pool, keeping the caller's tracing span.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ServiceError> {
     let span = tracing::Span::current();

@@ -1,21 +1,26 @@
 //! The process's Prometheus metrics: one registry, counters bumped by the operations that own
 //! them, rendered as OpenMetrics text for `GET /metrics`.
 
+pub use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+pub use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+pub use prometheus_client::metrics::counter::{ConstCounter, Counter};
+pub use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Metric;
 use prometheus_client::registry::Registry;
 
 type Labels = [(&'static str, &'static str); 1];
 
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Registry,
+    /// Locked only to register (at start) and to render (per scrape).
+    registry: std::sync::Mutex<Registry>,
     blob_uploads: Family<Labels, Counter>,
     blob_upload_bytes: Counter,
     deploys: Family<Labels, Counter>,
     deploy_seconds: Histogram,
+    change_lag: Histogram,
 }
 
 /// How a `PUT /api/v1/blobs/{sha256}` ended.
@@ -45,7 +50,21 @@ impl Default for Metrics {
             "From the start of an upload to its deployment being recorded",
             deploy_seconds.clone(),
         );
-        Self { registry, blob_uploads, blob_upload_bytes, deploys, deploy_seconds }
+        // 1 ms .. ~16 s.
+        let change_lag = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15));
+        registry.register(
+            "change_notification_lag_seconds",
+            "From a change in one process to its notification arriving in this one",
+            change_lag.clone(),
+        );
+        Self {
+            registry: std::sync::Mutex::new(registry),
+            blob_uploads,
+            blob_upload_bytes,
+            deploys,
+            deploy_seconds,
+            change_lag,
+        }
     }
 }
 
@@ -65,10 +84,29 @@ impl Metrics {
         self.deploy_seconds.observe(seconds);
     }
 
+    pub(crate) fn change_heard(&self, lag_seconds: f64) {
+        self.change_lag.observe(lag_seconds);
+    }
+
+    /// Adds a metric owned by another part of the process (the edge's, say); the name gets
+    /// the `tmahost_` prefix.
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.registry().register(name, help, metric);
+    }
+
+    /// Adds metrics read at scrape time (per-app counters the hot path keeps as atomics).
+    pub fn register_collector(&self, collector: impl Collector) {
+        self.registry().register_collector(Box::new(collector));
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        encode(&mut out, &self.registry()).expect("writing to a String cannot fail");
         out
     }
 }

@@ -10,7 +10,7 @@ use tmahost_store::model::{
     ApiToken, App, AppSettings, AppSlug, AuditEvent, Bot, BotStatus, Deployment, Member, NewAuditEvent, Role,
     TokenScope,
 };
-use tmahost_store::{BlobStore, Db, MasterKey, now_ms};
+use tmahost_store::{BlobStore, Db, Heard, MasterKey, now_ms};
 use tmahost_telegram::{BotId, BotToken, BotUsername};
 
 use crate::auth::{Actor, MintedToken, Need, TokenSigner};
@@ -138,15 +138,80 @@ impl Platform {
         found.ok().cloned().flatten()
     }
 
+    /// Announces a change the edges must see: at once in this process, and to other processes
+    /// through the database (PostgreSQL `NOTIFY`; edges also poll, so a lost one only delays).
     pub(crate) fn changed(&self) {
         self.inner.changes.send_modify(|n| *n += 1);
+        let db = self.inner.db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.notify_change(now_ms()).await {
+                tracing::warn!(error = %e, "could not notify other processes of a change; they will poll");
+            }
+        });
+    }
+
+    /// Relays changes announced by other processes to [`Platform::subscribe_changes`] (on
+    /// PostgreSQL; a no-op on SQLite, where one process owns the database). Runs until the
+    /// platform is dropped, reconnecting after database outages.
+    pub fn follow_remote_changes(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut listener = None;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                if listener.is_none() {
+                    match inner.db.listen_changes().await {
+                        Ok(Some(l)) => {
+                            listener = Some(l);
+                            // Announcements made while nobody listened are lost: look again.
+                            inner.changes.send_modify(|n| *n += 1);
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "cannot listen for changes yet");
+                            drop(inner);
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    }
+                }
+                drop(inner);
+                let heard = match listener.as_mut() {
+                    Some(l) => l.next().await,
+                    None => continue,
+                };
+                let Some(inner) = weak.upgrade() else { return };
+                match heard {
+                    Ok(Heard::Change { at_ms }) => {
+                        if let Some(at) = at_ms {
+                            inner.metrics.change_heard((now_ms() - at).max(0) as f64 / 1000.0);
+                        }
+                        inner.changes.send_modify(|n| *n += 1);
+                    }
+                    // Whatever was announced while the connection was down is read by a refresh.
+                    Ok(Heard::Reconnected) => inner.changes.send_modify(|n| *n += 1),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the change notifications; polling until the database is back");
+                        listener = None;
+                        drop(inner);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
     }
 
     /// Both stores answer.
     pub async fn ready(&self) -> Result<(), ServiceError> {
-        self.db().ping().await?;
-        self.blobs().ping().await?;
-        Ok(())
+        // A dead database makes the pool retry until its acquire timeout; answer sooner.
+        let check = async {
+            self.db().ping().await?;
+            self.blobs().ping().await?;
+            Ok::<_, ServiceError>(())
+        };
+        tokio::time::timeout(Duration::from_secs(3), check)
+            .await
+            .map_err(|_| ServiceError::internal(std::io::Error::other("the readiness check timed out")))?
     }
 
     // ----- authentication ---------------------------------------------------------------

@@ -78,6 +78,12 @@ impl BlobStore {
     /// `file:///abs/dir` (created if missing), `memory://` (tests) or `s3://bucket[/prefix]`
     /// with endpoint, region and credentials from the standard `AWS_*` variables.
     pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        Self::from_url_with(url, &std::env::vars().collect::<Vec<_>>())
+    }
+
+    /// [`BlobStore::from_url`] with the `AWS_*` settings taken from `vars` instead of the
+    /// process environment (tests, and processes that serve several stores).
+    pub fn from_url_with(url: &str, vars: &[(String, String)]) -> Result<Self, StoreError> {
         let parsed = url::Url::parse(url).map_err(|e| StoreError::BadUrl(url.into(), e.to_string()))?;
         let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
             "file" => {
@@ -93,9 +99,15 @@ impl BlobStore {
                 let bucket = parsed
                     .host_str()
                     .ok_or_else(|| StoreError::BadUrl(url.into(), "s3:// needs a bucket name".into()))?;
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-                if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://")) {
-                    b = b.with_allow_http(true);
+                let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+                for (k, v) in vars.iter().filter(|(k, _)| k.starts_with("AWS_")) {
+                    if let Ok(key) = k.to_ascii_lowercase().parse::<object_store::aws::AmazonS3ConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                    // A plain-HTTP endpoint is a local emulator (MinIO, moto): allow it.
+                    if (k == "AWS_ENDPOINT" || k == "AWS_ENDPOINT_URL") && v.starts_with("http://") {
+                        b = b.with_allow_http(true);
+                    }
                 }
                 let store: Arc<dyn ObjectStore> = Arc::new(b.build()?);
                 let prefix = parsed.path().trim_matches('/');

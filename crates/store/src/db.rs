@@ -103,8 +103,55 @@ impl Db {
         Ok(())
     }
 
+    /// Tells every process on this database that something the edges route by changed
+    /// (PostgreSQL `NOTIFY`; the payload is the change's time in ms, for the lag metric).
+    /// SQLite has one process per database, which learns of changes in memory: a no-op.
+    pub async fn notify_change(&self, at_ms: i64) -> Result<(), StoreError> {
+        if let Self::Postgres(p) = self {
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGES_CHANNEL).bind(at_ms.to_string()).execute(p).await?;
+        }
+        Ok(())
+    }
+
+    /// Listens for [`Db::notify_change`] from other processes; `None` on SQLite.
+    pub async fn listen_changes(&self) -> Result<Option<ChangeListener>, StoreError> {
+        let Self::Postgres(p) = self else { return Ok(None) };
+        let mut listener = sqlx::postgres::PgListener::connect_with(p).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(Some(ChangeListener { listener }))
+    }
+
     pub async fn close(&self) {
         on_db!(self, p => p.close().await);
+    }
+}
+
+const CHANGES_CHANNEL: &str = "tmahost_changes";
+
+/// A PostgreSQL `LISTEN` on the change channel.
+#[derive(Debug)]
+pub struct ChangeListener {
+    listener: sqlx::postgres::PgListener,
+}
+
+/// What the listener heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// A change made at this time (ms) by some process.
+    Change { at_ms: Option<i64> },
+    /// The connection dropped and was re-established: changes may have been missed.
+    Reconnected,
+}
+
+impl ChangeListener {
+    /// Waits for the next notification. Reconnects by itself after a dropped connection and
+    /// says so, since notifications sent meanwhile are lost; an error means the database is
+    /// unreachable right now (call again later).
+    pub async fn next(&mut self) -> Result<Heard, StoreError> {
+        match self.listener.try_recv().await? {
+            Some(n) => Ok(Heard::Change { at_ms: n.payload().parse().ok() }),
+            None => Ok(Heard::Reconnected),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ mod repo;
 
 pub use blobs::{BlobKey, BlobStore, Encoding};
 pub use crypto::{MasterKey, SecretBytes};
-pub use db::{Db, DbKind};
+pub use db::{ChangeListener, Db, DbKind, Heard};
 pub use error::StoreError;
 pub use repo::{ExpectedBlob, NewDeploymentFile, NewUpload, Upload};
 

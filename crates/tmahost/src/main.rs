@@ -242,6 +242,7 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         (Role::All | Role::Bot, Some(_)) => true,
         _ => false,
     };
+    let ops = config.ops_addr.map(|a| bind(a, "TMAHOST_OPS_ADDR")).transpose()?;
     let webhook = (control_bot && config.control_bot_webhook_url.is_some())
         .then(|| bind(config.control_bot_webhook_addr, "TMAHOST_CONTROL_BOT_WEBHOOK_ADDR"))
         .transpose()?;
@@ -253,6 +254,8 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         config.api_addr = l.local_addr()?;
     }
     let platform = Platform::open(config).await?;
+    // On PostgreSQL, changes made by other processes (an `api` node's deploy) reach this one.
+    platform.follow_remote_changes();
     let mut servers = Vec::new();
     if let Some(listener) = api {
         let failed = platform.fail_stale_uploads(role == Role::All).await?;
@@ -284,6 +287,11 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         servers.push(edge.server(listener)?);
         let base = &platform.config().base_domain;
         println!("edge: http://{bound} (apps at http://{{bot}}.{base}:{}/, {hosts} hosts)", bound.port());
+    }
+    if let Some(listener) = ops {
+        let bound = listener.local_addr()?;
+        servers.push(tmahost_api::ops_server(platform.clone(), listener)?);
+        println!("ops: http://{bound} (/healthz, /readyz, /metrics)");
     }
     let bot = if control_bot {
         let webhook_addr = webhook.as_ref().map(TcpListener::local_addr).transpose()?;
