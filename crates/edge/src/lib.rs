@@ -299,6 +299,18 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
         return plain(StatusCode::OK, "ok\n");
     }
     let table = edge.table();
+    // A TLS proxy asks before it obtains a certificate on demand (Caddy's `ask`): only for
+    // names this edge serves, so nobody can make it request certificates for arbitrary names.
+    if req.path() == "/_tma/tls-ask" {
+        let domain = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("domain").cloned())
+            .unwrap_or_default();
+        return match table.lookup(&domain) {
+            Some(_) => plain(StatusCode::OK, "ok\n"),
+            None => plain(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        };
+    }
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     let Some(target) = table.lookup(host) else {
         return plain(StatusCode::NOT_FOUND, "404 Not Found\n");

@@ -199,6 +199,13 @@ async fn unknown_hosts_get_a_404_that_names_nothing() {
     bodies.push(r.text().await.expect("text"));
     assert!(bodies.iter().all(|b| b == &bodies[0]), "every unknown host gets the same answer: {bodies:?}");
     assert!(!bodies[0].to_lowercase().contains("bot"), "{}", bodies[0]);
+
+    // A TLS proxy's on-demand `ask`: yes only for names the edge serves.
+    let ask = |domain: &str| e.http.get(format!("{}/_tma/tls-ask?domain={domain}", e.base)).send();
+    assert_eq!(ask("demo-bot.localhost").await.expect("ask").status(), StatusCode::OK);
+    for unknown in ["nobody-bot.localhost", "example.com", ""] {
+        assert_eq!(ask(unknown).await.expect("ask").status(), StatusCode::NOT_FOUND, "{unknown}");
+    }
 }
 
 #[tokio::test]
