@@ -7,6 +7,7 @@ CREATE TABLE uploads (
     manifest      TEXT NOT NULL,                    -- JSON [{path, sha256, size}], already checked
     activate      BIGINT NOT NULL,                  -- 1: activate when finalized, 0: stage
     new_blobs     BIGINT NOT NULL,                  -- distinct contents missing at creation
+    fast_brotli   BIGINT NOT NULL,                  -- 1: too many new bytes for maximum effort
     expires_at    BIGINT NOT NULL
 );
 CREATE TABLE upload_blobs (

@@ -24,7 +24,7 @@ use crate::{Actor, Platform, ServiceError, blocking};
 const UPLOAD_CONCURRENCY: usize = 8;
 /// New compressible bytes up to which a deploy gets maximum brotli effort; bigger deploys get
 /// the fast level so a 20 MB upload takes seconds, not tens of seconds.
-const MAX_EFFORT_BUDGET: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_EFFORT_BUDGET: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {

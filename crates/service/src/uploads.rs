@@ -13,19 +13,18 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tmahost_deploy::{CheckedManifest, DeclaredFile, Effort, FinalInputs, ManifestFile};
+use tmahost_deploy::{CheckedManifest, DeclaredFile, Effort, FinalInputs, ManifestFile, is_compressible};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentStatus, Sha256};
 use tmahost_store::{BlobKey, NewDeploymentFile, NewUpload, now_ms};
 
 use crate::auth::Need;
-use crate::deployments::{BlobCounts, check_message, prepare};
+use crate::deployments::{BlobCounts, MAX_EFFORT_BUDGET, check_message, prepare};
 use crate::metrics::BlobUpload;
 use crate::{Actor, DeployOptions, DeployReport, Platform, ServiceError, blocking};
 
 /// Hashes listed in a 409 for blobs still missing at finalize (the count is always given).
 const MISSING_SHOWN: usize = 20;
-/// Blobs up to this size get maximum compression effort.
-const MAX_EFFORT_BYTES: u64 = 1024 * 1024;
+
 
 /// What the client must do next after declaring its manifest.
 #[derive(Debug, Clone)]
@@ -89,9 +88,12 @@ impl Platform {
             .map(|f| Recorded { path: f.path.to_string(), sha256: f.sha256.clone(), size: f.size })
             .collect();
         let expires_at = now_ms() + (self.config().stale_upload_secs as i64) * 1000;
+        let compressible: u64 =
+            missing.iter().map(|h| unique[h]).filter(|f| is_compressible(&f.content_type)).map(|f| f.size).sum();
         let upload = NewUpload {
             manifest_json: serde_json::to_string(&recorded).map_err(ServiceError::internal)?,
             activate: opts.activate,
+            fast_brotli: compressible > MAX_EFFORT_BUDGET,
             expires_at,
             expected: missing
                 .iter()
@@ -142,16 +144,13 @@ impl Platform {
         if got_sha != *sha {
             return rejected("digest_mismatch", format!("the body's SHA-256 is {got_sha}, not {sha}"));
         }
-        let content_type = self
-            .db()
-            .expected_blob(sha, now_ms())
-            .await?
-            .into_iter()
-            .next()
-            .map(|e| e.content_type)
-            .unwrap_or_else(|| "application/octet-stream".into());
-        // Maximum brotli effort costs about a second per MB; big single files get the fast level.
-        let effort = if size <= MAX_EFFORT_BYTES { Effort::Max } else { Effort::Fast };
+        let expected = self.db().expected_blob(sha, now_ms()).await?.into_iter().next();
+        let content_type = expected.as_ref().map_or("application/octet-stream", |e| e.content_type.as_str()).to_owned();
+        // The same budget as an archive upload: maximum brotli effort only for small deploys.
+        let effort = match expected {
+            Some(e) if e.fast_brotli == 0 => Effort::Max,
+            _ => Effort::Fast,
+        };
         let job = (sha.clone(), body.to_owned(), size, content_type);
         let prepared = blocking(move || prepare(job, effort)).await?.map_err(ServiceError::internal)?;
         self.upload(prepared).await?;

@@ -74,6 +74,8 @@ pub struct NewUpload {
     /// The checked manifest as JSON; read back by [`Db::upload`] when the client finalizes.
     pub manifest_json: String,
     pub activate: bool,
+    /// Compress its blobs at the fast brotli level (a big deploy), not the maximum.
+    pub fast_brotli: bool,
     pub expires_at: i64,
     /// Contents the store lacks: (sha256, size, content type).
     pub expected: Vec<(Sha256, i64, String)>,
@@ -94,6 +96,7 @@ pub struct ExpectedBlob {
     pub bot_id: i64,
     pub size: i64,
     pub content_type: String,
+    pub fast_brotli: i64,
 }
 
 fn sql(s: String) -> AssertSqlSafe<String> {
@@ -307,13 +310,14 @@ impl Db {
                 .await?;
             if let Some(u) = upload {
                 sqlx::query(
-                    "INSERT INTO uploads (deployment_id, manifest, activate, new_blobs, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO uploads (deployment_id, manifest, activate, new_blobs, fast_brotli, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&id)
                 .bind(&u.manifest_json)
                 .bind(i64::from(u.activate))
                 .bind(u.expected.len() as i64)
+                .bind(i64::from(u.fast_brotli))
                 .bind(u.expires_at)
                 .execute(&mut *tx)
                 .await?;
@@ -347,7 +351,7 @@ impl Db {
     /// Unfinished, unexpired deployments that expect this content.
     pub async fn expected_blob(&self, sha: &Sha256, now: i64) -> Result<Vec<ExpectedBlob>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT a.bot_id, ub.size, ub.content_type FROM upload_blobs ub \
+            "SELECT a.bot_id, ub.size, ub.content_type, u.fast_brotli FROM upload_blobs ub \
              JOIN uploads u ON u.deployment_id = ub.deployment_id \
              JOIN deployments d ON d.id = ub.deployment_id \
              JOIN apps a ON a.id = d.app_id \

@@ -162,6 +162,7 @@ async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
     let upload = |expires_at| NewUpload {
         manifest_json: r#"[{"path":"index.html"}]"#.into(),
         activate: true,
+        fast_brotli: false,
         expires_at,
         expected: vec![(sha(7), 10, "text/html".into())],
     };
