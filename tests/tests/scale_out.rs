@@ -154,4 +154,12 @@ async fn two_edges_follow_the_api_through_postgres_and_s3_and_ride_out_a_databas
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     both_serve(&edges, &http, "third-version", Duration::from_secs(10)).await;
+
+    // The object store goes away (moto keeps buckets in memory, so it does not come back):
+    // what the edges hold in memory is still served, and they say they are not ready.
+    drop(s3);
+    for e in &edges {
+        assert!(e.index(&http).await.expect("served from memory").contains("third-version"));
+        assert_eq!(e.ready(&http).await, StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

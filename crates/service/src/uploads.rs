@@ -25,7 +25,6 @@ use crate::{Actor, DeployOptions, DeployReport, Platform, ServiceError, blocking
 /// Hashes listed in a 409 for blobs still missing at finalize (the count is always given).
 const MISSING_SHOWN: usize = 20;
 
-
 /// What the client must do next after declaring its manifest.
 #[derive(Debug, Clone)]
 pub struct UploadPlan {
