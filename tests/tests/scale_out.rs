@@ -87,7 +87,8 @@ async fn two_edges_follow_the_api_through_postgres_and_s3_and_ride_out_a_databas
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let admin = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
     let edges = [Edge::start(&env), Edge::start(&env)];
-    let http = Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    // A hung request fails the test instead of stalling it.
+    let http = Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(20)).build().expect("client");
     let call =
         |method: reqwest::Method, path: &str| http.request(method, format!("{}{path}", api.api)).bearer_auth(&admin);
 

@@ -6,6 +6,7 @@
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -99,7 +100,20 @@ impl BlobStore {
                 let bucket = parsed
                     .host_str()
                     .ok_or_else(|| StoreError::BadUrl(url.into(), "s3:// needs a bucket name".into()))?;
-                let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+                // Fail within seconds when S3 is down (the default retries for 3 minutes): an
+                // edge answers 503 and serves its cache instead of holding requests.
+                let client = object_store::ClientOptions::new()
+                    .with_timeout(Duration::from_secs(30))
+                    .with_connect_timeout(Duration::from_secs(5));
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: Duration::from_secs(10),
+                    ..Default::default()
+                };
+                let mut b = object_store::aws::AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_client_options(client)
+                    .with_retry(retry);
                 for (k, v) in vars.iter().filter(|(k, _)| k.starts_with("AWS_")) {
                     if let Ok(key) = k.to_ascii_lowercase().parse::<object_store::aws::AmazonS3ConfigKey>() {
                         b = b.with_config(key, v);
