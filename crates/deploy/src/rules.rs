@@ -374,6 +374,13 @@ impl Pattern {
 
     /// Matches the whole of `path` (a trailing `/` is optional on either side).
     pub fn captures(&self, path: &str) -> Option<Captures> {
+        // Most rules fail on their leading literal: reject those before building anything.
+        // Without its trailing slashes the literal must prefix the path, with or without `/`.
+        if let Some(Token::Lit(lit)) = self.tokens.first()
+            && !path.starts_with(lit.trim_end_matches('/'))
+        {
+            return None;
+        }
         let mut caps = HashMap::new();
         if match_tokens(&self.tokens, path, &mut caps) {
             return Some(Captures(caps));

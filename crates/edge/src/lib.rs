@@ -7,6 +7,8 @@
 //! and hot blobs in a size-capped cache. If the database or the object store fails, what is
 //! cached keeps being served.
 
+#[doc(hidden)]
+pub mod bench;
 mod content;
 mod respond;
 mod routing;

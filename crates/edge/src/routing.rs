@@ -63,7 +63,7 @@ impl RouteTable {
         }
         let admins_only: Arc<HashSet<i64>> = Arc::new(admins.iter().copied().collect());
         let staff: HashMap<i64, Arc<HashSet<i64>>> = staff.into_iter().map(|(b, s)| (b, Arc::new(s))).collect();
-        let mut table = Self { suffix: format!(".{}", platform.config().base_domain), ..Self::default() };
+        let mut table = Self::with_suffix(&format!(".{}", platform.config().base_domain));
         for row in rows {
             let plain = match platform.master_key().decrypt(&row.token_ciphertext, row.bot_id.to_string().as_bytes()) {
                 Ok(p) => p,
@@ -101,6 +101,15 @@ impl RouteTable {
             }
         }
         Ok(table)
+    }
+
+    /// An empty table for hosts ending in `suffix` (`.{base_domain}`).
+    pub fn with_suffix(suffix: &str) -> Self {
+        Self { suffix: suffix.to_owned(), ..Self::default() }
+    }
+
+    pub fn insert_label(&mut self, label: String, route: Arc<AppRoute>) {
+        self.labels.insert(label, route);
     }
 
     pub fn len(&self) -> usize {

@@ -45,7 +45,7 @@ pub(crate) struct SessionClaims {
 }
 
 impl SessionClaims {
-    fn from_launch(route: &AppRoute, data: &VerifiedInitData, now: i64, ttl: i64) -> Self {
+    pub(crate) fn from_launch(route: &AppRoute, data: &VerifiedInitData, now: i64, ttl: i64) -> Self {
         let user = data.user.as_ref().map(|u| serde_json::to_value(u).unwrap_or_default()).unwrap_or_default();
         Self {
             iss: ISSUER.into(),

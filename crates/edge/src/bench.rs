@@ -1,0 +1,112 @@
+//! Hot-path pieces built from synthetic data, without a database, for the criterion
+//! benchmarks in `benches/`. Not part of the edge's API.
+
+use std::sync::Arc;
+
+use tmahost_deploy::Rules;
+use tmahost_store::MasterKey;
+use tmahost_store::model::{AppSettings, AppSlug, DeploymentFile, Sha256};
+use tmahost_telegram::{BotId, BotToken, InitData};
+
+use crate::content::{self, Manifest, Resolution};
+use crate::routing::{AppRoute, RouteTable};
+use crate::session::{SessionClaims, Sessions};
+
+const TOKEN: &str = "5768337691:AAH5YkoiEuPk8-FZa32hStHTqXiLPtAEhx8";
+
+fn route(bot: i64, slug: &str) -> Arc<AppRoute> {
+    Arc::new(AppRoute {
+        app_id: format!("app-{bot}-{slug}"),
+        bot_id: BotId(bot),
+        slug: AppSlug::parse(slug).expect("slug"),
+        disabled: false,
+        settings: AppSettings::default(),
+        token: BotToken::parse(TOKEN).expect("token"),
+        active: Some(format!("deployment-{bot}-{slug}")),
+        previous: Vec::new(),
+        staff: Arc::default(),
+        counters: Arc::default(),
+    })
+}
+
+/// A routing table of `bots` bots (`bot-N`) with `apps` apps each (`main`, `app1`, …) under
+/// `.apps.test`.
+#[derive(Debug)]
+pub struct Routes(RouteTable);
+
+impl Routes {
+    pub fn synthetic(bots: usize, apps: usize) -> Self {
+        let mut table = RouteTable::with_suffix(".apps.test");
+        for b in 0..bots {
+            let label = format!("bot-{b}");
+            for a in 0..apps {
+                let slug = if a == 0 { "main".to_owned() } else { format!("app{a}") };
+                let r = route(b as i64, &slug);
+                if a == 0 {
+                    table.insert_label(label.clone(), r.clone());
+                }
+                table.insert_label(format!("{slug}--{label}"), r);
+            }
+        }
+        Self(table)
+    }
+
+    /// Whether `host` names an app or a preview.
+    pub fn hit(&self, host: &str) -> bool {
+        self.0.lookup(host).is_some()
+    }
+}
+
+/// A manifest of `files` files (`index.html`, `assets/f{i}-{hash}.js`) and optional
+/// `_redirects` text.
+#[derive(Debug)]
+pub struct Files(Manifest);
+
+impl Files {
+    pub fn synthetic(files: usize, redirects: Option<&str>) -> Self {
+        let file = |path: String| DeploymentFile {
+            path,
+            sha256: Sha256::from_digest(&[7; 32]),
+            size: 1000,
+            content_type: "text/javascript; charset=utf-8".into(),
+            br_size: Some(300),
+            gz_size: Some(350),
+        };
+        let mut list = vec![file("index.html".into())];
+        list.extend((1..files).map(|i| file(format!("assets/f{i}-{i:08x}.js"))));
+        let rules = Rules::parse(None, redirects).expect("valid _redirects");
+        Self(Manifest::new(list, rules))
+    }
+
+    /// Whether `path` resolves to a file or a redirect (`content::resolve`, as per request).
+    pub fn resolves(&self, path: &str) -> bool {
+        content::resolve(&self.0, path, "") != Resolution::Missing
+    }
+}
+
+/// A session cookie of one app and what checks it.
+#[derive(Debug)]
+pub struct Session {
+    sessions: Sessions,
+    route: Arc<AppRoute>,
+    jwt: String,
+}
+
+impl Session {
+    /// Mints a cookie from freshly signed launch data, as `POST /_tma/session` does.
+    pub fn new(now: i64) -> Self {
+        let token = BotToken::parse(TOKEN).expect("token");
+        let user = r#"{"id":279058397,"first_name":"Vladislav","username":"vdkfrost","language_code":"ru"}"#;
+        let raw = tmahost_telegram::init_data::sign(&[("user", user), ("chat_type", "sender")], &token, now);
+        let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
+        let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30, None);
+        let route = route(5768337691, "main");
+        let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
+        Self { sessions, route, jwt }
+    }
+
+    /// The cookie check every gated request makes.
+    pub fn check(&self) -> bool {
+        self.sessions.check(&self.route, &self.jwt).is_some()
+    }
+}
