@@ -164,12 +164,14 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
     let s = Setup::start(&[]).await;
     let build = tempfile::tempdir().expect("build");
     let dist = build.path();
+    // Big enough to get brotli and gzip variants (written to scratch space on the way).
+    let css = ".card { color: #222; margin: 0 auto; }\n".repeat(200);
     write_tree(
         dist,
         &[
             ("index.html", b"<!doctype html><title>v1</title><script src=\"/assets/app.js\"></script>"),
             ("assets/app.js", b"console.log('app');"),
-            ("assets/app.css", b"body { color: #222 }"),
+            ("assets/app.css", css.as_bytes()),
             ("assets/app.js.map", b"{\"version\":3}"),
             (".well-known/assetlinks.json", b"[]"),
             (".env", b"SECRET=do-not-upload"),
@@ -253,6 +255,10 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
     let out = s.ok(&["deploy", zip.to_str().expect("utf-8"), "--bot", "demo_bot"]);
     assert!(out.contains("deployed v4"), "{out}");
     s.edge_serves("demo-bot", "zipped").await;
+
+    // Nothing of the uploads is left in the server's scratch space.
+    let left = tmahost_testkit::files_under(&s.serve.data_dir.path().join("tmp"));
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
 }
 
 #[tokio::test]

@@ -58,7 +58,7 @@ pub(crate) struct Prepared {
     sha: Sha256,
     local: PathBuf,
     size: u64,
-    variants: Vec<(Encoding, PathBuf, u64)>,
+    pub(crate) variants: Vec<(Encoding, PathBuf, u64)>,
 }
 
 impl Platform {

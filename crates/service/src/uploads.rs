@@ -152,7 +152,13 @@ impl Platform {
         };
         let job = (sha.clone(), body.to_owned(), size, content_type);
         let prepared = blocking(move || prepare(job, effort)).await?.map_err(ServiceError::internal)?;
-        self.upload(prepared).await?;
+        // The variants were written beside the body; the caller only owns the body's file.
+        let written: Vec<std::path::PathBuf> = prepared.variants.iter().map(|(_, path, _)| path.clone()).collect();
+        let stored = self.upload(prepared).await;
+        for path in written {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        stored?;
         self.metrics().blob_upload(BlobUpload::Stored, size);
         Ok(BlobPut::Stored)
     }
