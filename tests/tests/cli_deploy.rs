@@ -114,11 +114,17 @@ impl Setup {
         (res.status(), res.text().await.unwrap_or_default())
     }
 
-    /// Waits until the edge serves `needle` at `/` of `label` (it applies changes within ms).
+    /// Waits until the edge serves `needle` at `/` of `label`.
     async fn edge_serves(&self, label: &str, needle: &str) {
+        self.edge_serves_at(label, "/", needle).await;
+    }
+
+    /// Waits until the edge serves `needle` at `path` of `label`: a deploy's answer comes
+    /// before the edge has swapped its routing table, which takes milliseconds.
+    async fn edge_serves_at(&self, label: &str, path: &str, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let (status, body) = self.edge(label, "/").await;
+            let (status, body) = self.edge(label, path).await;
             if status == StatusCode::OK && body.contains(needle) {
                 return;
             }
@@ -213,8 +219,7 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
     assert!(out.contains("deployed v2") && out.contains("1 uploaded, 5 already stored"), "{out}");
     assert!(out.contains(&format!("url:     http://demo-bot.localhost:{}/", s.port)), "{out}");
     assert_eq!(s.stored().await, 7, "one new blob for a one-file change");
-    let (_, js) = s.edge("demo-bot", "/assets/app.js").await;
-    assert_eq!(js, "console.log('app v2');");
+    s.edge_serves_at("demo-bot", "/assets/app.js", "console.log('app v2');").await;
 
     // Stage: the preview host serves it, the app does not, until promoted.
     write_tree(dist, &[("index.html", b"<!doctype html><title>v3</title>")]);

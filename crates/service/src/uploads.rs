@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tmahost_deploy::{CheckedManifest, DeclaredFile, Effort, FinalInputs, ManifestFile, is_compressible};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentStatus, Sha256};
-use tmahost_store::{BlobKey, NewDeploymentFile, NewUpload, now_ms};
+use tmahost_store::{BlobKey, ExpectedBlob, NewDeploymentFile, NewUpload, now_ms};
 
 use crate::auth::Need;
 use crate::deployments::{BlobCounts, MAX_EFFORT_BUDGET, check_message, prepare};
@@ -110,6 +110,11 @@ impl Platform {
     /// The size a blob upload must have, if a pending deployment the caller may deploy to
     /// expects it; `None` when the store has it already. Call before reading the body.
     pub async fn expected_blob_size(&self, actor: &Actor, sha: &Sha256) -> Result<Option<u64>, ServiceError> {
+        Ok(self.expected_by(actor, sha).await?.map(|e| e.size as u64))
+    }
+
+    /// The declaration, by one of the caller's open deployments, of a content the store lacks.
+    async fn expected_by(&self, actor: &Actor, sha: &Sha256) -> Result<Option<ExpectedBlob>, ServiceError> {
         let expected = self.db().expected_blob(sha, now_ms()).await?;
         let mine = expected.into_iter().find(|e| actor.check(tmahost_telegram::BotId(e.bot_id), Need::Deploy).is_ok());
         let Some(mine) = mine else {
@@ -120,16 +125,17 @@ impl Platform {
             self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
             return Ok(None);
         }
-        Ok(Some(mine.size as u64))
+        Ok(Some(mine))
     }
 
     /// Stores a blob received into `body` (a file in [`Platform::work_dir`]) after checking
     /// its hash and size, with its precompressed variants. Idempotent and safe to race: the
     /// object keys are content addresses and the row is written last.
     pub async fn put_blob(&self, actor: &Actor, sha: &Sha256, body: &Path) -> Result<BlobPut, ServiceError> {
-        let Some(size) = self.expected_blob_size(actor, sha).await? else {
+        let Some(expected) = self.expected_by(actor, sha).await? else {
             return Ok(BlobPut::AlreadyStored);
         };
+        let size = expected.size as u64;
         let rejected = |code: &'static str, message: String| {
             self.metrics().blob_upload(BlobUpload::Rejected, 0);
             Err(ServiceError::BadRequest { code, message })
@@ -143,14 +149,9 @@ impl Platform {
         if got_sha != *sha {
             return rejected("digest_mismatch", format!("the body's SHA-256 is {got_sha}, not {sha}"));
         }
-        let expected = self.db().expected_blob(sha, now_ms()).await?.into_iter().next();
-        let content_type = expected.as_ref().map_or("application/octet-stream", |e| e.content_type.as_str()).to_owned();
         // The same budget as an archive upload: maximum brotli effort only for small deploys.
-        let effort = match expected {
-            Some(e) if e.fast_brotli == 0 => Effort::Max,
-            _ => Effort::Fast,
-        };
-        let job = (sha.clone(), body.to_owned(), size, content_type);
+        let effort = if expected.fast_brotli == 0 { Effort::Max } else { Effort::Fast };
+        let job = (sha.clone(), body.to_owned(), size, expected.content_type);
         let prepared = blocking(move || prepare(job, effort)).await?.map_err(ServiceError::internal)?;
         // The variants were written beside the body; the caller only owns the body's file.
         let written: Vec<std::path::PathBuf> = prepared.variants.iter().map(|(_, path, _)| path.clone()).collect();
