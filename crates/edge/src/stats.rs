@@ -105,6 +105,9 @@ impl Stats {
     }
 }
 
+/// Which total of an app a metric reads.
+type Field = fn(&AppCounters) -> &AtomicU64;
+
 /// Reads the per-app totals at scrape time.
 impl Collector for Stats {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -124,25 +127,17 @@ impl Collector for Stats {
                 ConstCounter::new(n.load(Ordering::Relaxed)).encode(family.encode_family(&labels)?)?;
             }
         }
-        let mut family = encoder.encode_descriptor(
-            "edge_response_bytes",
-            "Edge response body bytes by app",
-            None,
-            counter.metric_type(),
-        )?;
-        for app in &apps {
-            ConstCounter::new(app.bytes.load(Ordering::Relaxed))
-                .encode(family.encode_family(&[("app", app.name.as_str())])?)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "edge_sessions_created",
-            "Sessions created by app",
-            None,
-            counter.metric_type(),
-        )?;
-        for app in &apps {
-            ConstCounter::new(app.sessions_total.load(Ordering::Relaxed))
-                .encode(family.encode_family(&[("app", app.name.as_str())])?)?;
+        // One counter per app, labelled by the app alone.
+        let per_app: [(&str, &str, Field); 2] = [
+            ("edge_response_bytes", "Edge response body bytes by app", |a| &a.bytes),
+            ("edge_sessions_created", "Sessions created by app", |a| &a.sessions_total),
+        ];
+        for (name, help, value) in per_app {
+            let mut family = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            for app in &apps {
+                ConstCounter::new(value(app).load(Ordering::Relaxed))
+                    .encode(family.encode_family(&[("app", app.name.as_str())])?)?;
+            }
         }
         Ok(())
     }

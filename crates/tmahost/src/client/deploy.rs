@@ -97,10 +97,11 @@ async fn deploy_folder(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
     let plan: Plan = api.json("declaring the files", || api.request(Method::POST, &path).json(&body)).await?;
 
     // One local file per missing content (identical files share a content).
+    let by_hash: std::collections::HashMap<&str, &LocalFile> = files.iter().map(|f| (f.sha256.as_str(), f)).collect();
     let mut todo: Vec<LocalFile> = Vec::with_capacity(plan.missing.len());
     for sha in &plan.missing {
-        let f = files.iter().find(|f| &f.sha256 == sha).context("the server asked for a content it was not offered")?;
-        todo.push(f.clone());
+        let f = by_hash.get(sha.as_str()).context("the server asked for a content it was not offered")?;
+        todo.push((*f).clone());
     }
     let upload_bytes: u64 = todo.iter().map(|f| f.size).sum();
     progress.line(format!(
