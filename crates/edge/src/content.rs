@@ -5,16 +5,58 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
 use tmahost_deploy::Rules;
+use tmahost_store::Encoding;
 use tmahost_store::model::{DeploymentFile, Sha256};
 
-/// One file of a deployment.
+/// One file of a deployment, with the response headers that depend only on it built once
+/// (manifests are immutable, so nothing here is computed per request).
 #[derive(Debug, Clone)]
 pub(crate) struct FileEntry {
     pub sha: Sha256,
-    pub content_type: String,
+    /// The digest's bytes: the blob cache's key, hashed without allocating.
+    pub digest: [u8; 32],
+    pub content_type: HeaderValue,
+    pub html: bool,
     pub br: bool,
     pub gz: bool,
+    /// Strong ETags of the original, the brotli and the gzip representation.
+    etags: [HeaderValue; 3],
+}
+
+impl FileEntry {
+    pub fn new(sha: Sha256, content_type: &str, br: bool, gz: bool) -> Self {
+        let mut digest = [0; 32];
+        // A Sha256 is 64 lowercase hex digits by construction.
+        hex::decode_to_slice(sha.as_str(), &mut digest).unwrap_or_default();
+        // Each representation needs its own strong validator: the content hash, plus the encoding.
+        let hash = &sha.as_str()[..32];
+        let tag =
+            |suffix: &str| HeaderValue::try_from(format!("\"{hash}{suffix}\"")).expect("hex is a valid header value");
+        Self {
+            digest,
+            content_type: HeaderValue::try_from(content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            html: content_type.starts_with("text/html"),
+            br,
+            gz,
+            etags: [
+                tag(""),
+                tag(&format!("-{}", Encoding::Br.suffix())),
+                tag(&format!("-{}", Encoding::Gzip.suffix())),
+            ],
+            sha,
+        }
+    }
+
+    pub fn etag(&self, enc: Option<Encoding>) -> &HeaderValue {
+        match enc {
+            None => &self.etags[0],
+            Some(Encoding::Br) => &self.etags[1],
+            Some(Encoding::Gzip) => &self.etags[2],
+        }
+    }
 }
 
 /// A deployment's files by path (no leading `/`) and its rules.
@@ -29,12 +71,7 @@ impl Manifest {
         let files = files
             .into_iter()
             .map(|f| {
-                let entry = FileEntry {
-                    br: f.br_size.is_some(),
-                    gz: f.gz_size.is_some(),
-                    sha: f.sha256,
-                    content_type: f.content_type,
-                };
+                let entry = FileEntry::new(f.sha256, &f.content_type, f.br_size.is_some(), f.gz_size.is_some());
                 (f.path, entry)
             })
             .collect();
@@ -43,47 +80,53 @@ impl Manifest {
 
     /// Bytes a cached manifest holds, roughly, for the cache's weigher.
     pub fn weight(&self) -> u32 {
-        let files: usize = self.files.keys().map(|k| k.len() + 160).sum();
+        let files: usize = self.files.keys().map(|k| k.len() + 400).sum();
         u32::try_from(files + 1024 * (self.rules.headers.len() + self.rules.redirects.len())).unwrap_or(u32::MAX)
     }
 
     /// The file that answers `path` directly: `/` and folders -> `index.html`, `/about` ->
     /// `about.html` (clean URL). A folder requested without its slash gets `AddSlash`, so the
     /// page's relative links resolve inside the folder.
-    pub fn find(&self, path: &str) -> Lookup {
+    pub fn find(&self, path: &str) -> Lookup<'_> {
         let key = path.trim_start_matches('/');
-        if key.is_empty() || key.ends_with('/') {
-            let index = format!("{key}index.html");
-            return if self.files.contains_key(&index) { Lookup::File(index) } else { Lookup::None };
+        if key.is_empty() {
+            return self.key("index.html").map_or(Lookup::None, Lookup::File);
         }
-        if self.files.contains_key(key) {
-            return Lookup::File(key.to_owned());
+        if key.ends_with('/') {
+            return self.key(&format!("{key}index.html")).map_or(Lookup::None, Lookup::File);
         }
-        let html = format!("{key}.html");
-        if self.files.contains_key(&html) {
-            return Lookup::File(html);
+        if let Some(k) = self.key(key) {
+            return Lookup::File(k);
+        }
+        if let Some(k) = self.key(&format!("{key}.html")) {
+            return Lookup::File(k);
         }
         if self.files.contains_key(&format!("{key}/index.html")) {
             return Lookup::AddSlash;
         }
         Lookup::None
     }
+
+    /// The manifest's own copy of `path`, so answers borrow it instead of allocating.
+    fn key(&self, path: &str) -> Option<&str> {
+        self.files.get_key_value(path).map(|(k, _)| k.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Lookup {
-    File(String),
+pub(crate) enum Lookup<'a> {
+    File(&'a str),
     AddSlash,
     None,
 }
 
 /// The outcome of resolving a request path against one manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Resolution {
+pub(crate) enum Resolution<'a> {
     /// Serve this manifest key with this status. `fallback`: an SPA or 404 page standing in
     /// for a missing path (never cached as the path's own content).
     File {
-        key: String,
+        key: &'a str,
         status: StatusCode,
         fallback: bool,
     },
@@ -95,7 +138,7 @@ pub(crate) enum Resolution {
 }
 
 /// Files first, then `_redirects` (a forced rule wins over a file).
-pub(crate) fn resolve(m: &Manifest, path: &str, query: &str) -> Resolution {
+pub(crate) fn resolve<'a>(m: &'a Manifest, path: &str, query: &str) -> Resolution<'a> {
     let found = m.find(path);
     if let Some((rule, to)) = m.rules.redirect_for(path, found != Lookup::None) {
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
@@ -131,10 +174,13 @@ pub(crate) fn is_asset_path(path: &str) -> bool {
 
 /// What stands in for a missing path: `/index.html` for extension-less paths when the app is
 /// an SPA, else the nearest `404.html` up the folder tree.
-pub(crate) fn fallback(m: &Manifest, path: &str, spa: bool) -> Resolution {
+pub(crate) fn fallback<'a>(m: &'a Manifest, path: &str, spa: bool) -> Resolution<'a> {
     let last = path.rsplit('/').next().unwrap_or_default();
-    if spa && !last.contains('.') && m.files.contains_key("index.html") {
-        return Resolution::File { key: "index.html".into(), status: StatusCode::OK, fallback: true };
+    if spa
+        && !last.contains('.')
+        && let Some(key) = m.key("index.html")
+    {
+        return Resolution::File { key, status: StatusCode::OK, fallback: true };
     }
     let mut dir = path.trim_start_matches('/');
     loop {
@@ -143,7 +189,7 @@ pub(crate) fn fallback(m: &Manifest, path: &str, spa: bool) -> Resolution {
             None => "",
         };
         let key = if dir.is_empty() { "404.html".to_owned() } else { format!("{dir}/404.html") };
-        if m.files.contains_key(&key) {
+        if let Some(key) = m.key(&key) {
             return Resolution::File { key, status: StatusCode::NOT_FOUND, fallback: true };
         }
         if dir.is_empty() {
@@ -160,20 +206,20 @@ mod tests {
         let files = paths
             .iter()
             .map(|p| {
-                let entry = FileEntry {
-                    sha: Sha256::parse(&"a".repeat(64)).expect("sha"),
-                    content_type: "text/html; charset=utf-8".into(),
-                    br: false,
-                    gz: false,
-                };
+                let entry = FileEntry::new(
+                    Sha256::parse(&"a".repeat(64)).expect("sha"),
+                    "text/html; charset=utf-8",
+                    false,
+                    false,
+                );
                 ((*p).to_owned(), entry)
             })
             .collect();
         Manifest { files, rules: Rules::parse(None, Some(redirects)).expect("rules") }
     }
 
-    fn file(key: &str, status: u16, fallback: bool) -> Resolution {
-        Resolution::File { key: key.into(), status: StatusCode::from_u16(status).expect("status"), fallback }
+    fn file(key: &str, status: u16, fallback: bool) -> Resolution<'_> {
+        Resolution::File { key, status: StatusCode::from_u16(status).expect("status"), fallback }
     }
 
     #[test]

@@ -49,7 +49,7 @@ struct Inner {
     platform: Platform,
     table: RwLock<Arc<RouteTable>>,
     manifests: moka::future::Cache<String, Arc<Manifest>>,
-    blobs: moka::future::Cache<(String, Option<Encoding>), Bytes>,
+    blobs: moka::future::Cache<([u8; 32], Option<Encoding>), Bytes>,
     /// `(app id, short id)` -> deployment id, for preview hosts.
     previews: moka::future::Cache<(String, String), Option<String>>,
     sessions: Sessions,
@@ -143,7 +143,8 @@ impl Edge {
 
     /// Runs the edge on `listener`. Signals are left to the caller.
     pub fn server(self, listener: TcpListener) -> std::io::Result<Server> {
-        Ok(HttpServer::new(move || {
+        let workers = self.inner.platform.config().edge_workers;
+        let server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
                     // Log lines of a request carry its id (a proxy's X-Request-Id, or a fresh one).
@@ -163,19 +164,22 @@ impl Edge {
                 .app_data(web::PayloadConfig::new(session::MAX_SESSION_BODY))
                 .default_service(web::to(handle))
         })
-        .disable_signals()
-        .listen(listener)?
-        .run())
+        .disable_signals();
+        let server = match workers {
+            Some(n) => server.workers(n),
+            None => server,
+        };
+        Ok(server.listen(listener)?.run())
     }
 
     async fn manifest(&self, deployment_id: &str) -> Result<Arc<Manifest>, ServiceError> {
         let platform = &self.inner.platform;
-        let id = deployment_id.to_owned();
-        if let Some(m) = self.inner.manifests.get(&id).await {
+        if let Some(m) = self.inner.manifests.get(deployment_id).await {
             self.inner.metrics.manifest_hit.inc();
             return Ok(m);
         }
         self.inner.metrics.manifest_miss.inc();
+        let id = deployment_id.to_owned();
         self.inner
             .manifests
             .try_get_with(id.clone(), async move {
@@ -190,18 +194,18 @@ impl Edge {
             .map_err(ServiceError::internal)
     }
 
-    async fn blob(&self, sha: &tmahost_store::model::Sha256, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
-        let key = match enc {
-            None => BlobKey::Original(sha.clone()),
-            Some(e) => BlobKey::Variant(sha.clone(), e),
-        };
-        let blobs = self.inner.platform.blobs();
-        let cache_key = (sha.as_str().to_owned(), enc);
+    async fn blob(&self, entry: &content::FileEntry, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
+        let cache_key = (entry.digest, enc);
         if let Some(b) = self.inner.blobs.get(&cache_key).await {
             self.inner.metrics.blob_hit.inc();
             return Ok(b);
         }
         self.inner.metrics.blob_miss.inc();
+        let key = match enc {
+            None => BlobKey::Original(entry.sha.clone()),
+            Some(e) => BlobKey::Variant(entry.sha.clone(), e),
+        };
+        let blobs = self.inner.platform.blobs();
         self.inner
             .blobs
             .try_get_with(cache_key, async move { blobs.get(&key).await })
@@ -345,7 +349,6 @@ async fn for_app(
     let Ok(path) = percent_decode_str(req.path()).decode_utf8() else {
         return plain(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not valid UTF-8\n");
     };
-    let path = path.into_owned();
     if path.contains('\0') || path.split('/').any(|s| s == "..") {
         return plain(StatusCode::BAD_REQUEST, "400 Bad Request\n");
     }
@@ -414,23 +417,23 @@ async fn for_app(
                     if let Ok(m) = edge.manifest(old).await
                         && let Lookup::File(key) = m.find(&path)
                     {
-                        found = Some((m, key));
+                        found = Some((key.to_owned(), m));
                         break;
                     }
                 }
             }
             match found {
-                Some((m, key)) => serve(edge, req, &m, &key, StatusCode::OK, false, gated, &path).await,
+                Some((key, m)) => serve(edge, req, &m, &key, StatusCode::OK, false, gated, &path).await,
                 None => match content::fallback(&manifest, &path, route.settings.spa_fallback) {
                     Resolution::File { key, status, fallback } => {
-                        serve(edge, req, &manifest, &key, status, fallback, gated, &path).await
+                        serve(edge, req, &manifest, key, status, fallback, gated, &path).await
                     }
                     _ => plain(StatusCode::NOT_FOUND, "404 Not Found\n"),
                 },
             }
         }
         Resolution::File { key, status, fallback } => {
-            serve(edge, req, &manifest, &key, status, fallback, gated, &path).await
+            serve(edge, req, &manifest, key, status, fallback, gated, &path).await
         }
         Resolution::Redirect { status, location } => {
             let mut res = HttpResponse::build(status);
@@ -464,7 +467,7 @@ async fn serve(
     };
     let reply = FileReply { entry, key, status, fallback, gated };
     let enc = reply.encoding(req);
-    match edge.blob(&entry.sha, enc).await {
+    match edge.blob(entry, enc).await {
         Ok(body) => file_response(req, &reply, enc, body, &manifest.rules, path),
         Err(e) => unavailable_storage(&e),
     }

@@ -13,7 +13,6 @@ use crate::content::FileEntry;
 
 /// Telegram shows Mini Apps in an iframe on its web clients; nothing else may frame them.
 pub(crate) const DEFAULT_CSP: &str = "frame-ancestors 'self' https://web.telegram.org";
-const YEAR: &str = "max-age=31536000, immutable";
 
 /// What to send: a manifest entry and how it was found.
 #[derive(Debug)]
@@ -28,27 +27,31 @@ pub(crate) struct FileReply<'a> {
 }
 
 impl FileReply<'_> {
-    pub fn cache_control(&self) -> String {
-        let scope = if self.gated { "private" } else { "public" };
-        let html = self.entry.content_type.starts_with("text/html");
-        if !self.fallback && !html && self.status == StatusCode::OK && is_fingerprinted(self.key) {
-            format!("{scope}, {YEAR}")
-        } else {
-            format!("{scope}, no-cache")
-        }
+    pub fn cache_control(&self) -> HeaderValue {
+        let immutable =
+            !self.fallback && !self.entry.html && self.status == StatusCode::OK && is_fingerprinted(self.key);
+        HeaderValue::from_static(match (self.gated, immutable) {
+            (true, true) => "private, max-age=31536000, immutable",
+            (false, true) => "public, max-age=31536000, immutable",
+            (true, false) => "private, no-cache",
+            (false, false) => "public, no-cache",
+        })
     }
 
     /// The representation to send: a precompressed variant the client accepts (brotli first),
     /// or the original. Ranges are served from the original only.
     pub fn encoding(&self, req: &HttpRequest) -> Option<Encoding> {
-        if self.status == StatusCode::OK && req.headers().contains_key(header::RANGE) {
+        if !self.has_variants() || (self.status == StatusCode::OK && req.headers().contains_key(header::RANGE)) {
             return None;
         }
-        let accepted = accepted_encodings(req);
-        [(Encoding::Br, self.entry.br), (Encoding::Gzip, self.entry.gz)]
-            .into_iter()
-            .find(|(enc, stored)| *stored && accepted.contains(&enc.name()))
-            .map(|(enc, _)| enc)
+        let (br, gzip) = accepted_encodings(req);
+        if self.entry.br && br {
+            Some(Encoding::Br)
+        } else if self.entry.gz && gzip {
+            Some(Encoding::Gzip)
+        } else {
+            None
+        }
     }
 
     pub fn has_variants(&self) -> bool {
@@ -56,23 +59,13 @@ impl FileReply<'_> {
     }
 }
 
-/// Strong ETag of one representation: the content hash, plus the encoding for variants
-/// (each representation needs its own strong validator).
-pub(crate) fn etag(entry: &FileEntry, enc: Option<Encoding>) -> String {
-    let hash = &entry.sha.as_str()[..32];
-    match enc {
-        None => format!("\"{hash}\""),
-        Some(e) => format!("\"{hash}-{}\"", e.suffix()),
-    }
-}
-
-/// Encodings named with a non-zero quality (`*` stands for both).
-fn accepted_encodings(req: &HttpRequest) -> Vec<&'static str> {
-    let mut out = Vec::new();
+/// Whether brotli and gzip are accepted: named with a non-zero quality (`*` stands for both).
+fn accepted_encodings(req: &HttpRequest) -> (bool, bool) {
+    let (mut br, mut gzip) = (false, false);
     for value in req.headers().get_all(header::ACCEPT_ENCODING).filter_map(|v| v.to_str().ok()) {
         for item in value.split(',') {
             let mut parts = item.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let name = parts.next().unwrap_or_default();
             let q = parts
                 .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
                 .and_then(|q| q.parse::<f32>().ok())
@@ -80,25 +73,27 @@ fn accepted_encodings(req: &HttpRequest) -> Vec<&'static str> {
             if q <= 0.0 {
                 continue;
             }
-            match name.as_str() {
-                "br" => out.push("br"),
-                "gzip" | "x-gzip" => out.push("gzip"),
-                "*" => out.extend(["br", "gzip"]),
-                _ => {}
+            if name.eq_ignore_ascii_case("br") {
+                br = true;
+            } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+                gzip = true;
+            } else if name == "*" {
+                (br, gzip) = (true, true);
             }
         }
     }
-    out
+    (br, gzip)
 }
 
 /// `If-None-Match` lists this tag (or `*`). Weak comparison, as RFC 9110 specifies for it.
-fn not_modified(req: &HttpRequest, tag: &str) -> bool {
-    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+fn not_modified(req: &HttpRequest, tag: &HeaderValue) -> bool {
+    let tag = tag.as_bytes();
     req.headers()
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == "*" || bare(t) == tag)
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).as_bytes() == tag)
 }
 
 /// Builds the response for a file whose bytes are `body` (the chosen representation).
@@ -110,24 +105,23 @@ pub(crate) fn file_response(
     rules: &Rules,
     rule_path: &str,
 ) -> HttpResponse {
-    let tag = etag(reply.entry, enc);
-    let cache = reply.cache_control();
-    let unchanged = reply.status == StatusCode::OK && not_modified(req, &tag);
+    let tag = reply.entry.etag(enc);
+    let unchanged = reply.status == StatusCode::OK && not_modified(req, tag);
     let mut res = HttpResponse::build(if unchanged { StatusCode::NOT_MODIFIED } else { reply.status });
     res.insert_header((header::ETAG, tag.clone()))
-        .insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::CONTENT_TYPE, reply.entry.content_type.as_str()));
+        .insert_header((header::CACHE_CONTROL, reply.cache_control()))
+        .insert_header((header::CONTENT_TYPE, reply.entry.content_type.clone()));
     if reply.has_variants() {
-        res.insert_header((header::VARY, "Accept-Encoding"));
+        res.insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     }
     if let Some(e) = enc {
-        res.insert_header((header::CONTENT_ENCODING, e.name()));
+        res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static(e.name())));
     }
     if reply.status == StatusCode::OK {
-        res.insert_header((header::ACCEPT_RANGES, "bytes"));
+        res.insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
     }
     security_headers(&mut res);
-    let mut response = if unchanged { res.finish() } else { ranged(req, &tag, reply, enc, body, &mut res) };
+    let mut response = if unchanged { res.finish() } else { ranged(req, tag, reply, enc, body, &mut res) };
     apply_rules(response.headers_mut(), rules, rule_path);
     response
 }
@@ -135,7 +129,7 @@ pub(crate) fn file_response(
 /// The whole body, one requested range of it (`206`), or `416`.
 fn ranged(
     req: &HttpRequest,
-    tag: &str,
+    tag: &HeaderValue,
     reply: &FileReply<'_>,
     enc: Option<Encoding>,
     body: Bytes,
@@ -160,7 +154,7 @@ fn ranged(
 /// to send the whole file (no `Range`, several ranges, or a stale `If-Range`).
 fn requested_range(
     req: &HttpRequest,
-    tag: &str,
+    tag: &HeaderValue,
     reply: &FileReply<'_>,
     enc: Option<Encoding>,
     len: u64,
@@ -170,7 +164,7 @@ fn requested_range(
     }
     let value = req.headers().get(header::RANGE)?.to_str().ok()?;
     if let Some(if_range) = req.headers().get(header::IF_RANGE).and_then(|v| v.to_str().ok())
-        && if_range.trim() != tag
+        && if_range.trim().as_bytes() != tag.as_bytes()
     {
         return None;
     }
@@ -188,9 +182,9 @@ fn requested_range(
 
 /// Headers on every edge response, before the bundle's `_headers` may change them.
 pub(crate) fn security_headers(res: &mut HttpResponseBuilder) {
-    res.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, DEFAULT_CSP))
-        .insert_header((header::REFERRER_POLICY, "strict-origin-when-cross-origin"));
+    res.insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
+        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")));
 }
 
 /// The bundle's `_headers` for `path`: a set header replaces the platform's, `! Name` removes it.

@@ -1,6 +1,7 @@
 //! Host -> app routing: the in-memory table built from the database in one query and swapped
 //! whole on every change, so a lookup is one hash probe and never waits for the database.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -120,7 +121,7 @@ impl RouteTable {
     /// `__`; an exact label match is tried before a split, so such bots still resolve.
     pub fn lookup(&self, host: &str) -> Option<Target> {
         let host = normalise_host(host)?;
-        if let Some(route) = self.domains.get(&host) {
+        if let Some(route) = self.domains.get(host.as_ref()) {
             return Some(Target::App(route.clone()));
         }
         let label = host.strip_suffix(&self.suffix)?;
@@ -141,15 +142,21 @@ impl RouteTable {
 }
 
 /// Lowercase, without port or trailing dot; `None` for values that are not host names.
-fn normalise_host(host: &str) -> Option<String> {
+fn normalise_host(host: &str) -> Option<Cow<'_, str>> {
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let name = name.trim_end_matches('.');
     let valid = !name.is_empty()
         && name.len() <= 253
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    // Clients send lowercase names; only others pay for a copy.
+    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    };
     valid.then_some(name)
 }
 

@@ -83,6 +83,8 @@ pub struct Config {
     pub edge_cache_mb: u64,
     /// Edge: routing-table refresh interval (s), the backstop for changes made by other nodes.
     pub edge_refresh_secs: u64,
+    /// Edge: worker threads (each runs its own event loop); unset = one per CPU.
+    pub edge_workers: Option<usize>,
     /// Edge: `POST /_tma/session` attempts per client IP per minute.
     pub session_rate_per_minute: u32,
     /// Operators' listener of every role (`/healthz`, `/readyz`, `/metrics`); unset = none.
@@ -118,6 +120,7 @@ impl Default for Config {
             max_path_bytes: Limits::default().max_path_bytes,
             edge_cache_mb: 256,
             edge_refresh_secs: 5,
+            edge_workers: None,
             session_rate_per_minute: 30,
             ops_addr: None,
         }
@@ -229,6 +232,9 @@ impl Config {
         }
         if let Some(id) = self.admin_ids.iter().find(|id| **id <= 0) {
             return Err(invalid("TMAHOST_ADMIN_IDS", format!("`{id}` is not a Telegram user id")));
+        }
+        if self.edge_workers == Some(0) {
+            return Err(invalid("TMAHOST_EDGE_WORKERS", "must be greater than zero"));
         }
         let l = self.limits();
         for (var, v) in [

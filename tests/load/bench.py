@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Helpers of run.sh: the bundle, a session cookie, the nginx mirror and the result table.
+
+Standard library only, so the benchmark needs nothing from PyPI.
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import random
+import socket
+import sys
+import time
+import urllib.parse
+
+SMALL_FILES = 1000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def code(rng, size):
+    """JavaScript-like text: compresses about as well as a real bundle."""
+    words = ["const", "let", "function", "return", "=>", "{", "}", "(", ")", ";", "props", "await",
+             "import", "export", "useState", "document", "window", "Telegram.WebApp", "null", "true"]
+    parts, n = [], 0
+    while n < size:
+        w = f"{rng.choice(words)} v{rng.randrange(3000)}" + rng.choice(" ;\n")
+        parts.append(w)
+        n += len(w)
+    return "".join(parts)[:size]
+
+
+def bundle(dist):
+    """2 KB index.html, 150 KB JS, 20 KB CSS, a 1 MB binary, 1,000 small files."""
+    rng = random.Random(7)
+    os.makedirs(f"{dist}/assets/icons")
+    js, css = "assets/app.3f9a1c2e.js", "assets/app.8d2b4e61.css"
+    head = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>Bench</title><script src="https://telegram.org/js/telegram-web-app.js"></script>'
+            f'<link rel="stylesheet" href="/{css}"><script type="module" src="/{js}"></script></head><body>')
+    page = head + "<div id=root>" + code(rng, 2048 - len(head) - 30) + "</div></body></html>"
+    open(f"{dist}/index.html", "w").write(page[:2048])
+    open(f"{dist}/{js}", "w").write(code(rng, 150 * 1024))
+    open(f"{dist}/{css}", "w").write(("." + code(rng, 20 * 1024)).replace(";", "{color:red}"))
+    open(f"{dist}/assets/model.bin", "wb").write(rng.randbytes(1024 * 1024))
+    paths = []
+    for i in range(SMALL_FILES):
+        p = f"assets/icons/i{i:04d}.{hashlib.sha256(str(i).encode()).hexdigest()[:8]}.svg"
+        body = f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="{code(rng, rng.randrange(300, 3000))}"/></svg>'
+        open(f"{dist}/{p}", "w").write(body)
+        paths.append("/" + p)
+    open(f"{dist}/../paths.txt", "w").write("\n".join(paths) + "\n")
+
+
+def init_data(token, user_id=1001):
+    """Launch data signed with the bot's token, as Telegram clients receive it."""
+    fields = {
+        "auth_date": str(int(time.time())),
+        "user": json.dumps({"id": user_id, "first_name": "Load", "username": "load_test", "language_code": "en"}),
+        "chat_type": "sender",
+    }
+    secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
+    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+    return urllib.parse.urlencode(fields)
+
+
+def session(edge, host, token):
+    """POSTs launch data to /_tma/session and prints the session cookie (name=value)."""
+    c = http.client.HTTPConnection(edge)
+    c.request("POST", "/_tma/session", json.dumps({"init_data": init_data(token)}),
+              {"Host": host, "Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, f"session: {r.status}"
+    print(r.getheader("Set-Cookie").split(";")[0])
+
+
+def mirror(edge, host, cookie, dist, root):
+    """Copies the deployed representations to nginx's root: the original, and the .br/.gz the
+    edge serves, so both servers send the same bytes."""
+    c = http.client.HTTPConnection(edge)
+    for base, _, files in os.walk(dist):
+        for name in files:
+            rel = os.path.relpath(os.path.join(base, name), dist)
+            os.makedirs(os.path.dirname(f"{root}/{rel}"), exist_ok=True)
+            for enc, ext in [(None, ""), ("br", ".br"), ("gzip", ".gz")]:
+                headers = {"Host": host, "Cookie": cookie}
+                if enc:
+                    headers["Accept-Encoding"] = enc
+                c.request("GET", "/" + rel, headers=headers)
+                r = c.getresponse()
+                body = r.read()
+                assert r.status == 200, f"{rel}: {r.status}"
+                if r.getheader("Content-Encoding") == enc:
+                    open(f"{root}/{rel}{ext}", "wb").write(body)
+
+
+def etag(addr, host, cookie, path):
+    c = http.client.HTTPConnection(addr)
+    c.request("GET", path, headers={"Host": host, "Cookie": cookie, "Accept-Encoding": "br, gzip"})
+    r = c.getresponse()
+    r.read()
+    return r.getheader("ETag")
+
+
+def table(results):
+    """results: lines 'round scenario server requests secs p50_us p99_us errors'."""
+    rows = {}
+    for line in open(results):
+        rnd, scen, server, reqs, secs, p50, p99, errs = line.split()
+        r = rows.setdefault((scen, server), {"rps": [], "p50": [], "p99": [], "errors": 0})
+        r["rps"].append(int(reqs) / float(secs))
+        r["p50"].append(float(p50))
+        r["p99"].append(float(p99))
+        r["errors"] += int(errs)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    scenarios = list(dict.fromkeys(s for s, _ in rows))
+    print(f"{'scenario':<22}{'tmahost req/s':>14}{'nginx req/s':>13}{'ratio':>7}"
+          f"{'p50 tma/ngx (ms)':>20}{'p99 tma/ngx (ms)':>20}{'p99 ratio':>10}{'errors':>8}")
+    for s in scenarios:
+        a, b = rows[(s, "tmahost")], rows[(s, "nginx")]
+        print(f"{s:<22}{med(a['rps']):>14,.0f}{med(b['rps']):>13,.0f}{med(a['rps']) / med(b['rps']):>6.2f}x"
+              f"{med(a['p50']) / 1000:>11.2f} /{med(b['p50']) / 1000:>6.2f}"
+              f"{med(a['p99']) / 1000:>12.2f} /{med(b['p99']) / 1000:>6.2f}"
+              f"{med(a['p99']) / med(b['p99']):>9.2f}x{a['errors'] + b['errors']:>8}")
+    rounds = len(rows[(scenarios[0], "tmahost")]["rps"])
+    print(f"(median of {rounds} rounds; errors = non-2xx/3xx responses and socket errors, both servers)")
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "port":
+        print(free_port())
+    elif cmd == "bundle":
+        bundle(*args)
+    elif cmd == "session":
+        session(*args)
+    elif cmd == "mirror":
+        mirror(*args)
+    elif cmd == "etag":
+        print(etag(*args))
+    elif cmd == "table":
+        table(*args)
+    else:
+        sys.exit(f"unknown command {cmd}")

@@ -1,0 +1,2 @@
+-- One URL with the headers given on the command line.
+dofile(os.getenv("LOAD_DIR") .. "/report.lua")

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# tmahost's edge against nginx on the same bundle, same machine, loopback only.
+# Usage: tests/load/run.sh            (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1)
+# Needs wrk and nginx (with libnginx-mod-http-brotli-static) from Debian; see README.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+rounds=${ROUNDS:-3} duration=${DURATION:-10s} conns=${CONNECTIONS:-64} workers=${WORKERS:-1}
+for tool in wrk nginx curl python3; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool (see tests/load/README.md)" >&2; exit 1; }
+done
+[ -f /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] ||
+  { echo "missing: libnginx-mod-http-brotli-static (see tests/load/README.md)" >&2; exit 1; }
+
+export TMAHOST_EDGE_WORKERS=$workers TMAHOST_LOG=error
+source "$here/../../scripts/release-serve.sh"
+ngx=""
+cleanup() { [ -n "$ngx" ] && kill "$ngx" 2>/dev/null; stop_serve; }
+trap cleanup EXIT
+
+echo "bundle: 2 KB page, 150 KB JS, 20 KB CSS, 1 MB binary, 1,000 small files" >&2
+python3 "$here/bench.py" bundle "$work/dist"
+start_serve
+edge=$(sed -n 's/^edge: http:\/\/\([^ ]*\) .*/\1/p' "$work/out")
+host=bench-bot.localhost
+TMAHOST_SERVER="$api" TMAHOST_TOKEN="$token" XDG_CONFIG_HOME="$work/config" \
+  "$bin" deploy "$work/dist" --bot bench_bot -m load >/dev/null
+cookie=$(python3 "$here/bench.py" session "$edge" "$host" "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_")
+
+echo "nginx root: the representations the edge serves (original, .br, .gz)" >&2
+python3 "$here/bench.py" mirror "$edge" "$host" "$cookie" "$work/dist" "$work/root"
+port=$(python3 "$here/bench.py" port)
+mkdir -p "$work/nginx"
+sed -e "s|@WORKERS@|$workers|" -e "s|@PORT@|$port|" -e "s|@ROOT@|$work/root|" -e "s|@DIR@|$work/nginx|" \
+  "$here/nginx.conf.in" >"$work/nginx/nginx.conf"
+nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
+ngx=$!
+for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+
+declare -A addr=([tmahost]=$edge [nginx]=127.0.0.1:$port)
+js=/assets/app.3f9a1c2e.js
+declare -A tag
+for s in tmahost nginx; do tag[$s]=$(python3 "$here/bench.py" etag "${addr[$s]}" "$host" "$cookie" "$js"); done
+
+# Both servers must answer each scenario alike before anything is timed.
+check() { # path expected-status expected-encoding [header...]
+  local path=$1 want=$2 enc=$3
+  shift 3
+  for s in tmahost nginx; do
+    local got
+    got=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %header{content-encoding}' \
+      -H "Host: $host" -H "Cookie: $cookie" "$@" "http://${addr[$s]}$path")
+    echo "check $s $path: $got" >&2
+    [ "${got%% *}" = "$want" ] && [ "${got##* }" = "$enc" ] || { echo "unexpected answer from $s" >&2; exit 1; }
+  done
+}
+check / 200 ""
+check "$js" 200 br -H "Accept-Encoding: br, gzip"
+# Each server has its own ETag.
+for s in tmahost nginx; do
+  got=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $host" -H "Cookie: $cookie" \
+    -H "Accept-Encoding: br, gzip" -H "If-None-Match: ${tag[$s]}" "http://${addr[$s]}$js")
+  [ "$got" = 304 ] || { echo "$s: revalidation answered $got" >&2; exit 1; }
+done
+check "$(head -1 "$work/paths.txt")" 200 br -H "Accept-Encoding: br, gzip"
+
+export LOAD_DIR=$here LOAD_PATHS=$work/paths.txt
+run() { # round scenario server script path [header...]
+  local rnd=$1 scen=$2 server=$3 script=$4 path=$5
+  shift 5
+  local out
+  out=$(wrk -t1 -c"$conns" -d"$duration" --latency -s "$here/$script" \
+    -H "Host: $host" -H "Cookie: $cookie" "$@" "http://${addr[$server]}$path" | sed -n 's/^RESULT //p')
+  echo "$rnd $scen $server $out" >>"$work/results"
+  echo "round $rnd $scen $server: $out" >&2
+}
+echo "wrk: $rounds rounds x $duration, $conns connections, 1 thread; $workers server worker(s) each" >&2
+for rnd in $(seq "$rounds"); do
+  for server in tmahost nginx; do
+    run "$rnd" page-2KB "$server" fixed.lua /
+  done
+  for server in tmahost nginx; do
+    run "$rnd" asset-150KB-br "$server" fixed.lua "$js" -H "Accept-Encoding: br, gzip"
+  done
+  for server in tmahost nginx; do
+    run "$rnd" revalidate-304 "$server" fixed.lua "$js" -H "Accept-Encoding: br, gzip" -H "If-None-Match: ${tag[$server]}"
+  done
+  for server in tmahost nginx; do
+    run "$rnd" random-small-files "$server" random.lua / -H "Accept-Encoding: br, gzip"
+  done
+done
+python3 "$here/bench.py" table "$work/results"
