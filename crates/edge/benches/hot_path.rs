@@ -1,5 +1,5 @@
 //! What the edge does per request besides I/O: host routing on a 10,000-bot table, manifest
-//! resolution in a 1,000-file deployment, and the session cookie check.
+//! resolution in a 1,000-file deployment, session creation and the session cookie check.
 //! Run: `cargo bench -p tmahost-edge`.
 
 use std::hint::black_box;
@@ -32,6 +32,7 @@ fn manifest(c: &mut Criterion) {
 
 fn session(c: &mut Criterion) {
     let session = Session::new(1_800_000_000);
+    c.bench_function("session/create_from_init_data", |b| b.iter(|| assert!(black_box(&session).create())));
     c.bench_function("session/verify_cookie_jwt", |b| b.iter(|| assert!(black_box(&session).verify())));
     c.bench_function("session/check_cookie_cached", |b| b.iter(|| assert!(black_box(&session).check())));
 }

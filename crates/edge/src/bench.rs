@@ -6,11 +6,11 @@ use std::sync::Arc;
 use tmahost_deploy::Rules;
 use tmahost_store::MasterKey;
 use tmahost_store::model::{AppSettings, AppSlug, DeploymentFile, Sha256};
-use tmahost_telegram::{BotId, BotToken, InitData};
+use tmahost_telegram::{BotId, BotToken, InitData, InitDataKey};
 
 use crate::content::{self, Manifest, Resolution};
 use crate::routing::{AppRoute, RouteTable};
-use crate::session::{SessionClaims, Sessions};
+use crate::session::{SessionClaims, Sessions, verify_launch};
 
 const TOKEN: &str = "5768337691:AAH5YkoiEuPk8-FZa32hStHTqXiLPtAEhx8";
 
@@ -21,7 +21,7 @@ fn route(bot: i64, slug: &str) -> Arc<AppRoute> {
         slug: AppSlug::parse(slug).expect("slug"),
         disabled: false,
         settings: AppSettings::default(),
-        token: BotToken::parse(TOKEN).expect("token"),
+        init_key: InitDataKey::new(&BotToken::parse(TOKEN).expect("token")),
         active: Some(format!("deployment-{bot}-{slug}")),
         previous: Vec::new(),
         staff: Arc::default(),
@@ -90,6 +90,7 @@ pub struct Session {
     sessions: Sessions,
     route: Arc<AppRoute>,
     jwt: String,
+    launch: String,
     now: i64,
 }
 
@@ -103,7 +104,7 @@ impl Session {
         let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30, None);
         let route = route(5768337691, "main");
         let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
-        Self { sessions, route, jwt, now }
+        Self { sessions, route, jwt, launch: raw, now }
     }
 
     /// The cookie check every gated request makes (after the first: a cache hit).
@@ -111,8 +112,30 @@ impl Session {
         self.sessions.check(&self.route, &self.jwt, self.now).is_some()
     }
 
+    /// What `POST /_tma/session` computes: the launch data verified for the app (HMAC, age,
+    /// access rules), the claims, a signed cookie.
+    pub fn create(&self) -> bool {
+        let Ok(data) = verify_launch(&self.route, &self.launch, self.now, None) else { return false };
+        let claims = SessionClaims::from_launch(&self.route, &data, self.now, 86_400);
+        self.sessions.mint(&claims).is_some()
+    }
+
     /// The full verification a cookie gets the first time an edge sees it: HMAC and claims.
     pub fn verify(&self) -> bool {
         self.sessions.decode(&self.jwt).is_some()
     }
+}
+
+/// A session cookie value for `app_id`, as `POST /_tma/session` would set it on an edge with
+/// this master key (the scale benchmark gives each of its 10,000 apps one).
+pub fn mint_cookie(master: &MasterKey, app_id: &str, user_id: i64, now: i64) -> String {
+    let token = BotToken::parse(TOKEN).expect("token");
+    let user = format!(r#"{{"id":{user_id},"first_name":"Load"}}"#);
+    let raw = tmahost_telegram::init_data::sign(&[("user", &user)], &token, now);
+    let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
+    let mut route = route(1, "main");
+    Arc::get_mut(&mut route).expect("unshared").app_id = app_id.to_owned();
+    let sessions = Sessions::new(master, 30, None);
+    let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
+    format!("{}={jwt}", crate::session::COOKIE)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tmahost_service::{Platform, ServiceError};
 use tmahost_store::model::{AppSettings, AppSlug, BotStatus};
-use tmahost_telegram::{BotId, BotToken};
+use tmahost_telegram::{BotId, BotToken, InitDataKey};
 
 use crate::stats::{AppCounters, Stats};
 
@@ -19,8 +19,8 @@ pub(crate) struct AppRoute {
     pub slug: AppSlug,
     pub disabled: bool,
     pub settings: AppSettings,
-    /// Verifies the HMAC of the launch data; decrypted once per table build.
-    pub token: BotToken,
+    /// Verifies the HMAC of the launch data; derived from the token once per table build.
+    pub init_key: InitDataKey,
     pub active: Option<String>,
     /// Previously active deployments, most recent first (skew protection).
     pub previous: Vec<String>,
@@ -87,7 +87,7 @@ impl RouteTable {
                 previous: prev,
                 staff: staff.get(&row.bot_id).unwrap_or(&admins_only).clone(),
                 counters: stats.counters_for(&row.app_id, &format!("{}--{}", row.slug, row.host_label)),
-                token,
+                init_key: InitDataKey::new(&token),
                 app_id: row.app_id,
                 slug: row.slug,
                 settings: row.settings,
@@ -171,7 +171,7 @@ mod tests {
             slug: AppSlug::parse(slug).expect("slug"),
             disabled: false,
             settings: AppSettings::default(),
-            token: BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token"),
+            init_key: InitDataKey::new(&BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token")),
             active: None,
             previous: Vec::new(),
             staff: Arc::default(),

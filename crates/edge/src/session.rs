@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tmahost_store::MasterKey;
 use tmahost_store::model::Access;
-use tmahost_telegram::{BotToken, InitData, InitDataError, VerifiedInitData};
+use tmahost_telegram::{BotToken, InitData, InitDataError, InitDataKey, VerifiedInitData};
 
 use crate::respond::security_headers;
 use crate::routing::AppRoute;
@@ -81,13 +81,14 @@ const LEEWAY: i64 = 5;
 /// Session signing keys, the cookies already verified and the per-IP limiter of session
 /// creation.
 pub(crate) struct Sessions {
-    /// The control bot's token: launch data it signed opens apps for their bot's staff.
-    control_token: Option<BotToken>,
+    /// The control bot's key: launch data it signed opens apps for their bot's staff.
+    control_key: Option<InitDataKey>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     /// Cookies whose signature was checked, by their exact value: every gated request carries
     /// one, and an HMAC check plus JSON decoding costs microseconds where a lookup costs
-    /// nanoseconds. Audience and expiry are still checked on every hit.
+    /// nanoseconds. Audience and expiry are checked on every hit; no time-to-live, which would
+    /// read the clock on every lookup (expired cookies just age out by size).
     verified: moka::sync::Cache<Arc<str>, Arc<SessionClaims>>,
     attempts: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
     per_minute: u32,
@@ -144,13 +145,12 @@ impl Sessions {
     pub fn new(master: &MasterKey, per_minute: u32, control_token: Option<BotToken>) -> Self {
         let key = master.derive("edge-session-signing");
         Self {
-            control_token,
+            control_key: control_token.as_ref().map(InitDataKey::new),
             encoding: EncodingKey::from_secret(key.expose()),
             decoding: DecodingKey::from_secret(key.expose()),
             verified: moka::sync::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
                 .weigher(|k: &Arc<str>, _| u32::try_from(k.len() + 512).unwrap_or(u32::MAX))
-                .time_to_live(Duration::from_secs(3600))
                 .build(),
             attempts: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
             per_minute,
@@ -197,7 +197,7 @@ impl Sessions {
             return Ok(Some(Identity { claims, via: "cookie" }));
         }
         let Some(raw) = authorization_tma(req) else { return Ok(None) };
-        let data = verify_launch(route, raw, now, self.control_token.as_ref())?;
+        let data = verify_launch(route, raw, now, self.control_key.as_ref())?;
         let claims = SessionClaims::from_launch(route, &data, now, i64::from(route.settings.session_ttl_secs));
         Ok(Some(Identity { claims: Arc::new(claims), via: "authorization" }))
     }
@@ -244,7 +244,7 @@ impl Sessions {
                 Err("bad_request"),
             );
         };
-        let data = match verify_launch(route, &body.init_data, now, self.control_token.as_ref()) {
+        let data = match verify_launch(route, &body.init_data, now, self.control_key.as_ref()) {
             Ok(d) => d,
             Err(denied) => {
                 tracing::info!(bot = %route.bot_id, app = %route.slug, reason = denied.code(), "session refused");
@@ -282,18 +282,19 @@ pub(crate) fn verify_launch(
     route: &AppRoute,
     raw: &str,
     now: i64,
-    control_token: Option<&BotToken>,
+    control_key: Option<&InitDataKey>,
 ) -> Result<VerifiedInitData, Denied> {
     let parsed = InitData::parse(raw)?;
     let max_age = u64::from(route.settings.max_init_data_age_secs);
-    let data = match (parsed.clone().verify_hmac(&route.token, now, max_age), control_token) {
-        (Err(InitDataError::BadSignature), Some(control)) => {
-            let data = parsed.verify_hmac(control, now, max_age)?;
-            let user = data.user.as_ref().ok_or(Denied::NoUser)?;
-            return if route.staff.contains(&user.id) { Ok(data) } else { Err(Denied::NotStaff) };
-        }
-        (result, _) => result?,
+    let keys: &[&InitDataKey] = match control_key {
+        Some(control) => &[&route.init_key, control],
+        None => &[&route.init_key],
     };
+    let (data, signer) = parsed.verify_any(keys, now, max_age)?;
+    if signer == 1 {
+        let user = data.user.as_ref().ok_or(Denied::NoUser)?;
+        return if route.staff.contains(&user.id) { Ok(data) } else { Err(Denied::NotStaff) };
+    }
     let user = data.user.as_ref().ok_or(Denied::NoUser)?;
     if let Some(allowed) = &route.settings.allowed_user_ids
         && !allowed.contains(&user.id)

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tmahost_telegram::{BotToken, InitData};
+use tmahost_telegram::{BotToken, InitData, InitDataKey};
 
 fn launch_data(token: &BotToken, now: i64) -> String {
     // Shaped like what current clients send: a user with a photo, chat fields, start_param.
@@ -29,6 +29,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("init_data/parse", |b| b.iter(|| InitData::parse(black_box(&raw)).expect("parse")));
     c.bench_function("init_data/parse+verify_hmac", |b| {
         b.iter(|| InitData::parse(black_box(&raw)).expect("parse").verify_hmac(&token, now, 3600).expect("valid"))
+    });
+    // What the edge does: the bot's key is derived once per routing-table build.
+    let key = InitDataKey::new(&token);
+    c.bench_function("init_data/parse+verify_with_bot_key", |b| {
+        b.iter(|| InitData::parse(black_box(&raw)).expect("parse").verify_any(&[&key], now, 3600).expect("valid"))
     });
 }
 

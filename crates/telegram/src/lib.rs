@@ -9,7 +9,7 @@ pub mod login_widget;
 mod token;
 mod username;
 
-pub use init_data::{InitData, InitDataError, TelegramKey, VerifiedInitData, WebAppChat, WebAppUser};
+pub use init_data::{InitData, InitDataError, InitDataKey, TelegramKey, VerifiedInitData, WebAppChat, WebAppUser};
 pub use token::{BotId, BotToken};
 pub use username::{BotUsername, HostLabel};
 
