@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # tmahost's edge against nginx on the same bundle, same machine, loopback only.
-# Usage: tests/load/run.sh            (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1)
+# Usage: tests/load/run.sh   (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1, and
+#        SCENARIOS="page asset revalidate random" to run some of them)
 # Needs wrk and nginx (with libnginx-mod-http-brotli-static) from Debian; see README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-3} duration=${DURATION:-10s} conns=${CONNECTIONS:-64} workers=${WORKERS:-1}
+scenarios=" ${SCENARIOS:-page asset revalidate random} "
 for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (see tests/load/README.md)" >&2; exit 1; }
 done
@@ -76,16 +78,19 @@ run() { # round scenario server script path [header...]
 echo "wrk: $rounds rounds x $duration, $conns connections, 1 thread; $workers server worker(s) each" >&2
 for rnd in $(seq "$rounds"); do
   for server in tmahost nginx; do
-    run "$rnd" page-2KB "$server" fixed.lua /
+    [[ $scenarios == *" page "* ]] && run "$rnd" page-2KB "$server" fixed.lua /
   done
   for server in tmahost nginx; do
-    run "$rnd" asset-150KB-br "$server" fixed.lua "$js" -H "Accept-Encoding: br, gzip"
+    [[ $scenarios == *" asset "* ]] &&
+      run "$rnd" asset-150KB-br "$server" fixed.lua "$js" -H "Accept-Encoding: br, gzip"
   done
   for server in tmahost nginx; do
-    run "$rnd" revalidate-304 "$server" fixed.lua "$js" -H "Accept-Encoding: br, gzip" -H "If-None-Match: ${tag[$server]}"
+    [[ $scenarios == *" revalidate "* ]] && run "$rnd" revalidate-304 "$server" fixed.lua "$js" \
+      -H "Accept-Encoding: br, gzip" -H "If-None-Match: ${tag[$server]}"
   done
   for server in tmahost nginx; do
-    run "$rnd" random-small-files "$server" random.lua / -H "Accept-Encoding: br, gzip"
+    [[ $scenarios == *" random "* ]] &&
+      run "$rnd" random-small-files "$server" random.lua / -H "Accept-Encoding: br, gzip"
   done
 done
 python3 "$here/bench.py" table "$work/results"

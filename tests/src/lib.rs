@@ -5,6 +5,7 @@
 //! - [`fake_telegram`]: a local Bot API server with the real JSON shapes that records calls.
 //! - [`s3`]: `moto_server`, a real S3 API on loopback, with a bucket.
 //! - [`server`]: the real `tmahost` binary on random ports with a temp data dir.
+//! - [`web`]: a browser without JavaScript for the dashboard (forms, CSRF, login links).
 //! - [`require_all`]: CI sets `TMAHOST_TEST_REQUIRE_ALL=1`, turning a missing external
 //!   dependency (PostgreSQL, …) into a failure instead of a skip.
 
@@ -13,6 +14,7 @@ pub mod fake_telegram;
 pub mod postgres;
 pub mod s3;
 pub mod server;
+pub mod web;
 
 /// Whether a missing external dependency must fail the test run (set by `.ci/run`).
 pub fn require_all() -> bool {

@@ -2,57 +2,15 @@
 //! without JavaScript: one-time login links, the session cookie, CSRF on forms, and the same
 //! tenant isolation as the API.
 
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tmahost_testkit::bundles;
 use tmahost_testkit::server::Serve;
+use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
 
 const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 const DEV: i64 = 4242;
-
-struct Browser {
-    http: Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: String,
-    set_cookie: String,
-    csp: String,
-    body: String,
-}
-
-impl Browser {
-    async fn send(&self, req: reqwest::RequestBuilder) -> Page {
-        let req = match &self.cookie {
-            Some(c) => req.header(COOKIE, c),
-            None => req,
-        };
-        let res = req.send().await.expect("request");
-        let header = |name| res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let (status, location, set_cookie, csp) =
-            (res.status(), header(LOCATION), header(SET_COOKIE), header(CONTENT_SECURITY_POLICY));
-        Page { status, location, set_cookie, csp, body: res.text().await.unwrap_or_default() }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.send(self.http.post(format!("{}{path}", self.base)).form(form)).await
-    }
-}
-
-/// The value of the first hidden `csrf` input on a page.
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a form with a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().expect("value").to_owned()
-}
 
 async fn api(http: &Client, serve: &Serve, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
     let res = http
@@ -179,35 +137,6 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     let out = browser.post("/logout", &[("csrf", &csrf)]).await;
     assert_eq!((out.status, out.location.as_str()), (StatusCode::SEE_OTHER, "/login"));
     assert!(out.set_cookie.contains("Max-Age=0"));
-}
-
-/// A multipart form as a browser sends it: text fields, then the file.
-fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "dashboardboundary42";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes());
-    }
-    body.extend(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dist.zip\"\r\n\
-             Content-Type: application/zip\r\n\r\n"
-        )
-        .bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn log_in(serve: &Serve, http: &Client, user: i64) -> Browser {
-    let out = serve.cli(&["admin", "login-link", "--user-id", &user.to_string()], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let code = String::from_utf8_lossy(&out.stdout).trim().rsplit('/').next().expect("code").to_owned();
-    let browser = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
-    let done = browser.post(&format!("/login/{code}"), &[]).await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER);
-    Browser { cookie: Some(done.set_cookie.split(';').next().expect("pair").to_owned()), ..browser }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

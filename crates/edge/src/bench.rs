@@ -1,5 +1,5 @@
 //! Hot-path pieces built from synthetic data, without a database, for the criterion
-//! benchmarks in `benches/`. Not part of the edge's API.
+//! benchmarks in `benches/` and the fuzz targets in `fuzz/`. Not part of the edge's API.
 
 use std::sync::Arc;
 
@@ -138,4 +138,9 @@ pub fn mint_cookie(master: &MasterKey, app_id: &str, user_id: i64, now: i64) -> 
     let sessions = Sessions::new(master, 30, None);
     let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
     format!("{}={jwt}", crate::session::COOKIE)
+}
+
+/// The edge's request path check: the path manifests are searched with, or `None` for a 400.
+pub fn request_path(raw: &str) -> Option<String> {
+    content::request_path(raw).ok().map(|p| p.into_owned())
 }

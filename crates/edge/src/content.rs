@@ -2,10 +2,12 @@
 //! the static hosts developers know — exact file, folder index, clean URL, `_redirects`,
 //! skew protection, SPA fallback, nearest `404.html`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
+use percent_encoding::percent_decode_str;
 use tmahost_deploy::Rules;
 use tmahost_store::Encoding;
 use tmahost_store::model::{DeploymentFile, Sha256};
@@ -160,6 +162,16 @@ pub(crate) fn resolve<'a>(m: &'a Manifest, path: &str, query: &str) -> Resolutio
         }
         Lookup::None => Resolution::Missing,
     }
+}
+
+/// The request path as manifests spell paths: percent-decoded UTF-8 without NUL or `..`
+/// segments (the answer to anything else is a 400 with this text).
+pub(crate) fn request_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
+    let path = percent_decode_str(raw).decode_utf8().map_err(|_| "400 Bad Request: the path is not valid UTF-8\n")?;
+    if path.contains('\0') || path.split('/').any(|s| s == "..") {
+        return Err("400 Bad Request\n");
+    }
+    Ok(path)
 }
 
 /// Paths worth looking up in previous deployments: assets, never pages or app routes, so an

@@ -23,7 +23,7 @@ use actix_web::dev::{Server, Service};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bytes::Bytes;
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tmahost_deploy::Rules;
 use tmahost_service::metrics::{Counter, Family};
 use tmahost_service::{Platform, ServiceError, request_id};
@@ -164,7 +164,10 @@ impl Edge {
                 .app_data(web::PayloadConfig::new(session::MAX_SESSION_BODY))
                 .default_service(web::to(handle))
         })
-        .disable_signals();
+        .disable_signals()
+        // Responses go out in more than one write when large; Nagle's algorithm would hold the
+        // last segment back until the client's (delayed) ACK.
+        .tcp_nodelay(true);
         let server = match workers {
             Some(n) => server.workers(n),
             None => server,
@@ -346,12 +349,10 @@ async fn for_app(
     if route.disabled {
         return unavailable();
     }
-    let Ok(path) = percent_decode_str(req.path()).decode_utf8() else {
-        return plain(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not valid UTF-8\n");
+    let path = match content::request_path(req.path()) {
+        Ok(p) => p,
+        Err(why) => return plain(StatusCode::BAD_REQUEST, why),
     };
-    if path.contains('\0') || path.split('/').any(|s| s == "..") {
-        return plain(StatusCode::BAD_REQUEST, "400 Bad Request\n");
-    }
     let now = now_secs();
     if let Some(rest) = path.strip_prefix("/_tma/") {
         return reserved(edge, route, req, rest, body, now);

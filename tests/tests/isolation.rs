@@ -1,0 +1,327 @@
+//! Tenant isolation matrix, end to end on the real `tmahost serve`: two bots with two apps
+//! each. Every credential one tenant can hold — an app's session cookie, launch data signed by
+//! its bot (`Authorization: tma`), an API token scoped to its bot, a dashboard session of its
+//! owner — is tried against every app, through every way the app is reached (its host, a
+//! preview host, its custom domain), for every action (read an asset, `/_tma/me`, deploy, roll
+//! back, change settings). Only the owner's succeed, and a success always shows the target's
+//! own content.
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use tmahost_telegram::BotToken;
+use tmahost_testkit::bundles;
+use tmahost_testkit::server::Serve;
+use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
+
+const BOTS: [(&str, &str, &str); 2] = [
+    ("111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Demo_Bot", "demo-bot"),
+    ("222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Other_Bot", "other-bot"),
+];
+const APPS: [&str; 2] = ["main", "two"];
+const ASSET: &str = "/assets/index-BXk3f9a1.js";
+
+/// One of the four apps: bot index, app slug and how it is reached.
+#[derive(Debug, Clone)]
+struct Target {
+    bot: usize,
+    slug: &'static str,
+    host: String,
+    preview_host: String,
+    domain: String,
+}
+
+impl Target {
+    fn label(&self) -> &'static str {
+        BOTS[self.bot].2
+    }
+    fn name(&self) -> String {
+        format!("{}/{}", self.label(), self.slug)
+    }
+    /// What this app's bundles print: version `v` of this app and no other.
+    fn content(&self, v: u32) -> String {
+        format!("{}-{}-v{v}", self.label(), self.slug)
+    }
+    fn api_path(&self) -> String {
+        format!("/api/v1/bots/{}/apps/{}", self.label(), self.slug)
+    }
+    fn page_path(&self) -> String {
+        format!("/bots/{}/apps/{}", self.label(), self.slug)
+    }
+}
+
+fn host_of(url: &str) -> String {
+    url.split("://").nth(1).and_then(|rest| rest.split('/').next()).expect("url with a host").to_owned()
+}
+
+fn launch_data(bot: usize, user: i64) -> String {
+    let token = BotToken::parse(BOTS[bot].0).expect("token");
+    let user = format!(r#"{{"id":{user},"first_name":"Tenant{bot}"}}"#);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    tmahost_telegram::init_data::sign(&[("user", &user)], &token, now)
+}
+
+async fn api(
+    http: &Client,
+    serve: &Serve,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let res = http.request(method, format!("{}{path}", serve.api)).bearer_auth(token).json(&body).send().await;
+    let res = res.expect("api");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn deploy_zip(http: &Client, serve: &Serve, token: &str, target: &Target, v: u32) -> StatusCode {
+    let zip = bundles::zip(&bundles::sample_app(&target.content(v)));
+    let res = http
+        .post(format!("{}{}/deployments", serve.api, target.api_path()))
+        .bearer_auth(token)
+        .header("content-type", "application/zip")
+        .body(zip)
+        .send()
+        .await
+        .expect("upload");
+    res.status()
+}
+
+/// An edge request to `host` with one credential; the status and the body.
+async fn edge(http: &Client, serve: &Serve, host: &str, path: &str, cred: &Cred) -> (StatusCode, String) {
+    let mut req = http.get(format!("{}{path}", serve.edge)).header("host", host);
+    req = match cred {
+        Cred::Cookie(_, c) => req.header("cookie", c),
+        Cred::Tma(_, raw) => req.header("authorization", format!("tma {raw}")),
+    };
+    let res = req.send().await.expect("edge");
+    (res.status(), res.text().await.unwrap_or_default())
+}
+
+/// An end user's credential on the edge: a session cookie of one app (by index into the
+/// targets), or launch data signed by one bot.
+#[derive(Debug)]
+enum Cred {
+    Cookie(usize, String),
+    Tma(usize, String),
+}
+
+impl Cred {
+    fn opens(&self, targets: &[Target], t: &Target) -> bool {
+        match self {
+            Self::Cookie(owner, _) => targets[*owner].name() == t.name(),
+            // Launch data is signed per bot: it opens every app of that bot.
+            Self::Tma(bot, _) => *bot == t.bot,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_credential_reaches_its_own_tenant_only() {
+    let serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = serve.admin_token.clone().expect("bootstrap token");
+    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
+
+    // Two bots, two apps each, two versions each (v1 for previews), a custom domain each.
+    let mut targets = Vec::new();
+    for (b, (token, username, label)) in BOTS.iter().enumerate() {
+        let body = json!({ "token": token, "username": username });
+        assert_eq!(api(&http, &serve, &admin, Method::POST, "/api/v1/bots", body).await.0, StatusCode::CREATED);
+        let path = format!("/api/v1/bots/{label}/apps");
+        assert_eq!(
+            api(&http, &serve, &admin, Method::POST, &path, json!({ "slug": "two" })).await.0,
+            StatusCode::CREATED
+        );
+        for slug in APPS {
+            let host = if slug == "main" {
+                format!("{label}.localhost:{port}")
+            } else {
+                format!("{slug}--{label}.localhost:{port}")
+            };
+            let mut t =
+                Target { bot: b, slug, host, preview_host: String::new(), domain: format!("{slug}.tenant{b}.example") };
+            for v in [1, 2] {
+                assert_eq!(deploy_zip(&http, &serve, &admin, &t, v).await, StatusCode::CREATED);
+            }
+            let (_, list) =
+                api(&http, &serve, &admin, Method::GET, &format!("{}/deployments", t.api_path()), Value::Null).await;
+            let v1 = list.as_array().and_then(|l| l.iter().find(|d| d["version"] == 1)).expect("v1").clone();
+            t.preview_host = host_of(v1["preview_url"].as_str().expect("preview_url"));
+            let settings = json!({ "custom_domain": t.domain });
+            let (s, body) =
+                api(&http, &serve, &admin, Method::PUT, &format!("{}/settings", t.api_path()), settings).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            targets.push(t);
+        }
+    }
+
+    // The edge swaps its routing table asynchronously after a change: wait for the last domain.
+    let last = targets.last().expect("targets").domain.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while http.get(format!("{}/", serve.edge)).header("host", &last).send().await.expect("edge").status()
+        == StatusCode::NOT_FOUND
+    {
+        assert!(std::time::Instant::now() < deadline, "custom domain {last} never routed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // End users' credentials: a session cookie per app, launch data per bot.
+    let mut creds = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let res = http
+            .post(format!("{}/_tma/session", serve.edge))
+            .header("host", &t.host)
+            .json(&json!({ "init_data": launch_data(t.bot, 7000 + i as i64) }))
+            .send()
+            .await
+            .expect("session");
+        assert_eq!(res.status(), StatusCode::OK, "{}", t.name());
+        let set = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+        creds.push(Cred::Cookie(i, set.split(';').next().expect("pair").to_owned()));
+    }
+    for b in 0..BOTS.len() {
+        creds.push(Cred::Tma(b, launch_data(b, 8000 + b as i64)));
+    }
+
+    // Edge matrix: credential x app x way in x (asset, /_tma/me).
+    let mut tried = 0;
+    for cred in &creds {
+        for t in &targets {
+            let ways = [(&t.host, 2), (&t.preview_host, 1), (&t.domain, 2)];
+            for (host, version) in ways {
+                let (s, body) = edge(&http, &serve, host, ASSET, cred).await;
+                let (me, _) = edge(&http, &serve, host, "/_tma/me", cred).await;
+                tried += 2;
+                if cred.opens(&targets, t) {
+                    assert_eq!((s, me), (StatusCode::OK, StatusCode::OK), "{cred:?} on {host}");
+                    assert!(body.contains(&format!("hello from {}", t.content(version))), "{host}: {body}");
+                } else {
+                    assert_eq!((s, me), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED), "{cred:?} on {host}");
+                    assert!(!body.contains("hello from"), "{host} leaked content to {cred:?}");
+                }
+            }
+        }
+    }
+
+    // Edge credentials are not API credentials, and API tokens do not open apps.
+    let Cred::Cookie(_, cookie) = &creds[0] else { unreachable!() };
+    let jwt = cookie.split_once('=').expect("pair").1;
+    assert_eq!(api(&http, &serve, jwt, Method::GET, "/api/v1/bots", Value::Null).await.0, StatusCode::UNAUTHORIZED);
+
+    // API tokens scoped to one bot.
+    let mut tokens = Vec::new();
+    for (token, _, _) in BOTS {
+        let id = token.split(':').next().expect("bot id").parse::<i64>().expect("id");
+        let body = json!({ "name": format!("ci-{id}"), "scope": { "bots": [id] } });
+        let (s, created) = api(&http, &serve, &admin, Method::POST, "/api/v1/tokens", body).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        tokens.push(created["token"].as_str().expect("token").to_owned());
+    }
+    let res = http.get(format!("{}{ASSET}", serve.edge)).header("host", &targets[0].host).bearer_auth(&tokens[0]);
+    assert_eq!(res.send().await.expect("edge").status(), StatusCode::UNAUTHORIZED, "an API token opens no app");
+
+    // API matrix: token x app x (read, deploy, roll back, settings).
+    let mut next_version = [3u32; 4];
+    for (b, token) in tokens.iter().enumerate() {
+        for (i, t) in targets.iter().enumerate() {
+            let own = b == t.bot;
+            let want = |ok: StatusCode| if own { ok } else { StatusCode::NOT_FOUND };
+            let path = t.api_path();
+            let read = api(&http, &serve, token, Method::GET, &format!("{path}/deployments"), Value::Null).await.0;
+            let deploy = deploy_zip(&http, &serve, token, t, next_version[i]).await;
+            if own {
+                next_version[i] += 1;
+            }
+            let rollback =
+                api(&http, &serve, token, Method::POST, &format!("{path}/rollback"), json!({ "to": 2 })).await.0;
+            let settings = json!({ "custom_domain": t.domain });
+            let settings = api(&http, &serve, token, Method::PUT, &format!("{path}/settings"), settings).await.0;
+            tried += 4;
+            assert_eq!(
+                [read, deploy, rollback, settings],
+                [want(StatusCode::OK), want(StatusCode::CREATED), want(StatusCode::OK), want(StatusCode::OK)],
+                "token of bot {b} on {}",
+                t.name()
+            );
+        }
+    }
+
+    // Dashboard matrix: each bot's owner x app x (read, deploy, roll back, settings).
+    for (b, (_, _, label)) in BOTS.iter().enumerate() {
+        let owner = 5000 + b as i64;
+        let body = json!({ "role": "owner" });
+        let path = format!("/api/v1/bots/{label}/members/{owner}");
+        assert!(api(&http, &serve, &admin, Method::PUT, &path, body).await.0.is_success());
+    }
+    for (b, (_, _, label)) in BOTS.iter().enumerate() {
+        let browser: Browser = log_in(&serve, &http, 5000 + b as i64).await;
+        let own_page = browser.get(&format!("/bots/{label}")).await;
+        assert_eq!(own_page.status, StatusCode::OK);
+        let csrf = csrf_of(&own_page.body);
+        for (i, t) in targets.iter().enumerate() {
+            let own = b == t.bot;
+            let want = |ok: StatusCode| if own { ok } else { StatusCode::NOT_FOUND };
+            let page = t.page_path();
+            let read = browser.get(&page).await.status;
+            let (ct, form) =
+                multipart(&[("csrf", &csrf)], &bundles::zip(&bundles::sample_app(&t.content(next_version[i]))));
+            let deploy = browser
+                .send(
+                    browser
+                        .http
+                        .post(format!("{}{page}/upload", browser.base))
+                        .header("content-type", ct)
+                        .header("accept", "text/html")
+                        .body(form),
+                )
+                .await
+                .status;
+            if own {
+                next_version[i] += 1;
+            }
+            let rollback = browser.post(&format!("{page}/deployments/2/activate"), &[("csrf", &csrf)]).await.status;
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("access", "gated"),
+                ("public_paths", ""),
+                ("allowed_user_ids", ""),
+                ("spa_fallback", "1"),
+                ("session_ttl_secs", "86400"),
+                ("max_init_data_age_secs", "3600"),
+                ("skew_protection_deployments", "3"),
+                ("custom_domain", t.domain.as_str()),
+            ];
+            let settings = browser.post(&format!("{page}/settings"), &form).await.status;
+            tried += 4;
+            assert_eq!(
+                [read, deploy, rollback, settings],
+                [
+                    want(StatusCode::OK),
+                    want(StatusCode::SEE_OTHER),
+                    want(StatusCode::SEE_OTHER),
+                    want(StatusCode::SEE_OTHER)
+                ],
+                "dashboard owner of bot {b} on {}",
+                t.name()
+            );
+        }
+    }
+
+    // Nothing a stranger tried changed a tenant: each app serves v2 (its owner's last
+    // rollback), its own. The edge swaps tables asynchronously, so allow it a moment.
+    for t in &targets {
+        let own = creds.iter().find(|c| matches!(c, Cred::Tma(b, _) if *b == t.bot)).expect("cred");
+        let want = format!("hello from {}", t.content(2));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let (s, body) = edge(&http, &serve, &t.host, ASSET, own).await;
+            if s == StatusCode::OK && body.contains(&want) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}: {s} {body}", t.name());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(tried, 6 * 4 * 3 * 2 + 2 * 4 * 4 + 2 * 4 * 4);
+}
