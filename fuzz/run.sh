@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for a bounded time, starting from the committed seed corpora.
-# Usage: fuzz/run.sh [seconds per target, default 60]   (CI runs it with a short time)
+# Usage: fuzz/run.sh [seconds per target, default 60]
+#        FUZZ_DEV=1 builds without optimisations: slower fuzzing, much faster build (CI).
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). On a stable toolchain the sanitizer
 # flags cargo-fuzz passes need RUSTC_BOOTSTRAP=1, set here. A crash leaves its input in
 # fuzz/artifacts/<target>/ and fails the script; turn it into a regression test.
@@ -11,13 +12,15 @@ export RUSTC_BOOTSTRAP=1
 targets=$(cargo fuzz list)
 # Rust code here forbids `unsafe`, so AddressSanitizer adds little but build time; overflow
 # checks and debug assertions stay on in cargo-fuzz builds.
-cargo fuzz build --sanitizer none
+flags=(--sanitizer none)
+[ "${FUZZ_DEV:-}" = 1 ] && flags+=(--dev)
+cargo fuzz build "${flags[@]}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for t in $targets; do
   # New inputs go to a scratch dir; the committed corpus is only read.
   scratch=$(mktemp -d)
-  if ! cargo fuzz run --sanitizer none "$t" "$scratch" "corpus/$t" -- \
+  if ! cargo fuzz run "${flags[@]}" "$t" "$scratch" "corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "fuzz: $t FAILED; the input is in fuzz/artifacts/$t/" >&2

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The `tmahost` binary of this build, next to the test executable's `deps/` folder.
@@ -61,6 +61,8 @@ pub struct Serve {
     /// The bootstrap admin token printed on first start, if any.
     pub admin_token: Option<String>,
     seen: Vec<String>,
+    /// Everything the process wrote to stderr (its logs), across restarts.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Serve {
@@ -78,8 +80,10 @@ impl Serve {
     pub fn start_role(role: &str, env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        let (child, stdout) = spawn(data_dir.path(), role, &env);
+        let logs = Arc::default();
+        let (child, stdout) = spawn(data_dir.path(), role, &env, &logs);
         let mut s = Self {
+            logs,
             child,
             stdout,
             role: role.to_owned(),
@@ -113,6 +117,15 @@ impl Serve {
         } else {
             None
         };
+    }
+
+    /// Every line the process wrote so far: stdout, then its logs (stderr).
+    pub fn output(&mut self) -> Vec<String> {
+        while let Ok(line) = self.stdout.try_recv() {
+            self.seen.push(line);
+        }
+        let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.seen.iter().cloned().chain(logs).collect()
     }
 
     /// The next stdout line starting with `prefix` (lines skipped on the way are kept for
@@ -184,7 +197,7 @@ impl Serve {
     /// Stops the process (asserting a clean exit) and starts it again on the same data dir.
     pub fn restart(&mut self) {
         assert_eq!(self.stop(), Some(0), "SIGTERM must stop tmahost cleanly");
-        let (child, stdout) = spawn(self.data_dir.path(), &self.role, &self.env);
+        let (child, stdout) = spawn(self.data_dir.path(), &self.role, &self.env, &self.logs);
         self.child = child;
         self.stdout = stdout;
         self.seen.clear();
@@ -192,7 +205,12 @@ impl Serve {
     }
 }
 
-fn spawn(data_dir: &Path, role: &str, env: &[(String, String)]) -> (Child, mpsc::Receiver<String>) {
+fn spawn(
+    data_dir: &Path,
+    role: &str,
+    env: &[(String, String)],
+    logs: &Arc<Mutex<Vec<String>>>,
+) -> (Child, mpsc::Receiver<String>) {
     let mut cmd = Command::new(binary());
     cmd.arg(role).current_dir(data_dir);
     for (k, _) in std::env::vars() {
@@ -209,8 +227,17 @@ fn spawn(data_dir: &Path, role: &str, env: &[(String, String)]) -> (Child, mpsc:
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn tmahost");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn tmahost");
     let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let logs = logs.clone();
+    std::thread::spawn(move || {
+        // Kept for `Serve::logs`, and still shown with the test's output.
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            logs.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {

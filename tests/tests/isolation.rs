@@ -118,7 +118,8 @@ impl Cred {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_credential_reaches_its_own_tenant_only() {
-    let serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    // Debug logs: the secrets check at the end reads everything the process said.
+    let mut serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001"), ("TMAHOST_LOG", "debug")]);
     let admin = serve.admin_token.clone().expect("bootstrap token");
     let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
@@ -324,4 +325,25 @@ async fn every_credential_reaches_its_own_tenant_only() {
         }
     }
     assert_eq!(tried, 6 * 4 * 3 * 2 + 2 * 4 * 4 + 2 * 4 * 4);
+
+    // Secrets never reach stdout or the (debug) logs of all that: bot tokens, the master key,
+    // API tokens and session cookies.
+    let master = std::fs::read_to_string(serve.data_dir.path().join("master.key")).expect("master key");
+    let mut secrets: Vec<String> = vec![master.trim().to_owned()];
+    for (token, _, _) in BOTS {
+        secrets.push(token.to_owned());
+        secrets.push(token.split_once(':').expect("token").1.to_owned());
+    }
+    secrets.extend(tokens.iter().cloned());
+    secrets.extend(creds.iter().filter_map(|c| match c {
+        Cred::Cookie(_, pair) => pair.split_once('=').map(|(_, jwt)| jwt.to_owned()),
+        Cred::Tma(..) => None,
+    }));
+    let output = serve.output();
+    assert!(output.len() > 100, "debug logs were captured ({} lines)", output.len());
+    for secret in &secrets {
+        assert!(secret.len() >= 20, "a real secret: {secret}");
+        let leaked: Vec<&String> = output.iter().filter(|l| l.contains(secret.as_str())).collect();
+        assert!(leaked.is_empty(), "a secret reached the output: {leaked:?}");
+    }
 }

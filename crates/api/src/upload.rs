@@ -1,8 +1,12 @@
 //! Receiving an uploaded archive: streamed to a temp file on the data volume, never held in
-//! memory, and cut off as soon as it passes `TMAHOST_MAX_ARCHIVE_BYTES`.
+//! memory, cut off as soon as it passes `TMAHOST_MAX_ARCHIVE_BYTES`, and after
+//! `TMAHOST_UPLOAD_IDLE_SECS` without a byte (a stalled or slow-loris client must not hold a
+//! connection and a temp file forever).
+
+use std::time::Duration;
 
 use actix_web::{HttpRequest, http::header, web};
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt};
 use tempfile::NamedTempFile;
 use tmahost_service::{IngestError, Platform, ServiceError};
 use tokio::io::AsyncWriteExt;
@@ -31,6 +35,7 @@ impl Received {
 /// fields that precede it) to a temp file.
 pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> Result<Received, ApiError> {
     let limit = p.config().max_archive_bytes;
+    let idle = idle_of(p);
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
@@ -44,16 +49,17 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
     let written = if content_type.starts_with("multipart/form-data") {
         let mut form = actix_multipart::Multipart::new(req.headers(), payload);
         let mut found = None;
-        while let Some(mut field) = form.try_next().await.map_err(|e| bad_upload(e.to_string()))? {
+        while let Some(field) = next(&mut form, idle).await? {
+            let mut field = field.map_err(|e| bad_upload(e.to_string()))?;
             let is_file = field.content_disposition().and_then(|cd| cd.get_filename()).is_some();
             if is_file {
-                found = Some(copy(field.map(|r| r.map_err(|e| e.to_string())), file, limit, too_large).await?);
+                found = Some(copy(field.map(|r| r.map_err(|e| e.to_string())), file, limit, idle, too_large).await?);
                 break;
             }
             let name = field.name().unwrap_or_default().to_owned();
             let mut value = Vec::new();
-            while let Some(chunk) = field.try_next().await.map_err(|e| bad_upload(e.to_string()))? {
-                value.extend_from_slice(&chunk);
+            while let Some(chunk) = next(&mut field, idle).await? {
+                value.extend_from_slice(&chunk.map_err(|e| bad_upload(e.to_string()))?);
                 if value.len() > MAX_FIELD_BYTES {
                     return Err(bad_upload(format!("the form field `{name}` is too long")).into());
                 }
@@ -65,7 +71,7 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
         }
         found.ok_or_else(|| bad_upload("the multipart form has no file part".into()))?
     } else {
-        copy(payload.map(|r| r.map_err(|e| e.to_string())), file, limit, too_large).await?
+        copy(payload.map(|r| r.map_err(|e| e.to_string())), file, limit, idle, too_large).await?
     };
     if written == 0 {
         return Err(bad_upload("the request body is empty; send the archive as the body".into()).into());
@@ -85,14 +91,14 @@ pub async fn receive_blob(p: &Platform, payload: web::Payload, size: u64) -> Res
         }
         .into()
     };
-    copy(payload.map(|r| r.map_err(|e| e.to_string())), file, size, longer).await?;
+    copy(payload.map(|r| r.map_err(|e| e.to_string())), file, size, idle_of(p), longer).await?;
     Ok(tmp)
 }
 
 /// Reads a JSON request body of at most `limit` bytes into memory.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub async fn read_body(p: &Platform, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = next(&mut payload, idle_of(p)).await? {
         let chunk = chunk.map_err(|e| bad_upload(e.to_string()))?;
         if buf.len() + chunk.len() > limit {
             return Err(ServiceError::BadRequest {
@@ -110,10 +116,11 @@ async fn copy(
     mut body: impl Stream<Item = Result<web::Bytes, String>> + Unpin,
     mut file: tokio::fs::File,
     limit: u64,
+    idle: Duration,
     over: impl Fn(u64) -> ApiError,
 ) -> Result<u64, ApiError> {
     let mut n = 0u64;
-    while let Some(chunk) = body.next().await {
+    while let Some(chunk) = next(&mut body, idle).await? {
         let chunk = chunk.map_err(bad_upload)?;
         n += chunk.len() as u64;
         if n > limit {
@@ -123,6 +130,17 @@ async fn copy(
     }
     file.flush().await.map_err(internal)?;
     Ok(n)
+}
+
+fn idle_of(p: &Platform) -> Duration {
+    Duration::from_secs(p.config().upload_idle_secs)
+}
+
+/// The next item of a body, or 408 when the client sent nothing for `idle`.
+async fn next<S: Stream + Unpin>(body: &mut S, idle: Duration) -> Result<Option<S::Item>, ApiError> {
+    tokio::time::timeout(idle, body.next()).await.map_err(|_| {
+        ServiceError::Timeout(format!("the request body stalled: nothing arrived for {} s", idle.as_secs())).into()
+    })
 }
 
 fn too_large(limit: u64) -> ApiError {

@@ -83,6 +83,8 @@ pub struct Config {
     pub edge_cache_mb: u64,
     /// Edge: routing-table refresh interval (s), the backstop for changes made by other nodes.
     pub edge_refresh_secs: u64,
+    /// Seconds a request body (upload, manifest) may send nothing before it is cut off (408).
+    pub upload_idle_secs: u64,
     /// Edge: worker threads (each runs its own event loop); unset = one per CPU.
     pub edge_workers: Option<usize>,
     /// Edge: `POST /_tma/session` attempts per client IP per minute.
@@ -121,6 +123,7 @@ impl Default for Config {
             edge_cache_mb: 256,
             edge_refresh_secs: 5,
             edge_workers: None,
+            upload_idle_secs: 30,
             session_rate_per_minute: 30,
             ops_addr: None,
         }
@@ -247,6 +250,7 @@ impl Config {
             ("TMAHOST_TOKEN_TTL_DAYS", u64::from(self.token_ttl_days)),
             ("TMAHOST_EDGE_REFRESH_SECS", self.edge_refresh_secs),
             ("TMAHOST_SESSION_RATE_PER_MINUTE", u64::from(self.session_rate_per_minute)),
+            ("TMAHOST_UPLOAD_IDLE_SECS", self.upload_idle_secs),
         ] {
             if v == 0 {
                 return Err(invalid(var, "must be greater than zero"));

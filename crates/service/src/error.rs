@@ -25,6 +25,9 @@ pub enum ServiceError {
     Ingest(#[from] IngestError),
     #[error("Telegram: {0}")]
     Telegram(String),
+    /// The client stopped sending in the middle of a request.
+    #[error("{0}")]
+    Timeout(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -47,6 +50,7 @@ impl ServiceError {
             Self::BadRequest { code, .. } | Self::Invalid { code, .. } => code,
             Self::Ingest(e) => e.code(),
             Self::Telegram(_) => "telegram_error",
+            Self::Timeout(_) => "request_timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -61,6 +65,7 @@ impl ServiceError {
             Self::Invalid { .. } => 422,
             Self::Ingest(e) => e.status(),
             Self::Telegram(_) => 502,
+            Self::Timeout(_) => 408,
             Self::Internal(_) => 500,
         }
     }

@@ -53,7 +53,7 @@ async fn begin_upload(
     // Room for every allowed file with its longest allowed path, and no more.
     let limits = p.config().limits();
     let max_body = limits.max_files.saturating_mul(limits.max_path_bytes + 128).min(64 << 20);
-    let body = crate::upload::read_body(payload, max_body).await?;
+    let body = crate::upload::read_body(p, payload, max_body).await?;
     let manifest: ManifestDto = serde_json::from_slice(&body)
         .map_err(|e| ServiceError::BadRequest { code: "invalid_json", message: e.to_string() })?;
     let declared = manifest
