@@ -194,9 +194,20 @@ impl Serve {
         None
     }
 
+    /// Kills the process with SIGKILL (no cleanup of any kind) and waits for it.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the process (asserting a clean exit) and starts it again on the same data dir.
     pub fn restart(&mut self) {
         assert_eq!(self.stop(), Some(0), "SIGTERM must stop tmahost cleanly");
+        self.start_again();
+    }
+
+    /// Starts the process again on the same data dir (after [`Serve::crash`] or a stop).
+    pub fn start_again(&mut self) {
         let (child, stdout) = spawn(self.data_dir.path(), &self.role, &self.env, &self.logs);
         self.child = child;
         self.stdout = stdout;

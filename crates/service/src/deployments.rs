@@ -315,6 +315,34 @@ impl Platform {
         let cutoff = if all { now + 1 } else { now - (self.config().stale_upload_secs as i64) * 1000 };
         Ok(self.db().fail_stale_uploads(cutoff, now).await?)
     }
+
+    /// Removes what uploads left in the scratch dir (`{data_dir}/tmp`) when their process died
+    /// before cleaning up (a kill -9 mid-upload): entries untouched for `stale_upload_secs`,
+    /// so another process's upload in progress is never touched. Returns how many.
+    pub async fn sweep_scratch(&self) -> Result<usize, ServiceError> {
+        let dir = self.work_dir().to_owned();
+        let older_than = std::time::Duration::from_secs(self.config().stale_upload_secs);
+        blocking(move || {
+            let mut removed = 0;
+            for entry in std::fs::read_dir(&dir)?.flatten() {
+                let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                if age.is_none_or(|a| a < older_than) {
+                    continue;
+                }
+                let path = entry.path();
+                let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                match gone {
+                    Ok(()) => removed += 1,
+                    // Its owner finished with it meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(removed)
+        })
+        .await?
+        .map_err(ServiceError::internal)
+    }
 }
 
 /// Deploy messages are shown in chats and tables; keep them short.

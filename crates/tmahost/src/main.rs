@@ -262,6 +262,11 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         if failed > 0 {
             tracing::warn!(failed, "marked interrupted uploads as failed");
         }
+        match platform.sweep_scratch().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::warn!(removed, "removed files left by interrupted uploads"),
+            Err(e) => tracing::warn!(error = %e, "could not clean the scratch dir"),
+        }
         // Digest deploys nobody finishes expire; sweep them while running, not just at start.
         let sweeper = platform.clone();
         tokio::spawn(async move {
@@ -273,6 +278,9 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
                     Ok(0) => {}
                     Ok(failed) => tracing::info!(failed, "expired unfinished uploads"),
                     Err(e) => tracing::warn!(error = %e, "could not expire unfinished uploads"),
+                }
+                if let Err(e) = sweeper.sweep_scratch().await {
+                    tracing::warn!(error = %e, "could not clean the scratch dir");
                 }
             }
         });
