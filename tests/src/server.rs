@@ -194,6 +194,11 @@ impl Serve {
         None
     }
 
+    /// The process id (to read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process with SIGKILL (no cleanup of any kind) and waits for it.
     pub fn crash(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,182 @@
+//! Soak: mixed load on the real `tmahost serve` (page and asset reads with a session cookie,
+//! and session creation) while a deploy or a rollback happens every second. Every valid
+//! request must get a 2xx whose body is byte-identical to that file in one of the deployed
+//! versions, and memory must stay bounded. `TMAHOST_SOAK_SECS` sets the duration (60).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+use tmahost_telegram::BotToken;
+use tmahost_testkit::bundles;
+use tmahost_testkit::server::Serve;
+
+const TOKEN: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const APP: &str = "/api/v1/bots/demo-bot/apps/main";
+const ASSET: &str = "/assets/index-BXk3f9a1.js";
+const CLIENTS: usize = 16;
+
+/// The bytes of `/` and of the asset in the bundle labelled `label`.
+fn bodies(label: &str) -> [Vec<u8>; 2] {
+    let files = bundles::sample_app(label);
+    let file = |p: &str| files.iter().find(|(path, _)| path == p).expect("file").1.clone();
+    [file("index.html"), file(ASSET.trim_start_matches('/'))]
+}
+
+fn launch_data(user: i64) -> String {
+    let token = BotToken::parse(TOKEN).expect("token");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    tmahost_telegram::init_data::sign(&[("user", &format!(r#"{{"id":{user},"first_name":"Soak"}}"#))], &token, now)
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb / 1024.0
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    sessions: AtomicU64,
+    bad: AtomicU64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
+    let secs: u64 = std::env::var("TMAHOST_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let serve = Serve::start(&[("TMAHOST_SESSION_RATE_PER_MINUTE", "1000000"), ("TMAHOST_LOG", "warn")]);
+    let admin = serve.admin_token.clone().expect("admin token");
+    let http = Client::new();
+    let api = serve.api.clone();
+    let res = http
+        .post(format!("{api}/api/v1/bots"))
+        .bearer_auth(&admin)
+        .json(&json!({ "token": TOKEN, "username": "Demo_Bot" }));
+    assert_eq!(res.send().await.expect("register").status(), StatusCode::CREATED);
+
+    // What may be served: every version ever deployed (added before its deploy starts).
+    let allowed: Arc<RwLock<[HashSet<Vec<u8>>; 2]>> = Arc::default();
+    let deploy = {
+        let (http, api, admin, allowed) = (http.clone(), api.clone(), admin.clone(), allowed.clone());
+        move |label: String| {
+            let (http, api, admin, allowed) = (http.clone(), api.clone(), admin.clone(), allowed.clone());
+            async move {
+                let [page, asset] = bodies(&label);
+                {
+                    let mut a = allowed.write().expect("lock");
+                    a[0].insert(page);
+                    a[1].insert(asset);
+                }
+                let res = http
+                    .post(format!("{api}{APP}/deployments"))
+                    .bearer_auth(&admin)
+                    .header("content-type", "application/zip")
+                    .body(bundles::zip(&bundles::sample_app(&label)))
+                    .send()
+                    .await
+                    .expect("deploy");
+                assert_eq!(res.status(), StatusCode::CREATED, "{label}");
+            }
+        }
+    };
+    deploy("s1".into()).await;
+
+    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
+    let host = format!("demo-bot.localhost:{port}");
+    let edge = serve.edge.clone();
+    // The first deploy reaches the edge's table asynchronously.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let res = http.get(format!("{edge}/_tma/me")).header("host", &host).send().await.expect("edge");
+        if res.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the app never appeared: {}", res.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let rss_before = rss_mb(serve.pid());
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (http, edge, host, allowed, stop, tally) =
+            (http.clone(), edge.clone(), host.clone(), allowed.clone(), stop.clone(), tally.clone());
+        clients.push(tokio::spawn(async move {
+            let mut cookie = String::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                // Every client opens a session first, then now and then a fresh one.
+                if cookie.is_empty() || n.is_multiple_of(20) {
+                    let body = json!({ "init_data": launch_data(1000 + c as i64) });
+                    let res = http.post(format!("{edge}/_tma/session")).header("host", &host).json(&body).send().await;
+                    let res = res.expect("session");
+                    if res.status() != StatusCode::OK {
+                        tally.bad.fetch_add(1, Ordering::Relaxed);
+                        panic!("session: {}", res.status());
+                    }
+                    let set = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+                    cookie = set.split(';').next().expect("pair").to_owned();
+                    tally.sessions.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let which = usize::from(n.is_multiple_of(2));
+                let path = if which == 0 { "/" } else { ASSET };
+                let res =
+                    http.get(format!("{edge}{path}")).header("host", &host).header("cookie", &cookie).send().await;
+                let res = res.expect("request");
+                let status = res.status();
+                let body = res.bytes().await.expect("body");
+                let whole = allowed.read().expect("lock")[which].contains(body.as_ref());
+                if status != StatusCode::OK || !whole {
+                    tally.bad.fetch_add(1, Ordering::Relaxed);
+                    panic!("{path}: {status}, {} bytes, a deployed version: {whole}", body.len());
+                }
+                tally.ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+
+    // A deploy or a rollback every second.
+    let started = Instant::now();
+    let mut versions = 1;
+    let mut changes = 0u32;
+    while started.elapsed() < Duration::from_secs(secs) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if changes.is_multiple_of(2) {
+            versions += 1;
+            deploy(format!("s{versions}")).await;
+        } else {
+            let to = rand::rng().random_range(1..versions);
+            let res = http.post(format!("{api}{APP}/rollback")).bearer_auth(&admin).json(&json!({ "to": to }));
+            assert!(res.send().await.expect("rollback").status().is_success());
+        }
+        changes += 1;
+        assert_eq!(tally.bad.load(Ordering::Relaxed), 0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.expect("a client failed");
+    }
+    let rss_after = rss_mb(serve.pid());
+    let (ok, sessions) = (tally.ok.load(Ordering::Relaxed), tally.sessions.load(Ordering::Relaxed));
+    eprintln!(
+        "soak: {secs} s, {changes} deploys/rollbacks, {ok} reads and {sessions} sessions, all whole; \
+         RSS {rss_before:.1} -> {rss_after:.1} MB"
+    );
+    assert!(ok > secs * 10, "load ran: {ok} reads");
+    assert_eq!(tally.bad.load(Ordering::Relaxed), 0);
+    // Blobs are cached up to TMAHOST_EDGE_CACHE_MB (256); the bundles here are tiny, so growth
+    // beyond a few tens of MB would be a leak.
+    assert!(rss_after < rss_before + 100.0, "RSS grew from {rss_before:.1} to {rss_after:.1} MB");
+}
