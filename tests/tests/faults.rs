@@ -38,6 +38,10 @@ impl Platform {
     }
 
     async fn deploy(&self, label: &str) -> StatusCode {
+        self.deploy_answer(label).await.0
+    }
+
+    async fn deploy_answer(&self, label: &str) -> (StatusCode, Value) {
         let res = self
             .http
             .post(format!("{}{APP}/deployments", self.serve.api))
@@ -47,7 +51,8 @@ impl Platform {
             .send()
             .await
             .expect("upload");
-        res.status()
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -212,4 +217,35 @@ async fn concurrent_deploys_on_sqlite_all_succeed_with_unique_versions() {
     versions.sort_unstable();
     assert_eq!(versions, (1..=8).collect::<Vec<_>>());
     assert_eq!(list.iter().filter(|d| d["status"] == "active").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_object_store_or_scratch_dir_refuses_uploads_and_keeps_the_live_version() {
+    let p = Platform::start().await;
+    assert_eq!(p.deploy("v1").await, StatusCode::CREATED);
+    assert_eq!(p.assert_consistent().await, 1);
+    let data = p.serve.data_dir.path().to_owned();
+    // A file where a directory should be: every write below it fails (ENOTDIR), even for root.
+    for dir in ["objects/blobs", "tmp"] {
+        let (real, saved) = (data.join(dir), data.join(format!("{dir}.saved")));
+        std::fs::rename(&real, &saved).expect("move aside");
+        std::fs::write(&real, b"").expect("blocker");
+        let (status, body) = p.deploy_answer("v2").await;
+        assert!(status.is_server_error(), "{dir}: {status} {body}");
+        assert_eq!(body["error"]["code"], "internal", "{dir}: the error shape: {body}");
+        // The attempt is on record as failed, with its reason, and holds no files.
+        let list = p.deployments().await;
+        let usable: Vec<&Value> = list.iter().filter(|d| d["status"] != "failed").collect();
+        assert_eq!(usable.len(), 1, "{dir}: nothing half-written: {list:?}");
+        for d in list.iter().filter(|d| d["status"] == "failed") {
+            assert!(d["error"].is_string() && d["file_count"] == 0 && d["activated_at"].is_null(), "{dir}: {d}");
+        }
+        assert!(p.served().await.contains("<title>v1</title>"), "{dir}: v1 is still served");
+        std::fs::remove_file(&real).expect("remove blocker");
+        std::fs::rename(&saved, &real).expect("restore");
+    }
+    // Versions of failed attempts are not reused.
+    let next = p.deployments().await.len() + 1;
+    assert_eq!(p.deploy(&format!("v{next}")).await, StatusCode::CREATED);
+    assert_eq!(p.assert_consistent().await, next as i64);
 }
