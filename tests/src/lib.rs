@@ -37,3 +37,11 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Launch data as Telegram would give a Mini App now: `user` (its JSON) signed with the bot's
+/// token.
+pub fn launch_data(bot_token: &str, user_json: &str) -> String {
+    let token = tmahost_telegram::BotToken::parse(bot_token).expect("bot token");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    tmahost_telegram::init_data::sign(&[("user", user_json)], &token, now)
+}

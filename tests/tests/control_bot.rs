@@ -105,10 +105,7 @@ impl World {
 
     /// What the edge serves at `/` of the demo bot's main app to a verified user.
     async fn edge_index(&self) -> (StatusCode, String) {
-        let token = tmahost_telegram::BotToken::parse(TENANT).expect("token");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
-        let user = json!({ "id": 77, "first_name": "Eve" }).to_string();
-        let init = tmahost_telegram::init_data::sign(&[("user", &user)], &token, now);
+        let init = tmahost_testkit::launch_data(TENANT, &json!({ "id": 77, "first_name": "Eve" }).to_string());
         let port = self.serve.edge.rsplit(':').next().expect("port");
         let res = self
             .http

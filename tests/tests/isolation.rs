@@ -8,7 +8,6 @@
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use tmahost_telegram::BotToken;
 use tmahost_testkit::bundles;
 use tmahost_testkit::server::Serve;
 use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
@@ -54,10 +53,7 @@ fn host_of(url: &str) -> String {
 }
 
 fn launch_data(bot: usize, user: i64) -> String {
-    let token = BotToken::parse(BOTS[bot].0).expect("token");
-    let user = format!(r#"{{"id":{user},"first_name":"Tenant{bot}"}}"#);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
-    tmahost_telegram::init_data::sign(&[("user", &user)], &token, now)
+    tmahost_testkit::launch_data(BOTS[bot].0, &format!(r#"{{"id":{user},"first_name":"Tenant{bot}"}}"#))
 }
 
 async fn api(

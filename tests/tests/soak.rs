@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
-use tmahost_telegram::BotToken;
 use tmahost_testkit::bundles;
 use tmahost_testkit::server::Serve;
 
@@ -28,9 +27,7 @@ fn bodies(label: &str) -> [Vec<u8>; 2] {
 }
 
 fn launch_data(user: i64) -> String {
-    let token = BotToken::parse(TOKEN).expect("token");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
-    tmahost_telegram::init_data::sign(&[("user", &format!(r#"{{"id":{user},"first_name":"Soak"}}"#))], &token, now)
+    tmahost_testkit::launch_data(TOKEN, &format!(r#"{{"id":{user},"first_name":"Soak"}}"#))
 }
 
 fn rss_mb(pid: u32) -> f64 {
