@@ -82,6 +82,11 @@ def session(edge, host, token):
     print(r.getheader("Set-Cookie").split(";")[0])
 
 
+def session_body(token, path):
+    """Writes the JSON body of POST /_tma/session (fresh launch data) to path."""
+    open(path, "w").write(json.dumps({"init_data": init_data(token)}))
+
+
 def mirror(edge, host, cookie, dist, root):
     """Copies the deployed representations to nginx's root: the original, and the .br/.gz the
     edge serves, so both servers send the same bytes."""
@@ -125,7 +130,12 @@ def table(results):
     print(f"{'scenario':<22}{'tmahost req/s':>14}{'nginx req/s':>13}{'ratio':>7}"
           f"{'p50 tma/ngx (ms)':>20}{'p99 tma/ngx (ms)':>20}{'p99 ratio':>10}{'errors':>8}")
     for s in scenarios:
-        a, b = rows[(s, "tmahost")], rows[(s, "nginx")]
+        a, b = rows[(s, "tmahost")], rows.get((s, "nginx"))
+        if b is None:
+            # tmahost only (nginx has no counterpart, e.g. session creation)
+            print(f"{s:<22}{med(a['rps']):>14,.0f}{'-':>13}{'-':>7}{med(a['p50']) / 1000:>11.2f} /{'-':>6}"
+                  f"{med(a['p99']) / 1000:>12.2f} /{'-':>6}{'-':>10}{a['errors']:>8}")
+            continue
         print(f"{s:<22}{med(a['rps']):>14,.0f}{med(b['rps']):>13,.0f}{med(a['rps']) / med(b['rps']):>6.2f}x"
               f"{med(a['p50']) / 1000:>11.2f} /{med(b['p50']) / 1000:>6.2f}"
               f"{med(a['p99']) / 1000:>12.2f} /{med(b['p99']) / 1000:>6.2f}"
@@ -142,6 +152,8 @@ if __name__ == "__main__":
         bundle(*args)
     elif cmd == "session":
         session(*args)
+    elif cmd == "session-body":
+        session_body(*args)
     elif cmd == "mirror":
         mirror(*args)
     elif cmd == "etag":

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # tmahost's edge against nginx on the same bundle, same machine, loopback only.
 # Usage: tests/load/run.sh   (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1, and
-#        SCENARIOS="page asset revalidate random" to run some of them)
+#        SCENARIOS="page asset revalidate random session" to run some of them)
 # Needs wrk and nginx (with libnginx-mod-http-brotli-static) from Debian; see README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-3} duration=${DURATION:-10s} conns=${CONNECTIONS:-64} workers=${WORKERS:-1}
-scenarios=" ${SCENARIOS:-page asset revalidate random} "
+scenarios=" ${SCENARIOS:-page asset revalidate random session} "
 for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (see tests/load/README.md)" >&2; exit 1; }
 done
 [ -f /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] ||
   { echo "missing: libnginx-mod-http-brotli-static (see tests/load/README.md)" >&2; exit 1; }
 
-export TMAHOST_EDGE_WORKERS=$workers TMAHOST_LOG=error
+# The per-address limit on session creation would turn the session scenario (one client
+# address) into 429s after 30 requests.
+export TMAHOST_EDGE_WORKERS=$workers TMAHOST_LOG=error TMAHOST_SESSION_RATE_PER_MINUTE=4000000000
 source "$here/../../scripts/release-serve.sh"
 ngx=""
 cleanup() { [ -n "$ngx" ] && kill "$ngx" 2>/dev/null; stop_serve; }
@@ -27,6 +29,7 @@ host=bench-bot.localhost
 TMAHOST_SERVER="$api" TMAHOST_TOKEN="$token" XDG_CONFIG_HOME="$work/config" \
   "$bin" deploy "$work/dist" --bot bench_bot -m load >/dev/null
 cookie=$(python3 "$here/bench.py" session "$edge" "$host" "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_")
+python3 "$here/bench.py" session-body "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_" "$work/session.json"
 
 echo "nginx root: the representations the edge serves (original, .br, .gz)" >&2
 python3 "$here/bench.py" mirror "$edge" "$host" "$cookie" "$work/dist" "$work/root"
@@ -65,7 +68,7 @@ for s in tmahost nginx; do
 done
 check "$(head -1 "$work/paths.txt")" 200 br -H "Accept-Encoding: br, gzip"
 
-export LOAD_DIR=$here LOAD_PATHS=$work/paths.txt
+export LOAD_DIR=$here LOAD_PATHS=$work/paths.txt LOAD_BODY=$work/session.json
 run() { # round scenario server script path [header...]
   local rnd=$1 scen=$2 server=$3 script=$4 path=$5
   shift 5
@@ -92,5 +95,7 @@ for rnd in $(seq "$rounds"); do
     [[ $scenarios == *" random "* ]] &&
       run "$rnd" random-small-files "$server" random.lua / -H "Accept-Encoding: br, gzip"
   done
+  # Session creation (verify launch data, mint the cookie): tmahost only.
+  [[ $scenarios == *" session "* ]] && run "$rnd" session-create tmahost session.lua /_tma/session
 done
 python3 "$here/bench.py" table "$work/results"

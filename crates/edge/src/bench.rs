@@ -23,6 +23,7 @@ fn route(bot: i64, slug: &str) -> Arc<AppRoute> {
         settings: AppSettings::default(),
         init_key: InitDataKey::new(&BotToken::parse(TOKEN).expect("token")),
         active: Some(format!("deployment-{bot}-{slug}")),
+        active_manifest: std::sync::OnceLock::new(),
         previous: Vec::new(),
         staff: Arc::default(),
         counters: Arc::default(),
@@ -109,7 +110,7 @@ impl Session {
 
     /// The cookie check every gated request makes (after the first: a cache hit).
     pub fn check(&self) -> bool {
-        self.sessions.check(&self.route, &self.jwt, self.now).is_some()
+        self.sessions.check(&self.route, self.jwt.as_bytes(), self.now).is_some()
     }
 
     /// What `POST /_tma/session` computes: the launch data verified for the app (HMAC, age,

@@ -21,6 +21,8 @@ pub(crate) struct FileEntry {
     pub digest: [u8; 32],
     pub content_type: HeaderValue,
     pub html: bool,
+    /// The path has a content hash in its name (immutable caching); decided once, not per request.
+    pub fingerprinted: bool,
     pub br: bool,
     pub gz: bool,
     /// Strong ETags of the original, the brotli and the gzip representation.
@@ -28,7 +30,7 @@ pub(crate) struct FileEntry {
 }
 
 impl FileEntry {
-    pub fn new(sha: Sha256, content_type: &str, br: bool, gz: bool) -> Self {
+    pub fn new(path: &str, sha: Sha256, content_type: &str, br: bool, gz: bool) -> Self {
         let mut digest = [0; 32];
         // A Sha256 is 64 lowercase hex digits by construction.
         hex::decode_to_slice(sha.as_str(), &mut digest).unwrap_or_default();
@@ -41,6 +43,7 @@ impl FileEntry {
             content_type: HeaderValue::try_from(content_type)
                 .unwrap_or(HeaderValue::from_static("application/octet-stream")),
             html: content_type.starts_with("text/html"),
+            fingerprinted: tmahost_deploy::is_fingerprinted(path),
             br,
             gz,
             etags: [
@@ -64,7 +67,7 @@ impl FileEntry {
 /// A deployment's files by path (no leading `/`) and its rules.
 #[derive(Debug, Default)]
 pub(crate) struct Manifest {
-    pub files: HashMap<String, FileEntry>,
+    pub files: HashMap<String, FileEntry, crate::FastHash>,
     pub rules: Rules,
 }
 
@@ -73,7 +76,8 @@ impl Manifest {
         let files = files
             .into_iter()
             .map(|f| {
-                let entry = FileEntry::new(f.sha256, &f.content_type, f.br_size.is_some(), f.gz_size.is_some());
+                let entry =
+                    FileEntry::new(&f.path, f.sha256, &f.content_type, f.br_size.is_some(), f.gz_size.is_some());
                 (f.path, entry)
             })
             .collect();
@@ -219,6 +223,7 @@ mod tests {
             .iter()
             .map(|p| {
                 let entry = FileEntry::new(
+                    p,
                     Sha256::parse(&"a".repeat(64)).expect("sha"),
                     "text/html; charset=utf-8",
                     false,

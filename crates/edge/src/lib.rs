@@ -19,7 +19,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::Server;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bytes::Bytes;
@@ -36,8 +36,14 @@ use crate::routing::{AppRoute, RouteTable, Target};
 use crate::session::{Sessions, error, gate_page};
 use crate::stats::Stats;
 
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
 /// Characters escaped when a redirect destination built from the request goes into `Location`.
 const LOCATION: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`').add(b'\\');
+
+/// Hasher of the maps probed on every request. Seeded per process; their keys are either
+/// checked before insertion (verified cookies) or come from the platform's own tables.
+pub(crate) type FastHash = foldhash::fast::RandomState;
 
 /// The edge role; cheap to clone.
 #[derive(Debug, Clone)]
@@ -48,8 +54,8 @@ pub struct Edge {
 struct Inner {
     platform: Platform,
     table: RwLock<Arc<RouteTable>>,
-    manifests: moka::future::Cache<String, Arc<Manifest>>,
-    blobs: moka::future::Cache<([u8; 32], Option<Encoding>), Bytes>,
+    manifests: moka::future::Cache<String, Arc<Manifest>, FastHash>,
+    blobs: moka::future::Cache<([u8; 32], Option<Encoding>), Bytes, FastHash>,
     /// `(app id, short id)` -> deployment id, for preview hosts.
     previews: moka::future::Cache<(String, String), Option<String>>,
     sessions: Sessions,
@@ -108,11 +114,11 @@ impl Edge {
             manifests: moka::future::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
                 .weigher(|_, m: &Arc<Manifest>| m.weight())
-                .build(),
+                .build_with_hasher(FastHash::default()),
             blobs: moka::future::Cache::builder()
                 .max_capacity(cache_bytes)
                 .weigher(|_, b: &Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
-                .build(),
+                .build_with_hasher(FastHash::default()),
             previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
             sessions: Sessions::new(platform.master_key(), config.session_rate_per_minute, config.control_bot()),
             platform,
@@ -144,30 +150,12 @@ impl Edge {
     /// Runs the edge on `listener`. Signals are left to the caller.
     pub fn server(self, listener: TcpListener) -> std::io::Result<Server> {
         let workers = self.inner.platform.config().edge_workers;
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap_fn(|req, srv| {
-                    // Log lines of a request carry its id (a proxy's X-Request-Id, or a fresh one).
-                    let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
-                    let span = tracing::info_span!("request", id = %id);
-                    let fut = span.in_scope(|| srv.call(req));
-                    async move {
-                        let mut res = fut.await?;
-                        if let Ok(v) = header::HeaderValue::from_str(&id) {
-                            res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
-                        }
-                        Ok(res)
-                    }
-                    .instrument(span)
-                })
-                .app_data(web::Data::new(self.clone()))
-                .app_data(web::PayloadConfig::new(session::MAX_SESSION_BODY))
-                .default_service(web::to(handle))
-        })
-        .disable_signals()
-        // Responses go out in more than one write when large; Nagle's algorithm would hold the
-        // last segment back until the client's (delayed) ACK.
-        .tcp_nodelay(true);
+        let server =
+            HttpServer::new(move || App::new().app_data(web::Data::new(self.clone())).default_service(web::to(handle)))
+                .disable_signals()
+                // Responses go out in more than one write when large; Nagle's algorithm would hold the
+                // last segment back until the client's (delayed) ACK.
+                .tcp_nodelay(true);
         let server = match workers {
             Some(n) => server.workers(n),
             None => server,
@@ -302,7 +290,20 @@ fn wants_html(req: &HttpRequest) -> bool {
     *req.method() == Method::GET && (accept.contains("text/html") || dest == "document" || dest == "iframe")
 }
 
-async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> HttpResponse {
+/// Every edge request. The request id is made here rather than in a middleware: one layer of
+/// services and boxed futures less on the hot path.
+async fn handle(req: HttpRequest, payload: web::Payload, edge: web::Data<Edge>) -> HttpResponse {
+    // Log lines of a request carry its id (a proxy's X-Request-Id, or a fresh one).
+    let id = request_id(req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()));
+    let span = tracing::info_span!("request", id = %id);
+    let mut res = answer(&req, payload, &edge).instrument(span).await;
+    if let Ok(v) = header::HeaderValue::from_maybe_shared(Bytes::from(id)) {
+        res.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    res
+}
+
+async fn answer(req: &HttpRequest, payload: web::Payload, edge: &Edge) -> HttpResponse {
     // Load balancers probe edges by address, whatever the host; the answer names nothing.
     if req.path() == "/_tma/health" {
         return plain(StatusCode::OK, "ok\n");
@@ -329,7 +330,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
         Target::Preview(r, short) => (r, Some(short)),
     };
     route.counters.request();
-    let res = for_app(&edge, &req, &body, &route, preview).await;
+    let res = for_app(edge, req, payload, &route, preview).await;
     let bytes = match actix_web::body::MessageBody::size(res.body()) {
         actix_web::body::BodySize::Sized(n) => Some(n),
         _ => None,
@@ -338,11 +339,42 @@ async fn handle(req: HttpRequest, body: web::Bytes, edge: web::Data<Edge>) -> Ht
     res
 }
 
+/// A request body of at most `limit` bytes, each chunk within `idle` of the last. Only the
+/// edge's own POST endpoints read one, so file requests never wait for a body.
+async fn read_body(mut payload: web::Payload, limit: usize, idle: Duration) -> Result<Bytes, HttpResponse> {
+    use futures_util::StreamExt;
+    let mut body = bytes::BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout(idle, payload.next()).await {
+            Err(_) => {
+                return Err(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body stalled; send it again",
+                ));
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(Err(_))) => {
+                return Err(error(StatusCode::BAD_REQUEST, "bad_request", "the request body is malformed"));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                &format!("the request body is over {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
 /// The answer for a request to one of the apps.
 async fn for_app(
     edge: &Edge,
     req: &HttpRequest,
-    body: &[u8],
+    payload: web::Payload,
     route: &AppRoute,
     preview: Option<String>,
 ) -> HttpResponse {
@@ -355,7 +387,16 @@ async fn for_app(
     };
     let now = now_secs();
     if let Some(rest) = path.strip_prefix("/_tma/") {
-        return reserved(edge, route, req, rest, body, now);
+        let body = if *req.method() == Method::POST && rest == "session" {
+            let idle = Duration::from_secs(edge.inner.platform.config().upload_idle_secs);
+            match read_body(payload, session::MAX_SESSION_BODY, idle).await {
+                Ok(b) => b,
+                Err(res) => return res,
+            }
+        } else {
+            Bytes::new()
+        };
+        return reserved(edge, route, req, rest, &body, now);
     }
 
     let cors = path.ends_with("/tonconnect-manifest.json");
@@ -404,9 +445,19 @@ async fn for_app(
         Ok(None) => return plain(StatusCode::NOT_FOUND, "404 Not Found: nothing is deployed here yet\n"),
         Err(e) => return unavailable_storage(&e),
     };
-    let manifest = match edge.manifest(&deployment).await {
-        Ok(m) => m,
-        Err(e) => return unavailable_storage(&e),
+    // The active deployment's manifest is kept on the route itself: one cache probe less on
+    // nearly every request (the route is rebuilt whenever the active deployment changes).
+    let manifest = match route.active_manifest.get() {
+        Some(m) if preview.is_none() => m.clone(),
+        _ => match edge.manifest(&deployment).await {
+            Ok(m) => {
+                if preview.is_none() {
+                    let _ = route.active_manifest.set(m.clone());
+                }
+                m
+            }
+            Err(e) => return unavailable_storage(&e),
+        },
     };
 
     let mut res = match content::resolve(&manifest, &path, req.query_string()) {
@@ -466,7 +517,7 @@ async fn serve(
     let Some(entry) = manifest.files.get(key) else {
         return plain(StatusCode::NOT_FOUND, "404 Not Found\n");
     };
-    let reply = FileReply { entry, key, status, fallback, gated };
+    let reply = FileReply { entry, status, fallback, gated };
     let enc = reply.encoding(req);
     match edge.blob(entry, enc).await {
         Ok(body) => file_response(req, &reply, enc, body, &manifest.rules, path),

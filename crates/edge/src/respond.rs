@@ -6,7 +6,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
-use tmahost_deploy::{Rules, is_fingerprinted, rules::HeaderChange};
+use tmahost_deploy::{Rules, rules::HeaderChange};
 use tmahost_store::Encoding;
 
 use crate::content::FileEntry;
@@ -18,7 +18,6 @@ pub(crate) const DEFAULT_CSP: &str = "frame-ancestors 'self' https://web.telegra
 #[derive(Debug)]
 pub(crate) struct FileReply<'a> {
     pub entry: &'a FileEntry,
-    pub key: &'a str,
     pub status: StatusCode,
     /// Stands in for another path (SPA index, 404 page): revalidated, never immutable.
     pub fallback: bool,
@@ -28,8 +27,7 @@ pub(crate) struct FileReply<'a> {
 
 impl FileReply<'_> {
     pub fn cache_control(&self) -> HeaderValue {
-        let immutable =
-            !self.fallback && !self.entry.html && self.status == StatusCode::OK && is_fingerprinted(self.key);
+        let immutable = !self.fallback && !self.entry.html && self.status == StatusCode::OK && self.entry.fingerprinted;
         HeaderValue::from_static(match (self.gated, immutable) {
             (true, true) => "private, max-age=31536000, immutable",
             (false, true) => "public, max-age=31536000, immutable",
@@ -108,17 +106,20 @@ pub(crate) fn file_response(
     let tag = reply.entry.etag(enc);
     let unchanged = reply.status == StatusCode::OK && not_modified(req, tag);
     let mut res = HttpResponse::build(if unchanged { StatusCode::NOT_MODIFIED } else { reply.status });
-    res.insert_header((header::ETAG, tag.clone()))
-        .insert_header((header::CACHE_CONTROL, reply.cache_control()))
-        .insert_header((header::CONTENT_TYPE, reply.entry.content_type.clone()));
+    res.insert_header((header::ETAG, tag.clone())).insert_header((header::CACHE_CONTROL, reply.cache_control()));
     if reply.has_variants() {
         res.insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     }
-    if let Some(e) = enc {
-        res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static(e.name())));
-    }
-    if reply.status == StatusCode::OK {
-        res.insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
+    // A 304 carries the validators and caching fields only; the metadata of the representation
+    // it confirms stays out (RFC 9110 §15.4.5).
+    if !unchanged {
+        res.insert_header((header::CONTENT_TYPE, reply.entry.content_type.clone()));
+        if let Some(e) = enc {
+            res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static(e.name())));
+        }
+        if reply.status == StatusCode::OK {
+            res.insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
+        }
     }
     security_headers(&mut res);
     let mut response = if unchanged { res.finish() } else { ranged(req, tag, reply, enc, body, &mut res) };

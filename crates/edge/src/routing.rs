@@ -3,12 +3,13 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tmahost_service::{Platform, ServiceError};
 use tmahost_store::model::{AppSettings, AppSlug, BotStatus};
 use tmahost_telegram::{BotId, BotToken, InitDataKey};
 
+use crate::content::Manifest;
 use crate::stats::{AppCounters, Stats};
 
 /// One servable app, with what every request to it needs.
@@ -22,6 +23,8 @@ pub(crate) struct AppRoute {
     /// Verifies the HMAC of the launch data; derived from the token once per table build.
     pub init_key: InitDataKey,
     pub active: Option<String>,
+    /// `active`'s manifest once a request has loaded it.
+    pub active_manifest: OnceLock<Arc<Manifest>>,
     /// Previously active deployments, most recent first (skew protection).
     pub previous: Vec<String>,
     /// Platform admins and the bot's members: they may open the app with launch data signed
@@ -42,9 +45,9 @@ pub(crate) enum Target {
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
     /// Keys: `{bot}` and `main--{bot}` for main apps, `{app}--{bot}` for the others.
-    labels: HashMap<String, Arc<AppRoute>>,
+    labels: HashMap<String, Arc<AppRoute>, crate::FastHash>,
     /// Custom domains, full host names.
-    domains: HashMap<String, Arc<AppRoute>>,
+    domains: HashMap<String, Arc<AppRoute>, crate::FastHash>,
     /// `.{base_domain}`
     suffix: String,
 }
@@ -84,6 +87,7 @@ impl RouteTable {
                 bot_id: BotId(row.bot_id),
                 disabled: row.bot_status == BotStatus::Disabled,
                 active: row.active_deployment,
+                active_manifest: OnceLock::new(),
                 previous: prev,
                 staff: staff.get(&row.bot_id).unwrap_or(&admins_only).clone(),
                 counters: stats.counters_for(&row.app_id, &format!("{}--{}", row.slug, row.host_label)),
@@ -121,7 +125,9 @@ impl RouteTable {
     /// `__`; an exact label match is tried before a split, so such bots still resolve.
     pub fn lookup(&self, host: &str) -> Option<Target> {
         let host = normalise_host(host)?;
-        if let Some(route) = self.domains.get(host.as_ref()) {
+        if !self.domains.is_empty()
+            && let Some(route) = self.domains.get(host.as_ref())
+        {
             return Some(Target::App(route.clone()));
         }
         let label = host.strip_suffix(&self.suffix)?;
@@ -173,6 +179,7 @@ mod tests {
             settings: AppSettings::default(),
             init_key: InitDataKey::new(&BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token")),
             active: None,
+            active_manifest: OnceLock::new(),
             previous: Vec::new(),
             staff: Arc::default(),
             counters: Arc::default(),

@@ -2,8 +2,8 @@
 //! session cookie (a JWT whose audience is the app) and `Authorization: tma <initData>`.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use actix_web::http::{StatusCode, header};
@@ -19,6 +19,8 @@ use crate::respond::security_headers;
 use crate::routing::AppRoute;
 
 pub(crate) const COOKIE: &str = "__Host-tma_session";
+/// `{COOKIE}=`, as a request's `Cookie` header spells the pair.
+const COOKIE_PREFIX: &str = "__Host-tma_session=";
 const ISSUER: &str = "tmahost-edge";
 const GATE_PAGE: &str = include_str!("gate.html");
 /// Longest request body accepted by `/_tma/session` (initData is capped at 16 KiB).
@@ -89,7 +91,7 @@ pub(crate) struct Sessions {
     /// one, and an HMAC check plus JSON decoding costs microseconds where a lookup costs
     /// nanoseconds. Audience and expiry are checked on every hit; no time-to-live, which would
     /// read the clock on every lookup (expired cookies just age out by size).
-    verified: moka::sync::Cache<Arc<str>, Arc<SessionClaims>>,
+    verified: moka::sync::Cache<Arc<[u8]>, Arc<SessionClaims>, crate::FastHash>,
     attempts: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
     per_minute: u32,
 }
@@ -150,8 +152,8 @@ impl Sessions {
             decoding: DecodingKey::from_secret(key.expose()),
             verified: moka::sync::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
-                .weigher(|k: &Arc<str>, _| u32::try_from(k.len() + 512).unwrap_or(u32::MAX))
-                .build(),
+                .weigher(|k: &Arc<[u8]>, _| u32::try_from(k.len() + 512).unwrap_or(u32::MAX))
+                .build_with_hasher(crate::FastHash::default()),
             attempts: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
             per_minute,
         }
@@ -168,11 +170,12 @@ impl Sessions {
     }
 
     /// The claims of a cookie valid for this app at `now`.
-    pub fn check(&self, route: &AppRoute, jwt: &str, now: i64) -> Option<Arc<SessionClaims>> {
+    /// The cookie comes as raw header bytes: a cached one is never checked as text.
+    pub fn check(&self, route: &AppRoute, jwt: &[u8], now: i64) -> Option<Arc<SessionClaims>> {
         let claims = match self.verified.get(jwt) {
             Some(c) => c,
             None => {
-                let c = Arc::new(self.decode(jwt)?);
+                let c = Arc::new(self.decode(std::str::from_utf8(jwt).ok()?)?);
                 self.verified.insert(jwt.into(), c.clone());
                 c
             }
@@ -349,18 +352,59 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> HttpRespon
     res.json(json!({ "error": { "code": code, "message": message } }))
 }
 
-/// The session cookie's value, read straight from the headers (actix's cookie jar would copy
-/// every cookie of the request first).
-fn cookie(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+/// The session cookie's value, read straight from the raw header bytes: actix's cookie jar
+/// would copy every cookie of the request first, and checking the whole header as a string
+/// and splitting it char by char cost more than the rest of a gated request's own work (the
+/// header is hundreds of bytes: the JWT).
+fn cookie(req: &HttpRequest) -> Option<&[u8]> {
+    req.headers().get_all(header::COOKIE).find_map(|v| session_cookie_value(v.as_bytes()))
+}
+
+/// `__Host-tma_session`'s value in a `Cookie` header: the name must start a cookie-pair (at
+/// the start, or after `;` and spaces), so `x__Host-tma_session=` is another cookie.
+pub(crate) fn session_cookie_value(header: &[u8]) -> Option<&[u8]> {
+    static FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(COOKIE_PREFIX));
+    let name = COOKIE_PREFIX.as_bytes();
+    let finder = &*FINDER;
+    let mut from = 0;
+    while let Some(i) = finder.find(&header[from..]) {
+        let at = from + i;
+        let before = header[..at].iter().rev().find(|b| !matches!(b, b' ' | b'\t'));
+        if matches!(before, None | Some(b';')) {
+            let value = &header[at + name.len()..];
+            let end = memchr::memchr(b';', value).unwrap_or(value.len());
+            return Some(value[..end].trim_ascii_end());
+        }
+        from = at + name.len();
+    }
+    None
 }
 
 fn authorization_tma(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("tma").then(|| rest.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_only_as_a_whole_cookie_pair() {
+        assert_eq!(COOKIE_PREFIX, format!("{COOKIE}="));
+        fn v(h: &str) -> Option<&str> {
+            session_cookie_value(h.as_bytes()).map(|b| std::str::from_utf8(b).expect("ascii"))
+        }
+        assert_eq!(v("__Host-tma_session=abc.def"), Some("abc.def"));
+        assert_eq!(v("theme=dark; __Host-tma_session=abc ; other=1"), Some("abc"));
+        assert_eq!(v("theme=dark;__Host-tma_session=abc"), Some("abc"));
+        assert_eq!(v("x__Host-tma_session=evil; __Host-tma_session=good"), Some("good"));
+        assert_eq!(v("a=__Host-tma_session=evil"), None);
+        assert_eq!(v("__Host-tma_session="), Some(""));
+        assert_eq!(v("__Host-tma_sessions=x"), None);
+        assert_eq!(v("theme=dark"), None);
+        assert_eq!(session_cookie_value(b"__Host-tma_session=\xff\xfe; a=b"), Some(&b"\xff\xfe"[..]));
+    }
 }

@@ -281,6 +281,8 @@ async fn representations_validators_and_ranges() {
     let r = e.get("demo-bot", path, &[("if-none-match", plain.header("etag"))]).await;
     assert_eq!((r.status, r.body.len()), (StatusCode::NOT_MODIFIED, 0));
     assert_eq!(r.header("etag"), plain.header("etag"));
+    assert_eq!((r.header("vary"), r.header("cache-control")), (plain.header("vary"), plain.header("cache-control")));
+    assert_eq!((r.header("content-type"), r.header("accept-ranges")), ("", ""), "a 304 has no representation metadata");
     let r = e.get("demo-bot", path, &[("accept-encoding", "br"), ("if-none-match", br.header("etag"))]).await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     let r = e.get("demo-bot", path, &[("if-none-match", "\"0000\"")]).await;
