@@ -460,6 +460,21 @@ async fn sessions_open_only_with_valid_launch_data() {
         (Some("private"), Some("promo"), Some("cookie"))
     );
 
+    // The cookie is found among the app's own cookies, and only as a whole cookie-pair.
+    let among = format!("theme=dark; x{cookie}; {cookie}; lang=en");
+    assert_eq!(e.get("demo-bot", "/_tma/me", &[("cookie", &among)]).await.status, StatusCode::OK);
+    let value = cookie.split_once('=').expect("pair").1;
+    let r = e.get("demo-bot", "/_tma/me", &[("cookie", &format!("x__Host-tma_session={value}"))]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Launch data bodies are small: an oversized one is refused in the edge's error shape.
+    let big = launch(TOKEN_A, 42, false, now()) + &"&x=".repeat(12_000);
+    let r = e.session("demo-bot", &big).await;
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+
     // The cookie is worthless on another bot's host.
     let r = e.get("other-bot", "/", &[("cookie", &cookie), html[0]]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
