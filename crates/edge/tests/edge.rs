@@ -188,6 +188,13 @@ async fn unknown_hosts_get_a_404_that_names_nothing() {
     e.deploy(&bundles::sample_app("v1")).await;
     let known = e.get("demo-bot", "/", &[]).await;
     assert_eq!(known.status, StatusCode::OK);
+    // Every answer has a request id: a proxy's sane one is kept, anything else replaced.
+    let (a, b) = (known.header("x-request-id"), e.get("demo-bot", "/", &[]).await.header("x-request-id").to_owned());
+    assert!(!a.is_empty() && a != b, "fresh ids differ: {a} {b}");
+    let kept = e.get("demo-bot", "/", &[("x-request-id", "proxy-42_a")]).await;
+    assert_eq!(kept.header("x-request-id"), "proxy-42_a");
+    let replaced = e.get("demo-bot", "/", &[("x-request-id", "no spaces <allowed>")]).await;
+    assert_ne!(replaced.header("x-request-id"), "no spaces <allowed>");
     let mut bodies = Vec::new();
     for label in ["nobody-bot", "shop--demo-bot", "x.demo-bot", "0123456789ab--demo-bot"] {
         let r = e.get(label, "/", &[]).await;
