@@ -1,6 +1,7 @@
 //! Test harness shared by the workspace's test suites.
 //!
 //! - [`postgres`]: a throwaway PostgreSQL cluster per test process, one fresh database per call.
+//! - [`dns`]: a real DNS server on loopback whose TXT records a test sets (custom domains).
 //! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
 //! - [`fake_telegram`]: a local Bot API server with the real JSON shapes that records calls.
 //! - [`s3`]: `moto_server`, a real S3 API on loopback, with a bucket.
@@ -10,6 +11,7 @@
 //!   dependency (PostgreSQL, …) into a failure instead of a skip.
 
 pub mod bundles;
+pub mod dns;
 pub mod fake_telegram;
 pub mod postgres;
 pub mod s3;

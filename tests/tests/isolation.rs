@@ -9,6 +9,7 @@
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_testkit::bundles;
+use tmahost_testkit::dns::DnsServer;
 use tmahost_testkit::server::Serve;
 use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
 
@@ -114,8 +115,12 @@ impl Cred {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_credential_reaches_its_own_tenant_only() {
+    // Custom domains are proven with DNS TXT records, answered by a real server on loopback.
+    let dns = DnsServer::start().await;
+    let dns_addr = dns.addr.to_string();
     // Debug logs: the secrets check at the end reads everything the process said.
-    let mut serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001"), ("TMAHOST_LOG", "debug")]);
+    let mut serve =
+        Serve::start(&[("TMAHOST_ADMIN_IDS", "1001"), ("TMAHOST_LOG", "debug"), ("TMAHOST_DNS_SERVER", &dns_addr)]);
     let admin = serve.admin_token.clone().expect("bootstrap token");
     let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
@@ -149,6 +154,13 @@ async fn every_credential_reaches_its_own_tenant_only() {
             let (s, body) =
                 api(&http, &serve, &admin, Method::PUT, &format!("{}/settings", t.api_path()), settings).await;
             assert_eq!(s, StatusCode::OK, "{body}");
+            // The owner publishes the proof the API showed, and asks for the check.
+            let proof = &body["domain"];
+            dns.set_txt(proof["txt_name"].as_str().expect("txt_name"), proof["txt_value"].as_str().expect("txt_value"))
+                .await;
+            let (s, status) =
+                api(&http, &serve, &admin, Method::POST, &format!("{}/domain/verify", t.api_path()), Value::Null).await;
+            assert_eq!((s, status["status"].as_str()), (StatusCode::OK, Some("verified")), "{status}");
             targets.push(t);
         }
     }

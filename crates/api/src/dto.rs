@@ -1,6 +1,7 @@
 //! Request and response bodies of the API, as documented in the OpenAPI file.
 
 use serde::{Deserialize, Serialize};
+use tmahost_service::domains::DomainStatus;
 use tmahost_service::store::model::{
     ApiToken, App, AppSettings, AuditEvent, Bot, Deployment, DeploymentFile, TokenScope,
 };
@@ -89,10 +90,14 @@ pub struct AppDto {
     pub settings: AppSettings,
     pub url: String,
     pub created_at: String,
+    /// The custom domain and its DNS proof: publish `txt_name` TXT `txt_value`; the domain is
+    /// served once `status` is `verified`.
+    #[schema(value_type = Option<Object>)]
+    pub domain: Option<DomainStatus>,
 }
 
 impl AppDto {
-    pub fn new(p: &Platform, bot: &Bot, a: &App) -> Self {
+    pub fn new(p: &Platform, bot: &Bot, a: &App, domain: Option<DomainStatus>) -> Self {
         Self {
             id: a.id.clone(),
             bot_id: a.bot_id,
@@ -100,7 +105,13 @@ impl AppDto {
             settings: a.settings.clone(),
             url: p.app_url(bot, &a.slug),
             created_at: ts(a.created_at),
+            domain,
         }
+    }
+
+    /// With the app's domain proof looked up.
+    pub async fn load(p: &Platform, bot: &Bot, a: &App) -> Result<Self, tmahost_service::ServiceError> {
+        Ok(Self::new(p, bot, a, p.app_domain(a).await?))
     }
 }
 

@@ -60,6 +60,8 @@ impl RouteTable {
         for (app_id, id) in db.previous_deployments(20).await? {
             previous.entry(app_id).or_default().push(id);
         }
+        // Only domains whose owner proved control of them (DNS TXT) are routed.
+        let domains: HashMap<String, String> = db.verified_domains().await?.into_iter().collect();
         let admins = &platform.config().admin_ids;
         let mut staff: HashMap<i64, HashSet<i64>> = HashMap::new();
         for (bot, user) in db.all_members().await? {
@@ -101,7 +103,7 @@ impl RouteTable {
                 table.labels.insert(row.host_label.clone(), route.clone());
             }
             table.labels.insert(named, route.clone());
-            if let Some(domain) = &route.settings.custom_domain {
+            if let Some(domain) = domains.get(&route.app_id) {
                 table.domains.insert(domain.clone(), route.clone());
             }
         }
@@ -121,16 +123,15 @@ impl RouteTable {
         self.labels.len()
     }
 
-    /// Resolves a `Host` header value. Bot labels never contain `--` unless the username has
-    /// `__`; an exact label match is tried before a split, so such bots still resolve.
+    /// Resolves a `Host` header value. Platform hosts come first: a name under the base domain
+    /// is never looked up among custom domains, so no setting can shadow one. Bot labels never
+    /// contain `--` unless the username has `__`; an exact label match is tried before a split,
+    /// so such bots still resolve.
     pub fn lookup(&self, host: &str) -> Option<Target> {
         let host = normalise_host(host)?;
-        if !self.domains.is_empty()
-            && let Some(route) = self.domains.get(host.as_ref())
-        {
-            return Some(Target::App(route.clone()));
-        }
-        let label = host.strip_suffix(&self.suffix)?;
+        let Some(label) = host.strip_suffix(&self.suffix) else {
+            return self.domains.get(host.as_ref()).map(|route| Target::App(route.clone()));
+        };
         if label.contains('.') {
             return None;
         }
@@ -194,6 +195,8 @@ mod tests {
         t.labels.insert("shop--demo-bot".into(), route("shop"));
         t.labels.insert("odd--name-bot".into(), route("main"));
         t.domains.insert("app.example.com".into(), route("shop"));
+        // Refused by the settings; the table must not let it shadow the platform host anyway.
+        t.domains.insert("demo-bot.apps.test".into(), route("shop"));
         t
     }
 
@@ -220,6 +223,11 @@ mod tests {
             Some(("main".into(), Some("0123456789ab".into())))
         );
         assert_eq!(resolved(&t, "app.example.com."), Some(("shop".into(), None)));
+    }
+
+    #[test]
+    fn platform_hosts_win_over_custom_domains() {
+        assert_eq!(resolved(&table(), "demo-bot.apps.test"), Some(("main".into(), None)));
     }
 
     #[test]

@@ -91,6 +91,13 @@ pub struct Config {
     pub session_rate_per_minute: u32,
     /// Operators' listener of every role (`/healthz`, `/readyz`, `/metrics`); unset = none.
     pub ops_addr: Option<SocketAddr>,
+    /// Nameserver (`ip` or `ip:port`) that custom-domain proofs are looked up with; unset =
+    /// the system's resolver configuration.
+    pub dns_server: Option<String>,
+    /// Seconds between re-checks of every custom domain's TXT proof.
+    pub domain_check_secs: u64,
+    /// Seconds a verified domain stays routed after its proof disappeared.
+    pub domain_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -126,6 +133,9 @@ impl Default for Config {
             upload_idle_secs: 30,
             session_rate_per_minute: 30,
             ops_addr: None,
+            dns_server: None,
+            domain_check_secs: 300,
+            domain_grace_secs: 72 * 3600,
         }
     }
 }
@@ -236,6 +246,11 @@ impl Config {
         if let Some(id) = self.admin_ids.iter().find(|id| **id <= 0) {
             return Err(invalid("TMAHOST_ADMIN_IDS", format!("`{id}` is not a Telegram user id")));
         }
+        if let Some(dns) = &self.dns_server
+            && crate::domains::parse_dns_server(dns).is_none()
+        {
+            return Err(invalid("TMAHOST_DNS_SERVER", format!("`{dns}` is not an IP address or ip:port")));
+        }
         if self.edge_workers == Some(0) {
             return Err(invalid("TMAHOST_EDGE_WORKERS", "must be greater than zero"));
         }
@@ -251,6 +266,7 @@ impl Config {
             ("TMAHOST_EDGE_REFRESH_SECS", self.edge_refresh_secs),
             ("TMAHOST_SESSION_RATE_PER_MINUTE", u64::from(self.session_rate_per_minute)),
             ("TMAHOST_UPLOAD_IDLE_SECS", self.upload_idle_secs),
+            ("TMAHOST_DOMAIN_CHECK_SECS", self.domain_check_secs),
         ] {
             if v == 0 {
                 return Err(invalid(var, "must be greater than zero"));
@@ -291,6 +307,11 @@ impl Config {
 
     pub fn storage_url(&self) -> Option<&str> {
         self.storage_url.as_deref()
+    }
+
+    /// [`Config::dns_server`], parsed (validated at load).
+    pub fn dns_server(&self) -> Option<SocketAddr> {
+        self.dns_server.as_deref().and_then(crate::domains::parse_dns_server)
     }
 
     /// The control bot's token, parsed (the configuration was validated at load).
@@ -386,6 +407,7 @@ mod tests {
             (("MAX_FILES", "0"), "TMAHOST_MAX_FILES"),
             (("MASTER_KEY", "short"), "TMAHOST_MASTER_KEY"),
             (("DATABASE_URL", "mysql://x"), "TMAHOST_DATABASE_URL"),
+            (("DNS_SERVER", "dns.example"), "TMAHOST_DNS_SERVER"),
         ] {
             let e = load("", &[env]).expect_err("invalid");
             assert!(e.contains(var), "{e}");

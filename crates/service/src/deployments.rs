@@ -17,6 +17,8 @@ use tmahost_deploy::{Bundle, Effort, Rules, is_compressible, precompress};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
 use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 
+use tmahost_telegram::BotId;
+
 use crate::auth::Need;
 use crate::{Actor, Platform, ServiceError, blocking};
 
@@ -78,7 +80,7 @@ impl Platform {
         let bundle = blocking(move || tmahost_deploy::ingest(&path, &limits, &work)).await??;
 
         let d = self.db().create_deployment(&app.id, &actor.label, opts.message.as_deref()).await?;
-        let stored = self.store_bundle(&bundle).await;
+        let stored = self.store_bundle(bot.bot_id(), &bundle).await;
         let (new_blobs, reused_blobs) = match stored {
             Ok(counts) => counts,
             Err(e) => {
@@ -160,8 +162,10 @@ impl Platform {
         Ok(DeployReport { bot, app, deployment, new_blobs: counts.new, reused_blobs: counts.reused, warnings })
     }
 
-    /// Uploads the blobs the store lacks; returns (new, reused) counts of distinct contents.
-    async fn store_bundle(&self, bundle: &Bundle) -> Result<(usize, usize), ServiceError> {
+    /// Uploads the blobs the store lacks; returns (new, reused) counts of distinct contents,
+    /// counted against what this bot deployed before (not the whole store: the counts would
+    /// tell a tenant which contents other tenants host).
+    async fn store_bundle(&self, bot: BotId, bundle: &Bundle) -> Result<(usize, usize), ServiceError> {
         let mut unique: BTreeMap<&Sha256, (&Path, u64, &str)> = BTreeMap::new();
         for f in &bundle.files {
             unique.entry(&f.sha256).or_insert((&f.local, f.size, &f.content_type));
@@ -188,7 +192,8 @@ impl Platform {
             .buffer_unordered(UPLOAD_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
-        Ok((missing.len(), hashes.len() - missing.len()))
+        let new_to_bot = self.db().unknown_to_bot(bot, &hashes).await?.len();
+        Ok((new_to_bot, hashes.len() - new_to_bot))
     }
 
     pub(crate) async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {

@@ -7,6 +7,7 @@ pub mod config;
 mod deployments;
 mod dev_link;
 pub mod display;
+pub mod domains;
 mod error;
 mod login;
 pub mod metrics;

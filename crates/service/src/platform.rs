@@ -46,7 +46,22 @@ struct Inner {
     /// The control bot's username once `getMe` told it (a failed ask is retried next time).
     control_username: tokio::sync::OnceCell<Option<String>>,
     metrics: crate::metrics::Metrics,
+    /// Checks custom-domain proofs; `None` when no DNS configuration exists.
+    resolver: Option<Resolver>,
 }
+
+/// The DNS resolver (hickory's has no `Debug`).
+struct Resolver(hickory_resolver::TokioResolver);
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
+/// A handle that does not keep the platform alive (background tasks).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakPlatform(std::sync::Weak<Inner>);
 
 impl Platform {
     /// Opens the database (running migrations), the blob store and the master key.
@@ -75,6 +90,7 @@ impl Platform {
         let signer = TokenSigner::new(&master);
         let (changes, _) = tokio::sync::watch::channel(0);
         let control_username = tokio::sync::OnceCell::new();
+        let resolver = crate::domains::resolver(&config).map(Resolver);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -87,8 +103,19 @@ impl Platform {
                 changes,
                 control_username,
                 metrics: Default::default(),
+                resolver,
             }),
         })
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakPlatform {
+        WeakPlatform(Arc::downgrade(&self.inner))
+    }
+    pub(crate) fn upgrade(weak: &WeakPlatform) -> Option<Self> {
+        weak.0.upgrade().map(|inner| Self { inner })
+    }
+    pub(crate) fn resolver(&self) -> Option<&hickory_resolver::TokioResolver> {
+        self.inner.resolver.as_ref().map(|r| &r.0)
     }
 
     pub fn config(&self) -> &Config {
@@ -296,6 +323,15 @@ impl Platform {
             })?,
         };
         let id = token.bot_id();
+        let label = username.host_label();
+        if let Some(other) = self.db().colliding_labels(label.as_str()).await?.into_iter().next() {
+            return Err(ServiceError::invalid(
+                "host_collision",
+                format!(
+                    "@{username}'s host `{label}` would overlap the hosts of the registered bot `{other}`                      (`{{app}}--{{bot}}` names); it cannot be served on this platform"
+                ),
+            ));
+        }
         let ciphertext = self.inner.master.encrypt(token.expose().as_bytes(), id.0.to_string().as_bytes());
         let audit = NewAuditEvent {
             actor: &actor.label,
@@ -395,8 +431,17 @@ impl Platform {
     ) -> Result<(Bot, App), ServiceError> {
         let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
         let slug = AppSlug::parse(slug).map_err(|e| ServiceError::invalid("invalid_slug", e))?;
-        let settings = settings.unwrap_or_default();
-        validate_settings(&settings)?;
+        // `{slug}--{bot}` (and its previews) must not be another bot's host.
+        let host = format!("{slug}--{}", bot.host_label);
+        let mut others = self.db().colliding_labels(&host).await?;
+        others.extend(self.db().get_bot_by_label(&host).await?.map(|b| b.host_label));
+        if let Some(other) = others.into_iter().find(|o| *o != bot.host_label) {
+            return Err(ServiceError::invalid(
+                "host_collision",
+                format!("app `{slug}` would be served at `{host}`, a host of the bot `{other}`"),
+            ));
+        }
+        let settings = self.checked_settings(settings.unwrap_or_default(), None).await?;
         let audit = NewAuditEvent {
             actor: &actor.label,
             action: "app.create",
@@ -421,7 +466,8 @@ impl Platform {
     ) -> Result<(Bot, App), ServiceError> {
         let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
         actor.check(bot.bot_id(), Need::Manage)?;
-        validate_settings(&settings)?;
+        let settings = self.checked_settings(settings, Some(&app.id)).await?;
+        let new_domain = settings.custom_domain.is_some() && settings.custom_domain != app.settings.custom_domain;
         let audit = NewAuditEvent {
             actor: &actor.label,
             action: "app.update",
@@ -432,6 +478,16 @@ impl Platform {
         };
         self.db().update_app_settings(&app.id, &settings, &audit).await?;
         self.changed();
+        if new_domain {
+            // Look for the proof at once (the record may already be there); the periodic check
+            // and `…/domain/verify` cover records published later.
+            let (platform, key, slug) = (self.clone(), bot.id.to_string(), app.slug.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = platform.verify_domain(&Actor::local_admin(), &key, &slug).await {
+                    tracing::debug!(error = %e, "custom domain not verified yet");
+                }
+            });
+        }
         Ok((bot, App { settings, updated_at: now_ms(), ..app }))
     }
 
@@ -630,6 +686,24 @@ pub fn short_id(deployment_id: &str) -> String {
     hex[hex.len().saturating_sub(12)..].to_owned()
 }
 
+impl Platform {
+    /// Settings as stored: validated, the custom domain normalised and checked against the
+    /// platform's names and other apps' verified domains.
+    async fn checked_settings(&self, mut s: AppSettings, app_id: Option<&str>) -> Result<AppSettings, ServiceError> {
+        if let Some(d) = &s.custom_domain {
+            let d = crate::domains::normalise_domain(self.config(), d)?;
+            if let Some(owner) = self.db().domain_owner(&d).await?
+                && Some(owner.as_str()) != app_id
+            {
+                return Err(ServiceError::invalid("domain_taken", format!("`{d}` is already served by another app")));
+            }
+            s.custom_domain = Some(d);
+        }
+        validate_settings(&s)?;
+        Ok(s)
+    }
+}
+
 fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
     if s.public_paths.len() > 100 || s.public_paths.iter().any(|p| !p.starts_with('/') || p.len() > 256) {
         return Err(ServiceError::invalid(
@@ -642,21 +716,6 @@ fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
     }
     if !(10..=7 * 86_400).contains(&s.max_init_data_age_secs) {
         return Err(ServiceError::invalid("invalid_settings", "max_init_data_age_secs must be between 10 and 604800"));
-    }
-    if let Some(d) = &s.custom_domain {
-        let ok = d.len() <= 253
-            && d.contains('.')
-            && d.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            });
-        if !ok {
-            return Err(ServiceError::invalid(
-                "invalid_settings",
-                "custom_domain must be a lowercase DNS name like app.example.com",
-            ));
-        }
     }
     if s.allowed_user_ids.as_ref().is_some_and(|ids| ids.len() > 10_000) {
         return Err(ServiceError::invalid("invalid_settings", "allowed_user_ids holds at most 10000 ids"));

@@ -81,7 +81,9 @@ impl Platform {
             }
         }
         let hashes: Vec<Sha256> = unique.keys().map(|h| (*h).clone()).collect();
-        let missing = self.db().missing_blobs(&hashes).await?;
+        // What this bot has not deployed before, even if the store holds it for another tenant:
+        // otherwise the answer would tell which contents other tenants host.
+        let missing = self.db().unknown_to_bot(bot.bot_id(), &hashes).await?;
         let recorded: Vec<Recorded> = manifest
             .all_files()
             .map(|f| Recorded { path: f.path.to_string(), sha256: f.sha256.clone(), size: f.size })
@@ -121,7 +123,9 @@ impl Platform {
             self.metrics().blob_upload(BlobUpload::Rejected, 0);
             return Err(ServiceError::NotFound("pending upload of this blob"));
         };
-        if self.db().missing_blobs(std::slice::from_ref(sha)).await?.is_empty() {
+        // Only this bot's own upload counts: another tenant's copy of the same bytes does not
+        // spare the bytes (the answer would reveal what other tenants host).
+        if mine.received == 1 {
             self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
             return Ok(None);
         }
@@ -149,6 +153,14 @@ impl Platform {
         if got_sha != *sha {
             return rejected("digest_mismatch", format!("the body's SHA-256 is {got_sha}, not {sha}"));
         }
+        let bot = tmahost_telegram::BotId(expected.bot_id);
+        // Verified bytes another tenant already stored: nothing to write (the store stays
+        // deduplicated), and the answer is the same as for new content.
+        if self.db().missing_blobs(std::slice::from_ref(sha)).await?.is_empty() {
+            self.db().mark_blob_received(bot, sha).await?;
+            self.metrics().blob_upload(BlobUpload::Stored, size);
+            return Ok(BlobPut::Stored);
+        }
         // The same budget as an archive upload: maximum brotli effort only for small deploys.
         let effort = if expected.fast_brotli == 0 { Effort::Max } else { Effort::Fast };
         let job = (sha.clone(), body.to_owned(), size, expected.content_type);
@@ -160,6 +172,7 @@ impl Platform {
             let _ = tokio::fs::remove_file(path).await;
         }
         stored?;
+        self.db().mark_blob_received(bot, sha).await?;
         self.metrics().blob_upload(BlobUpload::Stored, size);
         Ok(BlobPut::Stored)
     }
@@ -200,7 +213,14 @@ impl Platform {
         let mut hashes: Vec<Sha256> = manifest.all_files().map(|f| f.sha256.clone()).collect();
         hashes.sort();
         hashes.dedup();
-        let missing = self.db().missing_blobs(&hashes).await?;
+        let mut missing = self.db().missing_blobs(&hashes).await?;
+        // Declared as needed at creation and never sent by this bot (another tenant's copy
+        // does not count).
+        for sha in self.db().unreceived_blobs(&d.id).await? {
+            if !missing.contains(&sha) {
+                missing.push(sha);
+            }
+        }
         if !missing.is_empty() {
             let shown: Vec<&str> = missing.iter().take(MISSING_SHOWN).map(Sha256::as_str).collect();
             return Err(ServiceError::invalid(

@@ -10,6 +10,7 @@ mod blobs;
 mod crypto;
 mod db;
 mod error;
+mod isolation;
 pub mod model;
 mod repo;
 
@@ -17,6 +18,7 @@ pub use blobs::{BlobKey, BlobStore, Encoding};
 pub use crypto::{MasterKey, SecretBytes};
 pub use db::{ChangeListener, Db, DbKind, Heard};
 pub use error::StoreError;
+pub use isolation::{DomainClaim, ProofOutcome, StaffCode};
 pub use repo::{ExpectedBlob, NewDeploymentFile, NewUpload, Upload};
 
 /// Milliseconds since the Unix epoch: how every timestamp is stored.

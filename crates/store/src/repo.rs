@@ -53,6 +53,29 @@ macro_rules! forget_upload {
     }};
 }
 
+/// Makes the app's custom-domain claim `$domain` (normalised), keeping its proof when the
+/// name is unchanged; `None` drops the claim (and its route).
+macro_rules! set_domain_claim {
+    ($conn:expr, $app_id:expr, $domain:expr, $now:expr) => {{
+        let domain: Option<&str> = $domain;
+        sqlx::query("DELETE FROM app_domains WHERE app_id = $1 AND domain IS DISTINCT FROM $2")
+            .bind($app_id)
+            .bind(domain)
+            .execute(&mut *$conn)
+            .await?;
+        if let Some(d) = domain {
+            sqlx::query(
+                "INSERT INTO app_domains (app_id, domain, created_at) VALUES ($1, $2, $3) ON CONFLICT (app_id) DO NOTHING",
+            )
+            .bind($app_id)
+            .bind(d)
+            .bind($now)
+            .execute(&mut *$conn)
+            .await?;
+        }
+    }};
+}
+
 const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at";
 const APP_COLS: &str = "id, bot_id, slug, settings, created_at, updated_at";
 const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by, created_at, activated_at, \
@@ -94,6 +117,8 @@ pub struct Upload {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExpectedBlob {
     pub bot_id: i64,
+    /// 1 once this bot sent the bytes (for any of its open deployments).
+    pub received: i64,
     pub size: i64,
     pub content_type: String,
     pub fast_brotli: i64,
@@ -207,6 +232,7 @@ impl Db {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| StoreError::conflict_or(e, "this bot already has an app with that slug"))?;
+            set_domain_claim!(tx, &app.id, app.settings.custom_domain.as_deref(), now);
             let ev = NewAuditEvent { app_id: Some(&app.id), ..audit.clone() };
             insert_audit!(&mut *tx, &ev);
             app
@@ -235,11 +261,12 @@ impl Db {
         settings: &AppSettings,
         audit: &NewAuditEvent<'_>,
     ) -> Result<(), StoreError> {
-        let settings = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = now_ms();
         in_tx!(self, tx => {
             let n = sqlx::query("UPDATE apps SET settings = $1, updated_at = $2 WHERE id = $3")
-                .bind(&settings)
-                .bind(now_ms())
+                .bind(&json)
+                .bind(now)
                 .bind(app_id)
                 .execute(&mut *tx)
                 .await?
@@ -247,6 +274,7 @@ impl Db {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
+            set_domain_claim!(tx, app_id, settings.custom_domain.as_deref(), now);
             insert_audit!(&mut *tx, audit);
         });
         Ok(())
@@ -351,7 +379,7 @@ impl Db {
     /// Unfinished, unexpired deployments that expect this content.
     pub async fn expected_blob(&self, sha: &Sha256, now: i64) -> Result<Vec<ExpectedBlob>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT a.bot_id, ub.size, ub.content_type, u.fast_brotli FROM upload_blobs ub \
+            "SELECT a.bot_id, ub.received, ub.size, ub.content_type, u.fast_brotli FROM upload_blobs ub \
              JOIN uploads u ON u.deployment_id = ub.deployment_id \
              JOIN deployments d ON d.id = ub.deployment_id \
              JOIN apps a ON a.id = d.app_id \
@@ -616,6 +644,57 @@ impl Db {
         }
         let mut seen = std::collections::HashSet::new();
         Ok(hashes.iter().filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str())).cloned().collect())
+    }
+
+    /// Which of `hashes` no deployment of `bot` references (order kept, no duplicates): what a
+    /// digest deploy of that bot must upload, whatever other tenants stored.
+    pub async fn unknown_to_bot(&self, bot: BotId, hashes: &[Sha256]) -> Result<Vec<Sha256>, StoreError> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in hashes.chunks(500) {
+            let placeholders: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
+            let text = format!(
+                "SELECT DISTINCT df.sha256 FROM deployment_files df \
+                 JOIN deployments d ON d.id = df.deployment_id JOIN apps a ON a.id = d.app_id \
+                 WHERE a.bot_id = $1 AND df.sha256 IN ({})",
+                placeholders.join(", ")
+            );
+            let rows: Vec<(String,)> = on_db!(self, p => {
+                let mut q = sqlx::query_as(sql(text.clone())).bind(bot.0);
+                for h in chunk {
+                    q = q.bind(h.as_str());
+                }
+                q.fetch_all(p).await?
+            });
+            known.extend(rows.into_iter().map(|r| r.0));
+        }
+        let mut seen = std::collections::HashSet::new();
+        Ok(hashes.iter().filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str())).cloned().collect())
+    }
+
+    /// Notes that `bot` sent (verified) bytes of `sha` for its open digest deploys.
+    pub async fn mark_blob_received(&self, bot: BotId, sha: &Sha256) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query(
+            "UPDATE upload_blobs SET received = 1 WHERE sha256 = $1 AND deployment_id IN ( \
+                SELECT d.id FROM deployments d JOIN apps a ON a.id = d.app_id \
+                WHERE a.bot_id = $2 AND d.status = 'uploading')",
+        )
+        .bind(sha.as_str())
+        .bind(bot.0)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Contents a digest deploy declared as needed that its bot has not sent yet.
+    pub async fn unreceived_blobs(&self, deployment_id: &str) -> Result<Vec<Sha256>, StoreError> {
+        let rows: Vec<(String,)> = on_db!(self, p => sqlx::query_as(
+            "SELECT sha256 FROM upload_blobs WHERE deployment_id = $1 AND received = 0 ORDER BY sha256",
+        )
+        .bind(deployment_id)
+        .fetch_all(p)
+        .await?);
+        rows.into_iter().map(|(s,)| Sha256::parse(&s).map_err(StoreError::Corrupt)).collect()
     }
 
     /// Records a blob whose bytes (and listed variants) are already in the object store.

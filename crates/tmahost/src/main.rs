@@ -290,6 +290,9 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
             }
         });
         let bound = listener.local_addr()?;
+        // Custom domains verify by themselves once their TXT record appears, and lose their
+        // route once it has been gone for the grace period.
+        tmahost_service::domains::spawn_domain_checks(&platform);
         servers.push(tmahost_api::server(platform.clone(), listener)?);
         println!("api: http://{bound}/api/v1 (OpenAPI at http://{bound}/api/v1/openapi.json)");
     }
@@ -326,7 +329,7 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
                 println!("dashboard login for admin {admin} (works once, {} s): {}", link.valid_for_secs, link.url);
             }
         }
-        print_dev_links(&platform).await;
+        print_dev_link_hint();
     }
     tracing::info!(?role, database = ?platform.db().kind(), storage = platform.blobs().description(), "tmahost started");
 
@@ -352,31 +355,10 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On an embedded start, a dev link per deployed app, so the developer can open it at once.
-async fn print_dev_links(platform: &Platform) {
-    const MAX_LINKS: usize = 20;
-    let actor = Actor::local_admin();
-    let mut printed = 0;
-    for bot in platform.list_bots(&actor).await.unwrap_or_default() {
-        let key = bot.id.to_string();
-        let Ok((_, apps)) = platform.list_apps(&actor, &key).await else { continue };
-        for app in apps {
-            if printed == MAX_LINKS {
-                println!("dev links: more apps exist; use `tmahost dev-link --bot B --app A`");
-                return;
-            }
-            match platform.dev_link(&actor, &key, app.slug.as_str(), &DevUser::default(), None).await {
-                Ok(link) => {
-                    println!(
-                        "dev link for @{} / {} (valid {} s): {}",
-                        bot.username, app.slug, link.valid_for_secs, link.url
-                    );
-                    printed += 1;
-                }
-                Err(e) => tracing::warn!(bot = bot.id, app = %app.slug, error = %e, "no dev link"),
-            }
-        }
-    }
+/// On an embedded start, how to open a gated app in a browser. Signed links are not printed:
+/// logs and terminals are copied around, and a link opens the app as a user for an hour.
+fn print_dev_link_hint() {
+    println!("dev links: `tmahost dev-link --bot B [--app A]` prints a signed link to open a gated app in a browser");
 }
 
 async fn shutdown_signal() {

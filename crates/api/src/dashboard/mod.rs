@@ -469,6 +469,7 @@ async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Res
     ctx.insert("may_deploy", &may_deploy);
     ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
     ctx.insert("settings", &app.settings);
+    ctx.insert("domain", &p.app_domain(&app).await?);
     let traffic = p.app_analytics(&v.actor, bot_key, slug, 30).await?;
     let sum = |f: fn(&tmahost_service::store::model::DailyStats) -> i64| traffic.iter().map(f).sum::<i64>();
     ctx.insert("chart", &chart::svg(&traffic));

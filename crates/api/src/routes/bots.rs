@@ -49,7 +49,7 @@ pub async fn create_app(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (bot, app) = p.create_app(&c.0, &bot, &body.slug, body.settings).await?;
-    Ok(HttpResponse::Created().json(AppDto::new(&p, &bot, &app)))
+    Ok(HttpResponse::Created().json(AppDto::load(&p, &bot, &app).await?))
 }
 
 /// The apps of a bot.
@@ -58,7 +58,11 @@ pub async fn create_app(
     responses((status = 200, body = [AppDto]), (status = 404, body = ErrorBody)))]
 pub async fn list_apps(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (bot, apps) = p.list_apps(&c.0, &bot).await?;
-    Ok(HttpResponse::Ok().json(apps.iter().map(|a| AppDto::new(&p, &bot, a)).collect::<Vec<_>>()))
+    let mut out = Vec::with_capacity(apps.len());
+    for a in &apps {
+        out.push(AppDto::load(&p, &bot, a).await?);
+    }
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// One app.
@@ -71,7 +75,7 @@ pub async fn get_app(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (bot, app) = p.resolve_app(&c.0, &path.0, &path.1).await?;
-    Ok(HttpResponse::Ok().json(AppDto::new(&p, &bot, &app)))
+    Ok(HttpResponse::Ok().json(AppDto::load(&p, &bot, &app).await?))
 }
 
 /// Disable or enable a bot (admin scope).
@@ -100,5 +104,20 @@ pub async fn update_app_settings(
     body: web::Json<AppSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let (bot, app) = p.update_app_settings(&c.0, &path.0, &path.1, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(AppDto::new(&p, &bot, &app)))
+    Ok(HttpResponse::Ok().json(AppDto::load(&p, &bot, &app).await?))
+}
+
+/// Look for the app's custom-domain proof now (`_tmahost.{domain}` TXT = `txt_value`); the
+/// platform also re-checks every `TMAHOST_DOMAIN_CHECK_SECS`. Owners and admin tokens.
+#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/domain/verify", tag = "apps", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
+    responses((status = 200, description = "the domain's status (verified or pending, with the last error)"),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn verify_domain(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let status = p.verify_domain(&c.0, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok().json(status))
 }

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/bots/{bot}/apps", web::get().to(list_apps))
                 .route("/bots/{bot}/apps/{app}", web::get().to(get_app))
                 .route("/bots/{bot}/apps/{app}/settings", web::put().to(update_app_settings))
+                .route("/bots/{bot}/apps/{app}/domain/verify", web::post().to(verify_domain))
                 .route("/bots/{bot}/apps/{app}/deployments", web::post().to(create_deployment))
                 .route("/bots/{bot}/apps/{app}/deployments", web::get().to(list_deployments))
                 .route("/bots/{bot}/apps/{app}/deployments/{id}", web::get().to(get_deployment))

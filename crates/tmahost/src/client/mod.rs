@@ -63,6 +63,15 @@ pub enum ClientCommand {
     },
     /// List the bots you can see.
     Bots,
+    /// Show an app's custom domain and the DNS TXT record that proves you control it; with
+    /// `--verify`, ask the server to look for the record now. Set the domain in the app's
+    /// settings (`custom_domain`) first.
+    Domain {
+        #[command(flatten)]
+        app: AppArgs,
+        #[arg(long)]
+        verify: bool,
+    },
     /// Store the server URL and an API token (read from TMAHOST_TOKEN or standard input) in
     /// the user's config dir, readable by the user only.
     Login,
@@ -163,6 +172,27 @@ pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
                 );
             }
             list
+        }
+        ClientCommand::Domain { app, verify } => {
+            let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
+            let status: Value = if verify {
+                let path = format!("{base}/domain/verify");
+                api.json("checking the domain", || api.request(Method::POST, &path)).await?
+            } else {
+                let a: Value = api.get(&base).await?;
+                if a["domain"].is_null() {
+                    bail!("{}/{} has no custom domain; set `custom_domain` in its settings first", app.bot, app.app);
+                }
+                a["domain"].clone()
+            };
+            if !remote.json {
+                println!("domain:  {} ({})", text(&status["domain"]), text(&status["status"]));
+                println!("record:  {} TXT \"{}\"", text(&status["txt_name"]), text(&status["txt_value"]));
+                if let Some(e) = status["last_error"].as_str() {
+                    println!("last check: {e}");
+                }
+            }
+            status
         }
         ClientCommand::Login | ClientCommand::Logout => unreachable!("handled above"),
     };
