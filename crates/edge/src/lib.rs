@@ -15,6 +15,7 @@ mod routing;
 mod session;
 mod stats;
 
+use std::borrow::Cow;
 use std::net::TcpListener;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -421,19 +422,8 @@ async fn for_app(
     }
 
     let gated = session::is_gated(route, &path);
-    if gated {
-        match edge.inner.sessions.identify(route, req, now) {
-            Ok(Some(_)) => {}
-            Ok(None) if wants_html(req) => return gate_page(),
-            Ok(None) => {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "session_required",
-                    "open the app from Telegram, or send `Authorization: tma <initData>`",
-                );
-            }
-            Err(denied) => return denied.response(),
-        }
+    if gated && let Some(refused) = session_refusal(edge, route, req, now) {
+        return refused;
     }
 
     let deployment = match &preview {
@@ -460,47 +450,104 @@ async fn for_app(
         },
     };
 
-    let mut res = match content::resolve(&manifest, &path, req.query_string()) {
-        Resolution::Missing => {
-            // Skew protection: a page loaded before a deploy still asks for its old assets.
-            let mut found = None;
-            if preview.is_none() && content::is_asset_path(&path) {
-                for old in &route.previous {
-                    if let Ok(m) = edge.manifest(old).await
-                        && let Lookup::File(key) = m.find(&path)
-                    {
-                        found = Some((key.to_owned(), m));
-                        break;
+    // The file that answers, from the active (or preview) manifest or an older one.
+    let answer: Option<(Arc<Manifest>, String, StatusCode, bool)> =
+        match content::resolve(&manifest, &path, req.query_string()) {
+            Resolution::Missing => {
+                // Skew protection: a page loaded before a deploy still asks for its old assets.
+                let mut found = None;
+                if preview.is_none() && content::is_asset_path(&path) {
+                    for old in &route.previous {
+                        if let Ok(m) = edge.manifest(old).await
+                            && let Lookup::File(key) = m.find(&path)
+                        {
+                            found = Some((key.to_owned(), m));
+                            break;
+                        }
                     }
                 }
+                match found {
+                    Some((key, m)) => Some((m, key, StatusCode::OK, false)),
+                    None => match content::fallback(&manifest, &path, route.settings.spa_fallback) {
+                        Resolution::File { key, status, fallback } => {
+                            Some((manifest.clone(), key.to_owned(), status, fallback))
+                        }
+                        _ => None,
+                    },
+                }
             }
-            match found {
-                Some((key, m)) => serve(edge, req, &m, &key, StatusCode::OK, false, gated, &path).await,
-                None => match content::fallback(&manifest, &path, route.settings.spa_fallback) {
-                    Resolution::File { key, status, fallback } => {
-                        serve(edge, req, &manifest, key, status, fallback, gated, &path).await
-                    }
-                    _ => plain(StatusCode::NOT_FOUND, "404 Not Found\n"),
-                },
+            Resolution::File { key, status, fallback } => Some((manifest.clone(), key.to_owned(), status, fallback)),
+            Resolution::Redirect { status, location } => {
+                return redirect(status, &location, gated, &manifest, &path, cors);
             }
-        }
-        Resolution::File { key, status, fallback } => {
-            serve(edge, req, &manifest, key, status, fallback, gated, &path).await
-        }
-        Resolution::Redirect { status, location } => {
-            let mut res = HttpResponse::build(status);
-            res.insert_header((header::LOCATION, utf8_percent_encode(&location, LOCATION).to_string()))
-                .insert_header((header::CACHE_CONTROL, if gated { "private, no-cache" } else { "public, no-cache" }));
-            security_headers(&mut res);
-            let mut res = res.finish();
-            apply_rules(res.headers_mut(), &manifest.rules, &path);
-            res
-        }
+        };
+    let Some((m, key, status, fallback)) = answer else {
+        return plain(StatusCode::NOT_FOUND, "404 Not Found\n");
     };
+    // The gate decides on what is served, not on what was asked: a public path that resolves
+    // to another file (SPA fallback, clean URL, a `_redirects` rewrite, a 404 page) needs a
+    // session like that file does.
+    let mut gated = gated;
+    if !gated && session::is_gated(route, &format!("/{key}")) {
+        if let Some(refused) = session_refusal(edge, route, req, now) {
+            return refused;
+        }
+        gated = true;
+    }
+    let mut res = serve(edge, req, &m, &key, status, fallback, gated, &path).await;
     if cors {
         res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
     }
     res
+}
+
+/// The answer for a request that shows no valid session: the gate page for navigations, a
+/// JSON 401 for the rest, or why the launch data was refused. `None`: the caller is known.
+fn session_refusal(edge: &Edge, route: &AppRoute, req: &HttpRequest, now: i64) -> Option<HttpResponse> {
+    match edge.inner.sessions.identify(route, req, now) {
+        Ok(Some(_)) => None,
+        Ok(None) if wants_html(req) => Some(gate_page()),
+        Ok(None) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "session_required",
+            "open the app from Telegram, or send `Authorization: tma <initData>`",
+        )),
+        Err(denied) => Some(denied.response()),
+    }
+}
+
+/// A `_redirects` answer. `Location` never starts with `//` or `/\\` (or `\\`): browsers read
+/// those as another site, and a splat or placeholder can put request text there.
+fn redirect(
+    status: StatusCode,
+    location: &str,
+    gated: bool,
+    manifest: &Manifest,
+    path: &str,
+    cors: bool,
+) -> HttpResponse {
+    let location = same_origin_location(location);
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::LOCATION, utf8_percent_encode(&location, LOCATION).to_string()))
+        .insert_header((header::CACHE_CONTROL, if gated { "private, no-cache" } else { "public, no-cache" }));
+    security_headers(&mut res);
+    let mut res = res.finish();
+    apply_rules(res.headers_mut(), &manifest.rules, path);
+    if cors {
+        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    }
+    res
+}
+
+/// A relative `Location` kept on this origin: leading slashes and backslashes collapse into one
+/// slash. Absolute URLs (`https://…`, written by the bundle's author) are left alone.
+pub(crate) fn same_origin_location(location: &str) -> Cow<'_, str> {
+    let rest = location.trim_start_matches(['/', '\\']);
+    if rest.len() + 1 < location.len() || location.starts_with('\\') {
+        Cow::Owned(format!("/{rest}"))
+    } else {
+        Cow::Borrowed(location)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

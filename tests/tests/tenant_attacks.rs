@@ -1,0 +1,292 @@
+//! Tenant-controlled inputs against other tenants, end to end on the real `tmahost serve`.
+//! Every tenant is untrusted by every other: each row below is something one tenant can set
+//! or send (custom domain, bot username, app slug, `_redirects`, public paths, digest
+//! manifests, …) aimed at another tenant's hosts, users or data, with the refusal it must get.
+//! The victim is `@Demo_Bot`; the attacker owns `@Other_Bot` and holds an API token scoped to
+//! it. Custom-domain proofs are answered by a real DNS server on loopback.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Digest;
+use tmahost_testkit::bundles;
+use tmahost_testkit::dns::DnsServer;
+use tmahost_testkit::server::Serve;
+
+const VICTIM: (&str, &str, &str) = ("111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Demo_Bot", "demo-bot");
+const ATTACKER: (&str, &str, &str) = ("222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Other_Bot", "other-bot");
+/// A file only the victim deployed.
+const VICTIM_SECRET: &[u8] = b"the victim's unreleased pricing table";
+const VICTIM_DOMAIN: &str = "shop.victim.example";
+const API_HOST: &str = "console.platform.example";
+
+struct World {
+    serve: Serve,
+    dns: DnsServer,
+    http: Client,
+    admin: String,
+    /// API token scoped to the attacker's bot.
+    attacker: String,
+    port: String,
+}
+
+impl World {
+    async fn api(&self, token: &str, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.serve.api)).bearer_auth(token);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("api");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn deploy(&self, token: &str, bot: &str, files: &[(String, Vec<u8>)]) -> StatusCode {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/bots/{bot}/apps/main/deployments", self.serve.api))
+            .bearer_auth(token)
+            .header("content-type", "application/zip")
+            .body(bundles::zip(files))
+            .send()
+            .await
+            .expect("upload");
+        res.status()
+    }
+
+    fn host(&self, label: &str) -> String {
+        format!("{label}.localhost:{}", self.port)
+    }
+
+    /// GET on the edge with `Host: host`, no credentials.
+    async fn edge(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.serve.edge)).header("host", host);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("edge")
+    }
+
+    /// Waits until the edge answers `host` with `want` (routing tables swap asynchronously).
+    async fn wait_for_status(&self, host: &str, want: StatusCode, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.edge(host, "/favicon.ico", &[]).await.status();
+            if got == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{host} still answers {got}, not {want}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn settings(&self, token: &str, bot: &str, settings: Value) -> (StatusCode, Value) {
+        self.api(token, Method::PUT, &format!("/api/v1/bots/{bot}/apps/main/settings"), settings).await
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+async fn world() -> World {
+    let dns = DnsServer::start().await;
+    let dns_addr = dns.addr.to_string();
+    let api_url = format!("http://{API_HOST}");
+    let serve = Serve::start(&[
+        ("TMAHOST_DNS_SERVER", &dns_addr),
+        ("TMAHOST_PUBLIC_API_URL", &api_url),
+        // Re-check proofs every second; a missing record un-routes after one more second.
+        ("TMAHOST_DOMAIN_CHECK_SECS", "1"),
+        ("TMAHOST_DOMAIN_GRACE_SECS", "1"),
+    ]);
+    let admin = serve.admin_token.clone().expect("bootstrap token");
+    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
+    let mut w = World { serve, dns, http, admin: admin.clone(), attacker: String::new(), port };
+    for (token, username, _) in [VICTIM, ATTACKER] {
+        let (s, body) =
+            w.api(&admin, Method::POST, "/api/v1/bots", json!({ "token": token, "username": username })).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let body = json!({ "name": "attacker-ci", "scope": { "bots": [222222222] } });
+    let (s, minted) = w.api(&admin, Method::POST, "/api/v1/tokens", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{minted}");
+    w.attacker = minted["token"].as_str().expect("token").to_owned();
+
+    // The victim's app: gated, with a secret file, an SPA fallback, a rewrite onto a
+    // non-public file, and a splat redirect.
+    let mut files = bundles::sample_app("victim");
+    files.push(("pricing.txt".into(), VICTIM_SECRET.to_vec()));
+    files.push(("_redirects".into(), b"/robots.txt /pricing.txt 200\n/go/* /:splat 302\n".to_vec()));
+    assert_eq!(w.deploy(&admin, VICTIM.2, &files).await, StatusCode::CREATED);
+    assert_eq!(w.deploy(&w.attacker, ATTACKER.2, &bundles::sample_app("attacker")).await, StatusCode::CREATED);
+
+    // The victim proves its custom domain.
+    let (s, body) = w.settings(&admin, VICTIM.2, json!({ "custom_domain": VICTIM_DOMAIN })).await;
+    assert_eq!((s, body["domain"]["status"].as_str()), (StatusCode::OK, Some("pending")), "{body}");
+    let proof = &body["domain"];
+    w.dns.set_txt(proof["txt_name"].as_str().expect("name"), proof["txt_value"].as_str().expect("value")).await;
+    let (s, status) =
+        w.api(&admin, Method::POST, &format!("/api/v1/bots/{}/apps/main/domain/verify", VICTIM.2), Value::Null).await;
+    assert_eq!((s, status["status"].as_str()), (StatusCode::OK, Some("verified")), "{status}");
+    w.wait_for_status(VICTIM_DOMAIN, StatusCode::OK, Duration::from_secs(10)).await;
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_cannot_take_another_tenants_hosts() {
+    let w = world().await;
+    let victim_host = w.host(VICTIM.2);
+
+    // Row: custom domain = a platform host, a name under the base domain, the base domain,
+    // the API/dashboard host. Before: 200, and the victim's host served the attacker's bundle.
+    for domain in [
+        "demo-bot.localhost",
+        "main--demo-bot.localhost",
+        "0123456789ab--main--demo-bot.localhost",
+        "x.demo-bot.localhost",
+        "localhost",
+        API_HOST,
+    ] {
+        let (s, body) =
+            w.settings(&w.attacker, ATTACKER.2, json!({ "custom_domain": domain, "access": "public" })).await;
+        assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_domain"), "{domain}: {body}");
+    }
+
+    // Row: custom domain = another tenant's verified domain, in any spelling. Before: 200 and
+    // the domain moved to the attacker.
+    for domain in [VICTIM_DOMAIN, "SHOP.Victim.Example.", " shop.victim.example "] {
+        let (s, body) = w.settings(&w.attacker, ATTACKER.2, json!({ "custom_domain": domain })).await;
+        assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "domain_taken"), "{domain}: {body}");
+    }
+
+    // Row: custom domain nobody proved. Before: routed within a second. After: kept as a
+    // pending claim, never routed, and no TLS certificate is approved for it.
+    let (s, body) = w.settings(&w.attacker, ATTACKER.2, json!({ "custom_domain": "unproven.example" })).await;
+    assert_eq!((s, body["domain"]["status"].as_str()), (StatusCode::OK, Some("pending")), "{body}");
+    let verify = format!("/api/v1/bots/{}/apps/main/domain/verify", ATTACKER.2);
+    let (s, status) = w.api(&w.attacker, Method::POST, &verify, Value::Null).await;
+    assert_eq!((s, status["status"].as_str()), (StatusCode::OK, Some("pending")), "{status}");
+    assert!(status["last_error"].as_str().is_some_and(|e| e.contains("no TXT record")), "{status}");
+    assert_eq!(w.edge("unproven.example", "/", &[]).await.status(), StatusCode::NOT_FOUND);
+    let ask = w.edge(&victim_host, "/_tma/tls-ask?domain=unproven.example", &[]).await;
+    assert_eq!(ask.status(), StatusCode::NOT_FOUND);
+    let ask = w.edge(&victim_host, &format!("/_tma/tls-ask?domain={VICTIM_DOMAIN}"), &[]).await;
+    assert_eq!(ask.status(), StatusCode::OK);
+
+    // Row: a TXT record that holds another app's token proves nothing.
+    let (_, attacker_app) =
+        w.api(&w.attacker, Method::GET, &format!("/api/v1/bots/{}/apps/main", ATTACKER.2), Value::Null).await;
+    let (_, victim_app) =
+        w.api(&w.admin, Method::GET, &format!("/api/v1/bots/{}/apps/main", VICTIM.2), Value::Null).await;
+    assert_ne!(attacker_app["domain"]["txt_value"], victim_app["domain"]["txt_value"]);
+    w.dns.set_txt("_tmahost.unproven.example", victim_app["domain"]["txt_value"].as_str().expect("token")).await;
+    let (_, status) = w.api(&w.attacker, Method::POST, &verify, Value::Null).await;
+    assert_eq!(status["status"].as_str(), Some("pending"), "{status}");
+
+    // The victim's hosts still serve the victim, to the victim's users only.
+    for host in [victim_host.as_str(), VICTIM_DOMAIN] {
+        let page = w.edge(host, "/", &[("accept", "text/html")]).await;
+        assert_eq!(page.status(), StatusCode::UNAUTHORIZED, "{host} is gated");
+        assert!(!page.text().await.expect("body").contains("attacker"), "{host}");
+    }
+
+    // Row: bot usernames whose hosts overlap another bot's (`main__Demo_Bot` is
+    // `main--demo-bot`, the victim's main app). Before: registered, and the lookup order
+    // decided who was served.
+    for username in ["main__Demo_Bot", "shop__Demo_Bot", "a1b2c3d4e5f6__main__Demo_Bot"] {
+        let body = json!({ "token": "333333333:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "username": username });
+        let (s, body) = w.api(&w.admin, Method::POST, "/api/v1/bots", body).await;
+        assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "host_collision"), "{username}: {body}");
+    }
+    // ...and the other way round: a bot registered first whose label embeds a later bot's.
+    let body = json!({ "token": "444444444:DDHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "username": "shop__Zed_Bot" });
+    assert_eq!(w.api(&w.admin, Method::POST, "/api/v1/bots", body).await.0, StatusCode::CREATED);
+    let body = json!({ "token": "555555555:EEHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "username": "Zed_Bot" });
+    let (s, body) = w.api(&w.admin, Method::POST, "/api/v1/bots", body).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "host_collision"), "{body}");
+
+    // Row: a proof that disappears un-routes the domain once the grace period is over.
+    w.dns.remove_txt("_tmahost.shop.victim.example").await;
+    w.wait_for_status(VICTIM_DOMAIN, StatusCode::NOT_FOUND, Duration::from_secs(30)).await;
+    let ask = w.edge(&victim_host, &format!("/_tma/tls-ask?domain={VICTIM_DOMAIN}"), &[]).await;
+    assert_eq!(ask.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_bundle_configures_stays_on_its_origin_and_behind_its_gate() {
+    let w = world().await;
+    let victim_host = w.host(VICTIM.2);
+
+    // Row: a public path that resolves to a non-public file (SPA fallback, a rewrite). Before:
+    // `/.well-known/anything` served the gated app's index.html without a session.
+    for path in ["/.well-known/anything", "/.well-known/deep/x", "/robots.txt"] {
+        let res = w.edge(&victim_host, path, &[]).await;
+        let status = res.status();
+        let body = res.text().await.expect("body");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert!(!body.contains("victim") && !body.contains("pricing"), "{path} leaked: {body}");
+    }
+    // Public files themselves are still public.
+    assert_eq!(w.edge(&victim_host, "/favicon.ico", &[]).await.status(), StatusCode::OK);
+
+    // Row: `Location` built from request text never leaves the origin. Before:
+    // `/go//evil.example` -> `Location: //evil.example`.
+    let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);
+    let auth = format!("tma {launch}");
+    for path in ["/go//evil.example", "/go/%2F%2Fevil.example", "/go/%5Cevil.example", "/go/%5C%5Cevil.example"] {
+        let res = w.edge(&victim_host, path, &[("authorization", &auth)]).await;
+        assert_eq!(res.status(), StatusCode::FOUND, "{path}");
+        let location = res.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert!(location.starts_with('/'), "{path} -> {location}");
+        assert!(
+            !location.starts_with("//") && !location.starts_with("/\\") && !location.contains("%5C"),
+            "{path} -> {location}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_dedupe_tells_a_tenant_nothing_about_others() {
+    let w = world().await;
+    let secret = sha(VICTIM_SECRET);
+    let index = b"<!doctype html><title>attacker</title>".to_vec();
+    let manifest = json!({ "files": {
+        "index.html": { "sha256": sha(&index), "size": index.len() },
+        "probe.txt": { "sha256": secret, "size": VICTIM_SECRET.len() },
+    }});
+    let path = format!("/api/v1/bots/{}/apps/main/deployments", ATTACKER.2);
+    let (s, plan) = w.api(&w.attacker, Method::POST, &path, manifest).await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    // Row: a digest manifest naming another tenant's content. Before: left out of `missing`,
+    // which told the attacker the victim hosts exactly these bytes.
+    let missing: Vec<&str> = plan["missing"].as_array().expect("missing").iter().filter_map(Value::as_str).collect();
+    assert!(missing.contains(&secret.as_str()), "{plan}");
+    let finalize = plan["finalize_url"].as_str().expect("finalize_url").to_owned();
+    let finalize = finalize.trim_start_matches(&w.serve.api).to_owned();
+    // Row: finalizing without sending those bytes. Before: it finalized on the victim's copy.
+    let put = |sha: String, body: Vec<u8>| {
+        let req = w.http.put(format!("{}/api/v1/blobs/{sha}", w.serve.api)).bearer_auth(&w.attacker);
+        async move { req.body(body).send().await.expect("put").status() }
+    };
+    assert_eq!(put(sha(&index), index.clone()).await, StatusCode::CREATED);
+    let (s, body) = w.api(&w.attacker, Method::POST, &finalize, Value::Null).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "missing_blobs"), "{body}");
+    // Row: a blob PUT of another tenant's hash with other bytes. Refused, and answered like
+    // any unknown content (never `already_stored`).
+    assert_eq!(put(secret.clone(), b"x".repeat(VICTIM_SECRET.len())).await, StatusCode::BAD_REQUEST);
+    // Someone who has the bytes may of course deploy them: stored (not "already stored").
+    let res = w.http.put(format!("{}/api/v1/blobs/{secret}", w.serve.api)).bearer_auth(&w.attacker);
+    let res = res.body(VICTIM_SECRET.to_vec()).send().await.expect("put");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["status"].as_str(), Some("stored"), "{body}");
+    let (s, body) = w.api(&w.attacker, Method::POST, &finalize, Value::Null).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
