@@ -303,11 +303,22 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
     assert!(text(&notice).contains("v3 is live"), "{}", text(&notice));
     assert!(text(&notice).contains("files ·"), "{}", text(&notice));
     let web_app = &notice.body["reply_markup"]["inline_keyboard"][0][0];
-    assert_eq!(
-        (web_app["text"].as_str(), web_app["web_app"]["url"].as_str()),
-        (Some("Open v3"), Some(app_url.as_str()))
-    );
+    assert_eq!(web_app["text"].as_str(), Some("Open v3"));
+    // The button carries a one-time staff code for this developer, on the app's host.
+    let open = web_app["web_app"]["url"].as_str().expect("url").to_owned();
+    assert!(open.starts_with(&format!("{app_url}_tma/staff?code=")), "{open}");
     w.edge_becomes(StatusCode::OK, "v3").await;
+    let staff = |url: &str| {
+        let path = url.trim_start_matches(app_url.as_str()).to_owned();
+        let host = format!("demo-bot.localhost:{port}");
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let req = http.get(format!("{}/{path}", w.serve.edge)).header("host", host);
+        async move { req.send().await.expect("edge") }
+    };
+    let opened = staff(&open).await;
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    assert!(opened.headers().get("set-cookie").is_some(), "a session for this app");
+    assert_eq!(staff(&open).await.status(), StatusCode::FORBIDDEN, "used once");
 
     // A staged deploy: the button opens its preview host instead.
     let before = w.tg.messages_to(CONTROL, DEV).len();
@@ -316,7 +327,9 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
     assert!(text(&notice).contains("v4 is staged for preview"), "{}", text(&notice));
     let short: String = staged["id"].as_str().expect("id").chars().filter(char::is_ascii_hexdigit).collect();
     let preview = format!("http://{}--main--demo-bot.localhost:{port}/", &short[short.len() - 12..]);
-    assert_eq!(buttons(&notice)[0], ("Preview v4".to_owned(), preview));
+    let (label, url) = buttons(&notice)[0].clone();
+    assert_eq!(label, "Preview v4");
+    assert!(url.starts_with(&format!("{preview}_tma/staff?code=")), "{url}");
     assert!(w.edge_index().await.1.contains("v3"), "staging does not change what is served");
 
     // /deploys lists them, newest first, with who.

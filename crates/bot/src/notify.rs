@@ -49,7 +49,7 @@ pub(crate) async fn follow(platform: Platform, bot: TgBot, mut stop: tokio::sync
                     {
                         seen.0.remove(&old);
                     }
-                    deliver(&bot, &n).await;
+                    deliver(&platform, &bot, &n).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "notices: reading the audit log failed"),
@@ -62,14 +62,19 @@ pub(crate) async fn follow(platform: Platform, bot: TgBot, mut stop: tokio::sync
     }
 }
 
-async fn deliver(bot: &TgBot, n: &DeployNotice) {
-    let (text, markup) = render(n);
+async fn deliver(platform: &Platform, bot: &TgBot, n: &DeployNotice) {
     for user in &n.recipients {
-        let sent = bot
-            .send_message(ChatId(*user), text.clone())
-            .parse_mode(ParseMode::Html)
-            .reply_markup(markup.clone())
-            .await;
+        // Each recipient's button carries a one-time code of their own (the launch data that
+        // Telegram adds is signed by the control bot, which no edge accepts).
+        let link = match platform.staff_link(n, *user).await {
+            Ok(link) => Some(link),
+            Err(e) => {
+                tracing::warn!(user, bot = n.bot.id, error = %e, "no staff link for the notice; sending it without a button");
+                None
+            }
+        };
+        let (text, markup) = render(n, link.as_deref());
+        let sent = bot.send_message(ChatId(*user), text).parse_mode(ParseMode::Html).reply_markup(markup).await;
         // A member who never pressed Start cannot be messaged (403); that is theirs to fix.
         if let Err(e) = sent {
             tracing::info!(user, bot = n.bot.id, error = %e, "deploy notice not delivered");
@@ -77,8 +82,8 @@ async fn deliver(bot: &TgBot, n: &DeployNotice) {
     }
 }
 
-/// The message and its `web_app` button.
-pub(crate) fn render(n: &DeployNotice) -> (String, InlineKeyboardMarkup) {
+/// The message and its `web_app` button (to `link`, the recipient's staff link).
+pub(crate) fn render(n: &DeployNotice, link: Option<&str>) -> (String, InlineKeyboardMarkup) {
     let d = &n.deployment;
     let target = format!("@{} / {}", escape(&n.bot.username), escape(n.app.slug.as_str()));
     let headline = match n.kind {
@@ -97,9 +102,9 @@ pub(crate) fn render(n: &DeployNotice) -> (String, InlineKeyboardMarkup) {
     }
     let label =
         if n.kind == NoticeKind::Staged { format!("Preview v{}", d.version) } else { format!("Open v{}", d.version) };
-    let button = match n.open_url.parse() {
-        Ok(url) => vec![vec![InlineKeyboardButton::web_app(label, WebAppInfo { url })]],
-        Err(_) => Vec::new(),
+    let button = match link.map(str::parse) {
+        Some(Ok(url)) => vec![vec![InlineKeyboardButton::web_app(label, WebAppInfo { url })]],
+        _ => Vec::new(),
     };
     (text, InlineKeyboardMarkup::new(button))
 }

@@ -21,6 +21,7 @@ fn route(bot: i64, slug: &str) -> Arc<AppRoute> {
         slug: AppSlug::parse(slug).expect("slug"),
         disabled: false,
         settings: AppSettings::default(),
+        allowed: None,
         init_key: InitDataKey::new(&BotToken::parse(TOKEN).expect("token")),
         active: Some(format!("deployment-{bot}-{slug}")),
         active_manifest: std::sync::OnceLock::new(),
@@ -102,7 +103,7 @@ impl Session {
         let user = r#"{"id":279058397,"first_name":"Vladislav","username":"vdkfrost","language_code":"ru"}"#;
         let raw = tmahost_telegram::init_data::sign(&[("user", user), ("chat_type", "sender")], &token, now);
         let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
-        let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30, None);
+        let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30);
         let route = route(5768337691, "main");
         let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
         Self { sessions, route, jwt, launch: raw, now }
@@ -116,7 +117,7 @@ impl Session {
     /// What `POST /_tma/session` computes: the launch data verified for the app (HMAC, age,
     /// access rules), the claims, a signed cookie.
     pub fn create(&self) -> bool {
-        let Ok(data) = verify_launch(&self.route, &self.launch, self.now, None) else { return false };
+        let Ok(data) = verify_launch(&self.route, &self.launch, self.now) else { return false };
         let claims = SessionClaims::from_launch(&self.route, &data, self.now, 86_400);
         self.sessions.mint(&claims).is_some()
     }
@@ -136,7 +137,7 @@ pub fn mint_cookie(master: &MasterKey, app_id: &str, user_id: i64, now: i64) -> 
     let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
     let mut route = route(1, "main");
     Arc::get_mut(&mut route).expect("unshared").app_id = app_id.to_owned();
-    let sessions = Sessions::new(master, 30, None);
+    let sessions = Sessions::new(master, 30);
     let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
     format!("{}={jwt}", crate::session::COOKIE)
 }

@@ -54,7 +54,11 @@ pub struct Edge {
 
 struct Inner {
     platform: Platform,
-    table: RwLock<Arc<RouteTable>>,
+    /// The routing table and the ticket of the refresh that built it.
+    table: RwLock<(u64, Arc<RouteTable>)>,
+    /// Tickets of refreshes, taken before each reads the database: two refreshes may finish
+    /// out of order, and the older one must not replace what the newer one read.
+    tickets: std::sync::atomic::AtomicU64,
     manifests: moka::future::Cache<String, Arc<Manifest>, FastHash>,
     blobs: moka::future::Cache<([u8; 32], Option<Encoding>), Bytes, FastHash>,
     /// `(app id, short id)` -> deployment id, for preview hosts.
@@ -109,7 +113,8 @@ impl Edge {
         let cache_bytes = config.edge_cache_mb.saturating_mul(1024 * 1024);
         let stats = Arc::new(Stats::default());
         let inner = Arc::new(Inner {
-            table: RwLock::new(Arc::new(RouteTable::load(&platform, &stats).await?)),
+            table: RwLock::new((0, Arc::new(RouteTable::load(&platform, &stats).await?))),
+            tickets: std::sync::atomic::AtomicU64::new(0),
             metrics: EdgeMetrics::register(&platform, &stats),
             stats,
             manifests: moka::future::Cache::builder()
@@ -121,9 +126,10 @@ impl Edge {
                 .weigher(|_, b: &Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
                 .build_with_hasher(FastHash::default()),
             previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
-            sessions: Sessions::new(platform.master_key(), config.session_rate_per_minute, config.control_bot()),
+            sessions: Sessions::new(platform.master_key(), config.session_rate_per_minute),
             platform,
         });
+        inner.sessions.set_revoked(inner.platform.revoked_edge_sessions().await?);
         tokio::spawn(refresher(Arc::downgrade(&inner)));
         tokio::spawn(stats_flusher(Arc::downgrade(&inner)));
         Ok(Self { inner })
@@ -145,7 +151,7 @@ impl Edge {
     }
 
     fn table(&self) -> Arc<RouteTable> {
-        self.inner.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner.table.read().unwrap_or_else(|e| e.into_inner()).1.clone()
     }
 
     /// Runs the edge on `listener`. Signals are left to the caller.
@@ -229,8 +235,14 @@ async fn stats_flusher(inner: Weak<Inner>) {
 }
 
 async fn refresh(inner: &Inner) -> Result<(), ServiceError> {
+    let ticket = inner.tickets.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+    let revoked = inner.platform.revoked_edge_sessions().await?;
     let table = RouteTable::load(&inner.platform, &inner.stats).await?;
-    *inner.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+    let mut slot = inner.table.write().unwrap_or_else(|e| e.into_inner());
+    if ticket > slot.0 {
+        *slot = (ticket, Arc::new(table));
+        inner.sessions.set_revoked(revoked);
+    }
     Ok(())
 }
 
@@ -397,7 +409,7 @@ async fn for_app(
         } else {
             Bytes::new()
         };
-        return reserved(edge, route, req, rest, &body, now);
+        return reserved(edge, route, req, rest, &body, now, preview.as_deref()).await;
     }
 
     let cors = path.ends_with("/tonconnect-manifest.json");
@@ -580,7 +592,15 @@ fn unavailable_storage(e: &ServiceError) -> HttpResponse {
 }
 
 /// `/_tma/*`: the edge's own endpoints, on every app's origin.
-fn reserved(edge: &Edge, route: &AppRoute, req: &HttpRequest, rest: &str, body: &[u8], now: i64) -> HttpResponse {
+async fn reserved(
+    edge: &Edge,
+    route: &AppRoute,
+    req: &HttpRequest,
+    rest: &str,
+    body: &[u8],
+    now: i64,
+    preview: Option<&str>,
+) -> HttpResponse {
     let sessions = &edge.inner.sessions;
     match (req.method().clone(), rest) {
         (Method::POST, "session") => {
@@ -604,8 +624,75 @@ fn reserved(edge: &Edge, route: &AppRoute, req: &HttpRequest, rest: &str, body: 
             Ok(None) => error(StatusCode::UNAUTHORIZED, "session_required", "no session: open the app from Telegram"),
             Err(denied) => denied.response(),
         },
-        (Method::POST, "logout") => session::logout(),
-        (_, "session" | "me" | "logout") => error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "wrong method"),
+        (Method::POST, "logout") => {
+            // The cookie is cleared either way; a live session is also revoked on every edge,
+            // so a copy of the cookie stops working too.
+            if let Ok(Some(id)) = sessions.identify(route, req, now)
+                && id.via == "cookie"
+            {
+                sessions.revoke(id.claims.sid());
+                if let Err(e) = edge.inner.platform.revoke_edge_session(id.claims.sid(), id.claims.expires_at()).await {
+                    tracing::warn!(error = %e, "logout: could not record the revocation for other edges");
+                    return unavailable_storage(&e);
+                }
+            }
+            session::logout()
+        }
+        (Method::GET, "staff") => staff_session(edge, route, req, now, preview).await,
+        (_, "session" | "me" | "logout" | "staff") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "wrong method")
+        }
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such edge endpoint"),
     }
+}
+
+/// `GET /_tma/staff?code=…`: a deploy notice's button. The one-time code must be for this app
+/// and for the deployment this host serves (the preview's, or the active one on the app's
+/// host), and its recipient must still be staff; the answer is a session cookie for this app
+/// and a redirect to `/` (browsers keep the URL's fragment, so the app's SDK still finds its
+/// launch parameters).
+async fn staff_session(
+    edge: &Edge,
+    route: &AppRoute,
+    req: &HttpRequest,
+    now: i64,
+    preview: Option<&str>,
+) -> HttpResponse {
+    let refused = || {
+        error(
+            StatusCode::FORBIDDEN,
+            "staff_code_refused",
+            "this link was used already, has expired, or is for another app or version; open the newest notice again",
+        )
+    };
+    let code = form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, _)| k == "code").map(|(_, v)| v);
+    let Some(code) = code.filter(|c| (20..=100).contains(&c.len())) else { return refused() };
+    let deployment = match preview {
+        Some(short) => edge.preview(route, short.to_owned()).await,
+        None => Ok(route.active.clone()),
+    };
+    let deployment = match deployment {
+        Ok(Some(d)) => d,
+        Ok(None) => return refused(),
+        Err(e) => return unavailable_storage(&e),
+    };
+    let redeemed = match edge.inner.platform.redeem_staff_code(&code, &route.app_id, &deployment).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return refused(),
+        Err(e) => return unavailable_storage(&e),
+    };
+    if !route.staff.contains(&redeemed.user_id) {
+        return refused();
+    }
+    let ttl = i64::from(route.settings.session_ttl_secs);
+    let claims = session::SessionClaims::for_staff(route, redeemed.user_id, now, ttl);
+    let Some(jwt) = edge.inner.sessions.mint(&claims) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not create the session");
+    };
+    let mut res = HttpResponse::SeeOther();
+    res.insert_header((header::SET_COOKIE, session::session_cookie(&jwt, ttl)))
+        .insert_header((header::LOCATION, "/"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.finish()
 }

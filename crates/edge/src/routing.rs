@@ -20,6 +20,8 @@ pub(crate) struct AppRoute {
     pub slug: AppSlug,
     pub disabled: bool,
     pub settings: AppSettings,
+    /// `settings.allowed_user_ids` as a set: probed on every gated request.
+    pub allowed: Option<HashSet<i64>>,
     /// Verifies the HMAC of the launch data; derived from the token once per table build.
     pub init_key: InitDataKey,
     pub active: Option<String>,
@@ -27,8 +29,8 @@ pub(crate) struct AppRoute {
     pub active_manifest: OnceLock<Arc<Manifest>>,
     /// Previously active deployments, most recent first (skew protection).
     pub previous: Vec<String>,
-    /// Platform admins and the bot's members: they may open the app with launch data signed
-    /// by the control bot (the `web_app` buttons of deploy notices).
+    /// Platform admins and the bot's members: their staff sessions (opened with a deploy
+    /// notice's one-time code) are valid while they are in this set.
     pub staff: Arc<HashSet<i64>>,
     /// Traffic counters, kept across table rebuilds.
     pub counters: Arc<AppCounters>,
@@ -96,6 +98,7 @@ impl RouteTable {
                 init_key: InitDataKey::new(&token),
                 app_id: row.app_id,
                 slug: row.slug,
+                allowed: row.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().copied().collect()),
                 settings: row.settings,
             });
             let named = format!("{}--{}", route.slug, row.host_label);
@@ -178,6 +181,7 @@ mod tests {
             slug: AppSlug::parse(slug).expect("slug"),
             disabled: false,
             settings: AppSettings::default(),
+            allowed: None,
             init_key: InitDataKey::new(&BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token")),
             active: None,
             active_manifest: OnceLock::new(),

@@ -1,9 +1,10 @@
 //! Sessions behind initData: the gate page, `/_tma/session`, `/_tma/me`, `/_tma/logout`, the
 //! session cookie (a JWT whose audience is the app) and `Authorization: tma <initData>`.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use actix_web::http::{StatusCode, header};
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tmahost_store::MasterKey;
 use tmahost_store::model::Access;
-use tmahost_telegram::{BotToken, InitData, InitDataError, InitDataKey, VerifiedInitData};
+use tmahost_telegram::{InitData, InitDataError, VerifiedInitData};
 
 use crate::respond::security_headers;
 use crate::routing::AppRoute;
@@ -44,9 +45,46 @@ pub(crate) struct SessionClaims {
     chat_instance: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     start_param: Option<String>,
+    /// This session's id: `POST /_tma/logout` revokes it on every edge.
+    #[serde(default)]
+    sid: String,
+    /// Opened with a staff code from a deploy notice: valid while the user is staff of the
+    /// bot, whatever the app's allow-list or premium rule say.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    staff: bool,
+}
+
+/// A fresh, unguessable session id.
+fn new_sid() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
 impl SessionClaims {
+    /// A staff member's session, opened by a deploy notice's one-time code.
+    pub(crate) fn for_staff(route: &AppRoute, user_id: i64, now: i64, ttl: i64) -> Self {
+        Self {
+            iss: ISSUER.into(),
+            aud: route.app_id.clone(),
+            sub: user_id.to_string(),
+            iat: now,
+            exp: now + ttl,
+            auth_date: now,
+            user: json!({ "id": user_id }),
+            chat_type: None,
+            chat_instance: None,
+            start_param: None,
+            sid: new_sid(),
+            staff: true,
+        }
+    }
+
+    pub(crate) fn sid(&self) -> &str {
+        &self.sid
+    }
+    pub(crate) fn expires_at(&self) -> i64 {
+        self.exp
+    }
+
     pub(crate) fn from_launch(route: &AppRoute, data: &VerifiedInitData, now: i64, ttl: i64) -> Self {
         let user = data.user.as_ref().map(|u| serde_json::to_value(u).unwrap_or_default()).unwrap_or_default();
         Self {
@@ -60,6 +98,8 @@ impl SessionClaims {
             chat_type: data.get("chat_type").map(str::to_owned),
             chat_instance: data.get("chat_instance").map(str::to_owned),
             start_param: data.get("start_param").map(str::to_owned),
+            sid: new_sid(),
+            staff: false,
         }
     }
 
@@ -73,6 +113,7 @@ impl SessionClaims {
             "auth_date": self.auth_date,
             "expires_at": self.exp,
             "via": via,
+            "staff": self.staff,
         })
     }
 }
@@ -83,8 +124,6 @@ const LEEWAY: i64 = 5;
 /// Session signing keys, the cookies already verified and the per-IP limiter of session
 /// creation.
 pub(crate) struct Sessions {
-    /// The control bot's key: launch data it signed opens apps for their bot's staff.
-    control_key: Option<InitDataKey>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     /// Cookies whose signature was checked, by their exact value: every gated request carries
@@ -94,6 +133,10 @@ pub(crate) struct Sessions {
     verified: moka::sync::Cache<Arc<[u8]>, Arc<SessionClaims>, crate::FastHash>,
     attempts: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
     per_minute: u32,
+    /// Ids of sessions logged out before their cookie expired (from the database, refreshed
+    /// with the routing table, and added to at once by a logout on this edge).
+    revoked: RwLock<HashSet<String>>,
+    any_revoked: AtomicBool,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -113,8 +156,6 @@ pub(crate) enum Denied {
     NotAllowed,
     #[error("this app is for Telegram Premium users")]
     PremiumRequired,
-    #[error("opened from the control bot, which only admins and the bot's members may do")]
-    NotStaff,
 }
 
 impl Denied {
@@ -127,13 +168,12 @@ impl Denied {
             Self::NoUser => "init_data_no_user",
             Self::NotAllowed => "user_not_allowed",
             Self::PremiumRequired => "premium_required",
-            Self::NotStaff => "not_staff",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::NotAllowed | Self::PremiumRequired | Self::NotStaff => StatusCode::FORBIDDEN,
+            Self::NotAllowed | Self::PremiumRequired => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -144,10 +184,9 @@ impl Denied {
 }
 
 impl Sessions {
-    pub fn new(master: &MasterKey, per_minute: u32, control_token: Option<BotToken>) -> Self {
+    pub fn new(master: &MasterKey, per_minute: u32) -> Self {
         let key = master.derive("edge-session-signing");
         Self {
-            control_key: control_token.as_ref().map(InitDataKey::new),
             encoding: EncodingKey::from_secret(key.expose()),
             decoding: DecodingKey::from_secret(key.expose()),
             verified: moka::sync::Cache::builder()
@@ -156,7 +195,42 @@ impl Sessions {
                 .build_with_hasher(crate::FastHash::default()),
             attempts: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
             per_minute,
+            revoked: RwLock::default(),
+            any_revoked: AtomicBool::new(false),
         }
+    }
+
+    /// Replaces the set of logged-out sessions (read from the database).
+    pub fn set_revoked(&self, ids: Vec<String>) {
+        let mut set = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        *set = ids.into_iter().collect();
+        self.any_revoked.store(!set.is_empty(), Ordering::Release);
+    }
+
+    /// Ends a session on this edge at once (the database tells the others).
+    pub fn revoke(&self, sid: &str) {
+        self.revoked.write().unwrap_or_else(|e| e.into_inner()).insert(sid.to_owned());
+        self.any_revoked.store(true, Ordering::Release);
+    }
+
+    /// Whether a session, still signed and unexpired, is still admitted by what the app and
+    /// the platform say now: not logged out, its user still on the allow-list (and premium if
+    /// required), or, for a staff session, still staff. Checked on every request, so access
+    /// changes take effect on the next one, not when the cookie expires.
+    fn admits(&self, route: &AppRoute, c: &SessionClaims) -> bool {
+        if c.sid.is_empty() {
+            return false;
+        }
+        if self.any_revoked.load(Ordering::Acquire)
+            && self.revoked.read().unwrap_or_else(|e| e.into_inner()).contains(&c.sid)
+        {
+            return false;
+        }
+        let Ok(user) = c.sub.parse::<i64>() else { return false };
+        if c.staff {
+            return route.staff.contains(&user);
+        }
+        admitted(route, user, c.user.get("is_premium").and_then(serde_json::Value::as_bool) == Some(true)).is_ok()
     }
 
     /// Counts an attempt by `ip`; `false` once it made more than the limit this minute.
@@ -180,7 +254,7 @@ impl Sessions {
                 c
             }
         };
-        (claims.aud == route.app_id && now < claims.exp + LEEWAY).then_some(claims)
+        (claims.aud == route.app_id && now < claims.exp + LEEWAY && self.admits(route, &claims)).then_some(claims)
     }
 
     /// Verifies a cookie's signature and claims (any app: the caller checks the audience).
@@ -200,7 +274,7 @@ impl Sessions {
             return Ok(Some(Identity { claims, via: "cookie" }));
         }
         let Some(raw) = authorization_tma(req) else { return Ok(None) };
-        let data = verify_launch(route, raw, now, self.control_key.as_ref())?;
+        let data = verify_launch(route, raw, now)?;
         let claims = SessionClaims::from_launch(route, &data, now, i64::from(route.settings.session_ttl_secs));
         Ok(Some(Identity { claims: Arc::new(claims), via: "authorization" }))
     }
@@ -247,7 +321,7 @@ impl Sessions {
                 Err("bad_request"),
             );
         };
-        let data = match verify_launch(route, &body.init_data, now, self.control_key.as_ref()) {
+        let data = match verify_launch(route, &body.init_data, now) {
             Ok(d) => d,
             Err(denied) => {
                 tracing::info!(bot = %route.bot_id, app = %route.slug, reason = denied.code(), "session refused");
@@ -278,36 +352,29 @@ pub(crate) struct Identity {
     pub via: &'static str,
 }
 
-/// Verifies launch data for this app: HMAC with its bot's token, `auth_date` age, then the
-/// app's access rules. Data signed by the control bot instead (a deploy notice's button) opens
-/// the app only for the bot's staff, who are not subject to the allow-list or premium rule.
-pub(crate) fn verify_launch(
-    route: &AppRoute,
-    raw: &str,
-    now: i64,
-    control_key: Option<&InitDataKey>,
-) -> Result<VerifiedInitData, Denied> {
+/// Verifies launch data for this app: HMAC with its bot's token (never the control bot's:
+/// launch data reaches the app's JavaScript, which could replay it at any other app where the
+/// user is staff), `auth_date` age, then the app's access rules.
+pub(crate) fn verify_launch(route: &AppRoute, raw: &str, now: i64) -> Result<VerifiedInitData, Denied> {
     let parsed = InitData::parse(raw)?;
     let max_age = u64::from(route.settings.max_init_data_age_secs);
-    let keys: &[&InitDataKey] = match control_key {
-        Some(control) => &[&route.init_key, control],
-        None => &[&route.init_key],
-    };
-    let (data, signer) = parsed.verify_any(keys, now, max_age)?;
-    if signer == 1 {
-        let user = data.user.as_ref().ok_or(Denied::NoUser)?;
-        return if route.staff.contains(&user.id) { Ok(data) } else { Err(Denied::NotStaff) };
-    }
+    let (data, _) = parsed.verify_any(&[&route.init_key], now, max_age)?;
     let user = data.user.as_ref().ok_or(Denied::NoUser)?;
-    if let Some(allowed) = &route.settings.allowed_user_ids
-        && !allowed.contains(&user.id)
+    admitted(route, user.id, user.is_premium == Some(true))?;
+    Ok(data)
+}
+
+/// The app's access rules for one Telegram user: its allow-list and its premium rule.
+fn admitted(route: &AppRoute, user: i64, premium: bool) -> Result<(), Denied> {
+    if let Some(allowed) = &route.allowed
+        && !allowed.contains(&user)
     {
         return Err(Denied::NotAllowed);
     }
-    if route.settings.premium_only && user.is_premium != Some(true) {
+    if route.settings.premium_only && !premium {
         return Err(Denied::PremiumRequired);
     }
-    Ok(data)
+    Ok(())
 }
 
 /// Whether a request must show a session: gated app and not a public path.

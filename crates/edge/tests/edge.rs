@@ -558,7 +558,10 @@ async fn access_rules_allow_lists_and_premium() {
 }
 
 #[tokio::test]
-async fn launch_data_from_the_control_bot_opens_apps_for_their_staff_only() {
+async fn launch_data_from_the_control_bot_opens_no_app() {
+    // The control bot's buttons put its signed launch data in the tenant app's URL, where the
+    // app's JavaScript reads it: accepted anywhere, it would open every app its user is staff
+    // of (admins: all of them).
     const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
     let e = env_with(|c| {
         c.control_bot_token = Some(Secret::new(CONTROL));
@@ -566,33 +569,120 @@ async fn launch_data_from_the_control_bot_opens_apps_for_their_staff_only() {
     })
     .await;
     e.deploy(&bundles::sample_app("v1")).await;
-    // An allow-list that names none of the staff: it binds users, not the team.
-    e.settings("demo_bot", AppSettings { allowed_user_ids: Some(vec![42]), ..AppSettings::default() }).await;
+    e.p.grant_member(&Actor::local_admin(), "demo_bot", 4242, Role::Developer).await.expect("grant");
+    e.edge.refresh().await.expect("refresh");
+    for user in [1001, 4242, 7] {
+        let data = launch(CONTROL, user, false, now());
+        for label in ["demo-bot", "other-bot"] {
+            let r = e.session(label, &data).await;
+            assert_eq!(
+                (r.status, r.json()["error"]["code"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("init_data_bad_signature"))
+            );
+            let auth = format!("tma {data}");
+            assert_eq!(e.get(label, "/", &[("authorization", &auth)]).await.status, StatusCode::UNAUTHORIZED);
+        }
+    }
+}
+
+/// Splits a staff link into (host label, path and query).
+fn staff_target(url: &str) -> (String, String) {
+    let rest = url.split_once("://").expect("scheme").1;
+    let (host, path) = rest.split_once('/').expect("path");
+    (host.split_once(".localhost").expect("localhost host").0.to_owned(), format!("/{path}"))
+}
+
+#[tokio::test]
+async fn a_staff_code_opens_one_deployment_once_for_its_recipient_while_staff() {
+    let e = env().await;
     let admin = Actor::local_admin();
+    e.deploy(&bundles::sample_app("v1")).await;
+    let cursor = e.p.notice_cursor().await.expect("cursor");
+    let staged = e.deploy_to("demo_bot", "main", &bundles::sample_app("v2"), false).await.expect("stage");
     e.p.grant_member(&admin, "demo_bot", 4242, Role::Developer).await.expect("grant");
     e.p.grant_member(&admin, "other_bot", 5151, Role::Owner).await.expect("grant");
-    let deadline = Instant::now() + Duration::from_secs(1);
-    // The grant reaches the edge through the change signal, without an explicit refresh.
-    while e.session("demo-bot", &launch(CONTROL, 4242, false, now())).await.status != StatusCode::OK {
-        assert!(Instant::now() < deadline, "the new member is not staff within 1 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(e.session("demo-bot", &launch(CONTROL, 1001, false, now())).await.status, StatusCode::OK, "admins");
-    for (user, why) in [(42, "an allowed user, but not staff"), (5151, "staff of another bot"), (7, "a stranger")] {
-        let r = e.session("demo-bot", &launch(CONTROL, user, false, now())).await;
-        assert_eq!((r.status, r.json()["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_staff")), "{why}");
-    }
-    let auth = format!("tma {}", launch(CONTROL, 4242, false, now()));
-    assert_eq!(e.get("demo-bot", "/", &[("authorization", &auth)]).await.status, StatusCode::OK);
-    assert_eq!(e.get("other-bot", "/", &[("authorization", &auth)]).await.status, StatusCode::FORBIDDEN);
-    // Old launch data stays old, whoever signed it.
-    let r = e.session("demo-bot", &launch(CONTROL, 4242, false, now() - 7200)).await;
-    assert_eq!(r.json()["error"]["code"], "init_data_expired");
+    // An allow-list that names none of the staff: it binds users, not the team.
+    e.settings("demo_bot", AppSettings { allowed_user_ids: Some(vec![42]), ..AppSettings::default() }).await;
+    let notices = e.p.deploy_notices_after(cursor, 10).await.expect("notices");
+    let notice = notices.iter().find(|n| n.deployment.id == staged.deployment.id).expect("staged notice");
+    let link = e.p.staff_link(notice, 4242).await.expect("link");
+    let (preview, path) = staff_target(&link);
+    assert!(preview.ends_with("--main--demo-bot") && path.starts_with("/_tma/staff?code="), "{link}");
 
+    // A code is refused (and not used up) on every other app and host: another bot, the app's
+    // own host (which serves v1), a made-up preview.
+    for label in ["other-bot", "demo-bot", "000000000000--main--demo-bot"] {
+        let r = e.get(label, &path, &[]).await;
+        let refusal = (r.status, r.json()["error"]["code"].as_str().map(str::to_owned));
+        assert_eq!(refusal, (StatusCode::FORBIDDEN, Some("staff_code_refused".to_owned())), "{label}");
+    }
+    let r = e.get(&preview, &path, &[]).await;
+    assert_eq!((r.status, r.header("location")), (StatusCode::SEE_OTHER, "/"));
+    let cookie = cookie_of(&r);
+    let page = e.get(&preview, "/", &[("cookie", &cookie)]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("v2"), "the staged version: {}", page.text());
+    assert_eq!(e.get("other-bot", "/", &[("cookie", &cookie)]).await.status, StatusCode::UNAUTHORIZED);
+    // Used once: the same code again is refused, as is a forged one.
+    assert_eq!(e.get(&preview, &path, &[]).await.status, StatusCode::FORBIDDEN);
+    let forged = "/_tma/staff?code=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    assert_eq!(e.get(&preview, forged, &[]).await.status, StatusCode::FORBIDDEN);
+    // A code for someone who is not staff of this bot opens nothing.
+    let outsider = e.p.staff_link(notice, 5151).await.expect("link");
+    assert_eq!(e.get(&preview, &staff_target(&outsider).1, &[]).await.status, StatusCode::FORBIDDEN);
+
+    // The session lives as long as its holder is staff.
     e.p.revoke_member(&admin, "demo_bot", 4242).await.expect("revoke");
     e.edge.refresh().await.expect("refresh");
-    let r = e.session("demo-bot", &launch(CONTROL, 4242, false, now())).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "revoked members are not staff any more");
+    assert_eq!(e.get(&preview, "/", &[("cookie", &cookie)]).await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn reads_asset(e: &Env, cookie: &str) -> StatusCode {
+    e.get("demo-bot", "/assets/index-BXk3f9a1.js", &[("cookie", cookie)]).await.status
+}
+
+#[tokio::test]
+async fn live_sessions_follow_access_changes_and_logout() {
+    let e = env().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    let cookie = cookie_of(&e.session("demo-bot", &launch(TOKEN_A, 42, false, now())).await);
+    assert_eq!(reads_asset(&e, &cookie).await, StatusCode::OK);
+    let rules = [
+        AppSettings { allowed_user_ids: Some(vec![43]), ..AppSettings::default() },
+        AppSettings { premium_only: true, ..AppSettings::default() },
+    ];
+    for rule in rules {
+        e.settings("demo_bot", rule.clone()).await;
+        assert_eq!(reads_asset(&e, &cookie).await, StatusCode::UNAUTHORIZED, "{rule:?}");
+        e.settings("demo_bot", AppSettings::default()).await;
+        assert_eq!(reads_asset(&e, &cookie).await, StatusCode::OK);
+    }
+    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Disabled).await.expect("disable");
+    e.edge.refresh().await.expect("refresh");
+    assert_eq!(reads_asset(&e, &cookie).await, StatusCode::FORBIDDEN);
+    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Active).await.expect("enable");
+    e.edge.refresh().await.expect("refresh");
+
+    // Logging out ends the session itself, not just this browser's copy, on every edge.
+    let other_edge = Edge::start(e.p.clone()).await.expect("second edge");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let other = format!("http://{}/assets/index-BXk3f9a1.js", listener.local_addr().expect("addr"));
+    let server = other_edge.clone().server(listener).expect("server");
+    let other_handle = server.handle();
+    tokio::spawn(server);
+    let on_other = |cookie: &str| e.http.get(&other).header("host", e.host("demo-bot")).header("cookie", cookie).send();
+    assert_eq!(on_other(&cookie).await.expect("other edge").status(), StatusCode::OK);
+    let r = e.send(Method::POST, "demo-bot", "/_tma/logout", &[("cookie", &cookie)], None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(r.header("set-cookie").contains("Max-Age=0"));
+    assert_eq!(reads_asset(&e, &cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(e.get("demo-bot", "/_tma/me", &[("cookie", &cookie)]).await.status, StatusCode::UNAUTHORIZED);
+    other_edge.refresh().await.expect("refresh");
+    assert_eq!(on_other(&cookie).await.expect("other edge").status(), StatusCode::UNAUTHORIZED);
+    drop(other_handle.stop(false));
+    // A new session for the same user works again.
+    let fresh = cookie_of(&e.session("demo-bot", &launch(TOKEN_A, 42, false, now())).await);
+    assert_eq!(reads_asset(&e, &fresh).await, StatusCode::OK);
 }
 
 #[tokio::test]

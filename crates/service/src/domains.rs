@@ -65,7 +65,7 @@ pub fn normalise_domain(config: &Config, raw: &str) -> Result<String, ServiceErr
             "custom_domain `{d}` is the platform's domain `{base}` or a name under it; those hosts belong to the platform"
         )));
     }
-    if api_hosts(config).iter().any(|h| *h == d) {
+    if api_hosts(config).contains(&d) {
         return Err(bad(format!("custom_domain `{d}` is the platform's API and dashboard host")));
     }
     if d == "localhost" || d.ends_with(".localhost") {

@@ -185,17 +185,24 @@ impl Db {
     }
 
     /// Uses a staff code up, atomically: `Some` only for the first redemption of an unexpired
-    /// code of `app_id`. A code of another app is neither used nor revealed.
-    pub async fn redeem_staff_code(&self, code_hash: &str, app_id: &str) -> Result<Option<StaffCode>, StoreError> {
+    /// code of `app_id` and `deployment_id`. A code presented elsewhere is neither used nor
+    /// revealed.
+    pub async fn redeem_staff_code(
+        &self,
+        code_hash: &str,
+        app_id: &str,
+        deployment_id: &str,
+    ) -> Result<Option<StaffCode>, StoreError> {
         let now = now_ms();
         Ok(on_db!(self, p => sqlx::query_as(
             "UPDATE staff_codes SET used_at = $1 \
-             WHERE code_hash = $2 AND app_id = $3 AND used_at IS NULL AND expires_at > $1 \
+             WHERE code_hash = $2 AND app_id = $3 AND deployment_id = $4 AND used_at IS NULL AND expires_at > $1 \
              RETURNING user_id, app_id, deployment_id",
         )
         .bind(now)
         .bind(code_hash)
         .bind(app_id)
+        .bind(deployment_id)
         .fetch_optional(p)
         .await?))
     }
