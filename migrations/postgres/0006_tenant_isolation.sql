@@ -47,3 +47,8 @@ CREATE TABLE used_login_payloads (
 -- bot, even when another tenant stored it already (the store stays deduplicated, but "you need
 -- not upload this" would tell a tenant what others host). Set when this bot's PUT arrived.
 ALTER TABLE upload_blobs ADD COLUMN received BIGINT NOT NULL DEFAULT 0;
+
+-- API tokens live only as long as their minter's rights: a token minted by a bot member (or by
+-- such a token) is limited, on every use, to the bots its minter still owns. 1: minted by a
+-- platform admin (or the operator), unaffected. Existing tokens are checked like members'.
+ALTER TABLE api_tokens ADD COLUMN minted_by_admin BIGINT NOT NULL DEFAULT 0;

@@ -259,11 +259,57 @@ impl Platform {
         if token.expires_at <= now {
             return Err(ServiceError::Unauthorized("the API token has expired".into()));
         }
+        let scope = self.token_rights(&token, 0).await?;
+        if scope == TokenScope::Bots(Vec::new()) {
+            return Err(ServiceError::Unauthorized(
+                "whoever created this API token no longer has rights to its bots; ask an owner for a new one".into(),
+            ));
+        }
         // Recording use costs a write; once a minute per token is enough to show activity.
         if token.last_used_at.is_none_or(|t| t < now - 60_000) {
             self.db().touch_token(&token.id).await?;
         }
-        Ok(Actor { label: format!("token:{}", token.id), token_id: Some(token.id), scope: token.scope, roles: None })
+        Ok(Actor { label: format!("token:{}", token.id), token_id: Some(token.id), scope, roles: None })
+    }
+
+    /// What a token may do now: its scope, narrowed to what its minter still may. A token
+    /// minted by a bot's owner stops covering a bot when that owner is revoked or demoted; one
+    /// minted by another token lives as long as that token, with at most its rights. Tokens
+    /// minted by platform admins or the operator keep their scope.
+    fn token_rights<'a>(
+        &'a self,
+        token: &'a ApiToken,
+        depth: u8,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<TokenScope, ServiceError>> + Send + 'a>> {
+        Box::pin(async move {
+            let none = TokenScope::Bots(Vec::new());
+            if token.minted_by_admin == 1 {
+                return Ok(token.scope.clone());
+            }
+            let limit = if let Some(user) = token.created_by.strip_prefix("tg:").and_then(|u| u.parse::<i64>().ok()) {
+                let minter = self.telegram_actor(user).await?;
+                if minter.is_admin() {
+                    return Ok(token.scope.clone());
+                }
+                let owned = minter.roles.unwrap_or_default().into_iter().filter(|(_, r)| *r == Role::Owner);
+                TokenScope::Bots(owned.map(|(b, _)| BotId(b)).collect())
+            } else if let Some(parent) = token.created_by.strip_prefix("token:") {
+                let live = match self.db().get_token(parent).await? {
+                    Some(p) if depth < 8 && p.revoked_at.is_none() && p.expires_at > now_ms() => p,
+                    _ => return Ok(none),
+                };
+                self.token_rights(&live, depth + 1).await?
+            } else {
+                return Ok(token.scope.clone());
+            };
+            Ok(match (&token.scope, limit) {
+                (_, TokenScope::Admin) => token.scope.clone(),
+                (TokenScope::Admin, limit) => limit,
+                (TokenScope::Bots(mine), TokenScope::Bots(allowed)) => {
+                    TokenScope::Bots(mine.iter().copied().filter(|b| allowed.contains(b)).collect())
+                }
+            })
+        })
     }
 
     /// A Telegram user (control bot, dashboard login): an admin if listed in
@@ -617,7 +663,16 @@ impl Platform {
         };
         let token = self
             .db()
-            .insert_token(&minted.id, name, &minted.jti_hash, &scope, &actor.label, minted.expires_at_ms, &audit)
+            .insert_token(
+                &minted.id,
+                name,
+                &minted.jti_hash,
+                &scope,
+                &actor.label,
+                actor.is_admin(),
+                minted.expires_at_ms,
+                &audit,
+            )
             .await?;
         Ok((token, minted))
     }

@@ -106,3 +106,38 @@ async fn roles_decide_what_a_telegram_user_may_do() {
         log.iter().filter(|e| e.action.starts_with("member.")).map(|e| (e.action.as_str(), e.actor.as_str())).collect();
     assert_eq!(grants, [("member.revoke", "tg:20"), ("member.grant", "tg:20"), ("member.grant", "tg:10")]);
 }
+
+#[tokio::test]
+async fn api_tokens_die_with_their_minters_rights() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = platform(&dir).await;
+    let admin = p.telegram_actor(ADMIN).await.expect("admin");
+    p.grant_member(&admin, "demo_bot", OWNER, Role::Owner).await.expect("grant");
+    p.grant_member(&admin, "other_bot", OWNER, Role::Owner).await.expect("grant");
+    let owner = p.telegram_actor(OWNER).await.expect("owner");
+    let both = TokenScope::Bots(vec![tmahost_telegram::BotId(123456789), tmahost_telegram::BotId(987654321)]);
+    let (_, by_owner) = p.create_token(&owner, "owner-ci", both.clone(), None).await.expect("mint");
+    let (_, by_admin) = p.create_token(&admin, "admin-ci", both.clone(), None).await.expect("mint");
+    // A token minted with the owner's token: it lives no longer than that one.
+    let owner_token = p.authenticate(&by_owner.jwt).await.expect("owner's token");
+    let one = TokenScope::Bots(vec![tmahost_telegram::BotId(987654321)]);
+    let (_, by_token) = p.create_token(&owner_token, "child", one, None).await.expect("mint");
+    assert_eq!(p.authenticate(&by_owner.jwt).await.expect("valid").scope, both);
+
+    // Demoted on one bot: the owner's tokens lose that bot, the admin's keep both.
+    p.grant_member(&admin, "demo_bot", OWNER, Role::Developer).await.expect("demote");
+    let narrowed = p.authenticate(&by_owner.jwt).await.expect("still valid for the other bot");
+    assert_eq!(narrowed.scope, TokenScope::Bots(vec![tmahost_telegram::BotId(987654321)]));
+    missing(p.list_deployments(&narrowed, "demo_bot", "main", 10).await);
+    assert_eq!(p.authenticate(&by_admin.jwt).await.expect("admin's").scope, both);
+    assert!(p.authenticate(&by_token.jwt).await.is_ok());
+
+    // Revoked from the other bot too: the owner's tokens, and tokens they minted, stop working.
+    p.revoke_member(&admin, "other_bot", OWNER).await.expect("revoke");
+    for jwt in [&by_owner.jwt, &by_token.jwt] {
+        let e = p.authenticate(jwt).await.expect_err("dead");
+        assert_eq!(e.status(), 401, "{e}");
+        assert!(e.to_string().contains("no longer has rights"), "{e}");
+    }
+    assert_eq!(p.authenticate(&by_admin.jwt).await.expect("admin's").scope, both);
+}

@@ -344,6 +344,8 @@ pub struct ApiToken {
     #[sqlx(try_from = "String")]
     pub scope: TokenScope,
     pub created_by: String,
+    /// 1: minted by a platform admin or the operator, whose tokens keep their scope.
+    pub minted_by_admin: i64,
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,

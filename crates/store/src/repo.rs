@@ -80,7 +80,8 @@ const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at
 const APP_COLS: &str = "id, bot_id, slug, settings, created_at, updated_at";
 const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by, created_at, activated_at, \
                                file_count, total_bytes, error";
-const TOKEN_COLS: &str = "id, name, scope, created_by, created_at, expires_at, revoked_at, last_used_at";
+const TOKEN_COLS: &str =
+    "id, name, scope, created_by, minted_by_admin, created_at, expires_at, revoked_at, last_used_at";
 
 /// A manifest entry to record when a deployment's upload completes.
 #[derive(Debug, Clone)]
@@ -806,13 +807,14 @@ impl Db {
         jti_hash: &str,
         scope: &TokenScope,
         created_by: &str,
+        minted_by_admin: bool,
         expires_at: i64,
         audit: &NewAuditEvent<'_>,
     ) -> Result<ApiToken, StoreError> {
         let scope = serde_json::to_string(scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let q = sql(format!(
-            "INSERT INTO api_tokens (id, name, jti_hash, scope, created_by, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TOKEN_COLS}"
+            "INSERT INTO api_tokens (id, name, jti_hash, scope, created_by, minted_by_admin, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {TOKEN_COLS}"
         ));
         let t = in_tx!(self, tx => {
             let t: ApiToken = sqlx::query_as(q)
@@ -821,6 +823,7 @@ impl Db {
                 .bind(jti_hash)
                 .bind(&scope)
                 .bind(created_by)
+                .bind(i64::from(minted_by_admin))
                 .bind(now_ms())
                 .bind(expires_at)
                 .fetch_one(&mut *tx)

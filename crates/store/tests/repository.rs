@@ -248,6 +248,7 @@ async fn blobs_members_tokens(db: Db) {
             "hash1",
             &scope,
             "test",
+            false,
             tmahost_store::now_ms() + 60_000,
             &ev("token.create", None),
         )
