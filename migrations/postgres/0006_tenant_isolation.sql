@@ -43,10 +43,17 @@ CREATE TABLE used_login_payloads (
     expires_at   BIGINT NOT NULL
 );
 
--- Digest deploys: a content the bot's own deployments do not reference must be sent by the
--- bot, even when another tenant stored it already (the store stays deduplicated, but "you need
--- not upload this" would tell a tenant what others host). Set when this bot's PUT arrived.
-ALTER TABLE upload_blobs ADD COLUMN received BIGINT NOT NULL DEFAULT 0;
+-- Contents each bot has sent (or deployed): a digest deploy of a bot lists as missing every
+-- content not here, even when another tenant stored the same bytes (the store keeps one copy,
+-- but "you need not upload this" would tell a tenant what others host).
+CREATE TABLE bot_blobs (
+    bot_id BIGINT NOT NULL REFERENCES bots (id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+    PRIMARY KEY (bot_id, sha256)
+);
+INSERT INTO bot_blobs (bot_id, sha256)
+SELECT DISTINCT a.bot_id, df.sha256 FROM deployment_files df
+JOIN deployments d ON d.id = df.deployment_id JOIN apps a ON a.id = d.app_id;
 
 -- API tokens live only as long as their minter's rights: a token minted by a bot member (or by
 -- such a token) is limited, on every use, to the bots its minter still owns. 1: minted by a

@@ -93,7 +93,9 @@ impl Setup {
 
     /// A counter from the API's `/metrics` (0 before its first increment).
     async fn metric(&self, series: &str) -> u64 {
-        let text = self.http.get(format!("{}/metrics", self.serve.api)).send().await.expect("metrics");
+        let text = self.http.get(format!("{}/metrics", self.serve.api)).bearer_auth(&self.admin).send().await;
+        let text = text.expect("metrics");
+        assert_eq!(text.status(), reqwest::StatusCode::OK, "admins read the API's metrics");
         let text = text.text().await.expect("text");
         text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
     }

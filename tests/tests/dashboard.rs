@@ -74,8 +74,20 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
         assert_eq!(confirm.status, StatusCode::OK);
         assert!(confirm.body.contains(&format!("action=\"/login/{code}\"")));
     }
-    let done = browser.post(&format!("/login/{code}"), &[]).await;
+    // A login form posted from another site (login CSRF: signing the victim's browser into
+    // the attacker's account) is refused, and the link stays usable.
+    for (name, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let forged =
+            browser.send(browser.http.post(format!("{}/login/{code}", browser.base)).header(name, value)).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(forged.set_cookie.is_empty());
+    }
+    let own_origin = browser.base.clone();
+    let done =
+        browser.send(browser.http.post(format!("{}/login/{code}", browser.base)).header("origin", own_origin)).await;
     assert_eq!((done.status, done.location.as_str()), (StatusCode::SEE_OTHER, "/"));
+    // The code never reaches the logs: the access log names the route, not the path.
+    assert!(!serve.output().iter().any(|l| l.contains(&code)), "the login code was logged");
     let cookie = done.set_cookie.clone();
     assert!(cookie.starts_with("__Host-tmahost_dashboard="), "{cookie}");
     for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict", "Max-Age=43200"] {
@@ -306,6 +318,10 @@ async fn the_login_widget_signs_in_admins_and_members_only() {
     let ok = browser.get(&callback("1001", &now, false)).await;
     assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/"));
     assert!(ok.set_cookie.starts_with("__Host-tmahost_dashboard="));
+    // The same widget payload again (from history, a log, a proxy): refused.
+    let replay = browser.get(&callback("1001", &now, false)).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a Login Widget payload signs in once");
+    assert!(replay.body.contains("used already") && replay.set_cookie.is_empty(), "{}", replay.body);
     let signed_in = Browser { cookie: Some(ok.set_cookie.split(';').next().expect("pair").to_owned()), ..browser };
     assert!(signed_in.get("/").await.body.contains("Telegram user 1001 · admin"));
 

@@ -290,3 +290,21 @@ async fn content_dedupe_tells_a_tenant_nothing_about_others() {
     let (s, body) = w.api(&w.attacker, Method::POST, &finalize, Value::Null).await;
     assert_eq!(s, StatusCode::OK, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_metrics_are_not_for_tenants() {
+    let w = world().await;
+    // Row: `/metrics` names every tenant's apps and traffic. Before: open on the API listener.
+    let get = |token: Option<&str>| {
+        let mut req = w.http.get(format!("{}/metrics", w.serve.api));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.expect("metrics") }
+    };
+    assert_eq!(get(None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(get(Some(&w.attacker)).await.status(), StatusCode::FORBIDDEN);
+    let admin = get(Some(&w.admin)).await;
+    assert_eq!(admin.status(), StatusCode::OK);
+    assert!(admin.text().await.expect("text").contains("tmahost_"));
+}

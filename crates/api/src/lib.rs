@@ -51,13 +51,16 @@ pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Serv
                     .add(("Referrer-Policy", "no-referrer")),
             )
             .wrap_fn(|req, srv| {
-                let (method, path, start) = (req.method().clone(), req.path().to_owned(), Instant::now());
+                let (method, start) = (req.method().clone(), Instant::now());
                 let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
                 // Every log line of the request carries its id; the client gets it back.
                 let span = tracing::info_span!("request", id = %id);
                 let fut = span.in_scope(|| srv.call(req));
                 async move {
                     let mut res = fut.await?;
+                    // The route's pattern, not the path: paths can hold secrets (the code of a
+                    // one-time login link, `/login/{code}`).
+                    let path = res.request().match_pattern().unwrap_or_else(|| "(no route)".to_owned());
                     if let Ok(v) = HeaderValue::from_str(&id) {
                         res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
                     }

@@ -189,9 +189,13 @@ impl Sessions {
         Self {
             encoding: EncodingKey::from_secret(key.expose()),
             decoding: DecodingKey::from_secret(key.expose()),
+            // An entry costs ~2.7 KB of resident memory beyond its key (the decoded claims,
+            // moka's bookkeeping, allocator slack; measured in tests/tests/soak.rs, where every
+            // session cookie is distinct since each carries its own session id): weigh it so,
+            // or the cap would hold twice the memory it says.
             verified: moka::sync::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
-                .weigher(|k: &Arc<[u8]>, _| u32::try_from(k.len() + 512).unwrap_or(u32::MAX))
+                .weigher(|k: &Arc<[u8]>, _| u32::try_from(k.len() + 2048).unwrap_or(u32::MAX))
                 .build_with_hasher(crate::FastHash::default()),
             attempts: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
             per_minute,

@@ -193,6 +193,7 @@ impl Platform {
             .try_collect::<Vec<()>>()
             .await?;
         let new_to_bot = self.db().unknown_to_bot(bot, &hashes).await?.len();
+        self.db().add_bot_blobs(bot, &hashes).await?;
         Ok((new_to_bot, hashes.len() - new_to_bot))
     }
 

@@ -80,6 +80,14 @@ impl Platform {
         if actor.is_stranger() {
             return Err(ServiceError::Forbidden("you are not an admin or a member of any bot".into()));
         }
+        // A payload is a bearer credential for its lifetime (it sits in the redirect URL, in
+        // history and logs): it signs in once.
+        let hash = fields.iter().find(|(k, _)| k == "hash").map(|(_, v)| v.as_str()).unwrap_or_default();
+        let keep_until = (now_ms() / 1000 + WIDGET_MAX_AGE_SECS as i64 + 60) * 1000;
+        let digest = hex::encode(sha2::Sha256::digest(hash.as_bytes()));
+        if !self.db().use_login_payload(&digest, keep_until).await? {
+            return Err(ServiceError::Unauthorized("this Telegram login was used already; log in again".into()));
+        }
         Ok(actor)
     }
 }

@@ -125,7 +125,9 @@ impl Platform {
         };
         // Only this bot's own upload counts: another tenant's copy of the same bytes does not
         // spare the bytes (the answer would reveal what other tenants host).
-        if mine.received == 1 {
+        let bot = tmahost_telegram::BotId(mine.bot_id);
+        let one = std::slice::from_ref(sha);
+        if self.db().unknown_to_bot(bot, one).await?.is_empty() && self.db().missing_blobs(one).await?.is_empty() {
             self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
             return Ok(None);
         }
@@ -156,8 +158,9 @@ impl Platform {
         let bot = tmahost_telegram::BotId(expected.bot_id);
         // Verified bytes another tenant already stored: nothing to write (the store stays
         // deduplicated), and the answer is the same as for new content.
-        if self.db().missing_blobs(std::slice::from_ref(sha)).await?.is_empty() {
-            self.db().mark_blob_received(bot, sha).await?;
+        let one = std::slice::from_ref(sha);
+        if self.db().missing_blobs(one).await?.is_empty() {
+            self.db().add_bot_blobs(bot, one).await?;
             self.metrics().blob_upload(BlobUpload::Stored, size);
             return Ok(BlobPut::Stored);
         }
@@ -172,7 +175,7 @@ impl Platform {
             let _ = tokio::fs::remove_file(path).await;
         }
         stored?;
-        self.db().mark_blob_received(bot, sha).await?;
+        self.db().add_bot_blobs(bot, one).await?;
         self.metrics().blob_upload(BlobUpload::Stored, size);
         Ok(BlobPut::Stored)
     }
@@ -213,10 +216,10 @@ impl Platform {
         let mut hashes: Vec<Sha256> = manifest.all_files().map(|f| f.sha256.clone()).collect();
         hashes.sort();
         hashes.dedup();
+        // Every content must be in the store and sent (or deployed) by this bot: another
+        // tenant's copy does not count.
         let mut missing = self.db().missing_blobs(&hashes).await?;
-        // Declared as needed at creation and never sent by this bot (another tenant's copy
-        // does not count).
-        for sha in self.db().unreceived_blobs(&d.id).await? {
+        for sha in self.db().unknown_to_bot(bot.bot_id(), &hashes).await? {
             if !missing.contains(&sha) {
                 missing.push(sha);
             }

@@ -118,8 +118,6 @@ pub struct Upload {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExpectedBlob {
     pub bot_id: i64,
-    /// 1 once this bot sent the bytes (for any of its open deployments).
-    pub received: i64,
     pub size: i64,
     pub content_type: String,
     pub fast_brotli: i64,
@@ -380,7 +378,7 @@ impl Db {
     /// Unfinished, unexpired deployments that expect this content.
     pub async fn expected_blob(&self, sha: &Sha256, now: i64) -> Result<Vec<ExpectedBlob>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT a.bot_id, ub.received, ub.size, ub.content_type, u.fast_brotli FROM upload_blobs ub \
+            "SELECT a.bot_id, ub.size, ub.content_type, u.fast_brotli FROM upload_blobs ub \
              JOIN uploads u ON u.deployment_id = ub.deployment_id \
              JOIN deployments d ON d.id = ub.deployment_id \
              JOIN apps a ON a.id = d.app_id \
@@ -630,37 +628,33 @@ impl Db {
 
     /// Which of `hashes` the blob table does not know yet (order kept, no duplicates).
     pub async fn missing_blobs(&self, hashes: &[Sha256]) -> Result<Vec<Sha256>, StoreError> {
-        let mut known = std::collections::HashSet::new();
-        for chunk in hashes.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let text = format!("SELECT sha256 FROM blobs WHERE sha256 IN ({})", placeholders.join(", "));
-            let rows: Vec<(String,)> = on_db!(self, p => {
-                let mut q = sqlx::query_as(sql(text.clone()));
-                for h in chunk {
-                    q = q.bind(h.as_str());
-                }
-                q.fetch_all(p).await?
-            });
-            known.extend(rows.into_iter().map(|r| r.0));
-        }
-        let mut seen = std::collections::HashSet::new();
-        Ok(hashes.iter().filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str())).cloned().collect())
+        self.hashes_not_found(hashes, "SELECT sha256 FROM blobs WHERE sha256 IN", None).await
     }
 
-    /// Which of `hashes` no deployment of `bot` references (order kept, no duplicates): what a
+    /// Which of `hashes` `bot` has never sent or deployed (order kept, no duplicates): what a
     /// digest deploy of that bot must upload, whatever other tenants stored.
     pub async fn unknown_to_bot(&self, bot: BotId, hashes: &[Sha256]) -> Result<Vec<Sha256>, StoreError> {
+        self.hashes_not_found(hashes, "SELECT sha256 FROM bot_blobs WHERE bot_id = $1 AND sha256 IN", Some(bot.0)).await
+    }
+
+    /// `hashes` minus those `select … IN (…)` returns, asked 500 at a time; `bot` (if any)
+    /// is bound to `$1`.
+    async fn hashes_not_found(
+        &self,
+        hashes: &[Sha256],
+        select: &str,
+        bot: Option<i64>,
+    ) -> Result<Vec<Sha256>, StoreError> {
+        let first = if bot.is_some() { 2 } else { 1 };
         let mut known = std::collections::HashSet::new();
         for chunk in hashes.chunks(500) {
-            let placeholders: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
-            let text = format!(
-                "SELECT DISTINCT df.sha256 FROM deployment_files df \
-                 JOIN deployments d ON d.id = df.deployment_id JOIN apps a ON a.id = d.app_id \
-                 WHERE a.bot_id = $1 AND df.sha256 IN ({})",
-                placeholders.join(", ")
-            );
+            let placeholders: Vec<String> = (first..first + chunk.len()).map(|i| format!("${i}")).collect();
+            let text = format!("{select} ({})", placeholders.join(", "));
             let rows: Vec<(String,)> = on_db!(self, p => {
-                let mut q = sqlx::query_as(sql(text.clone())).bind(bot.0);
+                let mut q = sqlx::query_as(sql(text.clone()));
+                if let Some(b) = bot {
+                    q = q.bind(b);
+                }
                 for h in chunk {
                     q = q.bind(h.as_str());
                 }
@@ -672,30 +666,21 @@ impl Db {
         Ok(hashes.iter().filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str())).cloned().collect())
     }
 
-    /// Notes that `bot` sent (verified) bytes of `sha` for its open digest deploys.
-    pub async fn mark_blob_received(&self, bot: BotId, sha: &Sha256) -> Result<(), StoreError> {
-        on_db!(self, p => sqlx::query(
-            "UPDATE upload_blobs SET received = 1 WHERE sha256 = $1 AND deployment_id IN ( \
-                SELECT d.id FROM deployments d JOIN apps a ON a.id = d.app_id \
-                WHERE a.bot_id = $2 AND d.status = 'uploading')",
-        )
-        .bind(sha.as_str())
-        .bind(bot.0)
-        .execute(p)
-        .await
-        .map(|_| ())?);
+    /// Notes that `bot` sent (or deployed) these contents, whose blob rows exist.
+    pub async fn add_bot_blobs(&self, bot: BotId, hashes: &[Sha256]) -> Result<(), StoreError> {
+        for chunk in hashes.chunks(400) {
+            let values: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${})", i + 2)).collect();
+            let text =
+                format!("INSERT INTO bot_blobs (bot_id, sha256) VALUES {} ON CONFLICT DO NOTHING", values.join(", "));
+            on_db!(self, p => {
+                let mut q = sqlx::query(sql(text.clone())).bind(bot.0);
+                for h in chunk {
+                    q = q.bind(h.as_str());
+                }
+                q.execute(p).await.map(|_| ())?
+            });
+        }
         Ok(())
-    }
-
-    /// Contents a digest deploy declared as needed that its bot has not sent yet.
-    pub async fn unreceived_blobs(&self, deployment_id: &str) -> Result<Vec<Sha256>, StoreError> {
-        let rows: Vec<(String,)> = on_db!(self, p => sqlx::query_as(
-            "SELECT sha256 FROM upload_blobs WHERE deployment_id = $1 AND received = 0 ORDER BY sha256",
-        )
-        .bind(deployment_id)
-        .fetch_all(p)
-        .await?);
-        rows.into_iter().map(|(s,)| Sha256::parse(&s).map_err(StoreError::Corrupt)).collect()
     }
 
     /// Records a blob whose bytes (and listed variants) are already in the object store.

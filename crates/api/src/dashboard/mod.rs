@@ -264,13 +264,37 @@ fn login_refused(d: &Dashboard) -> HttpResponse {
     d.render(StatusCode::UNAUTHORIZED, "login.html", &ctx)
 }
 
-async fn login_redeem(d: web::Data<Dashboard>, p: web::Data<Platform>, code: web::Path<String>) -> HttpResponse {
+async fn login_redeem(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    code: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    // Only the dashboard's own confirm page may sign a browser in: a cross-site form would log
+    // the victim into the attacker's account (login CSRF).
+    if !same_origin_post(&req, &p.config().api_url()) {
+        tracing::warn!("dashboard: cross-site login post refused");
+        return d.error_page(None, &ServiceError::Forbidden("This login form was not sent from the dashboard.".into()));
+    }
     let actor = match p.redeem_login_link(&code).await {
         Ok(a) => a,
         Err(ServiceError::Unauthorized(_)) => return login_refused(&d),
         Err(e) => return d.error_page(None, &e),
     };
     start_session(&d, &actor)
+}
+
+/// Whether a POST comes from a page of `origin`: browsers send `Origin` (and
+/// `Sec-Fetch-Site`) with every form post; clients that send neither are not browsers.
+fn same_origin_post(req: &HttpRequest, origin: &str) -> bool {
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if h("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
+        return false;
+    }
+    match h("origin") {
+        None => true,
+        Some(o) => o.trim_end_matches('/').eq_ignore_ascii_case(origin.trim_end_matches('/')),
+    }
 }
 
 #[derive(Debug, Deserialize)]

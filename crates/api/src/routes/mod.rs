@@ -15,7 +15,7 @@ pub(crate) use {audit::*, bots::*, deployments::*, health::*, members::*, tokens
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
+        .route("/metrics", web::get().to(metrics_for_admins))
         .service(
             web::scope("/api/v1")
                 .route("/openapi.json", web::get().to(crate::openapi::document))
