@@ -83,7 +83,7 @@ impl Platform {
         // A payload is a bearer credential for its lifetime (it sits in the redirect URL, in
         // history and logs): it signs in once.
         let hash = fields.iter().find(|(k, _)| k == "hash").map(|(_, v)| v.as_str()).unwrap_or_default();
-        let keep_until = (now_ms() / 1000 + WIDGET_MAX_AGE_SECS as i64 + 60) * 1000;
+        let keep_until = (now_ms() / 1000 + WIDGET_MAX_AGE_SECS + 60) * 1000;
         let digest = hex::encode(sha2::Sha256::digest(hash.as_bytes()));
         if !self.db().use_login_payload(&digest, keep_until).await? {
             return Err(ServiceError::Unauthorized("this Telegram login was used already; log in again".into()));
