@@ -236,6 +236,12 @@ async fn what_a_bundle_configures_stays_on_its_origin_and_behind_its_gate() {
     // Public files themselves are still public.
     assert_eq!(w.edge(&victim_host, "/favicon.ico", &[]).await.status(), StatusCode::OK);
 
+    // Row: a `_headers` cookie for the parent domain (cookie tossing: it would reach every
+    // other app under `localhost`). Before: accepted. After: the upload is refused.
+    let mut files = bundles::sample_app("attacker v2");
+    files.push(("_headers".into(), b"/*\n  Set-Cookie: theme=x; Path=/; Domain=localhost\n".to_vec()));
+    assert_eq!(w.deploy(&w.attacker, ATTACKER.2, &files).await, StatusCode::UNPROCESSABLE_ENTITY);
+
     // Row: `Location` built from request text never leaves the origin. Before:
     // `/go//evil.example` -> `Location: //evil.example`.
     let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);

@@ -239,9 +239,27 @@ fn parse_headers(text: &str) -> Result<Vec<HeaderRule>, RuleError> {
         if value.is_empty() || !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
             return Err(err(file, n, format!("the value of `{name}` must be non-empty printable ASCII")));
         }
+        if name == "set-cookie" {
+            cookie_stays_on_origin(value).map_err(|m| err(file, n, m))?;
+        }
         rule.set.push((name, value.to_owned()));
     }
     Ok(out)
+}
+
+/// A `Set-Cookie` from a bundle must stay on the app's own origin: a `Domain` attribute
+/// names a parent domain (the platform's base domain or a name above a custom domain), whose
+/// cookies reach every other tenant's app there; placeholders would let a request write one.
+fn cookie_stays_on_origin(value: &str) -> Result<(), String> {
+    if value.split(';').skip(1).any(|a| a.trim().to_ascii_lowercase().starts_with("domain")) {
+        return Err("`Set-Cookie` may not have a `Domain` attribute: the cookie would reach other apps under that \
+                    domain; leave it out so the cookie stays on this app's host"
+            .into());
+    }
+    if placeholders(value).next().is_some() {
+        return Err("`Set-Cookie` may not use placeholders".into());
+    }
+    Ok(())
 }
 
 fn header_name(name: &str) -> Result<String, String> {
@@ -546,6 +564,9 @@ mod tests {
             ("/*\n  X-A", "expected `Name: value`"),
             ("/*\n  X-A:", "must be non-empty"),
             ("/*\n  X-A: caf\u{e9}", "printable ASCII"),
+            ("/*\n  Set-Cookie: a=1; Path=/; Domain=localhost", "may not have a `Domain`"),
+            ("/*\n  Set-Cookie: a=1;domain=.example.com", "may not have a `Domain`"),
+            ("/u/:name\n  Set-Cookie: user=:name", "may not use placeholders"),
             ("assets/*", "must be a path"),
         ];
         for (text, want) in bad {

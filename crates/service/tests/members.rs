@@ -141,3 +141,29 @@ async fn api_tokens_die_with_their_minters_rights() {
     }
     assert_eq!(p.authenticate(&by_admin.jwt).await.expect("admin's").scope, both);
 }
+
+#[tokio::test]
+async fn an_app_is_never_served_on_another_bots_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = platform(&dir).await;
+    let admin = Actor::local_admin();
+    // Registration refuses such bots (`shop__Demo_Bot`); one that got into the database some
+    // other way must still not share a host with `shop` of `@Demo_Bot`.
+    let e = p.register_bot(&admin, "555555555:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", Some("shop__Demo_Bot")).await;
+    assert_eq!(e.expect_err("collides").code(), "host_collision");
+    let ev = tmahost_service::store::model::NewAuditEvent {
+        actor: "test",
+        action: "bot.register",
+        bot_id: None,
+        app_id: None,
+        deployment_id: None,
+        details: serde_json::json!({}),
+    };
+    p.db()
+        .insert_bot(tmahost_telegram::BotId(555555555), "shop__Demo_Bot", "shop--demo-bot", b"x", &ev)
+        .await
+        .expect("inserted behind the service's back");
+    let e = p.create_app(&admin, "demo_bot", "shop", None).await.expect_err("collides");
+    assert_eq!((e.status(), e.code()), (422, "host_collision"));
+    p.create_app(&admin, "demo_bot", "cart", None).await.expect("other slugs are fine");
+}
