@@ -28,6 +28,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tmahost_deploy::Rules;
 use tmahost_service::metrics::{Counter, Family};
 use tmahost_service::{Platform, ServiceError, request_id};
+use tmahost_store::model::Access;
 use tmahost_store::{BlobKey, Encoding};
 use tracing::Instrument;
 
@@ -462,33 +463,35 @@ async fn for_app(
         },
     };
 
-    // The file that answers, from the active (or preview) manifest or an older one.
-    let answer: Option<(Arc<Manifest>, String, StatusCode, bool)> =
+    // The file that answers, from the active (or preview) manifest or, for skew protection,
+    // an older one (kept here so the answer can borrow its key).
+    let mut older: Option<Arc<Manifest>> = None;
+    let answer: Option<(&Manifest, &str, StatusCode, bool)> =
         match content::resolve(&manifest, &path, req.query_string()) {
             Resolution::Missing => {
                 // Skew protection: a page loaded before a deploy still asks for its old assets.
-                let mut found = None;
                 if preview.is_none() && content::is_asset_path(&path) {
                     for old in &route.previous {
                         if let Ok(m) = edge.manifest(old).await
-                            && let Lookup::File(key) = m.find(&path)
+                            && matches!(m.find(&path), Lookup::File(_))
                         {
-                            found = Some((key.to_owned(), m));
+                            older = Some(m);
                             break;
                         }
                     }
                 }
-                match found {
-                    Some((key, m)) => Some((m, key, StatusCode::OK, false)),
+                match older.as_deref() {
+                    Some(m) => match m.find(&path) {
+                        Lookup::File(key) => Some((m, key, StatusCode::OK, false)),
+                        _ => None,
+                    },
                     None => match content::fallback(&manifest, &path, route.settings.spa_fallback) {
-                        Resolution::File { key, status, fallback } => {
-                            Some((manifest.clone(), key.to_owned(), status, fallback))
-                        }
+                        Resolution::File { key, status, fallback } => Some((&*manifest, key, status, fallback)),
                         _ => None,
                     },
                 }
             }
-            Resolution::File { key, status, fallback } => Some((manifest.clone(), key.to_owned(), status, fallback)),
+            Resolution::File { key, status, fallback } => Some((&*manifest, key, status, fallback)),
             Resolution::Redirect { status, location } => {
                 return redirect(status, &location, gated, &manifest, &path, cors);
             }
@@ -498,15 +501,15 @@ async fn for_app(
     };
     // The gate decides on what is served, not on what was asked: a public path that resolves
     // to another file (SPA fallback, clean URL, a `_redirects` rewrite, a 404 page) needs a
-    // session like that file does.
+    // session like that file does. (Public apps skip the check and its allocation.)
     let mut gated = gated;
-    if !gated && session::is_gated(route, &format!("/{key}")) {
+    if !gated && route.settings.access == Access::Gated && session::is_gated(route, &format!("/{key}")) {
         if let Some(refused) = session_refusal(edge, route, req, now) {
             return refused;
         }
         gated = true;
     }
-    let mut res = serve(edge, req, &m, &key, status, fallback, gated, &path).await;
+    let mut res = serve(edge, req, m, key, status, fallback, gated, &path).await;
     if cors {
         res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
     }
