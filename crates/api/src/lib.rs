@@ -48,7 +48,9 @@ pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Serv
                 middleware::DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Cache-Control", "no-store"))
-                    .add(("Referrer-Policy", "no-referrer")),
+                    // Not `no-referrer`: with it, browsers send `Origin: null` on the dashboard's
+                    // own form posts, and the login form is checked by its origin.
+                    .add(("Referrer-Policy", "same-origin")),
             )
             .wrap_fn(|req, srv| {
                 let (method, start) = (req.method().clone(), Instant::now());

@@ -284,12 +284,13 @@ async fn login_redeem(
     start_session(&d, &actor)
 }
 
-/// Whether a POST comes from a page of `origin`: browsers send `Origin` (and
-/// `Sec-Fetch-Site`) with every form post; clients that send neither are not browsers.
+/// Whether a POST comes from a page of `origin`. Current browsers say where a request comes
+/// from in `Sec-Fetch-Site`; older ones only in `Origin` (`null` from sandboxed or opaque
+/// pages). Clients that send neither are not browsers, and have no session to be tricked.
 fn same_origin_post(req: &HttpRequest, origin: &str) -> bool {
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if h("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
-        return false;
+    if let Some(site) = h("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
     }
     match h("origin") {
         None => true,
