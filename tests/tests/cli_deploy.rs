@@ -275,10 +275,18 @@ async fn client_errors_are_clear_and_exit_non_zero() {
     write_tree(build.path(), &[("index.html", b"<!doctype html>ok")]);
     let dir = build.path().to_str().expect("utf-8");
     let fails = |args: &[&str], env: &[(&str, &str)], needle: &str| {
-        let out = s.run(args, env);
+        // One line, even for a user whose shell asks Rust programs for backtraces.
+        let mut env = env.to_vec();
+        env.push(("RUST_BACKTRACE", "1"));
+        let out = s.run(args, &env);
         let err = stderr(&out);
         assert!(!out.status.success(), "tmahost {args:?} should fail");
         assert!(err.contains(needle), "tmahost {args:?}: expected {needle:?} in {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("hashed ") && !l.trim().is_empty()).collect();
+        assert!(
+            lines.last().is_some_and(|l| l.starts_with("error: ")) && !err.contains("backtrace"),
+            "tmahost {args:?}: one error line, no backtrace: {err}"
+        );
         assert!(out.stdout.is_empty(), "nothing on stdout when failing: {:?}", String::from_utf8_lossy(&out.stdout));
     };
 

@@ -122,7 +122,20 @@ enum BotCmd {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
+/// Failures print one line, `error: what went wrong: why`, whatever `RUST_BACKTRACE` says:
+/// returning the error from `main` would print anyhow's debug form, with a stack backtrace when
+/// the user's shell has `RUST_BACKTRACE=1`.
+fn main() -> std::process::ExitCode {
+    match run_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Client(cmd) = cli.command {
         // A client needs no server configuration, and its stderr is for people.
