@@ -99,7 +99,7 @@ fn read_zip(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError> {
             return Err(IngestError::SpecialFile(shown(&name), kind));
         }
         if entry.is_dir() {
-            c.check_name(&name)?;
+            c.add_dir(&name)?;
             continue;
         }
         let compressed = entry.compressed_size();
@@ -129,8 +129,10 @@ fn read_tar_gz(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError>
                     ));
                 }
             }
-            T::Directory => c.check_name(&name)?,
-            T::XGlobalHeader => {}
+            T::Directory => c.add_dir(&name)?,
+            // Headers without a file still cost a read each: counted, so an archive of headers
+            // alone is bounded by the entry limit like any other.
+            T::XGlobalHeader => c.count_entry()?,
             T::Symlink => return Err(IngestError::SpecialFile(shown(&name), "symbolic link")),
             T::Link => return Err(IngestError::SpecialFile(shown(&name), "hard link")),
             T::Char | T::Block => return Err(IngestError::SpecialFile(shown(&name), "device")),
@@ -180,19 +182,28 @@ impl<'a> Collector<'a> {
         Self { limits, dir, files: Vec::new(), seen: HashSet::new(), entries: 0, total: 0 }
     }
 
-    /// Validates a folder entry's name (its files are checked when they come).
-    fn check_name(&self, raw: &[u8]) -> Result<(), IngestError> {
+    /// A folder entry: counted like a file (the limit bounds the work an upload costs, and
+    /// millions of empty folders compress to almost nothing), its name validated (its files
+    /// are checked when they come).
+    fn add_dir(&mut self, raw: &[u8]) -> Result<(), IngestError> {
+        self.count_entry()?;
         BundlePath::parse(raw, self.limits.max_path_bytes).map(|_| ())
+    }
+
+    /// One more entry of the archive, of any kind, against `max_files`.
+    fn count_entry(&mut self) -> Result<(), IngestError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_files {
+            return Err(IngestError::TooManyFiles { limit: self.limits.max_files });
+        }
+        Ok(())
     }
 
     fn add_file(&mut self, raw: &[u8], reader: &mut dyn Read, compressed: Option<u64>) -> Result<(), IngestError> {
         let Some(path) = BundlePath::parse(raw, self.limits.max_path_bytes)? else {
             return Err(IngestError::InvalidPath(shown(raw), "a file cannot be the bundle root"));
         };
-        self.entries += 1;
-        if self.entries > self.limits.max_files {
-            return Err(IngestError::TooManyFiles { limit: self.limits.max_files });
-        }
+        self.count_entry()?;
         if is_junk(&path) {
             return Ok(());
         }

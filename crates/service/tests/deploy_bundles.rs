@@ -139,12 +139,21 @@ async fn count_and_size_limits_are_enforced_and_nothing_is_stored() {
     let e = env(limits).await;
     let four = files(&[INDEX, ("a.js", b"1"), ("b.js", b"2"), ("c.js", b"3")]);
     e.assert_refused(&bundles::zip(&four), "too_many_files").await;
+    // Folder entries count too: an archive of (nearly) nothing but folders is bounded alike.
+    let dirs = files(&[INDEX, ("a/", b""), ("b/", b""), ("c/", b"")]);
+    e.assert_refused(&bundles::zip(&dirs), "too_many_files").await;
+    let mut tar_dirs = vec![TarEntry::file("index.html", b"<!doctype html>")];
+    tar_dirs.extend(["a/", "b/", "c/"].map(|d| TarEntry::special(d, tar::EntryType::Directory, None)));
+    e.assert_refused(&bundles::tar_gz_entries(&tar_dirs), "too_many_files").await;
     let big = vec![b'x'; 2001];
     e.assert_refused(&bundles::tar_gz(&files(&[INDEX, ("big.js", &big)])), "file_too_large").await;
     let part = vec![b'y'; 1600];
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("a.js", &part), ("b.js", &part)])), "bundle_too_large").await;
     let noise: Vec<u8> = (0..30_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     e.assert_refused(&noise_zip(&noise), "archive_too_large").await;
+    // At the limit: a folder and its file make three entries with index.html.
+    let with_dir = files(&[INDEX, ("a/", b""), ("a/x.js", b"1")]);
+    assert!(e.deploy(&bundles::zip(&with_dir)).await.is_ok(), "within the limit: 3 entries");
 }
 
 fn noise_zip(noise: &[u8]) -> Vec<u8> {
