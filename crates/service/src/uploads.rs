@@ -110,12 +110,13 @@ impl Platform {
     }
 
     /// The size a blob upload must have, if a pending deployment the caller may deploy to
-    /// expects it; `None` when the store has it already. Call before reading the body.
+    /// expects it; `None` when the caller's bot provided it already. Call before reading the body.
     pub async fn expected_blob_size(&self, actor: &Actor, sha: &Sha256) -> Result<Option<u64>, ServiceError> {
         Ok(self.expected_by(actor, sha).await?.map(|e| e.size as u64))
     }
 
-    /// The declaration, by one of the caller's open deployments, of a content the store lacks.
+    /// The declaration, by one of the caller's open deployments, of a content its bot has not
+    /// provided yet (whether or not another tenant stored it).
     async fn expected_by(&self, actor: &Actor, sha: &Sha256) -> Result<Option<ExpectedBlob>, ServiceError> {
         let expected = self.db().expected_blob(sha, now_ms()).await?;
         let mine = expected.into_iter().find(|e| actor.check(tmahost_telegram::BotId(e.bot_id), Need::Deploy).is_ok());
@@ -125,9 +126,9 @@ impl Platform {
         };
         // Only this bot's own upload counts: another tenant's copy of the same bytes does not
         // spare the bytes (the answer would reveal what other tenants host).
+        // A `bot_blobs` row references its `blobs` row, so a known content is also stored.
         let bot = tmahost_telegram::BotId(mine.bot_id);
-        let one = std::slice::from_ref(sha);
-        if self.db().unknown_to_bot(bot, one).await?.is_empty() && self.db().missing_blobs(one).await?.is_empty() {
+        if self.db().unknown_to_bot(bot, std::slice::from_ref(sha)).await?.is_empty() {
             self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
             return Ok(None);
         }
