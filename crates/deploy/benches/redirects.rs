@@ -1,12 +1,15 @@
-//! `_redirects` matching with 2,000 rules, the edge's cost for a path no file answers.
-//! Run: `cargo bench -p tmahost-deploy`.
+//! `_redirects` and `_headers` matching with the most rules a bundle may have, the edge's cost
+//! for a path no file answers, on typical paths and on the longest, deepest path the edge
+//! accepts (4,096 bytes, 128 segments). Matching is linear in the path, so a hostile path must
+//! stay within 2x of a typical one. Run: `cargo bench -p tmahost-deploy`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tmahost_deploy::Rules;
 
-fn rules(n: usize) -> Rules {
+/// A typical mix: exact pages, folders moved with a splat, placeholders, SPA sections.
+fn typical(n: usize) -> Rules {
     let mut text = String::new();
     for i in 0..n {
         match i % 4 {
@@ -19,14 +22,58 @@ fn rules(n: usize) -> Rules {
     Rules::parse(None, Some(&text)).expect("valid rules")
 }
 
+/// The worst a bundle can write for a long path: every rule starts with a splat, so no
+/// leading literal rejects it, and the rest must be matched against the path's end.
+fn splat_first(n: usize) -> Rules {
+    let mut text = String::new();
+    for i in 0..n {
+        match i % 3 {
+            0 => text.push_str(&format!("/*.ext{i} /x 301\n")),
+            1 => text.push_str(&format!("/*/:id/edit{i} /e/:id 302\n")),
+            _ => text.push_str(&format!("/*/v{i}/:id /v/:splat/:id 200\n")),
+        }
+    }
+    Rules::parse(None, Some(&text)).expect("valid rules")
+}
+
+/// 500 `_headers` rules (the most allowed) that all match every path.
+fn headers_everywhere(n: usize) -> Rules {
+    let text: String = (0..n).map(|i| format!("/*\n  X-Rule-{i}: on\n")).collect();
+    Rules::parse(Some(&text), None).expect("valid rules")
+}
+
+/// The longest path the edge serves: 4,096 bytes in 128 segments, no trailing match.
+fn long_path() -> String {
+    let segment = format!("/{}", "a".repeat(4096 / 128 - 1));
+    segment.repeat(128)
+}
+
 fn bench(c: &mut Criterion) {
-    let r = rules(2_000);
+    let long = long_path();
+    let long_last_rule = format!("/shop-1999{}", &long[..long.len() - 10]);
+    let r = typical(2_000);
     let mut g = c.benchmark_group("redirects_2000");
     g.bench_function("first_rule", |b| b.iter(|| assert!(r.redirect_for(black_box("/old/page-0"), false).is_some())));
     g.bench_function("last_rule", |b| {
         b.iter(|| assert!(r.redirect_for(black_box("/shop-1999/cart/item"), false).is_some()))
     });
     g.bench_function("no_match", |b| b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), false).is_none())));
+    g.bench_function("long_path_last_rule", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box(&long_last_rule), false).is_some()))
+    });
+    g.bench_function("long_path_no_match", |b| b.iter(|| assert!(r.redirect_for(black_box(&long), false).is_none())));
+    g.finish();
+
+    let r = splat_first(2_000);
+    let mut g = c.benchmark_group("redirects_2000_splat_first");
+    g.bench_function("no_match", |b| b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), false).is_none())));
+    g.bench_function("long_path_no_match", |b| b.iter(|| assert!(r.redirect_for(black_box(&long), false).is_none())));
+    g.finish();
+
+    let r = headers_everywhere(500);
+    let mut g = c.benchmark_group("headers_500_all_match");
+    g.bench_function("short_path", |b| b.iter(|| assert_eq!(r.headers_for(black_box("/app.js")).len(), 500)));
+    g.bench_function("long_path", |b| b.iter(|| assert_eq!(r.headers_for(black_box(&long)).len(), 500)));
     g.finish();
 }
 

@@ -110,37 +110,66 @@ fn read_zip(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError> {
 
 fn read_tar_gz(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError> {
     let compressed = Counter::new(BufReader::new(File::open(archive)?));
-    let compressed_count = compressed.count.clone();
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(compressed));
-    for entry in tar.entries().map_err(corrupt)? {
-        let mut entry = entry.map_err(corrupt)?;
-        let name = entry.path_bytes().into_owned();
-        use tar::EntryType as T;
-        match entry.header().entry_type() {
-            T::Regular | T::Continuous => {
-                c.add_file(&name, &mut entry, None)?;
-                let read_in = compressed_count.get();
-                if c.total > RATIO_CHECK_FLOOR
-                    && c.total > c.limits.max_compression_ratio.saturating_mul(read_in.max(1))
-                {
-                    return Err(IngestError::CompressionRatio(
-                        "the tar.gz stream".into(),
-                        c.limits.max_compression_ratio,
-                    ));
-                }
+    let inflated = Inflated {
+        compressed: compressed.count.clone(),
+        inner: flate2::read::GzDecoder::new(compressed),
+        out: 0,
+        ratio: c.limits.max_compression_ratio,
+        bomb: Default::default(),
+    };
+    let bomb = inflated.bomb.clone();
+    let mut tar = tar::Archive::new(inflated);
+    let read = (|| {
+        for entry in tar.entries().map_err(corrupt)? {
+            let mut entry = entry.map_err(corrupt)?;
+            let name = entry.path_bytes().into_owned();
+            use tar::EntryType as T;
+            match entry.header().entry_type() {
+                T::Regular | T::Continuous => c.add_file(&name, &mut entry, None)?,
+                T::Directory => c.add_dir(&name)?,
+                // Headers without a file still cost a read each: counted, so an archive of
+                // headers alone is bounded by the entry limit like any other.
+                T::XGlobalHeader => c.count_entry()?,
+                T::Symlink => return Err(IngestError::SpecialFile(shown(&name), "symbolic link")),
+                T::Link => return Err(IngestError::SpecialFile(shown(&name), "hard link")),
+                T::Char | T::Block => return Err(IngestError::SpecialFile(shown(&name), "device")),
+                T::Fifo => return Err(IngestError::SpecialFile(shown(&name), "FIFO")),
+                _ => return Err(IngestError::SpecialFile(shown(&name), "special tar entry")),
             }
-            T::Directory => c.add_dir(&name)?,
-            // Headers without a file still cost a read each: counted, so an archive of headers
-            // alone is bounded by the entry limit like any other.
-            T::XGlobalHeader => c.count_entry()?,
-            T::Symlink => return Err(IngestError::SpecialFile(shown(&name), "symbolic link")),
-            T::Link => return Err(IngestError::SpecialFile(shown(&name), "hard link")),
-            T::Char | T::Block => return Err(IngestError::SpecialFile(shown(&name), "device")),
-            T::Fifo => return Err(IngestError::SpecialFile(shown(&name), "FIFO")),
-            _ => return Err(IngestError::SpecialFile(shown(&name), "special tar entry")),
         }
+        Ok(())
+    })();
+    // Whatever the reader's refusal surfaced as (the tar crate wraps it), it was a bomb.
+    match read {
+        Err(_) if bomb.get() => {
+            Err(IngestError::CompressionRatio("the tar.gz stream".into(), c.limits.max_compression_ratio))
+        }
+        other => other,
     }
-    Ok(())
+}
+
+/// The inflated tar stream, refused once it exceeds `ratio` times the compressed bytes read so
+/// far (past [`RATIO_CHECK_FLOOR`]). Everything counts — file bytes, headers, the extended
+/// headers the tar crate reads into memory by itself, padding — so an archive of headers alone
+/// is bounded like one of files, and the work of an upload by its compressed size.
+struct Inflated<R> {
+    inner: R,
+    compressed: std::rc::Rc<std::cell::Cell<u64>>,
+    out: u64,
+    ratio: u64,
+    bomb: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for Inflated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        if self.out > RATIO_CHECK_FLOOR && self.out > self.ratio.saturating_mul(self.compressed.get().max(1)) {
+            self.bomb.set(true);
+            return Err(io::Error::other("the tar.gz stream inflates beyond the compression-ratio limit"));
+        }
+        Ok(n)
+    }
 }
 
 fn corrupt(e: impl std::fmt::Display) -> IngestError {

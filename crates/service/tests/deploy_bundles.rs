@@ -170,6 +170,25 @@ async fn decompression_bombs_are_rejected_and_nothing_is_stored() {
     e.assert_refused(&bundles::tar_gz(&files(&[INDEX, ("bomb.js", &zeros)])), "compression_ratio").await;
 }
 
+/// Bombs made of what is not a file: a PAX extended header and a GNU long name, which the tar
+/// reader reads into memory whole (64 MB each here, from about 64 KB of gzip). The inflated
+/// stream is bounded as a whole, so they are refused as bombs as soon as they inflate past the
+/// ratio, before they cost the memory or the time.
+#[tokio::test]
+async fn tar_bombs_of_headers_alone_are_rejected_and_nothing_is_stored() {
+    let e = env(Limits::default()).await;
+    let pax = TarEntry { name: b"pax".to_vec(), kind: tar::EntryType::XHeader, data: vec![0; 64 << 20], link: None };
+    e.assert_refused(&bundles::tar_gz_entries(&[pax, TarEntry::file("index.html", b"x")]), "compression_ratio").await;
+    let long_name = TarEntry {
+        name: b"././@LongLink".to_vec(),
+        kind: tar::EntryType::GNULongName,
+        data: vec![b'a'; 64 << 20],
+        link: None,
+    };
+    e.assert_refused(&bundles::tar_gz_entries(&[long_name, TarEntry::file("index.html", b"x")]), "compression_ratio")
+        .await;
+}
+
 #[tokio::test]
 async fn bundles_without_index_html_or_files_are_rejected() {
     let e = env(Limits::default()).await;
