@@ -103,7 +103,7 @@ impl Session {
         let user = r#"{"id":279058397,"first_name":"Vladislav","username":"vdkfrost","language_code":"ru"}"#;
         let raw = tmahost_telegram::init_data::sign(&[("user", user), ("chat_type", "sender")], &token, now);
         let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
-        let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30);
+        let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30, Vec::new());
         let route = route(5768337691, "main");
         let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
         Self { sessions, route, jwt, launch: raw, now }
@@ -137,7 +137,7 @@ pub fn mint_cookie(master: &MasterKey, app_id: &str, user_id: i64, now: i64) -> 
     let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
     let mut route = route(1, "main");
     Arc::get_mut(&mut route).expect("unshared").app_id = app_id.to_owned();
-    let sessions = Sessions::new(master, 30);
+    let sessions = Sessions::new(master, 30, Vec::new());
     let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
     format!("{}={jwt}", crate::session::COOKIE)
 }

@@ -69,6 +69,9 @@ impl FileEntry {
 pub(crate) struct Manifest {
     pub files: HashMap<String, FileEntry, crate::FastHash>,
     pub rules: Rules,
+    /// The bundle's `404.html` files, deepest folder first: the nearest one to a missing path
+    /// is the first whose folder holds the path (no key is built per parent folder).
+    not_found_pages: Vec<String>,
 }
 
 impl Manifest {
@@ -81,7 +84,14 @@ impl Manifest {
                 (f.path, entry)
             })
             .collect();
-        Self { files, rules }
+        Self::with_files(files, rules)
+    }
+
+    fn with_files(files: HashMap<String, FileEntry, crate::FastHash>, rules: Rules) -> Self {
+        let mut not_found_pages: Vec<String> =
+            files.keys().filter(|k| *k == "404.html" || k.ends_with("/404.html")).cloned().collect();
+        not_found_pages.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        Self { files, rules, not_found_pages }
     }
 
     /// Bytes a cached manifest holds, roughly, for the cache's weigher.
@@ -169,11 +179,20 @@ pub(crate) fn resolve<'a>(m: &'a Manifest, path: &str, query: &str) -> Resolutio
 }
 
 /// The request path as manifests spell paths: percent-decoded UTF-8 without NUL or `..`
-/// segments (the answer to anything else is a 400 with this text).
-pub(crate) fn request_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
-    let path = percent_decode_str(raw).decode_utf8().map_err(|_| "400 Bad Request: the path is not valid UTF-8\n")?;
+/// segments, at most [`MAX_REQUEST_PATH`] bytes and [`MAX_SEGMENTS`] segments, so that the
+/// work per request (rule matching, fallbacks) stays bounded whatever a client sends.
+pub(crate) fn request_path(raw: &str) -> Result<Cow<'_, str>, BadPath> {
+    if raw.len() > MAX_REQUEST_PATH {
+        return Err(BadPath(StatusCode::URI_TOO_LONG, "414 URI Too Long: the path is longer than 4096 bytes\n"));
+    }
+    let path = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| BadPath(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not valid UTF-8\n"))?;
+    if path.bytes().filter(|b| *b == b'/').count() > MAX_SEGMENTS {
+        return Err(BadPath(StatusCode::BAD_REQUEST, "400 Bad Request: the path has more than 128 segments\n"));
+    }
     if path.contains('\0') || path.split('/').any(|s| s == "..") {
-        return Err("400 Bad Request\n");
+        return Err(BadPath(StatusCode::BAD_REQUEST, "400 Bad Request\n"));
     }
     Ok(path)
 }
@@ -198,21 +217,24 @@ pub(crate) fn fallback<'a>(m: &'a Manifest, path: &str, spa: bool) -> Resolution
     {
         return Resolution::File { key, status: StatusCode::OK, fallback: true };
     }
-    let mut dir = path.trim_start_matches('/');
-    loop {
-        dir = match dir.rfind('/') {
-            Some(i) => &dir[..i],
-            None => "",
-        };
-        let key = if dir.is_empty() { "404.html".to_owned() } else { format!("{dir}/404.html") };
-        if let Some(key) = m.key(&key) {
-            return Resolution::File { key, status: StatusCode::NOT_FOUND, fallback: true };
-        }
-        if dir.is_empty() {
-            return Resolution::Missing;
-        }
-    }
+    // The folder the path is in, as manifest keys spell it (`blog/2024/`, or empty at the root).
+    let path = path.trim_start_matches('/');
+    let folder = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    m.not_found_pages
+        .iter()
+        .find(|page| folder.starts_with(&page[..page.len() - "404.html".len()]))
+        .map_or(Resolution::Missing, |key| Resolution::File { key, status: StatusCode::NOT_FOUND, fallback: true })
 }
+
+/// Longest request path served, in bytes (percent-encoded, as sent): twice the longest path a
+/// bundle may hold, room for `_redirects` patterns; longer ones get 414.
+pub(crate) const MAX_REQUEST_PATH: usize = 4096;
+/// Most path segments a request may have; more get 400.
+pub(crate) const MAX_SEGMENTS: usize = 128;
+
+/// Why a request path is refused, with the status and the text of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadPath(pub StatusCode, pub &'static str);
 
 #[cfg(test)]
 mod tests {
@@ -232,7 +254,7 @@ mod tests {
                 ((*p).to_owned(), entry)
             })
             .collect();
-        Manifest { files, rules: Rules::parse(None, Some(redirects)).expect("rules") }
+        Manifest::with_files(files, Rules::parse(None, Some(redirects)).expect("rules"))
     }
 
     fn file(key: &str, status: u16, fallback: bool) -> Resolution<'_> {
@@ -279,6 +301,27 @@ mod tests {
         assert_eq!(fallback(&m, "/blog/missing.png", true), file("blog/404.html", 404, true));
         assert_eq!(fallback(&m, "/blog/2024/x", false), file("blog/404.html", 404, true));
         assert_eq!(fallback(&manifest(&["index.html"], ""), "/x.js", true), Resolution::Missing);
+        let m = manifest(&["404.html", "a/404.html", "a/b/404.html", "ab/404.html"], "");
+        assert_eq!(fallback(&m, "/a/b/c/d", false), file("a/b/404.html", 404, true), "the nearest one");
+        assert_eq!(fallback(&m, "/a/bc/d", false), file("a/404.html", 404, true), "folders, not name prefixes");
+        assert_eq!(fallback(&m, "/abc/d", false), file("404.html", 404, true));
+        assert_eq!(fallback(&m, "/a", false), file("404.html", 404, true), "/a is a file name at the root");
+    }
+
+    #[test]
+    fn request_paths_are_bounded_in_length_and_segments() {
+        assert_eq!(request_path("/assets/app.js").as_deref(), Ok("/assets/app.js"));
+        let long = format!("/{}", "a".repeat(MAX_REQUEST_PATH));
+        assert_eq!(request_path(&long).map_err(|e| e.0), Err(StatusCode::URI_TOO_LONG));
+        let at_limit = format!("/{}", "a".repeat(MAX_REQUEST_PATH - 1));
+        assert!(request_path(&at_limit).is_ok());
+        let deep = "/a".repeat(MAX_SEGMENTS + 1);
+        assert_eq!(request_path(&deep).map_err(|e| e.0), Err(StatusCode::BAD_REQUEST));
+        assert!(request_path(&"/a".repeat(MAX_SEGMENTS)).is_ok());
+        // Encoded slashes count once decoded.
+        let encoded = "/a%2F".repeat(MAX_SEGMENTS);
+        assert_eq!(request_path(&encoded).map_err(|e| e.0), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(request_path("/a/../b").map_err(|e| e.0), Err(StatusCode::BAD_REQUEST));
     }
 
     #[test]

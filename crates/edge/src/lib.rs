@@ -9,6 +9,7 @@
 
 #[doc(hidden)]
 pub mod bench;
+mod client;
 mod content;
 mod respond;
 mod routing;
@@ -127,7 +128,11 @@ impl Edge {
                 .weigher(|_, b: &Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
                 .build_with_hasher(FastHash::default()),
             previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
-            sessions: Sessions::new(platform.master_key(), config.session_rate_per_minute),
+            sessions: Sessions::new(
+                platform.master_key(),
+                config.session_rate_per_minute,
+                config.trusted_proxies.clone(),
+            ),
             platform,
         });
         inner.sessions.set_revoked(inner.platform.revoked_edge_sessions().await?);
@@ -397,7 +402,7 @@ async fn for_app(
     }
     let path = match content::request_path(req.path()) {
         Ok(p) => p,
-        Err(why) => return plain(StatusCode::BAD_REQUEST, why),
+        Err(content::BadPath(status, why)) => return plain(status, why),
     };
     let now = now_secs();
     if let Some(rest) = path.strip_prefix("/_tma/") {

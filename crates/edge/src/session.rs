@@ -2,10 +2,8 @@
 //! session cookie (a JWT whose audience is the app) and `Authorization: tma <initData>`.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
-use std::time::Duration;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
@@ -131,8 +129,7 @@ pub(crate) struct Sessions {
     /// nanoseconds. Audience and expiry are checked on every hit; no time-to-live, which would
     /// read the clock on every lookup (expired cookies just age out by size).
     verified: moka::sync::Cache<Arc<[u8]>, Arc<SessionClaims>, crate::FastHash>,
-    attempts: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
-    per_minute: u32,
+    attempts: crate::client::Attempts,
     /// Ids of sessions logged out before their cookie expired (from the database, refreshed
     /// with the routing table, and added to at once by a logout on this edge).
     revoked: RwLock<HashSet<String>>,
@@ -141,7 +138,7 @@ pub(crate) struct Sessions {
 
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sessions").field("per_minute", &self.per_minute).finish_non_exhaustive()
+        f.debug_struct("Sessions").finish_non_exhaustive()
     }
 }
 
@@ -184,7 +181,9 @@ impl Denied {
 }
 
 impl Sessions {
-    pub fn new(master: &MasterKey, per_minute: u32) -> Self {
+    /// `per_minute` sign-in attempts per client and app; clients behind `trusted_proxies` are
+    /// told apart by the addresses those proxies forward.
+    pub fn new(master: &MasterKey, per_minute: u32, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
         let key = master.derive("edge-session-signing");
         Self {
             encoding: EncodingKey::from_secret(key.expose()),
@@ -197,8 +196,7 @@ impl Sessions {
                 .max_capacity(64 * 1024 * 1024)
                 .weigher(|k: &Arc<[u8]>, _| u32::try_from(k.len() + 2048).unwrap_or(u32::MAX))
                 .build_with_hasher(crate::FastHash::default()),
-            attempts: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
-            per_minute,
+            attempts: crate::client::Attempts::new(per_minute, trusted_proxies),
             revoked: RwLock::default(),
             any_revoked: AtomicBool::new(false),
         }
@@ -235,12 +233,6 @@ impl Sessions {
             return route.staff.contains(&user);
         }
         admitted(route, user, c.user.get("is_premium").and_then(serde_json::Value::as_bool) == Some(true)).is_ok()
-    }
-
-    /// Counts an attempt by `ip`; `false` once it made more than the limit this minute.
-    pub fn allow_attempt(&self, ip: IpAddr) -> bool {
-        let n = self.attempts.get_with(ip, || Arc::new(AtomicU32::new(0)));
-        n.fetch_add(1, Ordering::Relaxed) < self.per_minute
     }
 
     pub fn mint(&self, claims: &SessionClaims) -> Option<String> {
@@ -293,12 +285,11 @@ impl Sessions {
         body: &[u8],
         now: i64,
     ) -> (HttpResponse, Result<Option<i64>, &'static str>) {
-        let ip = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        if !self.allow_attempt(ip) {
+        if !self.attempts.allow(req, &route.app_id) {
             let mut res = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "too many sign-in attempts from this address; wait a minute",
+                "too many sign-in attempts to this app from your address; wait a minute",
             );
             res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
             return (res, Err("rate_limited"));

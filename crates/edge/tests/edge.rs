@@ -151,6 +151,13 @@ impl Env {
     async fn session(&self, label: &str, init_data: &str) -> Reply {
         self.send(Method::POST, label, "/_tma/session", &[], Some(json!({ "init_data": init_data }))).await
     }
+
+    /// The status of a session creation with fresh launch data signed by `token`, sent with
+    /// `headers` (what a proxy in front of the edge forwards).
+    async fn session_from(&self, label: &str, headers: &[(&str, &str)], token: &str) -> StatusCode {
+        let body = json!({ "init_data": launch(token, 42, false, now()) });
+        self.send(Method::POST, label, "/_tma/session", headers, Some(body)).await.status
+    }
 }
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
@@ -715,15 +722,63 @@ async fn traffic_is_counted_per_app_and_day_for_the_dashboard() {
 }
 
 #[tokio::test]
-async fn session_creation_is_rate_limited_per_address() {
+async fn session_creation_is_rate_limited_per_address_and_app() {
     let e = env_with(|c| c.session_rate_per_minute = 5).await;
     e.deploy(&bundles::sample_app("v1")).await;
+    e.deploy_to("other_bot", "main", &bundles::sample_app("b"), true).await.expect("deploy b");
+    e.edge.refresh().await.expect("refresh");
     for _ in 0..5 {
         assert_eq!(e.session("demo-bot", "hash=00&auth_date=1").await.status, StatusCode::UNAUTHORIZED);
     }
     let r = e.session("demo-bot", &launch(TOKEN_A, 42, false, now())).await;
     assert_eq!((r.status, r.header("retry-after")), (StatusCode::TOO_MANY_REQUESTS, "60"));
     assert_eq!(r.json()["error"]["code"], "rate_limited");
+    // Hammering one app does not lock the same address out of another app.
+    assert_eq!(e.session("other-bot", &launch(TOKEN_B, 42, false, now())).await.status, StatusCode::OK);
+    // The peer (127.0.0.1) is no trusted proxy: what it claims to forward changes nothing.
+    let spoofed = e.session_from("demo-bot", &[("x-forwarded-for", "198.51.100.77")], TOKEN_A).await;
+    assert_eq!(spoofed, StatusCode::TOO_MANY_REQUESTS, "X-Forwarded-For from an untrusted peer is ignored");
+    let spoofed = e.session_from("demo-bot", &[("forwarded", "for=198.51.100.78")], TOKEN_A).await;
+    assert_eq!(spoofed, StatusCode::TOO_MANY_REQUESTS, "Forwarded from an untrusted peer is ignored");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
+    let e = env_with(|c| {
+        c.session_rate_per_minute = 3;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    // One abusive client behind the proxy uses up its own bucket...
+    let abuser = [("x-forwarded-for", "198.51.100.1")];
+    for _ in 0..3 {
+        assert_eq!(e.session_from("demo-bot", &abuser, TOKEN_A).await, StatusCode::OK);
+    }
+    assert_eq!(e.session_from("demo-bot", &abuser, TOKEN_A).await, StatusCode::TOO_MANY_REQUESTS);
+    // ...and cannot escape it by writing other addresses to the left of the one the proxy
+    // appended (the proxy adds the real peer on the right).
+    let spoof = [("x-forwarded-for", "203.0.113.5, 198.51.100.1")];
+    assert_eq!(e.session_from("demo-bot", &spoof, TOKEN_A).await, StatusCode::TOO_MANY_REQUESTS);
+    let spoof = [("x-forwarded-for", "203.0.113.5"), ("x-forwarded-for", "198.51.100.1")];
+    assert_eq!(e.session_from("demo-bot", &spoof, TOKEN_A).await, StatusCode::TOO_MANY_REQUESTS);
+    // Everyone else behind the same proxy still signs in: IPv4 clients, RFC 7239 `Forwarded`.
+    for others in [
+        [("x-forwarded-for", "198.51.100.2")],
+        [("x-forwarded-for", "198.51.100.1, 198.51.100.3")],
+        [("forwarded", "for=\"[2001:db8:5::1]:4711\";proto=https")],
+    ] {
+        assert_eq!(e.session_from("demo-bot", &others, TOKEN_A).await, StatusCode::OK, "{others:?}");
+    }
+    // IPv6 clients are counted per /64: new interface ids inside it buy nothing.
+    for host in ["2001:db8:5::2", "2001:db8:5::3"] {
+        let v6 = [("x-forwarded-for", host)];
+        assert_eq!(e.session_from("demo-bot", &v6, TOKEN_A).await, StatusCode::OK, "{host}");
+    }
+    let same_64 = [("x-forwarded-for", "2001:db8:5::ffff:4")];
+    assert_eq!(e.session_from("demo-bot", &same_64, TOKEN_A).await, StatusCode::TOO_MANY_REQUESTS);
+    let next_64 = [("x-forwarded-for", "2001:db8:5:1::1")];
+    assert_eq!(e.session_from("demo-bot", &next_64, TOKEN_A).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -87,8 +87,13 @@ pub struct Config {
     pub upload_idle_secs: u64,
     /// Edge: worker threads (each runs its own event loop); unset = one per CPU.
     pub edge_workers: Option<usize>,
-    /// Edge: `POST /_tma/session` attempts per client IP per minute.
+    /// Edge: `POST /_tma/session` attempts per minute per client (IPv4 address or IPv6 /64)
+    /// and app.
     pub session_rate_per_minute: u32,
+    /// Reverse proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` /
+    /// `Forwarded` headers name the client; unset = the TCP peer is the client.
+    #[serde(deserialize_with = "net_list")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Operators' listener of every role (`/healthz`, `/readyz`, `/metrics`); unset = none.
     pub ops_addr: Option<SocketAddr>,
     /// Nameserver (`ip` or `ip:port`) that custom-domain proofs are looked up with; unset =
@@ -132,6 +137,7 @@ impl Default for Config {
             edge_workers: None,
             upload_idle_secs: 30,
             session_rate_per_minute: 30,
+            trusted_proxies: Vec::new(),
             ops_addr: None,
             dns_server: None,
             domain_check_secs: 300,
@@ -358,6 +364,32 @@ fn id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
     }
 }
 
+/// `10.0.0.0/8, 192.0.2.7, 2001:db8::/32` (a string, or a TOML list): bare addresses are one
+/// host.
+fn net_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Nets {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Nets::deserialize(d)? {
+        Nets::List(v) => v,
+        Nets::Text(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an IP address or CIDR like 10.0.0.0/8")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +445,18 @@ mod tests {
             assert!(e.contains(var), "{e}");
         }
         assert!(load("", &[("ADMIN_IDS", "1,x")]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let c = load("", &[("TRUSTED_PROXIES", "10.1.2.3/8, 192.0.2.7 ,2001:db8::/32")]).expect("valid");
+        let nets: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        let c = load("trusted_proxies = [\"127.0.0.1\"]\n", &[]).expect("a TOML list");
+        assert_eq!(c.trusted_proxies.len(), 1);
+        let e = load("", &[("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")]).expect_err("a name is refused");
+        assert!(e.contains("TRUSTED_PROXIES") && e.contains("proxy.internal"), "{e}");
+        assert!(load("", &[]).expect("defaults").trusted_proxies.is_empty());
     }
 
     #[test]
