@@ -387,3 +387,74 @@ async fn the_api_and_edge_roles_run_alone() {
     assert_eq!(api.call(Method::GET, "/api/v1/bots", None, None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(api_role.stop(), Some(0));
 }
+
+/// `serve` with a control bot whose Bot API does not answer: everything else serves at once,
+/// `/readyz` names the bot as degraded, and SIGTERM still stops the process cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_being_down_holds_up_nothing_else() {
+    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    // Port 9 (discard) on loopback: nothing listens, every getMe fails.
+    let mut serve =
+        Serve::start(&[("TMAHOST_CONTROL_BOT_TOKEN", CONTROL), ("TMAHOST_TELEGRAM_API_URL", "http://127.0.0.1:9")]);
+    assert!(serve.printed("control bot: long polling", Duration::from_secs(5)).is_some());
+    let admin = serve.admin_token.clone().expect("first start prints an admin token");
+    // The banner is out: the API, the dashboard and the edge answer now, not once Telegram does.
+    let http = Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+    let api = Api { http: http.clone(), base: serve.api.clone() };
+    let (s, _) = api.call(Method::GET, "/api/v1/bots", Some(&admin), None).await;
+    assert_eq!(s, StatusCode::OK, "the API answers");
+    let login = http.get(format!("{}/login", serve.api)).send().await.expect("the dashboard answers in 2 s");
+    assert!(login.status().is_success(), "{}", login.status());
+    let edge = http.get(format!("{}/", serve.edge)).header("host", "nobody.localhost").send().await;
+    assert_eq!(edge.expect("the edge answers in 2 s").status(), StatusCode::NOT_FOUND);
+
+    // Readiness: serving (200), with the bot named as what is degraded, and why.
+    let (s, ready) = api.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["database"]["status"], "up");
+    assert_eq!(ready["checks"]["object_store"]["status"], "up");
+    assert_eq!(ready["checks"]["control_bot"]["status"], "degraded", "{ready}");
+    assert!(ready["checks"]["control_bot"]["detail"].as_str().is_some_and(|d| !d.is_empty()), "{ready}");
+    assert_eq!(serve.stop(), Some(0), "SIGTERM stops serve while the bot is still retrying");
+}
+
+/// The bot comes up once Telegram answers, and a token Telegram rejects fails the bot alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_bot_reports_up_or_failed_in_readiness() {
+    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    let fake = FakeTelegram::start().await;
+    fake.add_bot(CONTROL, "tmahost_control_bot");
+    let ready_part = |serve: &Serve| {
+        let api = Api { http: Client::new(), base: serve.api.clone() };
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let (s, ready) = api.call(Method::GET, "/readyz", None, None).await;
+                if ready["checks"]["control_bot"]["status"] != "degraded" {
+                    return (s, ready);
+                }
+                assert!(std::time::Instant::now() < deadline, "the bot stayed degraded: {ready}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let serve = Serve::start(&[("TMAHOST_CONTROL_BOT_TOKEN", CONTROL), ("TMAHOST_TELEGRAM_API_URL", &fake.url)]);
+    let (s, ready) = ready_part(&serve).await;
+    assert_eq!(
+        (s, &ready["status"], &ready["checks"]["control_bot"]["status"]),
+        (StatusCode::OK, &json!("ready"), &json!("up"))
+    );
+    drop(serve);
+
+    // A token Telegram does not know: the bot gives up, the rest keeps serving.
+    let rejected = "666000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    let serve = Serve::start(&[("TMAHOST_CONTROL_BOT_TOKEN", rejected), ("TMAHOST_TELEGRAM_API_URL", &fake.url)]);
+    let (s, ready) = ready_part(&serve).await;
+    assert_eq!((s, &ready["status"]), (StatusCode::OK, &json!("degraded")), "{ready}");
+    assert_eq!(ready["checks"]["control_bot"]["status"], "failed", "{ready}");
+    assert!(ready["checks"]["control_bot"]["detail"].as_str().is_some_and(|d| d.contains("rejected")), "{ready}");
+    let api = Api { http: Client::new(), base: serve.api.clone() };
+    let admin = serve.admin_token.clone().expect("admin token");
+    assert_eq!(api.call(Method::GET, "/api/v1/bots", Some(&admin), None).await.0, StatusCode::OK);
+}

@@ -9,6 +9,7 @@ mod dev_link;
 pub mod display;
 pub mod domains;
 mod error;
+pub mod health;
 mod login;
 pub mod metrics;
 mod notices;

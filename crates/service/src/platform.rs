@@ -48,6 +48,8 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// Checks custom-domain proofs; `None` when no DNS configuration exists.
     resolver: Option<Resolver>,
+    /// Background parts' states for `/readyz`.
+    parts: crate::health::Parts,
 }
 
 /// The DNS resolver (hickory's has no `Debug`).
@@ -104,6 +106,7 @@ impl Platform {
                 control_username,
                 metrics: Default::default(),
                 resolver,
+                parts: Default::default(),
             }),
         })
     }
@@ -156,13 +159,20 @@ impl Platform {
             .inner
             .control_username
             .get_or_try_init(|| async {
-                match telegram_api::get_me(http, base, &token).await {
-                    Ok(Some(me)) => Ok(me.username),
+                // Asked while a page renders: an unreachable Telegram must not hold the page up.
+                match tokio::time::timeout(Duration::from_secs(2), telegram_api::get_me(http, base, &token)).await {
+                    Ok(Ok(Some(me))) => Ok(me.username),
                     _ => Err(()),
                 }
             })
             .await;
         found.ok().cloned().flatten()
+    }
+
+    /// The control bot running in this process tells its username once `getMe` answered, so
+    /// pages need not ask Telegram again.
+    pub fn remember_control_bot_username(&self, username: Option<String>) {
+        let _ = self.inner.control_username.set(username);
     }
 
     /// Announces a change the edges must see: at once in this process, and to other processes
@@ -228,17 +238,14 @@ impl Platform {
         });
     }
 
-    /// Both stores answer.
-    pub async fn ready(&self) -> Result<(), ServiceError> {
-        // A dead database makes the pool retry until its acquire timeout; answer sooner.
-        let check = async {
-            self.db().ping().await?;
-            self.blobs().ping().await?;
-            Ok::<_, ServiceError>(())
-        };
-        tokio::time::timeout(Duration::from_secs(3), check)
-            .await
-            .map_err(|_| ServiceError::internal(std::io::Error::other("the readiness check timed out")))?
+    /// What `/readyz` answers: both stores probed, plus the background parts' states.
+    pub async fn readiness(&self) -> crate::health::Readiness {
+        crate::health::check(self, &self.inner.parts).await
+    }
+
+    /// A background part (the control bot) reports how it stands, for `/readyz`.
+    pub fn report(&self, part: &'static str, state: crate::health::PartState) {
+        self.inner.parts.set(part, state);
     }
 
     // ----- authentication ---------------------------------------------------------------

@@ -17,8 +17,6 @@ use tmahost_service::{Actor, Config, DevUser, LogFormat, Platform};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    remote: client::Remote,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,7 +140,7 @@ fn run_main() -> anyhow::Result<()> {
         let filter = tracing_subscriber::EnvFilter::try_from_env("TMAHOST_LOG").unwrap_or_else(|_| "warn".into());
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        return runtime.block_on(client::run(cli.remote, cmd));
+        return runtime.block_on(client::run(cmd));
     }
     let config = Config::load()?;
     init_tracing(config.log_format);
@@ -322,9 +320,11 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         servers.push(tmahost_api::ops_server(platform.clone(), listener)?);
         println!("ops: http://{bound} (/healthz, /readyz, /metrics)");
     }
-    let bot = if control_bot {
+    // The bot reaches Telegram in the background: an outage there must not hold up the API
+    // and the edge (`/readyz` reports the bot as degraded meanwhile).
+    let mut bot = if control_bot {
         let webhook_addr = webhook.as_ref().map(TcpListener::local_addr).transpose()?;
-        let bot = tmahost_bot::ControlBot::start(platform.clone(), webhook).await?;
+        let bot = tmahost_bot::ControlBot::spawn(platform.clone(), webhook)?;
         match webhook_addr {
             Some(addr) => println!("control bot: webhook, listening on http://{addr}"),
             None => println!("control bot: long polling"),
@@ -357,8 +357,25 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
             h.stop(true).await;
         }
     });
-    for result in futures_util::future::join_all(servers).await {
-        result?;
+    let servers = futures_util::future::join_all(servers);
+    match (role, bot.as_mut()) {
+        // The bot is all this role runs: if Telegram rejects the token, exit with why.
+        (Role::Bot, Some(b)) => {
+            tokio::select! {
+                _ = stopping.wait_for(|s| *s) => {}
+                gave_up = b.stopped() => {
+                    gave_up?;
+                }
+            }
+            for result in servers.await {
+                result?;
+            }
+        }
+        _ => {
+            for result in servers.await {
+                result?;
+            }
+        }
     }
     if let Some(bot) = bot {
         let _ = stopping.wait_for(|s| *s).await;
@@ -410,5 +427,30 @@ mod tests {
         use clap::Parser;
         assert!(super::Cli::try_parse_from(["tmahost", "frobnicate"]).is_err());
         assert!(super::Cli::try_parse_from(["tmahost", "admin", "token", "create"]).is_err(), "--scope is required");
+    }
+
+    #[test]
+    fn only_commands_that_call_the_api_take_server_and_json() {
+        use clap::Parser;
+        let parses = |args: &[&str]| super::Cli::try_parse_from(std::iter::once("tmahost").chain(args.iter().copied()));
+        for client in
+            [&["deploy", "dist", "--bot", "b"][..], &["bots"], &["deployments", "--bot", "b"], &["promote", "x"]]
+        {
+            let mut args = client.to_vec();
+            args.extend(["--server", "http://127.0.0.1:1", "--json"]);
+            assert!(parses(&args).is_ok(), "{args:?}");
+        }
+        assert!(parses(&["login", "--server", "http://127.0.0.1:1"]).is_ok());
+        for operator in
+            [&["dev-link", "--bot", "b"][..], &["admin", "login-link", "--user-id", "1"], &["serve"], &["migrate"]]
+        {
+            for flag in [&["--server", "http://127.0.0.1:1"][..], &["--json"]] {
+                let mut args = operator.to_vec();
+                args.extend(flag);
+                assert!(parses(&args).is_err(), "{args:?} must not take a client-only flag");
+            }
+            let help = super::Cli::command().render_long_help().to_string();
+            assert!(!help.contains("--server"), "the top-level help shows no client-only flag");
+        }
     }
 }

@@ -8,16 +8,19 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database and the object store answer.
+/// Readiness: `ready` when the database, the object store and every background part (the
+/// control bot) are up; `degraded` (still 200) when the stores answer but a background part is
+/// retrying its outside service; `not_ready` (503) when a store does not answer. `checks` says
+/// which part stands how, and why.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "ready"), (status = 503, description = "a dependency is down")))]
+    responses((status = 200, description = "ready or degraded; `checks` names what is degraded"),
+        (status = 503, description = "the database or the object store is down")))]
 pub async fn readyz(platform: web::Data<Platform>) -> HttpResponse {
-    match platform.ready().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            HttpResponse::ServiceUnavailable()
-                .json(crate::error::body("not_ready", "database or object store unavailable"))
-        }
+    let readiness = platform.readiness().await;
+    if readiness.serving() {
+        HttpResponse::Ok().json(readiness)
+    } else {
+        tracing::warn!(checks = ?readiness.checks, "not ready");
+        HttpResponse::ServiceUnavailable().json(readiness)
     }
 }

@@ -26,23 +26,34 @@ pub struct AppArgs {
     pub app: String,
 }
 
-/// Options every client command takes.
+/// Options of the client commands that call the API (operator commands, which act on the
+/// server's own database, do not show them).
 #[derive(Debug, clap::Args)]
 pub struct Remote {
     /// The API's base URL, e.g. https://api.example.com (default: the one `tmahost login` stored).
-    #[arg(long, env = "TMAHOST_SERVER", global = true)]
+    #[arg(long, env = "TMAHOST_SERVER")]
     pub server: Option<String>,
     /// Print the server's JSON instead of a summary.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
     /// Deploy a build folder (only new contents are uploaded) or a .zip / .tar.gz.
-    Deploy(DeployArgs),
+    Deploy {
+        #[command(flatten)]
+        args: DeployArgs,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// List an app's deployments, newest first.
-    Deployments(AppArgs),
+    Deployments {
+        #[command(flatten)]
+        app: AppArgs,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Serve an earlier deployment again (default: the one live before the current one).
     Rollback {
         #[command(flatten)]
@@ -50,19 +61,28 @@ pub enum ClientCommand {
         /// The version to serve, e.g. 3 or v3.
         #[arg(long)]
         to: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Make a deployment (usually a staged one) the active one, without uploading again.
     Promote {
         /// The deployment id printed by `tmahost deploy --stage`.
         id: String,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// List the apps of a bot, or of every bot you can see.
     Apps {
         #[arg(long)]
         bot: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// List the bots you can see.
-    Bots,
+    Bots {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Show an app's custom domain and the DNS TXT record that proves you control it; with
     /// `--verify`, ask the server to look for the record now. Set the domain in the app's
     /// settings (`custom_domain`) first.
@@ -71,57 +91,81 @@ pub enum ClientCommand {
         app: AppArgs,
         #[arg(long)]
         verify: bool,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Store the server URL and an API token (read from TMAHOST_TOKEN or standard input) in
     /// the user's config dir, readable by the user only.
-    Login,
+    Login {
+        /// The API's base URL, e.g. https://api.example.com.
+        #[arg(long, env = "TMAHOST_SERVER")]
+        server: Option<String>,
+    },
     /// Forget the stored server and token.
     Logout,
 }
 
-pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
-    match cmd {
-        ClientCommand::Login => return login(remote).await,
-        ClientCommand::Logout => return logout(),
-        _ => {}
+impl ClientCommand {
+    /// The API options of a command that calls the API.
+    fn remote(&self) -> Option<&Remote> {
+        match self {
+            Self::Deploy { remote, .. }
+            | Self::Deployments { remote, .. }
+            | Self::Rollback { remote, .. }
+            | Self::Promote { remote, .. }
+            | Self::Apps { remote, .. }
+            | Self::Bots { remote }
+            | Self::Domain { remote, .. } => Some(remote),
+            Self::Login { .. } | Self::Logout => None,
+        }
     }
-    let api = Api::from_env(remote.server.clone())?;
+}
+
+pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
+    let Some(remote) = cmd.remote() else {
+        return match cmd {
+            ClientCommand::Login { server } => login(server).await,
+            _ => logout(),
+        };
+    };
+    let (server, json) = (remote.server.clone(), remote.json);
+    let api = Api::from_env(server)?;
     let out = match cmd {
-        ClientCommand::Deploy(args) => {
+        ClientCommand::Deploy { args, .. } => {
             let result = deploy::deploy(&api, &args).await?;
-            if !remote.json {
+            if !json {
                 print_deployed(&result);
             }
             result
         }
-        ClientCommand::Deployments(app) => {
+        ClientCommand::Deployments { app, .. } => {
             let list: Value = api.get(&format!("/api/v1/bots/{}/apps/{}/deployments", app.bot, app.app)).await?;
-            if !remote.json {
+            if !json {
                 print_deployments(&list);
             }
             list
         }
-        ClientCommand::Rollback { app, to } => {
+        ClientCommand::Rollback { app, to, .. } => {
             let to = to
                 .map(|v| v.trim_start_matches('v').parse::<i64>().with_context(|| format!("`{v}` is not a version")))
                 .transpose()?;
             let path = format!("/api/v1/bots/{}/apps/{}/rollback", app.bot, app.app);
             let d: Value =
                 api.json("rolling back", || api.request(Method::POST, &path).json(&json!({ "to": to }))).await?;
-            if !remote.json {
+            if !json {
                 println!("v{} is live again: {}", d["version"], text(&d["url"]));
             }
             d
         }
-        ClientCommand::Promote { id } => {
+        ClientCommand::Promote { id, .. } => {
             let path = format!("/api/v1/deployments/{id}/activate");
             let d: Value = api.json("promoting", || api.request(Method::POST, &path)).await?;
-            if !remote.json {
+            if !json {
                 println!("v{} is live: {}", d["version"], text(&d["url"]));
             }
             d
         }
-        ClientCommand::Apps { bot } => {
+        ClientCommand::Apps { bot, .. } => {
             let bots: Vec<String> = match bot {
                 Some(b) => vec![b],
                 None => {
@@ -139,7 +183,7 @@ pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
                 let list: Value = api.get(&format!("/api/v1/bots/{b}/apps")).await?;
                 apps.extend(list.as_array().cloned().unwrap_or_default());
             }
-            if !remote.json {
+            if !json {
                 table(
                     &["BOT", "APP", "ACCESS", "URL"],
                     apps.iter()
@@ -152,9 +196,9 @@ pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
             }
             Value::Array(apps)
         }
-        ClientCommand::Bots => {
+        ClientCommand::Bots { .. } => {
             let list: Value = api.get("/api/v1/bots").await?;
-            if !remote.json {
+            if !json {
                 table(
                     &["ID", "USERNAME", "STATUS", "URL"],
                     list.as_array()
@@ -173,7 +217,7 @@ pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
             }
             list
         }
-        ClientCommand::Domain { app, verify } => {
+        ClientCommand::Domain { app, verify, .. } => {
             let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
             let status: Value = if verify {
                 let path = format!("{base}/domain/verify");
@@ -185,7 +229,7 @@ pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
                 }
                 a["domain"].clone()
             };
-            if !remote.json {
+            if !json {
                 println!("domain:  {} ({})", text(&status["domain"]), text(&status["status"]));
                 println!("record:  {} TXT \"{}\"", text(&status["txt_name"]), text(&status["txt_value"]));
                 if let Some(e) = status["last_error"].as_str() {
@@ -194,16 +238,16 @@ pub async fn run(remote: Remote, cmd: ClientCommand) -> anyhow::Result<()> {
             }
             status
         }
-        ClientCommand::Login | ClientCommand::Logout => unreachable!("handled above"),
+        ClientCommand::Login { .. } | ClientCommand::Logout => unreachable!("handled above"),
     };
-    if remote.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
 }
 
-async fn login(remote: Remote) -> anyhow::Result<()> {
-    let Some(server) = remote.server else {
+async fn login(server: Option<String>) -> anyhow::Result<()> {
+    let Some(server) = server else {
         bail!("which server? pass --server URL (or set TMAHOST_SERVER)");
     };
     let token = match std::env::var("TMAHOST_TOKEN") {
