@@ -316,8 +316,9 @@ enum Token {
 struct Captures<'a>(Vec<(&'a str, &'a str)>);
 
 impl Captures<'_> {
+    /// A name used twice in a pattern (`/:a/:a`) has the value of its last occurrence.
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.0.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
 
     /// Replaces `:splat` and `:name` in `template` with the captured values.
@@ -500,6 +501,7 @@ fn match_tokens<'a>(tokens: &'a [Token], input: &'a str, capture: bool) -> Optio
         return (start == input.len()).then_some(Captures(caps));
     };
     let mut end = input.len();
+    let tail_from = caps.len();
     for token in tail.iter().rev() {
         let rest = &input[start..end];
         match token {
@@ -524,6 +526,8 @@ fn match_tokens<'a>(tokens: &'a [Token], input: &'a str, capture: bool) -> Optio
             Token::Splat => return None,
         }
     }
+    // Captures in pattern order, so the last occurrence of a name wins.
+    caps[tail_from..].reverse();
     if capture {
         caps.push(("splat", &input[start..end]));
     }
@@ -677,6 +681,12 @@ mod tests {
         assert!(Pattern::parse("/*.js").expect("pattern").matches("/assets/x.js"));
         assert!(!Pattern::parse("/*.js").expect("pattern").matches("/assets/x.css"));
         assert!(Pattern::parse("/").expect("pattern").matches("/"));
+        // A name used twice takes its last occurrence's value, as it did with a map.
+        assert_eq!(Pattern::parse("/:a/:a").expect("pattern").fill("/x/y", ":a"), Some("y".into()));
+        assert_eq!(
+            Pattern::parse("/:a/*/:a/z").expect("pattern").fill("/x/m/n/y/z", ":a|:splat"),
+            Some("y|m/n".into())
+        );
     }
 
     /// The matcher as it was, trying every cut of the splat: the specification the one-pass
