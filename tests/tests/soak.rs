@@ -90,14 +90,29 @@ async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
     let port = serve.edge.rsplit(':').next().expect("port").to_owned();
     let host = format!("demo-bot.localhost:{port}");
     let edge = serve.edge.clone();
-    // The first deploy reaches the edge's table asynchronously.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The first deploy reaches the edge's table asynchronously: wait for its asset itself (the
+    // app may be known to the edge a moment before its first version is).
+    let body = json!({ "init_data": launch_data(999) });
+    let res = http.post(format!("{edge}/_tma/session")).header("host", &host).json(&body).send().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut res = res.expect("session");
+    while res.status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the app never appeared: {}", res.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let again = http.post(format!("{edge}/_tma/session")).header("host", &host).json(&body).send().await;
+        res = again.expect("session");
+    }
+    let set = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+    let cookie = set.split(';').next().expect("pair").to_owned();
+    let first = bodies("s1")[1].clone();
     loop {
-        let res = http.get(format!("{edge}/_tma/me")).header("host", &host).send().await.expect("edge");
-        if res.status() == StatusCode::UNAUTHORIZED {
+        let res = http.get(format!("{edge}{ASSET}")).header("host", &host).header("cookie", &cookie).send().await;
+        let res = res.expect("edge");
+        let status = res.status();
+        if status == StatusCode::OK && res.bytes().await.expect("body").as_ref() == first.as_slice() {
             break;
         }
-        assert!(Instant::now() < deadline, "the app never appeared: {}", res.status());
+        assert!(Instant::now() < deadline, "the first version never appeared: {status}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
