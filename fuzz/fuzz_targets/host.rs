@@ -1,16 +1,18 @@
-//! Host routing on a table of 100 bots x 3 apps: any `Host` value resolves or not, without
-//! panicking; names outside the apps' domain never resolve.
+//! The host grammar: any `Host` value is placed under the apps' domain or not without
+//! panicking; only names under it are read as labels, a label has no dot, and a preview reading
+//! gives back the label it was read from.
 #![no_main]
 
-use std::sync::LazyLock;
-
 use libfuzzer_sys::fuzz_target;
-use tmahost_edge::bench::Routes;
+use tmahost_types::host::{PlatformHost, preview};
 
-static ROUTES: LazyLock<Routes> = LazyLock::new(|| Routes::synthetic(100, 3));
-
-fuzz_target!(|host: &str| {
-    let hit = ROUTES.hit(host);
-    let name = host.rsplit_once(':').map_or(host, |(n, _)| n).trim_end_matches('.').to_ascii_lowercase();
-    assert!(!hit || name.ends_with(".apps.test"), "{host} resolved");
+fuzz_target!(|raw: &str| {
+    let Some(PlatformHost::Label(label)) = PlatformHost::parse(raw, ".apps.test") else {
+        return;
+    };
+    let name = raw.rsplit_once(':').map_or(raw, |(n, _)| n).trim_end_matches('.').to_ascii_lowercase();
+    assert!(name.ends_with(".apps.test") && !label.contains('.'), "{raw:?} -> {label:?}");
+    if let Some((short, named)) = preview(&label) {
+        assert_eq!(format!("{short}--{named}"), *label, "{raw:?}");
+    }
 });

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use tmahost_telegram::{BotId, BotToken, InitData, InitDataKey, TelegramKey};
+use tmahost_types::{BotId, BotToken, InitData, InitDataKey, TelegramKey};
 
 static TOKEN: LazyLock<BotToken> =
     LazyLock::new(|| BotToken::parse("5768337691:AAH5YkoiEuPk8-FZa32hStHTqXiLPtAEhx8").expect("token"));

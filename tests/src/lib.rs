@@ -18,6 +18,12 @@ pub mod s3;
 pub mod server;
 pub mod web;
 
+/// A tenant's bot token (bot id 111111111), for `Demo_Bot` (host label `demo-bot`) in most
+/// tests. No real bot has it; the Bot API in tests is always a fake.
+pub const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+/// Another tenant's (bot id 222222222), `Other_Bot` in most tests.
+pub const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+
 /// Whether a missing external dependency must fail the test run (set by `.ci/run`).
 pub fn require_all() -> bool {
     std::env::var("TMAHOST_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1" || v == "true")
@@ -43,7 +49,7 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// Launch data as Telegram would give a Mini App now: `user` (its JSON) signed with the bot's
 /// token.
 pub fn launch_data(bot_token: &str, user_json: &str) -> String {
-    let token = tmahost_telegram::BotToken::parse(bot_token).expect("bot token");
+    let token = tmahost_types::BotToken::parse(bot_token).expect("bot token");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
-    tmahost_telegram::init_data::sign(&[("user", user_json)], &token, now)
+    tmahost_types::init_data::sign(&[("user", user_json)], &token, now)
 }

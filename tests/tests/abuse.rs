@@ -12,7 +12,7 @@ use tmahost_testkit::server::Serve;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const TOKEN: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN: &str = tmahost_testkit::TOKEN_A;
 
 fn addr(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()

@@ -14,7 +14,7 @@ use tmahost_testkit::fake_telegram::FakeTelegram;
 use tmahost_testkit::server::Serve;
 use tmahost_testkit::{bundles, unavailable};
 
-const TOKEN: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN: &str = tmahost_testkit::TOKEN_A;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 

@@ -11,8 +11,8 @@ use sha2::Digest;
 use tmahost_testkit::fake_telegram::FakeTelegram;
 use tmahost_testkit::server::{Serve, binary};
 
-const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
+const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
 
 /// A server with two registered bots and a developer's shell pointed at it.
 struct Setup {

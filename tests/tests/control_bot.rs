@@ -10,7 +10,7 @@ use tmahost_testkit::fake_telegram::{Call, FakeTelegram};
 use tmahost_testkit::server::Serve;
 
 const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-const TENANT: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TENANT: &str = tmahost_testkit::TOKEN_A;
 const ADMIN: i64 = 1001;
 const DEV: i64 = 4242;
 const STRANGER: i64 = 9999;

@@ -8,8 +8,8 @@ use tmahost_testkit::bundles;
 use tmahost_testkit::server::Serve;
 use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
 
-const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
+const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
 const DEV: i64 = 4242;
 
 async fn api(http: &Client, serve: &Serve, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -307,11 +307,11 @@ async fn the_login_widget_signs_in_admins_and_members_only() {
     );
     assert!(!browser.get("/").await.csp.contains("telegram.org"), "other pages stay strict");
 
-    let token = tmahost_telegram::BotToken::parse(CONTROL).expect("token");
+    let token = tmahost_types::BotToken::parse(CONTROL).expect("token");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs().to_string();
     let callback = |user: &str, auth_date: &str, tamper: bool| {
         let fields = [("auth_date", auth_date), ("first_name", "Ann"), ("id", user), ("username", "ann")];
-        let hash = tmahost_telegram::login_widget::sign(&fields, &token);
+        let hash = tmahost_types::login_widget::sign(&fields, &token);
         let user = if tamper { "1" } else { user };
         format!("/login/telegram?id={user}&first_name=Ann&username=ann&auth_date={auth_date}&hash={hash}")
     };

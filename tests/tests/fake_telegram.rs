@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tmahost_testkit::fake_telegram::FakeTelegram;
 
-const TOKEN: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN: &str = tmahost_testkit::TOKEN_A;
 
 async fn call(fake: &FakeTelegram, token: &str, method: &str, body: Value) -> (u16, Value) {
     let res = reqwest::Client::new().post(format!("{}/bot{token}/{method}", fake.url)).json(&body).send().await;

@@ -13,7 +13,7 @@ use tmahost_testkit::bundles;
 use tmahost_testkit::server::Serve;
 use tokio::io::AsyncWriteExt;
 
-const TOKEN: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN: &str = tmahost_testkit::TOKEN_A;
 const APP: &str = "/api/v1/bots/demo-bot/apps/main";
 
 struct Platform {

@@ -13,10 +13,8 @@ use tmahost_testkit::dns::DnsServer;
 use tmahost_testkit::server::Serve;
 use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
 
-const BOTS: [(&str, &str, &str); 2] = [
-    ("111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Demo_Bot", "demo-bot"),
-    ("222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Other_Bot", "other-bot"),
-];
+const BOTS: [(&str, &str, &str); 2] =
+    [(tmahost_testkit::TOKEN_A, "Demo_Bot", "demo-bot"), (tmahost_testkit::TOKEN_B, "Other_Bot", "other-bot")];
 const APPS: [&str; 2] = ["main", "two"];
 const ASSET: &str = "/assets/index-BXk3f9a1.js";
 

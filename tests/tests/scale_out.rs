@@ -13,7 +13,7 @@ use tmahost_testkit::postgres::PgServer;
 use tmahost_testkit::s3::S3Server;
 use tmahost_testkit::server::Serve;
 
-const TOKEN: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN: &str = tmahost_testkit::TOKEN_A;
 
 struct Edge {
     serve: Serve,

@@ -9,8 +9,8 @@ use tmahost_testkit::bundles;
 use tmahost_testkit::fake_telegram::FakeTelegram;
 use tmahost_testkit::server::Serve;
 
-const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
+const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
 
 struct Api {
     http: Client,

@@ -14,8 +14,8 @@ use tmahost_testkit::bundles;
 use tmahost_testkit::dns::DnsServer;
 use tmahost_testkit::server::Serve;
 
-const VICTIM: (&str, &str, &str) = ("111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Demo_Bot", "demo-bot");
-const ATTACKER: (&str, &str, &str) = ("222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", "Other_Bot", "other-bot");
+const VICTIM: (&str, &str, &str) = (tmahost_testkit::TOKEN_A, "Demo_Bot", "demo-bot");
+const ATTACKER: (&str, &str, &str) = (tmahost_testkit::TOKEN_B, "Other_Bot", "other-bot");
 /// A file only the victim deployed.
 const VICTIM_SECRET: &[u8] = b"the victim's unreleased pricing table";
 const VICTIM_DOMAIN: &str = "shop.victim.example";

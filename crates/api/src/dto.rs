@@ -288,7 +288,7 @@ impl From<&AuditEvent> for AuditDto {
             id: e.id,
             at: ts(e.at),
             actor: e.actor.clone(),
-            action: e.action.clone(),
+            action: e.action.to_string(),
             bot_id: e.bot_id,
             app_id: e.app_id.clone(),
             deployment_id: e.deployment_id.clone(),

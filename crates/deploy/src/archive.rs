@@ -6,7 +6,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
-use tmahost_store::model::Sha256;
+use tmahost_types::Sha256;
 
 use crate::rules::{HEADERS_FILE, REDIRECTS_FILE};
 use crate::{BundlePath, IngestError, Limits, RuleError, Rules, content_type_for, html_refs};

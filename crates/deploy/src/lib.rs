@@ -23,7 +23,7 @@ pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;
 pub use fingerprint::is_fingerprinted;
 pub use manifest::{CheckedManifest, DeclaredFile, FinalInputs, ManifestFile, check_manifest, finish_manifest};
-pub use path::BundlePath;
+pub use path::{BadRequestPath, BundlePath, MAX_REQUEST_PATH, MAX_SEGMENTS, request_path};
 pub use rules::{RuleError, Rules};
 
 /// Limits on what one upload may contain. Defaults suit real Mini App bundles with room to

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use tmahost_store::model::Sha256;
+use tmahost_types::Sha256;
 
 use crate::archive::{check_tree, is_junk, rewrite_warnings, rule_text};
 use crate::rules::{HEADERS_FILE, REDIRECTS_FILE};

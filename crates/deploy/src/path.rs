@@ -1,6 +1,10 @@
-//! [`BundlePath`]: a file's path inside a bundle, normalised and safe.
+//! Paths, parsed once into a form that is safe afterwards: [`BundlePath`], a file's path inside
+//! a bundle, and [`request_path`], the path of a request for one.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use percent_encoding::percent_decode_str;
 
 use crate::IngestError;
 
@@ -70,6 +74,42 @@ impl fmt::Display for BundlePath {
     }
 }
 
+/// Longest request path served, in bytes (percent-encoded, as sent): twice the longest path a
+/// bundle may hold, room for `_redirects` patterns.
+pub const MAX_REQUEST_PATH: usize = 4096;
+/// Most path segments a request may have.
+pub const MAX_SEGMENTS: usize = 128;
+
+/// Why a request path is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequestPath {
+    #[error("the path is longer than 4096 bytes")]
+    TooLong,
+    #[error("the path is not valid UTF-8")]
+    NotUtf8,
+    #[error("the path has more than 128 segments")]
+    TooDeep,
+    #[error("the path holds NUL or a `..` segment")]
+    Forbidden,
+}
+
+/// The request path as manifests spell paths: percent-decoded UTF-8 without NUL or `..`
+/// segments, at most [`MAX_REQUEST_PATH`] bytes and [`MAX_SEGMENTS`] segments, so that the
+/// work per request (rule matching, fallbacks) stays bounded whatever a client sends.
+pub fn request_path(raw: &str) -> Result<Cow<'_, str>, BadRequestPath> {
+    if raw.len() > MAX_REQUEST_PATH {
+        return Err(BadRequestPath::TooLong);
+    }
+    let path = percent_decode_str(raw).decode_utf8().map_err(|_| BadRequestPath::NotUtf8)?;
+    if path.bytes().filter(|b| *b == b'/').count() > MAX_SEGMENTS {
+        return Err(BadRequestPath::TooDeep);
+    }
+    if path.contains('\0') || path.split('/').any(|s| s == "..") {
+        return Err(BadRequestPath::Forbidden);
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +143,23 @@ mod tests {
         let b = BundlePath("a/b/c.js".into());
         assert_eq!(b.parents().collect::<Vec<_>>(), vec!["a", "a/b"]);
         assert_eq!(b.file_name(), "c.js");
+    }
+
+    #[test]
+    fn request_paths_are_bounded_in_length_and_segments() {
+        assert_eq!(request_path("/assets/app.js").as_deref(), Ok("/assets/app.js"));
+        let long = format!("/{}", "a".repeat(MAX_REQUEST_PATH));
+        assert_eq!(request_path(&long), Err(BadRequestPath::TooLong));
+        let at_limit = format!("/{}", "a".repeat(MAX_REQUEST_PATH - 1));
+        assert!(request_path(&at_limit).is_ok());
+        let deep = "/a".repeat(MAX_SEGMENTS + 1);
+        assert_eq!(request_path(&deep), Err(BadRequestPath::TooDeep));
+        assert!(request_path(&"/a".repeat(MAX_SEGMENTS)).is_ok());
+        // Encoded slashes count once decoded.
+        let encoded = "/a%2F".repeat(MAX_SEGMENTS);
+        assert_eq!(request_path(&encoded), Err(BadRequestPath::TooDeep));
+        assert_eq!(request_path("/a/%2e%2E/b"), Err(BadRequestPath::Forbidden));
+        assert_eq!(request_path("/a%00"), Err(BadRequestPath::Forbidden));
+        assert_eq!(request_path("/%ff"), Err(BadRequestPath::NotUtf8));
     }
 }

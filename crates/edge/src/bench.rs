@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tmahost_deploy::Rules;
 use tmahost_store::MasterKey;
 use tmahost_store::model::{AppSettings, AppSlug, DeploymentFile, Sha256};
-use tmahost_telegram::{BotId, BotToken, InitData, InitDataKey};
+use tmahost_types::host::AppHost;
+use tmahost_types::{BotId, BotToken, InitData, InitDataKey};
 
 use crate::content::{self, Manifest, Resolution};
 use crate::routing::{AppRoute, RouteTable};
@@ -44,10 +45,9 @@ impl Routes {
             for a in 0..apps {
                 let slug = if a == 0 { "main".to_owned() } else { format!("app{a}") };
                 let r = route(b as i64, &slug);
-                if a == 0 {
-                    table.insert_label(label.clone(), r.clone());
+                for key in AppHost::route_keys(&r.slug, &label) {
+                    table.insert_label(key, r.clone());
                 }
-                table.insert_label(format!("{slug}--{label}"), r);
             }
         }
         Self(table)
@@ -101,7 +101,7 @@ impl Session {
     pub fn new(now: i64) -> Self {
         let token = BotToken::parse(TOKEN).expect("token");
         let user = r#"{"id":279058397,"first_name":"Vladislav","username":"vdkfrost","language_code":"ru"}"#;
-        let raw = tmahost_telegram::init_data::sign(&[("user", user), ("chat_type", "sender")], &token, now);
+        let raw = tmahost_types::init_data::sign(&[("user", user), ("chat_type", "sender")], &token, now);
         let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
         let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30, Vec::new());
         let route = route(5768337691, "main");
@@ -133,16 +133,11 @@ impl Session {
 pub fn mint_cookie(master: &MasterKey, app_id: &str, user_id: i64, now: i64) -> String {
     let token = BotToken::parse(TOKEN).expect("token");
     let user = format!(r#"{{"id":{user_id},"first_name":"Load"}}"#);
-    let raw = tmahost_telegram::init_data::sign(&[("user", &user)], &token, now);
+    let raw = tmahost_types::init_data::sign(&[("user", &user)], &token, now);
     let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
     let mut route = route(1, "main");
     Arc::get_mut(&mut route).expect("unshared").app_id = app_id.to_owned();
     let sessions = Sessions::new(master, 30, Vec::new());
     let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
     format!("{}={jwt}", crate::session::COOKIE)
-}
-
-/// The edge's request path check: the path manifests are searched with, or `None` for a 400.
-pub fn request_path(raw: &str) -> Option<String> {
-    content::request_path(raw).ok().map(|p| p.into_owned())
 }

@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
-use percent_encoding::percent_decode_str;
-use tmahost_deploy::Rules;
+use tmahost_deploy::{BadRequestPath, Rules};
 use tmahost_store::Encoding;
 use tmahost_store::model::{DeploymentFile, Sha256};
 
@@ -178,23 +177,18 @@ pub(crate) fn resolve<'a>(m: &'a Manifest, path: &str, query: &str) -> Resolutio
     }
 }
 
-/// The request path as manifests spell paths: percent-decoded UTF-8 without NUL or `..`
-/// segments, at most [`MAX_REQUEST_PATH`] bytes and [`MAX_SEGMENTS`] segments, so that the
-/// work per request (rule matching, fallbacks) stays bounded whatever a client sends.
+/// The request path as manifests spell paths, or the status and text refusing it.
 pub(crate) fn request_path(raw: &str) -> Result<Cow<'_, str>, BadPath> {
-    if raw.len() > MAX_REQUEST_PATH {
-        return Err(BadPath(StatusCode::URI_TOO_LONG, "414 URI Too Long: the path is longer than 4096 bytes\n"));
-    }
-    let path = percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| BadPath(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not valid UTF-8\n"))?;
-    if path.bytes().filter(|b| *b == b'/').count() > MAX_SEGMENTS {
-        return Err(BadPath(StatusCode::BAD_REQUEST, "400 Bad Request: the path has more than 128 segments\n"));
-    }
-    if path.contains('\0') || path.split('/').any(|s| s == "..") {
-        return Err(BadPath(StatusCode::BAD_REQUEST, "400 Bad Request\n"));
-    }
-    Ok(path)
+    tmahost_deploy::request_path(raw).map_err(|e| match e {
+        BadRequestPath::TooLong => {
+            BadPath(StatusCode::URI_TOO_LONG, "414 URI Too Long: the path is longer than 4096 bytes\n")
+        }
+        BadRequestPath::NotUtf8 => BadPath(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not valid UTF-8\n"),
+        BadRequestPath::TooDeep => {
+            BadPath(StatusCode::BAD_REQUEST, "400 Bad Request: the path has more than 128 segments\n")
+        }
+        BadRequestPath::Forbidden => BadPath(StatusCode::BAD_REQUEST, "400 Bad Request\n"),
+    })
 }
 
 /// Paths worth looking up in previous deployments: assets, never pages or app routes, so an
@@ -225,12 +219,6 @@ pub(crate) fn fallback<'a>(m: &'a Manifest, path: &str, spa: bool) -> Resolution
         .find(|page| folder.starts_with(&page[..page.len() - "404.html".len()]))
         .map_or(Resolution::Missing, |key| Resolution::File { key, status: StatusCode::NOT_FOUND, fallback: true })
 }
-
-/// Longest request path served, in bytes (percent-encoded, as sent): twice the longest path a
-/// bundle may hold, room for `_redirects` patterns; longer ones get 414.
-pub(crate) const MAX_REQUEST_PATH: usize = 4096;
-/// Most path segments a request may have; more get 400.
-pub(crate) const MAX_SEGMENTS: usize = 128;
 
 /// Why a request path is refused, with the status and the text of the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,19 +297,12 @@ mod tests {
     }
 
     #[test]
-    fn request_paths_are_bounded_in_length_and_segments() {
-        assert_eq!(request_path("/assets/app.js").as_deref(), Ok("/assets/app.js"));
-        let long = format!("/{}", "a".repeat(MAX_REQUEST_PATH));
+    fn refused_request_paths_answer_414_or_400() {
+        let long = format!("/{}", "a".repeat(tmahost_deploy::MAX_REQUEST_PATH));
         assert_eq!(request_path(&long).map_err(|e| e.0), Err(StatusCode::URI_TOO_LONG));
-        let at_limit = format!("/{}", "a".repeat(MAX_REQUEST_PATH - 1));
-        assert!(request_path(&at_limit).is_ok());
-        let deep = "/a".repeat(MAX_SEGMENTS + 1);
-        assert_eq!(request_path(&deep).map_err(|e| e.0), Err(StatusCode::BAD_REQUEST));
-        assert!(request_path(&"/a".repeat(MAX_SEGMENTS)).is_ok());
-        // Encoded slashes count once decoded.
-        let encoded = "/a%2F".repeat(MAX_SEGMENTS);
-        assert_eq!(request_path(&encoded).map_err(|e| e.0), Err(StatusCode::BAD_REQUEST));
-        assert_eq!(request_path("/a/../b").map_err(|e| e.0), Err(StatusCode::BAD_REQUEST));
+        for bad in ["/a/../b", "/%ff", &"/a".repeat(tmahost_deploy::MAX_SEGMENTS + 1)] {
+            assert_eq!(request_path(bad).map_err(|e| e.0), Err(StatusCode::BAD_REQUEST), "{bad}");
+        }
     }
 
     #[test]

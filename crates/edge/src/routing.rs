@@ -1,13 +1,13 @@
 //! Host -> app routing: the in-memory table built from the database in one query and swapped
 //! whole on every change, so a lookup is one hash probe and never waits for the database.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use tmahost_service::{Platform, ServiceError};
 use tmahost_store::model::{AppSettings, AppSlug, BotStatus};
-use tmahost_telegram::{BotId, BotToken, InitDataKey};
+use tmahost_types::host::{self, AppHost, PlatformHost};
+use tmahost_types::{BotId, BotToken, InitDataKey};
 
 use crate::content::Manifest;
 use crate::stats::{AppCounters, Stats};
@@ -94,18 +94,17 @@ impl RouteTable {
                 active_manifest: OnceLock::new(),
                 previous: prev,
                 staff: staff.get(&row.bot_id).unwrap_or(&admins_only).clone(),
-                counters: stats.counters_for(&row.app_id, &format!("{}--{}", row.slug, row.host_label)),
+                counters: stats
+                    .counters_for(&row.app_id, &AppHost::Named { slug: &row.slug, bot: &row.host_label }.to_string()),
                 init_key: InitDataKey::new(&token),
                 app_id: row.app_id,
                 slug: row.slug,
                 allowed: row.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().copied().collect()),
                 settings: row.settings,
             });
-            let named = format!("{}--{}", route.slug, row.host_label);
-            if route.slug.as_str() == AppSlug::MAIN {
-                table.labels.insert(row.host_label.clone(), route.clone());
+            for key in AppHost::route_keys(&route.slug, &row.host_label) {
+                table.labels.insert(key, route.clone());
             }
-            table.labels.insert(named, route.clone());
             if let Some(domain) = domains.get(&route.app_id) {
                 table.domains.insert(domain.clone(), route.clone());
             }
@@ -127,47 +126,19 @@ impl RouteTable {
     }
 
     /// Resolves a `Host` header value. Platform hosts come first: a name under the base domain
-    /// is never looked up among custom domains, so no setting can shadow one. Bot labels never
-    /// contain `--` unless the username has `__`; an exact label match is tried before a split,
-    /// so such bots still resolve.
+    /// is never looked up among custom domains, so no setting can shadow one. A label is tried
+    /// whole before it is read as a preview (bot labels hold `--` when usernames hold `__`).
     pub fn lookup(&self, host: &str) -> Option<Target> {
-        let host = normalise_host(host)?;
-        let Some(label) = host.strip_suffix(&self.suffix) else {
-            return self.domains.get(host.as_ref()).map(|route| Target::App(route.clone()));
+        let label = match PlatformHost::parse(host, &self.suffix)? {
+            PlatformHost::Other(name) => return self.domains.get(name.as_ref()).map(|r| Target::App(r.clone())),
+            PlatformHost::Label(label) => label,
         };
-        if label.contains('.') {
-            return None;
-        }
-        if let Some(route) = self.labels.get(label) {
+        if let Some(route) = self.labels.get(label.as_ref()) {
             return Some(Target::App(route.clone()));
         }
-        let (short, rest) = label.split_once("--")?;
-        let is_short_id = short.len() == 12 && short.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        // A preview names the app explicitly (`main` too), so `{short}--{bot}` is not one.
-        if !is_short_id || !rest.contains("--") {
-            return None;
-        }
-        self.labels.get(rest).map(|route| Target::Preview(route.clone(), short.to_owned()))
+        let (short, named) = host::preview(&label)?;
+        self.labels.get(named).map(|route| Target::Preview(route.clone(), short.to_owned()))
     }
-}
-
-/// Lowercase, without port or trailing dot; `None` for values that are not host names.
-fn normalise_host(host: &str) -> Option<Cow<'_, str>> {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    let name = name.trim_end_matches('.');
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    // Clients send lowercase names; only others pay for a copy.
-    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(name.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(name)
-    };
-    valid.then_some(name)
 }
 
 #[cfg(test)]

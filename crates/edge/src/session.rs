@@ -7,12 +7,12 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tmahost_service::JwtKey;
 use tmahost_store::MasterKey;
 use tmahost_store::model::Access;
-use tmahost_telegram::{InitData, InitDataError, VerifiedInitData};
+use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
 use crate::respond::security_headers;
 use crate::routing::AppRoute;
@@ -122,8 +122,7 @@ const LEEWAY: i64 = 5;
 /// Session signing keys, the cookies already verified and the per-IP limiter of session
 /// creation.
 pub(crate) struct Sessions {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    jwt: JwtKey,
     /// Cookies whose signature was checked, by their exact value: every gated request carries
     /// one, and an HMAC check plus JSON decoding costs microseconds where a lookup costs
     /// nanoseconds. Audience and expiry are checked on every hit; no time-to-live, which would
@@ -184,10 +183,10 @@ impl Sessions {
     /// `per_minute` sign-in attempts per client and app; clients behind `trusted_proxies` are
     /// told apart by the addresses those proxies forward.
     pub fn new(master: &MasterKey, per_minute: u32, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
-        let key = master.derive("edge-session-signing");
         Self {
-            encoding: EncodingKey::from_secret(key.expose()),
-            decoding: DecodingKey::from_secret(key.expose()),
+            jwt: JwtKey::new(master, "edge-session-signing", ISSUER)
+                .requiring_audience()
+                .with_leeway(LEEWAY.unsigned_abs()),
             // An entry costs ~2.7 KB of resident memory beyond its key (the decoded claims,
             // moka's bookkeeping, allocator slack; measured in tests/tests/soak.rs, where every
             // session cookie is distinct since each carries its own session id): weigh it so,
@@ -236,7 +235,7 @@ impl Sessions {
     }
 
     pub fn mint(&self, claims: &SessionClaims) -> Option<String> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).ok()
+        self.jwt.sign(claims).ok()
     }
 
     /// The claims of a cookie valid for this app at `now`.
@@ -255,12 +254,7 @@ impl Sessions {
 
     /// Verifies a cookie's signature and claims (any app: the caller checks the audience).
     pub fn decode(&self, jwt: &str) -> Option<SessionClaims> {
-        let mut v = Validation::new(Algorithm::HS256);
-        v.set_issuer(&[ISSUER]);
-        v.validate_aud = false;
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.leeway = LEEWAY.unsigned_abs();
-        jsonwebtoken::decode::<SessionClaims>(jwt, &self.decoding, &v).ok().map(|d| d.claims)
+        self.jwt.verify(jwt).ok()
     }
 
     /// Who the request is: a valid session cookie, else valid `Authorization: tma` launch data.

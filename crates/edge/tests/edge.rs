@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 use tmahost_edge::Edge;
 use tmahost_service::store::model::{Access, AppSettings, BotStatus, Role};
 use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Platform, Secret, ServiceError};
-use tmahost_telegram::BotToken;
 use tmahost_testkit::bundles;
+use tmahost_types::BotToken;
 
-const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
+const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
 
 struct Env {
     p: Platform,
@@ -176,7 +176,7 @@ fn launch(token: &str, user_id: i64, premium: bool, auth_date: i64) -> String {
         user["is_premium"] = json!(true);
     }
     let user = user.to_string();
-    tmahost_telegram::init_data::sign(
+    tmahost_types::init_data::sign(
         &[("user", &user), ("chat_type", "private"), ("start_param", "promo")],
         &token,
         auth_date,

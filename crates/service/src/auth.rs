@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
+use tmahost_store::MasterKey;
 use tmahost_store::model::{Role, TokenScope};
-use tmahost_store::{MasterKey, SecretBytes};
-use tmahost_telegram::BotId;
+use tmahost_types::BotId;
 
-use crate::ServiceError;
+use crate::{JwtKey, ServiceError};
 
 const ISSUER: &str = "tmahost";
 const AUDIENCE: &str = "tmahost-api";
@@ -97,7 +96,7 @@ struct Claims {
 /// Signs and checks API token JWTs.
 #[derive(Clone)]
 pub struct TokenSigner {
-    key: SecretBytes,
+    key: JwtKey,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -127,7 +126,7 @@ pub fn hash_jti(jti: &str) -> String {
 
 impl TokenSigner {
     pub fn new(master: &MasterKey) -> Self {
-        Self { key: master.derive("api-token-signing") }
+        Self { key: JwtKey::new(master, "api-token-signing", ISSUER).with_audience(AUDIENCE).with_leeway(30) }
     }
 
     pub fn mint(&self, now_ms: i64, ttl_secs: i64) -> Result<MintedToken, ServiceError> {
@@ -136,28 +135,20 @@ impl TokenSigner {
         let iat = now_ms / 1000;
         let exp = iat + ttl_secs;
         let claims = Claims { iss: ISSUER.into(), aud: AUDIENCE.into(), sub: id.clone(), jti: jti.clone(), iat, exp };
-        let jwt =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(self.key.expose()))
-                .map_err(ServiceError::internal)?;
+        let jwt = self.key.sign(&claims).map_err(ServiceError::internal)?;
         Ok(MintedToken { id, jwt, jti_hash: hash_jti(&jti), expires_at_ms: exp * 1000 })
     }
 
     /// Checks signature, algorithm, issuer, audience and expiry; returns `(token id, jti hash)`.
     pub fn verify(&self, jwt: &str) -> Result<(String, String), ServiceError> {
-        let mut v = Validation::new(Algorithm::HS256);
-        v.set_issuer(&[ISSUER]);
-        v.set_audience(&[AUDIENCE]);
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.leeway = 30;
-        let data =
-            jsonwebtoken::decode::<Claims>(jwt, &DecodingKey::from_secret(self.key.expose()), &v).map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                ServiceError::Unauthorized(match e.kind() {
-                    ErrorKind::ExpiredSignature => "the API token has expired".into(),
-                    _ => "the API token is not valid".into(),
-                })
-            })?;
-        Ok((data.claims.sub, hash_jti(&data.claims.jti)))
+        let claims: Claims = self.key.verify(jwt).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            ServiceError::Unauthorized(match e.kind() {
+                ErrorKind::ExpiredSignature => "the API token has expired".into(),
+                _ => "the API token is not valid".into(),
+            })
+        })?;
+        Ok((claims.sub, hash_jti(&claims.jti)))
     }
 }
 

@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 use tmahost_deploy::Limits;
+use tmahost_types::DnsName;
 
 /// A configuration value that must never be printed.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -194,12 +195,9 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let domain_ok = !self.base_domain.is_empty()
-            && self.base_domain.len() <= 200
-            && self
-                .base_domain
-                .split('.')
-                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        // Room is left under the base domain for the longest app label.
+        let domain_ok = self.base_domain.len() <= 200
+            && DnsName::parse(&self.base_domain).is_some_and(|d| d.as_str().eq_ignore_ascii_case(&self.base_domain));
         if !domain_ok {
             return Err(invalid(
                 "TMAHOST_BASE_DOMAIN",
@@ -243,7 +241,7 @@ impl Config {
             return Err(invalid("TMAHOST_STORAGE_URL", "must start with file://, s3:// or memory://"));
         }
         if let Some(t) = &self.control_bot_token {
-            tmahost_telegram::BotToken::parse(t.expose())
+            tmahost_types::BotToken::parse(t.expose())
                 .map_err(|e| invalid("TMAHOST_CONTROL_BOT_TOKEN", e.to_string()))?;
         }
         if let Some(k) = &self.master_key {
@@ -321,8 +319,8 @@ impl Config {
     }
 
     /// The control bot's token, parsed (the configuration was validated at load).
-    pub fn control_bot(&self) -> Option<tmahost_telegram::BotToken> {
-        self.control_bot_token.as_ref().and_then(|t| tmahost_telegram::BotToken::parse(t.expose()).ok())
+    pub fn control_bot(&self) -> Option<tmahost_types::BotToken> {
+        self.control_bot_token.as_ref().and_then(|t| tmahost_types::BotToken::parse(t.expose()).ok())
     }
 
     /// The API's public base URL, without a trailing slash.

@@ -17,7 +17,7 @@ use tmahost_deploy::{Bundle, Effort, Rules, is_compressible, precompress};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
 use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 
-use tmahost_telegram::BotId;
+use tmahost_types::{AuditAction, BotId};
 
 use crate::auth::Need;
 use crate::{Actor, Platform, ServiceError, blocking};
@@ -129,7 +129,7 @@ impl Platform {
         let bytes: i64 = files.iter().map(|f| f.size).sum();
         let audit = NewAuditEvent {
             actor: &actor.label,
-            action: "deployment.create",
+            action: AuditAction::DeploymentCreate,
             bot_id: Some(bot.bot_id()),
             app_id: Some(&app.id),
             deployment_id: Some(&d.id),
@@ -269,8 +269,8 @@ impl Platform {
         actor.check(bot.bot_id(), Need::Deploy)?;
         let current = self.db().active_deployment(&app.id).await?;
         let action = match &current {
-            Some(c) if c.version > d.version => "deployment.rollback",
-            _ => "deployment.activate",
+            Some(c) if c.version > d.version => AuditAction::DeploymentRollback,
+            _ => AuditAction::DeploymentActivate,
         };
         let audit = NewAuditEvent {
             actor: &actor.label,
@@ -282,7 +282,7 @@ impl Platform {
         };
         let d = self.db().activate_deployment(&d.id, &audit).await?;
         self.changed();
-        tracing::info!(bot = %bot.id, app = %app.slug, version = d.version, action, "deployment activated");
+        tracing::info!(bot = %bot.id, app = %app.slug, version = d.version, %action, "deployment activated");
         Ok((bot, app, d))
     }
 
@@ -302,7 +302,7 @@ impl Platform {
         }
         let audit = NewAuditEvent {
             actor: &actor.label,
-            action: "deployment.delete",
+            action: AuditAction::DeploymentDelete,
             bot_id: Some(bot.bot_id()),
             app_id: Some(&app.id),
             deployment_id: Some(&d.id),

@@ -84,7 +84,7 @@ impl Platform {
         if let Some(p) = &user.start_param {
             fields.push(("start_param", p.as_str()));
         }
-        let init_data = tmahost_telegram::init_data::sign(&fields, &token, tmahost_store::now_ms() / 1000);
+        let init_data = tmahost_types::init_data::sign(&fields, &token, tmahost_store::now_ms() / 1000);
         let theme = r##"{"bg_color":"#ffffff","text_color":"#000000","hint_color":"#707579","link_color":"#3390ec","button_color":"#3390ec","button_text_color":"#ffffff"}"##;
         let fragment = form_urlencoded::Serializer::new(String::new())
             .append_pair("tgWebAppData", &init_data)

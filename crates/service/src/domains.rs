@@ -13,6 +13,7 @@ use hickory_resolver::{Resolver, TokioResolver};
 use serde::Serialize;
 use tmahost_store::model::App;
 use tmahost_store::{DomainClaim, ProofOutcome, StoreError, now_ms};
+use tmahost_types::DnsName;
 
 use crate::auth::{Actor, Need};
 use crate::{Config, Platform, ServiceError};
@@ -42,36 +43,24 @@ pub struct DomainStatus {
 /// name or what would shadow the platform: the base domain, any name under it, the API host.
 pub fn normalise_domain(config: &Config, raw: &str) -> Result<String, ServiceError> {
     let bad = |why: String| ServiceError::invalid("invalid_domain", why);
-    let d = raw.trim().trim_end_matches('.').to_ascii_lowercase();
-    let syntax = d.len() <= 253
-        && d.contains('.')
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
-        // No top-level domain is numeric: this refuses IP addresses.
-        && d.rsplit('.').next().is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
-    if !syntax {
+    let Some(d) = DnsName::parse(raw).filter(DnsName::is_public) else {
         return Err(bad(format!(
             "custom_domain `{raw}` must be a DNS name like app.example.com (ASCII; use punycode for other scripts)"
         )));
-    }
+    };
     let base = &config.base_domain;
-    if d == *base || d.ends_with(&format!(".{base}")) {
+    if d.is_within(base) {
         return Err(bad(format!(
             "custom_domain `{d}` is the platform's domain `{base}` or a name under it; those hosts belong to the platform"
         )));
     }
-    if api_hosts(config).contains(&d) {
+    if api_hosts(config).iter().any(|h| h == d.as_str()) {
         return Err(bad(format!("custom_domain `{d}` is the platform's API and dashboard host")));
     }
-    if d == "localhost" || d.ends_with(".localhost") {
+    if d.is_within("localhost") {
         return Err(bad(format!("custom_domain `{d}` is a loopback name")));
     }
-    Ok(d)
+    Ok(d.into())
 }
 
 /// Host names the API and dashboard answer on.

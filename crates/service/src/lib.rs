@@ -2,7 +2,10 @@
 //! dashboard, control bot, CLI). Authorization happens here, inside each operation: a front
 //! door authenticates the caller into an [`Actor`] and passes it in.
 
+mod apps;
+mod audit;
 mod auth;
+mod bots;
 pub mod config;
 mod deployments;
 mod dev_link;
@@ -10,23 +13,28 @@ pub mod display;
 pub mod domains;
 mod error;
 pub mod health;
+mod jwt;
 mod login;
+mod members;
 pub mod metrics;
 mod notices;
 mod platform;
 mod staff;
 mod stats;
 mod telegram_api;
+mod tokens;
 mod uploads;
 
 pub use auth::{Actor, MintedToken, Need, TokenSigner};
+pub use bots::Registration;
 pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use deployments::{DeployOptions, DeployReport};
 pub use dev_link::{DevLink, DevUser};
 pub use error::ServiceError;
+pub use jwt::JwtKey;
 pub use login::{LOGIN_LINK_TTL_SECS, LoginLink, WIDGET_MAX_AGE_SECS};
 pub use notices::{DeployNotice, NoticeKind};
-pub use platform::{Platform, Registration};
+pub use platform::Platform;
 pub use staff::STAFF_CODE_TTL_SECS;
 pub use stats::{RECENT_DEPLOYS_SECS, Stats};
 pub use tmahost_deploy::{DeclaredFile, IngestError, Limits};

@@ -74,7 +74,7 @@ impl Platform {
         let token = self.config().control_bot().ok_or_else(|| {
             ServiceError::Forbidden("the Login Widget needs the control bot (TMAHOST_CONTROL_BOT_TOKEN)".into())
         })?;
-        let user = tmahost_telegram::login_widget::verify(fields, &token, now_ms() / 1000, WIDGET_MAX_AGE_SECS)
+        let user = tmahost_types::login_widget::verify(fields, &token, now_ms() / 1000, WIDGET_MAX_AGE_SECS)
             .map_err(|e| ServiceError::Unauthorized(e.to_string()))?;
         let actor = self.telegram_actor(user.id).await?;
         if actor.is_stranger() {

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use tmahost_store::model::{App, AuditEvent, Bot, Deployment};
-use tmahost_telegram::BotId;
+use tmahost_types::{AuditAction, BotId};
 
 use crate::{Platform, ServiceError};
 
 /// Audit actions that produce a notice.
-const ACTIONS: &[&str] = &["deployment.create", "deployment.activate", "deployment.rollback"];
+const ACTIONS: &[AuditAction] =
+    &[AuditAction::DeploymentCreate, AuditAction::DeploymentActivate, AuditAction::DeploymentRollback];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
@@ -74,10 +75,12 @@ impl Platform {
             return Ok(None);
         };
         let details: serde_json::Value = serde_json::from_str(&ev.details).unwrap_or_default();
-        let kind = match ev.action.as_str() {
-            "deployment.create" if details["activated"] == serde_json::Value::Bool(false) => NoticeKind::Staged,
-            "deployment.create" => NoticeKind::Deployed,
-            "deployment.rollback" => NoticeKind::RolledBack,
+        let kind = match ev.action {
+            AuditAction::DeploymentCreate if details["activated"] == serde_json::Value::Bool(false) => {
+                NoticeKind::Staged
+            }
+            AuditAction::DeploymentCreate => NoticeKind::Deployed,
+            AuditAction::DeploymentRollback => NoticeKind::RolledBack,
             _ => NoticeKind::Activated,
         };
         let open_url = match kind {

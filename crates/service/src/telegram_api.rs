@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tmahost_telegram::BotToken;
+use tmahost_types::BotToken;
 
 use crate::ServiceError;
 

@@ -119,7 +119,7 @@ impl Platform {
     /// provided yet (whether or not another tenant stored it).
     async fn expected_by(&self, actor: &Actor, sha: &Sha256) -> Result<Option<ExpectedBlob>, ServiceError> {
         let expected = self.db().expected_blob(sha, now_ms()).await?;
-        let mine = expected.into_iter().find(|e| actor.check(tmahost_telegram::BotId(e.bot_id), Need::Deploy).is_ok());
+        let mine = expected.into_iter().find(|e| actor.check(tmahost_types::BotId(e.bot_id), Need::Deploy).is_ok());
         let Some(mine) = mine else {
             self.metrics().blob_upload(BlobUpload::Rejected, 0);
             return Err(ServiceError::NotFound("pending upload of this blob"));
@@ -127,7 +127,7 @@ impl Platform {
         // Only this bot's own upload counts: another tenant's copy of the same bytes does not
         // spare the bytes (the answer would reveal what other tenants host).
         // A `bot_blobs` row references its `blobs` row, so a known content is also stored.
-        let bot = tmahost_telegram::BotId(mine.bot_id);
+        let bot = tmahost_types::BotId(mine.bot_id);
         if self.db().unknown_to_bot(bot, std::slice::from_ref(sha)).await?.is_empty() {
             self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
             return Ok(None);
@@ -156,7 +156,7 @@ impl Platform {
         if got_sha != *sha {
             return rejected("digest_mismatch", format!("the body's SHA-256 is {got_sha}, not {sha}"));
         }
-        let bot = tmahost_telegram::BotId(expected.bot_id);
+        let bot = tmahost_types::BotId(expected.bot_id);
         // Verified bytes another tenant already stored: nothing to write (the store stays
         // deduplicated), and the answer is the same as for new content.
         let one = std::slice::from_ref(sha);
@@ -273,11 +273,8 @@ impl Platform {
     pub async fn find_deployment(&self, actor: &Actor, id: &str) -> Result<(Bot, App, Deployment), ServiceError> {
         let d = self.db().get_deployment(id).await?.ok_or(ServiceError::NotFound("deployment"))?;
         let app = self.db().get_app_by_id(&d.app_id).await?.ok_or(ServiceError::NotFound("deployment"))?;
-        let bot = self
-            .db()
-            .get_bot(tmahost_telegram::BotId(app.bot_id))
-            .await?
-            .ok_or(ServiceError::NotFound("deployment"))?;
+        let bot =
+            self.db().get_bot(tmahost_types::BotId(app.bot_id)).await?.ok_or(ServiceError::NotFound("deployment"))?;
         actor.check(bot.bot_id(), Need::See).map_err(|_| ServiceError::NotFound("deployment"))?;
         Ok((bot, app, d))
     }

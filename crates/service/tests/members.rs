@@ -59,7 +59,7 @@ async fn roles_decide_what_a_telegram_user_may_do() {
     // The admin makes an owner; the owner makes a developer.
     p.grant_member(&admin, "demo_bot", OWNER, Role::Owner).await.expect("grant owner");
     let owner = p.telegram_actor(OWNER).await.expect("owner");
-    assert_eq!(owner.role(tmahost_telegram::BotId(123456789)), Some(Role::Owner));
+    assert_eq!(owner.role(tmahost_types::BotId(123456789)), Some(Role::Owner));
     p.grant_member(&owner, "demo_bot", DEV, Role::Developer).await.expect("grant developer");
     let dev = p.telegram_actor(DEV).await.expect("dev");
     assert_eq!(p.list_bots(&dev).await.expect("list").len(), 1, "members see their bots only");
@@ -75,13 +75,13 @@ async fn roles_decide_what_a_telegram_user_may_do() {
     forbidden(p.revoke_member(&dev, "demo_bot", OWNER).await);
     forbidden(p.update_app_settings(&dev, "demo_bot", "main", AppSettings::default()).await);
     forbidden(p.create_app(&dev, "demo_bot", "shop", None).await);
-    forbidden(p.create_token(&dev, "ci", TokenScope::Bots(vec![tmahost_telegram::BotId(123456789)]), None).await);
+    forbidden(p.create_token(&dev, "ci", TokenScope::Bots(vec![tmahost_types::BotId(123456789)]), None).await);
 
     // Owners do; admins do everything, including what owners cannot.
     p.update_app_settings(&owner, "demo_bot", "main", AppSettings::default()).await.expect("owner settings");
     p.create_app(&owner, "demo_bot", "shop", None).await.expect("owner creates apps");
     let (ci, _) = p
-        .create_token(&owner, "ci", TokenScope::Bots(vec![tmahost_telegram::BotId(123456789)]), None)
+        .create_token(&owner, "ci", TokenScope::Bots(vec![tmahost_types::BotId(123456789)]), None)
         .await
         .expect("owner mints a bot token");
     // Tokens are keys: developers neither see nor revoke them; owners do.
@@ -102,8 +102,11 @@ async fn roles_decide_what_a_telegram_user_may_do() {
 
     // Every change is in the bot's audit log, attributed to the Telegram user.
     let log = p.audit_log(&owner, Some("demo_bot"), 100).await.expect("audit");
-    let grants: Vec<(&str, &str)> =
-        log.iter().filter(|e| e.action.starts_with("member.")).map(|e| (e.action.as_str(), e.actor.as_str())).collect();
+    let grants: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|e| e.action.as_str().starts_with("member."))
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
     assert_eq!(grants, [("member.revoke", "tg:20"), ("member.grant", "tg:20"), ("member.grant", "tg:10")]);
 }
 
@@ -115,19 +118,19 @@ async fn api_tokens_die_with_their_minters_rights() {
     p.grant_member(&admin, "demo_bot", OWNER, Role::Owner).await.expect("grant");
     p.grant_member(&admin, "other_bot", OWNER, Role::Owner).await.expect("grant");
     let owner = p.telegram_actor(OWNER).await.expect("owner");
-    let both = TokenScope::Bots(vec![tmahost_telegram::BotId(123456789), tmahost_telegram::BotId(987654321)]);
+    let both = TokenScope::Bots(vec![tmahost_types::BotId(123456789), tmahost_types::BotId(987654321)]);
     let (_, by_owner) = p.create_token(&owner, "owner-ci", both.clone(), None).await.expect("mint");
     let (_, by_admin) = p.create_token(&admin, "admin-ci", both.clone(), None).await.expect("mint");
     // A token minted with the owner's token: it lives no longer than that one.
     let owner_token = p.authenticate(&by_owner.jwt).await.expect("owner's token");
-    let one = TokenScope::Bots(vec![tmahost_telegram::BotId(987654321)]);
+    let one = TokenScope::Bots(vec![tmahost_types::BotId(987654321)]);
     let (_, by_token) = p.create_token(&owner_token, "child", one, None).await.expect("mint");
     assert_eq!(p.authenticate(&by_owner.jwt).await.expect("valid").scope, both);
 
     // Demoted on one bot: the owner's tokens lose that bot, the admin's keep both.
     p.grant_member(&admin, "demo_bot", OWNER, Role::Developer).await.expect("demote");
     let narrowed = p.authenticate(&by_owner.jwt).await.expect("still valid for the other bot");
-    assert_eq!(narrowed.scope, TokenScope::Bots(vec![tmahost_telegram::BotId(987654321)]));
+    assert_eq!(narrowed.scope, TokenScope::Bots(vec![tmahost_types::BotId(987654321)]));
     missing(p.list_deployments(&narrowed, "demo_bot", "main", 10).await);
     assert_eq!(p.authenticate(&by_admin.jwt).await.expect("admin's").scope, both);
     assert!(p.authenticate(&by_token.jwt).await.is_ok());
@@ -153,14 +156,14 @@ async fn an_app_is_never_served_on_another_bots_host() {
     assert_eq!(e.expect_err("collides").code(), "host_collision");
     let ev = tmahost_service::store::model::NewAuditEvent {
         actor: "test",
-        action: "bot.register",
+        action: tmahost_service::store::model::AuditAction::BotRegister,
         bot_id: None,
         app_id: None,
         deployment_id: None,
         details: serde_json::json!({}),
     };
     p.db()
-        .insert_bot(tmahost_telegram::BotId(555555555), "shop__Demo_Bot", "shop--demo-bot", b"x", &ev)
+        .insert_bot(tmahost_types::BotId(555555555), "shop__Demo_Bot", "shop--demo-bot", b"x", &ev)
         .await
         .expect("inserted behind the service's back");
     let e = p.create_app(&admin, "demo_bot", "shop", None).await.expect_err("collides");

@@ -38,25 +38,22 @@ const CLAIM_COLS: &str = "app_id, domain, created_at, verified_at, checked_at, f
 impl Db {
     // ----- host collisions ----------------------------------------------------------------
 
-    /// Registered bot labels that share hosts with `label`: one `label` ends with `--{it}`
-    /// (`shop--x-bot` vs bot `x-bot`, whose app `shop` is served there), or that ends with
-    /// `--{label}`. Labels hold only `a-z0-9-`, so they are safe inside a `LIKE` pattern.
-    pub async fn colliding_labels(&self, label: &str) -> Result<Vec<String>, StoreError> {
+    /// Registered bot labels that share hosts with `label`, as `tmahost_types::host::collisions`
+    /// names them: the given shorter labels, and those matching the `LIKE` pattern.
+    pub async fn colliding_labels(&self, shorter: &[&str], pattern: &str) -> Result<Vec<String>, StoreError> {
         let mut found = Vec::new();
-        let suffixes: Vec<&str> = label.match_indices("--").map(|(i, _)| &label[i + 2..]).collect();
-        let pattern = format!("%--{label}");
         let rows: Vec<(String,)> = on_db!(self, p => sqlx::query_as(
             "SELECT host_label FROM bots WHERE host_label LIKE $1",
         )
-        .bind(&pattern)
+        .bind(pattern)
         .fetch_all(p)
         .await?);
         found.extend(rows.into_iter().map(|r| r.0));
-        for suffix in suffixes.into_iter().filter(|s| !s.is_empty()) {
+        for label in shorter {
             let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
                 "SELECT host_label FROM bots WHERE host_label = $1",
             )
-            .bind(suffix)
+            .bind(label)
             .fetch_optional(p)
             .await?);
             found.extend(row.map(|r| r.0));

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use tmahost_telegram::BotId;
+use tmahost_types::BotId;
+pub use tmahost_types::{AppSlug, AuditAction, Sha256};
 
 use crate::Encoding;
 
@@ -59,92 +60,6 @@ text_enum!(
     /// A member's role on a bot.
     Role { Owner = "owner", Developer = "developer" }
 );
-
-/// Lowercase hex SHA-256 of a file's bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Sha256(String);
-
-impl Sha256 {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(format!("`{s}` is not a lowercase hex SHA-256"))
-        }
-    }
-    pub fn from_digest(d: &[u8]) -> Self {
-        Self(hex::encode(d))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Sha256 {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)
-    }
-}
-impl From<Sha256> for String {
-    fn from(s: Sha256) -> Self {
-        s.0
-    }
-}
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An app's name within its bot: 1-32 of `a-z0-9-`, no leading/trailing or doubled `-`
-/// (a double dash separates host parts: `{app}--{bot}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AppSlug(String);
-
-impl AppSlug {
-    pub const MAIN: &'static str = "main";
-
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let ok = (1..=32).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !s.starts_with('-')
-            && !s.ends_with('-')
-            && !s.contains("--");
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(format!(
-                "app slug `{s}` must be 1-32 characters of a-z, 0-9 and single dashes, not starting or ending with a dash"
-            ))
-        }
-    }
-    pub fn main() -> Self {
-        Self(Self::MAIN.to_owned())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for AppSlug {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)
-    }
-}
-impl From<AppSlug> for String {
-    fn from(s: AppSlug) -> Self {
-        s.0
-    }
-}
-impl fmt::Display for AppSlug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Who may open an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -382,7 +297,8 @@ pub struct AuditEvent {
     pub id: i64,
     pub at: i64,
     pub actor: String,
-    pub action: String,
+    #[sqlx(try_from = "String")]
+    pub action: AuditAction,
     pub bot_id: Option<i64>,
     pub app_id: Option<String>,
     pub deployment_id: Option<String>,
@@ -393,7 +309,7 @@ pub struct AuditEvent {
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent<'a> {
     pub actor: &'a str,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub bot_id: Option<BotId>,
     pub app_id: Option<&'a str>,
     pub deployment_id: Option<&'a str>,
@@ -403,15 +319,6 @@ pub struct NewAuditEvent<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slugs_reject_separator_lookalikes() {
-        assert!(AppSlug::parse("main").is_ok());
-        assert!(AppSlug::parse("shop-v2").is_ok());
-        for bad in ["", "Main", "a--b", "-a", "a-", "a_b", &"a".repeat(33)] {
-            assert!(AppSlug::parse(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn scopes_serialise_as_documented_and_cover_narrower_ones() {

@@ -7,7 +7,7 @@ use tmahost_store::model::{
     AppSettings, AppSlug, BotStatus, DeploymentStatus, NewAuditEvent, Role, Sha256, TokenScope,
 };
 use tmahost_store::{Db, NewDeploymentFile, NewUpload, StoreError};
-use tmahost_telegram::BotId;
+use tmahost_types::BotId;
 
 async fn sqlite() -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -23,7 +23,8 @@ async fn postgres() -> Option<Db> {
     Some(db)
 }
 
-fn ev(action: &'static str, bot: Option<BotId>) -> NewAuditEvent<'static> {
+fn ev(action: &str, bot: Option<BotId>) -> NewAuditEvent<'static> {
+    let action = action.parse().expect("an audit action");
     NewAuditEvent { actor: "test", action, bot_id: bot, app_id: None, deployment_id: None, details: json!({}) }
 }
 
@@ -76,15 +77,15 @@ async fn bots_and_apps(db: Db) {
     let app = db.insert_app(bot, &shop, &settings, &ev("app.create", Some(bot))).await.expect("shop");
     assert!(!app.settings.spa_fallback);
     settings.custom_domain = Some("shop.example.com".into());
-    db.update_app_settings(&app.id, &settings, &ev("app.settings", Some(bot))).await.expect("update");
+    db.update_app_settings(&app.id, &settings, &ev("app.update", Some(bot))).await.expect("update");
     let app = db.get_app(bot, &shop).await.expect("get").expect("found");
     assert_eq!(app.settings.custom_domain.as_deref(), Some("shop.example.com"));
     let slugs: Vec<String> = db.list_apps(bot).await.expect("list").into_iter().map(|a| a.slug.to_string()).collect();
     assert_eq!(slugs, ["main", "shop"]);
     // Every mutation above left its audit event, bound to the bot.
-    let actions: Vec<String> =
-        db.list_audit(Some(bot), 100).await.expect("audit").into_iter().map(|e| e.action).collect();
-    assert_eq!(actions, ["app.settings", "app.create", "bot.disable", "app.create", "bot.register"]);
+    let actions: Vec<&str> =
+        db.list_audit(Some(bot), 100).await.expect("audit").into_iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["app.update", "app.create", "bot.disable", "app.create", "bot.register"]);
 }
 
 async fn deployment_lifecycle(db: Db) {
@@ -127,7 +128,10 @@ async fn deployment_lifecycle(db: Db) {
     // A failed upload cannot be activated.
     let broken = db.create_deployment(&app, "test", None).await.expect("create");
     db.fail_deployment(&broken.id, "boom").await.expect("fail");
-    assert!(matches!(db.activate_deployment(&broken.id, &ev("x", None)).await, Err(StoreError::InvalidState(_))));
+    assert!(matches!(
+        db.activate_deployment(&broken.id, &ev("deployment.activate", None)).await,
+        Err(StoreError::InvalidState(_))
+    ));
 }
 
 async fn on_any_db_execute(db: &Db, id: &str) -> Result<(), sqlx::Error> {
@@ -149,7 +153,7 @@ async fn interrupted_uploads_become_failed_and_stay_invisible(db: Db) {
     let d = db.get_deployment(&crashed.id).await.expect("get").expect("found");
     assert_eq!(d.status, DeploymentStatus::Failed);
     // Completing it later is refused: it never becomes visible.
-    let late = db.complete_deployment(&crashed.id, &[], "{}", true, &ev("x", None)).await;
+    let late = db.complete_deployment(&crashed.id, &[], "{}", true, &ev("deployment.create", None)).await;
     assert!(matches!(late, Err(StoreError::InvalidState(_))), "{late:?}");
     assert_eq!(db.active_deployment(&app).await.expect("active").expect("one").id, live);
 }

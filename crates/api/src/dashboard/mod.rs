@@ -25,18 +25,19 @@ macro_rules! viewer {
     };
 }
 
+mod apps;
+mod audit;
+mod bots;
 mod chart;
-mod forms;
+mod login;
 mod session;
+mod tokens;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tera::{Context, Tera};
-use tmahost_service::display::{bytes, when};
-use tmahost_service::store::model::{Bot, BotStatus, DeploymentStatus};
-use tmahost_service::store::now_ms;
-use tmahost_service::{Actor, Need, Platform, ServiceError};
+use tmahost_service::{Actor, Platform, ServiceError};
 
 use session::Keys;
 
@@ -168,134 +169,30 @@ fn see_other(to: &str) -> HttpResponse {
 }
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(bots_page))
-        .route("/login", web::get().to(login_page))
-        .route("/login/telegram", web::get().to(widget_login))
-        .route("/login/{code}", web::get().to(login_confirm))
-        .route("/login/{code}", web::post().to(login_redeem))
-        .route("/logout", web::post().to(logout))
-        .route("/bots/{bot}", web::get().to(bot_page))
-        .route("/bots/{bot}/apps/{app}", web::get().to(app_page))
-        .route("/bots/{bot}/apps/{app}/deployments/{version}/activate", web::post().to(activate))
-        .route("/bots/{bot}/apps/{app}/upload", web::post().to(forms::upload))
-        .route("/bots/{bot}/apps/{app}/settings", web::post().to(forms::settings))
-        .route("/bots/{bot}/apps/{app}/dev-link", web::post().to(forms::dev_link))
-        .route("/bots/{bot}/members", web::post().to(forms::grant))
-        .route("/bots/{bot}/members/{user_id}/revoke", web::post().to(forms::revoke))
-        .route("/bots/{bot}/audit", web::get().to(forms::audit_page))
-        .route("/tokens", web::get().to(forms::tokens_page))
-        .route("/tokens", web::post().to(forms::create_token))
-        .route("/tokens/{id}/revoke", web::post().to(forms::revoke_token))
+    cfg.route("/", web::get().to(bots::bots_page))
+        .route("/login", web::get().to(login::login_page))
+        .route("/login/telegram", web::get().to(login::widget_login))
+        .route("/login/{code}", web::get().to(login::login_confirm))
+        .route("/login/{code}", web::post().to(login::login_redeem))
+        .route("/logout", web::post().to(login::logout))
+        .route("/bots/{bot}", web::get().to(bots::bot_page))
+        .route("/bots/{bot}/apps/{app}", web::get().to(apps::app_page))
+        .route("/bots/{bot}/apps/{app}/deployments/{version}/activate", web::post().to(apps::activate))
+        .route("/bots/{bot}/apps/{app}/upload", web::post().to(apps::upload))
+        .route("/bots/{bot}/apps/{app}/settings", web::post().to(apps::settings))
+        .route("/bots/{bot}/apps/{app}/dev-link", web::post().to(apps::dev_link))
+        .route("/bots/{bot}/members", web::post().to(bots::grant))
+        .route("/bots/{bot}/members/{user_id}/revoke", web::post().to(bots::revoke))
+        .route("/bots/{bot}/audit", web::get().to(audit::audit_page))
+        .route("/tokens", web::get().to(tokens::tokens_page))
+        .route("/tokens", web::post().to(tokens::create_token))
+        .route("/tokens/{id}/revoke", web::post().to(tokens::revoke_token))
         .route("/static/app.css", web::get().to(|| asset("text/css; charset=utf-8", CSS)))
         .route("/static/upload.js", web::get().to(|| asset("text/javascript; charset=utf-8", UPLOAD_JS)));
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type(content_type).insert_header((header::CACHE_CONTROL, "no-cache")).body(body)
-}
-
-// ----- login ---------------------------------------------------------------------------------
-
-/// The Login Widget is offered where Telegram can redirect back: an https public URL (the
-/// domain set for the control bot with @BotFather's /setdomain).
-async fn widget_context(p: &Platform) -> Context {
-    let mut ctx = Context::new();
-    if p.config().api_url().starts_with("https://")
-        && let Some(name) = p.control_bot_username().await
-    {
-        ctx.insert("widget_bot", &name);
-        ctx.insert("widget_auth_url", &format!("{}/login/telegram", p.config().api_url()));
-    }
-    ctx
-}
-
-async fn login_page(d: web::Data<Dashboard>, p: web::Data<Platform>) -> HttpResponse {
-    d.render_with(StatusCode::OK, "login.html", &widget_context(&p).await, LOGIN_CSP)
-}
-
-/// The widget's redirect: `?id=…&first_name=…&auth_date=…&hash=…`.
-async fn widget_login(d: web::Data<Dashboard>, p: web::Data<Platform>, req: HttpRequest) -> HttpResponse {
-    let fields: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
-    match p.widget_login(&fields).await {
-        Ok(actor) => start_session(&d, &actor),
-        Err(e @ (ServiceError::Unauthorized(_) | ServiceError::Forbidden(_))) => {
-            let mut ctx = widget_context(&p).await;
-            ctx.insert("problem", &format!("Telegram login refused: {e}."));
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            d.render_with(status, "login.html", &ctx, LOGIN_CSP)
-        }
-        Err(e) => d.error_page(None, &e),
-    }
-}
-
-/// Signs the actor in: the session cookie, then the bots page.
-fn start_session(d: &Dashboard, actor: &Actor) -> HttpResponse {
-    let Some(user_id) = actor.telegram_user() else { return login_refused(d) };
-    let Some((jwt, _)) = d.keys.mint(user_id, now_ms() / 1000) else {
-        return d.error_page(None, &ServiceError::Internal("could not sign the session".into()));
-    };
-    tracing::info!(user_id, "dashboard login");
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/"))
-        .insert_header((header::SET_COOKIE, session::cookie(&jwt, session::TTL_SECS)))
-        .finish()
-}
-
-/// The page behind a login link: checks the link without using it, and asks for a click
-/// (link previews and scanners fetch URLs; only a person presses the button).
-async fn login_confirm(d: web::Data<Dashboard>, p: web::Data<Platform>, code: web::Path<String>) -> HttpResponse {
-    match p.login_link_usable(&code).await {
-        Ok(true) => {
-            let mut ctx = Context::new();
-            ctx.insert("code", code.as_str());
-            d.render(StatusCode::OK, "login_confirm.html", &ctx)
-        }
-        Ok(false) => login_refused(&d),
-        Err(e) => d.error_page(None, &e),
-    }
-}
-
-fn login_refused(d: &Dashboard) -> HttpResponse {
-    let mut ctx = Context::new();
-    ctx.insert(
-        "problem",
-        "This login link is invalid, expired or already used. Send /login to the control bot for a new one.",
-    );
-    d.render(StatusCode::UNAUTHORIZED, "login.html", &ctx)
-}
-
-async fn login_redeem(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    code: web::Path<String>,
-    req: HttpRequest,
-) -> HttpResponse {
-    // Only the dashboard's own confirm page may sign a browser in: a cross-site form would log
-    // the victim into the attacker's account (login CSRF).
-    if !same_origin_post(&req, &p.config().api_url()) {
-        tracing::warn!("dashboard: cross-site login post refused");
-        return d.error_page(None, &ServiceError::Forbidden("This login form was not sent from the dashboard.".into()));
-    }
-    let actor = match p.redeem_login_link(&code).await {
-        Ok(a) => a,
-        Err(ServiceError::Unauthorized(_)) => return login_refused(&d),
-        Err(e) => return d.error_page(None, &e),
-    };
-    start_session(&d, &actor)
-}
-
-/// Whether a POST comes from a page of `origin`. Current browsers say where a request comes
-/// from in `Sec-Fetch-Site`; older ones only in `Origin` (`null` from sandboxed or opaque
-/// pages). Clients that send neither are not browsers, and have no session to be tricked.
-fn same_origin_post(req: &HttpRequest, origin: &str) -> bool {
-    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = h("sec-fetch-site") {
-        return site == "same-origin" || site == "none";
-    }
-    match h("origin") {
-        None => true,
-        Some(o) => o.trim_end_matches('/').eq_ignore_ascii_case(origin.trim_end_matches('/')),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,208 +215,8 @@ fn csrf_refused(d: &Dashboard, v: &Viewer, given: &str) -> Option<HttpResponse> 
     ))
 }
 
-async fn logout(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    poster!(d, req, p, &form.csrf);
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/login"))
-        .insert_header((header::SET_COOKIE, session::cookie("", 0)))
-        .finish()
-}
+type Form = web::Form<std::collections::HashMap<String, String>>;
 
-// ----- pages ---------------------------------------------------------------------------------
-
-#[derive(Serialize)]
-struct BotRow {
-    id: i64,
-    username: String,
-    host_label: String,
-    status: String,
-    role: String,
-    url: String,
-}
-
-fn bot_row(p: &Platform, actor: &Actor, b: &Bot) -> BotRow {
-    let role = match actor.role(b.bot_id()) {
-        Some(r) => r.to_string(),
-        None if actor.is_admin() => "admin".into(),
-        None => String::new(),
-    };
-    BotRow {
-        id: b.id,
-        username: b.username.clone(),
-        host_label: b.host_label.clone(),
-        status: b.status.to_string(),
-        role,
-        url: p.app_url(b, &tmahost_service::store::model::AppSlug::main()),
-    }
-}
-
-async fn bots_page(d: web::Data<Dashboard>, p: web::Data<Platform>, req: HttpRequest) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    let bots = match p.list_bots(&v.actor).await {
-        Ok(b) => b,
-        Err(e) => return d.error_page(Some(&v), &e),
-    };
-    let rows: Vec<BotRow> = bots.iter().map(|b| bot_row(&p, &v.actor, b)).collect();
-    let mut ctx = v.context();
-    ctx.insert("bots", &rows);
-    d.render(StatusCode::OK, "bots.html", &ctx)
-}
-
-async fn bot_page(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    bot: web::Path<String>,
-) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    match bot_context(&p, &v, &bot).await {
-        Ok(ctx) => d.render(StatusCode::OK, "bot.html", &ctx),
-        Err(e) => d.error_page(Some(&v), &e),
-    }
-}
-
-async fn bot_context(p: &Platform, v: &Viewer, key: &str) -> Result<Context, ServiceError> {
-    #[derive(Serialize)]
-    struct AppRow {
-        slug: String,
-        active: Option<i64>,
-        url: String,
-    }
-    #[derive(Serialize)]
-    struct MemberRow {
-        user_id: i64,
-        role: String,
-        since: String,
-    }
-    let (bot, apps) = p.list_apps(&v.actor, key).await?;
-    let (_, members) = p.list_members(&v.actor, key).await?;
-    let mut rows = Vec::with_capacity(apps.len());
-    for a in &apps {
-        let active = p.db().active_deployment(&a.id).await?.map(|d| d.version);
-        rows.push(AppRow { slug: a.slug.to_string(), active, url: p.app_url(&bot, &a.slug) });
-    }
-    let members: Vec<MemberRow> = members
-        .iter()
-        .map(|m| MemberRow { user_id: m.user_id, role: m.role.to_string(), since: when(m.created_at) })
-        .collect();
-    let mut ctx = v.context();
-    ctx.insert("bot", &bot_row(p, &v.actor, &bot));
-    ctx.insert("role", &v.actor.role(bot.bot_id()).map(|r| r.to_string()));
-    ctx.insert("apps", &rows);
-    ctx.insert("members", &members);
-    ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
-    Ok(ctx)
-}
-
-#[derive(Debug, Deserialize)]
-struct AppQuery {
-    activated: Option<i64>,
-    deployed: Option<i64>,
-    staged: Option<i64>,
-    saved: Option<u8>,
-}
-
-async fn app_page(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    query: web::Query<AppQuery>,
-) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    match app_context(&p, &v, &path.0, &path.1).await {
-        Ok(mut ctx) => {
-            let notice = match (query.activated, query.deployed, query.staged, query.saved) {
-                (Some(v), ..) => Some(format!("v{v} is now the active deployment.")),
-                (_, Some(v), ..) => Some(format!("v{v} is uploaded and live.")),
-                (_, _, Some(v), _) => Some(format!("v{v} is uploaded and staged: open it with its preview link.")),
-                (.., Some(_)) => Some("Settings saved; the edge applies them within a second.".to_owned()),
-                _ => None,
-            };
-            if let Some(n) = notice {
-                ctx.insert("notice", &n);
-            }
-            d.render(StatusCode::OK, "app.html", &ctx)
-        }
-        Err(e) => d.error_page(Some(&v), &e),
-    }
-}
-
-async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Result<Context, ServiceError> {
-    #[derive(Serialize)]
-    struct DeploymentRow {
-        version: i64,
-        status: String,
-        when: String,
-        files: i64,
-        size: String,
-        who: String,
-        preview: Option<String>,
-        can_activate: bool,
-    }
-    #[derive(Serialize)]
-    struct AppInfo {
-        slug: String,
-        url: String,
-    }
-    let (bot, app, list) = p.list_deployments(&v.actor, bot_key, slug, 50).await?;
-    let mut rows = Vec::with_capacity(list.len());
-    for d in &list {
-        let complete =
-            matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Active | DeploymentStatus::Superseded);
-        rows.push(DeploymentRow {
-            version: d.version,
-            status: d.status.to_string(),
-            when: when(d.activated_at.unwrap_or(d.created_at)),
-            files: d.file_count,
-            size: bytes(d.total_bytes),
-            who: p.describe_actor(&d.created_by).await,
-            preview: complete.then(|| p.preview_url(&bot, &app.slug, d)),
-            can_activate: matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Superseded),
-        });
-    }
-    let active_version = list.iter().find(|d| d.status == DeploymentStatus::Active).map_or(0, |d| d.version);
-    let mut ctx = v.context();
-    ctx.insert("bot", &bot_row(p, &v.actor, &bot));
-    ctx.insert("app", &AppInfo { slug: app.slug.to_string(), url: p.app_url(&bot, &app.slug) });
-    ctx.insert("deployments", &rows);
-    ctx.insert("active_version", &active_version);
-    let may_deploy = v.actor.check(bot.bot_id(), Need::Deploy).is_ok() && bot.status == BotStatus::Active;
-    ctx.insert("may_deploy", &may_deploy);
-    ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
-    ctx.insert("settings", &app.settings);
-    ctx.insert("domain", &p.app_domain(&app).await?);
-    let traffic = p.app_analytics(&v.actor, bot_key, slug, 30).await?;
-    let sum = |f: fn(&tmahost_service::store::model::DailyStats) -> i64| traffic.iter().map(f).sum::<i64>();
-    ctx.insert("chart", &chart::svg(&traffic));
-    ctx.insert("totals", &serde_json::json!({
-        "requests": sum(|d| d.requests), "sessions": sum(|d| d.sessions), "users_today": traffic.last().map_or(0, |d| d.users),
-    }));
-    ctx.insert("public_paths_text", &app.settings.public_paths.join("\n"));
-    let allowed = app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>());
-    ctx.insert("allowed_text", &allowed.map(|ids| ids.join("\n")).unwrap_or_default());
-    Ok(ctx)
-}
-
-async fn activate(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    path: web::Path<(String, String, i64)>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let v = poster!(d, req, p, &form.csrf);
-    let (bot, app, version) = path.into_inner();
-    match p.activate_deployment(&v.actor, &bot, &app, &version.to_string()).await {
-        Ok((bot, app, dep)) => {
-            see_other(&format!("/bots/{}/apps/{}?activated={}", bot.host_label, app.slug, dep.version))
-        }
-        Err(e) => d.error_page(Some(&v), &e),
-    }
+fn field<'a>(form: &'a std::collections::HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map_or("", String::as_str)
 }

@@ -2,10 +2,10 @@
 //! key) for one Telegram user, and the CSRF token every form carries, bound to the session id.
 
 use hmac::{Hmac, Mac};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use tmahost_service::JwtKey;
 use tmahost_service::store::{MasterKey, SecretBytes};
 
 pub(crate) const COOKIE: &str = "__Host-tmahost_dashboard";
@@ -25,8 +25,7 @@ pub(crate) struct Claims {
 }
 
 pub(crate) struct Keys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    jwt: JwtKey,
     csrf: SecretBytes,
 }
 
@@ -38,12 +37,7 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     pub fn new(master: &MasterKey) -> Self {
-        let key = master.derive("dashboard-session");
-        Self {
-            encoding: EncodingKey::from_secret(key.expose()),
-            decoding: DecodingKey::from_secret(key.expose()),
-            csrf: master.derive("dashboard-csrf"),
-        }
+        Self { jwt: JwtKey::new(master, "dashboard-session", ISSUER), csrf: master.derive("dashboard-csrf") }
     }
 
     /// A new session for `user_id`: the cookie value and its claims.
@@ -55,16 +49,12 @@ impl Keys {
             iat: now,
             exp: now + TTL_SECS,
         };
-        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).ok()?;
+        let jwt = self.jwt.sign(&claims).ok()?;
         Some((jwt, claims))
     }
 
     pub fn check(&self, jwt: &str) -> Option<Claims> {
-        let mut v = Validation::new(Algorithm::HS256);
-        v.set_issuer(&[ISSUER]);
-        v.set_required_spec_claims(&["exp", "iss", "sub"]);
-        v.leeway = 5;
-        jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &v).ok().map(|d| d.claims)
+        self.jwt.verify(jwt).ok()
     }
 
     pub fn csrf(&self, sid: &str) -> String {

@@ -1,15 +1,15 @@
 //! initData verification cost: what the edge pays per `POST /_tma/session` and per request
-//! sent with `Authorization: tma`. Run: `cargo bench -p tmahost-telegram`.
+//! sent with `Authorization: tma`. Run: `cargo bench -p tmahost-types`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tmahost_telegram::{BotToken, InitData, InitDataKey};
+use tmahost_types::{BotToken, InitData, InitDataKey};
 
 fn launch_data(token: &BotToken, now: i64) -> String {
     // Shaped like what current clients send: a user with a photo, chat fields, start_param.
     let user = r#"{"id":279058397,"first_name":"Vladislav","last_name":"Kibenko","username":"vdkfrost","language_code":"ru","is_premium":true,"allows_write_to_pm":true,"photo_url":"https://t.me/i/userpic/320/4FPEE4tmP3ATHa57u6MqTDih13LTOiMoKoLDRG4PnSA.svg"}"#;
-    tmahost_telegram::init_data::sign(
+    tmahost_types::init_data::sign(
         &[
             ("user", user),
             ("chat_instance", "8428209589180549439"),

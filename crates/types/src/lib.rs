@@ -1,15 +1,26 @@
-//! Telegram value types, parsed once at the boundary so nothing downstream re-checks them.
+//! The value types of tmahost, parsed once at the boundary so nothing downstream re-checks them.
 //!
-//! This crate is pure (no I/O). It owns the rules for bot tokens, bot usernames, the host
-//! label a bot's apps are served under, and Mini App launch data (`initData`): parsing,
-//! HMAC and Ed25519 verification, and signing; and the Login Widget's callback.
+//! This crate is pure (no I/O) and at the bottom of the tree. It owns the rules for bot tokens,
+//! bot usernames and the host label a bot's apps are served under; Mini App launch data
+//! (`initData`): parsing, HMAC and Ed25519 verification, and signing; the Login Widget's
+//! callback; content digests (`Sha256`); app slugs; the host grammar (`host`); DNS names; and
+//! the audit log's actions.
 
+pub mod audit;
+pub mod dns;
+pub mod host;
 pub mod init_data;
 pub mod login_widget;
+mod sha256;
+mod slug;
 mod token;
 mod username;
 
+pub use audit::AuditAction;
+pub use dns::DnsName;
 pub use init_data::{InitData, InitDataError, InitDataKey, TelegramKey, VerifiedInitData, WebAppChat, WebAppUser};
+pub use sha256::Sha256;
+pub use slug::AppSlug;
 pub use token::{BotId, BotToken};
 pub use username::{BotUsername, HostLabel};
 

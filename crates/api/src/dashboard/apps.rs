@@ -1,24 +1,124 @@
-//! The dashboard's forms beyond activation: uploads, app settings, members, API tokens, and
-//! the audit log page. Each post is checked for the session's CSRF token before it changes
-//! anything, and each change is one service operation.
+//! One app's page (deployments, settings, dev link) and its forms: activation, upload,
+//! settings, dev links.
 
 use std::collections::HashMap;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tera::Context;
-use tmahost_service::display::when;
-use tmahost_service::store::model::{Access, AppSettings, Role, TokenScope};
+use tmahost_service::display::{bytes, when};
+use tmahost_service::store::model::{Access, AppSettings, BotStatus, DeploymentStatus};
 use tmahost_service::{DeployOptions, Need, Platform, ServiceError};
-use tmahost_telegram::BotId;
 
-use super::{Dashboard, Viewer, app_context, bot_context, csrf_refused, see_other};
+use super::bots::bot_row;
+use super::*;
 
-type Form = web::Form<HashMap<String, String>>;
+#[derive(Debug, Deserialize)]
+pub(super) struct AppQuery {
+    activated: Option<i64>,
+    deployed: Option<i64>,
+    staged: Option<i64>,
+    saved: Option<u8>,
+}
 
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
-    form.get(name).map_or("", String::as_str)
+pub(super) async fn app_page(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<AppQuery>,
+) -> HttpResponse {
+    let v = viewer!(d, req, p);
+    match app_context(&p, &v, &path.0, &path.1).await {
+        Ok(mut ctx) => {
+            let notice = match (query.activated, query.deployed, query.staged, query.saved) {
+                (Some(v), ..) => Some(format!("v{v} is now the active deployment.")),
+                (_, Some(v), ..) => Some(format!("v{v} is uploaded and live.")),
+                (_, _, Some(v), _) => Some(format!("v{v} is uploaded and staged: open it with its preview link.")),
+                (.., Some(_)) => Some("Settings saved; the edge applies them within a second.".to_owned()),
+                _ => None,
+            };
+            if let Some(n) = notice {
+                ctx.insert("notice", &n);
+            }
+            d.render(StatusCode::OK, "app.html", &ctx)
+        }
+        Err(e) => d.error_page(Some(&v), &e),
+    }
+}
+
+async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Result<Context, ServiceError> {
+    #[derive(Serialize)]
+    struct DeploymentRow {
+        version: i64,
+        status: String,
+        when: String,
+        files: i64,
+        size: String,
+        who: String,
+        preview: Option<String>,
+        can_activate: bool,
+    }
+    #[derive(Serialize)]
+    struct AppInfo {
+        slug: String,
+        url: String,
+    }
+    let (bot, app, list) = p.list_deployments(&v.actor, bot_key, slug, 50).await?;
+    let mut rows = Vec::with_capacity(list.len());
+    for d in &list {
+        let complete =
+            matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Active | DeploymentStatus::Superseded);
+        rows.push(DeploymentRow {
+            version: d.version,
+            status: d.status.to_string(),
+            when: when(d.activated_at.unwrap_or(d.created_at)),
+            files: d.file_count,
+            size: bytes(d.total_bytes),
+            who: p.describe_actor(&d.created_by).await,
+            preview: complete.then(|| p.preview_url(&bot, &app.slug, d)),
+            can_activate: matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Superseded),
+        });
+    }
+    let active_version = list.iter().find(|d| d.status == DeploymentStatus::Active).map_or(0, |d| d.version);
+    let mut ctx = v.context();
+    ctx.insert("bot", &bot_row(p, &v.actor, &bot));
+    ctx.insert("app", &AppInfo { slug: app.slug.to_string(), url: p.app_url(&bot, &app.slug) });
+    ctx.insert("deployments", &rows);
+    ctx.insert("active_version", &active_version);
+    let may_deploy = v.actor.check(bot.bot_id(), Need::Deploy).is_ok() && bot.status == BotStatus::Active;
+    ctx.insert("may_deploy", &may_deploy);
+    ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
+    ctx.insert("settings", &app.settings);
+    ctx.insert("domain", &p.app_domain(&app).await?);
+    let traffic = p.app_analytics(&v.actor, bot_key, slug, 30).await?;
+    let sum = |f: fn(&tmahost_service::store::model::DailyStats) -> i64| traffic.iter().map(f).sum::<i64>();
+    ctx.insert("chart", &chart::svg(&traffic));
+    ctx.insert("totals", &serde_json::json!({
+        "requests": sum(|d| d.requests), "sessions": sum(|d| d.sessions), "users_today": traffic.last().map_or(0, |d| d.users),
+    }));
+    ctx.insert("public_paths_text", &app.settings.public_paths.join("\n"));
+    let allowed = app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>());
+    ctx.insert("allowed_text", &allowed.map(|ids| ids.join("\n")).unwrap_or_default());
+    Ok(ctx)
+}
+
+pub(super) async fn activate(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, i64)>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let v = poster!(d, req, p, &form.csrf);
+    let (bot, app, version) = path.into_inner();
+    match p.activate_deployment(&v.actor, &bot, &app, &version.to_string()).await {
+        Ok((bot, app, dep)) => {
+            see_other(&format!("/bots/{}/apps/{}?activated={}", bot.host_label, app.slug, dep.version))
+        }
+        Err(e) => d.error_page(Some(&v), &e),
+    }
 }
 
 /// `POST …/upload`: a multipart form (CSRF token, message, stage, then the archive). Answers
@@ -140,173 +240,6 @@ pub(super) async fn settings(
             }
             Err(e) => d.error_page(Some(&v), &e),
         },
-        Err(e) => d.error_page(Some(&v), &e),
-    }
-}
-
-pub(super) async fn grant(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    bot: web::Path<String>,
-    form: Form,
-) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
-    let user = field(&form, "user_id").trim().parse::<i64>();
-    let role = field(&form, "role").parse::<Role>();
-    let result = match (user, role) {
-        (Ok(user), Ok(role)) => p.grant_member(&v.actor, &bot, user, role).await,
-        _ => Err(ServiceError::invalid("invalid_member", "enter a numeric Telegram user id and a role")),
-    };
-    match result {
-        Ok(bot) => see_other(&format!("/bots/{}", bot.host_label)),
-        Err(e) => d.error_page(Some(&v), &e),
-    }
-}
-
-pub(super) async fn revoke(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    path: web::Path<(String, i64)>,
-    form: Form,
-) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
-    match p.revoke_member(&v.actor, &path.0, path.1).await {
-        Ok(bot) => see_other(&format!("/bots/{}", bot.host_label)),
-        Err(e) => d.error_page(Some(&v), &e),
-    }
-}
-
-pub(super) async fn audit_page(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    bot: web::Path<String>,
-) -> HttpResponse {
-    #[derive(Serialize)]
-    struct Row {
-        when: String,
-        who: String,
-        action: String,
-        details: String,
-    }
-    let v = viewer!(d, req, p);
-    let result = async {
-        let mut ctx = bot_context(&p, &v, &bot).await?;
-        let events = p.audit_log(&v.actor, Some(&bot), 200).await?;
-        let mut rows = Vec::with_capacity(events.len());
-        for e in events {
-            rows.push(Row {
-                when: when(e.at),
-                who: p.describe_actor(&e.actor).await,
-                action: e.action,
-                details: e.details,
-            });
-        }
-        ctx.insert("events", &rows);
-        Ok::<_, ServiceError>(ctx)
-    }
-    .await;
-    match result {
-        Ok(ctx) => d.render(StatusCode::OK, "audit.html", &ctx),
-        Err(e) => d.error_page(Some(&v), &e),
-    }
-}
-
-/// The tokens page; `minted` is a token just created, shown this once.
-async fn tokens_view(
-    d: &Dashboard,
-    p: &Platform,
-    v: &Viewer,
-    minted: Option<(String, String)>,
-) -> Result<HttpResponse, ServiceError> {
-    #[derive(Serialize)]
-    struct Row {
-        id: String,
-        name: String,
-        scope: String,
-        created: String,
-        expires: String,
-        last_used: String,
-        revoked: bool,
-    }
-    #[derive(Serialize)]
-    struct BotOption {
-        id: i64,
-        username: String,
-    }
-    let bots = p.list_bots(&v.actor).await?;
-    let names: HashMap<i64, String> = bots.iter().map(|b| (b.id, format!("@{}", b.username))).collect();
-    let rows: Vec<Row> = p
-        .list_tokens(&v.actor)
-        .await?
-        .into_iter()
-        .map(|t| Row {
-            scope: match &t.scope {
-                TokenScope::Admin => "admin".into(),
-                TokenScope::Bots(ids) => ids
-                    .iter()
-                    .map(|b| names.get(&b.0).cloned().unwrap_or_else(|| b.0.to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            },
-            created: when(t.created_at),
-            expires: when(t.expires_at),
-            last_used: t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
-            revoked: t.revoked_at.is_some(),
-            id: t.id,
-            name: t.name,
-        })
-        .collect();
-    let managed: Vec<BotOption> = bots
-        .iter()
-        .filter(|b| v.actor.check(b.bot_id(), Need::Manage).is_ok())
-        .map(|b| BotOption { id: b.id, username: b.username.clone() })
-        .collect();
-    let mut ctx: Context = v.context();
-    ctx.insert("tokens", &rows);
-    ctx.insert("bots", &managed);
-    if let Some((name, jwt)) = minted {
-        ctx.insert("minted", &serde_json::json!({ "name": name, "jwt": jwt }));
-    }
-    let status = if ctx.contains_key("minted") { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(d.render(status, "tokens.html", &ctx))
-}
-
-pub(super) async fn tokens_page(d: web::Data<Dashboard>, p: web::Data<Platform>, req: HttpRequest) -> HttpResponse {
-    let v = viewer!(d, req, p);
-    tokens_view(&d, &p, &v, None).await.unwrap_or_else(|e| d.error_page(Some(&v), &e))
-}
-
-pub(super) async fn create_token(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    form: Form,
-) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
-    let result = async {
-        let bot = field(&form, "bot").parse::<i64>().map_err(|_| ServiceError::NotFound("bot"))?;
-        let ttl = field(&form, "ttl_days").trim().parse::<u32>().ok();
-        let (token, minted) =
-            p.create_token(&v.actor, field(&form, "name"), TokenScope::Bots(vec![BotId(bot)]), ttl).await?;
-        tokens_view(&d, &p, &v, Some((token.name, minted.jwt))).await
-    }
-    .await;
-    result.unwrap_or_else(|e| d.error_page(Some(&v), &e))
-}
-
-pub(super) async fn revoke_token(
-    d: web::Data<Dashboard>,
-    p: web::Data<Platform>,
-    req: HttpRequest,
-    id: web::Path<String>,
-    form: Form,
-) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
-    match p.revoke_token(&v.actor, &id).await {
-        Ok(()) => see_other("/tokens"),
         Err(e) => d.error_page(Some(&v), &e),
     }
 }

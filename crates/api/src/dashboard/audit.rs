@@ -1,0 +1,46 @@
+//! A bot's audit log page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use tmahost_service::display::when;
+use tmahost_service::{Platform, ServiceError};
+
+use super::bots::bot_context;
+use super::*;
+
+pub(super) async fn audit_page(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    bot: web::Path<String>,
+) -> HttpResponse {
+    #[derive(Serialize)]
+    struct Row {
+        when: String,
+        who: String,
+        action: String,
+        details: String,
+    }
+    let v = viewer!(d, req, p);
+    let result = async {
+        let mut ctx = bot_context(&p, &v, &bot).await?;
+        let events = p.audit_log(&v.actor, Some(&bot), 200).await?;
+        let mut rows = Vec::with_capacity(events.len());
+        for e in events {
+            rows.push(Row {
+                when: when(e.at),
+                who: p.describe_actor(&e.actor).await,
+                action: e.action.to_string(),
+                details: e.details,
+            });
+        }
+        ctx.insert("events", &rows);
+        Ok::<_, ServiceError>(ctx)
+    }
+    .await;
+    match result {
+        Ok(ctx) => d.render(StatusCode::OK, "audit.html", &ctx),
+        Err(e) => d.error_page(Some(&v), &e),
+    }
+}

@@ -1,0 +1,152 @@
+//! A bot's apps: creation (the host must not be another bot's), settings (validated, custom
+//! domain normalised and unclaimed), lookup, and the URLs where an app and its previews open.
+
+use serde_json::json;
+use tmahost_store::model::{App, AppSettings, AppSlug, Bot, Deployment, NewAuditEvent};
+use tmahost_store::now_ms;
+use tmahost_types::AuditAction;
+use tmahost_types::host::{self, AppHost};
+
+use crate::auth::{Actor, Need};
+use crate::{Platform, ServiceError};
+
+impl Platform {
+    pub async fn create_app(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        settings: Option<AppSettings>,
+    ) -> Result<(Bot, App), ServiceError> {
+        let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
+        let slug = AppSlug::parse(slug).map_err(|e| ServiceError::invalid("invalid_slug", e))?;
+        // `{slug}--{bot}` (and its previews) must not be another bot's host.
+        let host = AppHost::Named { slug: &slug, bot: &bot.host_label }.to_string();
+        let (shorter, pattern) = host::collisions(&host);
+        let mut others = self.db().colliding_labels(&shorter, &pattern).await?;
+        others.extend(self.db().get_bot_by_label(&host).await?.map(|b| b.host_label));
+        if let Some(other) = others.into_iter().find(|o| *o != bot.host_label) {
+            return Err(ServiceError::invalid(
+                "host_collision",
+                format!("app `{slug}` would be served at `{host}`, a host of the bot `{other}`"),
+            ));
+        }
+        let settings = self.checked_settings(settings.unwrap_or_default(), None).await?;
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: AuditAction::AppCreate,
+            bot_id: Some(bot.bot_id()),
+            app_id: None,
+            deployment_id: None,
+            details: json!({ "slug": slug.as_str() }),
+        };
+        let app = self.db().insert_app(bot.bot_id(), &slug, &settings, &audit).await?;
+        self.changed();
+        Ok((bot, app))
+    }
+
+    /// Replaces an app's settings (access policy, public paths, SPA fallback, session rules,
+    /// custom domain).
+    pub async fn update_app_settings(
+        &self,
+        actor: &Actor,
+        bot_key: &str,
+        slug: &str,
+        settings: AppSettings,
+    ) -> Result<(Bot, App), ServiceError> {
+        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
+        actor.check(bot.bot_id(), Need::Manage)?;
+        let settings = self.checked_settings(settings, Some(&app.id)).await?;
+        let new_domain = settings.custom_domain.is_some() && settings.custom_domain != app.settings.custom_domain;
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: AuditAction::AppUpdate,
+            bot_id: Some(bot.bot_id()),
+            app_id: Some(&app.id),
+            deployment_id: None,
+            details: json!({ "settings": settings }),
+        };
+        self.db().update_app_settings(&app.id, &settings, &audit).await?;
+        self.changed();
+        if new_domain {
+            // Look for the proof at once (the record may already be there); the periodic check
+            // and `…/domain/verify` cover records published later.
+            let (platform, key, slug) = (self.clone(), bot.id.to_string(), app.slug.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = platform.verify_domain(&Actor::local_admin(), &key, &slug).await {
+                    tracing::debug!(error = %e, "custom domain not verified yet");
+                }
+            });
+        }
+        Ok((bot, App { settings, updated_at: now_ms(), ..app }))
+    }
+
+    pub async fn list_apps(&self, actor: &Actor, bot_key: &str) -> Result<(Bot, Vec<App>), ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        let apps = self.db().list_apps(bot.bot_id()).await?;
+        Ok((bot, apps))
+    }
+
+    pub async fn resolve_app(&self, actor: &Actor, bot_key: &str, slug: &str) -> Result<(Bot, App), ServiceError> {
+        let bot = self.resolve_bot(actor, bot_key).await?;
+        let slug = AppSlug::parse(slug).map_err(|_| ServiceError::NotFound("app"))?;
+        let app = self.db().get_app(bot.bot_id(), &slug).await?.ok_or(ServiceError::NotFound("app"))?;
+        Ok((bot, app))
+    }
+
+    fn host_url(&self, host: &str) -> String {
+        let c = self.config();
+        let port = c.public_port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{}://{host}.{}{port}/", c.public_scheme, c.base_domain)
+    }
+
+    /// Where end users open the app: `{bot}.{base}` for `main`, else `{app}--{bot}.{base}`.
+    pub fn app_url(&self, bot: &Bot, slug: &AppSlug) -> String {
+        self.host_url(&AppHost::App { slug, bot: &bot.host_label }.to_string())
+    }
+
+    /// Where one deployment can be opened before (or after) it is active.
+    pub fn preview_url(&self, bot: &Bot, slug: &AppSlug, d: &Deployment) -> String {
+        let short = host::short_id(&d.id);
+        self.host_url(&AppHost::Preview { short: &short, slug, bot: &bot.host_label }.to_string())
+    }
+}
+impl Platform {
+    /// Settings as stored: validated, the custom domain normalised and checked against the
+    /// platform's names and other apps' verified domains.
+    async fn checked_settings(&self, mut s: AppSettings, app_id: Option<&str>) -> Result<AppSettings, ServiceError> {
+        if let Some(d) = &s.custom_domain {
+            let d = crate::domains::normalise_domain(self.config(), d)?;
+            if let Some(owner) = self.db().domain_owner(&d).await?
+                && Some(owner.as_str()) != app_id
+            {
+                return Err(ServiceError::invalid("domain_taken", format!("`{d}` is already served by another app")));
+            }
+            s.custom_domain = Some(d);
+        }
+        validate_settings(&s)?;
+        Ok(s)
+    }
+}
+
+fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
+    if s.public_paths.len() > 100 || s.public_paths.iter().any(|p| !p.starts_with('/') || p.len() > 256) {
+        return Err(ServiceError::invalid(
+            "invalid_settings",
+            "public_paths: at most 100 paths, each starting with `/`",
+        ));
+    }
+    if !(60..=30 * 86_400).contains(&s.session_ttl_secs) {
+        return Err(ServiceError::invalid("invalid_settings", "session_ttl_secs must be between 60 and 2592000"));
+    }
+    if !(10..=7 * 86_400).contains(&s.max_init_data_age_secs) {
+        return Err(ServiceError::invalid("invalid_settings", "max_init_data_age_secs must be between 10 and 604800"));
+    }
+    if s.allowed_user_ids.as_ref().is_some_and(|ids| ids.len() > 10_000) {
+        return Err(ServiceError::invalid("invalid_settings", "allowed_user_ids holds at most 10000 ids"));
+    }
+    if s.skew_protection_deployments > 20 {
+        return Err(ServiceError::invalid("invalid_settings", "skew_protection_deployments must be between 0 and 20"));
+    }
+    Ok(())
+}
