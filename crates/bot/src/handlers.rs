@@ -7,7 +7,8 @@ use teloxide::prelude::*;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, MessageId, ParseMode};
 use teloxide::utils::command::BotCommands as _;
 use tmahost_service::store::model::{BotStatus, Deployment, DeploymentStatus, Role, TokenScope};
-use tmahost_service::{Actor, Platform, ServiceError};
+use tmahost_service::{Actor, AppRef, Need, Platform, ServiceError};
+use tmahost_types::BotId;
 
 use crate::commands::{self, Audience, Command};
 use crate::text::{self, escape};
@@ -274,23 +275,23 @@ async fn bots_page(p: &Platform, actor: &Actor, page: usize) -> Result<Reply, Se
 
 async fn bot_info(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, ServiceError> {
     let key = one_arg(args, "/bot <bot>")?;
-    let (bot, apps) = p.list_apps(actor, key).await?;
+    let r = p.bot(actor, key, Need::See).await?;
+    let bot = &r.bot;
     let mut out = format!("<b>@{}</b> (id {}) · {}\n", escape(&bot.username), bot.id, bot.status);
     if let Some(r) = actor.role(bot.bot_id()) {
         out.push_str(&format!("Your role: {r}\n"));
     }
     out.push_str("\n<b>Apps</b>\n");
-    for app in &apps {
-        let active = p.db().active_deployment(&app.id).await?;
-        let version = active.map_or_else(|| "nothing deployed".to_owned(), |d| format!("v{} active", d.version));
+    for (app, active) in p.apps_with_versions(&r).await? {
+        let version = active.map_or_else(|| "nothing deployed".to_owned(), |v| format!("v{v} active"));
         out.push_str(&format!(
             "{} · {} · {}\n",
             escape(app.slug.as_str()),
             version,
-            escape(&p.app_url(&bot, &app.slug))
+            escape(&p.app_url(bot, &app.slug))
         ));
     }
-    let (_, members) = p.list_members(actor, key).await?;
+    let members = p.list_members(&r).await?;
     out.push_str(&format!("\n<b>Members</b> ({})\n", members.len()));
     if members.is_empty() {
         out.push_str(&format!("none yet; add one with /grant {} &lt;user_id&gt; developer\n", bot.host_label));
@@ -318,7 +319,9 @@ fn deployment_line(d: &Deployment) -> String {
 async fn deploys(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, ServiceError> {
     let (bot_key, app, _) =
         commands::bot_app_version(args).map_err(|e| usage(&format!("/deploys <bot> [app] ({e})")))?;
-    let (bot, app, list) = p.list_deployments(actor, &bot_key, &app, 10).await?;
+    let r = p.app(actor, &bot_key, &app, Need::See).await?;
+    let (bot, app) = (&r.bot, &r.app);
+    let list = p.list_deployments(&r, 10).await?;
     if list.is_empty() {
         return Ok(Reply::text(format!(
             "@{} / {} has no deployments yet. Upload one with `tmahost deploy` or the API.",
@@ -336,11 +339,12 @@ async fn deploys(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, Servi
 async fn rollback(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, ServiceError> {
     let (bot_key, app, version) =
         commands::bot_app_version(args).map_err(|e| usage(&format!("/rollback <bot> [app] [version] ({e})")))?;
-    let (bot, app, list) = p.list_deployments(actor, &bot_key, &app, 50).await?;
-    actor.check(bot.bot_id(), tmahost_service::Need::Deploy)?;
+    let r = p.app(actor, &bot_key, &app, Need::Deploy).await?;
     if let Some(v) = version {
-        return confirm(p, actor, bot.id, app.slug.as_str(), v).await;
+        return confirm(p, &r, v).await;
     }
+    let (bot, app) = (&r.bot, &r.app);
+    let list = p.list_deployments(&r, 50).await?;
     let choices: Vec<&Deployment> = list
         .iter()
         .filter(|d| matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Superseded))
@@ -367,9 +371,9 @@ async fn rollback(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, Serv
 }
 
 /// The confirmation step of a rollback.
-async fn confirm(p: &Platform, actor: &Actor, bot: i64, app: &str, version: i64) -> Result<Reply, ServiceError> {
-    let (bot, app, d) = p.get_deployment(actor, &bot.to_string(), app, &version.to_string()).await?;
-    actor.check(bot.bot_id(), tmahost_service::Need::Deploy)?;
+async fn confirm(p: &Platform, r: &AppRef, version: i64) -> Result<Reply, ServiceError> {
+    let d = p.deployment(r, &version.to_string()).await?.deployment;
+    let (bot, app) = (&r.bot, &r.app);
     if d.status == DeploymentStatus::Active {
         return Ok(Reply::text(format!("v{} is already the active deployment.", d.version)));
     }
@@ -391,20 +395,26 @@ async fn press(p: &Platform, actor: &Actor, button: Button) -> Reply {
     let result = match button {
         Button::BotsPage(page) => bots_page(p, actor, page).await,
         Button::Cancel => Ok(Reply::text("Cancelled; nothing changed.")),
-        Button::Choose { bot, app, version } => confirm(p, actor, bot, &app, version).await,
-        Button::Confirm { bot, app, version } => {
-            p.activate_deployment(actor, &bot.to_string(), &app, &version.to_string()).await.map(|(bot, app, d)| {
-                Reply::text(format!(
-                    "Done: @{} / {} now serves v{}.\n{}",
-                    escape(&bot.username),
-                    escape(app.slug.as_str()),
-                    d.version,
-                    escape(&p.app_url(&bot, &app.slug))
-                ))
-            })
-        }
+        // Both are authorized again when pressed: the presser may have lost the role since.
+        Button::Choose { bot, app, version } => match p.app(actor, BotId(bot), &app, Need::Deploy).await {
+            Ok(r) => confirm(p, &r, version).await,
+            Err(e) => Err(e),
+        },
+        Button::Confirm { bot, app, version } => activate(p, actor, BotId(bot), &app, version).await,
     };
     result.unwrap_or_else(Reply::from)
+}
+
+async fn activate(p: &Platform, actor: &Actor, bot: BotId, app: &str, version: i64) -> Result<Reply, ServiceError> {
+    let r = p.app(actor, bot, app, Need::Deploy).await?;
+    let d = p.activate_deployment(&p.deployment(&r, &version.to_string()).await?).await?;
+    Ok(Reply::text(format!(
+        "Done: @{} / {} now serves v{}.\n{}",
+        escape(&r.bot.username),
+        escape(r.app.slug.as_str()),
+        d.version,
+        escape(&p.app_url(&r.bot, &r.app.slug))
+    )))
 }
 
 async fn login(p: &Platform, actor: &Actor) -> Result<Reply, ServiceError> {
@@ -449,7 +459,9 @@ async fn grant(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, Service
     let [bot, user, role] = commands::words(args)[..] else { return Err(usage(how)) };
     let user: i64 = user.parse().map_err(|_| usage(how))?;
     let role: Role = role.parse().map_err(|_| usage(how))?;
-    let bot = p.grant_member(actor, bot, user, role).await?;
+    let r = p.bot(actor, bot, Need::Manage).await?;
+    p.grant_member(&r, user, role).await?;
+    let bot = &r.bot;
     Ok(Reply::text(format!(
         "{user} is now {role} of @{}. They can open this bot and send /help (they must press Start once to get notifications).",
         escape(&bot.username)
@@ -460,13 +472,15 @@ async fn revoke(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, Servic
     let how = "/revoke <bot> <user_id>";
     let [bot, user] = commands::words(args)[..] else { return Err(usage(how)) };
     let user: i64 = user.parse().map_err(|_| usage(how))?;
-    let bot = p.revoke_member(actor, bot, user).await?;
+    let r = p.bot(actor, bot, Need::Manage).await?;
+    p.revoke_member(&r, user).await?;
+    let bot = &r.bot;
     Ok(Reply::text(format!("{user} no longer has a role on @{}.", escape(&bot.username))))
 }
 
 async fn token(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, ServiceError> {
     let key = one_arg(args, "/token <bot>")?;
-    let bot = p.resolve_bot(actor, key).await?;
+    let bot = p.bot(actor, key, Need::Manage).await?.bot;
     let who = actor.telegram_user().map_or_else(|| actor.label.clone(), |u| u.to_string());
     let name = format!("telegram {who} for @{}", bot.username);
     let (t, minted) = p.create_token(actor, &name, TokenScope::Bots(vec![bot.bot_id()]), None).await?;
@@ -484,7 +498,7 @@ async fn set_status(p: &Platform, actor: &Actor, args: &str, status: BotStatus) 
         BotStatus::Disabled => "/disable <bot>",
         BotStatus::Active => "/enable <bot>",
     };
-    let bot = p.set_bot_status(actor, one_arg(args, how)?, status).await?;
+    let bot = p.set_bot_status(&p.bot(actor, one_arg(args, how)?, Need::See).await?, status).await?;
     Ok(Reply::text(match status {
         BotStatus::Disabled => format!("@{} is disabled: its apps now answer “unavailable”.", escape(&bot.username)),
         BotStatus::Active => format!("@{} is active again.", escape(&bot.username)),

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_edge::Edge;
 use tmahost_service::store::model::{Access, AppSettings, BotStatus, Role};
-use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Platform, Secret, ServiceError};
+use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Need, Platform, Secret, ServiceError};
 use tmahost_testkit::bundles;
 use tmahost_types::BotToken;
 
@@ -126,7 +126,12 @@ impl Env {
         let f = tempfile::NamedTempFile::new().expect("tmp");
         std::fs::write(f.path(), bundles::zip(files)).expect("write");
         let opts = DeployOptions { activate, message: None };
-        self.p.deploy_archive(&Actor::local_admin(), bot, app, f.path(), opts).await
+        async {
+            self.p
+                .deploy_archive(&self.p.app(&Actor::local_admin(), bot, app, Need::Deploy).await?, f.path(), opts)
+                .await
+        }
+        .await
     }
 
     /// Deploys and activates, then refreshes the edge so the next request sees it (the
@@ -138,7 +143,13 @@ impl Env {
     }
 
     async fn settings(&self, bot: &str, settings: AppSettings) {
-        self.p.update_app_settings(&Actor::local_admin(), bot, "main", settings).await.expect("settings");
+        async {
+            self.p
+                .update_app_settings(&self.p.app(&Actor::local_admin(), bot, "main", Need::Manage).await?, settings)
+                .await
+        }
+        .await
+        .expect("settings");
         // The change notification reaches the edge's refresher task within moments; make it now.
         self.edge.refresh().await.expect("refresh");
     }
@@ -576,7 +587,11 @@ async fn launch_data_from_the_control_bot_opens_no_app() {
     })
     .await;
     e.deploy(&bundles::sample_app("v1")).await;
-    e.p.grant_member(&Actor::local_admin(), "demo_bot", 4242, Role::Developer).await.expect("grant");
+    async {
+        e.p.grant_member(&e.p.bot(&Actor::local_admin(), "demo_bot", Need::Manage).await?, 4242, Role::Developer).await
+    }
+    .await
+    .expect("grant");
     e.edge.refresh().await.expect("refresh");
     for user in [1001, 4242, 7] {
         let data = launch(CONTROL, user, false, now());
@@ -606,8 +621,12 @@ async fn a_staff_code_opens_one_deployment_once_for_its_recipient_while_staff() 
     e.deploy(&bundles::sample_app("v1")).await;
     let cursor = e.p.notice_cursor().await.expect("cursor");
     let staged = e.deploy_to("demo_bot", "main", &bundles::sample_app("v2"), false).await.expect("stage");
-    e.p.grant_member(&admin, "demo_bot", 4242, Role::Developer).await.expect("grant");
-    e.p.grant_member(&admin, "other_bot", 5151, Role::Owner).await.expect("grant");
+    async { e.p.grant_member(&e.p.bot(&admin, "demo_bot", Need::Manage).await?, 4242, Role::Developer).await }
+        .await
+        .expect("grant");
+    async { e.p.grant_member(&e.p.bot(&admin, "other_bot", Need::Manage).await?, 5151, Role::Owner).await }
+        .await
+        .expect("grant");
     // An allow-list that names none of the staff: it binds users, not the team.
     e.settings("demo_bot", AppSettings { allowed_user_ids: Some(vec![42]), ..AppSettings::default() }).await;
     let notices = e.p.deploy_notices_after(cursor, 10).await.expect("notices");
@@ -639,7 +658,7 @@ async fn a_staff_code_opens_one_deployment_once_for_its_recipient_while_staff() 
     assert_eq!(e.get(&preview, &staff_target(&outsider).1, &[]).await.status, StatusCode::FORBIDDEN);
 
     // The session lives as long as its holder is staff.
-    e.p.revoke_member(&admin, "demo_bot", 4242).await.expect("revoke");
+    async { e.p.revoke_member(&e.p.bot(&admin, "demo_bot", Need::Manage).await?, 4242).await }.await.expect("revoke");
     e.edge.refresh().await.expect("refresh");
     assert_eq!(e.get(&preview, "/", &[("cookie", &cookie)]).await.status, StatusCode::UNAUTHORIZED);
 }
@@ -664,10 +683,18 @@ async fn live_sessions_follow_access_changes_and_logout() {
         e.settings("demo_bot", AppSettings::default()).await;
         assert_eq!(reads_asset(&e, &cookie).await, StatusCode::OK);
     }
-    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Disabled).await.expect("disable");
+    async {
+        e.p.set_bot_status(&e.p.bot(&Actor::local_admin(), "demo_bot", Need::See).await?, BotStatus::Disabled).await
+    }
+    .await
+    .expect("disable");
     e.edge.refresh().await.expect("refresh");
     assert_eq!(reads_asset(&e, &cookie).await, StatusCode::FORBIDDEN);
-    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Active).await.expect("enable");
+    async {
+        e.p.set_bot_status(&e.p.bot(&Actor::local_admin(), "demo_bot", Need::See).await?, BotStatus::Active).await
+    }
+    .await
+    .expect("enable");
     e.edge.refresh().await.expect("refresh");
 
     // Logging out ends the session itself, not just this browser's copy, on every edge.
@@ -706,7 +733,9 @@ async fn traffic_is_counted_per_app_and_day_for_the_dashboard() {
     e.get("other-bot", "/", &[]).await;
     e.edge.flush_stats().await.expect("flush");
     let admin = Actor::local_admin();
-    let days = e.p.app_analytics(&admin, "demo_bot", "main", 7).await.expect("analytics");
+    let days = async { e.p.app_analytics(&e.p.app(&admin, "demo_bot", "main", Need::See).await?, 7).await }
+        .await
+        .expect("analytics");
     assert_eq!(days.len(), 7, "one entry per day, zeros included");
     let today = days.last().expect("today");
     assert_eq!((today.requests, today.sessions, today.users), (7, 3, 2));
@@ -715,9 +744,15 @@ async fn traffic_is_counted_per_app_and_day_for_the_dashboard() {
     e.edge.refresh().await.expect("refresh");
     e.get("demo-bot", "/favicon.ico", &[]).await;
     e.edge.flush_stats().await.expect("flush");
-    let today = *e.p.app_analytics(&admin, "demo_bot", "main", 1).await.expect("analytics").last().expect("today");
+    let today = *async { e.p.app_analytics(&e.p.app(&admin, "demo_bot", "main", Need::See).await?, 1).await }
+        .await
+        .expect("analytics")
+        .last()
+        .expect("today");
     assert_eq!((today.requests, today.users), (8, 2));
-    let other = e.p.app_analytics(&admin, "other_bot", "main", 1).await.expect("other");
+    let other = async { e.p.app_analytics(&e.p.app(&admin, "other_bot", "main", Need::See).await?, 1).await }
+        .await
+        .expect("other");
     assert_eq!(other[0].requests, 1, "each app its own counters");
 }
 
@@ -819,13 +854,21 @@ async fn a_disabled_bot_shows_an_unavailable_page() {
     let e = env().await;
     e.public().await;
     e.deploy(&bundles::sample_app("v1")).await;
-    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Disabled).await.expect("disable");
+    async {
+        e.p.set_bot_status(&e.p.bot(&Actor::local_admin(), "demo_bot", Need::See).await?, BotStatus::Disabled).await
+    }
+    .await
+    .expect("disable");
     e.edge.refresh().await.expect("refresh");
     let r = e.get("demo-bot", "/", &[]).await;
     assert_eq!((r.status, r.header("cache-control")), (StatusCode::FORBIDDEN, "no-store"));
     assert!(r.text().contains("unavailable"));
     assert_eq!(e.session("demo-bot", &launch(TOKEN_A, 1, false, now())).await.status, StatusCode::FORBIDDEN);
-    e.p.set_bot_status(&Actor::local_admin(), "demo_bot", BotStatus::Active).await.expect("enable");
+    async {
+        e.p.set_bot_status(&e.p.bot(&Actor::local_admin(), "demo_bot", Need::See).await?, BotStatus::Active).await
+    }
+    .await
+    .expect("enable");
     e.edge.refresh().await.expect("refresh");
     assert_eq!(e.get("demo-bot", "/", &[]).await.status, StatusCode::OK);
 }

@@ -8,17 +8,20 @@ use tmahost_types::AuditAction;
 use tmahost_types::host::{self, AppHost};
 
 use crate::auth::{Actor, Need};
+use crate::refs::{AppRef, BotRef};
 use crate::{Platform, ServiceError};
 
 impl Platform {
+    /// A new app of the bot (owners).
     pub async fn create_app(
         &self,
-        actor: &Actor,
-        bot_key: &str,
+        bot: &BotRef,
         slug: &str,
         settings: Option<AppSettings>,
-    ) -> Result<(Bot, App), ServiceError> {
-        let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
+    ) -> Result<App, ServiceError> {
+        bot.require(Need::Manage)?;
+        let actor = bot.actor();
+        let bot = &bot.bot;
         let slug = AppSlug::parse(slug).map_err(|e| ServiceError::invalid("invalid_slug", e))?;
         // `{slug}--{bot}` (and its previews) must not be another bot's host.
         let host = AppHost::Named { slug: &slug, bot: &bot.host_label }.to_string();
@@ -42,20 +45,14 @@ impl Platform {
         };
         let app = self.db().insert_app(bot.bot_id(), &slug, &settings, &audit).await?;
         self.changed();
-        Ok((bot, app))
+        Ok(app)
     }
 
     /// Replaces an app's settings (access policy, public paths, SPA fallback, session rules,
     /// custom domain).
-    pub async fn update_app_settings(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        settings: AppSettings,
-    ) -> Result<(Bot, App), ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        actor.check(bot.bot_id(), Need::Manage)?;
+    pub async fn update_app_settings(&self, r: &AppRef, settings: AppSettings) -> Result<App, ServiceError> {
+        r.require(Need::Manage)?;
+        let (actor, bot, app) = (r.actor(), &r.bot, &r.app);
         let settings = self.checked_settings(settings, Some(&app.id)).await?;
         let new_domain = settings.custom_domain.is_some() && settings.custom_domain != app.settings.custom_domain;
         let audit = NewAuditEvent {
@@ -71,27 +68,28 @@ impl Platform {
         if new_domain {
             // Look for the proof at once (the record may already be there); the periodic check
             // and `…/domain/verify` cover records published later.
-            let (platform, key, slug) = (self.clone(), bot.id.to_string(), app.slug.to_string());
+            let (platform, bot, slug) = (self.clone(), bot.bot_id(), app.slug.to_string());
             tokio::spawn(async move {
-                if let Err(e) = platform.verify_domain(&Actor::local_admin(), &key, &slug).await {
+                let app = platform.app(&Actor::local_admin(), bot, &slug, Need::Manage).await;
+                if let Err(e) = async { platform.verify_domain(&app?).await }.await {
                     tracing::debug!(error = %e, "custom domain not verified yet");
                 }
             });
         }
-        Ok((bot, App { settings, updated_at: now_ms(), ..app }))
+        Ok(App { settings, updated_at: now_ms(), ..app.clone() })
     }
 
-    pub async fn list_apps(&self, actor: &Actor, bot_key: &str) -> Result<(Bot, Vec<App>), ServiceError> {
-        let bot = self.resolve_bot(actor, bot_key).await?;
-        let apps = self.db().list_apps(bot.bot_id()).await?;
-        Ok((bot, apps))
+    pub async fn list_apps(&self, bot: &BotRef) -> Result<Vec<App>, ServiceError> {
+        Ok(self.db().list_apps(bot.bot.bot_id()).await?)
     }
 
-    pub async fn resolve_app(&self, actor: &Actor, bot_key: &str, slug: &str) -> Result<(Bot, App), ServiceError> {
-        let bot = self.resolve_bot(actor, bot_key).await?;
-        let slug = AppSlug::parse(slug).map_err(|_| ServiceError::NotFound("app"))?;
-        let app = self.db().get_app(bot.bot_id(), &slug).await?.ok_or(ServiceError::NotFound("app"))?;
-        Ok((bot, app))
+    /// The bot's apps, each with its active version (`None`: nothing deployed), in one query
+    /// more rather than one per app.
+    pub async fn apps_with_versions(&self, bot: &BotRef) -> Result<Vec<(App, Option<i64>)>, ServiceError> {
+        let apps = self.list_apps(bot).await?;
+        let active: std::collections::HashMap<String, i64> =
+            self.db().active_versions(bot.bot.bot_id()).await?.into_iter().collect();
+        Ok(apps.into_iter().map(|a| (active.get(&a.id).copied(), a)).map(|(v, a)| (a, v)).collect())
     }
 
     fn host_url(&self, host: &str) -> String {

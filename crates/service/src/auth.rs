@@ -27,8 +27,8 @@ pub struct Actor {
     pub roles: Option<BTreeMap<i64, Role>>,
 }
 
-/// What an operation on one bot requires of the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an operation on one bot requires of the caller; each level includes the ones before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Need {
     /// Read the bot, its apps, deployments and audit log: any member.
     See,

@@ -5,9 +5,10 @@ use serde_json::json;
 use tmahost_store::model::{App, AppSettings, AppSlug, Bot, BotStatus, NewAuditEvent};
 use tmahost_store::now_ms;
 use tmahost_types::host::{self};
-use tmahost_types::{AuditAction, BotId, BotToken, BotUsername};
+use tmahost_types::{AuditAction, BotToken, BotUsername};
 
-use crate::auth::{Actor, Need};
+use crate::auth::Actor;
+use crate::refs::BotRef;
 use crate::{Platform, ServiceError, telegram_api};
 
 /// A newly registered bot with its `main` app and where that app is served.
@@ -102,23 +103,9 @@ impl Platform {
         Ok(bots.into_iter().filter(|b| actor.scope.allows_bot(b.bot_id())).collect())
     }
 
-    /// Finds a bot by numeric id, @username or host label. A bot outside the actor's scope is
-    /// reported exactly like a missing one.
-    pub async fn resolve_bot(&self, actor: &Actor, key: &str) -> Result<Bot, ServiceError> {
-        let key = key.trim().trim_start_matches('@');
-        let bot = if let Ok(id) = key.parse::<i64>() {
-            self.db().get_bot(BotId(id)).await?
-        } else if let Ok(u) = BotUsername::parse(key) {
-            self.db().get_bot_by_label(u.host_label().as_str()).await?
-        } else {
-            self.db().get_bot_by_label(&key.to_ascii_lowercase()).await?
-        };
-        bot.filter(|b| actor.scope.allows_bot(b.bot_id())).ok_or(ServiceError::NotFound("bot"))
-    }
-
     /// Disables a bot (its apps answer with an "unavailable" page) or enables it again. Admins only.
-    pub async fn set_bot_status(&self, actor: &Actor, bot_key: &str, status: BotStatus) -> Result<Bot, ServiceError> {
-        let bot = self.resolve_bot(actor, bot_key).await?;
+    pub async fn set_bot_status(&self, bot: &BotRef, status: BotStatus) -> Result<Bot, ServiceError> {
+        let actor = bot.actor();
         if !actor.is_admin() {
             return Err(ServiceError::Forbidden("only platform admins can enable or disable bots".into()));
         }
@@ -129,21 +116,14 @@ impl Platform {
         let audit = NewAuditEvent {
             actor: &actor.label,
             action,
-            bot_id: Some(bot.bot_id()),
+            bot_id: Some(bot.bot.bot_id()),
             app_id: None,
             deployment_id: None,
             details: json!({}),
         };
-        self.db().set_bot_status(bot.bot_id(), status, &audit).await?;
+        self.db().set_bot_status(bot.bot.bot_id(), status, &audit).await?;
         self.changed();
-        Ok(Bot { status, updated_at: now_ms(), ..bot })
-    }
-
-    /// [`Platform::resolve_bot`], then [`Actor::check`] for what the operation needs.
-    pub(crate) async fn bot_for(&self, actor: &Actor, key: &str, need: Need) -> Result<Bot, ServiceError> {
-        let bot = self.resolve_bot(actor, key).await?;
-        actor.check(bot.bot_id(), need)?;
-        Ok(bot)
+        Ok(Bot { status, updated_at: now_ms(), ..bot.bot.clone() })
     }
 
     /// The bot's token, decrypted, for calls made on its behalf.

@@ -20,6 +20,7 @@ use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 use tmahost_types::{AuditAction, BotId};
 
 use crate::auth::Need;
+use crate::refs::{AppRef, DeploymentRef};
 use crate::{Actor, Platform, ServiceError, blocking};
 
 /// Blob uploads in flight at once per deployment.
@@ -67,14 +68,12 @@ impl Platform {
     /// Validates and stores the archive at `archive`, creating the app's next deployment.
     pub async fn deploy_archive(
         &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
+        r: &AppRef,
         archive: &Path,
         opts: DeployOptions,
     ) -> Result<DeployReport, ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        actor.check(bot.bot_id(), Need::Deploy)?;
+        r.require(Need::Deploy)?;
+        let (actor, bot, app) = (r.actor(), r.bot.clone(), r.app.clone());
         check_message(&opts)?;
         let (path, limits, work) = (archive.to_owned(), self.config().limits(), self.work_dir().to_owned());
         let bundle = blocking(move || tmahost_deploy::ingest(&path, &limits, &work)).await??;
@@ -215,58 +214,20 @@ impl Platform {
         Ok(())
     }
 
-    pub async fn list_deployments(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        limit: i64,
-    ) -> Result<(Bot, App, Vec<Deployment>), ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        let list = self.db().list_deployments(&app.id, limit.clamp(1, 1000)).await?;
-        Ok((bot, app, list))
+    pub async fn list_deployments(&self, r: &AppRef, limit: i64) -> Result<Vec<Deployment>, ServiceError> {
+        Ok(self.db().list_deployments(&r.app.id, limit.clamp(1, 1000)).await?)
     }
 
-    /// A deployment of this app by id, or by version as `v3` / `3`.
-    pub async fn get_deployment(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        key: &str,
-    ) -> Result<(Bot, App, Deployment), ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        let version = key.strip_prefix('v').unwrap_or(key).parse::<i64>().ok();
-        let d = match version {
-            Some(v) => self.db().get_deployment_by_version(&app.id, v).await?,
-            None => self.db().get_deployment(key).await?,
-        };
-        let d = d.filter(|d| d.app_id == app.id).ok_or(ServiceError::NotFound("deployment"))?;
-        Ok((bot, app, d))
-    }
-
-    pub async fn deployment_files(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        key: &str,
-    ) -> Result<Vec<DeploymentFile>, ServiceError> {
-        let (_, _, d) = self.get_deployment(actor, bot_key, slug, key).await?;
-        Ok(self.db().deployment_files(&d.id).await?)
+    pub async fn deployment_files(&self, d: &DeploymentRef) -> Result<Vec<DeploymentFile>, ServiceError> {
+        Ok(self.db().deployment_files(&d.deployment.id).await?)
     }
 
     /// Makes a deployment the active one: a deploy of a staged one, or a rollback to an older
     /// one. One transaction; the previously active deployment becomes `superseded`.
-    pub async fn activate_deployment(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        key: &str,
-    ) -> Result<(Bot, App, Deployment), ServiceError> {
-        let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
-        actor.check(bot.bot_id(), Need::Deploy)?;
+    pub async fn activate_deployment(&self, target: &DeploymentRef) -> Result<Deployment, ServiceError> {
+        let r = &target.app;
+        r.require(Need::Deploy)?;
+        let (actor, bot, app, d) = (r.actor(), &r.bot, &r.app, &target.deployment);
         let current = self.db().active_deployment(&app.id).await?;
         let action = match &current {
             Some(c) if c.version > d.version => AuditAction::DeploymentRollback,
@@ -283,18 +244,13 @@ impl Platform {
         let d = self.db().activate_deployment(&d.id, &audit).await?;
         self.changed();
         tracing::info!(bot = %bot.id, app = %app.slug, version = d.version, %action, "deployment activated");
-        Ok((bot, app, d))
+        Ok(d)
     }
 
-    pub async fn delete_deployment(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        key: &str,
-    ) -> Result<(), ServiceError> {
-        let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
-        actor.check(bot.bot_id(), Need::Deploy)?;
+    pub async fn delete_deployment(&self, target: &DeploymentRef) -> Result<(), ServiceError> {
+        let r = &target.app;
+        r.require(Need::Deploy)?;
+        let (actor, bot, app, d) = (r.actor(), &r.bot, &r.app, &target.deployment);
         if d.status == DeploymentStatus::Active {
             return Err(ServiceError::Conflict(
                 "the active deployment cannot be deleted; activate another one first".into(),

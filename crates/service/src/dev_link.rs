@@ -4,7 +4,8 @@
 use serde_json::json;
 use tmahost_store::model::{App, Bot};
 
-use crate::{Actor, Platform, ServiceError};
+use crate::refs::AppRef;
+use crate::{Platform, ServiceError};
 
 /// The Telegram user a dev link signs in as.
 #[derive(Debug, Clone)]
@@ -46,26 +47,24 @@ impl Platform {
     /// URL (or a preview URL of `deployment`) as Telegram clients do.
     pub async fn dev_link(
         &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
+        r: &AppRef,
         user: &DevUser,
         deployment: Option<&str>,
     ) -> Result<DevLink, ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
         // A dev link opens the app as any user: as powerful as deploying code to it.
-        actor.check(bot.bot_id(), crate::auth::Need::Deploy)?;
+        r.require(crate::auth::Need::Deploy)?;
+        let (bot, app) = (&r.bot, &r.app);
         if user.id <= 0 || user.first_name.trim().is_empty() {
             return Err(ServiceError::invalid("invalid_user", "a dev user needs a positive id and a first name"));
         }
         let base = match deployment {
             Some(key) => {
-                let (_, _, d) = self.get_deployment(actor, bot_key, slug, key).await?;
-                self.preview_url(&bot, &app.slug, &d)
+                let d = self.deployment(r, key).await?.deployment;
+                self.preview_url(bot, &app.slug, &d)
             }
-            None => self.app_url(&bot, &app.slug),
+            None => self.app_url(bot, &app.slug),
         };
-        let token = self.bot_token(&bot).await?;
+        let token = self.bot_token(bot).await?;
         let mut profile = json!({ "id": user.id, "first_name": user.first_name, "allows_write_to_pm": true });
         for (key, value) in
             [("last_name", &user.last_name), ("username", &user.username), ("language_code", &user.language_code)]
@@ -92,6 +91,11 @@ impl Platform {
             .append_pair("tgWebAppPlatform", "web")
             .append_pair("tgWebAppThemeParams", theme)
             .finish();
-        Ok(DevLink { url: format!("{base}#{fragment}"), valid_for_secs: app.settings.max_init_data_age_secs, bot, app })
+        Ok(DevLink {
+            url: format!("{base}#{fragment}"),
+            valid_for_secs: app.settings.max_init_data_age_secs,
+            bot: bot.clone(),
+            app: app.clone(),
+        })
     }
 }

@@ -15,7 +15,8 @@ use tmahost_store::model::App;
 use tmahost_store::{DomainClaim, ProofOutcome, StoreError, now_ms};
 use tmahost_types::DnsName;
 
-use crate::auth::{Actor, Need};
+use crate::auth::Need;
+use crate::refs::AppRef;
 use crate::{Config, Platform, ServiceError};
 
 /// The label under which the proof is published: `_tmahost.app.example.com TXT "tmahost-verify=…"`.
@@ -143,9 +144,9 @@ impl Platform {
     }
 
     /// Checks the proof of one app's domain now (owners; the API's `…/domain/verify`).
-    pub async fn verify_domain(&self, actor: &Actor, bot_key: &str, slug: &str) -> Result<DomainStatus, ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        actor.check(bot.bot_id(), Need::Manage)?;
+    pub async fn verify_domain(&self, r: &AppRef) -> Result<DomainStatus, ServiceError> {
+        r.require(Need::Manage)?;
+        let app = &r.app;
         let claim = self.db().domain_claim(&app.id).await?.ok_or_else(|| {
             ServiceError::invalid("no_custom_domain", "this app has no custom_domain in its settings")
         })?;

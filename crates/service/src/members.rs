@@ -2,10 +2,11 @@
 //! Telegram user is (admin, else member of the bots that granted them a role).
 
 use serde_json::json;
-use tmahost_store::model::{Bot, Member, NewAuditEvent, Role, TokenScope};
+use tmahost_store::model::{Member, NewAuditEvent, Role, TokenScope};
 use tmahost_types::{AuditAction, BotId};
 
 use crate::auth::{Actor, Need};
+use crate::refs::BotRef;
 use crate::{Platform, ServiceError};
 
 impl Platform {
@@ -22,14 +23,9 @@ impl Platform {
     }
 
     /// Gives a Telegram user a role on a bot (or changes it). Owners and admins only.
-    pub async fn grant_member(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        user_id: i64,
-        role: Role,
-    ) -> Result<Bot, ServiceError> {
-        let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
+    pub async fn grant_member(&self, r: &BotRef, user_id: i64, role: Role) -> Result<(), ServiceError> {
+        r.require(Need::Manage)?;
+        let (actor, bot) = (r.actor(), &r.bot);
         if user_id <= 0 {
             return Err(ServiceError::invalid("invalid_user", format!("`{user_id}` is not a Telegram user id")));
         }
@@ -43,11 +39,12 @@ impl Platform {
         };
         self.db().upsert_member(bot.bot_id(), user_id, role, &audit).await?;
         self.changed();
-        Ok(bot)
+        Ok(())
     }
 
-    pub async fn revoke_member(&self, actor: &Actor, bot_key: &str, user_id: i64) -> Result<Bot, ServiceError> {
-        let bot = self.bot_for(actor, bot_key, Need::Manage).await?;
+    pub async fn revoke_member(&self, r: &BotRef, user_id: i64) -> Result<(), ServiceError> {
+        r.require(Need::Manage)?;
+        let (actor, bot) = (r.actor(), &r.bot);
         let audit = NewAuditEvent {
             actor: &actor.label,
             action: AuditAction::MemberRevoke,
@@ -61,12 +58,10 @@ impl Platform {
             e => e.into(),
         })?;
         self.changed();
-        Ok(bot)
+        Ok(())
     }
 
-    pub async fn list_members(&self, actor: &Actor, bot_key: &str) -> Result<(Bot, Vec<Member>), ServiceError> {
-        let bot = self.bot_for(actor, bot_key, Need::See).await?;
-        let members = self.db().list_members(bot.bot_id()).await?;
-        Ok((bot, members))
+    pub async fn list_members(&self, bot: &BotRef) -> Result<Vec<Member>, ServiceError> {
+        Ok(self.db().list_members(bot.bot.bot_id()).await?)
     }
 }

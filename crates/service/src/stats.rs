@@ -4,7 +4,7 @@
 use tmahost_store::model::{Bot, BotStats, DailyStats};
 use tmahost_store::now_ms;
 
-use crate::auth::Need;
+use crate::refs::AppRef;
 use crate::{Actor, Platform, ServiceError};
 
 /// The window of `BotStats::recent_deploys`.
@@ -34,15 +34,8 @@ impl Platform {
 
     /// The app's traffic for the last `days` UTC days (today included), one entry per day,
     /// oldest first; days without traffic are zeros.
-    pub async fn app_analytics(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        days: i64,
-    ) -> Result<Vec<DailyStats>, ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        actor.check(bot.bot_id(), Need::See)?;
+    pub async fn app_analytics(&self, r: &AppRef, days: i64) -> Result<Vec<DailyStats>, ServiceError> {
+        let app = &r.app;
         let days = days.clamp(1, 366);
         let today = now_ms() / 86_400_000;
         let from = today - days + 1;

@@ -105,7 +105,7 @@ impl Platform {
                 return Err(ServiceError::invalid("invalid_scope", "list at least one bot, or use the admin scope"));
             }
             for b in bots {
-                self.bot_for(actor, &b.0.to_string(), Need::Manage).await?;
+                self.bot(actor, *b, Need::Manage).await?;
             }
         }
         if !actor.scope.covers(&scope) {

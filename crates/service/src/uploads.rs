@@ -20,6 +20,7 @@ use tmahost_store::{BlobKey, ExpectedBlob, NewDeploymentFile, NewUpload, now_ms}
 use crate::auth::Need;
 use crate::deployments::{BlobCounts, MAX_EFFORT_BUDGET, check_message, prepare};
 use crate::metrics::BlobUpload;
+use crate::refs::{AppRef, DeploymentRef};
 use crate::{Actor, DeployOptions, DeployReport, Platform, ServiceError, blocking};
 
 /// Hashes listed in a 409 for blobs still missing at finalize (the count is always given).
@@ -59,14 +60,12 @@ impl Platform {
     /// records it, and answers which contents the store lacks.
     pub async fn begin_upload(
         &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
+        r: &AppRef,
         declared: Vec<DeclaredFile>,
         opts: DeployOptions,
     ) -> Result<UploadPlan, ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        actor.check(bot.bot_id(), Need::Deploy)?;
+        r.require(Need::Deploy)?;
+        let (actor, bot, app) = (r.actor(), r.bot.clone(), r.app.clone());
         check_message(&opts)?;
         let manifest = tmahost_deploy::check_manifest(declared, &self.config().limits())?;
 
@@ -183,15 +182,10 @@ impl Platform {
 
     /// Records a digest deploy once every blob is stored: parses `_headers`/`_redirects`,
     /// computes the warnings, and commits (activating unless it was staged).
-    pub async fn finalize_upload(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        key: &str,
-    ) -> Result<DeployReport, ServiceError> {
-        let (bot, app, d) = self.get_deployment(actor, bot_key, slug, key).await?;
-        actor.check(bot.bot_id(), Need::Deploy)?;
+    pub async fn finalize_upload(&self, r: &AppRef, key: &str) -> Result<DeployReport, ServiceError> {
+        r.require(Need::Deploy)?;
+        let d = self.deployment(r, key).await?.deployment;
+        let (actor, bot, app) = (r.actor(), r.bot.clone(), r.app.clone());
         if d.status != DeploymentStatus::Uploading {
             return Err(ServiceError::Conflict(format!(
                 "deployment v{} is {}, not waiting to be finalized",
@@ -270,26 +264,24 @@ impl Platform {
 
     /// A deployment by its id alone (`tmahost promote <id>`), with its bot and app; callers
     /// who cannot see the bot get "not found".
-    pub async fn find_deployment(&self, actor: &Actor, id: &str) -> Result<(Bot, App, Deployment), ServiceError> {
-        let d = self.db().get_deployment(id).await?.ok_or(ServiceError::NotFound("deployment"))?;
-        let app = self.db().get_app_by_id(&d.app_id).await?.ok_or(ServiceError::NotFound("deployment"))?;
-        let bot =
-            self.db().get_bot(tmahost_types::BotId(app.bot_id)).await?.ok_or(ServiceError::NotFound("deployment"))?;
-        actor.check(bot.bot_id(), Need::See).map_err(|_| ServiceError::NotFound("deployment"))?;
-        Ok((bot, app, d))
+    pub async fn find_deployment(&self, actor: &Actor, id: &str) -> Result<DeploymentRef, ServiceError> {
+        // Someone who cannot see the bot learns nothing, not even that the id exists.
+        let missing = |e| match e {
+            ServiceError::NotFound(_) | ServiceError::Forbidden(_) => ServiceError::NotFound("deployment"),
+            e => e,
+        };
+        let deployment = self.db().get_deployment(id).await?.ok_or(ServiceError::NotFound("deployment"))?;
+        let app = self.db().get_app_by_id(&deployment.app_id).await?.ok_or(ServiceError::NotFound("deployment"))?;
+        let app =
+            self.app(actor, tmahost_types::BotId(app.bot_id), app.slug.as_str(), Need::See).await.map_err(missing)?;
+        Ok(DeploymentRef { app, deployment })
     }
 
     /// Rolls the app back to `to` (a version), or by default to the deployment that was live
     /// before the current one.
-    pub async fn rollback(
-        &self,
-        actor: &Actor,
-        bot_key: &str,
-        slug: &str,
-        to: Option<i64>,
-    ) -> Result<(Bot, App, Deployment), ServiceError> {
-        let (bot, app) = self.resolve_app(actor, bot_key, slug).await?;
-        actor.check(bot.bot_id(), Need::Deploy)?;
+    pub async fn rollback(&self, r: &AppRef, to: Option<i64>) -> Result<Deployment, ServiceError> {
+        r.require(Need::Deploy)?;
+        let app = &r.app;
         let key = match to {
             Some(v) => v.to_string(),
             None => {
@@ -302,16 +294,14 @@ impl Platform {
                 previous.id.clone()
             }
         };
-        let (_, _, target) = self.get_deployment(actor, bot_key, slug, &key).await?;
-        if target.status == DeploymentStatus::Active {
-            return Err(ServiceError::Conflict(format!("v{} is already the active deployment", target.version)));
+        let target = self.deployment(r, &key).await?;
+        let d = &target.deployment;
+        if d.status == DeploymentStatus::Active {
+            return Err(ServiceError::Conflict(format!("v{} is already the active deployment", d.version)));
         }
-        if !matches!(target.status, DeploymentStatus::Ready | DeploymentStatus::Superseded) {
-            return Err(ServiceError::Conflict(format!(
-                "v{} is {} and cannot be served",
-                target.version, target.status
-            )));
+        if !matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Superseded) {
+            return Err(ServiceError::Conflict(format!("v{} is {} and cannot be served", d.version, d.status)));
         }
-        self.activate_deployment(actor, bot_key, slug, &target.id).await
+        self.activate_deployment(&target).await
     }
 }

@@ -2,7 +2,7 @@
 //! blob behind; accepted bundles are stored once, content-addressed, with their variants.
 
 use tmahost_service::store::model::{DeploymentStatus, TokenScope};
-use tmahost_service::{Actor, Config, DeployOptions, Limits, Platform, ServiceError};
+use tmahost_service::{Actor, Config, DeployOptions, Limits, Need, Platform, ServiceError};
 use tmahost_testkit::bundles::{self, TarEntry};
 
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
@@ -35,9 +35,8 @@ impl Env {
     async fn deploy_as(&self, actor: &Actor, archive: &[u8]) -> Result<tmahost_service::DeployReport, ServiceError> {
         let f = tempfile::NamedTempFile::new().expect("tmp");
         std::fs::write(f.path(), archive).expect("write");
-        self.p
-            .deploy_archive(actor, "demo_bot", "main", f.path(), DeployOptions { activate: true, message: None })
-            .await
+        let app = self.p.app(actor, "demo_bot", "main", Need::Deploy).await?;
+        self.p.deploy_archive(&app, f.path(), DeployOptions { activate: true, message: None }).await
     }
 
     /// Asserts the upload was refused with `code` and that nothing was stored.
@@ -216,7 +215,15 @@ async fn a_dist_folder_is_unwrapped_and_os_litter_dropped() {
         ("dist/.DS_Store", b"junk"),
     ]));
     let r = e.deploy(&archive).await.expect("deploy");
-    let files = e.p.deployment_files(&Actor::local_admin(), "demo_bot", "main", &r.deployment.id).await.expect("files");
+    let files = async {
+        e.p.deployment_files(
+            &e.p.deployment(&e.p.app(&Actor::local_admin(), "demo_bot", "main", Need::See).await?, &r.deployment.id)
+                .await?,
+        )
+        .await
+    }
+    .await
+    .expect("files");
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["assets/app.js", "index.html"]);
 }
@@ -227,7 +234,14 @@ async fn files_get_hashes_content_types_and_precompressed_variants() {
     let r = e.deploy(&bundles::tar_gz(&bundles::sample_app("v1"))).await.expect("deploy");
     assert_eq!(r.deployment.status, DeploymentStatus::Active);
     assert_eq!(r.deployment.file_count, 4);
-    let files = e.p.deployment_files(&Actor::local_admin(), "demo_bot", "main", "v1").await.expect("files");
+    let files = async {
+        e.p.deployment_files(
+            &e.p.deployment(&e.p.app(&Actor::local_admin(), "demo_bot", "main", Need::See).await?, "v1").await?,
+        )
+        .await
+    }
+    .await
+    .expect("files");
     let js = files.iter().find(|f| f.path == "assets/index-BXk3f9a1.js").expect("js");
     assert_eq!(js.content_type, "text/javascript; charset=utf-8");
     assert!(js.br_size.expect("brotli") < js.size && js.gz_size.expect("gzip") < js.size);
@@ -293,11 +307,11 @@ async fn a_token_scoped_to_another_bot_cannot_deploy_here() {
 async fn an_upload_interrupted_by_a_crash_is_failed_at_the_next_start() {
     let e = env(Limits::default()).await;
     e.deploy(&bundles::zip(&bundles::sample_app("v1"))).await.expect("v1");
-    let (_, app) = e.p.resolve_app(&Actor::local_admin(), "demo_bot", "main").await.expect("app");
-    let crashed = e.p.db().create_deployment(&app.id, "test", None).await.expect("uploading");
+    let app = e.p.app(&Actor::local_admin(), "demo_bot", "main", Need::See).await.expect("app");
+    let crashed = e.p.db().create_deployment(&app.app.id, "test", None).await.expect("uploading");
     assert_eq!(e.p.fail_stale_uploads(true).await.expect("fail"), 1);
-    let (_, _, d) = e.p.get_deployment(&Actor::local_admin(), "demo_bot", "main", &crashed.id).await.expect("get");
+    let d = e.p.deployment(&app, &crashed.id).await.expect("get").deployment;
     assert_eq!(d.status, DeploymentStatus::Failed);
-    let active = e.p.db().active_deployment(&app.id).await.expect("active").expect("v1 still active");
+    let active = e.p.db().active_deployment(&app.app.id).await.expect("active").expect("v1 still active");
     assert_eq!(active.version, 1);
 }

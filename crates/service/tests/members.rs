@@ -3,7 +3,7 @@
 //! service layer, so every front door (API, control bot, dashboard) gets the same answers.
 
 use tmahost_service::store::model::{AppSettings, Role, TokenScope};
-use tmahost_service::{Actor, Config, DeployOptions, Platform, ServiceError};
+use tmahost_service::{Actor, Config, DeployOptions, Need, Platform, ServiceError};
 use tmahost_testkit::bundles;
 
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
@@ -31,7 +31,10 @@ async fn deploy(p: &Platform, actor: &Actor) -> Result<i64, ServiceError> {
     let f = tempfile::NamedTempFile::new().expect("tmp");
     std::fs::write(f.path(), bundles::zip(&bundles::sample_app("v"))).expect("write");
     let opts = DeployOptions { activate: true, message: None };
-    Ok(p.deploy_archive(actor, "demo_bot", "main", f.path(), opts).await?.deployment.version)
+    Ok(async { p.deploy_archive(&p.app(actor, "demo_bot", "main", Need::Deploy).await?, f.path(), opts).await }
+        .await?
+        .deployment
+        .version)
 }
 
 fn forbidden<T: std::fmt::Debug>(r: Result<T, ServiceError>) {
@@ -53,33 +56,58 @@ async fn roles_decide_what_a_telegram_user_may_do() {
     let stranger = p.telegram_actor(STRANGER).await.expect("stranger");
     assert!(stranger.is_stranger());
     assert!(p.list_bots(&stranger).await.expect("list").is_empty());
-    missing(p.resolve_bot(&stranger, "demo_bot").await);
-    missing(p.grant_member(&stranger, "demo_bot", STRANGER, Role::Owner).await);
+    missing(p.bot(&stranger, "demo_bot", Need::See).await);
+    missing(
+        async { p.grant_member(&p.bot(&stranger, "demo_bot", Need::Manage).await?, STRANGER, Role::Owner).await }.await,
+    );
 
     // The admin makes an owner; the owner makes a developer.
-    p.grant_member(&admin, "demo_bot", OWNER, Role::Owner).await.expect("grant owner");
+    async { p.grant_member(&p.bot(&admin, "demo_bot", Need::Manage).await?, OWNER, Role::Owner).await }
+        .await
+        .expect("grant owner");
     let owner = p.telegram_actor(OWNER).await.expect("owner");
     assert_eq!(owner.role(tmahost_types::BotId(123456789)), Some(Role::Owner));
-    p.grant_member(&owner, "demo_bot", DEV, Role::Developer).await.expect("grant developer");
+    async { p.grant_member(&p.bot(&owner, "demo_bot", Need::Manage).await?, DEV, Role::Developer).await }
+        .await
+        .expect("grant developer");
     let dev = p.telegram_actor(DEV).await.expect("dev");
     assert_eq!(p.list_bots(&dev).await.expect("list").len(), 1, "members see their bots only");
-    missing(p.resolve_bot(&dev, "other_bot").await);
+    missing(p.bot(&dev, "other_bot", Need::See).await);
 
     // Developers deploy, roll back and make dev links...
     assert_eq!(deploy(&p, &dev).await.expect("dev deploys"), 1);
     assert_eq!(deploy(&p, &dev).await.expect("dev deploys"), 2);
-    p.activate_deployment(&dev, "demo_bot", "main", "v1").await.expect("dev rolls back");
-    p.dev_link(&dev, "demo_bot", "main", &Default::default(), None).await.expect("dev link");
+    async {
+        p.activate_deployment(&p.deployment(&p.app(&dev, "demo_bot", "main", Need::Deploy).await?, "v1").await?).await
+    }
+    .await
+    .expect("dev rolls back");
+    async { p.dev_link(&p.app(&dev, "demo_bot", "main", Need::Deploy).await?, &Default::default(), None).await }
+        .await
+        .expect("dev link");
     // ...but do not manage members, settings, apps or tokens.
-    forbidden(p.grant_member(&dev, "demo_bot", STRANGER, Role::Developer).await);
-    forbidden(p.revoke_member(&dev, "demo_bot", OWNER).await);
-    forbidden(p.update_app_settings(&dev, "demo_bot", "main", AppSettings::default()).await);
-    forbidden(p.create_app(&dev, "demo_bot", "shop", None).await);
+    forbidden(
+        async { p.grant_member(&p.bot(&dev, "demo_bot", Need::Manage).await?, STRANGER, Role::Developer).await }.await,
+    );
+    forbidden(async { p.revoke_member(&p.bot(&dev, "demo_bot", Need::Manage).await?, OWNER).await }.await);
+    forbidden(
+        async {
+            p.update_app_settings(&p.app(&dev, "demo_bot", "main", Need::Manage).await?, AppSettings::default()).await
+        }
+        .await,
+    );
+    forbidden(async { p.create_app(&p.bot(&dev, "demo_bot", Need::Manage).await?, "shop", None).await }.await);
     forbidden(p.create_token(&dev, "ci", TokenScope::Bots(vec![tmahost_types::BotId(123456789)]), None).await);
 
     // Owners do; admins do everything, including what owners cannot.
-    p.update_app_settings(&owner, "demo_bot", "main", AppSettings::default()).await.expect("owner settings");
-    p.create_app(&owner, "demo_bot", "shop", None).await.expect("owner creates apps");
+    async {
+        p.update_app_settings(&p.app(&owner, "demo_bot", "main", Need::Manage).await?, AppSettings::default()).await
+    }
+    .await
+    .expect("owner settings");
+    async { p.create_app(&p.bot(&owner, "demo_bot", Need::Manage).await?, "shop", None).await }
+        .await
+        .expect("owner creates apps");
     let (ci, _) = p
         .create_token(&owner, "ci", TokenScope::Bots(vec![tmahost_types::BotId(123456789)]), None)
         .await
@@ -89,19 +117,28 @@ async fn roles_decide_what_a_telegram_user_may_do() {
     missing(p.revoke_token(&dev, &ci.id).await);
     assert_eq!(p.list_tokens(&owner).await.expect("list").len(), 1);
     p.revoke_token(&owner, &ci.id).await.expect("owner revokes");
-    forbidden(p.set_bot_status(&owner, "demo_bot", tmahost_service::store::model::BotStatus::Disabled).await);
+    forbidden(
+        async {
+            p.set_bot_status(
+                &p.bot(&owner, "demo_bot", Need::See).await?,
+                tmahost_service::store::model::BotStatus::Disabled,
+            )
+            .await
+        }
+        .await,
+    );
     forbidden(p.register_bot(&owner, OTHER, Some("Other_Bot")).await);
 
     // Members are listed; revoking makes the user a stranger again.
-    let (_, members) = p.list_members(&dev, "demo_bot").await.expect("members");
+    let members = async { p.list_members(&p.bot(&dev, "demo_bot", Need::See).await?).await }.await.expect("members");
     let listed: Vec<(i64, Role)> = members.iter().map(|m| (m.user_id, m.role)).collect();
     assert_eq!(listed, [(OWNER, Role::Owner), (DEV, Role::Developer)]);
-    p.revoke_member(&owner, "demo_bot", DEV).await.expect("revoke");
+    async { p.revoke_member(&p.bot(&owner, "demo_bot", Need::Manage).await?, DEV).await }.await.expect("revoke");
     assert!(p.telegram_actor(DEV).await.expect("dev").is_stranger());
-    missing(p.revoke_member(&owner, "demo_bot", DEV).await);
+    missing(async { p.revoke_member(&p.bot(&owner, "demo_bot", Need::Manage).await?, DEV).await }.await);
 
     // Every change is in the bot's audit log, attributed to the Telegram user.
-    let log = p.audit_log(&owner, Some("demo_bot"), 100).await.expect("audit");
+    let log = async { p.bot_audit_log(&p.bot(&owner, "demo_bot", Need::See).await?, 100).await }.await.expect("audit");
     let grants: Vec<(&str, &str)> = log
         .iter()
         .filter(|e| e.action.as_str().starts_with("member."))
@@ -115,8 +152,12 @@ async fn api_tokens_die_with_their_minters_rights() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = platform(&dir).await;
     let admin = p.telegram_actor(ADMIN).await.expect("admin");
-    p.grant_member(&admin, "demo_bot", OWNER, Role::Owner).await.expect("grant");
-    p.grant_member(&admin, "other_bot", OWNER, Role::Owner).await.expect("grant");
+    async { p.grant_member(&p.bot(&admin, "demo_bot", Need::Manage).await?, OWNER, Role::Owner).await }
+        .await
+        .expect("grant");
+    async { p.grant_member(&p.bot(&admin, "other_bot", Need::Manage).await?, OWNER, Role::Owner).await }
+        .await
+        .expect("grant");
     let owner = p.telegram_actor(OWNER).await.expect("owner");
     let both = TokenScope::Bots(vec![tmahost_types::BotId(123456789), tmahost_types::BotId(987654321)]);
     let (_, by_owner) = p.create_token(&owner, "owner-ci", both.clone(), None).await.expect("mint");
@@ -128,15 +169,17 @@ async fn api_tokens_die_with_their_minters_rights() {
     assert_eq!(p.authenticate(&by_owner.jwt).await.expect("valid").scope, both);
 
     // Demoted on one bot: the owner's tokens lose that bot, the admin's keep both.
-    p.grant_member(&admin, "demo_bot", OWNER, Role::Developer).await.expect("demote");
+    async { p.grant_member(&p.bot(&admin, "demo_bot", Need::Manage).await?, OWNER, Role::Developer).await }
+        .await
+        .expect("demote");
     let narrowed = p.authenticate(&by_owner.jwt).await.expect("still valid for the other bot");
     assert_eq!(narrowed.scope, TokenScope::Bots(vec![tmahost_types::BotId(987654321)]));
-    missing(p.list_deployments(&narrowed, "demo_bot", "main", 10).await);
+    missing(async { p.list_deployments(&p.app(&narrowed, "demo_bot", "main", Need::See).await?, 10).await }.await);
     assert_eq!(p.authenticate(&by_admin.jwt).await.expect("admin's").scope, both);
     assert!(p.authenticate(&by_token.jwt).await.is_ok());
 
     // Revoked from the other bot too: the owner's tokens, and tokens they minted, stop working.
-    p.revoke_member(&admin, "other_bot", OWNER).await.expect("revoke");
+    async { p.revoke_member(&p.bot(&admin, "other_bot", Need::Manage).await?, OWNER).await }.await.expect("revoke");
     for jwt in [&by_owner.jwt, &by_token.jwt] {
         let e = p.authenticate(jwt).await.expect_err("dead");
         assert_eq!(e.status(), 401, "{e}");
@@ -166,7 +209,11 @@ async fn an_app_is_never_served_on_another_bots_host() {
         .insert_bot(tmahost_types::BotId(555555555), "shop__Demo_Bot", "shop--demo-bot", b"x", &ev)
         .await
         .expect("inserted behind the service's back");
-    let e = p.create_app(&admin, "demo_bot", "shop", None).await.expect_err("collides");
+    let e = async { p.create_app(&p.bot(&admin, "demo_bot", Need::Manage).await?, "shop", None).await }
+        .await
+        .expect_err("collides");
     assert_eq!((e.status(), e.code()), (422, "host_collision"));
-    p.create_app(&admin, "demo_bot", "cart", None).await.expect("other slugs are fine");
+    async { p.create_app(&p.bot(&admin, "demo_bot", Need::Manage).await?, "cart", None).await }
+        .await
+        .expect("other slugs are fine");
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt};
 use tmahost_deploy::DeclaredFile;
-use tmahost_service::{Actor, Config, DeployOptions, Platform};
+use tmahost_service::{Actor, Config, DeployOptions, Need, Platform};
 
 const PAGE: &str = "<!doctype html><meta charset=utf-8><title>app</title><script src=/app.js></script><h1>hello</h1>";
 const SCRIPT: &str = "document.querySelector('h1').textContent = 'hello from ' + location.host;";
@@ -41,16 +41,16 @@ async fn main() -> anyhow::Result<()> {
                 let username = format!("load{i:05}_bot");
                 let token = format!("{}:AAHdqTcvCH1vGWJxfSeofSAs0K5P{i:07}", 1_000_000 + i);
                 let reg = platform.register_bot(admin, &token, Some(&username)).await?;
-                let key = reg.bot.id.to_string();
+                let app = platform.app(admin, reg.bot.bot_id(), "main", Need::Deploy).await?;
                 for v in 0..3 {
                     let list = declared.iter().map(|(d, _)| d.clone()).collect();
                     let opts = DeployOptions { activate: true, message: Some(format!("v{v}")) };
-                    let plan = platform.begin_upload(admin, &key, "main", list, opts).await?;
+                    let plan = platform.begin_upload(&app, list, opts).await?;
                     for sha in &plan.missing {
                         let (_, path) = declared.iter().find(|(d, _)| &d.sha256 == sha).context("declared")?;
                         platform.put_blob(admin, sha, &files.join(path)).await?;
                     }
-                    platform.finalize_upload(admin, &key, "main", &plan.deployment.id).await?;
+                    platform.finalize_upload(&app, &plan.deployment.id).await?;
                 }
                 let cookie = tmahost_edge::bench::mint_cookie(platform.master_key(), &reg.app.id, 1000 + i, now);
                 anyhow::Ok(format!("{}.{} {cookie}", reg.bot.host_label, platform.config().base_domain))

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tmahost_service::store::model::TokenScope;
-use tmahost_service::{Actor, Config, DevUser, LogFormat, Platform};
+use tmahost_service::{Actor, Config, DevUser, LogFormat, Need, Platform};
 
 #[derive(Debug, Parser)]
 #[command(name = "tmahost", version, about = "Hosting for Telegram Mini Apps")]
@@ -177,7 +177,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 is_premium: a.premium,
                 start_param: a.start_param,
             };
-            let link = p.dev_link(&Actor::local_admin(), &a.bot, &a.app, &user, a.deployment.as_deref()).await?;
+            let app = p.app(&Actor::local_admin(), &a.bot, &a.app, Need::Deploy).await?;
+            let link = p.dev_link(&app, &user, a.deployment.as_deref()).await?;
             eprintln!("signed as user {} ({}); opens sessions for {} s", user.id, user.first_name, link.valid_for_secs);
             println!("{}", link.url);
             Ok(())
@@ -195,7 +196,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             } else {
                 let mut ids = Vec::new();
                 for key in args.scope.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    ids.push(p.resolve_bot(&actor, key).await.with_context(|| format!("bot `{key}`"))?.bot_id());
+                    ids.push(p.bot(&actor, key, Need::See).await.with_context(|| format!("bot `{key}`"))?.bot.bot_id());
                 }
                 TokenScope::Bots(ids)
             };

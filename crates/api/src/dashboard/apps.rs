@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tera::Context;
 use tmahost_service::display::{bytes, when};
 use tmahost_service::store::model::{Access, AppSettings, BotStatus, DeploymentStatus};
-use tmahost_service::{DeployOptions, Need, Platform, ServiceError};
+use tmahost_service::{AppRef, DeployOptions, Need, Platform, ServiceError};
 
 use super::bots::bot_row;
 use super::*;
@@ -30,7 +30,8 @@ pub(super) async fn app_page(
     query: web::Query<AppQuery>,
 ) -> HttpResponse {
     let v = viewer!(d, req, p);
-    match app_context(&p, &v, &path.0, &path.1).await {
+    let found = p.app(&v.actor, &path.0, &path.1, Need::See).await;
+    match async { app_context(&p, &v, &found?).await }.await {
         Ok(mut ctx) => {
             let notice = match (query.activated, query.deployed, query.staged, query.saved) {
                 (Some(v), ..) => Some(format!("v{v} is now the active deployment.")),
@@ -48,7 +49,7 @@ pub(super) async fn app_page(
     }
 }
 
-async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Result<Context, ServiceError> {
+async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, ServiceError> {
     #[derive(Serialize)]
     struct DeploymentRow {
         version: i64,
@@ -65,7 +66,8 @@ async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Res
         slug: String,
         url: String,
     }
-    let (bot, app, list) = p.list_deployments(&v.actor, bot_key, slug, 50).await?;
+    let (bot, app) = (&r.bot, &r.app);
+    let list = p.list_deployments(r, 50).await?;
     let mut rows = Vec::with_capacity(list.len());
     for d in &list {
         let complete =
@@ -77,22 +79,21 @@ async fn app_context(p: &Platform, v: &Viewer, bot_key: &str, slug: &str) -> Res
             files: d.file_count,
             size: bytes(d.total_bytes),
             who: p.describe_actor(&d.created_by).await,
-            preview: complete.then(|| p.preview_url(&bot, &app.slug, d)),
+            preview: complete.then(|| p.preview_url(bot, &app.slug, d)),
             can_activate: matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Superseded),
         });
     }
     let active_version = list.iter().find(|d| d.status == DeploymentStatus::Active).map_or(0, |d| d.version);
     let mut ctx = v.context();
-    ctx.insert("bot", &bot_row(p, &v.actor, &bot));
-    ctx.insert("app", &AppInfo { slug: app.slug.to_string(), url: p.app_url(&bot, &app.slug) });
+    ctx.insert("bot", &bot_row(p, &v.actor, bot));
+    ctx.insert("app", &AppInfo { slug: app.slug.to_string(), url: p.app_url(bot, &app.slug) });
     ctx.insert("deployments", &rows);
     ctx.insert("active_version", &active_version);
-    let may_deploy = v.actor.check(bot.bot_id(), Need::Deploy).is_ok() && bot.status == BotStatus::Active;
-    ctx.insert("may_deploy", &may_deploy);
-    ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
+    ctx.insert("may_deploy", &(r.allows(Need::Deploy) && bot.status == BotStatus::Active));
+    ctx.insert("may_manage", &r.allows(Need::Manage));
     ctx.insert("settings", &app.settings);
-    ctx.insert("domain", &p.app_domain(&app).await?);
-    let traffic = p.app_analytics(&v.actor, bot_key, slug, 30).await?;
+    ctx.insert("domain", &p.app_domain(app).await?);
+    let traffic = p.app_analytics(r, 30).await?;
     let sum = |f: fn(&tmahost_service::store::model::DailyStats) -> i64| traffic.iter().map(f).sum::<i64>();
     ctx.insert("chart", &chart::svg(&traffic));
     ctx.insert("totals", &serde_json::json!({
@@ -113,10 +114,13 @@ pub(super) async fn activate(
 ) -> HttpResponse {
     let v = poster!(d, req, p, &form.csrf);
     let (bot, app, version) = path.into_inner();
-    match p.activate_deployment(&v.actor, &bot, &app, &version.to_string()).await {
-        Ok((bot, app, dep)) => {
-            see_other(&format!("/bots/{}/apps/{}?activated={}", bot.host_label, app.slug, dep.version))
-        }
+    let activated = async {
+        let app = p.app(&v.actor, &bot, &app, Need::Deploy).await?;
+        let target = p.deployment(&app, &version.to_string()).await?;
+        Ok::<_, ServiceError>((p.activate_deployment(&target).await?, app))
+    };
+    match activated.await {
+        Ok((dep, r)) => see_other(&format!("/bots/{}/apps/{}?activated={}", r.bot.host_label, r.app.slug, dep.version)),
         Err(e) => d.error_page(Some(&v), &e),
     }
 }
@@ -140,13 +144,10 @@ pub(super) async fn upload(
         }
     };
     // Authorize before taking the bytes.
-    let (bot, app) = match p.resolve_app(&v.actor, &path.0, &path.1).await {
+    let app = match p.app(&v.actor, &path.0, &path.1, Need::Deploy).await {
         Ok(found) => found,
         Err(e) => return fail(e),
     };
-    if let Err(e) = v.actor.check(bot.bot_id(), Need::Deploy) {
-        return fail(e);
-    }
     let received = match crate::upload::receive(&p, &req, payload).await {
         Ok(r) => r,
         Err(e) => return fail(e.0),
@@ -156,8 +157,7 @@ pub(super) async fn upload(
     }
     let message = received.field("message").map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
     let opts = DeployOptions { activate: received.field("stage").is_none(), message };
-    let id = bot.id.to_string();
-    match p.deploy_archive(&v.actor, &id, app.slug.as_str(), received.file.path(), opts).await {
+    match p.deploy_archive(&app, received.file.path(), opts).await {
         Ok(report) => {
             let d = &report.deployment;
             let what = if d.activated_at.is_some() { "deployed" } else { "staged" };
@@ -222,18 +222,18 @@ pub(super) async fn settings(
     let v = poster!(d, req, p, field(&form, "csrf"));
     let (bot_key, slug) = path.into_inner();
     // Who may change settings is decided before the form is read.
-    let found = p.resolve_app(&v.actor, &bot_key, &slug).await;
-    if let Err(e) = found.and_then(|(bot, _)| v.actor.check(bot.bot_id(), Need::Manage)) {
-        return d.error_page(Some(&v), &e);
-    }
+    let r = match p.app(&v.actor, &bot_key, &slug, Need::Manage).await {
+        Ok(found) => found,
+        Err(e) => return d.error_page(Some(&v), &e),
+    };
     let saved = match parse_settings(&form) {
-        Ok(settings) => p.update_app_settings(&v.actor, &bot_key, &slug, settings).await,
+        Ok(settings) => p.update_app_settings(&r, settings).await,
         Err(problem) => Err(ServiceError::invalid("invalid_settings", problem)),
     };
     match saved {
-        Ok((bot, app)) => see_other(&format!("/bots/{}/apps/{}?saved=1", bot.host_label, app.slug)),
+        Ok(app) => see_other(&format!("/bots/{}/apps/{}?saved=1", r.bot.host_label, app.slug)),
         // A rule the settings break: the same page again, with the reason above the form.
-        Err(ServiceError::Invalid { message, .. }) => match app_context(&p, &v, &bot_key, &slug).await {
+        Err(ServiceError::Invalid { message, .. }) => match app_context(&p, &v, &r).await {
             Ok(mut ctx) => {
                 ctx.insert("problem", &message);
                 d.render(StatusCode::UNPROCESSABLE_ENTITY, "app.html", &ctx)
@@ -255,7 +255,11 @@ pub(super) async fn dev_link(
 ) -> HttpResponse {
     let v = poster!(d, req, p, field(&form, "csrf"));
     let deployment = Some(field(&form, "deployment")).filter(|s| !s.is_empty());
-    match p.dev_link(&v.actor, &path.0, &path.1, &tmahost_service::DevUser::default(), deployment).await {
+    let link = async {
+        let app = p.app(&v.actor, &path.0, &path.1, Need::Deploy).await?;
+        p.dev_link(&app, &tmahost_service::DevUser::default(), deployment).await
+    };
+    match link.await {
         Ok(link) => see_other(&link.url),
         Err(e) => d.error_page(Some(&v), &e),
     }

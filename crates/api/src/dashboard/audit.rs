@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tmahost_service::display::when;
-use tmahost_service::{Platform, ServiceError};
+use tmahost_service::{Need, Platform, ServiceError};
 
 use super::bots::bot_context;
 use super::*;
@@ -24,8 +24,9 @@ pub(super) async fn audit_page(
     }
     let v = viewer!(d, req, p);
     let result = async {
-        let mut ctx = bot_context(&p, &v, &bot).await?;
-        let events = p.audit_log(&v.actor, Some(&bot), 200).await?;
+        let r = p.bot(&v.actor, bot.as_str(), Need::See).await?;
+        let mut ctx = bot_context(&p, &v, &r).await?;
+        let events = p.bot_audit_log(&r, 200).await?;
         let mut rows = Vec::with_capacity(events.len());
         for e in events {
             rows.push(Row {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use tera::Context;
 use tmahost_service::display::when;
 use tmahost_service::store::model::{Bot, Role};
-use tmahost_service::{Actor, Need, Platform, ServiceError};
+use tmahost_service::{Actor, BotRef, Need, Platform, ServiceError};
 
 use super::*;
 
@@ -55,13 +55,14 @@ pub(super) async fn bot_page(
     bot: web::Path<String>,
 ) -> HttpResponse {
     let v = viewer!(d, req, p);
-    match bot_context(&p, &v, &bot).await {
+    let found = p.bot(&v.actor, bot.as_str(), Need::See).await;
+    match async { bot_context(&p, &v, &found?).await }.await {
         Ok(ctx) => d.render(StatusCode::OK, "bot.html", &ctx),
         Err(e) => d.error_page(Some(&v), &e),
     }
 }
 
-pub(super) async fn bot_context(p: &Platform, v: &Viewer, key: &str) -> Result<Context, ServiceError> {
+pub(super) async fn bot_context(p: &Platform, v: &Viewer, r: &BotRef) -> Result<Context, ServiceError> {
     #[derive(Serialize)]
     struct AppRow {
         slug: String,
@@ -74,23 +75,24 @@ pub(super) async fn bot_context(p: &Platform, v: &Viewer, key: &str) -> Result<C
         role: String,
         since: String,
     }
-    let (bot, apps) = p.list_apps(&v.actor, key).await?;
-    let (_, members) = p.list_members(&v.actor, key).await?;
-    let mut rows = Vec::with_capacity(apps.len());
-    for a in &apps {
-        let active = p.db().active_deployment(&a.id).await?.map(|d| d.version);
-        rows.push(AppRow { slug: a.slug.to_string(), active, url: p.app_url(&bot, &a.slug) });
-    }
+    let bot = &r.bot;
+    let members = p.list_members(r).await?;
+    let rows: Vec<AppRow> = p
+        .apps_with_versions(r)
+        .await?
+        .into_iter()
+        .map(|(a, active)| AppRow { slug: a.slug.to_string(), active, url: p.app_url(bot, &a.slug) })
+        .collect();
     let members: Vec<MemberRow> = members
         .iter()
         .map(|m| MemberRow { user_id: m.user_id, role: m.role.to_string(), since: when(m.created_at) })
         .collect();
     let mut ctx = v.context();
-    ctx.insert("bot", &bot_row(p, &v.actor, &bot));
+    ctx.insert("bot", &bot_row(p, &v.actor, bot));
     ctx.insert("role", &v.actor.role(bot.bot_id()).map(|r| r.to_string()));
     ctx.insert("apps", &rows);
     ctx.insert("members", &members);
-    ctx.insert("may_manage", &v.actor.check(bot.bot_id(), Need::Manage).is_ok());
+    ctx.insert("may_manage", &r.allows(Need::Manage));
     Ok(ctx)
 }
 
@@ -105,11 +107,14 @@ pub(super) async fn grant(
     let user = field(&form, "user_id").trim().parse::<i64>();
     let role = field(&form, "role").parse::<Role>();
     let result = match (user, role) {
-        (Ok(user), Ok(role)) => p.grant_member(&v.actor, &bot, user, role).await,
+        (Ok(user), Ok(role)) => match p.bot(&v.actor, bot.as_str(), Need::Manage).await {
+            Ok(r) => p.grant_member(&r, user, role).await.map(|()| r),
+            Err(e) => Err(e),
+        },
         _ => Err(ServiceError::invalid("invalid_member", "enter a numeric Telegram user id and a role")),
     };
     match result {
-        Ok(bot) => see_other(&format!("/bots/{}", bot.host_label)),
+        Ok(r) => see_other(&format!("/bots/{}", r.bot.host_label)),
         Err(e) => d.error_page(Some(&v), &e),
     }
 }
@@ -122,8 +127,12 @@ pub(super) async fn revoke(
     form: Form,
 ) -> HttpResponse {
     let v = poster!(d, req, p, field(&form, "csrf"));
-    match p.revoke_member(&v.actor, &path.0, path.1).await {
-        Ok(bot) => see_other(&format!("/bots/{}", bot.host_label)),
+    let revoked = async {
+        let r = p.bot(&v.actor, &path.0, Need::Manage).await?;
+        p.revoke_member(&r, path.1).await.map(|()| r)
+    };
+    match revoked.await {
+        Ok(r) => see_other(&format!("/bots/{}", r.bot.host_label)),
         Err(e) => d.error_page(Some(&v), &e),
     }
 }

@@ -1,5 +1,7 @@
 use actix_web::{HttpResponse, web};
-use tmahost_service::Platform;
+use tmahost_service::{Need, Platform};
+
+use super::BotPath;
 
 use crate::auth::Caller;
 use crate::dto::{AuditDto, LimitQuery};
@@ -12,10 +14,10 @@ use crate::error::{ApiError, ErrorBody};
 pub async fn bot_audit(
     p: web::Data<Platform>,
     c: Caller,
-    bot: web::Path<String>,
+    path: web::Path<BotPath>,
     q: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = p.audit_log(&c.0, Some(&bot), q.limit.unwrap_or(100)).await?;
+    let events = p.bot_audit_log(&path.get(&p, &c, Need::See).await?, q.limit.unwrap_or(100)).await?;
     Ok(HttpResponse::Ok().json(events.iter().map(AuditDto::from).collect::<Vec<_>>()))
 }
 
@@ -27,6 +29,6 @@ pub async fn platform_audit(
     c: Caller,
     q: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = p.audit_log(&c.0, None, q.limit.unwrap_or(100)).await?;
+    let events = p.audit_log(&c.0, q.limit.unwrap_or(100)).await?;
     Ok(HttpResponse::Ok().json(events.iter().map(AuditDto::from).collect::<Vec<_>>()))
 }

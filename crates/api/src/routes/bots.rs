@@ -1,5 +1,7 @@
 use actix_web::{HttpResponse, web};
-use tmahost_service::Platform;
+use tmahost_service::{Need, Platform};
+
+use super::{AppPath, BotPath};
 
 use crate::auth::Caller;
 use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot, RegisteredBotDto, UpdateBot};
@@ -31,9 +33,9 @@ pub async fn list_bots(p: web::Data<Platform>, c: Caller) -> Result<HttpResponse
 #[utoipa::path(get, path = "/api/v1/bots/{bot}", tag = "bots", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = BotDto), (status = 404, body = ErrorBody)))]
-pub async fn get_bot(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let bot = p.resolve_bot(&c.0, &bot).await?;
-    Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot)))
+pub async fn get_bot(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
+    let bot = path.get(&p, &c, Need::See).await?;
+    Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot.bot)))
 }
 
 /// Create an app of a bot.
@@ -44,23 +46,25 @@ pub async fn get_bot(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) 
 pub async fn create_app(
     p: web::Data<Platform>,
     c: Caller,
-    bot: web::Path<String>,
+    path: web::Path<BotPath>,
     body: web::Json<CreateApp>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let (bot, app) = p.create_app(&c.0, &bot, &body.slug, body.settings).await?;
-    Ok(HttpResponse::Created().json(AppDto::load(&p, &bot, &app).await?))
+    let bot = path.get(&p, &c, Need::Manage).await?;
+    let app = p.create_app(&bot, &body.slug, body.settings).await?;
+    Ok(HttpResponse::Created().json(AppDto::load(&p, &bot.bot, &app).await?))
 }
 
 /// The apps of a bot.
 #[utoipa::path(get, path = "/api/v1/bots/{bot}/apps", tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = [AppDto]), (status = 404, body = ErrorBody)))]
-pub async fn list_apps(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (bot, apps) = p.list_apps(&c.0, &bot).await?;
+pub async fn list_apps(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
+    let bot = path.get(&p, &c, Need::See).await?;
+    let apps = p.list_apps(&bot).await?;
     let mut out = Vec::with_capacity(apps.len());
     for a in &apps {
-        out.push(AppDto::load(&p, &bot, a).await?);
+        out.push(AppDto::load(&p, &bot.bot, a).await?);
     }
     Ok(HttpResponse::Ok().json(out))
 }
@@ -69,13 +73,9 @@ pub async fn list_apps(p: web::Data<Platform>, c: Caller, bot: web::Path<String>
 #[utoipa::path(get, path = "/api/v1/bots/{bot}/apps/{app}", tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     responses((status = 200, body = AppDto), (status = 404, body = ErrorBody)))]
-pub async fn get_app(
-    p: web::Data<Platform>,
-    c: Caller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (bot, app) = p.resolve_app(&c.0, &path.0, &path.1).await?;
-    Ok(HttpResponse::Ok().json(AppDto::load(&p, &bot, &app).await?))
+pub async fn get_app(p: web::Data<Platform>, c: Caller, path: web::Path<AppPath>) -> Result<HttpResponse, ApiError> {
+    let app = path.get(&p, &c, Need::See).await?;
+    Ok(HttpResponse::Ok().json(AppDto::load(&p, &app.bot, &app.app).await?))
 }
 
 /// Disable or enable a bot (admin scope).
@@ -85,10 +85,11 @@ pub async fn get_app(
 pub async fn update_bot(
     p: web::Data<Platform>,
     c: Caller,
-    bot: web::Path<String>,
+    path: web::Path<BotPath>,
     body: web::Json<UpdateBot>,
 ) -> Result<HttpResponse, ApiError> {
-    let bot = p.set_bot_status(&c.0, &bot, body.status).await?;
+    let bot = path.get(&p, &c, Need::See).await?;
+    let bot = p.set_bot_status(&bot, body.status).await?;
     Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot)))
 }
 
@@ -100,11 +101,12 @@ pub async fn update_bot(
 pub async fn update_app_settings(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     body: web::Json<AppSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    let (bot, app) = p.update_app_settings(&c.0, &path.0, &path.1, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(AppDto::load(&p, &bot, &app).await?))
+    let r = path.get(&p, &c, Need::Manage).await?;
+    let app = p.update_app_settings(&r, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AppDto::load(&p, &r.bot, &app).await?))
 }
 
 /// Look for the app's custom-domain proof now (`_tmahost.{domain}` TXT = `txt_value`); the
@@ -116,8 +118,9 @@ pub async fn update_app_settings(
 pub async fn verify_domain(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let status = p.verify_domain(&c.0, &path.0, &path.1).await?;
+    let app = path.get(&p, &c, Need::Manage).await?;
+    let status = p.verify_domain(&app).await?;
     Ok(HttpResponse::Ok().json(status))
 }

@@ -1,6 +1,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use tmahost_service::store::model::Sha256;
-use tmahost_service::{DeclaredFile, DeployOptions, Platform, ServiceError};
+use tmahost_service::{AppRef, DeclaredFile, DeployOptions, Need, Platform, ServiceError};
+
+use super::{AppPath, DeploymentPath};
 
 use crate::auth::Caller;
 use crate::dto::{DeployQuery, DeployResultDto, DeploymentDto, FileDto, LimitQuery, ManifestDto, UploadPlanDto};
@@ -21,35 +23,30 @@ use crate::error::{ApiError, ErrorBody};
 pub async fn create_deployment(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     query: web::Query<DeployQuery>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    // Resolve first so an unauthorised caller cannot make us buffer an upload.
-    p.resolve_app(&c.0, &path.0, &path.1).await?;
+    // Resolved and authorized first so an unauthorised caller cannot make us buffer an upload.
+    let app = path.get(&p, &c, Need::Deploy).await?;
     let is_json = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if is_json {
-        return begin_upload(&p, &c, &path, payload).await;
+        return begin_upload(&p, &app, payload).await;
     }
     let archive = crate::upload::receive(&p, &req, payload).await?;
     let query = query.into_inner();
     let opts = DeployOptions { activate: query.activate.unwrap_or(true), message: query.message };
-    let report = p.deploy_archive(&c.0, &path.0, &path.1, archive.file.path(), opts).await?;
+    let report = p.deploy_archive(&app, archive.file.path(), opts).await?;
     Ok(HttpResponse::Created().json(DeployResultDto::new(&p, &report)))
 }
 
 /// The manifest half of `create_deployment`.
-async fn begin_upload(
-    p: &Platform,
-    c: &Caller,
-    path: &(String, String),
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+async fn begin_upload(p: &Platform, app: &AppRef, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     // Room for every allowed file with its longest allowed path, and no more.
     let limits = p.config().limits();
     let max_body = limits.max_files.saturating_mul(limits.max_path_bytes + 128).min(64 << 20);
@@ -66,7 +63,7 @@ async fn begin_upload(
         })
         .collect::<Result<Vec<_>, ServiceError>>()?;
     let opts = DeployOptions { activate: !manifest.stage, message: manifest.message };
-    let plan = p.begin_upload(&c.0, &path.0, &path.1, declared, opts).await?;
+    let plan = p.begin_upload(app, declared, opts).await?;
     Ok(HttpResponse::Created().json(UploadPlanDto::new(p, &plan)))
 }
 
@@ -77,11 +74,12 @@ async fn begin_upload(
 pub async fn list_deployments(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     q: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (bot, app, list) = p.list_deployments(&c.0, &path.0, &path.1, q.limit.unwrap_or(50)).await?;
-    Ok(HttpResponse::Ok().json(list.iter().map(|d| DeploymentDto::new(&p, &bot, &app, d)).collect::<Vec<_>>()))
+    let r = path.get(&p, &c, Need::See).await?;
+    let list = p.list_deployments(&r, q.limit.unwrap_or(50)).await?;
+    Ok(HttpResponse::Ok().json(list.iter().map(|d| DeploymentDto::new(&p, &r.bot, &r.app, d)).collect::<Vec<_>>()))
 }
 
 /// One deployment, by id or by version (`v3`).
@@ -92,10 +90,10 @@ pub async fn list_deployments(
 pub async fn get_deployment(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (bot, app, d) = p.get_deployment(&c.0, &path.0, &path.1, &path.2).await?;
-    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+    let d = path.get(&p, &c, Need::See).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &d.app.bot, &d.app.app, &d.deployment)))
 }
 
 /// The manifest of a deployment.
@@ -106,9 +104,9 @@ pub async fn get_deployment(
 pub async fn list_files(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let files = p.deployment_files(&c.0, &path.0, &path.1, &path.2).await?;
+    let files = p.deployment_files(&path.get(&p, &c, Need::See).await?).await?;
     Ok(HttpResponse::Ok().json(files.iter().map(FileDto::from).collect::<Vec<_>>()))
 }
 
@@ -120,10 +118,12 @@ pub async fn list_files(
 pub async fn activate_deployment(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (bot, app, d) = p.activate_deployment(&c.0, &path.0, &path.1, &path.2).await?;
-    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+    let target = path.get(&p, &c, Need::Deploy).await?;
+    let d = p.activate_deployment(&target).await?;
+    let (bot, app) = (&target.app.bot, &target.app.app);
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, bot, app, &d)))
 }
 
 /// Delete a deployment that is not active.
@@ -134,8 +134,8 @@ pub async fn activate_deployment(
 pub async fn delete_deployment(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    p.delete_deployment(&c.0, &path.0, &path.1, &path.2).await?;
+    p.delete_deployment(&path.get(&p, &c, Need::Deploy).await?).await?;
     Ok(HttpResponse::NoContent().finish())
 }

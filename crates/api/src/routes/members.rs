@@ -1,5 +1,7 @@
 use actix_web::{HttpResponse, web};
-use tmahost_service::Platform;
+use tmahost_service::{Need, Platform};
+
+use super::BotPath;
 
 use crate::auth::Caller;
 use crate::dto::{GrantMember, MemberDto};
@@ -9,8 +11,12 @@ use crate::error::{ApiError, ErrorBody};
 #[utoipa::path(get, path = "/api/v1/bots/{bot}/members", tag = "members", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = [MemberDto]), (status = 404, body = ErrorBody)))]
-pub async fn list_members(p: web::Data<Platform>, c: Caller, bot: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (_, members) = p.list_members(&c.0, &bot).await?;
+pub async fn list_members(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<BotPath>,
+) -> Result<HttpResponse, ApiError> {
+    let members = p.list_members(&path.get(&p, &c, Need::See).await?).await?;
     Ok(HttpResponse::Ok().json(members.iter().map(MemberDto::from).collect::<Vec<_>>()))
 }
 
@@ -26,7 +32,8 @@ pub async fn grant_member(
     path: web::Path<(String, i64)>,
     body: web::Json<GrantMember>,
 ) -> Result<HttpResponse, ApiError> {
-    p.grant_member(&c.0, &path.0, path.1, body.role).await?;
+    let bot = p.bot(&c.0, &path.0, Need::Manage).await?;
+    p.grant_member(&bot, path.1, body.role).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -39,6 +46,7 @@ pub async fn revoke_member(
     c: Caller,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    p.revoke_member(&c.0, &path.0, path.1).await?;
+    let bot = p.bot(&c.0, &path.0, Need::Manage).await?;
+    p.revoke_member(&bot, path.1).await?;
     Ok(HttpResponse::NoContent().finish())
 }

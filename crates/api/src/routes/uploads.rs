@@ -3,7 +3,9 @@
 
 use actix_web::{HttpResponse, web};
 use tmahost_service::store::model::Sha256;
-use tmahost_service::{BlobPut, Platform, ServiceError};
+use tmahost_service::{BlobPut, Need, Platform, ServiceError};
+
+use super::{AppPath, DeploymentPath};
 
 use crate::auth::Caller;
 use crate::dto::{BlobDto, DeployResultDto, DeploymentDto, RollbackDto};
@@ -52,9 +54,10 @@ pub async fn put_blob(
 pub async fn finalize_deployment(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = p.finalize_upload(&c.0, &path.0, &path.1, &path.2).await?;
+    let app = path.app(&p, &c, Need::Deploy).await?;
+    let report = p.finalize_upload(&app, &path.id).await?;
     Ok(HttpResponse::Ok().json(DeployResultDto::new(&p, &report)))
 }
 
@@ -67,8 +70,8 @@ pub async fn find_deployment(
     c: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (bot, app, d) = p.find_deployment(&c.0, &path).await?;
-    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+    let d = p.find_deployment(&c.0, &path).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &d.app.bot, &d.app.app, &d.deployment)))
 }
 
 /// Promote a deployment (usually a staged one) by its id: it becomes the active one without
@@ -81,10 +84,9 @@ pub async fn promote_deployment(
     c: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (bot, app, d) = p.find_deployment(&c.0, &path).await?;
-    let bot_key = bot.id.to_string();
-    let (bot, app, d) = p.activate_deployment(&c.0, &bot_key, app.slug.as_str(), &d.id).await?;
-    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+    let target = p.find_deployment(&c.0, &path).await?;
+    let d = p.activate_deployment(&target).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &target.app.bot, &target.app.app, &d)))
 }
 
 /// Roll the app back to a version, or by default to the deployment that was live before.
@@ -95,12 +97,13 @@ pub async fn promote_deployment(
 pub async fn rollback(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     body: Option<web::Json<RollbackDto>>,
 ) -> Result<HttpResponse, ApiError> {
     let to = body.and_then(|b| b.into_inner().to);
-    let (bot, app, d) = p.rollback(&c.0, &path.0, &path.1, to).await?;
-    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &bot, &app, &d)))
+    let app = path.get(&p, &c, Need::Deploy).await?;
+    let d = p.rollback(&app, to).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &app.bot, &app.app, &d)))
 }
 
 /// Prometheus metrics of this process (OpenMetrics text), on the operators' listener.

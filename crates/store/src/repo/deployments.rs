@@ -170,6 +170,17 @@ impl Db {
         Ok(on_db!(self, p => sqlx::query_as(q).bind(app_id).fetch_optional(p).await?))
     }
 
+    /// The active version of each of the bot's apps that has one: `(app id, version)`.
+    pub async fn active_versions(&self, bot: BotId) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(on_db!(self, p => sqlx::query_as(
+            "SELECT d.app_id, d.version FROM deployments d JOIN apps a ON a.id = d.app_id \
+             WHERE a.bot_id = $1 AND d.status = 'active'",
+        )
+        .bind(bot.0)
+        .fetch_all(p)
+        .await?))
+    }
+
     /// The manifest of a deployment, with the encodings its blobs have.
     pub async fn deployment_files(&self, deployment_id: &str) -> Result<Vec<DeploymentFile>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
