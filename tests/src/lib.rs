@@ -4,6 +4,7 @@
 //! - [`dns`]: a real DNS server on loopback whose TXT records a test sets (custom domains).
 //! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
 //! - [`fake_telegram`]: a local Bot API server with the real JSON shapes that records calls.
+//! - [`platform`]: an in-process platform with two tenants, for the crates' integration tests.
 //! - [`s3`]: `moto_server`, a real S3 API on loopback, with a bucket.
 //! - [`server`]: the real `tmahost` binary on random ports with a temp data dir.
 //! - [`web`]: a browser without JavaScript for the dashboard (forms, CSRF, login links).
@@ -13,6 +14,7 @@
 pub mod bundles;
 pub mod dns;
 pub mod fake_telegram;
+pub mod platform;
 pub mod postgres;
 pub mod s3;
 pub mod server;

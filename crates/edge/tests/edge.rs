@@ -12,6 +12,7 @@ use tmahost_edge::Edge;
 use tmahost_service::store::model::{Access, AppSettings, BotStatus, Role};
 use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Need, Platform, Secret, ServiceError};
 use tmahost_testkit::bundles;
+use tmahost_testkit::platform::TestPlatform;
 use tmahost_types::BotToken;
 
 const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
@@ -53,21 +54,15 @@ impl Reply {
 }
 
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let mut config = Config {
-        data_dir: dir.path().to_owned(),
-        // Nothing listens on port 1: registration takes the given username.
-        telegram_api_url: "http://127.0.0.1:1".into(),
-        edge_addr: addr,
-        ..Config::default()
-    };
-    tweak(&mut config);
-    let p = Platform::open(config).await.expect("platform");
-    let admin = Actor::local_admin();
-    p.register_bot(&admin, TOKEN_A, Some("Demo_Bot")).await.expect("bot a");
-    p.register_bot(&admin, TOKEN_B, Some("Other_Bot")).await.expect("bot b");
+    let TestPlatform { p, dir } = tmahost_testkit::platform::open(|config| {
+        // Blobs on the local disk, as an embedded edge keeps them.
+        config.storage_url = None;
+        config.edge_addr = addr;
+        tweak(config);
+    })
+    .await;
     let edge = Edge::start(p.clone()).await.expect("edge");
     let server = edge.clone().server(listener).expect("server");
     let handle = server.handle();

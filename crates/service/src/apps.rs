@@ -8,7 +8,7 @@ use tmahost_types::AuditAction;
 use tmahost_types::host::{self, AppHost};
 
 use crate::auth::{Actor, Need};
-use crate::refs::{AppRef, BotRef};
+use crate::refs::{AppRef, BotRef, Granted};
 use crate::{Platform, ServiceError};
 
 impl Platform {

@@ -8,7 +8,7 @@ use tmahost_types::host::{self};
 use tmahost_types::{AuditAction, BotToken, BotUsername};
 
 use crate::auth::Actor;
-use crate::refs::BotRef;
+use crate::refs::{BotRef, Granted};
 use crate::{Platform, ServiceError, telegram_api};
 
 /// A newly registered bot with its `main` app and where that app is served.

@@ -20,7 +20,7 @@ use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 use tmahost_types::{AuditAction, BotId};
 
 use crate::auth::Need;
-use crate::refs::{AppRef, DeploymentRef};
+use crate::refs::{AppRef, DeploymentRef, Granted};
 use crate::{Actor, Platform, ServiceError, blocking};
 
 /// Blob uploads in flight at once per deployment.

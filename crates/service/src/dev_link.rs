@@ -4,7 +4,7 @@
 use serde_json::json;
 use tmahost_store::model::{App, Bot};
 
-use crate::refs::AppRef;
+use crate::refs::{AppRef, Granted};
 use crate::{Platform, ServiceError};
 
 /// The Telegram user a dev link signs in as.

@@ -16,7 +16,7 @@ use tmahost_store::{DomainClaim, ProofOutcome, StoreError, now_ms};
 use tmahost_types::DnsName;
 
 use crate::auth::Need;
-use crate::refs::AppRef;
+use crate::refs::{AppRef, Granted};
 use crate::{Config, Platform, ServiceError};
 
 /// The label under which the proof is published: `_tmahost.app.example.com TXT "tmahost-verify=…"`.

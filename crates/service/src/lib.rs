@@ -36,7 +36,7 @@ pub use jwt::JwtKey;
 pub use login::{LOGIN_LINK_TTL_SECS, LoginLink, WIDGET_MAX_AGE_SECS};
 pub use notices::{DeployNotice, NoticeKind};
 pub use platform::Platform;
-pub use refs::{AppRef, BotKey, BotRef, DeploymentRef};
+pub use refs::{AppRef, BotKey, BotRef, DeploymentRef, Granted};
 pub use staff::STAFF_CODE_TTL_SECS;
 pub use stats::{RECENT_DEPLOYS_SECS, Stats};
 pub use tmahost_deploy::{DeclaredFile, IngestError, Limits};

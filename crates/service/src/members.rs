@@ -6,7 +6,7 @@ use tmahost_store::model::{Member, NewAuditEvent, Role, TokenScope};
 use tmahost_types::{AuditAction, BotId};
 
 use crate::auth::{Actor, Need};
-use crate::refs::BotRef;
+use crate::refs::{BotRef, Granted};
 use crate::{Platform, ServiceError};
 
 impl Platform {

@@ -59,35 +59,38 @@ pub struct DeploymentRef {
     pub deployment: Deployment,
 }
 
-impl BotRef {
-    pub fn actor(&self) -> &Actor {
-        &self.actor
+/// What a handle was granted: its actor, and what the actor may do on its bot as checked when
+/// the handle was made. Operations ask for more with `require`, checked again in memory.
+pub trait Granted {
+    /// The actor, the bot and the need the handle was made for.
+    fn grant(&self) -> (&Actor, BotId, Need);
+
+    fn actor(&self) -> &Actor {
+        self.grant().0
     }
 
     /// Whether the actor may also do what `need` says (to show or hide a button).
-    pub fn allows(&self, need: Need) -> bool {
+    fn allows(&self, need: Need) -> bool {
         self.require(need).is_ok()
     }
 
-    /// What an operation needs beyond what the handle was made for is checked again (in memory;
-    /// the bot is not looked up twice).
-    pub(crate) fn require(&self, need: Need) -> Result<(), ServiceError> {
-        if need <= self.need { Ok(()) } else { self.actor.check(self.bot.bot_id(), need) }
+    /// What an operation needs beyond what the handle was made for (the bot is not looked up
+    /// again).
+    fn require(&self, need: Need) -> Result<(), ServiceError> {
+        let (actor, bot, granted) = self.grant();
+        if need <= granted { Ok(()) } else { actor.check(bot, need) }
     }
 }
 
-impl AppRef {
-    pub fn actor(&self) -> &Actor {
-        &self.actor
+impl Granted for BotRef {
+    fn grant(&self) -> (&Actor, BotId, Need) {
+        (&self.actor, self.bot.bot_id(), self.need)
     }
+}
 
-    /// Whether the actor may also do what `need` says (to show or hide a button).
-    pub fn allows(&self, need: Need) -> bool {
-        self.require(need).is_ok()
-    }
-
-    pub(crate) fn require(&self, need: Need) -> Result<(), ServiceError> {
-        if need <= self.need { Ok(()) } else { self.actor.check(self.bot.bot_id(), need) }
+impl Granted for AppRef {
+    fn grant(&self) -> (&Actor, BotId, Need) {
+        (&self.actor, self.bot.bot_id(), self.need)
     }
 }
 

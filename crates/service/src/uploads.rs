@@ -20,7 +20,7 @@ use tmahost_store::{BlobKey, ExpectedBlob, NewDeploymentFile, NewUpload, now_ms}
 use crate::auth::Need;
 use crate::deployments::{BlobCounts, MAX_EFFORT_BUDGET, check_message, prepare};
 use crate::metrics::BlobUpload;
-use crate::refs::{AppRef, DeploymentRef};
+use crate::refs::{AppRef, DeploymentRef, Granted};
 use crate::{Actor, DeployOptions, DeployReport, Platform, ServiceError, blocking};
 
 /// Hashes listed in a 409 for blobs still missing at finalize (the count is always given).

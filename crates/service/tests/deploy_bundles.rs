@@ -2,10 +2,9 @@
 //! blob behind; accepted bundles are stored once, content-addressed, with their variants.
 
 use tmahost_service::store::model::{DeploymentStatus, TokenScope};
-use tmahost_service::{Actor, Config, DeployOptions, Limits, Need, Platform, ServiceError};
+use tmahost_service::{Actor, DeployOptions, Limits, Need, Platform, ServiceError};
 use tmahost_testkit::bundles::{self, TarEntry};
-
-const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+use tmahost_testkit::platform::TestPlatform;
 
 struct Env {
     p: Platform,
@@ -13,17 +12,7 @@ struct Env {
 }
 
 async fn env(limits: Limits) -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        data_dir: dir.path().to_owned(),
-        storage_url: Some("memory://".into()),
-        // Nothing listens on port 1: registration falls back to the given username.
-        telegram_api_url: "http://127.0.0.1:1".into(),
-        ..Config::default()
-    }
-    .with_limits(limits);
-    let p = Platform::open(config).await.expect("platform");
-    p.register_bot(&Actor::local_admin(), TOKEN, Some("Demo_Bot")).await.expect("bot");
+    let TestPlatform { p, dir } = tmahost_testkit::platform::open(|c| *c = c.clone().with_limits(limits)).await;
     Env { p, _dir: dir }
 }
 
@@ -291,11 +280,8 @@ async fn an_index_pointing_outside_the_bundle_gets_a_base_path_warning() {
 #[tokio::test]
 async fn a_token_scoped_to_another_bot_cannot_deploy_here() {
     let e = env(Limits::default()).await;
-    let other =
-        e.p.register_bot(&Actor::local_admin(), "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", Some("Other_Bot"))
-            .await
-            .expect("other bot")
-            .bot;
+    // The fixture registered `Other_Bot` too.
+    let other = e.p.bot(&Actor::local_admin(), "other_bot", Need::See).await.expect("other bot").bot;
     let outsider =
         Actor { token_id: None, scope: TokenScope::Bots(vec![other.bot_id()]), label: "outsider".into(), roles: None };
     let err = e.deploy_as(&outsider, &bundles::zip(&bundles::sample_app("x"))).await.expect_err("refused");

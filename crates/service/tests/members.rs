@@ -3,28 +3,21 @@
 //! service layer, so every front door (API, control bot, dashboard) gets the same answers.
 
 use tmahost_service::store::model::{AppSettings, Role, TokenScope};
-use tmahost_service::{Actor, Config, DeployOptions, Need, Platform, ServiceError};
+use tmahost_service::{Actor, DeployOptions, Need, Platform, ServiceError};
 use tmahost_testkit::bundles;
+use tmahost_testkit::platform::TestPlatform;
+use tmahost_types::BotId;
 
-const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-const OTHER: &str = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+/// The bots `tmahost_testkit::platform` registers (`Demo_Bot`, `Other_Bot`).
+const DEMO: BotId = BotId(111111111);
+const OTHER_ID: BotId = BotId(222222222);
 const ADMIN: i64 = 10;
 const OWNER: i64 = 20;
 const DEV: i64 = 30;
 const STRANGER: i64 = 40;
 
-async fn platform(dir: &tempfile::TempDir) -> Platform {
-    let config = Config {
-        data_dir: dir.path().to_owned(),
-        storage_url: Some("memory://".into()),
-        telegram_api_url: "http://127.0.0.1:1".into(),
-        admin_ids: vec![ADMIN],
-        ..Config::default()
-    };
-    let p = Platform::open(config).await.expect("platform");
-    p.register_bot(&Actor::local_admin(), TOKEN, Some("Demo_Bot")).await.expect("bot");
-    p.register_bot(&Actor::local_admin(), OTHER, Some("Other_Bot")).await.expect("bot");
-    p
+async fn platform() -> TestPlatform {
+    tmahost_testkit::platform::open(|c| c.admin_ids = vec![ADMIN]).await
 }
 
 async fn deploy(p: &Platform, actor: &Actor) -> Result<i64, ServiceError> {
@@ -47,8 +40,7 @@ fn missing<T: std::fmt::Debug>(r: Result<T, ServiceError>) {
 
 #[tokio::test]
 async fn roles_decide_what_a_telegram_user_may_do() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = platform(&dir).await;
+    let TestPlatform { p, dir: _dir } = platform().await;
     let admin = p.telegram_actor(ADMIN).await.expect("admin");
     assert!(admin.is_admin());
 
@@ -66,7 +58,7 @@ async fn roles_decide_what_a_telegram_user_may_do() {
         .await
         .expect("grant owner");
     let owner = p.telegram_actor(OWNER).await.expect("owner");
-    assert_eq!(owner.role(tmahost_types::BotId(123456789)), Some(Role::Owner));
+    assert_eq!(owner.role(DEMO), Some(Role::Owner));
     async { p.grant_member(&p.bot(&owner, "demo_bot", Need::Manage).await?, DEV, Role::Developer).await }
         .await
         .expect("grant developer");
@@ -97,7 +89,7 @@ async fn roles_decide_what_a_telegram_user_may_do() {
         .await,
     );
     forbidden(async { p.create_app(&p.bot(&dev, "demo_bot", Need::Manage).await?, "shop", None).await }.await);
-    forbidden(p.create_token(&dev, "ci", TokenScope::Bots(vec![tmahost_types::BotId(123456789)]), None).await);
+    forbidden(p.create_token(&dev, "ci", TokenScope::Bots(vec![DEMO]), None).await);
 
     // Owners do; admins do everything, including what owners cannot.
     async {
@@ -108,10 +100,8 @@ async fn roles_decide_what_a_telegram_user_may_do() {
     async { p.create_app(&p.bot(&owner, "demo_bot", Need::Manage).await?, "shop", None).await }
         .await
         .expect("owner creates apps");
-    let (ci, _) = p
-        .create_token(&owner, "ci", TokenScope::Bots(vec![tmahost_types::BotId(123456789)]), None)
-        .await
-        .expect("owner mints a bot token");
+    let (ci, _) =
+        p.create_token(&owner, "ci", TokenScope::Bots(vec![DEMO]), None).await.expect("owner mints a bot token");
     // Tokens are keys: developers neither see nor revoke them; owners do.
     assert!(p.list_tokens(&dev).await.expect("list").is_empty());
     missing(p.revoke_token(&dev, &ci.id).await);
@@ -127,7 +117,7 @@ async fn roles_decide_what_a_telegram_user_may_do() {
         }
         .await,
     );
-    forbidden(p.register_bot(&owner, OTHER, Some("Other_Bot")).await);
+    forbidden(p.register_bot(&owner, tmahost_testkit::TOKEN_B, Some("Other_Bot")).await);
 
     // Members are listed; revoking makes the user a stranger again.
     let members = async { p.list_members(&p.bot(&dev, "demo_bot", Need::See).await?).await }.await.expect("members");
@@ -149,8 +139,7 @@ async fn roles_decide_what_a_telegram_user_may_do() {
 
 #[tokio::test]
 async fn api_tokens_die_with_their_minters_rights() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = platform(&dir).await;
+    let TestPlatform { p, dir: _dir } = platform().await;
     let admin = p.telegram_actor(ADMIN).await.expect("admin");
     async { p.grant_member(&p.bot(&admin, "demo_bot", Need::Manage).await?, OWNER, Role::Owner).await }
         .await
@@ -159,12 +148,12 @@ async fn api_tokens_die_with_their_minters_rights() {
         .await
         .expect("grant");
     let owner = p.telegram_actor(OWNER).await.expect("owner");
-    let both = TokenScope::Bots(vec![tmahost_types::BotId(123456789), tmahost_types::BotId(987654321)]);
+    let both = TokenScope::Bots(vec![DEMO, OTHER_ID]);
     let (_, by_owner) = p.create_token(&owner, "owner-ci", both.clone(), None).await.expect("mint");
     let (_, by_admin) = p.create_token(&admin, "admin-ci", both.clone(), None).await.expect("mint");
     // A token minted with the owner's token: it lives no longer than that one.
     let owner_token = p.authenticate(&by_owner.jwt).await.expect("owner's token");
-    let one = TokenScope::Bots(vec![tmahost_types::BotId(987654321)]);
+    let one = TokenScope::Bots(vec![OTHER_ID]);
     let (_, by_token) = p.create_token(&owner_token, "child", one, None).await.expect("mint");
     assert_eq!(p.authenticate(&by_owner.jwt).await.expect("valid").scope, both);
 
@@ -173,7 +162,7 @@ async fn api_tokens_die_with_their_minters_rights() {
         .await
         .expect("demote");
     let narrowed = p.authenticate(&by_owner.jwt).await.expect("still valid for the other bot");
-    assert_eq!(narrowed.scope, TokenScope::Bots(vec![tmahost_types::BotId(987654321)]));
+    assert_eq!(narrowed.scope, TokenScope::Bots(vec![OTHER_ID]));
     missing(async { p.list_deployments(&p.app(&narrowed, "demo_bot", "main", Need::See).await?, 10).await }.await);
     assert_eq!(p.authenticate(&by_admin.jwt).await.expect("admin's").scope, both);
     assert!(p.authenticate(&by_token.jwt).await.is_ok());
@@ -190,8 +179,7 @@ async fn api_tokens_die_with_their_minters_rights() {
 
 #[tokio::test]
 async fn an_app_is_never_served_on_another_bots_host() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = platform(&dir).await;
+    let TestPlatform { p, dir: _dir } = platform().await;
     let admin = Actor::local_admin();
     // Registration refuses such bots (`shop__Demo_Bot`); one that got into the database some
     // other way must still not share a host with `shop` of `@Demo_Bot`.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tera::Context;
 use tmahost_service::display::{bytes, when};
 use tmahost_service::store::model::{Access, AppSettings, BotStatus, DeploymentStatus};
-use tmahost_service::{AppRef, DeployOptions, Need, Platform, ServiceError};
+use tmahost_service::{AppRef, DeployOptions, Granted, Need, Platform, ServiceError};
 
 use super::bots::bot_row;
 use super::*;

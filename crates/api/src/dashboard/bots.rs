@@ -6,7 +6,7 @@ use serde::Serialize;
 use tera::Context;
 use tmahost_service::display::when;
 use tmahost_service::store::model::{Bot, Role};
-use tmahost_service::{Actor, BotRef, Need, Platform, ServiceError};
+use tmahost_service::{Actor, BotRef, Granted, Need, Platform, ServiceError};
 
 use super::*;
 
