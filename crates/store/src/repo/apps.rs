@@ -59,16 +59,13 @@ impl Db {
         let json = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = now_ms();
         in_tx!(self, tx => {
-            let n = sqlx::query("UPDATE apps SET settings = $1, updated_at = $2 WHERE id = $3")
-                .bind(&json)
-                .bind(now)
-                .bind(app_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
+            change_one!(
+                &mut *tx,
+                sqlx::query("UPDATE apps SET settings = $1, updated_at = $2 WHERE id = $3")
+                    .bind(&json)
+                    .bind(now)
+                    .bind(app_id)
+            );
             set_domain_claim!(tx, app_id, settings.custom_domain.as_deref(), now);
             insert_audit!(&mut *tx, audit);
         });

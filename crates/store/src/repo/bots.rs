@@ -62,16 +62,13 @@ impl Db {
         audit: &NewAuditEvent<'_>,
     ) -> Result<(), StoreError> {
         in_tx!(self, tx => {
-            let n = sqlx::query("UPDATE bots SET status = $1, updated_at = $2 WHERE id = $3")
-                .bind(status.as_str())
-                .bind(now_ms())
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
+            change_one!(
+                &mut *tx,
+                sqlx::query("UPDATE bots SET status = $1, updated_at = $2 WHERE id = $3")
+                    .bind(status.as_str())
+                    .bind(now_ms())
+                    .bind(id.0)
+            );
             insert_audit!(&mut *tx, audit);
         });
         Ok(())

@@ -28,15 +28,12 @@ impl Db {
 
     pub async fn remove_member(&self, bot: BotId, user_id: i64, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
         in_tx!(self, tx => {
-            let n = sqlx::query("DELETE FROM members WHERE bot_id = $1 AND user_id = $2")
-                .bind(bot.0)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
+            change_one!(
+                &mut *tx,
+                sqlx::query("DELETE FROM members WHERE bot_id = $1 AND user_id = $2")
+                    .bind(bot.0)
+                    .bind(user_id)
+            );
             insert_audit!(&mut *tx, audit);
         });
         Ok(())

@@ -77,6 +77,16 @@ macro_rules! set_domain_claim {
     }};
 }
 
+/// Runs a statement that must change a row; `NotFound` when it changed none (what it names is
+/// gone, or already in the state asked for).
+macro_rules! change_one {
+    ($conn:expr, $query:expr) => {{
+        if $query.execute($conn).await?.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+    }};
+}
+
 const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at";
 const APP_COLS: &str = "id, bot_id, slug, settings, created_at, updated_at";
 const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by, created_at, activated_at, \

@@ -65,15 +65,12 @@ impl Db {
 
     pub async fn revoke_token(&self, id: &str, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
         in_tx!(self, tx => {
-            let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
+            change_one!(
+                &mut *tx,
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now_ms())
+                    .bind(id)
+            );
             insert_audit!(&mut *tx, audit);
         });
         Ok(())
