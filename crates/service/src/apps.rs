@@ -7,7 +7,7 @@ use tmahost_store::now_ms;
 use tmahost_types::AuditAction;
 use tmahost_types::host::{self, AppHost};
 
-use crate::auth::{Actor, Need};
+use crate::auth::Need;
 use crate::refs::{AppRef, BotRef, Granted};
 use crate::{Platform, ServiceError};
 
@@ -68,10 +68,9 @@ impl Platform {
         if new_domain {
             // Look for the proof at once (the record may already be there); the periodic check
             // and `…/domain/verify` cover records published later.
-            let (platform, bot, slug) = (self.clone(), bot.bot_id(), app.slug.to_string());
+            let (platform, r) = (self.clone(), r.clone());
             tokio::spawn(async move {
-                let app = platform.app(&Actor::local_admin(), bot, &slug, Need::Manage).await;
-                if let Err(e) = async { platform.verify_domain(&app?).await }.await {
+                if let Err(e) = platform.verify_domain(&r).await {
                     tracing::debug!(error = %e, "custom domain not verified yet");
                 }
             });
@@ -89,7 +88,13 @@ impl Platform {
         let apps = self.list_apps(bot).await?;
         let active: std::collections::HashMap<String, i64> =
             self.db().active_versions(bot.bot.bot_id()).await?.into_iter().collect();
-        Ok(apps.into_iter().map(|a| (active.get(&a.id).copied(), a)).map(|(v, a)| (a, v)).collect())
+        Ok(apps
+            .into_iter()
+            .map(|a| {
+                let version = active.get(&a.id).copied();
+                (a, version)
+            })
+            .collect())
     }
 
     fn host_url(&self, host: &str) -> String {
@@ -108,8 +113,7 @@ impl Platform {
         let short = host::short_id(&d.id);
         self.host_url(&AppHost::Preview { short: &short, slug, bot: &bot.host_label }.to_string())
     }
-}
-impl Platform {
+
     /// Settings as stored: validated, the custom domain normalised and checked against the
     /// platform's names and other apps' verified domains.
     async fn checked_settings(&self, mut s: AppSettings, app_id: Option<&str>) -> Result<AppSettings, ServiceError> {
