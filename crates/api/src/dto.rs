@@ -2,9 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use tmahost_service::domains::DomainStatus;
-use tmahost_service::store::model::{
-    ApiToken, App, AppSettings, AuditEvent, Bot, Deployment, DeploymentFile, TokenScope,
-};
+use tmahost_service::model::{ApiToken, App, AppSettings, AuditEvent, Bot, Deployment, DeploymentFile, TokenScope};
 use tmahost_service::{DeployReport, Platform};
 use utoipa::ToSchema;
 
@@ -44,7 +42,7 @@ pub struct BotDto {
 
 impl BotDto {
     pub fn new(p: &Platform, b: &Bot) -> Self {
-        let main = tmahost_service::store::model::AppSlug::main();
+        let main = tmahost_service::model::AppSlug::main();
         Self {
             id: b.id,
             username: b.username.clone(),
@@ -78,7 +76,7 @@ pub struct CreateApp {
 pub struct UpdateBot {
     /// `active` or `disabled`; a disabled bot's apps answer 403 with an "unavailable" page.
     #[schema(value_type = String)]
-    pub status: tmahost_service::store::model::BotStatus,
+    pub status: tmahost_service::model::BotStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -216,7 +214,7 @@ pub struct CreateToken {
 pub struct GrantMember {
     /// `owner` (members, settings, tokens) or `developer` (deploys and rollbacks).
     #[schema(value_type = String)]
-    pub role: tmahost_service::store::model::Role,
+    pub role: tmahost_service::model::Role,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -226,8 +224,8 @@ pub struct MemberDto {
     pub created_at: String,
 }
 
-impl From<&tmahost_service::store::model::Member> for MemberDto {
-    fn from(m: &tmahost_service::store::model::Member) -> Self {
+impl From<&tmahost_service::model::Member> for MemberDto {
+    fn from(m: &tmahost_service::model::Member) -> Self {
         Self { user_id: m.user_id, role: m.role.to_string(), created_at: ts(m.created_at) }
     }
 }

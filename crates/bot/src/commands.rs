@@ -6,7 +6,7 @@ use teloxide::macros::BotCommands;
 use teloxide::types::BotCommand;
 use teloxide::utils::command::BotCommands as _;
 use tmahost_service::Actor;
-use tmahost_service::store::model::Role;
+use tmahost_service::model::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq, BotCommands)]
 #[command(rename_rule = "lowercase")]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use teloxide::prelude::*;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, MessageId, ParseMode};
 use teloxide::utils::command::BotCommands as _;
-use tmahost_service::store::model::{BotStatus, Deployment, DeploymentStatus, Role, TokenScope};
+use tmahost_service::model::{BotStatus, Deployment, DeploymentStatus, Role, TokenScope};
 use tmahost_service::{Actor, AppRef, Need, Platform, ServiceError};
 use tmahost_types::BotId;
 
@@ -428,7 +428,7 @@ async fn login(p: &Platform, actor: &Actor) -> Result<Reply, ServiceError> {
 
 async fn stats(p: &Platform, actor: &Actor) -> Result<Reply, ServiceError> {
     let s = p.stats(actor).await?;
-    let sum = |f: fn(&tmahost_service::store::model::BotStats) -> i64| s.bots.iter().map(|(_, b)| f(b)).sum::<i64>();
+    let sum = |f: fn(&tmahost_service::model::BotStats) -> i64| s.bots.iter().map(|(_, b)| f(b)).sum::<i64>();
     let disabled = s.bots.iter().filter(|(b, _)| b.status == BotStatus::Disabled).count();
     let mut out = format!(
         "<b>Stats</b>\nBots: {} ({disabled} disabled)\nApps: {}\nDeployments: {} ({} in the last 7 days)\n\

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use tmahost_deploy::Rules;
-use tmahost_store::MasterKey;
-use tmahost_store::model::{AppSettings, AppSlug, DeploymentFile, Sha256};
+use tmahost_service::MasterKey;
+use tmahost_service::model::{AppSettings, AppSlug, DeploymentFile, Sha256};
 use tmahost_types::host::AppHost;
 use tmahost_types::{BotId, BotToken, InitData, InitDataKey};
 
@@ -139,5 +139,5 @@ pub fn mint_cookie(master: &MasterKey, app_id: &str, user_id: i64, now: i64) -> 
     Arc::get_mut(&mut route).expect("unshared").app_id = app_id.to_owned();
     let sessions = Sessions::new(master, 30, Vec::new());
     let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
-    format!("{}={jwt}", crate::session::COOKIE)
+    format!("{}={jwt}", crate::respond::COOKIE)
 }

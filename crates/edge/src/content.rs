@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use tmahost_deploy::{BadRequestPath, Rules};
-use tmahost_store::Encoding;
-use tmahost_store::model::{DeploymentFile, Sha256};
+use tmahost_service::Encoding;
+use tmahost_service::model::{DeploymentFile, Sha256};
 
 /// One file of a deployment, with the response headers that depend only on it built once
 /// (manifests are immutable, so nothing here is computed per request).

@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+use tmahost_service::model::{AppSettings, AppSlug};
 use tmahost_service::{Platform, ServiceError};
-use tmahost_store::model::{AppSettings, AppSlug, BotStatus};
 use tmahost_types::host::{self, AppHost, PlatformHost};
-use tmahost_types::{BotId, BotToken, InitDataKey};
+use tmahost_types::{BotId, InitDataKey};
 
 use crate::content::Manifest;
 use crate::stats::{AppCounters, Stats};
@@ -56,57 +56,28 @@ pub(crate) struct RouteTable {
 
 impl RouteTable {
     pub async fn load(platform: &Platform, stats: &Stats) -> Result<Self, ServiceError> {
-        let db = platform.db();
-        let rows = db.edge_apps().await?;
-        let mut previous: HashMap<String, Vec<String>> = HashMap::new();
-        for (app_id, id) in db.previous_deployments(20).await? {
-            previous.entry(app_id).or_default().push(id);
-        }
-        // Only domains whose owner proved control of them (DNS TXT) are routed.
-        let domains: HashMap<String, String> = db.verified_domains().await?.into_iter().collect();
-        let admins = &platform.config().admin_ids;
-        let mut staff: HashMap<i64, HashSet<i64>> = HashMap::new();
-        for (bot, user) in db.all_members().await? {
-            staff.entry(bot).or_insert_with(|| admins.iter().copied().collect()).insert(user);
-        }
-        let admins_only: Arc<HashSet<i64>> = Arc::new(admins.iter().copied().collect());
-        let staff: HashMap<i64, Arc<HashSet<i64>>> = staff.into_iter().map(|(b, s)| (b, Arc::new(s))).collect();
         let mut table = Self::with_suffix(&format!(".{}", platform.config().base_domain));
-        for row in rows {
-            let plain = match platform.master_key().decrypt(&row.token_ciphertext, row.bot_id.to_string().as_bytes()) {
-                Ok(p) => p,
-                Err(e) => {
-                    // One unreadable row (wrong master key) must not take every other app down.
-                    tracing::error!(bot = row.bot_id, error = %e, "cannot decrypt the bot token; its apps are not served");
-                    continue;
-                }
-            };
-            let Some(token) = std::str::from_utf8(plain.expose()).ok().and_then(|t| BotToken::parse(t).ok()) else {
-                tracing::error!(bot = row.bot_id, "stored bot token is malformed; its apps are not served");
-                continue;
-            };
-            let mut prev = previous.remove(&row.app_id).unwrap_or_default();
-            prev.truncate(row.settings.skew_protection_deployments as usize);
+        for app in platform.served_apps().await? {
             let route = Arc::new(AppRoute {
-                bot_id: BotId(row.bot_id),
-                disabled: row.bot_status == BotStatus::Disabled,
-                active: row.active_deployment,
+                bot_id: app.bot_id,
+                disabled: app.disabled,
+                active: app.active,
                 active_manifest: OnceLock::new(),
-                previous: prev,
-                staff: staff.get(&row.bot_id).unwrap_or(&admins_only).clone(),
+                previous: app.previous,
+                staff: app.staff,
                 counters: stats
-                    .counters_for(&row.app_id, &AppHost::Named { slug: &row.slug, bot: &row.host_label }.to_string()),
-                init_key: InitDataKey::new(&token),
-                app_id: row.app_id,
-                slug: row.slug,
-                allowed: row.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().copied().collect()),
-                settings: row.settings,
+                    .counters_for(&app.app_id, &AppHost::Named { slug: &app.slug, bot: &app.host_label }.to_string()),
+                init_key: InitDataKey::new(&app.token),
+                app_id: app.app_id,
+                slug: app.slug,
+                allowed: app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().copied().collect()),
+                settings: app.settings,
             });
-            for key in AppHost::route_keys(&route.slug, &row.host_label) {
+            for key in AppHost::route_keys(&route.slug, &app.host_label) {
                 table.labels.insert(key, route.clone());
             }
-            if let Some(domain) = domains.get(&route.app_id) {
-                table.domains.insert(domain.clone(), route.clone());
+            if let Some(domain) = app.domain {
+                table.domains.insert(domain, route.clone());
             }
         }
         Ok(table)
@@ -153,7 +124,9 @@ mod tests {
             disabled: false,
             settings: AppSettings::default(),
             allowed: None,
-            init_key: InitDataKey::new(&BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token")),
+            init_key: InitDataKey::new(
+                &tmahost_types::BotToken::parse("1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token"),
+            ),
             active: None,
             active_manifest: OnceLock::new(),
             previous: Vec::new(),

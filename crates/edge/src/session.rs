@@ -1,5 +1,6 @@
-//! Sessions behind initData: the gate page, `/_tma/session`, `/_tma/me`, `/_tma/logout`, the
-//! session cookie (a JWT whose audience is the app) and `Authorization: tma <initData>`.
+//! Sessions behind initData: verifying launch data against an app's rules, opening a session
+//! (`/_tma/session`: a JWT whose audience is the app, in a cookie), recognising a caller by that
+//! cookie or by `Authorization: tma <initData>`, and revocations.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,18 +11,16 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tmahost_service::JwtKey;
-use tmahost_store::MasterKey;
-use tmahost_store::model::Access;
+use tmahost_service::MasterKey;
+use tmahost_service::model::Access;
 use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
-use crate::respond::security_headers;
+use crate::respond::{error, session_opened};
 use crate::routing::AppRoute;
 
-pub(crate) const COOKIE: &str = "__Host-tma_session";
 /// `{COOKIE}=`, as a request's `Cookie` header spells the pair.
 const COOKIE_PREFIX: &str = "__Host-tma_session=";
 const ISSUER: &str = "tmahost-edge";
-const GATE_PAGE: &str = include_str!("gate.html");
 /// Longest request body accepted by `/_tma/session` (initData is capped at 16 KiB).
 pub(crate) const MAX_SESSION_BODY: usize = 32 * 1024;
 
@@ -325,12 +324,8 @@ impl Sessions {
                 Err("internal"),
             );
         };
-        let mut res = HttpResponse::Ok();
-        res.insert_header((header::SET_COOKIE, session_cookie(&jwt, ttl)))
-            .insert_header((header::CACHE_CONTROL, "no-store"));
-        security_headers(&mut res);
         let user = data.user.as_ref().map(|u| u.id);
-        (res.json(claims.me("cookie")), Ok(user))
+        (session_opened(&jwt, ttl, claims.me("cookie")), Ok(user))
     }
 }
 
@@ -379,35 +374,6 @@ pub(crate) fn is_public_path(public: &[String], path: &str) -> bool {
     })
 }
 
-pub(crate) fn session_cookie(jwt: &str, max_age: i64) -> String {
-    // __Host-: no Domain, Path=/, Secure. Partitioned: Telegram Web frames the app, and only
-    // partitioned cookies survive in third-party iframes.
-    format!("{COOKIE}={jwt}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=None; Partitioned")
-}
-
-pub(crate) fn logout() -> HttpResponse {
-    let mut res = HttpResponse::NoContent();
-    res.insert_header((header::SET_COOKIE, session_cookie("", 0))).insert_header((header::CACHE_CONTROL, "no-store"));
-    security_headers(&mut res);
-    res.finish()
-}
-
-/// The gate: for page requests without a session. Never cached.
-pub(crate) fn gate_page() -> HttpResponse {
-    let mut res = HttpResponse::Unauthorized();
-    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
-    security_headers(&mut res);
-    res.body(GATE_PAGE)
-}
-
-/// The edge's error shape, the same as the API's.
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    let mut res = HttpResponse::build(status);
-    res.insert_header((header::CACHE_CONTROL, "no-store"));
-    security_headers(&mut res);
-    res.json(json!({ "error": { "code": code, "message": message } }))
-}
-
 /// The session cookie's value, read straight from the raw header bytes: actix's cookie jar
 /// would copy every cookie of the request first, and checking the whole header as a string
 /// and splitting it char by char cost more than the rest of a gated request's own work (the
@@ -449,7 +415,7 @@ mod tests {
 
     #[test]
     fn the_session_cookie_is_found_only_as_a_whole_cookie_pair() {
-        assert_eq!(COOKIE_PREFIX, format!("{COOKIE}="));
+        assert_eq!(COOKIE_PREFIX, format!("{}=", crate::respond::COOKIE));
         fn v(h: &str) -> Option<&str> {
             session_cookie_value(h.as_bytes()).map(|b| std::str::from_utf8(b).expect("ascii"))
         }

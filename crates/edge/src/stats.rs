@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tmahost_service::metrics::{Collector, ConstCounter, DescriptorEncoder, EncodeMetric};
-use tmahost_store::{Db, StoreError};
+use tmahost_service::{Platform, ServiceError, Traffic};
 
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(10);
 /// Distinct users buffered between flushes, at most (beyond: counted next time they appear).
@@ -51,7 +51,7 @@ pub(crate) struct Stats {
 }
 
 pub(crate) fn today() -> i64 {
-    tmahost_store::now_ms() / 86_400_000
+    tmahost_service::now_ms() / 86_400_000
 }
 
 impl Stats {
@@ -74,7 +74,7 @@ impl Stats {
 
     /// Adds what was counted since the last flush to today's rows. Counts taken but not
     /// written (database down) are put back for the next flush.
-    pub async fn flush(&self, db: &Db) -> Result<(), StoreError> {
+    pub async fn flush(&self, platform: &Platform) -> Result<(), ServiceError> {
         let day = today();
         let counters: Vec<(String, Arc<AppCounters>)> = self
             .counters
@@ -89,7 +89,8 @@ impl Stats {
             if requests == 0 && sessions == 0 {
                 continue;
             }
-            if let Err(e) = db.add_daily_stats(&app, day, requests as i64, sessions as i64).await {
+            let traffic = Traffic { requests: requests as i64, sessions: sessions as i64 };
+            if let Err(e) = platform.record_traffic(&app, day, traffic).await {
                 c.requests.fetch_add(requests, Ordering::Relaxed);
                 c.sessions.fetch_add(sessions, Ordering::Relaxed);
                 return Err(e);
@@ -97,7 +98,7 @@ impl Stats {
         }
         let users: Vec<(String, i64, i64)> =
             std::mem::take(&mut *self.users.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect();
-        if let Err(e) = db.add_daily_users(&users).await {
+        if let Err(e) = platform.record_users(&users).await {
             self.users.lock().unwrap_or_else(|e| e.into_inner()).extend(users);
             return Err(e);
         }

@@ -9,7 +9,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_edge::Edge;
-use tmahost_service::store::model::{Access, AppSettings, BotStatus, Role};
+use tmahost_service::model::{Access, AppSettings, BotStatus, Role};
 use tmahost_service::{Actor, Config, DeployOptions, DeployReport, Need, Platform, Secret, ServiceError};
 use tmahost_testkit::bundles;
 use tmahost_testkit::platform::TestPlatform;
@@ -171,7 +171,7 @@ fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
 }
 
 fn now() -> i64 {
-    tmahost_service::store::now_ms() / 1000
+    tmahost_service::now_ms() / 1000
 }
 
 /// Launch data for `user_id` signed with `token`, dated `auth_date`.
@@ -369,7 +369,7 @@ async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
     assert_eq!(e.get("demo-bot", "/_headers", &[]).await.text(), "home", "rule files are not served (SPA index)");
 
     // Mistakes are reported at upload with the line, and nothing is deployed.
-    let before = e.p.db().count_deployments().await.expect("count");
+    let before = e.p.db_for_tests().count_deployments().await.expect("count");
     for (name, text, code) in [
         ("_redirects", "/a /b\n/c\n", "invalid_redirects"),
         ("_headers", "/*\n  Content-Length: 1\n", "invalid_headers"),
@@ -380,7 +380,7 @@ async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
         assert_eq!(err.status(), 422);
         assert!(err.to_string().contains("line 2"), "{err}");
     }
-    assert_eq!(e.p.db().count_deployments().await.expect("count"), before);
+    assert_eq!(e.p.db_for_tests().count_deployments().await.expect("count"), before);
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ pub mod metrics;
 mod notices;
 mod platform;
 mod refs;
+mod serving;
 mod staff;
 mod stats;
 mod telegram_api;
@@ -37,10 +38,12 @@ pub use login::{LOGIN_LINK_TTL_SECS, LoginLink, WIDGET_MAX_AGE_SECS};
 pub use notices::{DeployNotice, NoticeKind};
 pub use platform::Platform;
 pub use refs::{AppRef, BotKey, BotRef, DeploymentRef, Granted};
+pub use serving::{ServedApp, Traffic};
 pub use staff::STAFF_CODE_TTL_SECS;
 pub use stats::{RECENT_DEPLOYS_SECS, Stats};
 pub use tmahost_deploy::{DeclaredFile, IngestError, Limits};
-pub use tmahost_store as store;
+/// The stores' value types that operations take and return; the stores themselves stay here.
+pub use tmahost_store::{BlobKey, Encoding, MasterKey, SecretBytes, model, now_ms};
 pub use uploads::{BlobPut, UploadPlan};
 
 /// An id for one request, for logs and the `x-request-id` response header: the caller's own

@@ -115,11 +115,30 @@ impl Platform {
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
-    pub fn db(&self) -> &Db {
+    pub(crate) fn db(&self) -> &Db {
         &self.inner.db
     }
-    pub fn blobs(&self) -> &BlobStore {
+    pub(crate) fn blobs(&self) -> &BlobStore {
         &self.inner.blobs
+    }
+    /// The database, for tests that check what an operation left behind or set up what no
+    /// operation allows. Front doors never see it: every read and write is an operation here.
+    #[cfg(feature = "testing")]
+    pub fn db_for_tests(&self) -> &Db {
+        &self.inner.db
+    }
+    /// The blob store, for tests (see [`Platform::db_for_tests`]).
+    #[cfg(feature = "testing")]
+    pub fn blobs_for_tests(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+    /// Which stores this process uses, for the start-up log: `(database, object store)`.
+    pub fn describe_stores(&self) -> (String, String) {
+        (format!("{:?}", self.inner.db.kind()), self.inner.blobs.description().to_owned())
+    }
+    /// Closes the database's connections (at shutdown, after every server stopped).
+    pub async fn close(&self) {
+        self.inner.db.close().await;
     }
     /// This process's Prometheus metrics.
     pub fn metrics(&self) -> &crate::metrics::Metrics {

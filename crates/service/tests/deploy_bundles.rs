@@ -1,7 +1,7 @@
 //! Bundle deploys through the service layer: every rejection leaves no deployment and no
 //! blob behind; accepted bundles are stored once, content-addressed, with their variants.
 
-use tmahost_service::store::model::{DeploymentStatus, TokenScope};
+use tmahost_service::model::{DeploymentStatus, TokenScope};
 use tmahost_service::{Actor, DeployOptions, Limits, Need, Platform, ServiceError};
 use tmahost_testkit::bundles::{self, TarEntry};
 use tmahost_testkit::platform::TestPlatform;
@@ -33,9 +33,17 @@ impl Env {
         let err = self.deploy(archive).await.expect_err("must be refused");
         assert_eq!(err.code(), code, "{err}");
         assert!((400..500).contains(&err.status()), "{code} must be a client error, got {}", err.status());
-        assert_eq!(self.p.db().count_deployments().await.expect("count"), 0, "{code}: a deployment was left behind");
-        assert_eq!(self.p.db().count_blobs().await.expect("count"), 0, "{code}: a blob row was left behind");
-        assert_eq!(self.p.blobs().count_objects().await.expect("count"), 0, "{code}: an object was left behind");
+        assert_eq!(
+            self.p.db_for_tests().count_deployments().await.expect("count"),
+            0,
+            "{code}: a deployment was left behind"
+        );
+        assert_eq!(self.p.db_for_tests().count_blobs().await.expect("count"), 0, "{code}: a blob row was left behind");
+        assert_eq!(
+            self.p.blobs_for_tests().count_objects().await.expect("count"),
+            0,
+            "{code}: an object was left behind"
+        );
         let leftovers = std::fs::read_dir(self.p.work_dir()).expect("work dir").count();
         assert_eq!(leftovers, 0, "{code}: temp files were left behind");
     }
@@ -237,7 +245,7 @@ async fn files_get_hashes_content_types_and_precompressed_variants() {
     let ico = files.iter().find(|f| f.path == "favicon.ico").expect("ico");
     assert_eq!(ico.br_size, None, "8-byte files get no variant");
     // originals + variants of the three compressible files (html is small: none)
-    let objects = e.p.blobs().count_objects().await.expect("count");
+    let objects = e.p.blobs_for_tests().count_objects().await.expect("count");
     assert_eq!(objects as i64, 4 + 2 * 2, "4 originals, br+gz for the js and the css");
 }
 
@@ -246,15 +254,15 @@ async fn an_identical_bundle_stores_no_new_blob_and_a_changed_file_stores_one() 
     let e = env(Limits::default()).await;
     let first = e.deploy(&bundles::zip(&bundles::sample_app("v1"))).await.expect("v1");
     assert_eq!((first.new_blobs, first.reused_blobs), (4, 0));
-    let objects = e.p.blobs().count_objects().await.expect("count");
-    let rows = e.p.db().count_blobs().await.expect("count");
+    let objects = e.p.blobs_for_tests().count_objects().await.expect("count");
+    let rows = e.p.db_for_tests().count_blobs().await.expect("count");
 
     // The same files as tar.gz this time: still nothing new.
     let again = e.deploy(&bundles::tar_gz(&bundles::sample_app("v1"))).await.expect("v2");
     assert_eq!((again.new_blobs, again.reused_blobs), (0, 4));
     assert_eq!(again.deployment.version, 2);
-    assert_eq!(e.p.blobs().count_objects().await.expect("count"), objects);
-    assert_eq!(e.p.db().count_blobs().await.expect("count"), rows);
+    assert_eq!(e.p.blobs_for_tests().count_objects().await.expect("count"), objects);
+    assert_eq!(e.p.db_for_tests().count_blobs().await.expect("count"), rows);
 
     let mut changed = bundles::sample_app("v1");
     changed[3].1.push(1); // favicon.ico
@@ -286,7 +294,7 @@ async fn a_token_scoped_to_another_bot_cannot_deploy_here() {
         Actor { token_id: None, scope: TokenScope::Bots(vec![other.bot_id()]), label: "outsider".into(), roles: None };
     let err = e.deploy_as(&outsider, &bundles::zip(&bundles::sample_app("x"))).await.expect_err("refused");
     assert_eq!(err.status(), 404, "another tenant's bot is indistinguishable from a missing one");
-    assert_eq!(e.p.db().count_deployments().await.expect("count"), 0);
+    assert_eq!(e.p.db_for_tests().count_deployments().await.expect("count"), 0);
 }
 
 #[tokio::test]
@@ -294,10 +302,10 @@ async fn an_upload_interrupted_by_a_crash_is_failed_at_the_next_start() {
     let e = env(Limits::default()).await;
     e.deploy(&bundles::zip(&bundles::sample_app("v1"))).await.expect("v1");
     let app = e.p.app(&Actor::local_admin(), "demo_bot", "main", Need::See).await.expect("app");
-    let crashed = e.p.db().create_deployment(&app.app.id, "test", None).await.expect("uploading");
+    let crashed = e.p.db_for_tests().create_deployment(&app.app.id, "test", None).await.expect("uploading");
     assert_eq!(e.p.fail_stale_uploads(true).await.expect("fail"), 1);
     let d = e.p.deployment(&app, &crashed.id).await.expect("get").deployment;
     assert_eq!(d.status, DeploymentStatus::Failed);
-    let active = e.p.db().active_deployment(&app.app.id).await.expect("active").expect("v1 still active");
+    let active = e.p.db_for_tests().active_deployment(&app.app.id).await.expect("active").expect("v1 still active");
     assert_eq!(active.version, 1);
 }

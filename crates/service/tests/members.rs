@@ -2,7 +2,7 @@
 //! tokens; its developers deploy and roll back; everyone else sees nothing. Checked in the
 //! service layer, so every front door (API, control bot, dashboard) gets the same answers.
 
-use tmahost_service::store::model::{AppSettings, Role, TokenScope};
+use tmahost_service::model::{AppSettings, Role, TokenScope};
 use tmahost_service::{Actor, DeployOptions, Need, Platform, ServiceError};
 use tmahost_testkit::bundles;
 use tmahost_testkit::platform::TestPlatform;
@@ -109,11 +109,8 @@ async fn roles_decide_what_a_telegram_user_may_do() {
     p.revoke_token(&owner, &ci.id).await.expect("owner revokes");
     forbidden(
         async {
-            p.set_bot_status(
-                &p.bot(&owner, "demo_bot", Need::See).await?,
-                tmahost_service::store::model::BotStatus::Disabled,
-            )
-            .await
+            p.set_bot_status(&p.bot(&owner, "demo_bot", Need::See).await?, tmahost_service::model::BotStatus::Disabled)
+                .await
         }
         .await,
     );
@@ -185,15 +182,15 @@ async fn an_app_is_never_served_on_another_bots_host() {
     // other way must still not share a host with `shop` of `@Demo_Bot`.
     let e = p.register_bot(&admin, "555555555:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_", Some("shop__Demo_Bot")).await;
     assert_eq!(e.expect_err("collides").code(), "host_collision");
-    let ev = tmahost_service::store::model::NewAuditEvent {
+    let ev = tmahost_service::model::NewAuditEvent {
         actor: "test",
-        action: tmahost_service::store::model::AuditAction::BotRegister,
+        action: tmahost_service::model::AuditAction::BotRegister,
         bot_id: None,
         app_id: None,
         deployment_id: None,
         details: serde_json::json!({}),
     };
-    p.db()
+    p.db_for_tests()
         .insert_bot(tmahost_types::BotId(555555555), "shop__Demo_Bot", "shop--demo-bot", b"x", &ev)
         .await
         .expect("inserted behind the service's back");

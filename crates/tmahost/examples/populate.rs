@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         declared.push((DeclaredFile { path: path.into(), sha256, size }, path));
     }
     let start = std::time::Instant::now();
-    let now = tmahost_store::now_ms() / 1000;
+    let now = tmahost_service::now_ms() / 1000;
     let hosts: Vec<String> = futures_util::stream::iter(0..bots)
         .map(|i| {
             let (platform, admin, declared, files) = (&platform, &admin, &declared, files.path());
@@ -65,6 +65,6 @@ async fn main() -> anyhow::Result<()> {
     }
     out.flush()?;
     eprintln!("{bots} bots x 3 deployments in {:.1} s", start.elapsed().as_secs_f64());
-    platform.db().close().await;
+    platform.close().await;
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tmahost_service::store::model::TokenScope;
+use tmahost_service::model::TokenScope;
 use tmahost_service::{Actor, Config, DevUser, LogFormat, Need, Platform};
 
 #[derive(Debug, Parser)]
@@ -185,7 +185,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let p = Platform::open(config).await?;
-            println!("migrations applied ({:?})", p.db().kind());
+            println!("migrations applied ({})", p.describe_stores().0);
             Ok(())
         }
         Command::Admin(Admin::Token(TokenCmd::Create(args))) => {
@@ -345,7 +345,8 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         }
         print_dev_link_hint();
     }
-    tracing::info!(?role, database = ?platform.db().kind(), storage = platform.blobs().description(), "tmahost started");
+    let (database, storage) = platform.describe_stores();
+    tracing::info!(?role, %database, %storage, "tmahost started");
 
     // One task owns the signals and stops every server gracefully.
     let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
@@ -382,7 +383,7 @@ async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         let _ = stopping.wait_for(|s| *s).await;
         bot.stop().await;
     }
-    platform.db().close().await;
+    platform.close().await;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tera::Context;
 use tmahost_service::display::{bytes, when};
-use tmahost_service::store::model::{Access, AppSettings, BotStatus, DeploymentStatus};
+use tmahost_service::model::{Access, AppSettings, BotStatus, DeploymentStatus};
 use tmahost_service::{AppRef, DeployOptions, Granted, Need, Platform, ServiceError};
 
 use super::bots::bot_row;
@@ -94,7 +94,7 @@ async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, Se
     ctx.insert("settings", &app.settings);
     ctx.insert("domain", &p.app_domain(app).await?);
     let traffic = p.app_analytics(r, 30).await?;
-    let sum = |f: fn(&tmahost_service::store::model::DailyStats) -> i64| traffic.iter().map(f).sum::<i64>();
+    let sum = |f: fn(&tmahost_service::model::DailyStats) -> i64| traffic.iter().map(f).sum::<i64>();
     ctx.insert("chart", &chart::svg(&traffic));
     ctx.insert("totals", &serde_json::json!({
         "requests": sum(|d| d.requests), "sessions": sum(|d| d.sessions), "users_today": traffic.last().map_or(0, |d| d.users),

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tera::Context;
 use tmahost_service::display::when;
-use tmahost_service::store::model::{Bot, Role};
+use tmahost_service::model::{Bot, Role};
 use tmahost_service::{Actor, BotRef, Granted, Need, Platform, ServiceError};
 
 use super::*;
@@ -32,7 +32,7 @@ pub(super) fn bot_row(p: &Platform, actor: &Actor, b: &Bot) -> BotRow {
         host_label: b.host_label.clone(),
         status: b.status.to_string(),
         role,
-        url: p.app_url(b, &tmahost_service::store::model::AppSlug::main()),
+        url: p.app_url(b, &tmahost_service::model::AppSlug::main()),
     }
 }
 

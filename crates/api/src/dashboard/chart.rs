@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use tmahost_service::store::model::DailyStats;
+use tmahost_service::model::DailyStats;
 
 const W: f64 = 720.0;
 const H: f64 = 180.0;

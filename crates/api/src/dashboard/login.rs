@@ -4,7 +4,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use tera::Context;
-use tmahost_service::store::now_ms;
+use tmahost_service::now_ms;
 use tmahost_service::{Actor, Platform, ServiceError};
 
 use super::*;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tmahost_service::JwtKey;
-use tmahost_service::store::{MasterKey, SecretBytes};
+use tmahost_service::{MasterKey, SecretBytes};
 
 pub(crate) const COOKIE: &str = "__Host-tmahost_dashboard";
 const ISSUER: &str = "tmahost-dashboard";

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tera::Context;
 use tmahost_service::display::when;
-use tmahost_service::store::model::TokenScope;
+use tmahost_service::model::TokenScope;
 use tmahost_service::{Need, Platform, ServiceError};
 use tmahost_types::BotId;
 

@@ -6,7 +6,7 @@ use super::{AppPath, BotPath};
 use crate::auth::Caller;
 use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot, RegisteredBotDto, UpdateBot};
 use crate::error::{ApiError, ErrorBody};
-use tmahost_service::store::model::AppSettings;
+use tmahost_service::model::AppSettings;
 
 /// Register a bot (admin scope). The token is checked with `getMe`, stored encrypted, and the
 /// bot's `main` app is created, and the bot's menu button is pointed at it.

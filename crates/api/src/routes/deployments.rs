@@ -1,5 +1,5 @@
 use actix_web::{HttpRequest, HttpResponse, web};
-use tmahost_service::store::model::Sha256;
+use tmahost_service::model::Sha256;
 use tmahost_service::{AppRef, DeclaredFile, DeployOptions, Need, Platform, ServiceError};
 
 use super::{AppPath, DeploymentPath};

@@ -2,7 +2,7 @@
 //! operations the CLI addresses without a bot and app (promote by id, rollback).
 
 use actix_web::{HttpResponse, web};
-use tmahost_service::store::model::Sha256;
+use tmahost_service::model::Sha256;
 use tmahost_service::{BlobPut, Need, Platform, ServiceError};
 
 use super::{AppPath, DeploymentPath};

@@ -1,18 +1,15 @@
 //! HTTP semantics of a served file: choice of precompressed representation, strong ETags and
-//! `304`, byte ranges, `Cache-Control`, the platform's default security headers and the
-//! bundle's `_headers`.
+//! `304`, byte ranges and `Cache-Control`.
 
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
-use tmahost_deploy::{Rules, rules::HeaderChange};
-use tmahost_store::Encoding;
+use tmahost_deploy::Rules;
+use tmahost_service::Encoding;
 
+use super::{apply_rules, security_headers};
 use crate::content::FileEntry;
-
-/// Telegram shows Mini Apps in an iframe on its web clients; nothing else may frame them.
-pub(crate) const DEFAULT_CSP: &str = "frame-ancestors 'self' https://web.telegram.org";
 
 /// What to send: a manifest entry and how it was found.
 #[derive(Debug)]
@@ -178,33 +175,5 @@ fn requested_range(
         Ok(ranges) if ranges.len() == 1 => Some(Ok((*ranges[0].start(), *ranges[0].end()))),
         Ok(_) => None,
         Err(_) => Some(Err(())),
-    }
-}
-
-/// Headers on every edge response, before the bundle's `_headers` may change them.
-pub(crate) fn security_headers(res: &mut HttpResponseBuilder) {
-    res.insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
-        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")));
-}
-
-/// The bundle's `_headers` for `path`: a set header replaces the platform's, `! Name` removes it.
-pub(crate) fn apply_rules(headers: &mut HeaderMap, rules: &Rules, path: &str) {
-    if rules.headers.is_empty() {
-        return;
-    }
-    for change in rules.headers_for(path) {
-        match change {
-            HeaderChange::Set(name, value) => {
-                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-                    headers.insert(n, v);
-                }
-            }
-            HeaderChange::Unset(name) => {
-                if let Ok(n) = HeaderName::try_from(name) {
-                    headers.remove(n);
-                }
-            }
-        }
     }
 }

@@ -1,0 +1,219 @@
+//! Every response the edge sends: served files (`file`), and here the rest: errors (the API's
+//! JSON shape), plain-text statuses, the gate page, redirects, session cookies, and the headers
+//! every response carries before the bundle's `_headers` apply.
+
+mod file;
+
+use std::borrow::Cow;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Serialize;
+use serde_json::json;
+use tmahost_deploy::{Rules, rules::HeaderChange};
+use tmahost_service::ServiceError;
+
+pub(crate) use file::{FileReply, file_response};
+
+/// Telegram shows Mini Apps in an iframe on its web clients; nothing else may frame them.
+pub(crate) const DEFAULT_CSP: &str = "frame-ancestors 'self' https://web.telegram.org";
+
+/// The session cookie's name; `__Host-`: no Domain, Path=/, Secure.
+pub(crate) const COOKIE: &str = "__Host-tma_session";
+
+const GATE_PAGE: &str = include_str!("../gate.html");
+
+/// Characters escaped when a redirect destination built from the request goes into `Location`.
+const LOCATION: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`').add(b'\\');
+
+/// Methods a file path answers.
+const FILE_METHODS: &str = "GET, HEAD, OPTIONS";
+
+/// Headers on every edge response, before the bundle's `_headers` may change them.
+pub(crate) fn security_headers(res: &mut HttpResponseBuilder) {
+    res.insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
+        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")));
+}
+
+/// The bundle's `_headers` for `path`: a set header replaces the platform's, `! Name` removes it.
+pub(crate) fn apply_rules(headers: &mut HeaderMap, rules: &Rules, path: &str) {
+    if rules.headers.is_empty() {
+        return;
+    }
+    for change in rules.headers_for(path) {
+        match change {
+            HeaderChange::Set(name, value) => {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                    headers.insert(n, v);
+                }
+            }
+            HeaderChange::Unset(name) => {
+                if let Ok(n) = HeaderName::try_from(name) {
+                    headers.remove(n);
+                }
+            }
+        }
+    }
+}
+
+/// A short plain-text answer (`404 Not Found`, health checks), never cached.
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/plain; charset=utf-8");
+    security_headers(&mut res);
+    res.body(text)
+}
+
+pub(crate) fn not_found() -> HttpResponse {
+    plain(StatusCode::NOT_FOUND, "404 Not Found\n")
+}
+
+/// The edge's error shape, the same as the API's.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.json(json!({ "error": { "code": code, "message": message } }))
+}
+
+/// A JSON answer meant for one user (their session), never cached.
+pub(crate) fn private_json(body: impl Serialize) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.json(body)
+}
+
+/// A page of a disabled bot's app.
+pub(crate) fn disabled() -> HttpResponse {
+    let mut res = HttpResponse::Forbidden();
+    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
+    security_headers(&mut res);
+    res.body(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Unavailable</title><h1>This Mini App is unavailable</h1>\
+         <p>Its bot has been disabled on this platform.</p>",
+    )
+}
+
+/// What was needed is neither cached nor readable now (database or object store down).
+pub(crate) fn storage_unavailable(e: &ServiceError) -> HttpResponse {
+    tracing::error!(error = %e, "edge: storage unavailable");
+    let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable: try again shortly\n");
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    res
+}
+
+/// The gate: for page requests without a session. Never cached.
+pub(crate) fn gate_page() -> HttpResponse {
+    let mut res = HttpResponse::Unauthorized();
+    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
+    security_headers(&mut res);
+    res.body(GATE_PAGE)
+}
+
+/// A file path asked with a method other than GET, HEAD and OPTIONS.
+pub(crate) fn method_not_allowed() -> HttpResponse {
+    let mut res = plain(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
+    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(FILE_METHODS));
+    res
+}
+
+/// `OPTIONS` on a file path; a preflight is answered only where any origin may read.
+pub(crate) fn options(any_origin: bool) -> HttpResponse {
+    let mut res = HttpResponse::NoContent();
+    res.insert_header((header::ALLOW, FILE_METHODS));
+    if any_origin {
+        res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, FILE_METHODS))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "*"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
+    }
+    res.finish()
+}
+
+/// Lets any origin read the response (wallets fetch `tonconnect-manifest.json`).
+pub(crate) fn allow_any_origin(res: &mut HttpResponse) {
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+}
+
+/// A `_redirects` answer. `Location` never starts with `//` or `/\\` (or `\\`): browsers read
+/// those as another site, and a splat or placeholder can put request text there.
+pub(crate) fn redirect(status: StatusCode, location: &str, gated: bool, rules: &Rules, path: &str) -> HttpResponse {
+    let location = same_origin_location(location);
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::LOCATION, utf8_percent_encode(&location, LOCATION).to_string()))
+        .insert_header((header::CACHE_CONTROL, if gated { "private, no-cache" } else { "public, no-cache" }));
+    security_headers(&mut res);
+    let mut res = res.finish();
+    apply_rules(res.headers_mut(), rules, path);
+    res
+}
+
+/// A relative `Location` kept on this origin: leading slashes and backslashes collapse into one
+/// slash. Absolute URLs (`https://…`, written by the bundle's author) are left alone.
+fn same_origin_location(location: &str) -> Cow<'_, str> {
+    let rest = location.trim_start_matches(['/', '\\']);
+    if rest.len() + 1 < location.len() || location.starts_with('\\') {
+        Cow::Owned(format!("/{rest}"))
+    } else {
+        Cow::Borrowed(location)
+    }
+}
+
+fn session_cookie(jwt: &str, max_age: i64) -> String {
+    // Partitioned: Telegram Web frames the app, and only partitioned cookies survive in
+    // third-party iframes.
+    format!("{COOKIE}={jwt}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=None; Partitioned")
+}
+
+/// A session opened from launch data: the cookie, and who it is for.
+pub(crate) fn session_opened(jwt: &str, ttl: i64, me: impl Serialize) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::SET_COOKIE, session_cookie(jwt, ttl)))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.json(me)
+}
+
+/// A staff session opened with a deploy notice's code: the cookie, and on to the app. Browsers
+/// keep the URL's fragment across the redirect, so the app's SDK still finds its launch data.
+pub(crate) fn staff_session_opened(jwt: &str, ttl: i64) -> HttpResponse {
+    let mut res = HttpResponse::SeeOther();
+    res.insert_header((header::SET_COOKIE, session_cookie(jwt, ttl)))
+        .insert_header((header::LOCATION, "/"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.finish()
+}
+
+/// `/_tma/logout`: the cookie cleared.
+pub(crate) fn logged_out() -> HttpResponse {
+    let mut res = HttpResponse::NoContent();
+    res.insert_header((header::SET_COOKIE, session_cookie("", 0))).insert_header((header::CACHE_CONTROL, "no-store"));
+    security_headers(&mut res);
+    res.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin_location;
+
+    #[test]
+    fn relative_locations_stay_on_this_origin() {
+        for (given, sent) in [
+            ("/a", "/a"),
+            ("//evil.example/x", "/evil.example/x"),
+            ("/\\evil.example", "/evil.example"),
+            ("\\\\evil.example", "/evil.example"),
+            ("\\x", "/x"),
+            ("https://example.com/", "https://example.com/"),
+            ("relative", "relative"),
+        ] {
+            assert_eq!(same_origin_location(given), sent, "{given}");
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! One request, start to end. Routing turns the host into an app; then every request to an
+//! app goes through the same steps, each a function here:
+//! method -> gate -> deployment -> resolve -> respond.
+//! The edge's own endpoints (`/_tma/*`) branch off before the method step (see `endpoints`).
+
+use std::sync::Arc;
+
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use tmahost_service::model::Access;
+use tmahost_service::{ServiceError, request_id};
+use tracing::Instrument;
+
+use crate::content::{self, Lookup, Manifest, Resolution};
+use crate::respond::{self, FileReply, error, file_response, not_found, plain, storage_unavailable};
+use crate::routing::{AppRoute, Target};
+use crate::{Edge, endpoints, session};
+
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// Every edge request. The request id is made here rather than in a middleware: one layer of
+/// services and boxed futures less on the hot path.
+pub(crate) async fn handle(req: HttpRequest, payload: web::Payload, edge: web::Data<Edge>) -> HttpResponse {
+    // Log lines of a request carry its id (a proxy's X-Request-Id, or a fresh one).
+    let id = request_id(req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()));
+    let span = tracing::info_span!("request", id = %id);
+    let mut res = route(&req, payload, &edge).instrument(span).await;
+    if let Ok(v) = header::HeaderValue::from_maybe_shared(Bytes::from(id)) {
+        res.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    res
+}
+
+/// Host -> app, with the few answers that name no app.
+async fn route(req: &HttpRequest, payload: web::Payload, edge: &Edge) -> HttpResponse {
+    // Load balancers probe edges by address, whatever the host; the answer names nothing.
+    if req.path() == "/_tma/health" {
+        return plain(StatusCode::OK, "ok\n");
+    }
+    let table = edge.table();
+    // A TLS proxy asks before it obtains a certificate on demand (Caddy's `ask`): only for
+    // names this edge serves, so nobody can make it request certificates for arbitrary names.
+    if req.path() == "/_tma/tls-ask" {
+        let domain = form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, _)| k == "domain")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        return match table.lookup(&domain) {
+            Some(_) => plain(StatusCode::OK, "ok\n"),
+            None => not_found(),
+        };
+    }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let Some(target) = table.lookup(host) else {
+        return not_found();
+    };
+    let (route, preview) = match target {
+        Target::App(r) => (r, None),
+        Target::Preview(r, short) => (r, Some(short)),
+    };
+    route.counters.request();
+    let res = for_app(edge, req, payload, &route, preview.as_deref()).await;
+    let bytes = match actix_web::body::MessageBody::size(res.body()) {
+        actix_web::body::BodySize::Sized(n) => Some(n),
+        _ => None,
+    };
+    route.counters.response(res.status().as_u16(), bytes);
+    res
+}
+
+/// The answer for a request to one of the apps; `preview` is the short id of a preview host.
+async fn for_app(
+    edge: &Edge,
+    req: &HttpRequest,
+    payload: web::Payload,
+    route: &AppRoute,
+    preview: Option<&str>,
+) -> HttpResponse {
+    if route.disabled {
+        return respond::disabled();
+    }
+    let path = match content::request_path(req.path()) {
+        Ok(p) => p,
+        Err(content::BadPath(status, why)) => return plain(status, why),
+    };
+    let now = now_secs();
+    if let Some(rest) = path.strip_prefix("/_tma/") {
+        return endpoints::answer(edge, route, req, payload, rest, now, preview).await;
+    }
+    // Wallets fetch the TON Connect manifest from their own origins.
+    let any_origin = path.ends_with("/tonconnect-manifest.json");
+
+    // 1. Method: files answer GET and HEAD.
+    match *req.method() {
+        Method::GET | Method::HEAD => {}
+        Method::OPTIONS => return respond::options(any_origin),
+        _ => return respond::method_not_allowed(),
+    }
+
+    // 2. Gate, on the path asked (step 5 checks again on the file that answers).
+    let gated = session::is_gated(route, &path);
+    if gated && let Some(refused) = session_refusal(edge, route, req, now) {
+        return refused;
+    }
+
+    // 3. Deployment: the active one, or the preview host's.
+    let manifest = match manifest_for(edge, route, preview).await {
+        Ok(m) => m,
+        Err(res) => return res,
+    };
+
+    // 4. Resolve: which file answers (or a redirect).
+    let resolution = content::resolve(&manifest, &path, req.query_string());
+    // Skew protection: a page loaded before a deploy still asks for its old assets.
+    let older = match resolution {
+        Resolution::Missing if preview.is_none() && content::is_asset_path(&path) => {
+            skew_protection(edge, route, &path).await
+        }
+        _ => None,
+    };
+    let served = match (resolution, older.as_deref()) {
+        (Resolution::Redirect { status, location }, _) => {
+            let mut res = respond::redirect(status, &location, gated, &manifest.rules, &path);
+            if any_origin {
+                respond::allow_any_origin(&mut res);
+            }
+            return res;
+        }
+        (Resolution::File { key, status, fallback }, _) => Served { manifest: &manifest, key, status, fallback },
+        (Resolution::Missing, Some(old)) => match old.find(&path) {
+            Lookup::File(key) => Served { manifest: old, key, status: StatusCode::OK, fallback: false },
+            _ => return not_found(),
+        },
+        (Resolution::Missing, None) => match content::fallback(&manifest, &path, route.settings.spa_fallback) {
+            Resolution::File { key, status, fallback } => Served { manifest: &manifest, key, status, fallback },
+            _ => return not_found(),
+        },
+    };
+
+    // 5. Respond. The gate decides on what is served, not on what was asked: a public path that
+    // resolves to another file (SPA fallback, clean URL, a `_redirects` rewrite, a 404 page)
+    // needs a session like that file does. (Public apps skip the check and its allocation.)
+    let mut gated = gated;
+    if !gated && route.settings.access == Access::Gated && session::is_gated(route, &format!("/{}", served.key)) {
+        if let Some(refused) = session_refusal(edge, route, req, now) {
+            return refused;
+        }
+        gated = true;
+    }
+    let mut res = send_file(edge, req, &served, gated, &path).await;
+    if any_origin {
+        respond::allow_any_origin(&mut res);
+    }
+    res
+}
+
+/// A file chosen to answer: its manifest (the deployment's, or an older one's) and key.
+struct Served<'m> {
+    manifest: &'m Manifest,
+    key: &'m str,
+    status: StatusCode,
+    /// Stands in for another path (SPA index, 404 page).
+    fallback: bool,
+}
+
+/// The answer for a request that shows no valid session: the gate page for navigations, a
+/// JSON 401 for the rest, or why the launch data was refused. `None`: the caller is known.
+fn session_refusal(edge: &Edge, route: &AppRoute, req: &HttpRequest, now: i64) -> Option<HttpResponse> {
+    match edge.sessions().identify(route, req, now) {
+        Ok(Some(_)) => None,
+        Ok(None) if wants_html(req) => Some(respond::gate_page()),
+        Ok(None) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "session_required",
+            "open the app from Telegram, or send `Authorization: tma <initData>`",
+        )),
+        Err(denied) => Some(denied.response()),
+    }
+}
+
+/// Navigations get the gate page; scripts and fetches get a JSON 401.
+fn wants_html(req: &HttpRequest) -> bool {
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let dest = req.headers().get("sec-fetch-dest").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    *req.method() == Method::GET && (accept.contains("text/html") || dest == "document" || dest == "iframe")
+}
+
+/// The deployment a host serves: the app's active one, or the one a preview host names.
+pub(crate) async fn deployment_of(
+    edge: &Edge,
+    route: &AppRoute,
+    preview: Option<&str>,
+) -> Result<Option<String>, ServiceError> {
+    match preview {
+        Some(short) => edge.preview(route, short.to_owned()).await,
+        None => Ok(route.active.clone()),
+    }
+}
+
+/// The manifest of the deployment this host serves. The active deployment's is kept on the
+/// route itself: one cache probe less on nearly every request (the route is rebuilt whenever
+/// the active deployment changes).
+async fn manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> Result<Arc<Manifest>, HttpResponse> {
+    if preview.is_none()
+        && let Some(m) = route.active_manifest.get()
+    {
+        return Ok(m.clone());
+    }
+    let deployment = match deployment_of(edge, route, preview).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return Err(plain(StatusCode::NOT_FOUND, "404 Not Found: nothing is deployed here yet\n")),
+        Err(e) => return Err(storage_unavailable(&e)),
+    };
+    let manifest = edge.manifest(&deployment).await.map_err(|e| storage_unavailable(&e))?;
+    if preview.is_none() {
+        let _ = route.active_manifest.set(manifest.clone());
+    }
+    Ok(manifest)
+}
+
+/// The newest previous deployment that has `path` as a file.
+async fn skew_protection(edge: &Edge, route: &AppRoute, path: &str) -> Option<Arc<Manifest>> {
+    for old in &route.previous {
+        if let Ok(m) = edge.manifest(old).await
+            && matches!(m.find(path), Lookup::File(_))
+        {
+            return Some(m);
+        }
+    }
+    None
+}
+
+async fn send_file(edge: &Edge, req: &HttpRequest, served: &Served<'_>, gated: bool, path: &str) -> HttpResponse {
+    let Some(entry) = served.manifest.files.get(served.key) else {
+        return not_found();
+    };
+    let reply = FileReply { entry, status: served.status, fallback: served.fallback, gated };
+    let enc = reply.encoding(req);
+    match edge.blob(entry, enc).await {
+        Ok(body) => file_response(req, &reply, enc, body, &served.manifest.rules, path),
+        Err(e) => storage_unavailable(&e),
+    }
+}
+
+pub(crate) fn now_secs() -> i64 {
+    tmahost_service::now_ms() / 1000
+}

@@ -1,0 +1,266 @@
+//! The edge's state: the routing table and how it is kept fresh, the caches of manifests,
+//! blobs and preview lookups (each reading through the platform's serving calls), sessions,
+//! traffic counters and metrics. Everything here is cache: if the database or the object store
+//! fails, what is cached keeps being served.
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use bytes::Bytes;
+use tmahost_service::metrics::{Counter, Family};
+use tmahost_service::{BlobKey, Encoding, Platform, ServiceError};
+
+use crate::FastHash;
+use crate::content::{FileEntry, Manifest};
+use crate::routing::{AppRoute, RouteTable};
+use crate::session::Sessions;
+use crate::stats::{self, Stats};
+
+/// The edge role; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    platform: Platform,
+    /// The routing table and the ticket of the refresh that built it.
+    table: RwLock<(u64, Arc<RouteTable>)>,
+    /// Tickets of refreshes, taken before each reads the database: two refreshes may finish
+    /// out of order, and the older one must not replace what the newer one read.
+    tickets: std::sync::atomic::AtomicU64,
+    manifests: moka::future::Cache<String, Arc<Manifest>, FastHash>,
+    blobs: moka::future::Cache<([u8; 32], Option<Encoding>), Bytes, FastHash>,
+    /// `(app id, short id)` -> deployment id, for preview hosts.
+    previews: moka::future::Cache<(String, String), Option<String>>,
+    sessions: Sessions,
+    stats: Arc<Stats>,
+    metrics: EdgeMetrics,
+}
+
+type Pair = [(&'static str, &'static str); 2];
+
+/// The edge's own Prometheus counters (per-app traffic is read from `stats` at scrape time).
+#[derive(Debug)]
+pub(crate) struct EdgeMetrics {
+    blob_hit: Counter,
+    blob_miss: Counter,
+    manifest_hit: Counter,
+    manifest_miss: Counter,
+    pub session_refusals: Family<[(&'static str, &'static str); 1], Counter>,
+}
+
+impl EdgeMetrics {
+    fn register(platform: &Platform, stats: &Arc<Stats>) -> Self {
+        let m = platform.metrics();
+        let cache = Family::<Pair, Counter>::default();
+        m.register("edge_cache", "Edge cache lookups by cache (blob, manifest) and result", cache.clone());
+        let get = |c, r| cache.get_or_create(&[("cache", c), ("result", r)]).clone();
+        let session_refusals = Family::default();
+        m.register("edge_session_refusals", "Refused session creations by reason", session_refusals.clone());
+        m.register_collector(stats.clone());
+        Self {
+            blob_hit: get("blob", "hit"),
+            blob_miss: get("blob", "miss"),
+            manifest_hit: get("manifest", "hit"),
+            manifest_miss: get("manifest", "miss"),
+            session_refusals,
+        }
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge").field("manifests", &self.manifests.entry_count()).finish_non_exhaustive()
+    }
+}
+
+impl Edge {
+    /// Loads the routing table and keeps it fresh: on every change this process makes, and
+    /// every `edge_refresh_secs` for changes made elsewhere.
+    pub async fn start(platform: Platform) -> Result<Self, ServiceError> {
+        let config = platform.config();
+        let cache_bytes = config.edge_cache_mb.saturating_mul(1024 * 1024);
+        let stats = Arc::new(Stats::default());
+        let inner = Arc::new(Inner {
+            table: RwLock::new((0, Arc::new(RouteTable::load(&platform, &stats).await?))),
+            tickets: std::sync::atomic::AtomicU64::new(0),
+            metrics: EdgeMetrics::register(&platform, &stats),
+            stats,
+            manifests: moka::future::Cache::builder()
+                .max_capacity(64 * 1024 * 1024)
+                .weigher(|_, m: &Arc<Manifest>| m.weight())
+                .build_with_hasher(FastHash::default()),
+            blobs: moka::future::Cache::builder()
+                .max_capacity(cache_bytes)
+                .weigher(|_, b: &Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
+                .build_with_hasher(FastHash::default()),
+            previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
+            sessions: Sessions::new(
+                platform.master_key(),
+                config.session_rate_per_minute,
+                config.trusted_proxies.clone(),
+            ),
+            platform,
+        });
+        inner.sessions.set_revoked(inner.platform.revoked_edge_sessions().await?);
+        tokio::spawn(refresher(Arc::downgrade(&inner)));
+        tokio::spawn(stats_flusher(Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+
+    /// Rebuilds the routing table now.
+    pub async fn refresh(&self) -> Result<(), ServiceError> {
+        refresh(&self.inner).await
+    }
+
+    /// Writes the traffic counted so far to the database (also done every 10 s).
+    pub async fn flush_stats(&self) -> Result<(), ServiceError> {
+        Ok(self.inner.stats.flush(&self.inner.platform).await?)
+    }
+
+    /// Number of host names routed (for the start-up log).
+    pub fn routes(&self) -> usize {
+        self.table().len()
+    }
+
+    pub(crate) fn table(&self) -> Arc<RouteTable> {
+        self.inner.table.read().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    pub(crate) fn platform(&self) -> &Platform {
+        &self.inner.platform
+    }
+
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    pub(crate) fn metrics(&self) -> &EdgeMetrics {
+        &self.inner.metrics
+    }
+
+    /// Runs the edge on `listener`. Signals are left to the caller.
+    pub fn server(self, listener: TcpListener) -> std::io::Result<Server> {
+        let workers = self.inner.platform.config().edge_workers;
+        let server = HttpServer::new(move || {
+            App::new().app_data(web::Data::new(self.clone())).default_service(web::to(crate::serve::handle))
+        })
+        .disable_signals()
+        // Responses go out in more than one write when large; Nagle's algorithm would hold the
+        // last segment back until the client's (delayed) ACK.
+        .tcp_nodelay(true);
+        let server = match workers {
+            Some(n) => server.workers(n),
+            None => server,
+        };
+        Ok(server.listen(listener)?.run())
+    }
+
+    pub(crate) async fn manifest(&self, deployment_id: &str) -> Result<Arc<Manifest>, ServiceError> {
+        let platform = &self.inner.platform;
+        if let Some(m) = self.inner.manifests.get(deployment_id).await {
+            self.inner.metrics.manifest_hit.inc();
+            return Ok(m);
+        }
+        self.inner.metrics.manifest_miss.inc();
+        let id = deployment_id.to_owned();
+        self.inner
+            .manifests
+            .try_get_with(id.clone(), async move {
+                let (files, rules) = platform.deployment_manifest(&id).await?;
+                Ok::<_, ServiceError>(Arc::new(Manifest::new(files, rules)))
+            })
+            .await
+            .map_err(ServiceError::internal)
+    }
+
+    pub(crate) async fn blob(&self, entry: &FileEntry, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
+        let cache_key = (entry.digest, enc);
+        if let Some(b) = self.inner.blobs.get(&cache_key).await {
+            self.inner.metrics.blob_hit.inc();
+            return Ok(b);
+        }
+        self.inner.metrics.blob_miss.inc();
+        let key = match enc {
+            None => BlobKey::Original(entry.sha.clone()),
+            Some(e) => BlobKey::Variant(entry.sha.clone(), e),
+        };
+        let platform = &self.inner.platform;
+        self.inner
+            .blobs
+            .try_get_with(cache_key, async move { platform.read_blob(&key).await })
+            .await
+            .map_err(ServiceError::internal)
+    }
+
+    pub(crate) async fn preview(&self, route: &AppRoute, short: String) -> Result<Option<String>, ServiceError> {
+        let platform = &self.inner.platform;
+        let app_id = route.app_id.clone();
+        self.inner
+            .previews
+            .try_get_with(
+                (app_id.clone(), short.clone()),
+                async move { platform.preview_deployment(&app_id, &short).await },
+            )
+            .await
+            .map_err(ServiceError::internal)
+    }
+}
+
+async fn stats_flusher(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(stats::FLUSH_EVERY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = inner.stats.flush(&inner.platform).await {
+            tracing::warn!(error = %e, "edge: writing traffic counters failed; kept for the next try");
+        }
+    }
+}
+
+async fn refresh(inner: &Inner) -> Result<(), ServiceError> {
+    let ticket = inner.tickets.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+    let revoked = inner.platform.revoked_edge_sessions().await?;
+    let table = RouteTable::load(&inner.platform, &inner.stats).await?;
+    let mut slot = inner.table.write().unwrap_or_else(|e| e.into_inner());
+    if ticket > slot.0 {
+        *slot = (ticket, Arc::new(table));
+        inner.sessions.set_revoked(revoked);
+    }
+    Ok(())
+}
+
+async fn refresher(inner: Weak<Inner>) {
+    let (mut changes, every) = match inner.upgrade() {
+        Some(i) => (i.platform.subscribe_changes(), Duration::from_secs(i.platform.config().edge_refresh_secs)),
+        None => return,
+    };
+    // After a failed refresh, try again soon rather than at the next tick.
+    let mut wait = every;
+    loop {
+        let notified = tokio::select! {
+            r = changes.changed() => r.is_ok(),
+            () = tokio::time::sleep(wait) => true,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        if !notified {
+            // The platform is gone (shutdown); keep the timer only.
+            changes = inner.platform.subscribe_changes();
+        }
+        match refresh(&inner).await {
+            Ok(()) => wait = every,
+            Err(e) => {
+                // Keep serving the previous table.
+                tracing::warn!(error = %e, "edge: refreshing the routing table failed; retrying");
+                wait = Duration::from_secs(1).min(every);
+            }
+        }
+    }
+}
