@@ -1,5 +1,7 @@
 //! Test harness shared by the workspace's test suites.
 //!
+//! - [`app`]: [`app::TestApp`], a running `tmahost` with the API, deploy and edge calls the
+//!   end-to-end suites make, written once.
 //! - [`postgres`]: a throwaway PostgreSQL cluster per test process, one fresh database per call.
 //! - [`dns`]: a real DNS server on loopback whose TXT records a test sets (custom domains).
 //! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
@@ -11,6 +13,7 @@
 //! - [`require_all`]: CI sets `TMAHOST_TEST_REQUIRE_ALL=1`, turning a missing external
 //!   dependency (PostgreSQL, …) into a failure instead of a skip.
 
+pub mod app;
 pub mod bundles;
 pub mod dns;
 pub mod fake_telegram;

@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
 use tmahost_testkit::fake_telegram::{Call, FakeTelegram};
 use tmahost_testkit::server::Serve;
@@ -18,8 +19,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 struct World {
     tg: FakeTelegram,
-    serve: Serve,
-    http: Client,
+    app: TestApp,
 }
 
 impl World {
@@ -35,7 +35,7 @@ impl World {
         ];
         env.extend_from_slice(extra);
         let serve = Serve::start_role(role, &env);
-        Self { tg, serve, http: Client::new() }
+        Self { tg, app: TestApp::new(serve) }
     }
 
     /// Sends `text` as `user` and waits for the bot's next message to them.
@@ -90,48 +90,28 @@ impl World {
     }
 
     async fn upload_to(&self, token: &str, version: &str, query: &str) -> Value {
-        let res = self
-            .http
-            .post(format!("{}/api/v1/bots/demo-bot/apps/main/deployments{query}", self.serve.api))
-            .bearer_auth(token)
-            .header("content-type", "application/zip")
-            .body(bundles::zip(&bundles::sample_app(version)))
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(res.status(), StatusCode::CREATED);
-        res.json().await.expect("json")
+        let zip = bundles::zip(&bundles::sample_app(version));
+        let (status, body) = self.app.deploy(token, "demo-bot", "main", query, zip).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// `/` of the demo bot's main app, as a verified user asks for it.
+    fn edge_request(&self) -> reqwest::RequestBuilder {
+        let init = tmahost_testkit::launch_data(TENANT, &json!({ "id": 77, "first_name": "Eve" }).to_string());
+        self.app.edge(&self.app.host("demo-bot"), "/").header("authorization", format!("tma {init}"))
     }
 
     /// What the edge serves at `/` of the demo bot's main app to a verified user.
     async fn edge_index(&self) -> (StatusCode, String) {
-        let init = tmahost_testkit::launch_data(TENANT, &json!({ "id": 77, "first_name": "Eve" }).to_string());
-        let port = self.serve.edge.rsplit(':').next().expect("port");
-        let res = self
-            .http
-            .get(format!("{}/", self.serve.edge))
-            .header("host", format!("demo-bot.localhost:{port}"))
-            .header("authorization", format!("tma {init}"))
-            .send()
-            .await
-            .expect("edge");
+        let res = self.edge_request().send().await.expect("edge");
         (res.status(), res.text().await.unwrap_or_default())
     }
-}
 
-impl World {
     /// Waits (up to 2 s: activations reach the edge within 1 s) until the edge answers `/`
     /// with `status` and a body containing `needle`.
     async fn edge_becomes(&self, status: StatusCode, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let (s, body) = self.edge_index().await;
-            if s == status && body.contains(needle) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "edge answers {s} {body:.200}, expected {status} with `{needle}`");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.app.wait_for_edge(Duration::from_secs(2), || self.edge_request(), status, needle).await;
     }
 }
 
@@ -154,7 +134,7 @@ fn buttons(c: &Call) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
     let w = World::start("serve", &[]).await;
-    let admin_api = w.serve.admin_token.clone().expect("bootstrap token");
+    let admin_api = w.app.serve.admin_token.clone().expect("bootstrap token");
 
     // Command menus: members' commands for everyone, the full list in the admin's chat.
     let menus =
@@ -190,7 +170,7 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
     // The admin adds the bot: token message deleted, getMe, menu button, reply with the URL.
     let before = w.tg.calls().len();
     let reply = w.say(ADMIN, &format!("/addbot {TENANT}")).await;
-    let port = w.serve.edge.rsplit(':').next().expect("port").to_owned();
+    let port = w.app.serve.edge.rsplit(':').next().expect("port").to_owned();
     let url = format!("http://demo-bot.localhost:{port}/");
     assert!(text(&reply).contains("Registered @Demo_Bot"), "{}", text(&reply));
     assert!(text(&reply).contains(&url), "{}", text(&reply));
@@ -202,19 +182,10 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
     assert_eq!(menu.body["menu_button"], json!({ "type": "web_app", "text": "Open", "web_app": { "url": url } }));
 
     // Stored, and encrypted at rest.
-    let bots: Value = w
-        .http
-        .get(format!("{}/api/v1/bots", w.serve.api))
-        .bearer_auth(&admin_api)
-        .send()
-        .await
-        .expect("bots")
-        .json()
-        .await
-        .expect("json");
+    let (_, bots) = w.app.api(reqwest::Method::GET, "/api/v1/bots", Some(&admin_api), None).await;
     assert_eq!(bots[0]["username"], "Demo_Bot");
     let secret = TENANT.split(':').nth(1).expect("secret");
-    for f in tmahost_testkit::files_under(w.serve.data_dir.path()) {
+    for f in tmahost_testkit::files_under(w.app.serve.data_dir.path()) {
         let bytes = std::fs::read(&f).unwrap_or_default();
         assert!(!bytes.windows(secret.len()).any(|x| x == secret.as_bytes()), "token in {}", f.display());
     }
@@ -242,15 +213,15 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
     // /token: a working API token scoped to the bot, shown once.
     let minted = w.say(ADMIN, "/token demo-bot").await;
     let jwt = text(&minted).split("<code>").nth(1).and_then(|t| t.split("</code>").next()).expect("token").to_owned();
-    let apps = w.http.get(format!("{}/api/v1/bots/demo-bot/apps", w.serve.api)).bearer_auth(&jwt).send().await;
+    let apps = w.app.http.get(format!("{}/api/v1/bots/demo-bot/apps", w.app.serve.api)).bearer_auth(&jwt).send().await;
     assert_eq!(apps.expect("apps").status(), StatusCode::OK);
 
     // /login: a one-time link on the API's public URL.
     let login = w.say(ADMIN, "/login").await;
-    assert!(text(&login).contains(&format!("{}/login/", w.serve.api)), "{}", text(&login));
+    assert!(text(&login).contains(&format!("{}/login/", w.app.serve.api)), "{}", text(&login));
     assert_eq!(login.body["link_preview_options"]["is_disabled"], true, "a preview fetch must not touch the link");
     let link = text(&login).split_whitespace().find(|t| t.contains("/login/")).expect("link").to_owned();
-    let no_redirects = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let no_redirects = &w.app.http;
     let signed_in = no_redirects.post(&link).send().await.expect("login");
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "the link signs in to the dashboard");
     assert!(signed_in.headers().get("set-cookie").is_some());
@@ -275,7 +246,7 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() {
     let w = World::start("serve", &[]).await;
-    let admin_api = w.serve.admin_token.clone().expect("bootstrap token");
+    let admin_api = w.app.serve.admin_token.clone().expect("bootstrap token");
     assert!(text(&w.say(ADMIN, &format!("/addbot {TENANT}")).await).contains("Registered"));
     for v in ["v1", "v2"] {
         w.upload(&admin_api, v).await;
@@ -295,7 +266,7 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
     assert!(text(&w.say(DEV, "/disable demo-bot").await).contains("only platform admins"));
 
     // A deploy through the API: the developer is told, with a web_app button to the app.
-    let port = w.serve.edge.rsplit(':').next().expect("port").to_owned();
+    let port = w.app.serve.edge.rsplit(':').next().expect("port").to_owned();
     let app_url = format!("http://demo-bot.localhost:{port}/");
     let before = w.tg.messages_to(CONTROL, DEV).len();
     w.upload(&admin_api, "v3").await;
@@ -311,8 +282,8 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
     let staff = |url: &str| {
         let path = url.trim_start_matches(app_url.as_str()).to_owned();
         let host = format!("demo-bot.localhost:{port}");
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let req = http.get(format!("{}/{path}", w.serve.edge)).header("host", host);
+        let http = &w.app.http;
+        let req = http.get(format!("{}/{path}", w.app.serve.edge)).header("host", host);
         async move { req.send().await.expect("edge") }
     };
     let opened = staff(&open).await;
@@ -413,7 +384,7 @@ async fn a_429_from_telegram_is_retried_after_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_role_runs_alone_on_a_webhook_with_a_secret() {
     let w = World::start("bot", &[("TMAHOST_CONTROL_BOT_WEBHOOK_URL", "https://admin.example.com/tg/hook")]).await;
-    let mut serve = w.serve;
+    let mut serve = w.app.serve;
     let line = serve.printed("control bot: webhook", Duration::from_secs(5)).expect("webhook banner");
     let addr = line.rsplit(' ').next().expect("addr").to_owned();
     let set = w.tg.wait_for("setWebhook", WAIT, |c| c.method == "setWebhook").await;
@@ -431,7 +402,7 @@ async fn the_bot_role_runs_alone_on_a_webhook_with_a_secret() {
         }})
     };
     let post = |secret: Option<String>, body: Value| {
-        let mut req = w.http.post(format!("{addr}/tg/hook")).json(&body);
+        let mut req = w.app.http.post(format!("{addr}/tg/hook")).json(&body);
         if let Some(s) = secret {
             req = req.header("x-telegram-bot-api-secret-token", s);
         }

@@ -4,6 +4,7 @@
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
 use tmahost_testkit::server::Serve;
 use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
@@ -12,41 +13,29 @@ const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
 const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
 const DEV: i64 = 4242;
 
-async fn api(http: &Client, serve: &Serve, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
-    let res = http
-        .request(method, format!("{}/api/v1{path}", serve.api))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("api");
-    assert!(res.status().is_success(), "{path}: {}", res.status());
-    res.json().await.unwrap_or(Value::Null)
+/// An API call as `token` that must succeed; its JSON answer.
+async fn api(t: &TestApp, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let (status, answer) = t.api(method, &format!("/api/v1{path}"), Some(token), Some(body)).await;
+    assert!(status.is_success(), "{path}: {status}");
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
-    let serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
-    let admin = serve.admin_token.clone().expect("bootstrap token");
-    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let mut t = TestApp::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = t.admin().to_owned();
+    let http = t.http.clone();
     for (token, name) in [(TOKEN_A, "Demo_Bot"), (TOKEN_B, "Other_Bot")] {
-        api(&http, &serve, &admin, reqwest::Method::POST, "/bots", json!({ "token": token, "username": name })).await;
+        t.register(token, Some(name)).await;
     }
     for v in ["v1", "v2"] {
-        let res = http
-            .post(format!("{}/api/v1/bots/demo-bot/apps/main/deployments", serve.api))
-            .bearer_auth(&admin)
-            .header("content-type", "application/zip")
-            .body(bundles::zip(&bundles::sample_app(v)))
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(res.status(), StatusCode::CREATED);
+        let (status, _) = t.deploy(&admin, "demo-bot", "main", "", bundles::zip(&bundles::sample_app(v))).await;
+        assert_eq!(status, StatusCode::CREATED);
     }
     let path = format!("/bots/demo-bot/members/{DEV}");
-    api(&http, &serve, &admin, reqwest::Method::PUT, &path, json!({ "role": "developer" })).await;
+    api(&t, &admin, reqwest::Method::PUT, &path, json!({ "role": "developer" })).await;
 
-    let mut browser = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
+    let mut browser = Browser { http: http.clone(), base: t.serve.api.clone(), cookie: None };
 
     // Without a session every page leads to the login page.
     let page = browser.get("/").await;
@@ -55,15 +44,15 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     assert!(login.body.contains("/login</code>"), "explains how to get a link");
 
     // The first start printed a login link for the first admin.
-    let mut serve = serve;
-    let printed = serve.printed("dashboard login for admin 1001", std::time::Duration::from_secs(5)).expect("printed");
+    let printed =
+        t.serve.printed("dashboard login for admin 1001", std::time::Duration::from_secs(5)).expect("printed");
     let admin_code = printed.rsplit('/').next().expect("code").to_owned();
     assert_eq!(browser.get(&format!("/login/{admin_code}")).await.status, StatusCode::OK);
 
     // Strangers get no link; members do.
-    let out = serve.cli(&["admin", "login-link", "--user-id", "777"], &[]);
+    let out = t.serve.cli(&["admin", "login-link", "--user-id", "777"], &[]);
     assert!(!out.status.success(), "a stranger gets no login link");
-    let out = serve.cli(&["admin", "login-link", "--user-id", &DEV.to_string()], &[]);
+    let out = t.serve.cli(&["admin", "login-link", "--user-id", &DEV.to_string()], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let code = link.rsplit('/').next().expect("code").to_owned();
@@ -87,7 +76,7 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
         browser.send(browser.http.post(format!("{}/login/{code}", browser.base)).header("origin", own_origin)).await;
     assert_eq!((done.status, done.location.as_str()), (StatusCode::SEE_OTHER, "/"));
     // The code never reaches the logs: the access log names the route, not the path.
-    assert!(!serve.output().iter().any(|l| l.contains(&code)), "the login code was logged");
+    assert!(!t.serve.output().iter().any(|l| l.contains(&code)), "the login code was logged");
     let cookie = done.set_cookie.clone();
     assert!(cookie.starts_with("__Host-tmahost_dashboard="), "{cookie}");
     for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict", "Max-Age=43200"] {
@@ -126,18 +115,18 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
         list.as_array().and_then(|l| l.iter().find(|d| d["status"] == "active")).map(|d| d["version"].clone())
     };
     let path = "/bots/demo-bot/apps/main/deployments";
-    assert_eq!(active(&api(&http, &serve, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(2)));
+    assert_eq!(active(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(2)));
     let done = browser.post(action, &[("csrf", &csrf)]).await;
     assert_eq!((done.status, done.location.as_str()), (StatusCode::SEE_OTHER, "/bots/demo-bot/apps/main?activated=1"));
     assert!(browser.get(&done.location).await.body.contains("v1 is now the active deployment."));
-    assert_eq!(active(&api(&http, &serve, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(1)));
+    assert_eq!(active(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(1)));
     let cross = browser.post("/bots/other-bot/apps/main/deployments/1/activate", &[("csrf", &csrf)]).await;
     assert_eq!(cross.status, StatusCode::NOT_FOUND, "a valid form cannot reach another bot");
 
     // A CSRF token from another session does not work here.
-    let out = serve.cli(&["admin", "login-link", "--user-id", &DEV.to_string()], &[]);
+    let out = t.serve.cli(&["admin", "login-link", "--user-id", &DEV.to_string()], &[]);
     let code2 = String::from_utf8_lossy(&out.stdout).trim().rsplit('/').next().expect("code").to_owned();
-    let second = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
+    let second = Browser { http: http.clone(), base: t.serve.api.clone(), cookie: None };
     let login2 = second.post(&format!("/login/{code2}"), &[]).await;
     let second = Browser { cookie: Some(login2.set_cookie.split(';').next().expect("pair").to_owned()), ..second };
     assert_eq!(
@@ -154,14 +143,13 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     const OWNER: i64 = 5151;
-    let serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
-    let admin = serve.admin_token.clone().expect("bootstrap token");
-    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    api(&http, &serve, &admin, reqwest::Method::POST, "/bots", json!({ "token": TOKEN_A, "username": "Demo_Bot" }))
-        .await;
+    let t = TestApp::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = t.admin().to_owned();
+    let http = t.http.clone();
+    t.register(TOKEN_A, Some("Demo_Bot")).await;
     let path = format!("/bots/demo-bot/members/{OWNER}");
-    api(&http, &serve, &admin, reqwest::Method::PUT, &path, json!({ "role": "owner" })).await;
-    let owner = log_in(&serve, &http, OWNER).await;
+    api(&t, &admin, reqwest::Method::PUT, &path, json!({ "role": "owner" })).await;
+    let owner = log_in(&t.serve, &http, OWNER).await;
     let app = owner.get("/bots/demo-bot/apps/main").await;
     assert!(app.body.contains("Nothing deployed yet"), "empty state says what to do");
     assert!(app.body.contains("<svg class=\"chart\"") && app.body.contains("0 requests in all"), "traffic chart");
@@ -231,8 +219,8 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     let bad = owner.post("/bots/demo-bot/apps/main/settings", &form).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("session_ttl_secs must be between 60"), "{}", bad.body);
-    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
-    let edge = || http.get(format!("{}/", serve.edge)).header("host", format!("demo-bot.localhost:{port}")).send();
+    let host = t.host("demo-bot");
+    let edge = || t.edge(&host, "/").send();
     assert_eq!(edge().await.expect("edge").status(), StatusCode::UNAUTHORIZED, "gated before");
     form[5] = ("session_ttl_secs", "86400");
     let saved = owner.post("/bots/demo-bot/apps/main/settings", &form).await;
@@ -251,7 +239,8 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     let jwt = created.body[at..].split('<').next().expect("jwt").to_owned();
     let list = owner.get("/tokens").await;
     assert!(list.body.contains(">ci<") && !list.body.contains(&jwt), "listed, never shown again");
-    let apps = |t: String| http.get(format!("{}/api/v1/bots/demo-bot/apps", serve.api)).bearer_auth(t).send();
+    let api_url = t.serve.api.clone();
+    let apps = |token: String| http.get(format!("{api_url}/api/v1/bots/demo-bot/apps")).bearer_auth(token).send();
     assert_eq!(apps(jwt.clone()).await.expect("api").status(), StatusCode::OK);
     let id_at = list.body.find("action=\"/tokens/").expect("revoke form") + "action=\"/tokens/".len();
     let id = list.body[id_at..].split('/').next().expect("id").to_owned();
@@ -264,7 +253,7 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
         owner.post("/bots/demo-bot/members", &[("csrf", &csrf), ("user_id", "4242"), ("role", "developer")]).await;
     assert_eq!(granted.status, StatusCode::SEE_OTHER);
     assert!(owner.get("/bots/demo-bot").await.body.contains("4242"));
-    let dev = log_in(&serve, &http, DEV).await;
+    let dev = log_in(&t.serve, &http, DEV).await;
     let dev_csrf = csrf_of(&dev.get("/bots/demo-bot/apps/main").await.body);
     assert!(!dev.get("/bots/demo-bot/apps/main").await.body.contains("Save settings"));
     assert!(!dev.get("/tokens").await.body.contains(">ci<"), "developers do not see tokens");

@@ -6,35 +6,30 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
-use tmahost_testkit::server::Serve;
 use tokio::io::AsyncWriteExt;
 
 const TOKEN: &str = tmahost_testkit::TOKEN_A;
 const APP: &str = "/api/v1/bots/demo-bot/apps/main";
 
 struct Platform {
-    serve: Serve,
-    http: Client,
+    app: TestApp,
     admin: String,
 }
 
 impl Platform {
     async fn start() -> Self {
         // Scratch files older than a second count as left behind.
-        let serve = Serve::start(&[("TMAHOST_STALE_UPLOAD_SECS", "1")]);
-        let admin = serve.admin_token.clone().expect("admin token");
-        let p = Self { serve, http: Client::new(), admin };
-        let body = json!({ "token": TOKEN, "username": "Demo_Bot" });
-        let res = p.http.post(format!("{}/api/v1/bots", p.serve.api)).bearer_auth(&p.admin).json(&body);
-        assert_eq!(res.send().await.expect("register").status(), StatusCode::CREATED);
+        let app = TestApp::start(&[("TMAHOST_STALE_UPLOAD_SECS", "1")]);
+        let admin = app.admin().to_owned();
+        app.register(TOKEN, Some("Demo_Bot")).await;
         // Public, so the edge can be read without a session.
-        let res = p.http.put(format!("{}{APP}/settings", p.serve.api)).bearer_auth(&p.admin);
-        assert!(res.json(&json!({ "access": "public" })).send().await.expect("settings").status().is_success());
-        p
+        app.settings("demo-bot", "main", json!({ "access": "public" })).await;
+        Self { app, admin }
     }
 
     async fn deploy(&self, label: &str) -> StatusCode {
@@ -42,24 +37,13 @@ impl Platform {
     }
 
     async fn deploy_answer(&self, label: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .post(format!("{}{APP}/deployments", self.serve.api))
-            .bearer_auth(&self.admin)
-            .header("content-type", "application/zip")
-            .body(bundles::zip(&bundles::sample_app(label)))
-            .send()
-            .await
-            .expect("upload");
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.app.deploy(&self.admin, "demo-bot", "main", "", bundles::zip(&bundles::sample_app(label))).await
     }
 
     async fn get(&self, path: &str) -> Value {
-        let res = self.http.get(format!("{}{path}", self.serve.api)).bearer_auth(&self.admin).send().await;
-        let res = res.expect("get");
-        assert_eq!(res.status(), StatusCode::OK, "{path}");
-        res.json().await.expect("json")
+        let (status, body) = self.app.api(Method::GET, path, Some(&self.admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        body
     }
 
     async fn deployments(&self) -> Vec<Value> {
@@ -68,13 +52,11 @@ impl Platform {
 
     /// What the edge serves at `/` (the page names its version).
     async fn served(&self) -> String {
-        let port = self.serve.edge.rsplit(':').next().expect("port");
-        let res = self.http.get(format!("{}/", self.serve.edge)).header("host", format!("demo-bot.localhost:{port}"));
-        res.send().await.expect("edge").text().await.expect("body")
+        self.app.edge_text(&self.app.host("demo-bot"), "/").await.1
     }
 
     fn scratch(&self) -> Vec<String> {
-        let dir = self.serve.data_dir.path().join("tmp");
+        let dir = self.app.serve.data_dir.path().join("tmp");
         std::fs::read_dir(dir).expect("tmp").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
     }
 
@@ -100,7 +82,7 @@ impl Platform {
             let files = self.get(&format!("{APP}/deployments/{}/files", d["id"].as_str().expect("id"))).await;
             for f in files.as_array().expect("files") {
                 let sha = f["sha256"].as_str().expect("sha");
-                let blob = self.serve.data_dir.path().join("objects/blobs").join(&sha[..2]).join(&sha[2..]);
+                let blob = self.app.serve.data_dir.path().join("objects/blobs").join(&sha[..2]).join(&sha[2..]);
                 assert!(blob.exists(), "v{} {} has no blob {sha}", d["version"], f["path"]);
             }
         }
@@ -118,7 +100,7 @@ async fn a_crash_mid_upload_or_mid_deploy_loses_nothing_and_shows_nothing_partia
 
     // An archive upload, half sent when the server dies.
     let zip = bundles::zip(&bundles::sample_app("v3"));
-    let api = p.serve.api.trim_start_matches("http://").to_owned();
+    let api = p.app.serve.api.trim_start_matches("http://").to_owned();
     let mut conn = tokio::net::TcpStream::connect(&api).await.expect("connect");
     let head = format!(
         "POST {APP}/deployments HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\n\
@@ -142,20 +124,20 @@ async fn a_crash_mid_upload_or_mid_deploy_loses_nothing_and_shows_nothing_partia
             (path.clone(), json!({ "sha256": hex::encode(sha2::Sha256::digest(body)), "size": body.len() }))
         })
         .collect();
-    let res = p.http.post(format!("{}{APP}/deployments", p.serve.api)).bearer_auth(&p.admin);
+    let res = p.app.http.post(format!("{}{APP}/deployments", p.app.serve.api)).bearer_auth(&p.admin);
     let plan: Value = res.json(&json!({ "files": manifest })).send().await.expect("plan").json().await.expect("json");
     let missing = plan["missing"].as_array().expect("missing").clone();
     assert!(missing.len() >= 2, "{plan}");
     let first = missing[0].as_str().expect("sha");
     let body = files.iter().find(|(_, b)| hex::encode(sha2::Sha256::digest(b)) == first).expect("file").1.clone();
-    let res = p.http.put(format!("{}/api/v1/blobs/{first}", p.serve.api)).bearer_auth(&p.admin).body(body);
+    let res = p.app.http.put(format!("{}/api/v1/blobs/{first}", p.app.serve.api)).bearer_auth(&p.admin).body(body);
     assert!(res.send().await.expect("blob").status().is_success());
 
-    p.serve.crash();
+    p.app.serve.crash();
     drop(conn);
     // Let the leftovers age past TMAHOST_STALE_UPLOAD_SECS.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    p.serve.start_again();
+    p.app.serve.start_again();
 
     assert_eq!(p.assert_consistent().await, 2, "the version live before the crash is still live");
     let list = p.deployments().await;
@@ -166,7 +148,7 @@ async fn a_crash_mid_upload_or_mid_deploy_loses_nothing_and_shows_nothing_partia
 
     // Activations interrupted by SIGKILL at different moments.
     for (round, after_ms) in [30u64, 90, 160].into_iter().enumerate() {
-        let (http, api, admin) = (p.http.clone(), p.serve.api.clone(), p.admin.clone());
+        let (http, api, admin) = (p.app.http.clone(), p.app.serve.api.clone(), p.admin.clone());
         let flipping = tokio::spawn(async move {
             for i in 0.. {
                 let to = if i % 2 == 0 { 1 } else { 2 };
@@ -178,9 +160,9 @@ async fn a_crash_mid_upload_or_mid_deploy_loses_nothing_and_shows_nothing_partia
             unreachable!()
         });
         tokio::time::sleep(Duration::from_millis(after_ms)).await;
-        p.serve.crash();
+        p.app.serve.crash();
         let flips = flipping.await.expect("flipping task");
-        p.serve.start_again();
+        p.app.serve.start_again();
         let live = p.assert_consistent().await;
         assert!(live == 1 || live == 2, "round {round}: v{live} after {flips} rollbacks");
     }
@@ -194,7 +176,7 @@ async fn concurrent_deploys_on_sqlite_all_succeed_with_unique_versions() {
     let p = Platform::start().await;
     let deploys: Vec<_> = (0..8)
         .map(|i| {
-            let (http, api, admin) = (p.http.clone(), p.serve.api.clone(), p.admin.clone());
+            let (http, api, admin) = (p.app.http.clone(), p.app.serve.api.clone(), p.admin.clone());
             tokio::spawn(async move {
                 let res = http
                     .post(format!("{api}{APP}/deployments"))
@@ -224,7 +206,7 @@ async fn a_failing_object_store_or_scratch_dir_refuses_uploads_and_keeps_the_liv
     let p = Platform::start().await;
     assert_eq!(p.deploy("v1").await, StatusCode::CREATED);
     assert_eq!(p.assert_consistent().await, 1);
-    let data = p.serve.data_dir.path().to_owned();
+    let data = p.app.serve.data_dir.path().to_owned();
     // A file where a directory should be: every write below it fails (ENOTDIR), even for root.
     for dir in ["objects/blobs", "tmp"] {
         let (real, saved) = (data.join(dir), data.join(format!("{dir}.saved")));

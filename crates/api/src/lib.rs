@@ -8,6 +8,7 @@ mod auth;
 pub mod dashboard;
 mod dto;
 pub mod error;
+pub mod health;
 mod openapi;
 mod routes;
 mod upload;
@@ -81,23 +82,4 @@ pub fn server(platform: Platform, listener: TcpListener) -> std::io::Result<Serv
     .shutdown_timeout(30)
     .run();
     Ok(server)
-}
-
-/// The operators' listener (`TMAHOST_OPS_ADDR`) every role can run: `/healthz`, `/readyz` and
-/// `/metrics`, kept off the public listeners so an edge's metrics are not served on every app's
-/// origin.
-pub fn ops_server(platform: Platform, listener: TcpListener) -> std::io::Result<Server> {
-    let data = web::Data::new(platform);
-    Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/healthz", web::get().to(routes::healthz))
-            .route("/readyz", web::get().to(routes::readyz))
-            .route("/metrics", web::get().to(routes::metrics))
-    })
-    .workers(1)
-    .listen(listener)?
-    .disable_signals()
-    .shutdown_timeout(5)
-    .run())
 }

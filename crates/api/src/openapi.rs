@@ -10,7 +10,7 @@ use crate::{dto, error, routes};
 #[openapi(
     info(title = "tmahost API", description = "Hosting for Telegram Mini Apps: bots, apps, deployments, tokens."),
     paths(
-        routes::healthz, routes::readyz,
+        crate::health::healthz, crate::health::readyz,
         routes::register_bot, routes::list_bots, routes::get_bot, routes::update_bot,
         routes::create_app, routes::list_apps, routes::get_app, routes::update_app_settings, routes::verify_domain,
         routes::create_deployment, routes::list_deployments, routes::get_deployment, routes::list_files,

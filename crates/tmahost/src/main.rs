@@ -5,10 +5,10 @@
 mod client;
 
 use std::io::Read;
-use std::net::TcpListener;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use tmahost::{Application, Role};
 use tmahost_service::model::TokenScope;
 use tmahost_service::{Actor, Config, DevUser, LogFormat, Need, Platform};
 
@@ -237,160 +237,13 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// `serve`: everything in one process, which owns every upload.
-    All,
-    Api,
-    Edge,
-    Bot,
-}
-
-fn bind(addr: std::net::SocketAddr, var: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} ({var})"))
-}
-
-async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
-    let runs = |r: Role| role == Role::All || role == r;
-    let api = runs(Role::Api).then(|| bind(config.api_addr, "TMAHOST_API_ADDR")).transpose()?;
-    let edge = runs(Role::Edge).then(|| bind(config.edge_addr, "TMAHOST_EDGE_ADDR")).transpose()?;
-    let control_bot = match (role, &config.control_bot_token) {
-        (Role::Bot, None) => anyhow::bail!("`tmahost bot` needs TMAHOST_CONTROL_BOT_TOKEN"),
-        (Role::All | Role::Bot, Some(_)) => true,
-        _ => false,
-    };
-    let ops = config.ops_addr.map(|a| bind(a, "TMAHOST_OPS_ADDR")).transpose()?;
-    let webhook = (control_bot && config.control_bot_webhook_url.is_some())
-        .then(|| bind(config.control_bot_webhook_addr, "TMAHOST_CONTROL_BOT_WEBHOOK_ADDR"))
-        .transpose()?;
-    // With port 0 (tests), URLs must carry the ports actually bound.
-    if let Some(l) = &edge {
-        config.edge_addr = l.local_addr()?;
+/// Builds the role's application, prints where it listens, and serves until SIGTERM or Ctrl-C.
+async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
+    let app = Application::build(config, role).await?;
+    for line in app.banner() {
+        println!("{line}");
     }
-    if let Some(l) = &api {
-        config.api_addr = l.local_addr()?;
-    }
-    let platform = Platform::open(config).await?;
-    // On PostgreSQL, changes made by other processes (an `api` node's deploy) reach this one.
-    platform.follow_remote_changes();
-    let mut servers = Vec::new();
-    if let Some(listener) = api {
-        let failed = platform.fail_stale_uploads(role == Role::All).await?;
-        if failed > 0 {
-            tracing::warn!(failed, "marked interrupted uploads as failed");
-        }
-        match platform.sweep_scratch().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::warn!(removed, "removed files left by interrupted uploads"),
-            Err(e) => tracing::warn!(error = %e, "could not clean the scratch dir"),
-        }
-        // Digest deploys nobody finishes expire; sweep them while running, not just at start.
-        let sweeper = platform.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-            every.tick().await;
-            loop {
-                every.tick().await;
-                match sweeper.fail_stale_uploads(false).await {
-                    Ok(0) => {}
-                    Ok(failed) => tracing::info!(failed, "expired unfinished uploads"),
-                    Err(e) => tracing::warn!(error = %e, "could not expire unfinished uploads"),
-                }
-                if let Err(e) = sweeper.sweep_scratch().await {
-                    tracing::warn!(error = %e, "could not clean the scratch dir");
-                }
-            }
-        });
-        let bound = listener.local_addr()?;
-        // Custom domains verify by themselves once their TXT record appears, and lose their
-        // route once it has been gone for the grace period.
-        tmahost_service::domains::spawn_domain_checks(&platform);
-        servers.push(tmahost_api::server(platform.clone(), listener)?);
-        println!("api: http://{bound}/api/v1 (OpenAPI at http://{bound}/api/v1/openapi.json)");
-    }
-    if let Some(listener) = edge {
-        let bound = listener.local_addr()?;
-        let edge = tmahost_edge::Edge::start(platform.clone()).await?;
-        let hosts = edge.routes();
-        servers.push(edge.server(listener)?);
-        let base = &platform.config().base_domain;
-        println!("edge: http://{bound} (apps at http://{{bot}}.{base}:{}/, {hosts} hosts)", bound.port());
-    }
-    if let Some(listener) = ops {
-        let bound = listener.local_addr()?;
-        servers.push(tmahost_api::ops_server(platform.clone(), listener)?);
-        println!("ops: http://{bound} (/healthz, /readyz, /metrics)");
-    }
-    // The bot reaches Telegram in the background: an outage there must not hold up the API
-    // and the edge (`/readyz` reports the bot as degraded meanwhile).
-    let mut bot = if control_bot {
-        let webhook_addr = webhook.as_ref().map(TcpListener::local_addr).transpose()?;
-        let bot = tmahost_bot::ControlBot::spawn(platform.clone(), webhook)?;
-        match webhook_addr {
-            Some(addr) => println!("control bot: webhook, listening on http://{addr}"),
-            None => println!("control bot: long polling"),
-        }
-        Some(bot)
-    } else {
-        None
-    };
-    if role == Role::All {
-        if let Some(minted) = platform.ensure_bootstrap_token().await? {
-            println!("admin token (shown once; store it now): {}", minted.jwt);
-            // First start: a way into the dashboard before the control bot is set up.
-            if let Some(admin) = platform.config().admin_ids.first() {
-                let link = platform.create_login_link(&platform.telegram_actor(*admin).await?).await?;
-                println!("dashboard login for admin {admin} (works once, {} s): {}", link.valid_for_secs, link.url);
-            }
-        }
-        print_dev_link_hint();
-    }
-    let (database, storage) = platform.describe_stores();
-    tracing::info!(?role, %database, %storage, "tmahost started");
-
-    // One task owns the signals and stops every server gracefully.
-    let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
-    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stopping_tx.send(true);
-        for h in handles {
-            h.stop(true).await;
-        }
-    });
-    let servers = futures_util::future::join_all(servers);
-    match (role, bot.as_mut()) {
-        // The bot is all this role runs: if Telegram rejects the token, exit with why.
-        (Role::Bot, Some(b)) => {
-            tokio::select! {
-                _ = stopping.wait_for(|s| *s) => {}
-                gave_up = b.stopped() => {
-                    gave_up?;
-                }
-            }
-            for result in servers.await {
-                result?;
-            }
-        }
-        _ => {
-            for result in servers.await {
-                result?;
-            }
-        }
-    }
-    if let Some(bot) = bot {
-        let _ = stopping.wait_for(|s| *s).await;
-        bot.stop().await;
-    }
-    platform.close().await;
-    Ok(())
-}
-
-/// On an embedded start, how to open a gated app in a browser. Signed links are not printed:
-/// logs and terminals are copied around, and a link opens the app as a user for an hour.
-fn print_dev_link_hint() {
-    println!("dev links: `tmahost dev-link --bot B [--app A]` prints a signed link to open a gated app in a browser");
+    Ok(app.run(shutdown_signal()).await?)
 }
 
 async fn shutdown_signal() {

@@ -3,7 +3,6 @@
 mod audit;
 mod bots;
 mod deployments;
-mod health;
 mod members;
 mod tokens;
 mod uploads;
@@ -14,7 +13,8 @@ use tmahost_service::{AppRef, BotRef, DeploymentRef, Need, Platform, ServiceErro
 
 use crate::auth::Caller;
 
-pub(crate) use {audit::*, bots::*, deployments::*, health::*, members::*, tokens::*, uploads::*};
+pub(crate) use crate::health::*;
+pub(crate) use {audit::*, bots::*, deployments::*, members::*, tokens::*, uploads::*};
 
 /// `/bots/{bot}…`: a bot as the caller named it (id, username or host label).
 #[derive(Debug, Deserialize)]

@@ -106,13 +106,6 @@ pub async fn rollback(
     Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &app.bot, &app.app, &d)))
 }
 
-/// Prometheus metrics of this process (OpenMetrics text), on the operators' listener.
-pub async fn metrics(p: web::Data<Platform>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(p.metrics().render())
-}
-
 /// The same metrics on the public API listener, for admin tokens only: they name every
 /// tenant's apps and traffic.
 pub async fn metrics_for_admins(p: web::Data<Platform>, c: Caller) -> Result<HttpResponse, ApiError> {
@@ -122,5 +115,5 @@ pub async fn metrics_for_admins(p: web::Data<Platform>, c: Caller) -> Result<Htt
         )
         .into());
     }
-    Ok(metrics(p).await)
+    Ok(crate::health::metrics(p).await)
 }

@@ -1,3 +1,6 @@
+//! Health and metrics handlers: on the API listener, and on the operators' listener that every
+//! role runs (built by the `tmahost` application, which owns the listeners).
+
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use tmahost_service::Platform;
@@ -23,4 +26,11 @@ pub async fn readyz(platform: web::Data<Platform>) -> HttpResponse {
         tracing::warn!(checks = ?readiness.checks, "not ready");
         HttpResponse::ServiceUnavailable().json(readiness)
     }
+}
+
+/// Prometheus metrics of this process (OpenMetrics text), on the operators' listener.
+pub async fn metrics(p: web::Data<Platform>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(p.metrics().render())
 }
