@@ -95,11 +95,11 @@ impl TestApp {
     ) -> (StatusCode, Value) {
         let content_type = if archive.starts_with(&[0x1f, 0x8b]) { "application/gzip" } else { "application/zip" };
         let path = format!("/api/v1/bots/{bot}/apps/{app}/deployments{query}");
-        self.post_bytes(token, &path, content_type, archive).await
+        self.post_bytes(&path, token, content_type, archive).await
     }
 
     /// POSTs raw bytes to the API.
-    pub async fn post_bytes(&self, token: &str, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    pub async fn post_bytes(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
         let req = self
             .http
             .post(format!("{}{path}", self.serve.api))

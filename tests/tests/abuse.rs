@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
-use tmahost_testkit::server::Serve;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -56,25 +56,16 @@ fn get(path: &str, host: &str, extra: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abusive_paths_headers_and_framing_get_clean_refusals() {
-    let serve = Serve::start(&[("TMAHOST_UPLOAD_IDLE_SECS", "2")]);
-    let admin = serve.admin_token.clone().expect("admin token");
-    let http = Client::new();
-    let api = format!("{}/api/v1", serve.api);
-    let res =
-        http.post(format!("{api}/bots")).bearer_auth(&admin).json(&json!({ "token": TOKEN, "username": "Demo_Bot" }));
-    assert_eq!(res.send().await.expect("register").status(), StatusCode::CREATED);
+    let t = TestApp::start(&[("TMAHOST_UPLOAD_IDLE_SECS", "2")]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN, Some("Demo_Bot")).await;
     // Public, so a path that gets past the checks is answered by the manifest (404), not the gate.
-    let settings = json!({ "access": "public", "spa_fallback": false });
-    let res = http.put(format!("{api}/bots/demo-bot/apps/main/settings")).bearer_auth(&admin).json(&settings);
-    assert!(res.send().await.expect("settings").status().is_success());
-    let zip = bundles::zip(&bundles::sample_app("v1"));
-    let upload = http.post(format!("{api}/bots/demo-bot/apps/main/deployments")).bearer_auth(&admin);
-    let res = upload.header("content-type", "application/zip").body(zip).send().await.expect("upload");
-    assert_eq!(res.status(), StatusCode::CREATED);
+    t.settings("demo-bot", "main", json!({ "access": "public", "spa_fallback": false })).await;
+    let (status, body) = t.deploy(&admin, "demo-bot", "main", "", bundles::zip(&bundles::sample_app("v1"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
-    let host = format!("demo-bot.localhost:{port}");
-    let edge = addr(&serve.edge);
+    let host = t.host("demo-bot");
+    let edge = addr(&t.serve.edge);
     let healthy = || async {
         let (status, body) = raw(&edge, &get("/", &host, ""), Duration::from_secs(5)).await;
         assert_eq!(status, Some(200), "the edge still serves the app: {body}");
@@ -157,7 +148,7 @@ async fn abusive_paths_headers_and_framing_get_clean_refusals() {
 
     // An upload that stops sending is cut off after TMAHOST_UPLOAD_IDLE_SECS with 408, and
     // leaves no temp file behind.
-    let api_addr = addr(&serve.api);
+    let api_addr = addr(&t.serve.api);
     let head = format!(
         "POST /api/v1/bots/demo-bot/apps/main/deployments HTTP/1.1\r\nHost: {api_addr}\r\n\
          Authorization: Bearer {admin}\r\nContent-Type: application/zip\r\nContent-Length: 1000000\r\n\r\nPK\x03\x04"
@@ -169,7 +160,7 @@ async fn abusive_paths_headers_and_framing_get_clean_refusals() {
     assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let leftovers: Vec<_> = tmahost_testkit::files_under(serve.data_dir.path())
+        let leftovers: Vec<_> = tmahost_testkit::files_under(t.serve.data_dir.path())
             .into_iter()
             .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("upload-")))
             .collect();

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::{Value, json};
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::fake_telegram::FakeTelegram;
-use tmahost_testkit::server::Serve;
 use tmahost_testkit::{bundles, unavailable};
 
 const TOKEN: &str = tmahost_testkit::TOKEN_A;
@@ -108,17 +108,10 @@ async fn browser(driver: &Driver, profile: &Path) -> fantoccini::Client {
         .expect("webdriver session")
 }
 
-async fn upload(api: &str, admin: &str, files: &[(String, Vec<u8>)]) -> Value {
-    let res = reqwest::Client::new()
-        .post(format!("{api}/api/v1/bots/demo_bot/apps/main/deployments"))
-        .bearer_auth(admin)
-        .header("content-type", "application/zip")
-        .body(bundles::zip(files))
-        .send()
-        .await
-        .expect("upload");
-    assert!(res.status().is_success(), "upload: {}", res.status());
-    res.json().await.expect("json")
+async fn upload(t: &TestApp, admin: &str, files: &[(String, Vec<u8>)]) -> Value {
+    let (status, body) = t.deploy(admin, "demo_bot", "main", "", bundles::zip(files)).await;
+    assert!(status.is_success(), "upload: {status} {body}");
+    body
 }
 
 #[tokio::test]
@@ -129,26 +122,19 @@ async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
 
     let fake = FakeTelegram::start().await;
     fake.add_bot(TOKEN, "Demo_Bot");
-    let serve = Serve::start(&[("TMAHOST_TELEGRAM_API_URL", fake.url.as_str())]);
-    let admin = serve.admin_token.clone().expect("admin token");
-    let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/bots", serve.api))
-        .bearer_auth(&admin)
-        .json(&json!({ "token": TOKEN }))
-        .send()
-        .await
-        .expect("register");
-    assert!(res.status().is_success());
+    let t = TestApp::start(&[("TMAHOST_TELEGRAM_API_URL", fake.url.as_str())]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN, None).await;
     let files = vec![
         ("index.html".to_owned(), PAGE.as_bytes().to_vec()),
         ("app.js".to_owned(), APP_JS.as_bytes().to_vec()),
         ("telegram-web-apps.js".to_owned(), std::fs::read(&sdk).expect("sdk")),
     ];
-    upload(&serve.api, &admin, &files).await;
+    upload(&t, &admin, &files).await;
 
     // The developer's way in: a dev link, signed for a named user.
-    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
-    let out = serve.cli(
+    let port = t.serve.edge.rsplit(':').next().expect("port").to_owned();
+    let out = t.serve.cli(
         &["dev-link", "--bot", "demo_bot", "--user-id", "4242", "--first-name", "Alice", "--start-param", "promo"],
         &[("TMAHOST_PUBLIC_PORT", &port)],
     );
@@ -221,19 +207,12 @@ async fn click(client: &fantoccini::Client, css: &str) {
 #[tokio::test]
 async fn the_dashboard_in_a_browser_logs_in_uploads_rolls_back_and_changes_settings() {
     let Some(driver) = start_chromedriver() else { return };
-    let mut serve = Serve::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
-    let admin = serve.admin_token.clone().expect("admin token");
-    let http = reqwest::Client::new();
-    let res = http
-        .post(format!("{}/api/v1/bots", serve.api))
-        .bearer_auth(&admin)
-        .json(&json!({ "token": TOKEN, "username": "Demo_Bot" }))
-        .send()
-        .await
-        .expect("register");
-    assert!(res.status().is_success());
-    upload(&serve.api, &admin, &bundles::sample_app("v1")).await;
-    let line = serve.printed("dashboard login for admin 1001", Duration::from_secs(5)).expect("login link printed");
+    let mut t = TestApp::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = t.admin().to_owned();
+    let http = t.http.clone();
+    t.register(TOKEN, Some("Demo_Bot")).await;
+    upload(&t, &admin, &bundles::sample_app("v1")).await;
+    let line = t.serve.printed("dashboard login for admin 1001", Duration::from_secs(5)).expect("login link printed");
     let link = line.rsplit(' ').next().expect("url").to_owned();
     let archive = tempfile::Builder::new().suffix(".zip").tempfile().expect("tmp");
     std::fs::write(archive.path(), bundles::zip(&bundles::sample_app("v2"))).expect("zip");
@@ -295,8 +274,8 @@ async fn the_dashboard_in_a_browser_logs_in_uploads_rolls_back_and_changes_setti
     wait_for_text(&client, "v1 is now the active deployment.").await;
 
     // Make the app public; the edge serves it without a session.
-    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
-    let edge = || http.get(format!("{}/", serve.edge)).header("host", format!("demo-bot.localhost:{port}")).send();
+    let host = t.host("demo-bot");
+    let edge = || t.edge(&host, "/").send();
     assert_eq!(edge().await.expect("edge").status(), reqwest::StatusCode::UNAUTHORIZED);
     click(&client, "input[name=access][value=public]").await;
     click(&client, "form[action$='/settings'] button[type=submit]").await;
@@ -313,22 +292,22 @@ async fn the_dashboard_in_a_browser_logs_in_uploads_rolls_back_and_changes_setti
     }
 
     // Create a token, see it once, revoke it.
-    client.goto(&format!("{}/tokens", serve.api)).await.expect("tokens");
+    client.goto(&format!("{}/tokens", t.serve.api)).await.expect("tokens");
     client.find(Locator::Css("#token-name")).await.expect("name").send_keys("browser-ci").await.expect("type");
     click(&client, "form[action='/tokens'] button").await;
     let shown = wait_for_text(&client, "shown only now").await;
     let jwt = client.find(Locator::Css(".minted pre code")).await.expect("token").text().await.expect("text");
     assert!(shown.contains("browser-ci") && jwt.split('.').count() == 3, "{jwt}");
     screenshot(&client, "dashboard-tokens").await;
-    let works = http.get(format!("{}/api/v1/bots", serve.api)).bearer_auth(&jwt).send().await.expect("api");
+    let works = http.get(format!("{}/api/v1/bots", t.serve.api)).bearer_auth(&jwt).send().await.expect("api");
     assert_eq!(works.status(), reqwest::StatusCode::OK);
     click(&client, "form[action$='/revoke'] button").await;
     wait_for_text(&client, "revoked").await;
-    let revoked = http.get(format!("{}/api/v1/bots", serve.api)).bearer_auth(&jwt).send().await.expect("api");
+    let revoked = http.get(format!("{}/api/v1/bots", t.serve.api)).bearer_auth(&jwt).send().await.expect("api");
     assert_eq!(revoked.status(), reqwest::StatusCode::UNAUTHORIZED);
 
     // The audit page, then the link again: used up.
-    client.goto(&format!("{}/bots/demo-bot/audit", serve.api)).await.expect("audit");
+    client.goto(&format!("{}/bots/demo-bot/audit", t.serve.api)).await.expect("audit");
     wait_for_text(&client, "deployment.rollback").await;
     screenshot(&client, "dashboard-audit").await;
     client.goto(&link).await.expect("link again");

@@ -5,24 +5,23 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Digest;
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::fake_telegram::FakeTelegram;
-use tmahost_testkit::server::{Serve, binary};
+use tmahost_testkit::server::binary;
 
 const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
 const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
 
 /// A server with two registered bots and a developer's shell pointed at it.
 struct Setup {
-    serve: Serve,
+    app: TestApp,
     _fake: FakeTelegram,
     admin: String,
-    http: Client,
     /// `XDG_CONFIG_HOME` and `HOME` of the CLI, so `tmahost login` never touches the real one.
     home: tempfile::TempDir,
-    port: String,
 }
 
 impl Setup {
@@ -32,27 +31,12 @@ impl Setup {
         fake.add_bot(TOKEN_B, "Other_Bot");
         let mut all = vec![("TMAHOST_TELEGRAM_API_URL", fake.url.as_str())];
         all.extend_from_slice(env);
-        let serve = Serve::start(&all);
-        let admin = serve.admin_token.clone().expect("admin token");
-        // Redirects are asserted, not followed.
-        // No idle connections: CLI runs in between outlast the server's keep-alive.
-        let http = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("client");
+        let app = TestApp::start(&all);
+        let admin = app.admin().to_owned();
         for token in [TOKEN_A, TOKEN_B] {
-            let res = http
-                .post(format!("{}/api/v1/bots", serve.api))
-                .bearer_auth(&admin)
-                .json(&json!({ "token": token }))
-                .send()
-                .await
-                .expect("register");
-            assert_eq!(res.status(), StatusCode::CREATED);
+            app.register(token, None).await;
         }
-        let port = serve.edge.rsplit(':').next().expect("port").to_owned();
-        Self { serve, _fake: fake, admin, http, home: tempfile::tempdir().expect("home"), port }
+        Self { app, _fake: fake, admin, home: tempfile::tempdir().expect("home") }
     }
 
     /// `tmahost <args>` with the server and admin token in the environment.
@@ -66,7 +50,7 @@ impl Setup {
         }
         cmd.env("XDG_CONFIG_HOME", self.home.path())
             .env("HOME", self.home.path())
-            .env("TMAHOST_SERVER", &self.serve.api)
+            .env("TMAHOST_SERVER", &self.app.serve.api)
             .env("TMAHOST_TOKEN", &self.admin);
         for (k, v) in env {
             cmd.env(k, v);
@@ -91,29 +75,13 @@ impl Setup {
         serde_json::from_str(&self.ok(&all)).expect("JSON on stdout")
     }
 
-    /// A counter from the API's `/metrics` (0 before its first increment).
-    async fn metric(&self, series: &str) -> u64 {
-        let text = self.http.get(format!("{}/metrics", self.serve.api)).bearer_auth(&self.admin).send().await;
-        let text = text.expect("metrics");
-        assert_eq!(text.status(), reqwest::StatusCode::OK, "admins read the API's metrics");
-        let text = text.text().await.expect("text");
-        text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
-    }
-
     async fn stored(&self) -> u64 {
-        self.metric("tmahost_blob_uploads_total{result=\"stored\"}").await
+        self.app.metric("tmahost_blob_uploads_total{result=\"stored\"}").await
     }
 
     /// Body of `path` on a host of the edge (`demo-bot`, or a preview host), with its status.
     async fn edge(&self, label: &str, path: &str) -> (StatusCode, String) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.serve.edge))
-            .header("host", format!("{label}.localhost:{}", self.port))
-            .send()
-            .await
-            .expect("edge");
-        (res.status(), res.text().await.unwrap_or_default())
+        self.app.edge_text(&self.app.host(label), path).await
     }
 
     /// Waits until the edge serves `needle` at `/` of `label`.
@@ -124,30 +92,13 @@ impl Setup {
     /// Waits until the edge serves `needle` at `path` of `label`: a deploy's answer comes
     /// before the edge has swapped its routing table, which takes milliseconds.
     async fn edge_serves_at(&self, label: &str, path: &str, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let (status, body) = self.edge(label, path).await;
-            if status == StatusCode::OK && body.contains(needle) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{label} serves {status} {body:?}, not {needle:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.serve.api)).bearer_auth(token)
+        let host = self.app.host(label);
+        let request = || self.app.edge(&host, path);
+        self.app.wait_for_edge(Duration::from_secs(5), request, StatusCode::OK, needle).await;
     }
 
     async fn make_public(&self, bot: &str) {
-        let res = self
-            .api(reqwest::Method::PUT, &format!("/api/v1/bots/{bot}/apps/main/settings"), &self.admin)
-            .await
-            .json(&json!({ "access": "public" }))
-            .send()
-            .await
-            .expect("settings");
-        assert!(res.status().is_success(), "{}", res.text().await.unwrap_or_default());
+        self.app.settings(bot, "main", json!({ "access": "public" })).await;
     }
 }
 
@@ -196,15 +147,8 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
     assert_eq!((v1["version"].as_i64(), v1["status"].as_str()), (Some(1), Some("active")), "{v1}");
     assert_eq!(v1["uploaded_blobs"], 6, "{v1}");
     assert_eq!(s.stored().await, 6);
-    let files = s
-        .api(reqwest::Method::GET, "/api/v1/bots/demo-bot/apps/main/deployments/v1/files", &s.admin)
-        .await
-        .send()
-        .await
-        .expect("files")
-        .json::<Value>()
-        .await
-        .expect("json");
+    let path = "/api/v1/bots/demo-bot/apps/main/deployments/v1/files";
+    let (_, files) = s.app.api(reqwest::Method::GET, path, Some(&s.admin), None).await;
     let paths: Vec<&str> = files.as_array().expect("list").iter().filter_map(|f| f["path"].as_str()).collect();
     // Ignored files and dotfiles stay home; .well-known goes; _redirects becomes rules.
     assert_eq!(
@@ -219,7 +163,7 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
     write_tree(dist, &[("assets/app.js", b"console.log('app v2');")]);
     let out = s.ok(&["deploy", dir, "--bot", "demo_bot"]);
     assert!(out.contains("deployed v2") && out.contains("1 uploaded, 5 already stored"), "{out}");
-    assert!(out.contains(&format!("url:     http://demo-bot.localhost:{}/", s.port)), "{out}");
+    assert!(out.contains(&format!("url:     http://{}/", s.app.host("demo-bot"))), "{out}");
     assert_eq!(s.stored().await, 7, "one new blob for a one-file change");
     s.edge_serves_at("demo-bot", "/assets/app.js", "console.log('app v2');").await;
 
@@ -264,7 +208,7 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
     s.edge_serves("demo-bot", "zipped").await;
 
     // Nothing of the uploads is left in the server's scratch space.
-    let left = tmahost_testkit::files_under(&s.serve.data_dir.path().join("tmp"));
+    let left = tmahost_testkit::files_under(&s.app.serve.data_dir.path().join("tmp"));
     assert!(left.is_empty(), "temp files left behind: {left:?}");
 }
 
@@ -311,7 +255,7 @@ async fn client_errors_are_clear_and_exit_non_zero() {
     assert_eq!(s.stored().await, 0, "nothing was uploaded by failed deploys");
 
     // login stores the server and token privately; later commands need neither variable.
-    let mut login = s.command(&["login", "--server", &s.serve.api], &[]);
+    let mut login = s.command(&["login", "--server", &s.app.serve.api], &[]);
     login.env_remove("TMAHOST_SERVER").env_remove("TMAHOST_TOKEN").stdin(Stdio::piped()).stdout(Stdio::piped());
     login.stderr(Stdio::piped());
     let mut child = login.spawn().expect("login");
@@ -406,8 +350,7 @@ async fn a_deploy_killed_mid_upload_is_never_served_and_the_next_one_resumes() {
     assert_eq!(uploaded + cut, FILES + 1, "every content stored exactly once: {uploaded} now + {cut} before");
     assert_eq!(s.stored().await - before, FILES + 1);
     s.edge_serves("demo-bot", "<title>big</title>").await;
-    let res =
-        s.http.get(format!("{}/media/47.bin", s.serve.edge)).header("host", format!("demo-bot.localhost:{}", s.port));
+    let res = s.app.edge(&s.app.host("demo-bot"), "/media/47.bin");
     let res = res.send().await.expect("edge");
     let (status, body) = (res.status(), res.bytes().await.expect("body"));
     assert_eq!((status, body.len()), (StatusCode::OK, 1024 * 1024));
@@ -423,34 +366,27 @@ async fn the_digest_protocol_verifies_every_blob_and_keeps_tenants_apart() {
         "app.js": { "sha256": sha_hex(&app_js), "size": app_js.len() },
     }});
     let post = |bot: &str, token: &str, body: Value| {
-        let req = s.http.post(format!("{}/api/v1/bots/{bot}/apps/main/deployments", s.serve.api)).bearer_auth(token);
+        let req =
+            s.app.http.post(format!("{}/api/v1/bots/{bot}/apps/main/deployments", s.app.serve.api)).bearer_auth(token);
         req.json(&body).send()
     };
     let put = |sha: String, token: &str, body: Vec<u8>| {
-        s.http.put(format!("{}/api/v1/blobs/{sha}", s.serve.api)).bearer_auth(token).body(body).send()
+        s.app.http.put(format!("{}/api/v1/blobs/{sha}", s.app.serve.api)).bearer_auth(token).body(body).send()
     };
     let res = post("demo-bot", &s.admin, manifest.clone()).await.expect("post");
     assert_eq!(res.status(), StatusCode::CREATED);
     let plan: Value = res.json().await.expect("plan");
     assert_eq!((plan["status"].as_str(), plan["missing"].as_array().map(Vec::len)), (Some("uploading"), Some(2)));
-    let finalize = format!("{}{}", s.serve.api, plan["finalize_url"].as_str().expect("url"));
+    let finalize = format!("{}{}", s.app.serve.api, plan["finalize_url"].as_str().expect("url"));
 
     // Finalizing early names what is missing; nothing becomes visible.
-    let res = s.http.post(&finalize).bearer_auth(&s.admin).send().await.expect("finalize");
+    let res = s.app.http.post(&finalize).bearer_auth(&s.admin).send().await.expect("finalize");
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.expect("text").contains("missing_blobs"));
 
     // A token for another bot cannot feed this deployment; wrong bytes are refused.
-    let other = s
-        .api(reqwest::Method::POST, "/api/v1/tokens", &s.admin)
-        .await
-        .json(&json!({ "name": "other", "scope": { "bots": [222222222] } }))
-        .send()
-        .await
-        .expect("token")
-        .json::<Value>()
-        .await
-        .expect("json");
+    let body = json!({ "name": "other", "scope": { "bots": [222222222] } });
+    let (_, other) = s.app.api(reqwest::Method::POST, "/api/v1/tokens", Some(&s.admin), Some(body)).await;
     let other = other["token"].as_str().expect("jwt").to_owned();
     assert_eq!(put(sha_hex(&index), &other, index.clone()).await.expect("put").status(), StatusCode::NOT_FOUND);
     let res = put(sha_hex(&index), &s.admin, b"<!doctype html>DIGEST".to_vec()).await.expect("put");
@@ -477,15 +413,15 @@ async fn the_digest_protocol_verifies_every_blob_and_keeps_tenants_apart() {
     assert_eq!(put(sha_hex(&index), &s.admin, index.clone()).await.expect("again").status(), StatusCode::OK);
     assert_eq!(put(sha_hex(&app_js), &s.admin, app_js.clone()).await.expect("js").status(), StatusCode::CREATED);
 
-    let res = s.http.post(&finalize).bearer_auth(&s.admin).send().await.expect("finalize");
+    let res = s.app.http.post(&finalize).bearer_auth(&s.admin).send().await.expect("finalize");
     assert_eq!(res.status(), StatusCode::OK);
     let done: Value = res.json().await.expect("json");
     assert_eq!((done["status"].as_str(), done["new_blobs"].as_u64()), (Some("active"), Some(2)));
     assert_eq!(
-        s.http.post(&finalize).bearer_auth(&s.admin).send().await.expect("twice").status(),
+        s.app.http.post(&finalize).bearer_auth(&s.admin).send().await.expect("twice").status(),
         StatusCode::CONFLICT
     );
-    assert_eq!(s.metric("tmahost_blob_uploads_total{result=\"rejected\"}").await, 4);
+    assert_eq!(s.app.metric("tmahost_blob_uploads_total{result=\"rejected\"}").await, 4);
 
     // Bad manifests get the archive rules' codes.
     for (files, code) in [
@@ -498,8 +434,9 @@ async fn the_digest_protocol_verifies_every_blob_and_keeps_tenants_apart() {
         assert!(res.text().await.expect("text").contains(code), "{code}");
     }
     let doc: Value = s
+        .app
         .http
-        .get(format!("{}/api/v1/openapi.json", s.serve.api))
+        .get(format!("{}/api/v1/openapi.json", s.app.serve.api))
         .send()
         .await
         .expect("doc")

@@ -6,11 +6,11 @@
 //! back, change settings). Only the owner's succeed, and a success always shows the target's
 //! own content.
 
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
 use tmahost_testkit::dns::DnsServer;
-use tmahost_testkit::server::Serve;
 use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
 
 const BOTS: [(&str, &str, &str); 2] =
@@ -55,37 +55,19 @@ fn launch_data(bot: usize, user: i64) -> String {
     tmahost_testkit::launch_data(BOTS[bot].0, &format!(r#"{{"id":{user},"first_name":"Tenant{bot}"}}"#))
 }
 
-async fn api(
-    http: &Client,
-    serve: &Serve,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let res = http.request(method, format!("{}{path}", serve.api)).bearer_auth(token).json(&body).send().await;
-    let res = res.expect("api");
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
+async fn api(srv: &TestApp, token: &str, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+    srv.api(method, path, Some(token), Some(body)).await
 }
 
-async fn deploy_zip(http: &Client, serve: &Serve, token: &str, target: &Target, v: u32) -> StatusCode {
+async fn deploy_zip(srv: &TestApp, token: &str, target: &Target, v: u32) -> StatusCode {
     let zip = bundles::zip(&bundles::sample_app(&target.content(v)));
-    let res = http
-        .post(format!("{}{}/deployments", serve.api, target.api_path()))
-        .bearer_auth(token)
-        .header("content-type", "application/zip")
-        .body(zip)
-        .send()
-        .await
-        .expect("upload");
-    res.status()
+    srv.post_bytes(&format!("{}/deployments", target.api_path()), token, "application/zip", zip).await.0
 }
 
 /// An edge request to `host` with one credential; the status and the body.
-async fn edge(http: &Client, serve: &Serve, host: &str, path: &str, cred: &Cred) -> (StatusCode, String) {
-    let mut req = http.get(format!("{}{path}", serve.edge)).header("host", host);
-    req = match cred {
+async fn edge(srv: &TestApp, host: &str, path: &str, cred: &Cred) -> (StatusCode, String) {
+    let req = srv.edge(host, path);
+    let req = match cred {
         Cred::Cookie(_, c) => req.header("cookie", c),
         Cred::Tma(_, raw) => req.header("authorization", format!("tma {raw}")),
     };
@@ -117,47 +99,37 @@ async fn every_credential_reaches_its_own_tenant_only() {
     let dns = DnsServer::start().await;
     let dns_addr = dns.addr.to_string();
     // Debug logs: the secrets check at the end reads everything the process said.
-    let mut serve =
-        Serve::start(&[("TMAHOST_ADMIN_IDS", "1001"), ("TMAHOST_LOG", "debug"), ("TMAHOST_DNS_SERVER", &dns_addr)]);
-    let admin = serve.admin_token.clone().expect("bootstrap token");
-    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
+    let mut srv =
+        TestApp::start(&[("TMAHOST_ADMIN_IDS", "1001"), ("TMAHOST_LOG", "debug"), ("TMAHOST_DNS_SERVER", &dns_addr)]);
+    let admin = srv.admin().to_owned();
+    let http = srv.http.clone();
 
     // Two bots, two apps each, two versions each (v1 for previews), a custom domain each.
     let mut targets = Vec::new();
     for (b, (token, username, label)) in BOTS.iter().enumerate() {
         let body = json!({ "token": token, "username": username });
-        assert_eq!(api(&http, &serve, &admin, Method::POST, "/api/v1/bots", body).await.0, StatusCode::CREATED);
+        assert_eq!(api(&srv, &admin, Method::POST, "/api/v1/bots", body).await.0, StatusCode::CREATED);
         let path = format!("/api/v1/bots/{label}/apps");
-        assert_eq!(
-            api(&http, &serve, &admin, Method::POST, &path, json!({ "slug": "two" })).await.0,
-            StatusCode::CREATED
-        );
+        assert_eq!(api(&srv, &admin, Method::POST, &path, json!({ "slug": "two" })).await.0, StatusCode::CREATED);
         for slug in APPS {
-            let host = if slug == "main" {
-                format!("{label}.localhost:{port}")
-            } else {
-                format!("{slug}--{label}.localhost:{port}")
-            };
+            let host = if slug == "main" { srv.host(label) } else { srv.host(&format!("{slug}--{label}")) };
             let mut t =
                 Target { bot: b, slug, host, preview_host: String::new(), domain: format!("{slug}.tenant{b}.example") };
             for v in [1, 2] {
-                assert_eq!(deploy_zip(&http, &serve, &admin, &t, v).await, StatusCode::CREATED);
+                assert_eq!(deploy_zip(&srv, &admin, &t, v).await, StatusCode::CREATED);
             }
-            let (_, list) =
-                api(&http, &serve, &admin, Method::GET, &format!("{}/deployments", t.api_path()), Value::Null).await;
+            let (_, list) = api(&srv, &admin, Method::GET, &format!("{}/deployments", t.api_path()), Value::Null).await;
             let v1 = list.as_array().and_then(|l| l.iter().find(|d| d["version"] == 1)).expect("v1").clone();
             t.preview_host = host_of(v1["preview_url"].as_str().expect("preview_url"));
             let settings = json!({ "custom_domain": t.domain });
-            let (s, body) =
-                api(&http, &serve, &admin, Method::PUT, &format!("{}/settings", t.api_path()), settings).await;
+            let (s, body) = api(&srv, &admin, Method::PUT, &format!("{}/settings", t.api_path()), settings).await;
             assert_eq!(s, StatusCode::OK, "{body}");
             // The owner publishes the proof the API showed, and asks for the check.
             let proof = &body["domain"];
             dns.set_txt(proof["txt_name"].as_str().expect("txt_name"), proof["txt_value"].as_str().expect("txt_value"))
                 .await;
             let (s, status) =
-                api(&http, &serve, &admin, Method::POST, &format!("{}/domain/verify", t.api_path()), Value::Null).await;
+                api(&srv, &admin, Method::POST, &format!("{}/domain/verify", t.api_path()), Value::Null).await;
             assert_eq!((s, status["status"].as_str()), (StatusCode::OK, Some("verified")), "{status}");
             targets.push(t);
         }
@@ -166,7 +138,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
     // The edge swaps its routing table asynchronously after a change: wait for the last domain.
     let last = targets.last().expect("targets").domain.clone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while http.get(format!("{}/", serve.edge)).header("host", &last).send().await.expect("edge").status()
+    while http.get(format!("{}/", srv.serve.edge)).header("host", &last).send().await.expect("edge").status()
         == StatusCode::NOT_FOUND
     {
         assert!(std::time::Instant::now() < deadline, "custom domain {last} never routed");
@@ -177,7 +149,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
     let mut creds = Vec::new();
     for (i, t) in targets.iter().enumerate() {
         let res = http
-            .post(format!("{}/_tma/session", serve.edge))
+            .post(format!("{}/_tma/session", srv.serve.edge))
             .header("host", &t.host)
             .json(&json!({ "init_data": launch_data(t.bot, 7000 + i as i64) }))
             .send()
@@ -197,8 +169,8 @@ async fn every_credential_reaches_its_own_tenant_only() {
         for t in &targets {
             let ways = [(&t.host, 2), (&t.preview_host, 1), (&t.domain, 2)];
             for (host, version) in ways {
-                let (s, body) = edge(&http, &serve, host, ASSET, cred).await;
-                let (me, _) = edge(&http, &serve, host, "/_tma/me", cred).await;
+                let (s, body) = edge(&srv, host, ASSET, cred).await;
+                let (me, _) = edge(&srv, host, "/_tma/me", cred).await;
                 tried += 2;
                 if cred.opens(&targets, t) {
                     assert_eq!((s, me), (StatusCode::OK, StatusCode::OK), "{cred:?} on {host}");
@@ -214,18 +186,18 @@ async fn every_credential_reaches_its_own_tenant_only() {
     // Edge credentials are not API credentials, and API tokens do not open apps.
     let Cred::Cookie(_, cookie) = &creds[0] else { unreachable!() };
     let jwt = cookie.split_once('=').expect("pair").1;
-    assert_eq!(api(&http, &serve, jwt, Method::GET, "/api/v1/bots", Value::Null).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api(&srv, jwt, Method::GET, "/api/v1/bots", Value::Null).await.0, StatusCode::UNAUTHORIZED);
 
     // API tokens scoped to one bot.
     let mut tokens = Vec::new();
     for (token, _, _) in BOTS {
         let id = token.split(':').next().expect("bot id").parse::<i64>().expect("id");
         let body = json!({ "name": format!("ci-{id}"), "scope": { "bots": [id] } });
-        let (s, created) = api(&http, &serve, &admin, Method::POST, "/api/v1/tokens", body).await;
+        let (s, created) = api(&srv, &admin, Method::POST, "/api/v1/tokens", body).await;
         assert_eq!(s, StatusCode::CREATED, "{created}");
         tokens.push(created["token"].as_str().expect("token").to_owned());
     }
-    let res = http.get(format!("{}{ASSET}", serve.edge)).header("host", &targets[0].host).bearer_auth(&tokens[0]);
+    let res = http.get(format!("{}{ASSET}", srv.serve.edge)).header("host", &targets[0].host).bearer_auth(&tokens[0]);
     assert_eq!(res.send().await.expect("edge").status(), StatusCode::UNAUTHORIZED, "an API token opens no app");
 
     // API matrix: token x app x (read, deploy, roll back, settings).
@@ -235,15 +207,14 @@ async fn every_credential_reaches_its_own_tenant_only() {
             let own = b == t.bot;
             let want = |ok: StatusCode| if own { ok } else { StatusCode::NOT_FOUND };
             let path = t.api_path();
-            let read = api(&http, &serve, token, Method::GET, &format!("{path}/deployments"), Value::Null).await.0;
-            let deploy = deploy_zip(&http, &serve, token, t, next_version[i]).await;
+            let read = api(&srv, token, Method::GET, &format!("{path}/deployments"), Value::Null).await.0;
+            let deploy = deploy_zip(&srv, token, t, next_version[i]).await;
             if own {
                 next_version[i] += 1;
             }
-            let rollback =
-                api(&http, &serve, token, Method::POST, &format!("{path}/rollback"), json!({ "to": 2 })).await.0;
+            let rollback = api(&srv, token, Method::POST, &format!("{path}/rollback"), json!({ "to": 2 })).await.0;
             let settings = json!({ "custom_domain": t.domain });
-            let settings = api(&http, &serve, token, Method::PUT, &format!("{path}/settings"), settings).await.0;
+            let settings = api(&srv, token, Method::PUT, &format!("{path}/settings"), settings).await.0;
             tried += 4;
             assert_eq!(
                 [read, deploy, rollback, settings],
@@ -259,10 +230,10 @@ async fn every_credential_reaches_its_own_tenant_only() {
         let owner = 5000 + b as i64;
         let body = json!({ "role": "owner" });
         let path = format!("/api/v1/bots/{label}/members/{owner}");
-        assert!(api(&http, &serve, &admin, Method::PUT, &path, body).await.0.is_success());
+        assert!(api(&srv, &admin, Method::PUT, &path, body).await.0.is_success());
     }
     for (b, (_, _, label)) in BOTS.iter().enumerate() {
-        let browser: Browser = log_in(&serve, &http, 5000 + b as i64).await;
+        let browser: Browser = log_in(&srv.serve, &http, 5000 + b as i64).await;
         let own_page = browser.get(&format!("/bots/{label}")).await;
         assert_eq!(own_page.status, StatusCode::OK);
         let csrf = csrf_of(&own_page.body);
@@ -322,7 +293,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
         let want = format!("hello from {}", t.content(2));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            let (s, body) = edge(&http, &serve, &t.host, ASSET, own).await;
+            let (s, body) = edge(&srv, &t.host, ASSET, own).await;
             if s == StatusCode::OK && body.contains(&want) {
                 break;
             }
@@ -334,7 +305,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
 
     // Secrets never reach stdout or the (debug) logs of all that: bot tokens, the master key,
     // API tokens and session cookies.
-    let master = std::fs::read_to_string(serve.data_dir.path().join("master.key")).expect("master key");
+    let master = std::fs::read_to_string(srv.serve.data_dir.path().join("master.key")).expect("master key");
     let mut secrets: Vec<String> = vec![master.trim().to_owned()];
     for (token, _, _) in BOTS {
         secrets.push(token.to_owned());
@@ -345,7 +316,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
         Cred::Cookie(_, pair) => pair.split_once('=').map(|(_, jwt)| jwt.to_owned()),
         Cred::Tma(..) => None,
     }));
-    let output = serve.output();
+    let output = srv.serve.output();
     assert!(output.len() > 100, "debug logs were captured ({} lines)", output.len());
     for secret in &secrets {
         assert!(secret.len() >= 20, "a real secret: {secret}");

@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
 use tmahost_testkit::fake_telegram::FakeTelegram;
 use tmahost_testkit::postgres::PgServer;
@@ -16,7 +17,7 @@ use tmahost_testkit::server::Serve;
 const TOKEN: &str = tmahost_testkit::TOKEN_A;
 
 struct Edge {
-    serve: Serve,
+    app: TestApp,
     ops: String,
 }
 
@@ -25,34 +26,29 @@ impl Edge {
         let mut serve = Serve::start_role("edge", env);
         let line = serve.printed("ops: ", Duration::from_secs(10)).expect("ops listener");
         let ops = line.trim_start_matches("ops: ").split_whitespace().next().expect("url").to_owned();
-        Self { serve, ops }
+        Self { app: TestApp::new(serve), ops }
     }
 
     /// `/` of the app on this edge.
-    async fn index(&self, http: &Client) -> Option<String> {
-        let port = self.serve.edge.rsplit(':').next().expect("port");
-        let res = http
-            .get(format!("{}/", self.serve.edge))
-            .header("host", format!("demo-bot.localhost:{port}"))
-            .send()
-            .await
-            .ok()?;
+    async fn index(&self) -> Option<String> {
+        let res = self.app.edge(&self.app.host("demo-bot"), "/").send().await.ok()?;
         (res.status() == StatusCode::OK).then_some(res.text().await.ok()?)
     }
 
-    async fn ready(&self, http: &Client) -> StatusCode {
-        http.get(format!("{}/readyz", self.ops)).send().await.map_or(StatusCode::BAD_GATEWAY, |r| r.status())
+    async fn ready(&self) -> StatusCode {
+        let res = self.app.http.get(format!("{}/readyz", self.ops)).send().await;
+        res.map_or(StatusCode::BAD_GATEWAY, |r| r.status())
     }
 }
 
 /// Polls both edges until each serves `needle`; returns how long that took.
-async fn both_serve(edges: &[Edge], http: &Client, needle: &str, within: Duration) -> Duration {
+async fn both_serve(edges: &[Edge], needle: &str, within: Duration) -> Duration {
     let start = Instant::now();
     let mut done = [false, false];
     while !done.iter().all(|d| *d) {
         for (i, e) in edges.iter().enumerate() {
             if !done[i] {
-                done[i] = e.index(http).await.is_some_and(|b| b.contains(needle));
+                done[i] = e.index().await.is_some_and(|b| b.contains(needle));
             }
         }
         assert!(start.elapsed() < within, "edges serve {needle:?}: {done:?} after {:?}", start.elapsed());
@@ -82,25 +78,22 @@ async fn two_edges_follow_the_api_through_postgres_and_s3_and_ride_out_a_databas
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let api = Serve::start_role("api", &env);
-    let out = api.cli(&["admin", "token", "create", "--scope", "admin"], &[]);
+    let api = TestApp::new(Serve::start_role("api", &env));
+    let out = api.serve.cli(&["admin", "token", "create", "--scope", "admin"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let admin = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
     let edges = [Edge::start(&env), Edge::start(&env)];
-    // A hung request fails the test instead of stalling it.
-    let http = Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(20)).build().expect("client");
-    let call =
-        |method: reqwest::Method, path: &str| http.request(method, format!("{}{path}", api.api)).bearer_auth(&admin);
-
-    let res =
-        call(reqwest::Method::POST, "/api/v1/bots").json(&json!({ "token": TOKEN })).send().await.expect("register");
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let res = call(reqwest::Method::PUT, "/api/v1/bots/demo-bot/apps/main/settings")
-        .json(&json!({ "access": "public" }))
-        .send()
-        .await
-        .expect("settings");
-    assert!(res.status().is_success());
+    // A hung request fails the test instead of stalling it (the client has a timeout).
+    let http = api.http.clone();
+    let call = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{}{path}", api.serve.api)).bearer_auth(&admin)
+    };
+    let body = json!({ "token": TOKEN });
+    let (s, bot) = api.api(reqwest::Method::POST, "/api/v1/bots", Some(&admin), Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{bot}");
+    let path = "/api/v1/bots/demo-bot/apps/main/settings";
+    let (s, settings) = api.api(reqwest::Method::PUT, path, Some(&admin), Some(json!({ "access": "public" }))).await;
+    assert!(s.is_success(), "{settings}");
     let deploy = |version: &'static str| {
         call(reqwest::Method::POST, "/api/v1/bots/demo-bot/apps/main/deployments")
             .header("content-type", "application/zip")
@@ -110,18 +103,19 @@ async fn two_edges_follow_the_api_through_postgres_and_s3_and_ride_out_a_databas
 
     // A deployment through the api is served by both edges (blobs from S3).
     assert_eq!(deploy("first-version").await.expect("v1").status(), StatusCode::CREATED);
-    both_serve(&edges, &http, "first-version", Duration::from_secs(5)).await;
+    both_serve(&edges, "first-version", Duration::from_secs(5)).await;
     assert_eq!(deploy("second-version").await.expect("v2").status(), StatusCode::CREATED);
-    both_serve(&edges, &http, "second-version", Duration::from_secs(5)).await;
+    both_serve(&edges, "second-version", Duration::from_secs(5)).await;
 
     // A rollback reaches both within a second (asserted with room for a slow CI machine).
     let res = call(reqwest::Method::POST, "/api/v1/bots/demo-bot/apps/main/rollback").json(&json!({ "to": 1 })).send();
     assert_eq!(res.await.expect("rollback").status(), StatusCode::OK);
-    let lag = both_serve(&edges, &http, "first-version", Duration::from_secs(3)).await;
+    let lag = both_serve(&edges, "first-version", Duration::from_secs(3)).await;
     eprintln!("rollback visible on both edges after {} ms", lag.as_millis());
     for e in &edges {
-        assert_eq!(e.ready(&http).await, StatusCode::OK);
-        let metrics = http.get(format!("{}/metrics", e.ops)).send().await.expect("metrics").text().await.expect("text");
+        assert_eq!(e.ready().await, StatusCode::OK);
+        let metrics =
+            e.app.http.get(format!("{}/metrics", e.ops)).send().await.expect("metrics").text().await.expect("text");
         assert!(metrics.contains("tmahost_change_notification_lag_seconds_count"), "{metrics}");
         assert!(metrics.contains("tmahost_edge_responses_total{app=\"main--demo-bot\",status=\"2xx\"}"), "{metrics}");
     }
@@ -130,17 +124,17 @@ async fn two_edges_follow_the_api_through_postgres_and_s3_and_ride_out_a_databas
     pg.stop();
     for e in &edges {
         for _ in 0..3 {
-            let body = e.index(&http).await.expect("served from cache during the outage");
+            let body = e.index().await.expect("served from cache during the outage");
             assert!(body.contains("first-version"));
         }
-        assert_eq!(e.ready(&http).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.ready().await, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     // It comes back: the edges are ready again and follow new deploys without a restart.
     pg.restart();
     for e in &edges {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while e.ready(&http).await != StatusCode::OK {
+        while e.ready().await != StatusCode::OK {
             assert!(Instant::now() < deadline, "edge not ready after the database came back");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -154,13 +148,13 @@ async fn two_edges_follow_the_api_through_postgres_and_s3_and_ride_out_a_databas
         assert!(Instant::now() < deadline, "the api did not recover");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    both_serve(&edges, &http, "third-version", Duration::from_secs(10)).await;
+    both_serve(&edges, "third-version", Duration::from_secs(10)).await;
 
     // The object store goes away (moto keeps buckets in memory, so it does not come back):
     // what the edges hold in memory is still served, and they say they are not ready.
     drop(s3);
     for e in &edges {
-        assert!(e.index(&http).await.expect("served from memory").contains("third-version"));
-        assert_eq!(e.ready(&http).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.index().await.expect("served from memory").contains("third-version"));
+        assert_eq!(e.ready().await, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

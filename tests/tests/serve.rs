@@ -5,47 +5,13 @@ use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
 use tmahost_testkit::fake_telegram::FakeTelegram;
 use tmahost_testkit::server::Serve;
 
 const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
 const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
-
-struct Api {
-    http: Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn upload(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("upload");
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-}
 
 fn multipart(file: &[u8]) -> (String, Vec<u8>) {
     let boundary = "tmahostboundary7MA4YWxk";
@@ -70,53 +36,52 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     fake.add_bot(TOKEN_B, "Other_Bot");
     let mut env = vec![("TMAHOST_TELEGRAM_API_URL", fake.url.as_str()), ("TMAHOST_MAX_ARCHIVE_BYTES", "5000000")];
     env.extend_from_slice(extra_env);
-    let serve = Serve::start(&env);
-    let admin = serve.admin_token.clone().expect("first start prints an admin token");
+    let mut t = TestApp::start(&env);
+    let admin = t.admin().to_owned();
     // App URLs carry the edge's bound port.
-    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
-    let api = Api { http: Client::new(), base: serve.api.clone() };
+    let port = t.serve.edge.rsplit(':').next().expect("edge port").to_owned();
     let (get, post, delete) = (Method::GET, Method::POST, Method::DELETE);
 
     // Health, readiness and the OpenAPI document.
-    assert_eq!(api.call(get.clone(), "/healthz", None, None).await.0, StatusCode::OK);
-    assert_eq!(api.call(get.clone(), "/readyz", None, None).await.0, StatusCode::OK);
-    let (s, doc) = api.call(get.clone(), "/api/v1/openapi.json", None, None).await;
+    assert_eq!(t.api(get.clone(), "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(t.api(get.clone(), "/readyz", None, None).await.0, StatusCode::OK);
+    let (s, doc) = t.api(get.clone(), "/api/v1/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(doc["paths"]["/api/v1/bots/{bot}/apps/{app}/deployments"]["post"].is_object(), "{doc}");
 
     // No token, bad token.
-    let (s, body) = api.call(get.clone(), "/api/v1/bots", None, None).await;
+    let (s, body) = t.api(get.clone(), "/api/v1/bots", None, None).await;
     assert_eq!((s, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
-    let (s, _) = api.call(get.clone(), "/api/v1/bots", Some("not.a.jwt"), None).await;
+    let (s, _) = t.api(get.clone(), "/api/v1/bots", Some("not.a.jwt"), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // Register a bot: username comes from getMe on the (fake) Bot API.
-    let (s, bot) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_A }))).await;
+    let (s, bot) = t.api(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_A }))).await;
     assert_eq!(s, StatusCode::CREATED, "{bot}");
     assert_eq!(bot["username"], "Demo_Bot");
     assert_eq!(bot["url"], format!("http://demo-bot.localhost:{port}/"));
     let get_me = fake.calls_to("getMe");
     assert_eq!(get_me.len(), 1);
     assert_eq!(get_me[0].token, TOKEN_A);
-    let (s, body) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": "nope" }))).await;
+    let (s, body) = t.api(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": "nope" }))).await;
     assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_token"));
     let unknown = "333333333:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-    let (s, body) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": unknown }))).await;
+    let (s, body) = t.api(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": unknown }))).await;
     assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "telegram_rejected_token"));
-    let (s, body) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_A }))).await;
+    let (s, body) = t.api(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_A }))).await;
     assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "conflict"));
 
     // Create an app; `main` exists already.
     let (s, app) =
-        api.call(post.clone(), "/api/v1/bots/demo_bot/apps", Some(&admin), Some(json!({ "slug": "shop" }))).await;
+        t.api(post.clone(), "/api/v1/bots/demo_bot/apps", Some(&admin), Some(json!({ "slug": "shop" }))).await;
     assert_eq!(s, StatusCode::CREATED, "{app}");
     assert_eq!(app["url"], format!("http://shop--demo-bot.localhost:{port}/"));
-    let (_, apps) = api.call(get.clone(), "/api/v1/bots/111111111/apps", Some(&admin), None).await;
+    let (_, apps) = t.api(get.clone(), "/api/v1/bots/111111111/apps", Some(&admin), None).await;
     assert_eq!(apps.as_array().map(Vec::len), Some(2));
 
     // Upload a zip (raw body), then a tar.gz (multipart).
     let deploys = "/api/v1/bots/demo_bot/apps/shop/deployments";
-    let (s, v1) = api.upload(deploys, &admin, "application/zip", bundles::zip(&bundles::sample_app("v1"))).await;
+    let (s, v1) = t.post_bytes(deploys, &admin, "application/zip", bundles::zip(&bundles::sample_app("v1"))).await;
     assert_eq!(s, StatusCode::CREATED, "{v1}");
     assert_eq!(
         (v1["version"].as_i64(), v1["status"].as_str(), v1["file_count"].as_i64()),
@@ -124,7 +89,7 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     );
     assert_eq!(v1["new_blobs"], 4);
     let (ct, body) = multipart(&bundles::tar_gz(&bundles::sample_app("v2")));
-    let (s, v2) = api.upload(&format!("{deploys}?message=second"), &admin, &ct, body).await;
+    let (s, v2) = t.post_bytes(&format!("{deploys}?message=second"), &admin, &ct, body).await;
     assert_eq!(s, StatusCode::CREATED, "{v2}");
     assert_eq!((v2["version"].as_i64(), v2["status"].as_str()), (Some(2), Some("active")));
     assert_eq!(
@@ -132,7 +97,7 @@ async fn scenario(extra_env: &[(&str, &str)]) {
         (Some(2), Some(2)),
         "index.html and the js changed"
     );
-    let (_, list) = api.call(get.clone(), deploys, Some(&admin), None).await;
+    let (_, list) = t.api(get.clone(), deploys, Some(&admin), None).await;
     let statuses: Vec<(i64, String)> = list
         .as_array()
         .expect("list")
@@ -140,7 +105,7 @@ async fn scenario(extra_env: &[(&str, &str)]) {
         .map(|d| (d["version"].as_i64().unwrap_or(0), d["status"].as_str().unwrap_or("").to_owned()))
         .collect();
     assert_eq!(statuses, [(2, "active".into()), (1, "superseded".into())]);
-    let (s, files) = api.call(get.clone(), &format!("{deploys}/v2/files"), Some(&admin), None).await;
+    let (s, files) = t.api(get.clone(), &format!("{deploys}/v2/files"), Some(&admin), None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
         files
@@ -152,43 +117,38 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     );
 
     // Roll back to v1; the active one cannot be deleted, a superseded one can.
-    let (s, d) = api.call(post.clone(), &format!("{deploys}/v1/activate"), Some(&admin), None).await;
+    let (s, d) = t.api(post.clone(), &format!("{deploys}/v1/activate"), Some(&admin), None).await;
     assert_eq!((s, d["status"].as_str()), (StatusCode::OK, Some("active")), "{d}");
-    let (_, v2_now) = api.call(get.clone(), &format!("{deploys}/v2"), Some(&admin), None).await;
+    let (_, v2_now) = t.api(get.clone(), &format!("{deploys}/v2"), Some(&admin), None).await;
     assert_eq!(v2_now["status"], "superseded");
-    let (s, body) = api.call(delete.clone(), &format!("{deploys}/v1"), Some(&admin), None).await;
+    let (s, body) = t.api(delete.clone(), &format!("{deploys}/v1"), Some(&admin), None).await;
     assert_eq!((s, code(&body)), (StatusCode::CONFLICT, "conflict"));
-    let (s, _) = api.call(delete.clone(), &format!("{deploys}/v2"), Some(&admin), None).await;
+    let (s, _) = t.api(delete.clone(), &format!("{deploys}/v2"), Some(&admin), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
 
     // Bad uploads get the documented error shape and leave no deployment.
     let traversal = bundles::zip(&[("index.html".into(), b"x".to_vec()), ("../x.js".into(), b"x".to_vec())]);
-    let (s, body) = api.upload(deploys, &admin, "application/zip", traversal).await;
+    let (s, body) = t.post_bytes(deploys, &admin, "application/zip", traversal).await;
     assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "path_traversal"), "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("..")));
-    let (s, body) = api.upload(deploys, &admin, "application/zip", b"hello".to_vec()).await;
+    let (s, body) = t.post_bytes(deploys, &admin, "application/zip", b"hello".to_vec()).await;
     assert_eq!((s, code(&body)), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_archive"));
-    let (s, body) = api.upload(deploys, &admin, "application/zip", vec![7u8; 6_000_000]).await;
+    let (s, body) = t.post_bytes(deploys, &admin, "application/zip", vec![7u8; 6_000_000]).await;
     assert_eq!((s, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "archive_too_large"));
-    let (_, list) = api.call(get.clone(), deploys, Some(&admin), None).await;
+    let (_, list) = t.api(get.clone(), deploys, Some(&admin), None).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "only v1 remains");
 
     // Tenant isolation: a token scoped to bot B sees nothing of bot A.
-    let (s, bot_b) = api.call(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_B }))).await;
+    let (s, bot_b) = t.api(post.clone(), "/api/v1/bots", Some(&admin), Some(json!({ "token": TOKEN_B }))).await;
     assert_eq!(s, StatusCode::CREATED);
     let b_id = bot_b["id"].as_i64().expect("id");
-    let (s, created) = api
-        .call(
-            post.clone(),
-            "/api/v1/tokens",
-            Some(&admin),
-            Some(json!({ "name": "ci-b", "scope": { "bots": [b_id] } })),
-        )
+    let (s, created) = t
+        .api(post.clone(), "/api/v1/tokens", Some(&admin), Some(json!({ "name": "ci-b", "scope": { "bots": [b_id] } })))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let b_token = created["token"].as_str().expect("token shown once").to_owned();
     let b_token_id = created["id"].as_str().expect("id").to_owned();
-    let (_, visible) = api.call(get.clone(), "/api/v1/bots", Some(&b_token), None).await;
+    let (_, visible) = t.api(get.clone(), "/api/v1/bots", Some(&b_token), None).await;
     assert_eq!(
         visible.as_array().map(|v| v.iter().map(|b| b["id"].as_i64()).collect::<Vec<_>>()),
         Some(vec![Some(b_id)])
@@ -201,21 +161,21 @@ async fn scenario(extra_env: &[(&str, &str)]) {
         (delete.clone(), format!("{deploys}/v1")),
         (get.clone(), "/api/v1/bots/demo_bot/audit".to_owned()),
     ] {
-        let (s, body) = api.call(method.clone(), &path, Some(&b_token), None).await;
+        let (s, body) = t.api(method.clone(), &path, Some(&b_token), None).await;
         assert_eq!((s, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{method} {path}");
     }
-    let (s, _) = api.upload(deploys, &b_token, "application/zip", bundles::zip(&bundles::sample_app("evil"))).await;
+    let (s, _) = t.post_bytes(deploys, &b_token, "application/zip", bundles::zip(&bundles::sample_app("evil"))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = api.call(post.clone(), "/api/v1/bots", Some(&b_token), Some(json!({ "token": TOKEN_A }))).await;
+    let (s, _) = t.api(post.clone(), "/api/v1/bots", Some(&b_token), Some(json!({ "token": TOKEN_A }))).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) =
-        api.call(post.clone(), "/api/v1/tokens", Some(&b_token), Some(json!({ "name": "x", "scope": "admin" }))).await;
+        t.api(post.clone(), "/api/v1/tokens", Some(&b_token), Some(json!({ "name": "x", "scope": "admin" }))).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = api.call(get.clone(), "/api/v1/audit", Some(&b_token), None).await;
+    let (s, _) = t.api(get.clone(), "/api/v1/audit", Some(&b_token), None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // ...while its own bot works.
-    let (s, body) = api
-        .upload(
+    let (s, body) = t
+        .post_bytes(
             "/api/v1/bots/other-bot/apps/main/deployments",
             &b_token,
             "application/gzip",
@@ -226,14 +186,14 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     assert_eq!(body["url"], format!("http://other-bot.localhost:{port}/"));
 
     // Revocation takes effect at once.
-    let (s, _) = api.call(delete.clone(), &format!("/api/v1/tokens/{b_token_id}"), Some(&admin), None).await;
+    let (s, _) = t.api(delete.clone(), &format!("/api/v1/tokens/{b_token_id}"), Some(&admin), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, body) = api.call(get.clone(), "/api/v1/bots", Some(&b_token), None).await;
+    let (s, body) = t.api(get.clone(), "/api/v1/bots", Some(&b_token), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("revoked")), "{body}");
 
     // The audit log tells the story, newest first.
-    let (_, audit) = api.call(get.clone(), "/api/v1/bots/demo_bot/audit", Some(&admin), None).await;
+    let (_, audit) = t.api(get.clone(), "/api/v1/bots/demo_bot/audit", Some(&admin), None).await;
     let actions: Vec<&str> = audit.as_array().expect("audit").iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(
         actions,
@@ -247,13 +207,13 @@ async fn scenario(extra_env: &[(&str, &str)]) {
             "bot.register"
         ]
     );
-    let (_, all) = api.call(get.clone(), "/api/v1/audit", Some(&admin), None).await;
+    let (_, all) = t.api(get.clone(), "/api/v1/audit", Some(&admin), None).await;
     let all: Vec<&str> = all.as_array().expect("audit").iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(all.contains(&"token.revoke") && all.contains(&"token.create"), "{all:?}");
 
     // The bot token is stored encrypted: its secret part is nowhere in the data dir.
     let secret = TOKEN_A.split(':').nth(1).expect("secret");
-    for entry in tmahost_testkit::files_under(serve.data_dir.path()) {
+    for entry in tmahost_testkit::files_under(t.serve.data_dir.path()) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -265,46 +225,43 @@ async fn scenario(extra_env: &[(&str, &str)]) {
     // Members: admins (and owners) grant roles to Telegram users.
     let members = "/api/v1/bots/demo_bot/members";
     let (s, _) =
-        api.call(Method::PUT, &format!("{members}/777"), Some(&admin), Some(json!({ "role": "developer" }))).await;
+        t.api(Method::PUT, &format!("{members}/777"), Some(&admin), Some(json!({ "role": "developer" }))).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, list) = api.call(get.clone(), members, Some(&admin), None).await;
+    let (s, list) = t.api(get.clone(), members, Some(&admin), None).await;
     assert_eq!(
         (s, list[0]["user_id"].as_i64(), list[0]["role"].as_str()),
         (StatusCode::OK, Some(777), Some("developer"))
     );
-    let (s, body) =
-        api.call(Method::PUT, &format!("{members}/777"), Some(&admin), Some(json!({ "role": "king" }))).await;
+    let (s, body) = t.api(Method::PUT, &format!("{members}/777"), Some(&admin), Some(json!({ "role": "king" }))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(api.call(delete.clone(), &format!("{members}/777"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(api.call(delete.clone(), &format!("{members}/777"), Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.api(delete.clone(), &format!("{members}/777"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(t.api(delete.clone(), &format!("{members}/777"), Some(&admin), None).await.0, StatusCode::NOT_FOUND);
 
     // Graceful stop, then a restart on the same data: same key, same tokens, no new bootstrap.
-    let mut serve = serve;
-    serve.restart();
-    assert!(serve.admin_token.is_none(), "a token exists: no new bootstrap token");
-    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
+    t.serve.restart();
+    assert!(t.serve.admin_token.is_none(), "a token exists: no new bootstrap token");
+    let port = t.serve.edge.rsplit(':').next().expect("edge port").to_owned();
     // Signed dev links are not printed (output is copied around); how to make one is.
-    let hint = serve.printed("dev links:", Duration::from_secs(5)).expect("a dev link hint");
+    let hint = t.serve.printed("dev links:", Duration::from_secs(5)).expect("a dev link hint");
     assert!(hint.contains("tmahost dev-link --bot"), "{hint}");
-    assert!(!serve.output().iter().any(|l| l.contains("tgWebAppData")), "a signed link was printed");
+    assert!(!t.serve.output().iter().any(|l| l.contains("tgWebAppData")), "a signed link was printed");
     // The edge of `serve` has the app: gated pages get the gate, public paths are served.
     let host = format!("shop--demo-bot.localhost:{port}");
-    let page = Client::new().get(format!("{}/", serve.edge)).header("host", &host).header("accept", "text/html");
+    let page = t.http.get(format!("{}/", t.serve.edge)).header("host", &host).header("accept", "text/html");
     let page = page.send().await.expect("edge");
     assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
     assert!(page.text().await.expect("gate").contains("/_tma/session"));
-    let icon = Client::new().get(format!("{}/favicon.ico", serve.edge)).header("host", &host).send().await;
+    let icon = t.http.get(format!("{}/favicon.ico", t.serve.edge)).header("host", &host).send().await;
     assert_eq!(icon.expect("edge").status(), StatusCode::OK);
-    let api = Api { http: Client::new(), base: serve.api.clone() };
-    let (s, list) = api.call(get.clone(), deploys, Some(&admin), None).await;
+    let (s, list) = t.api(get.clone(), deploys, Some(&admin), None).await;
     assert_eq!((s, list.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
     {
         use std::os::unix::fs::PermissionsExt;
         let mode =
-            std::fs::metadata(serve.data_dir.path().join("master.key")).expect("master.key").permissions().mode();
+            std::fs::metadata(t.serve.data_dir.path().join("master.key")).expect("master.key").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert_eq!(serve.stop(), Some(0));
+    assert_eq!(t.serve.stop(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,8 +277,8 @@ async fn serve_on_postgresql_does_the_same() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_commands_add_a_bot_and_mint_a_scoped_token() {
-    let serve = Serve::start(&[]);
-    let dir = serve.data_dir.path();
+    let t = TestApp::start(&[]);
+    let dir = t.serve.data_dir.path();
     let run = |args: &[&str], stdin: Option<&str>| {
         use std::io::Write;
         let mut cmd = std::process::Command::new(tmahost_testkit::server::binary());
@@ -358,13 +315,12 @@ async fn operator_commands_add_a_bot_and_mint_a_scoped_token() {
     let (ok, _, err) = run(&["admin", "token", "create", "--scope", "no_such_bot"], None);
     assert!(!ok && err.contains("no_such_bot"), "{err}");
 
-    let api = Api { http: Client::new(), base: serve.api.clone() };
-    let (s, bots) = api.call(Method::GET, "/api/v1/bots", Some(&scoped), None).await;
+    let (s, bots) = t.api(Method::GET, "/api/v1/bots", Some(&scoped), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(bots[0]["username"], "Cli_Made_Bot");
-    let (s, body) = api.call(Method::POST, "/api/v1/tokens", Some(&scoped), Some(json!({"name": 5}))).await;
+    let (s, body) = t.api(Method::POST, "/api/v1/tokens", Some(&scoped), Some(json!({"name": 5}))).await;
     assert_eq!((s, code(&body)), (StatusCode::BAD_REQUEST, "invalid_json"), "{body}");
-    let (s, body) = api.call(Method::GET, "/api/v1/nope", Some(&scoped), None).await;
+    let (s, body) = t.api(Method::GET, "/api/v1/nope", Some(&scoped), None).await;
     assert_eq!((s, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
 }
 
@@ -380,12 +336,11 @@ async fn the_api_and_edge_roles_run_alone() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(edge_role.stop(), Some(0));
 
-    let mut api_role = Serve::start_role("api", &[]);
-    assert!(api_role.admin_token.is_none());
-    let api = Api { http: Client::new(), base: api_role.api.clone() };
-    assert_eq!(api.call(Method::GET, "/readyz", None, None).await.0, StatusCode::OK);
-    assert_eq!(api.call(Method::GET, "/api/v1/bots", None, None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(api_role.stop(), Some(0));
+    let mut t = TestApp::new(Serve::start_role("api", &[]));
+    assert!(t.serve.admin_token.is_none());
+    assert_eq!(t.api(Method::GET, "/readyz", None, None).await.0, StatusCode::OK);
+    assert_eq!(t.api(Method::GET, "/api/v1/bots", None, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.serve.stop(), Some(0));
 }
 
 /// `serve` with a control bot whose Bot API does not answer: everything else serves at once,
@@ -394,67 +349,65 @@ async fn the_api_and_edge_roles_run_alone() {
 async fn telegram_being_down_holds_up_nothing_else() {
     const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
     // Port 9 (discard) on loopback: nothing listens, every getMe fails.
-    let mut serve =
+    let serve =
         Serve::start(&[("TMAHOST_CONTROL_BOT_TOKEN", CONTROL), ("TMAHOST_TELEGRAM_API_URL", "http://127.0.0.1:9")]);
-    assert!(serve.printed("control bot: long polling", Duration::from_secs(5)).is_some());
-    let admin = serve.admin_token.clone().expect("first start prints an admin token");
     // The banner is out: the API, the dashboard and the edge answer now, not once Telegram does.
-    let http = Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
-    let api = Api { http: http.clone(), base: serve.api.clone() };
-    let (s, _) = api.call(Method::GET, "/api/v1/bots", Some(&admin), None).await;
+    let mut t = TestApp::with_timeout(serve, Duration::from_secs(2));
+    assert!(t.serve.printed("control bot: long polling", Duration::from_secs(5)).is_some());
+    let admin = t.serve.admin_token.clone().expect("first start prints an admin token");
+    let http = &t.http;
+    let (s, _) = t.api(Method::GET, "/api/v1/bots", Some(&admin), None).await;
     assert_eq!(s, StatusCode::OK, "the API answers");
-    let login = http.get(format!("{}/login", serve.api)).send().await.expect("the dashboard answers in 2 s");
+    let login = http.get(format!("{}/login", t.serve.api)).send().await.expect("the dashboard answers in 2 s");
     assert!(login.status().is_success(), "{}", login.status());
-    let edge = http.get(format!("{}/", serve.edge)).header("host", "nobody.localhost").send().await;
+    let edge = http.get(format!("{}/", t.serve.edge)).header("host", "nobody.localhost").send().await;
     assert_eq!(edge.expect("the edge answers in 2 s").status(), StatusCode::NOT_FOUND);
 
     // Readiness: serving (200), with the bot named as what is degraded, and why.
-    let (s, ready) = api.call(Method::GET, "/readyz", None, None).await;
+    let (s, ready) = t.api(Method::GET, "/readyz", None, None).await;
     assert_eq!(s, StatusCode::OK, "{ready}");
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert_eq!(ready["checks"]["database"]["status"], "up");
     assert_eq!(ready["checks"]["object_store"]["status"], "up");
     assert_eq!(ready["checks"]["control_bot"]["status"], "degraded", "{ready}");
     assert!(ready["checks"]["control_bot"]["detail"].as_str().is_some_and(|d| !d.is_empty()), "{ready}");
-    assert_eq!(serve.stop(), Some(0), "SIGTERM stops serve while the bot is still retrying");
+    assert_eq!(t.serve.stop(), Some(0), "SIGTERM stops serve while the bot is still retrying");
 }
 
 /// The bot comes up once Telegram answers, and a token Telegram rejects fails the bot alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_bot_reports_up_or_failed_in_readiness() {
+    /// `/readyz` once the control bot is no longer connecting.
+    async fn ready_part(t: &TestApp) -> (StatusCode, Value) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, ready) = t.api(Method::GET, "/readyz", None, None).await;
+            if ready["checks"]["control_bot"]["status"] != "degraded" {
+                return (s, ready);
+            }
+            assert!(std::time::Instant::now() < deadline, "the bot stayed degraded: {ready}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
     let fake = FakeTelegram::start().await;
     fake.add_bot(CONTROL, "tmahost_control_bot");
-    let ready_part = |serve: &Serve| {
-        let api = Api { http: Client::new(), base: serve.api.clone() };
-        async move {
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                let (s, ready) = api.call(Method::GET, "/readyz", None, None).await;
-                if ready["checks"]["control_bot"]["status"] != "degraded" {
-                    return (s, ready);
-                }
-                assert!(std::time::Instant::now() < deadline, "the bot stayed degraded: {ready}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    let serve = Serve::start(&[("TMAHOST_CONTROL_BOT_TOKEN", CONTROL), ("TMAHOST_TELEGRAM_API_URL", &fake.url)]);
-    let (s, ready) = ready_part(&serve).await;
+    let t = TestApp::start(&[("TMAHOST_CONTROL_BOT_TOKEN", CONTROL), ("TMAHOST_TELEGRAM_API_URL", &fake.url)]);
+    let (s, ready) = ready_part(&t).await;
     assert_eq!(
         (s, &ready["status"], &ready["checks"]["control_bot"]["status"]),
         (StatusCode::OK, &json!("ready"), &json!("up"))
     );
-    drop(serve);
+    drop(t);
 
     // A token Telegram does not know: the bot gives up, the rest keeps serving.
     let rejected = "666000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
-    let serve = Serve::start(&[("TMAHOST_CONTROL_BOT_TOKEN", rejected), ("TMAHOST_TELEGRAM_API_URL", &fake.url)]);
-    let (s, ready) = ready_part(&serve).await;
+    let t = TestApp::start(&[("TMAHOST_CONTROL_BOT_TOKEN", rejected), ("TMAHOST_TELEGRAM_API_URL", &fake.url)]);
+    let (s, ready) = ready_part(&t).await;
     assert_eq!((s, &ready["status"]), (StatusCode::OK, &json!("degraded")), "{ready}");
     assert_eq!(ready["checks"]["control_bot"]["status"], "failed", "{ready}");
     assert!(ready["checks"]["control_bot"]["detail"].as_str().is_some_and(|d| d.contains("rejected")), "{ready}");
-    let api = Api { http: Client::new(), base: serve.api.clone() };
-    let admin = serve.admin_token.clone().expect("admin token");
-    assert_eq!(api.call(Method::GET, "/api/v1/bots", Some(&admin), None).await.0, StatusCode::OK);
+    let admin = t.admin().to_owned();
+    assert_eq!(t.api(Method::GET, "/api/v1/bots", Some(&admin), None).await.0, StatusCode::OK);
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
-use tmahost_testkit::server::Serve;
 
 const TOKEN: &str = tmahost_testkit::TOKEN_A;
 const APP: &str = "/api/v1/bots/demo-bot/apps/main";
@@ -50,15 +50,12 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
     let secs: u64 = std::env::var("TMAHOST_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-    let serve = Serve::start(&[("TMAHOST_SESSION_RATE_PER_MINUTE", "1000000"), ("TMAHOST_LOG", "warn")]);
-    let admin = serve.admin_token.clone().expect("admin token");
-    let http = Client::new();
+    let t = TestApp::start(&[("TMAHOST_SESSION_RATE_PER_MINUTE", "1000000"), ("TMAHOST_LOG", "warn")]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN, Some("Demo_Bot")).await;
+    // Its own client: the load reuses pooled connections (the TestApp client keeps none).
+    let (serve, http) = (&t.serve, Client::new());
     let api = serve.api.clone();
-    let res = http
-        .post(format!("{api}/api/v1/bots"))
-        .bearer_auth(&admin)
-        .json(&json!({ "token": TOKEN, "username": "Demo_Bot" }));
-    assert_eq!(res.send().await.expect("register").status(), StatusCode::CREATED);
 
     // What may be served: every version ever deployed (added before its deploy starts).
     let allowed: Arc<RwLock<[HashSet<Vec<u8>>; 2]>> = Arc::default();
@@ -87,8 +84,7 @@ async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
     };
     deploy("s1".into()).await;
 
-    let port = serve.edge.rsplit(':').next().expect("port").to_owned();
-    let host = format!("demo-bot.localhost:{port}");
+    let host = t.host("demo-bot");
     let edge = serve.edge.clone();
     // The first deploy reaches the edge's table asynchronously: wait for its asset itself (the
     // app may be known to the edge a moment before its first version is).

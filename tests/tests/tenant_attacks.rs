@@ -7,12 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
+use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
 use tmahost_testkit::dns::DnsServer;
-use tmahost_testkit::server::Serve;
 
 const VICTIM: (&str, &str, &str) = (tmahost_testkit::TOKEN_A, "Demo_Bot", "demo-bot");
 const ATTACKER: (&str, &str, &str) = (tmahost_testkit::TOKEN_B, "Other_Bot", "other-bot");
@@ -22,46 +22,29 @@ const VICTIM_DOMAIN: &str = "shop.victim.example";
 const API_HOST: &str = "console.platform.example";
 
 struct World {
-    serve: Serve,
+    app: TestApp,
     dns: DnsServer,
-    http: Client,
     admin: String,
     /// API token scoped to the attacker's bot.
     attacker: String,
-    port: String,
 }
 
 impl World {
     async fn api(&self, token: &str, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.serve.api)).bearer_auth(token);
-        if !body.is_null() {
-            req = req.json(&body);
-        }
-        let res = req.send().await.expect("api");
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.app.api(method, path, Some(token), (!body.is_null()).then_some(body)).await
     }
 
     async fn deploy(&self, token: &str, bot: &str, files: &[(String, Vec<u8>)]) -> StatusCode {
-        let res = self
-            .http
-            .post(format!("{}/api/v1/bots/{bot}/apps/main/deployments", self.serve.api))
-            .bearer_auth(token)
-            .header("content-type", "application/zip")
-            .body(bundles::zip(files))
-            .send()
-            .await
-            .expect("upload");
-        res.status()
+        self.app.deploy(token, bot, "main", "", bundles::zip(files)).await.0
     }
 
     fn host(&self, label: &str) -> String {
-        format!("{label}.localhost:{}", self.port)
+        self.app.host(label)
     }
 
     /// GET on the edge with `Host: host`, no credentials.
     async fn edge(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut req = self.http.get(format!("{}{path}", self.serve.edge)).header("host", host);
+        let mut req = self.app.edge(host, path);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -98,17 +81,15 @@ async fn world() -> World {
     let dns = DnsServer::start().await;
     let dns_addr = dns.addr.to_string();
     let api_url = format!("http://{API_HOST}");
-    let serve = Serve::start(&[
+    let app = TestApp::start(&[
         ("TMAHOST_DNS_SERVER", &dns_addr),
         ("TMAHOST_PUBLIC_API_URL", &api_url),
         // Re-check proofs every second; a missing record un-routes after one more second.
         ("TMAHOST_DOMAIN_CHECK_SECS", "1"),
         ("TMAHOST_DOMAIN_GRACE_SECS", "1"),
     ]);
-    let admin = serve.admin_token.clone().expect("bootstrap token");
-    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let port = serve.edge.rsplit(':').next().expect("edge port").to_owned();
-    let mut w = World { serve, dns, http, admin: admin.clone(), attacker: String::new(), port };
+    let admin = app.admin().to_owned();
+    let mut w = World { app, dns, admin: admin.clone(), attacker: String::new() };
     for (token, username, _) in [VICTIM, ATTACKER] {
         let (s, body) =
             w.api(&admin, Method::POST, "/api/v1/bots", json!({ "token": token, "username": username })).await;
@@ -275,10 +256,10 @@ async fn content_dedupe_tells_a_tenant_nothing_about_others() {
     let missing: Vec<&str> = plan["missing"].as_array().expect("missing").iter().filter_map(Value::as_str).collect();
     assert!(missing.contains(&secret.as_str()), "{plan}");
     let finalize = plan["finalize_url"].as_str().expect("finalize_url").to_owned();
-    let finalize = finalize.trim_start_matches(&w.serve.api).to_owned();
+    let finalize = finalize.trim_start_matches(&w.app.serve.api).to_owned();
     // Row: finalizing without sending those bytes. Before: it finalized on the victim's copy.
     let put = |sha: String, body: Vec<u8>| {
-        let req = w.http.put(format!("{}/api/v1/blobs/{sha}", w.serve.api)).bearer_auth(&w.attacker);
+        let req = w.app.http.put(format!("{}/api/v1/blobs/{sha}", w.app.serve.api)).bearer_auth(&w.attacker);
         async move { req.body(body).send().await.expect("put").status() }
     };
     assert_eq!(put(sha(&index), index.clone()).await, StatusCode::CREATED);
@@ -288,7 +269,7 @@ async fn content_dedupe_tells_a_tenant_nothing_about_others() {
     // any unknown content (never `already_stored`).
     assert_eq!(put(secret.clone(), b"x".repeat(VICTIM_SECRET.len())).await, StatusCode::BAD_REQUEST);
     // Someone who has the bytes may of course deploy them: stored (not "already stored").
-    let res = w.http.put(format!("{}/api/v1/blobs/{secret}", w.serve.api)).bearer_auth(&w.attacker);
+    let res = w.app.http.put(format!("{}/api/v1/blobs/{secret}", w.app.serve.api)).bearer_auth(&w.attacker);
     let res = res.body(VICTIM_SECRET.to_vec()).send().await.expect("put");
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.expect("json");
@@ -302,7 +283,7 @@ async fn platform_metrics_are_not_for_tenants() {
     let w = world().await;
     // Row: `/metrics` names every tenant's apps and traffic. Before: open on the API listener.
     let get = |token: Option<&str>| {
-        let mut req = w.http.get(format!("{}/metrics", w.serve.api));
+        let mut req = w.app.http.get(format!("{}/metrics", w.app.serve.api));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
