@@ -29,6 +29,10 @@ pub const TOKEN_A: &str = "111111111:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 /// Another tenant's (bot id 222222222), `Other_Bot` in most tests.
 pub const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 
+/// The platform's control bot (`tmahost_control_bot` in the fake Bot API), for the suites
+/// that run one.
+pub const CONTROL_TOKEN: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+
 /// Whether a missing external dependency must fail the test run (set by `.ci/run`).
 pub fn require_all() -> bool {
     std::env::var("TMAHOST_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1" || v == "true")

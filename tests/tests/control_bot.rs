@@ -10,7 +10,7 @@ use tmahost_testkit::bundles;
 use tmahost_testkit::fake_telegram::{Call, FakeTelegram};
 use tmahost_testkit::server::Serve;
 
-const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const CONTROL: &str = tmahost_testkit::CONTROL_TOKEN;
 const TENANT: &str = tmahost_testkit::TOKEN_A;
 const ADMIN: i64 = 1001;
 const DEV: i64 = 4242;

@@ -274,7 +274,7 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_widget_signs_in_admins_and_members_only() {
-    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    const CONTROL: &str = tmahost_testkit::CONTROL_TOKEN;
     let tg = tmahost_testkit::fake_telegram::FakeTelegram::start().await;
     tg.add_bot(CONTROL, "tmahost_control_bot");
     let serve = Serve::start(&[

@@ -347,7 +347,7 @@ async fn the_api_and_edge_roles_run_alone() {
 /// `/readyz` names the bot as degraded, and SIGTERM still stops the process cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_being_down_holds_up_nothing_else() {
-    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    const CONTROL: &str = tmahost_testkit::CONTROL_TOKEN;
     // Port 9 (discard) on loopback: nothing listens, every getMe fails.
     let serve =
         Serve::start(&[("TMAHOST_CONTROL_BOT_TOKEN", CONTROL), ("TMAHOST_TELEGRAM_API_URL", "http://127.0.0.1:9")]);
@@ -390,7 +390,7 @@ async fn the_control_bot_reports_up_or_failed_in_readiness() {
         }
     }
 
-    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    const CONTROL: &str = tmahost_testkit::CONTROL_TOKEN;
     let fake = FakeTelegram::start().await;
     fake.add_bot(CONTROL, "tmahost_control_bot");
     let t = TestApp::start(&[("TMAHOST_CONTROL_BOT_TOKEN", CONTROL), ("TMAHOST_TELEGRAM_API_URL", &fake.url)]);

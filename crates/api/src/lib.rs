@@ -10,6 +10,7 @@ mod dto;
 pub mod error;
 pub mod health;
 mod openapi;
+mod paths;
 mod routes;
 mod upload;
 

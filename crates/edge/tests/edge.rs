@@ -575,7 +575,7 @@ async fn launch_data_from_the_control_bot_opens_no_app() {
     // The control bot's buttons put its signed launch data in the tenant app's URL, where the
     // app's JavaScript reads it: accepted anywhere, it would open every app its user is staff
     // of (admins: all of them).
-    const CONTROL: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+    const CONTROL: &str = tmahost_testkit::CONTROL_TOKEN;
     let e = env_with(|c| {
         c.control_bot_token = Some(Secret::new(CONTROL));
         c.admin_ids = vec![1001];

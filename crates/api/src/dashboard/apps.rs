@@ -13,6 +13,7 @@ use tmahost_service::{AppRef, DeployOptions, Granted, Need, Platform, ServiceErr
 
 use super::bots::bot_row;
 use super::*;
+use crate::paths::AppPath;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct AppQuery {
@@ -26,11 +27,11 @@ pub(super) async fn app_page(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     query: web::Query<AppQuery>,
 ) -> HttpResponse {
     let v = viewer!(d, req, p);
-    let found = p.app(&v.actor, &path.0, &path.1, Need::See).await;
+    let found = path.resolve(&p, &v.actor, Need::See).await;
     match async { app_context(&p, &v, &found?).await }.await {
         Ok(mut ctx) => {
             let notice = match (query.activated, query.deployed, query.staged, query.saved) {
@@ -131,7 +132,7 @@ pub(super) async fn upload(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     payload: web::Payload,
 ) -> HttpResponse {
     let v = viewer!(d, req, p);
@@ -144,7 +145,7 @@ pub(super) async fn upload(
         }
     };
     // Authorize before taking the bytes.
-    let app = match p.app(&v.actor, &path.0, &path.1, Need::Deploy).await {
+    let app = match path.resolve(&p, &v.actor, Need::Deploy).await {
         Ok(found) => found,
         Err(e) => return fail(e),
     };
@@ -216,13 +217,12 @@ pub(super) async fn settings(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     form: Form,
 ) -> HttpResponse {
     let v = poster!(d, req, p, field(&form, "csrf"));
-    let (bot_key, slug) = path.into_inner();
     // Who may change settings is decided before the form is read.
-    let r = match p.app(&v.actor, &bot_key, &slug, Need::Manage).await {
+    let r = match path.resolve(&p, &v.actor, Need::Manage).await {
         Ok(found) => found,
         Err(e) => return d.error_page(Some(&v), &e),
     };
@@ -250,13 +250,13 @@ pub(super) async fn dev_link(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<AppPath>,
     form: Form,
 ) -> HttpResponse {
     let v = poster!(d, req, p, field(&form, "csrf"));
     let deployment = Some(field(&form, "deployment")).filter(|s| !s.is_empty());
     let link = async {
-        let app = p.app(&v.actor, &path.0, &path.1, Need::Deploy).await?;
+        let app = path.resolve(&p, &v.actor, Need::Deploy).await?;
         p.dev_link(&app, &tmahost_service::DevUser::default(), deployment).await
     };
     match link.await {

@@ -123,13 +123,13 @@ pub(super) async fn revoke(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
     req: HttpRequest,
-    path: web::Path<(String, i64)>,
+    path: web::Path<crate::paths::MemberPath>,
     form: Form,
 ) -> HttpResponse {
     let v = poster!(d, req, p, field(&form, "csrf"));
     let revoked = async {
-        let r = p.bot(&v.actor, &path.0, Need::Manage).await?;
-        p.revoke_member(&r, path.1).await.map(|()| r)
+        let r = path.bot(&p, &v.actor, Need::Manage).await?;
+        p.revoke_member(&r, path.user_id).await.map(|()| r)
     };
     match revoked.await {
         Ok(r) => see_other(&format!("/bots/{}", r.bot.host_label)),

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use tmahost_service::{Need, Platform};
 
-use super::BotPath;
+use super::{BotPath, MemberPath};
 
 use crate::auth::Caller;
 use crate::dto::{GrantMember, MemberDto};
@@ -29,11 +29,11 @@ pub async fn list_members(
 pub async fn grant_member(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, i64)>,
+    path: web::Path<MemberPath>,
     body: web::Json<GrantMember>,
 ) -> Result<HttpResponse, ApiError> {
-    let bot = p.bot(&c.0, &path.0, Need::Manage).await?;
-    p.grant_member(&bot, path.1, body.role).await?;
+    let bot = path.bot(&p, &c.0, Need::Manage).await?;
+    p.grant_member(&bot, path.user_id, body.role).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -44,9 +44,9 @@ pub async fn grant_member(
 pub async fn revoke_member(
     p: web::Data<Platform>,
     c: Caller,
-    path: web::Path<(String, i64)>,
+    path: web::Path<MemberPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let bot = p.bot(&c.0, &path.0, Need::Manage).await?;
-    p.revoke_member(&bot, path.1).await?;
+    let bot = path.bot(&p, &c.0, Need::Manage).await?;
+    p.revoke_member(&bot, path.user_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

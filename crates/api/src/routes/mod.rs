@@ -8,58 +8,10 @@ mod tokens;
 mod uploads;
 
 use actix_web::web;
-use serde::Deserialize;
-use tmahost_service::{AppRef, BotRef, DeploymentRef, Need, Platform, ServiceError};
-
-use crate::auth::Caller;
 
 pub(crate) use crate::health::*;
+pub(crate) use crate::paths::{AppPath, BotPath, DeploymentPath, MemberPath};
 pub(crate) use {audit::*, bots::*, deployments::*, members::*, tokens::*, uploads::*};
-
-/// `/bots/{bot}…`: a bot as the caller named it (id, username or host label).
-#[derive(Debug, Deserialize)]
-pub(crate) struct BotPath {
-    bot: String,
-}
-
-/// `/bots/{bot}/apps/{app}…`
-#[derive(Debug, Deserialize)]
-pub(crate) struct AppPath {
-    bot: String,
-    app: String,
-}
-
-/// `/bots/{bot}/apps/{app}/deployments/{id}…`: `id` is a deployment id or a version (`v3`).
-#[derive(Debug, Deserialize)]
-pub(crate) struct DeploymentPath {
-    bot: String,
-    app: String,
-    id: String,
-}
-
-impl BotPath {
-    /// The bot, if the caller may do what `need` says on it (else 404 or 403).
-    pub(crate) async fn get(&self, p: &Platform, c: &Caller, need: Need) -> Result<BotRef, ServiceError> {
-        p.bot(&c.0, &self.bot, need).await
-    }
-}
-
-impl AppPath {
-    pub(crate) async fn get(&self, p: &Platform, c: &Caller, need: Need) -> Result<AppRef, ServiceError> {
-        p.app(&c.0, &self.bot, &self.app, need).await
-    }
-}
-
-impl DeploymentPath {
-    pub(crate) async fn get(&self, p: &Platform, c: &Caller, need: Need) -> Result<DeploymentRef, ServiceError> {
-        p.deployment(&self.app(p, c, need).await?, &self.id).await
-    }
-
-    /// The app alone, for operations that find the deployment themselves.
-    pub(crate) async fn app(&self, p: &Platform, c: &Caller, need: Need) -> Result<AppRef, ServiceError> {
-        p.app(&c.0, &self.bot, &self.app, need).await
-    }
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
