@@ -2,11 +2,10 @@
 //! without JavaScript: one-time login links, the session cookie, CSRF on forms, and the same
 //! tenant isolation as the API.
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
-use tmahost_testkit::server::Serve;
 use tmahost_testkit::web::{Browser, csrf_of, log_in, multipart};
 
 const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
@@ -277,14 +276,14 @@ async fn the_login_widget_signs_in_admins_and_members_only() {
     const CONTROL: &str = tmahost_testkit::CONTROL_TOKEN;
     let tg = tmahost_testkit::fake_telegram::FakeTelegram::start().await;
     tg.add_bot(CONTROL, "tmahost_control_bot");
-    let serve = Serve::start(&[
+    let t = TestApp::start(&[
         ("TMAHOST_ADMIN_IDS", "1001"),
         ("TMAHOST_CONTROL_BOT_TOKEN", CONTROL),
         ("TMAHOST_TELEGRAM_API_URL", tg.url.as_str()),
         ("TMAHOST_PUBLIC_API_URL", "https://admin.example.com"),
     ]);
-    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let browser = Browser { http: http.clone(), base: serve.api.clone(), cookie: None };
+    let http = t.http.clone();
+    let browser = Browser { http: http.clone(), base: t.serve.api.clone(), cookie: None };
 
     // The login page embeds the control bot's widget, and its CSP lets exactly that in.
     let login = browser.get("/login").await;

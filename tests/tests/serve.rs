@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
@@ -327,14 +327,13 @@ async fn operator_commands_add_a_bot_and_mint_a_scoped_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_and_edge_roles_run_alone() {
     // The edge role alone: health for load balancers, and nothing about tenants on unknown hosts.
-    let mut edge_role = Serve::start_role("edge", &[]);
-    assert!(edge_role.api.is_empty() && edge_role.admin_token.is_none());
-    let http = Client::new();
-    let r = http.get(format!("{}/_tma/health", edge_role.edge)).send().await.expect("health");
+    let mut edge_role = TestApp::new(Serve::start_role("edge", &[]));
+    assert!(edge_role.serve.api.is_empty() && edge_role.serve.admin_token.is_none());
+    let r = edge_role.edge("anything.localhost", "/_tma/health").send().await.expect("health");
     assert_eq!((r.status(), r.text().await.expect("text").as_str()), (StatusCode::OK, "ok\n"));
-    let r = http.get(format!("{}/", edge_role.edge)).header("host", "anything.localhost").send().await.expect("get");
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(edge_role.stop(), Some(0));
+    let (status, _) = edge_role.edge_text("anything.localhost", "/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(edge_role.serve.stop(), Some(0));
 
     let mut t = TestApp::new(Serve::start_role("api", &[]));
     assert!(t.serve.admin_token.is_none());
