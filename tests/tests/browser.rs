@@ -132,15 +132,15 @@ async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
     ];
     upload(&t, &admin, &files).await;
 
-    // The developer's way in: a dev link, signed for a named user.
-    let port = t.serve.edge.rsplit(':').next().expect("port").to_owned();
+    // The developer's way in: a dev link from the CLI (with an API token), signed for a named
+    // user.
     let out = t.serve.cli(
         &["dev-link", "--bot", "demo_bot", "--user-id", "4242", "--first-name", "Alice", "--start-param", "promo"],
-        &[("TMAHOST_PUBLIC_PORT", &port)],
+        &[("TMAHOST_SERVER", &t.serve.api), ("TMAHOST_TOKEN", &admin)],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let link = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
-    assert!(link.starts_with(&format!("http://demo-bot.localhost:{port}/#tgWebAppData=")), "{link}");
+    assert!(link.starts_with(&format!("http://{}/#tgWebAppData=", t.host("demo-bot"))), "{link}");
 
     let profile = tempfile::tempdir().expect("profile");
     let client = browser(&driver, profile.path()).await;

@@ -446,3 +446,129 @@ async fn the_digest_protocol_verifies_every_blob_and_keeps_tenants_apart() {
     assert!(doc["paths"]["/api/v1/blobs/{sha256}"]["put"].is_object());
     assert!(doc["paths"]["/api/v1/bots/{bot}/apps/{app}/deployments/{id}/finalize"]["post"].is_object());
 }
+
+/// A developer with a token scoped to their bot makes a dev link from the CLI (no database
+/// access): the launch data is shaped like a current client's, opens a session on the edge, is
+/// refused by Telegram's third-party check, and the link is in the audit log. Another tenant's
+/// app, or a bad user, gets a clear refusal.
+#[tokio::test]
+async fn a_developer_makes_a_dev_link_shaped_like_a_telegram_client_s() {
+    let s = Setup::start(&[]).await;
+    let (status, _) = s
+        .app
+        .deploy(
+            &s.admin,
+            "demo-bot",
+            "main",
+            "",
+            tmahost_testkit::bundles::zip(&tmahost_testkit::bundles::sample_app("v1")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let body = json!({ "name": "laptop", "scope": { "bots": [111111111] } });
+    let (_, minted) = s.app.api(reqwest::Method::POST, "/api/v1/tokens", Some(&s.admin), Some(body)).await;
+    let scoped = minted["token"].as_str().expect("jwt").to_owned();
+
+    let args = [
+        "dev-link",
+        "--bot",
+        "demo_bot",
+        "--user-id",
+        "4242",
+        "--first-name",
+        "Alice",
+        "--premium",
+        "--start-param",
+        "promo",
+    ];
+    let out = s.run(&args, &[("TMAHOST_TOKEN", &scoped)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("signed as user 4242 (Alice)"), "{}", stderr(&out));
+    let url = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+    let (base, fragment) = url.split_once('#').expect("launch parameters in the fragment");
+    assert_eq!(base, format!("http://{}/", s.app.host("demo-bot")));
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+    assert_eq!(params["tgWebAppVersion"], "9.1");
+    assert_eq!(params["tgWebAppPlatform"], "weba");
+    let theme: Value = serde_json::from_str(&params["tgWebAppThemeParams"]).expect("theme JSON");
+    for key in [
+        "accent_text_color",
+        "bg_color",
+        "bottom_bar_bg_color",
+        "button_color",
+        "button_text_color",
+        "destructive_text_color",
+        "header_bg_color",
+        "hint_color",
+        "link_color",
+        "secondary_bg_color",
+        "section_bg_color",
+        "section_header_text_color",
+        "section_separator_color",
+        "subtitle_text_color",
+        "text_color",
+    ] {
+        assert!(theme[key].as_str().is_some_and(|c| c.starts_with('#')), "theme lacks {key}: {theme}");
+    }
+    let init_data = &params["tgWebAppData"];
+    let data = tmahost_types::InitData::parse(init_data).expect("launch data parses");
+    for key in ["auth_date", "chat_instance", "chat_type", "hash", "signature", "start_param", "user"] {
+        assert!(data.get(key).is_some_and(|v| !v.is_empty()), "launch data lacks {key}: {init_data}");
+    }
+    assert_eq!(data.get("start_param"), Some("promo"));
+    let user = data.user.as_ref().expect("user");
+    assert_eq!((user.id, user.first_name.as_str(), user.is_premium), (4242, "Alice", Some(true)));
+    // Signed with the bot's token (HMAC over every field, `signature` included), not by Telegram.
+    let token = tmahost_types::BotToken::parse(TOKEN_A).expect("token");
+    let now = data.auth_date;
+    data.clone().verify_hmac(&token, now, 60).expect("the bot's HMAC");
+    let third_party = data.verify_ed25519(token.bot_id(), tmahost_types::init_data::TelegramKey::Production, now, 60);
+    assert!(third_party.is_err(), "Telegram's key did not sign dev data");
+
+    // The edge opens a session with it.
+    let res = s.app.http.post(format!("{}/_tma/session", s.app.serve.edge)).header("host", s.app.host("demo-bot"));
+    let res = res.json(&json!({ "init_data": init_data })).send().await.expect("session");
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: Value = res.json().await.expect("json");
+    assert_eq!(me["user"]["first_name"], "Alice", "{me}");
+
+    // Audited, with who asked and for whom.
+    let (_, log) = s.app.api(reqwest::Method::GET, "/api/v1/bots/demo-bot/audit", Some(&s.admin), None).await;
+    let event = log.as_array().expect("list").iter().find(|e| e["action"] == "devlink.create").expect("audited");
+    assert_eq!(
+        (event["details"]["user_id"].as_i64(), event["details"]["start_param"].as_str()),
+        (Some(4242), Some("promo"))
+    );
+    assert_eq!(
+        event["actor"],
+        format!("token:{}", minted["id"].as_str().expect("id")),
+        "the scoped token asked: {event}"
+    );
+
+    // The API directly, with JSON; a preview of one deployment.
+    let body = json!({ "deployment": "v1" });
+    let (status, link) =
+        s.app.api(reqwest::Method::POST, "/api/v1/bots/demo-bot/apps/main/dev-links", Some(&scoped), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    assert!(link["url"].as_str().is_some_and(|u| u.contains("--main--demo-bot.")), "a preview host: {link}");
+    assert_eq!((link["user_id"].as_i64(), link["valid_for_secs"].as_i64()), (Some(1_000_000_001), Some(3600)));
+
+    // Refusals: another tenant's app is not there for this token; a user without a name; an
+    // unknown option.
+    let other = s.run(&["dev-link", "--bot", "other_bot"], &[("TMAHOST_TOKEN", &scoped)]);
+    assert!(!other.status.success());
+    assert!(stderr(&other).contains("not found"), "{}", stderr(&other));
+    let path = "/api/v1/bots/demo-bot/apps/main/dev-links";
+    let nameless = json!({ "user": { "id": 5, "first_name": " " } });
+    let (status, body) = s.app.api(reqwest::Method::POST, path, Some(&scoped), Some(nameless)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_user")));
+    let (status, body) =
+        s.app.api(reqwest::Method::POST, path, Some(&scoped), Some(json!({ "frobnicate": true }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");
+    // An optional body is optional, not ignored when wrong: a bad rollback target is refused
+    // rather than taken as "one step back".
+    let rollback = "/api/v1/bots/demo-bot/apps/main/rollback";
+    let (status, body) = s.app.api(reqwest::Method::POST, rollback, Some(&scoped), Some(json!({ "to": "v1" }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");
+}

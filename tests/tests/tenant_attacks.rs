@@ -295,3 +295,24 @@ async fn platform_metrics_are_not_for_tenants() {
     assert_eq!(admin.status(), StatusCode::OK);
     assert!(admin.text().await.expect("text").contains("tmahost_"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_links_open_only_the_callers_own_apps() {
+    let w = world().await;
+    // Row: a dev link signs launch data with the app's bot token, opening the app as anyone.
+    // Another tenant's token asking for one of the victim's apps (live or a preview) learns
+    // nothing: the same 404 as for a bot that does not exist, and nothing is signed or logged.
+    let victim = format!("/api/v1/bots/{}/apps/main/dev-links", VICTIM.2);
+    for body in [json!({}), json!({ "deployment": "v1" }), json!({ "user": { "id": 1, "first_name": "Mallory" } })] {
+        let (s, answer) = w.api(&w.attacker, Method::POST, &victim, body).await;
+        assert_eq!((s, code(&answer)), (StatusCode::NOT_FOUND, "not_found"), "{answer}");
+        assert!(answer.get("url").is_none(), "{answer}");
+    }
+    let (s, nobody) = w.api(&w.attacker, Method::POST, "/api/v1/bots/no_such_bot/apps/main/dev-links", json!({})).await;
+    assert_eq!((s, &nobody), (StatusCode::NOT_FOUND, &w.api(&w.attacker, Method::POST, &victim, json!({})).await.1));
+    let (_, log) = w.api(&w.admin, Method::GET, &format!("/api/v1/bots/{}/audit", VICTIM.2), Value::Null).await;
+    assert!(!log.as_array().expect("log").iter().any(|e| e["action"] == "devlink.create"), "{log}");
+    // Its own app: signed.
+    let own = format!("/api/v1/bots/{}/apps/main/dev-links", ATTACKER.2);
+    assert_eq!(w.api(&w.attacker, Method::POST, &own, json!({})).await.0, StatusCode::CREATED);
+}

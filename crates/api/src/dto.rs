@@ -208,6 +208,62 @@ pub struct CreateToken {
     pub ttl_days: Option<u32>,
 }
 
+/// Body of `POST /api/v1/bots/{bot}/apps/{app}/dev-links`; everything is optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDevLink {
+    /// The Telegram user the launch data names (default: id 1000000001, "Dev").
+    pub user: Option<DevUserDto>,
+    /// Sign the user in as a Telegram Premium subscriber.
+    #[serde(default)]
+    pub premium: bool,
+    /// The `start_param` (from `t.me/bot/app?startapp=…`).
+    pub start_param: Option<String>,
+    /// Open this deployment (id or `v3`) on its preview host instead of the active one.
+    pub deployment: Option<String>,
+}
+
+/// A dev link's user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevUserDto {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    /// Default `en`.
+    pub language_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DevLinkDto {
+    /// The app's URL with signed launch parameters in the fragment.
+    pub url: String,
+    /// The user the launch data names.
+    pub user_id: i64,
+    /// How long the link opens sessions (the app's `max_init_data_age_secs`).
+    pub valid_for_secs: u32,
+}
+
+impl CreateDevLink {
+    /// The user to sign in, with the defaults filled in.
+    pub fn dev_user(&self) -> tmahost_service::DevUser {
+        let mut user = tmahost_service::DevUser::default();
+        if let Some(u) = &self.user {
+            user.id = u.id;
+            user.first_name = u.first_name.clone();
+            user.last_name = u.last_name.clone();
+            user.username = u.username.clone();
+            if u.language_code.is_some() {
+                user.language_code = u.language_code.clone();
+            }
+        }
+        user.is_premium = self.premium;
+        user.start_param = self.start_param.clone();
+        user
+    }
+}
+
 /// Body of `PUT /api/v1/bots/{bot}/members/{user_id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -64,6 +64,28 @@ fn bad_request(code: &'static str, message: String) -> actix_web::Error {
     ApiError(ServiceError::BadRequest { code, message }).into()
 }
 
+/// A JSON body that may be left out: no body (or only whitespace) is `T::default()`; any other
+/// body must parse as `T`, else the request gets the usual 400 `invalid_json`. (actix's
+/// `Option<Json<T>>` would take a malformed body as no body and go ahead with the defaults.)
+#[derive(Debug)]
+pub(crate) struct OptionalJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Default + 'static> actix_web::FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self(T::default()));
+            }
+            serde_json::from_slice(&body).map(Self).map_err(|e| bad_request("invalid_json", e.to_string()))
+        })
+    }
+}
+
 pub(crate) fn json_config() -> web::JsonConfig {
     web::JsonConfig::default().limit(64 * 1024).error_handler(|e, _| bad_request("invalid_json", e.to_string()))
 }

@@ -1,8 +1,13 @@
 //! Dev links: an app URL with freshly signed launch parameters in the fragment, exactly where
-//! Telegram puts them, so a developer can open a gated app in an ordinary browser.
+//! and as a current Telegram client puts them (`signature` beside `hash`, `chat_type`,
+//! `chat_instance`, a current version, a real platform name, a full theme), so a developer can
+//! open a gated app in an ordinary browser and an SDK that checks those fields accepts them.
+//! The HMAC is the bot token's, as Telegram's; the Ed25519 `signature` is made with a key of
+//! this platform, so third-party validation against Telegram's public key refuses dev data.
 
 use serde_json::json;
-use tmahost_store::model::{App, Bot};
+use tmahost_store::model::{App, Bot, NewAuditEvent};
+use tmahost_types::AuditAction;
 
 use crate::refs::{AppRef, Granted};
 use crate::{Platform, ServiceError};
@@ -42,9 +47,23 @@ pub struct DevLink {
     pub valid_for_secs: u32,
 }
 
+/// The Mini App API version dev links announce; SDKs enable methods by it.
+pub const WEB_APP_VERSION: &str = "9.1";
+/// The client a browser tab stands in for: Telegram Web A.
+pub const WEB_APP_PLATFORM: &str = "weba";
+/// Telegram Web A's light theme, with every key a current client sends.
+const THEME: &str = concat!(
+    r##"{"accent_text_color":"#3390ec","bg_color":"#ffffff","bottom_bar_bg_color":"#ffffff","##,
+    r##""button_color":"#3390ec","button_text_color":"#ffffff","destructive_text_color":"#e53935","##,
+    r##""header_bg_color":"#ffffff","hint_color":"#707579","link_color":"#3390ec","##,
+    r##""secondary_bg_color":"#f4f4f5","section_bg_color":"#ffffff","section_header_text_color":"#3390ec","##,
+    r##""section_separator_color":"#e7e7e7","subtitle_text_color":"#707579","text_color":"#000000"}"##
+);
+
 impl Platform {
     /// Signs launch parameters for `user` with the bot's token and appends them to the app's
-    /// URL (or a preview URL of `deployment`) as Telegram clients do.
+    /// URL (or a preview URL of `deployment`) as Telegram clients do. Audited: a dev link opens
+    /// the app as any user the caller names.
     pub async fn dev_link(
         &self,
         r: &AppRef,
@@ -57,12 +76,12 @@ impl Platform {
         if user.id <= 0 || user.first_name.trim().is_empty() {
             return Err(ServiceError::invalid("invalid_user", "a dev user needs a positive id and a first name"));
         }
-        let base = match deployment {
+        let (base, deployment) = match deployment {
             Some(key) => {
                 let d = self.deployment(r, key).await?.deployment;
-                self.preview_url(bot, &app.slug, &d)
+                (self.preview_url(bot, &app.slug, &d), Some(d))
             }
-            None => self.app_url(bot, &app.slug),
+            None => (self.app_url(bot, &app.slug), None),
         };
         let token = self.bot_token(bot).await?;
         let mut profile = json!({ "id": user.id, "first_name": user.first_name, "allows_write_to_pm": true });
@@ -83,14 +102,33 @@ impl Platform {
         if let Some(p) = &user.start_param {
             fields.push(("start_param", p.as_str()));
         }
-        let init_data = tmahost_types::init_data::sign(&fields, &token, tmahost_store::now_ms() / 1000);
-        let theme = r##"{"bg_color":"#ffffff","text_color":"#000000","hint_color":"#707579","link_color":"#3390ec","button_color":"#3390ec","button_text_color":"#ffffff"}"##;
+        let derived = self.master_key().derive("dev-link-ed25519");
+        let signing_key =
+            zeroize::Zeroizing::new(<[u8; 32]>::try_from(derived.expose()).map_err(ServiceError::internal)?);
+        let now = tmahost_store::now_ms() / 1000;
+        let init_data = tmahost_types::init_data::sign_with_signature(&fields, &token, now, &signing_key);
         let fragment = form_urlencoded::Serializer::new(String::new())
             .append_pair("tgWebAppData", &init_data)
-            .append_pair("tgWebAppVersion", "8.0")
-            .append_pair("tgWebAppPlatform", "web")
-            .append_pair("tgWebAppThemeParams", theme)
+            .append_pair("tgWebAppVersion", WEB_APP_VERSION)
+            .append_pair("tgWebAppPlatform", WEB_APP_PLATFORM)
+            .append_pair("tgWebAppThemeParams", THEME)
             .finish();
+        let actor = r.actor();
+        self.db()
+            .record_audit(&NewAuditEvent {
+                actor: &actor.label,
+                action: AuditAction::DevLinkCreate,
+                bot_id: Some(bot.bot_id()),
+                app_id: Some(&app.id),
+                deployment_id: deployment.as_ref().map(|d| d.id.as_str()),
+                details: json!({
+                    "user_id": user.id,
+                    "premium": user.is_premium,
+                    "start_param": user.start_param,
+                    "version": deployment.as_ref().map(|d| d.version),
+                }),
+            })
+            .await?;
         Ok(DevLink {
             url: format!("{base}#{fragment}"),
             valid_for_secs: app.settings.max_init_data_age_secs,

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tmahost::{Application, Role};
 use tmahost_service::model::TokenScope;
-use tmahost_service::{Actor, Config, DevUser, LogFormat, Need, Platform};
+use tmahost_service::{Actor, Config, LogFormat, Need, Platform};
 
 #[derive(Debug, Parser)]
 #[command(name = "tmahost", version, about = "Hosting for Telegram Mini Apps")]
@@ -29,9 +29,6 @@ enum Command {
     Edge,
     /// Run the control bot only (needs TMAHOST_CONTROL_BOT_TOKEN).
     Bot,
-    /// Print a URL that opens a gated app in a normal browser, with freshly signed launch
-    /// parameters in the fragment (valid for the app's max initData age, 1 hour by default).
-    DevLink(DevLinkArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands that act directly on the database.
@@ -39,33 +36,6 @@ enum Command {
     Admin(Admin),
     #[command(flatten)]
     Client(client::ClientCommand),
-}
-
-#[derive(Debug, Args)]
-struct DevLinkArgs {
-    /// Bot id, username or host label.
-    #[arg(long)]
-    bot: String,
-    #[arg(long, default_value = "main")]
-    app: String,
-    /// Open this deployment (id or v3) on its preview host instead of the active one.
-    #[arg(long)]
-    deployment: Option<String>,
-    #[arg(long, default_value_t = 1_000_000_001)]
-    user_id: i64,
-    #[arg(long, default_value = "Dev")]
-    first_name: String,
-    #[arg(long)]
-    last_name: Option<String>,
-    #[arg(long)]
-    username: Option<String>,
-    #[arg(long, default_value = "en")]
-    language_code: String,
-    #[arg(long)]
-    premium: bool,
-    /// The `start_param` (from `t.me/bot/app?startapp=…`).
-    #[arg(long)]
-    start_param: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,23 +136,6 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Api => serve(config, Role::Api).await,
         Command::Edge => serve(config, Role::Edge).await,
         Command::Bot => serve(config, Role::Bot).await,
-        Command::DevLink(a) => {
-            let p = Platform::open(config).await?;
-            let user = DevUser {
-                id: a.user_id,
-                first_name: a.first_name,
-                last_name: a.last_name,
-                username: a.username,
-                language_code: Some(a.language_code),
-                is_premium: a.premium,
-                start_param: a.start_param,
-            };
-            let app = p.app(&Actor::local_admin(), &a.bot, &a.app, Need::Deploy).await?;
-            let link = p.dev_link(&app, &user, a.deployment.as_deref()).await?;
-            eprintln!("signed as user {} ({}); opens sessions for {} s", user.id, user.first_name, link.valid_for_secs);
-            println!("{}", link.url);
-            Ok(())
-        }
         Command::Migrate => {
             let p = Platform::open(config).await?;
             println!("migrations applied ({})", p.describe_stores().0);
@@ -288,17 +241,19 @@ mod tests {
     fn only_commands_that_call_the_api_take_server_and_json() {
         use clap::Parser;
         let parses = |args: &[&str]| super::Cli::try_parse_from(std::iter::once("tmahost").chain(args.iter().copied()));
-        for client in
-            [&["deploy", "dist", "--bot", "b"][..], &["bots"], &["deployments", "--bot", "b"], &["promote", "x"]]
-        {
+        for client in [
+            &["deploy", "dist", "--bot", "b"][..],
+            &["bots"],
+            &["deployments", "--bot", "b"],
+            &["promote", "x"],
+            &["dev-link", "--bot", "b", "--premium"],
+        ] {
             let mut args = client.to_vec();
             args.extend(["--server", "http://127.0.0.1:1", "--json"]);
             assert!(parses(&args).is_ok(), "{args:?}");
         }
         assert!(parses(&["login", "--server", "http://127.0.0.1:1"]).is_ok());
-        for operator in
-            [&["dev-link", "--bot", "b"][..], &["admin", "login-link", "--user-id", "1"], &["serve"], &["migrate"]]
-        {
+        for operator in [&["admin", "login-link", "--user-id", "1"][..], &["serve"], &["migrate"]] {
             for flag in [&["--server", "http://127.0.0.1:1"][..], &["--json"]] {
                 let mut args = operator.to_vec();
                 args.extend(flag);

@@ -45,6 +45,7 @@ actions! {
     MemberRevoke = "member.revoke",
     TokenCreate = "token.create",
     TokenRevoke = "token.revoke",
+    DevLinkCreate = "devlink.create",
 }
 
 /// A stored action name this build does not know.

@@ -266,9 +266,37 @@ fn hmac_for(token: &BotToken) -> Hmac<Sha256> {
 /// Signs launch parameters with the bot's token the way Telegram does (HMAC scheme), for dev
 /// links and tests: `fields` plus `auth_date`, serialised as a query string with `hash`.
 pub fn sign(fields: &[(&str, &str)], token: &BotToken, auth_date: i64) -> String {
+    finish(with_auth_date(fields, auth_date), token)
+}
+
+/// Like [`sign`], with a `signature` beside `hash` as current clients send it: an Ed25519
+/// signature in Telegram's third-party format, made with `ed25519_secret` instead of Telegram's
+/// key (which only Telegram holds). SDKs that require the field accept the data, the HMAC covers
+/// it as Telegram's does, and a third-party check against Telegram's public key refuses it.
+pub fn sign_with_signature(
+    fields: &[(&str, &str)],
+    token: &BotToken,
+    auth_date: i64,
+    ed25519_secret: &[u8; 32],
+) -> String {
+    let mut map = with_auth_date(fields, auth_date);
+    map.remove("signature");
+    let message = format!("{}:WebAppData\n{}", token.bot_id(), check_string(&map, &["hash"]));
+    let key = ed25519_dalek::SigningKey::from_bytes(ed25519_secret);
+    let signature = ed25519_dalek::Signer::sign(&key, message.as_bytes());
+    map.insert("signature".into(), base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+    finish(map, token)
+}
+
+fn with_auth_date(fields: &[(&str, &str)], auth_date: i64) -> BTreeMap<String, String> {
     let mut map: BTreeMap<String, String> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     map.insert("auth_date".into(), auth_date.to_string());
     map.remove("hash");
+    map
+}
+
+/// Adds the HMAC of every field (`signature` included) and serialises.
+fn finish(map: BTreeMap<String, String>, token: &BotToken) -> String {
     let mut mac = hmac_for(token);
     mac.update(check_string(&map, &[]).as_bytes());
     let hash = hex::encode(mac.finalize().into_bytes());
@@ -293,6 +321,38 @@ mod tests {
 
     fn token() -> BotToken {
         BotToken::parse("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_").expect("token")
+    }
+
+    #[test]
+    fn signed_with_a_signature_the_hmac_covers_it_and_only_the_signing_key_verifies_it() {
+        let secret = [7u8; 32];
+        let raw = sign_with_signature(
+            &[("user", r#"{"id":5,"first_name":"A"}"#), ("chat_type", "sender")],
+            &token(),
+            1000,
+            &secret,
+        );
+        let data = InitData::parse(&raw).expect("parses");
+        let signature = data.get("signature").expect("a signature beside the hash").to_owned();
+        assert_eq!(signature.len(), 86, "64 bytes, base64url without padding, as Telegram sends it");
+        data.clone().verify_hmac(&token(), 1000, 60).expect("the HMAC verifies");
+        // The HMAC covers the signature: changing it breaks the hash.
+        let forged = raw.replace(&signature, &format!("A{}", &signature[1..]));
+        assert_eq!(
+            InitData::parse(&forged).expect("parses").verify_hmac(&token(), 1000, 60),
+            Err(InitDataError::BadSignature)
+        );
+        // Telegram's key did not sign it.
+        for key in [TelegramKey::Production, TelegramKey::Test] {
+            let refused = data.clone().verify_ed25519(token().bot_id(), key, 1000, 60);
+            assert_eq!(refused, Err(InitDataError::BadSignature));
+        }
+        // The signing key did, over Telegram's third-party message.
+        let public = ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key();
+        let message = format!("123456789:WebAppData\n{}", check_string(&data.fields, &["hash", "signature"]));
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&signature).expect("base64url");
+        let sig = ed25519_dalek::Signature::from_slice(&bytes).expect("64 bytes");
+        public.verify_strict(message.as_bytes(), &sig).expect("verifies with the dev key");
     }
 
     #[test]

@@ -4,8 +4,8 @@ use tmahost_service::{Need, Platform};
 use super::{AppPath, BotPath};
 
 use crate::auth::Caller;
-use crate::dto::{AppDto, BotDto, CreateApp, RegisterBot, RegisteredBotDto, UpdateBot};
-use crate::error::{ApiError, ErrorBody};
+use crate::dto::{AppDto, BotDto, CreateApp, CreateDevLink, DevLinkDto, RegisterBot, RegisteredBotDto, UpdateBot};
+use crate::error::{ApiError, ErrorBody, OptionalJson};
 use tmahost_service::model::AppSettings;
 
 /// Register a bot (admin scope). The token is checked with `getMe`, stored encrypted, and the
@@ -123,4 +123,28 @@ pub async fn verify_domain(
     let app = path.get(&p, &c, Need::Manage).await?;
     let status = p.verify_domain(&app).await?;
     Ok(HttpResponse::Ok().json(status))
+}
+
+/// A dev link: the app's URL with launch data signed for a test user, as a current Telegram
+/// client would open it. Needs the deploy right on the app (it opens the app as anyone);
+/// audited as `devlink.create`.
+#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/dev-links", tag = "apps", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
+    request_body(content = CreateDevLink, description = "optional; `{}` signs in the default dev user"),
+    responses((status = 201, body = DevLinkDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_dev_link(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<AppPath>,
+    OptionalJson(body): OptionalJson<CreateDevLink>,
+) -> Result<HttpResponse, ApiError> {
+    let app = path.get(&p, &c, Need::Deploy).await?;
+    let user = body.dev_user();
+    let link = p.dev_link(&app, &user, body.deployment.as_deref()).await?;
+    Ok(HttpResponse::Created().json(DevLinkDto {
+        url: link.url,
+        user_id: user.id,
+        valid_for_secs: link.valid_for_secs,
+    }))
 }

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/bots/{bot}/apps/{app}/deployments/{id}/activate", web::post().to(activate_deployment))
                 .route("/bots/{bot}/apps/{app}/deployments/{id}/finalize", web::post().to(finalize_deployment))
                 .route("/bots/{bot}/apps/{app}/rollback", web::post().to(rollback))
+                .route("/bots/{bot}/apps/{app}/dev-links", web::post().to(create_dev_link))
                 .route("/deployments/{id}", web::get().to(find_deployment))
                 .route("/deployments/{id}/activate", web::post().to(promote_deployment))
                 .route("/blobs/{sha256}", web::put().to(put_blob))

@@ -9,7 +9,7 @@ use super::{AppPath, DeploymentPath};
 
 use crate::auth::Caller;
 use crate::dto::{BlobDto, DeployResultDto, DeploymentDto, RollbackDto};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OptionalJson};
 
 /// Upload one content of an open digest deploy. The body must have the SHA-256 in the path
 /// and the size the manifest declared; the server hashes it again. Idempotent: a content
@@ -98,9 +98,9 @@ pub async fn rollback(
     p: web::Data<Platform>,
     c: Caller,
     path: web::Path<AppPath>,
-    body: Option<web::Json<RollbackDto>>,
+    OptionalJson(body): OptionalJson<RollbackDto>,
 ) -> Result<HttpResponse, ApiError> {
-    let to = body.and_then(|b| b.into_inner().to);
+    let to = body.to;
     let app = path.get(&p, &c, Need::Deploy).await?;
     let d = p.rollback(&app, to).await?;
     Ok(HttpResponse::Ok().json(DeploymentDto::new(&p, &app.bot, &app.app, &d)))

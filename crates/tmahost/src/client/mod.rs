@@ -1,4 +1,5 @@
-//! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `apps`, `bots`, `login`):
+//! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `apps`, `bots`, `domain`,
+//! `dev-link`, `login`):
 //! they talk to a tmahost server over its HTTP API with an API token, so they work from a
 //! laptop or a CI job. Results go to stdout (a table, or JSON with `--json`), progress and
 //! warnings to stderr; any failure exits non-zero with one readable line.
@@ -94,6 +95,15 @@ pub enum ClientCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Print a URL that opens a gated app in a normal browser, with launch parameters signed for
+    /// a test user in the fragment, as a current Telegram client sends them (valid for the
+    /// app's max initData age, 1 hour by default). Needs the deploy right on the app.
+    DevLink {
+        #[command(flatten)]
+        args: DevLinkArgs,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Store the server URL and an API token (read from TMAHOST_TOKEN or standard input) in
     /// the user's config dir, readable by the user only.
     Login {
@@ -103,6 +113,30 @@ pub enum ClientCommand {
     },
     /// Forget the stored server and token.
     Logout,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DevLinkArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Open this deployment (id or v3) on its preview host instead of the active one.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    #[arg(long, default_value_t = 1_000_000_001)]
+    pub user_id: i64,
+    #[arg(long, default_value = "Dev")]
+    pub first_name: String,
+    #[arg(long)]
+    pub last_name: Option<String>,
+    #[arg(long)]
+    pub username: Option<String>,
+    #[arg(long, default_value = "en")]
+    pub language_code: String,
+    #[arg(long)]
+    pub premium: bool,
+    /// The `start_param` (from `t.me/bot/app?startapp=…`).
+    #[arg(long)]
+    pub start_param: Option<String>,
 }
 
 impl ClientCommand {
@@ -115,7 +149,8 @@ impl ClientCommand {
             | Self::Promote { remote, .. }
             | Self::Apps { remote, .. }
             | Self::Bots { remote }
-            | Self::Domain { remote, .. } => Some(remote),
+            | Self::Domain { remote, .. }
+            | Self::DevLink { remote, .. } => Some(remote),
             Self::Login { .. } | Self::Logout => None,
         }
     }
@@ -237,6 +272,30 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                 }
             }
             status
+        }
+        ClientCommand::DevLink { args, .. } => {
+            let path = format!("/api/v1/bots/{}/apps/{}/dev-links", args.app.bot, args.app.app);
+            let body = json!({
+                "user": {
+                    "id": args.user_id,
+                    "first_name": args.first_name,
+                    "last_name": args.last_name,
+                    "username": args.username,
+                    "language_code": args.language_code,
+                },
+                "premium": args.premium,
+                "start_param": args.start_param,
+                "deployment": args.deployment,
+            });
+            let link: Value = api.json("making a dev link", || api.request(Method::POST, &path).json(&body)).await?;
+            if !json {
+                eprintln!(
+                    "signed as user {} ({}); opens sessions for {} s",
+                    link["user_id"], args.first_name, link["valid_for_secs"]
+                );
+                println!("{}", text(&link["url"]));
+            }
+            link
         }
         ClientCommand::Login { .. } | ClientCommand::Logout => unreachable!("handled above"),
     };
