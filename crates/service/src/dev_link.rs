@@ -38,6 +38,36 @@ impl Default for DevUser {
     }
 }
 
+impl DevUser {
+    /// Telegram's own bounds: names of at most 64 characters, usernames of 32, and a
+    /// `start_param` of at most 512 characters from `A-Z a-z 0-9 _ -` (what `startapp` allows).
+    fn check(&self) -> Result<(), ServiceError> {
+        if self.id <= 0 || self.first_name.trim().is_empty() {
+            return Err(ServiceError::invalid("invalid_user", "a dev user needs a positive id and a first name"));
+        }
+        let fields = [
+            ("first_name", Some(&self.first_name), 64),
+            ("last_name", self.last_name.as_ref(), 64),
+            ("username", self.username.as_ref(), 32),
+            ("language_code", self.language_code.as_ref(), 16),
+        ];
+        for (name, value, max) in fields {
+            if value.is_some_and(|v| v.chars().count() > max) {
+                return Err(ServiceError::invalid("invalid_user", format!("{name} is longer than {max} characters")));
+            }
+        }
+        if let Some(p) = &self.start_param
+            && (p.len() > 512 || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        {
+            return Err(ServiceError::invalid(
+                "invalid_start_param",
+                "start_param is at most 512 characters of A-Z, a-z, 0-9, _ and - (as Telegram allows)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A signed link and how long it opens sessions.
 #[derive(Debug, Clone)]
 pub struct DevLink {
@@ -73,9 +103,7 @@ impl Platform {
         // A dev link opens the app as any user: as powerful as deploying code to it.
         r.require(crate::auth::Need::Deploy)?;
         let (bot, app) = (&r.bot, &r.app);
-        if user.id <= 0 || user.first_name.trim().is_empty() {
-            return Err(ServiceError::invalid("invalid_user", "a dev user needs a positive id and a first name"));
-        }
+        user.check()?;
         let (base, deployment) = match deployment {
             Some(key) => {
                 let d = self.deployment(r, key).await?.deployment;
@@ -135,5 +163,31 @@ impl Platform {
             bot: bot.clone(),
             app: app.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DevUser;
+
+    #[test]
+    fn dev_users_are_bounded_as_telegram_bounds_its_users() {
+        let ok = DevUser { start_param: Some("promo_2026-A".into()), ..DevUser::default() };
+        ok.check().expect("a plain start_param");
+        let refused = |u: DevUser| u.check().expect_err("refused").code();
+        assert_eq!(refused(DevUser { id: 0, ..DevUser::default() }), "invalid_user");
+        assert_eq!(refused(DevUser { first_name: " ".into(), ..DevUser::default() }), "invalid_user");
+        assert_eq!(refused(DevUser { first_name: "x".repeat(65), ..DevUser::default() }), "invalid_user");
+        assert_eq!(refused(DevUser { username: Some("u".repeat(33)), ..DevUser::default() }), "invalid_user");
+        for p in ["a b", "a&b=c", "ü", &"p".repeat(513)] {
+            assert_eq!(
+                refused(DevUser { start_param: Some(p.to_owned()), ..DevUser::default() }),
+                "invalid_start_param",
+                "{p}"
+            );
+        }
+        DevUser { start_param: Some("p".repeat(512)), first_name: "x".repeat(64), ..DevUser::default() }
+            .check()
+            .expect("at the bounds");
     }
 }
