@@ -38,10 +38,6 @@ impl World {
         self.app.deploy(token, bot, "main", "", bundles::zip(files)).await.0
     }
 
-    fn host(&self, label: &str) -> String {
-        self.app.host(label)
-    }
-
     /// GET on the edge with `Host: host`, no credentials.
     async fn edge(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut req = self.app.edge(host, path);
@@ -123,7 +119,7 @@ async fn world() -> World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_cannot_take_another_tenants_hosts() {
     let w = world().await;
-    let victim_host = w.host(VICTIM.2);
+    let victim_host = w.app.host(VICTIM.2);
 
     // Row: custom domain = a platform host, a name under the base domain, the base domain,
     // the API/dashboard host. Before: 200, and the victim's host served the attacker's bundle.
@@ -203,7 +199,7 @@ async fn a_tenant_cannot_take_another_tenants_hosts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_bundle_configures_stays_on_its_origin_and_behind_its_gate() {
     let w = world().await;
-    let victim_host = w.host(VICTIM.2);
+    let victim_host = w.app.host(VICTIM.2);
 
     // Row: a public path that resolves to a non-public file (SPA fallback, a rewrite). Before:
     // `/.well-known/anything` served the gated app's index.html without a session.
