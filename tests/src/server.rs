@@ -20,7 +20,9 @@ pub fn binary() -> PathBuf {
             let bin = profile_dir.join(format!("tmahost{}", std::env::consts::EXE_SUFFIX));
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
             let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-            let sources = ["crates", "migrations", "Cargo.lock"].iter().filter_map(|p| newest(&root.join(p))).max();
+            // web-admin: the dashboard's templates and scripts are compiled into the binary.
+            let sources =
+                ["crates", "migrations", "web-admin", "Cargo.lock"].iter().filter_map(|p| newest(&root.join(p))).max();
             if built.is_some() && sources.is_none_or(|s| Some(s) <= built) {
                 return bin;
             }

@@ -2,6 +2,7 @@
 //! gated Mini App that loads the real Telegram SDK (`@twa-dev/sdk`, installed from npm at
 //! test time). The gate must trade the launch parameters for a session and reload with the
 //! fragment intact, so the SDK still sees the user and the app's `/_tma/me` call succeeds.
+//! Then the dashboard, and the Telegram emulator running apps on three SDKs (`tests/apps/`).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
+use reqwest::Method;
 use serde_json::{Value, json};
 use tmahost_testkit::app::TestApp;
 use tmahost_testkit::fake_telegram::FakeTelegram;
@@ -38,19 +40,39 @@ fetch("/_tma/me", { credentials: "same-origin" })
   .then(function (t) { document.getElementById("me").textContent = t; });
 "#;
 
-/// `node_modules/@twa-dev/sdk/dist/telegram-web-apps.js`, installed into a temp dir by npm.
-fn install_sdk(dir: &Path) -> Option<PathBuf> {
+/// The SDK files the test apps load, from packages npm installs into a temp dir.
+#[derive(Debug)]
+struct Sdks {
+    /// `@twa-dev/sdk`: Telegram's `telegram-web-app.js` as the package ships it.
+    twa_script: PathBuf,
+    /// `@twa-dev/sdk`'s module (`import WebApp from "@twa-dev/sdk"`), CommonJS.
+    twa_module: PathBuf,
+    /// `@tma.js/sdk`'s IIFE build (`window.tmajs.sdk`).
+    tma_js: PathBuf,
+}
+
+fn install_sdks(dir: &Path) -> Option<Sdks> {
     let out = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "@twa-dev/sdk"])
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "@twa-dev/sdk@8", "@tma.js/sdk@3"])
         .current_dir(dir)
         .output();
     match out {
         Ok(o) if o.status.success() => {}
-        Ok(o) => return unavailable("npm install @twa-dev/sdk", &String::from_utf8_lossy(&o.stderr)),
+        Ok(o) => return unavailable("npm install", &String::from_utf8_lossy(&o.stderr)),
         Err(e) => return unavailable("npm", &e.to_string()),
     }
-    let sdk = dir.join("node_modules/@twa-dev/sdk/dist/telegram-web-apps.js");
-    if sdk.exists() { Some(sdk) } else { unavailable("@twa-dev/sdk", "the package has no dist/telegram-web-apps.js") }
+    let modules = dir.join("node_modules");
+    let sdks = Sdks {
+        twa_script: modules.join("@twa-dev/sdk/dist/telegram-web-apps.js"),
+        twa_module: modules.join("@twa-dev/sdk/dist/sdk.js"),
+        tma_js: modules.join("@tma.js/sdk/dist/index.iife.js"),
+    };
+    for f in [&sdks.twa_script, &sdks.twa_module, &sdks.tma_js] {
+        if !f.exists() {
+            return unavailable("an SDK file", &format!("{} is missing", f.display()));
+        }
+    }
+    Some(sdks)
 }
 
 struct Driver {
@@ -117,7 +139,7 @@ async fn upload(t: &TestApp, admin: &str, files: &[(String, Vec<u8>)]) -> Value 
 #[tokio::test]
 async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
     let npm_dir = tempfile::tempdir().expect("tempdir");
-    let Some(sdk) = install_sdk(npm_dir.path()) else { return };
+    let Some(sdks) = install_sdks(npm_dir.path()) else { return };
     let Some(driver) = start_chromedriver() else { return };
 
     let fake = FakeTelegram::start().await;
@@ -128,7 +150,7 @@ async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
     let files = vec![
         ("index.html".to_owned(), PAGE.as_bytes().to_vec()),
         ("app.js".to_owned(), APP_JS.as_bytes().to_vec()),
-        ("telegram-web-apps.js".to_owned(), std::fs::read(&sdk).expect("sdk")),
+        ("telegram-web-apps.js".to_owned(), std::fs::read(&sdks.twa_script).expect("sdk")),
     ];
     upload(&t, &admin, &files).await;
 
@@ -312,5 +334,246 @@ async fn the_dashboard_in_a_browser_logs_in_uploads_rolls_back_and_changes_setti
     screenshot(&client, "dashboard-audit").await;
     client.goto(&link).await.expect("link again");
     wait_for_text(&client, "already used").await;
+    client.close().await.expect("close");
+}
+
+/// The files of a test app in `tests/apps/{dir}`, plus SDK files under the names it loads.
+fn test_app(dir: &str, sdk_files: &[(&str, &Path)]) -> Vec<(String, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps").join(dir);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&root)
+        .expect("test app dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read"))
+        })
+        .collect();
+    for (name, path) in sdk_files {
+        files.push(((*name).to_owned(), std::fs::read(path).expect("sdk file")));
+    }
+    files
+}
+
+/// The text of `css` in the app inside the emulator's frame (the page's only iframe); `None`
+/// while the frame has no such element (the gate is still opening the session).
+async fn in_frame(client: &fantoccini::Client, css: &str) -> Option<String> {
+    client.enter_frame(0).await.ok()?;
+    let text = match client.find(Locator::Css(css)).await {
+        Ok(el) => el.text().await.ok(),
+        Err(_) => None,
+    };
+    client.enter_parent_frame().await.expect("back to the emulator");
+    text
+}
+
+/// Waits until the app in the frame shows `want` in `css`.
+async fn wait_in_frame(client: &fantoccini::Client, css: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = in_frame(client, css).await;
+        if got.as_deref() == Some(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the app's {css} is {got:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Clicks `css` inside the emulator's frame.
+async fn click_in_frame(client: &fantoccini::Client, css: &str) {
+    client.enter_frame(0).await.expect("the app's frame");
+    click(client, css).await;
+    client.enter_parent_frame().await.expect("back to the emulator");
+}
+
+/// Waits until the emulator shows `css` (not hidden) and returns its text.
+async fn wait_visible(client: &fantoccini::Client, css: &str) -> String {
+    let el = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await;
+    let el = el.unwrap_or_else(|e| panic!("{css}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !el.is_displayed().await.unwrap_or(false) {
+        assert!(Instant::now() < deadline, "{css} never became visible");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    el.text().await.expect("text")
+}
+
+/// Logs the browser in to the dashboard with admin 1001's one-time link.
+async fn log_in(t: &mut TestApp, client: &fantoccini::Client) {
+    let line = t.serve.printed("dashboard login for admin 1001", Duration::from_secs(5)).expect("login link printed");
+    let link = line.rsplit(' ').next().expect("url").to_owned();
+    client.goto(&link).await.expect("open link");
+    wait_for_text(client, "Log in to tmahost").await;
+    click(client, "form button[type=submit]").await;
+    wait_for_text(client, "@Demo_Bot").await;
+}
+
+#[tokio::test]
+async fn the_emulator_runs_apps_on_three_sdks_as_telegram_web_does() {
+    let npm_dir = tempfile::tempdir().expect("tempdir");
+    let Some(sdks) = install_sdks(npm_dir.path()) else { return };
+    let Some(driver) = start_chromedriver() else { return };
+    let mut t = TestApp::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN, Some("Demo_Bot")).await;
+    let apps = [
+        ("main", test_app("tma-js", &[("tma-sdk.js", &sdks.tma_js)]), "yes"),
+        (
+            "twa",
+            test_app("twa-dev", &[("telegram-web-apps.js", &sdks.twa_script), ("sdk.js", &sdks.twa_module)]),
+            "yes",
+        ),
+        ("plain", test_app("plain", &[("telegram-web-app.js", &sdks.twa_script)]), "ok"),
+    ];
+    for (slug, files, _) in &apps {
+        if *slug != "main" {
+            let (status, body) =
+                t.api(Method::POST, "/api/v1/bots/demo_bot/apps", Some(&admin), Some(json!({ "slug": slug }))).await;
+            assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        }
+        let (status, body) = t.deploy(&admin, "demo_bot", slug, "", bundles::zip(files)).await;
+        assert!(status.is_success(), "{slug}: {status} {body}");
+    }
+
+    let (status, body) =
+        t.api(Method::POST, "/api/v1/bots/demo_bot/apps", Some(&admin), Some(json!({ "slug": "hostile" }))).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let (status, body) = t.deploy(&admin, "demo_bot", "hostile", "", bundles::zip(&test_app("hostile", &[]))).await;
+    assert!(status.is_success(), "hostile: {status} {body}");
+
+    let profile = tempfile::tempdir().expect("profile");
+    let client = browser(&driver, profile.path()).await;
+    log_in(&mut t, &client).await;
+
+    for (slug, _, popup_button) in &apps {
+        let emulator = format!(
+            "{}/bots/demo-bot/apps/{slug}/emulator?user_id=4242&first_name=Alice&start_param=promo",
+            t.serve.api
+        );
+        client.goto(&emulator).await.expect("emulator");
+
+        // The user's name from launch data, after the gate opened a session inside the frame.
+        wait_in_frame(&client, "#name", "Alice").await;
+        wait_in_frame(&client, "#bg", "#ffffff").await;
+
+        // The main button the app set appears under the frame; a press reaches the app.
+        assert_eq!(wait_visible(&client, "#tg-main").await, "Order", "{slug}");
+        click(&client, "#tg-main").await;
+        wait_in_frame(&client, "#main-clicks", "1").await;
+
+        // A popup round-trips: shown by the emulator, the button pressed goes back to the app.
+        click_in_frame(&client, "#show-popup").await;
+        wait_visible(&client, "#tg-popup").await;
+        screenshot(&client, &format!("emulator-{slug}-popup")).await;
+        click(&client, &format!("#tg-popup-buttons button[data-button-id='{popup_button}']")).await;
+        wait_in_frame(&client, "#popup", popup_button).await;
+
+        // Switching the theme reaches the running app.
+        click(&client, "#tg-theme-dark").await;
+        wait_in_frame(&client, "#bg", "#212121").await;
+
+        // The app's own /_tma/me names the same user: the frame's session is this launch's.
+        let me = in_frame(&client, "#me").await.unwrap_or_default();
+        let me: Value = serde_json::from_str(&me).unwrap_or_else(|_| panic!("{slug}: /_tma/me returned {me}"));
+        assert_eq!((me["user"]["id"].as_i64(), me["user"]["first_name"].as_str()), (Some(4242), Some("Alice")));
+        assert_eq!((me["start_param"].as_str(), me["via"].as_str()), (Some("promo"), Some("cookie")), "{slug}");
+
+        // Every bridge call is in the log.
+        for event in ["web_app_setup_main_button", "web_app_open_popup", "theme_changed"] {
+            let found = client.find(Locator::Css(&format!("#tg-log li[data-event='{event}']"))).await;
+            assert!(found.is_ok(), "{slug}: no {event} in the emulator's log");
+        }
+        screenshot(&client, &format!("emulator-{slug}")).await;
+    }
+
+    // Row: the framed app is a tenant's code aiming at the dashboard's origin. A `javascript:`
+    // link, markup in a popup or a button, CSS in a colour: refused or shown as text, never
+    // run; a bad CloudStorage key gets Telegram's error; no window opens.
+    client.goto(&format!("{}/bots/demo-bot/apps/hostile/emulator", t.serve.api)).await.expect("emulator");
+    wait_in_frame(&client, "#name", "hostile").await;
+    click_in_frame(&client, "#attack").await;
+    wait_in_frame(&client, "#done", "sent").await;
+    assert_eq!(wait_visible(&client, "#tg-popup-message").await, "<img src=x id=injected2>");
+    assert_eq!(client.find(Locator::Css("#tg-popup-title")).await.expect("title").text().await.expect("t"), "<b>t</b>");
+    assert_eq!(wait_visible(&client, "#tg-main").await, "<img src=x id=injected>");
+    assert!(client.find(Locator::Css("#injected, #injected2, #tg-popup b")).await.is_err(), "markup was rendered");
+    let header = client.execute("return document.getElementById('tg-header').style.backgroundImage;", vec![]).await;
+    assert_eq!(header.expect("style"), json!(""), "CSS from a colour reached the page");
+    for event in ["link refused", "t.me link refused"] {
+        assert!(client.find(Locator::Css(&format!("#tg-log li[data-event='{event}']"))).await.is_ok(), "{event}");
+    }
+    let answer = client.find(Locator::Css("#tg-log li[data-event='custom_method_invoked']")).await.expect("answer");
+    assert!(answer.text().await.expect("text").contains("KEY_INVALID"));
+    assert_ne!(client.title().await.expect("title"), "owned");
+    assert_eq!(client.windows().await.expect("windows").len(), 1, "nothing opened");
+    screenshot(&client, "emulator-hostile").await;
+
+    // The @tma.js app (main) also uses the back button and CloudStorage.
+    let emulator = format!("{}/bots/demo-bot/apps/main/emulator?user_id=4242&first_name=Alice", t.serve.api);
+    client.goto(&emulator).await.expect("emulator");
+    wait_in_frame(&client, "#lp", "ok").await;
+    wait_visible(&client, "#tg-back").await;
+    click(&client, "#tg-back").await;
+    wait_in_frame(&client, "#back-clicks", "1").await;
+    wait_in_frame(&client, "#cloud", "hello Alice").await;
+    let stored = client
+        .execute(
+            "var e = document.getElementById('emulator'); \
+             return localStorage.getItem('tmahost.emulator.cloud.' + e.dataset.bot + '.4242');",
+            vec![],
+        )
+        .await
+        .expect("read localStorage");
+    let stored: Value = serde_json::from_str(stored.as_str().unwrap_or("{}")).expect("stored JSON");
+    assert_eq!(stored["greeting"], "hello Alice", "CloudStorage is kept per test user in the browser");
+
+    // Relaunching as another user: the frame's old session is cleared and the gate signs in Bob.
+    let form_field = |name: &'static str| client.find(Locator::Css(name));
+    let id = form_field("#tg-user-id").await.expect("user id");
+    id.clear().await.expect("clear");
+    id.send_keys("5151").await.expect("type");
+    let name = form_field("#tg-first-name").await.expect("first name");
+    name.clear().await.expect("clear");
+    name.send_keys("Bob").await.expect("type");
+    click(&client, "#tg-controls button[type=submit]").await;
+    wait_in_frame(&client, "#name", "Bob").await;
+    // This launch's (light) theme, not the dark one an earlier launch in this tab left in the
+    // SDK's sessionStorage: the gate's second load is a navigation, not a reload.
+    wait_in_frame(&client, "#bg", "#ffffff").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let me = in_frame(&client, "#me").await.unwrap_or_default();
+        if let Ok(me) = serde_json::from_str::<Value>(&me) {
+            assert_eq!(me["user"]["id"], 5151, "the session is Bob's, not Alice's: {me}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no /_tma/me answer: {me}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(&client, "emulator-relaunched-as-bob").await;
+
+    // A raw dev link for the @tma.js app, in a tab of its own: retrieveLaunchParams() accepts
+    // the launch data (signature, chat_type, chat_instance, version, platform, theme).
+    let (status, link) = t
+        .api(
+            Method::POST,
+            "/api/v1/bots/demo_bot/apps/main/dev-links",
+            Some(&admin),
+            Some(json!({ "user": { "id": 4242, "first_name": "Alice" } })),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{link}");
+    let emulator_url = link["emulator_url"].as_str().expect("emulator url");
+    assert!(emulator_url.starts_with(&format!("{}/bots/demo-bot/apps/main/emulator?", t.serve.api)), "{emulator_url}");
+    client.goto(link["url"].as_str().expect("url")).await.expect("dev link");
+    let lp = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#lp")).await.expect("app");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lp.text().await.unwrap_or_default() == "loading" {
+        assert!(Instant::now() < deadline, "the app did not run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(lp.text().await.expect("text"), "ok", "retrieveLaunchParams() accepts a dev link");
+    assert_eq!(client.find(Locator::Css("#name")).await.expect("name").text().await.expect("text"), "Alice");
+    assert_eq!(client.find(Locator::Css("#env")).await.expect("env").text().await.expect("text"), "tab");
+    screenshot(&client, "dev-link-tma-js").await;
     client.close().await.expect("close");
 }

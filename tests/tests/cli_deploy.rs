@@ -484,6 +484,14 @@ async fn a_developer_makes_a_dev_link_shaped_like_a_telegram_client_s() {
     let out = s.run(&args, &[("TMAHOST_TOKEN", &scoped)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("signed as user 4242 (Alice)"), "{}", stderr(&out));
+    // Beside the raw link (stdout stays the link alone, for scripts): the same options in the
+    // dashboard's Telegram emulator.
+    let emulator = format!(
+        "{}/bots/demo-bot/apps/main/emulator?user_id=4242&first_name=Alice&language_code=en&start_param=promo\
+         &premium=1&platform=weba&theme=light",
+        s.app.serve.api
+    );
+    assert!(stderr(&out).contains(&emulator), "{}", stderr(&out));
     let url = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
     let (base, fragment) = url.split_once('#').expect("launch parameters in the fragment");
     assert_eq!(base, format!("http://{}/", s.app.host("demo-bot")));
@@ -553,6 +561,18 @@ async fn a_developer_makes_a_dev_link_shaped_like_a_telegram_client_s() {
     assert_eq!(status, StatusCode::CREATED, "{link}");
     assert!(link["url"].as_str().is_some_and(|u| u.contains("--main--demo-bot.")), "a preview host: {link}");
     assert_eq!((link["user_id"].as_i64(), link["valid_for_secs"].as_i64()), (Some(1_000_000_001), Some(3600)));
+    assert!(link["emulator_url"].as_str().is_some_and(|u| u.ends_with("&deployment=v1")), "{link}");
+
+    // Another client and the dark theme.
+    let out =
+        s.run(&["dev-link", "--bot", "demo_bot", "--platform", "android", "--dark"], &[("TMAHOST_TOKEN", &scoped)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let url = String::from_utf8(out.stdout).expect("utf-8");
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(url.trim().split_once('#').expect("fragment").1.as_bytes()).into_owned().collect();
+    assert_eq!(params["tgWebAppPlatform"], "android");
+    let theme: Value = serde_json::from_str(&params["tgWebAppThemeParams"]).expect("theme JSON");
+    assert_eq!((theme["bg_color"].as_str(), theme["text_color"].as_str()), (Some("#212121"), Some("#ffffff")));
 
     // Refusals: another tenant's app is not there for this token; a user without a name; an
     // unknown option.
@@ -563,6 +583,9 @@ async fn a_developer_makes_a_dev_link_shaped_like_a_telegram_client_s() {
     let nameless = json!({ "user": { "id": 5, "first_name": " " } });
     let (status, body) = s.app.api(reqwest::Method::POST, path, Some(&scoped), Some(nameless)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_user")));
+    let (status, body) =
+        s.app.api(reqwest::Method::POST, path, Some(&scoped), Some(json!({ "platform": "web" }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_platform")));
     let (status, body) =
         s.app.api(reqwest::Method::POST, path, Some(&scoped), Some(json!({ "frobnicate": true }))).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");

@@ -104,6 +104,7 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     // Roll back with the form: refused without the CSRF token, done with it.
     let app = browser.get("/bots/demo-bot/apps/main").await;
     assert!(app.body.contains("Roll back to v1"), "{}", app.body);
+    assert!(app.body.contains("href=\"/bots/demo-bot/apps/main/emulator\""), "the emulator is offered");
     let csrf = csrf_of(&app.body);
     let action = "/bots/demo-bot/apps/main/deployments/1/activate";
     for form in [vec![], vec![("csrf", "0000")]] {
@@ -121,6 +122,22 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     assert_eq!(active(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(1)));
     let cross = browser.post("/bots/other-bot/apps/main/deployments/1/activate", &[("csrf", &csrf)]).await;
     assert_eq!(cross.status, StatusCode::NOT_FOUND, "a valid form cannot reach another bot");
+
+    // The Telegram emulator: a page that may frame this app's origin and nothing else, with
+    // launch data signed for the form's user; names from the form are text, never markup.
+    let emulator =
+        "/bots/demo-bot/apps/main/emulator?user_id=77&first_name=%3Cb%3EEve%3C%2Fb%3E&platform=ios&theme=dark";
+    let emu = browser.get(emulator).await;
+    assert_eq!(emu.status, StatusCode::OK, "{}", emu.body);
+    let origin = format!("http://{}", t.host("demo-bot"));
+    assert!(emu.csp.contains(&format!("frame-src {origin};")), "{}", emu.csp);
+    assert!(emu.csp.contains("frame-ancestors 'none'") && !emu.csp.contains("unsafe-inline"), "{}", emu.csp);
+    assert!(emu.body.contains("tgWebAppPlatform=ios") && emu.body.contains("data-user=\"77\""), "{}", emu.body);
+    assert!(!emu.body.contains("<b>Eve") && emu.body.contains("&lt;b&gt;Eve"), "escaped");
+    assert_eq!(browser.get("/bots/other-bot/apps/main/emulator").await.status, StatusCode::NOT_FOUND);
+    let bad = browser.get("/bots/demo-bot/apps/main/emulator?platform=web").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("platform is one of"), "{}", bad.body);
 
     // A CSRF token from another session does not work here.
     let out = t.serve.cli(&["admin", "login-link", "--user-id", &DEV.to_string()], &[]);

@@ -312,3 +312,37 @@ async fn dev_links_open_only_the_callers_own_apps() {
     let own = format!("/api/v1/bots/{}/apps/main/dev-links", ATTACKER.2);
     assert_eq!(w.api(&w.attacker, Method::POST, &own, json!({})).await.0, StatusCode::CREATED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_platforms_emulator_frames_apps_and_clears_their_sessions() {
+    let w = world().await;
+    let platform = format!("http://{API_HOST}");
+    let attacker_origin = format!("http://{}", w.app.host(ATTACKER.2));
+    // Row: who may frame an app. The platform's CSP names Telegram Web and the platform's own
+    // origin (its emulator), on every tenant's app alike; nothing a tenant sets adds itself to
+    // another tenant's list.
+    for host in [w.app.host(VICTIM.2), VICTIM_DOMAIN.to_owned()] {
+        let page = w.edge(&host, "/", &[]).await;
+        let csp = page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert_eq!(csp, format!("frame-ancestors 'self' https://web.telegram.org {platform}"), "{host}");
+    }
+    // Row: the emulator clears a framed app's session with a credentialed logout; only the
+    // platform's origin may read that answer. Another tenant's app (or a look-alike name) gets
+    // no CORS grant, so its scripts cannot drive the victim's sessions.
+    let logout = |origin: String| {
+        let http = w.app.http.clone();
+        let url = format!("{}/_tma/logout", w.app.serve.edge);
+        let host = w.app.host(VICTIM.2);
+        async move { http.post(url).header("host", host).header("origin", origin).send().await.expect("logout") }
+    };
+    let ok = logout(platform.clone()).await;
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    let allowed = |r: &reqwest::Response, h: &str| r.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(allowed(&ok, "access-control-allow-origin").as_deref(), Some(platform.as_str()));
+    assert_eq!(allowed(&ok, "access-control-allow-credentials").as_deref(), Some("true"));
+    for origin in [attacker_origin, format!("{platform}.evil.example"), "null".to_owned()] {
+        let refused = logout(origin.clone()).await;
+        assert_eq!(allowed(&refused, "access-control-allow-origin"), None, "{origin}");
+        assert_eq!(allowed(&refused, "access-control-allow-credentials"), None, "{origin}");
+    }
+}

@@ -221,6 +221,21 @@ pub struct CreateDevLink {
     pub start_param: Option<String>,
     /// Open this deployment (id or `v3`) on its preview host instead of the active one.
     pub deployment: Option<String>,
+    /// `tgWebAppPlatform`: `android`, `ios`, `macos`, `tdesktop`, `weba` (default), `webk` or
+    /// `unigram`.
+    pub platform: Option<String>,
+    /// Telegram Web A's `light` (default) or `dark` theme.
+    #[serde(default)]
+    pub theme: DevTheme,
+}
+
+/// The theme a dev link launches with.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DevTheme {
+    #[default]
+    Light,
+    Dark,
 }
 
 /// A dev link's user.
@@ -239,6 +254,9 @@ pub struct DevUserDto {
 pub struct DevLinkDto {
     /// The app's URL with signed launch parameters in the fragment.
     pub url: String,
+    /// The dashboard's Telegram emulator with the same options: it frames the app and answers
+    /// the Mini App bridge (buttons, popups, theme, CloudStorage) as Telegram Web does.
+    pub emulator_url: String,
     /// The user the launch data names.
     pub user_id: i64,
     /// How long the link opens sessions (the app's `max_init_data_age_secs`).
@@ -260,6 +278,10 @@ impl CreateDevLink {
         }
         user.is_premium = self.premium;
         user.start_param = self.start_param.clone();
+        if let Some(p) = &self.platform {
+            user.platform = p.clone();
+        }
+        user.dark = self.theme == DevTheme::Dark;
         user
     }
 }

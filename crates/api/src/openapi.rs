@@ -24,7 +24,7 @@ use crate::{dto, error, routes};
         error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::RegisteredBotDto, dto::UpdateBot, dto::CreateApp, dto::AppDto,
         dto::DeploymentDto, dto::DeployResultDto, dto::FileDto, dto::CreateToken, dto::TokenDto,
         dto::CreatedTokenDto, dto::AuditDto, dto::GrantMember, dto::MemberDto,
-        dto::ManifestDto, dto::ManifestEntryDto, dto::UploadPlanDto, dto::BlobDto, dto::RollbackDto, dto::CreateDevLink, dto::DevUserDto, dto::DevLinkDto,
+        dto::ManifestDto, dto::ManifestEntryDto, dto::UploadPlanDto, dto::BlobDto, dto::RollbackDto, dto::CreateDevLink, dto::DevUserDto, dto::DevTheme, dto::DevLinkDto,
     )),
     modifiers(&BearerAuth)
 )]

@@ -57,7 +57,8 @@ pub(crate) async fn answer(
                     return storage_unavailable(&e);
                 }
             }
-            respond::logged_out()
+            let origin = req.headers().get(actix_web::http::header::ORIGIN);
+            respond::logged_out(origin.filter(|o| *o == edge.emulator().origin))
         }
         (Method::GET, "staff") => staff_session(edge, route, req, now, preview).await,
         (_, "session" | "me" | "logout" | "staff") => {

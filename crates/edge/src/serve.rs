@@ -26,6 +26,13 @@ pub(crate) async fn handle(req: HttpRequest, payload: web::Payload, edge: web::D
     let id = request_id(req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()));
     let span = tracing::info_span!("request", id = %id);
     let mut res = route(&req, payload, &edge).instrument(span).await;
+    // The platform's CSP also lets the emulator's origin frame apps (known only from the
+    // configuration); a CSP a bundle set in `_headers` is its own and left alone.
+    if let Some(csp) = res.headers_mut().get_mut(header::CONTENT_SECURITY_POLICY)
+        && csp == respond::DEFAULT_CSP
+    {
+        *csp = edge.emulator().csp.clone();
+    }
     if let Ok(v) = header::HeaderValue::from_maybe_shared(Bytes::from(id)) {
         res.headers_mut().insert(X_REQUEST_ID, v);
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::header::HeaderValue;
 use actix_web::{App, HttpServer, web};
 use bytes::Bytes;
 use tmahost_service::metrics::{Counter, Family};
@@ -39,6 +40,33 @@ struct Inner {
     sessions: Sessions,
     stats: Arc<Stats>,
     metrics: EdgeMetrics,
+    emulator: Emulator,
+}
+
+/// The dashboard's Telegram emulator frames apps from the API's origin, which only the
+/// configuration knows.
+#[derive(Debug)]
+pub(crate) struct Emulator {
+    /// `Origin` of the emulator page.
+    pub origin: HeaderValue,
+    /// The platform's CSP with the emulator's origin among the frame ancestors.
+    pub csp: HeaderValue,
+}
+
+impl Emulator {
+    fn new(config: &tmahost_service::Config) -> Self {
+        let origin = config.api_origin();
+        let csp = format!("{} {origin}", crate::respond::DEFAULT_CSP);
+        // The origin was validated as a URL at load; a value a header cannot carry falls back
+        // to the platform's CSP without the emulator.
+        match (HeaderValue::try_from(origin), HeaderValue::try_from(csp)) {
+            (Ok(origin), Ok(csp)) => Self { origin, csp },
+            _ => Self {
+                origin: HeaderValue::from_static("null"),
+                csp: HeaderValue::from_static(crate::respond::DEFAULT_CSP),
+            },
+        }
+    }
 }
 
 type Pair = [(&'static str, &'static str); 2];
@@ -89,6 +117,7 @@ impl Edge {
             table: RwLock::new((0, Arc::new(RouteTable::load(&platform, &stats).await?))),
             tickets: std::sync::atomic::AtomicU64::new(0),
             metrics: EdgeMetrics::register(&platform, &stats),
+            emulator: Emulator::new(config),
             stats,
             manifests: moka::future::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
@@ -133,6 +162,10 @@ impl Edge {
 
     pub(crate) fn platform(&self) -> &Platform {
         &self.inner.platform
+    }
+
+    pub(crate) fn emulator(&self) -> &Emulator {
+        &self.inner.emulator
     }
 
     pub(crate) fn sessions(&self) -> &Sessions {

@@ -331,6 +331,13 @@ impl Config {
         }
     }
 
+    /// The origin of [`Config::api_url`] (`scheme://host[:port]`): the dashboard's, and so the
+    /// Telegram emulator's, which the edge lets frame apps. Validated at load, so it parses.
+    pub fn api_origin(&self) -> String {
+        let url = self.api_url();
+        url::Url::parse(&url).map(|u| u.origin().ascii_serialization()).unwrap_or(url)
+    }
+
     /// Port shown in public URLs, if not the scheme's default.
     pub fn public_port(&self) -> Option<u16> {
         let port = self.public_port.or_else(|| (self.base_domain == "localhost").then_some(self.edge_addr.port()))?;

@@ -4,6 +4,8 @@
 //! open a gated app in an ordinary browser and an SDK that checks those fields accepts them.
 //! The HMAC is the bot token's, as Telegram's; the Ed25519 `signature` is made with a key of
 //! this platform, so third-party validation against Telegram's public key refuses dev data.
+//! Each link also names its emulator page (the dashboard's frame that answers the Mini App
+//! bridge as Telegram Web does) with the same options.
 
 use serde_json::json;
 use tmahost_store::model::{App, Bot, NewAuditEvent};
@@ -22,6 +24,10 @@ pub struct DevUser {
     pub language_code: Option<String>,
     pub is_premium: bool,
     pub start_param: Option<String>,
+    /// `tgWebAppPlatform`: one of [`PLATFORMS`].
+    pub platform: String,
+    /// Launch with Telegram Web A's dark theme instead of its light one.
+    pub dark: bool,
 }
 
 impl Default for DevUser {
@@ -34,6 +40,8 @@ impl Default for DevUser {
             language_code: Some("en".into()),
             is_premium: false,
             start_param: None,
+            platform: WEB_APP_PLATFORM.into(),
+            dark: false,
         }
     }
 }
@@ -64,7 +72,37 @@ impl DevUser {
                 "start_param is at most 512 characters of A-Z, a-z, 0-9, _ and - (as Telegram allows)",
             ));
         }
+        if !PLATFORMS.contains(&self.platform.as_str()) {
+            return Err(ServiceError::invalid(
+                "invalid_platform",
+                format!("platform is one of {} (what Telegram clients send)", PLATFORMS.join(", ")),
+            ));
+        }
         Ok(())
+    }
+
+    /// The options as an emulator page's query string (what its form sends).
+    fn query(&self, deployment: Option<&str>) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("user_id", &self.id.to_string()).append_pair("first_name", &self.first_name);
+        for (key, value) in [
+            ("last_name", &self.last_name),
+            ("username", &self.username),
+            ("language_code", &self.language_code),
+            ("start_param", &self.start_param),
+        ] {
+            if let Some(v) = value {
+                q.append_pair(key, v);
+            }
+        }
+        if self.is_premium {
+            q.append_pair("premium", "1");
+        }
+        q.append_pair("platform", &self.platform).append_pair("theme", if self.dark { "dark" } else { "light" });
+        if let Some(d) = deployment {
+            q.append_pair("deployment", d);
+        }
+        q.finish()
     }
 }
 
@@ -74,6 +112,8 @@ pub struct DevLink {
     pub bot: Bot,
     pub app: App,
     pub url: String,
+    /// The dashboard's emulator page for the same user and options (it signs its own data).
+    pub emulator_url: String,
     pub valid_for_secs: u32,
 }
 
@@ -81,13 +121,23 @@ pub struct DevLink {
 pub const WEB_APP_VERSION: &str = "9.1";
 /// The client a browser tab stands in for: Telegram Web A.
 pub const WEB_APP_PLATFORM: &str = "weba";
+/// The `tgWebAppPlatform` values Telegram's clients send.
+pub const PLATFORMS: &[&str] = &["android", "ios", "macos", "tdesktop", "weba", "webk", "unigram"];
 /// Telegram Web A's light theme, with every key a current client sends.
-const THEME: &str = concat!(
+pub const LIGHT_THEME: &str = concat!(
     r##"{"accent_text_color":"#3390ec","bg_color":"#ffffff","bottom_bar_bg_color":"#ffffff","##,
     r##""button_color":"#3390ec","button_text_color":"#ffffff","destructive_text_color":"#e53935","##,
     r##""header_bg_color":"#ffffff","hint_color":"#707579","link_color":"#3390ec","##,
     r##""secondary_bg_color":"#f4f4f5","section_bg_color":"#ffffff","section_header_text_color":"#3390ec","##,
     r##""section_separator_color":"#e7e7e7","subtitle_text_color":"#707579","text_color":"#000000"}"##
+);
+/// Telegram Web A's dark theme, the same keys.
+pub const DARK_THEME: &str = concat!(
+    r##"{"accent_text_color":"#8774e1","bg_color":"#212121","bottom_bar_bg_color":"#212121","##,
+    r##""button_color":"#8774e1","button_text_color":"#ffffff","destructive_text_color":"#ff595a","##,
+    r##""header_bg_color":"#212121","hint_color":"#aaaaaa","link_color":"#8774e1","##,
+    r##""secondary_bg_color":"#0f0f0f","section_bg_color":"#212121","section_header_text_color":"#aaaaaa","##,
+    r##""section_separator_color":"#0f0f0f","subtitle_text_color":"#aaaaaa","text_color":"#ffffff"}"##
 );
 
 impl Platform {
@@ -138,8 +188,8 @@ impl Platform {
         let fragment = form_urlencoded::Serializer::new(String::new())
             .append_pair("tgWebAppData", &init_data)
             .append_pair("tgWebAppVersion", WEB_APP_VERSION)
-            .append_pair("tgWebAppPlatform", WEB_APP_PLATFORM)
-            .append_pair("tgWebAppThemeParams", THEME)
+            .append_pair("tgWebAppPlatform", &user.platform)
+            .append_pair("tgWebAppThemeParams", if user.dark { DARK_THEME } else { LIGHT_THEME })
             .finish();
         let actor = r.actor();
         self.db()
@@ -153,12 +203,21 @@ impl Platform {
                     "user_id": user.id,
                     "premium": user.is_premium,
                     "start_param": user.start_param,
+                    "platform": user.platform,
                     "version": deployment.as_ref().map(|d| d.version),
                 }),
             })
             .await?;
+        let emulator_url = format!(
+            "{}/bots/{}/apps/{}/emulator?{}",
+            self.config().api_url(),
+            bot.host_label,
+            app.slug,
+            user.query(deployment.as_ref().map(|d| format!("v{}", d.version)).as_deref())
+        );
         Ok(DevLink {
             url: format!("{base}#{fragment}"),
+            emulator_url,
             valid_for_secs: app.settings.max_init_data_age_secs,
             bot: bot.clone(),
             app: app.clone(),
@@ -189,5 +248,25 @@ mod tests {
         DevUser { start_param: Some("p".repeat(512)), first_name: "x".repeat(64), ..DevUser::default() }
             .check()
             .expect("at the bounds");
+        assert_eq!(refused(DevUser { platform: "web".into(), ..DevUser::default() }), "invalid_platform");
+        DevUser { platform: "android".into(), ..DevUser::default() }.check().expect("a client's platform");
+    }
+
+    #[test]
+    fn an_emulator_query_carries_every_option() {
+        let user = DevUser {
+            first_name: "Ann Lee".into(),
+            username: Some("ann".into()),
+            start_param: Some("promo".into()),
+            is_premium: true,
+            platform: "ios".into(),
+            dark: true,
+            ..DevUser::default()
+        };
+        assert_eq!(
+            user.query(Some("v3")),
+            "user_id=1000000001&first_name=Ann+Lee&username=ann&language_code=en&start_param=promo&premium=1\
+             &platform=ios&theme=dark&deployment=v3"
+        );
     }
 }

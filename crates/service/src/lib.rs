@@ -31,7 +31,7 @@ pub use auth::{Actor, MintedToken, Need, TokenSigner};
 pub use bots::Registration;
 pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use deployments::{DeployOptions, DeployReport};
-pub use dev_link::{DevLink, DevUser};
+pub use dev_link::{DARK_THEME, DevLink, DevUser, LIGHT_THEME, PLATFORMS};
 pub use error::ServiceError;
 pub use jwt::JwtKey;
 pub use login::{LOGIN_LINK_TTL_SECS, LoginLink, WIDGET_MAX_AGE_SECS};

@@ -34,8 +34,9 @@ enum Command {
     /// Operator commands that act directly on the database.
     #[command(subcommand)]
     Admin(Admin),
+    /// Boxed: the client commands' arguments dwarf the rest.
     #[command(flatten)]
-    Client(client::ClientCommand),
+    Client(Box<client::ClientCommand>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,7 +111,7 @@ fn run_main() -> anyhow::Result<()> {
         let filter = tracing_subscriber::EnvFilter::try_from_env("TMAHOST_LOG").unwrap_or_else(|_| "warn".into());
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        return runtime.block_on(client::run(cmd));
+        return runtime.block_on(client::run(*cmd));
     }
     let config = Config::load()?;
     init_tracing(config.log_format);

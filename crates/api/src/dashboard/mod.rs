@@ -29,6 +29,7 @@ mod apps;
 mod audit;
 mod bots;
 mod chart;
+mod emulator;
 mod login;
 mod session;
 mod tokens;
@@ -52,9 +53,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app.html", include_str!("../../../../web-admin/templates/app.html")),
     ("tokens.html", include_str!("../../../../web-admin/templates/tokens.html")),
     ("audit.html", include_str!("../../../../web-admin/templates/audit.html")),
+    ("emulator.html", include_str!("../../../../web-admin/templates/emulator.html")),
 ];
 const CSS: &str = include_str!("../../../../web-admin/static/app.css");
 const UPLOAD_JS: &str = include_str!("../../../../web-admin/static/upload.js");
+const EMULATOR_JS: &str = include_str!("../../../../web-admin/static/emulator.js");
 
 /// The login page may also load Telegram's Login Widget (a script that frames oauth.telegram.org).
 const LOGIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data: https://t.me https://telegram.org; \
@@ -181,6 +184,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/bots/{bot}/apps/{app}/upload", web::post().to(apps::upload))
         .route("/bots/{bot}/apps/{app}/settings", web::post().to(apps::settings))
         .route("/bots/{bot}/apps/{app}/dev-link", web::post().to(apps::dev_link))
+        .route("/bots/{bot}/apps/{app}/emulator", web::get().to(emulator::emulator_page))
         .route("/bots/{bot}/members", web::post().to(bots::grant))
         .route("/bots/{bot}/members/{user_id}/revoke", web::post().to(bots::revoke))
         .route("/bots/{bot}/audit", web::get().to(audit::audit_page))
@@ -188,7 +192,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tokens", web::post().to(tokens::create_token))
         .route("/tokens/{id}/revoke", web::post().to(tokens::revoke_token))
         .route("/static/app.css", web::get().to(|| asset("text/css; charset=utf-8", CSS)))
-        .route("/static/upload.js", web::get().to(|| asset("text/javascript; charset=utf-8", UPLOAD_JS)));
+        .route("/static/upload.js", web::get().to(|| asset("text/javascript; charset=utf-8", UPLOAD_JS)))
+        .route("/static/emulator.js", web::get().to(|| asset("text/javascript; charset=utf-8", EMULATOR_JS)));
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {

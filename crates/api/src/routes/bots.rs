@@ -144,6 +144,7 @@ pub async fn create_dev_link(
     let link = p.dev_link(&app, &user, body.deployment.as_deref()).await?;
     Ok(HttpResponse::Created().json(DevLinkDto {
         url: link.url,
+        emulator_url: link.emulator_url,
         user_id: user.id,
         valid_for_secs: link.valid_for_secs,
     }))

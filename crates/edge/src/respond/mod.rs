@@ -17,7 +17,8 @@ use tmahost_service::ServiceError;
 
 pub(crate) use file::{FileReply, file_response};
 
-/// Telegram shows Mini Apps in an iframe on its web clients; nothing else may frame them.
+/// Telegram shows Mini Apps in an iframe on its web clients; nothing else may frame them but
+/// the platform's emulator, whose origin the edge appends (see `serve::handle`).
 pub(crate) const DEFAULT_CSP: &str = "frame-ancestors 'self' https://web.telegram.org";
 
 /// The session cookie's name; `__Host-`: no Domain, Path=/, Secure.
@@ -190,10 +191,17 @@ pub(crate) fn staff_session_opened(jwt: &str, ttl: i64) -> HttpResponse {
     res.finish()
 }
 
-/// `/_tma/logout`: the cookie cleared.
-pub(crate) fn logged_out() -> HttpResponse {
+/// `/_tma/logout`: the cookie cleared. `emulator` is the emulator's origin when it asked: it
+/// clears the framed app's session before launching it as another user, and must read the
+/// answer with credentials.
+pub(crate) fn logged_out(emulator: Option<&HeaderValue>) -> HttpResponse {
     let mut res = HttpResponse::NoContent();
     res.insert_header((header::SET_COOKIE, session_cookie("", 0))).insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(origin) = emulator {
+        res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
+            .insert_header((header::VARY, "Origin"));
+    }
     security_headers(&mut res);
     res.finish()
 }

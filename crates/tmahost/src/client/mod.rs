@@ -97,7 +97,8 @@ pub enum ClientCommand {
     },
     /// Print a URL that opens a gated app in a normal browser, with launch parameters signed for
     /// a test user in the fragment, as a current Telegram client sends them (valid for the
-    /// app's max initData age, 1 hour by default). Needs the deploy right on the app.
+    /// app's max initData age, 1 hour by default), and on stderr the same options in the
+    /// dashboard's Telegram emulator. Needs the deploy right on the app.
     DevLink {
         #[command(flatten)]
         args: DevLinkArgs,
@@ -137,6 +138,12 @@ pub struct DevLinkArgs {
     /// The `start_param` (from `t.me/bot/app?startapp=…`).
     #[arg(long)]
     pub start_param: Option<String>,
+    /// The client to stand in for (`tgWebAppPlatform`).
+    #[arg(long, default_value = "weba", value_parser = clap::builder::PossibleValuesParser::new(tmahost_service::PLATFORMS.iter().copied()))]
+    pub platform: String,
+    /// Launch with Telegram Web A's dark theme.
+    #[arg(long)]
+    pub dark: bool,
 }
 
 impl ClientCommand {
@@ -286,6 +293,8 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                 "premium": args.premium,
                 "start_param": args.start_param,
                 "deployment": args.deployment,
+                "platform": args.platform,
+                "theme": if args.dark { "dark" } else { "light" },
             });
             let link: Value = api.json("making a dev link", || api.request(Method::POST, &path).json(&body)).await?;
             if !json {
@@ -293,6 +302,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                     "signed as user {} ({}); opens sessions for {} s",
                     link["user_id"], args.first_name, link["valid_for_secs"]
                 );
+                eprintln!("or open it in the Telegram emulator (dashboard login): {}", text(&link["emulator_url"]));
                 println!("{}", text(&link["url"]));
             }
             link

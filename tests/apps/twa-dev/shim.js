@@ -1,0 +1,2 @@
+var exports = {};
+function require() { return {}; }
