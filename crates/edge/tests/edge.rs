@@ -83,6 +83,12 @@ async fn env() -> Env {
 }
 
 impl Env {
+    /// The platform's CSP: Telegram Web and the platform's own emulator (the API's origin) may
+    /// frame apps.
+    fn platform_csp(&self) -> String {
+        format!("frame-ancestors 'self' https://web.telegram.org {}", self.p.config().api_origin())
+    }
+
     fn host(&self, label: &str) -> String {
         format!("{label}.localhost:{}", self.port)
     }
@@ -256,7 +262,7 @@ async fn paths_resolve_like_static_hosts_do() {
         assert_eq!((r.status.as_u16(), r.text().as_str()), (status, body), "{path}");
         assert_eq!(r.header("cache-control"), "public, no-cache", "{path}");
         assert_eq!(r.header("x-content-type-options"), "nosniff", "{path}");
-        assert_eq!(r.header("content-security-policy"), "frame-ancestors 'self' https://web.telegram.org", "{path}");
+        assert_eq!(r.header("content-security-policy"), e.platform_csp(), "{path}");
         assert!(r.headers.get("x-frame-options").is_none());
     }
     let r = e.get("demo-bot", "/docs", &[]).await;
@@ -355,7 +361,7 @@ async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
     assert_eq!(r.header("x-robots-tag"), "noindex");
     assert!(r.headers.get("referrer-policy").is_none());
     let r = e.get("demo-bot", "/", &[]).await;
-    assert_eq!(r.header("content-security-policy"), "frame-ancestors 'self' https://web.telegram.org");
+    assert_eq!(r.header("content-security-policy"), e.platform_csp());
     assert_eq!(r.header("x-robots-tag"), "noindex");
 
     let r = e.get("demo-bot", "/blog/2024/hello?ref=tg", &[]).await;
