@@ -1,6 +1,6 @@
 //! A real DNS server on loopback (hickory-server, in the test's process): authoritative for
-//! every name, with TXT records a test adds and removes while the platform under test asks it
-//! over UDP/TCP (`TMAHOST_DNS_SERVER`).
+//! every name, with TXT and A records a test adds and removes while the platform under test
+//! asks it over UDP/TCP (`TMAHOST_DNS_SERVER`).
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -70,6 +70,14 @@ impl DnsServer {
         let name = fqdn(name);
         let record = Record::from_rdata(name, 0, RData::TXT(TXT::new(vec![value.to_owned()])));
         assert!(self.zone.upsert(record, self.serial.fetch_add(1, Ordering::Relaxed)).await, "TXT upsert");
+    }
+
+    /// Replaces the A records of `name` with one for `ip`.
+    pub async fn set_a(&self, name: &str, ip: std::net::Ipv4Addr) {
+        let key = RrKey::new(LowerName::from(fqdn(name)), RecordType::A);
+        self.zone.records_mut().await.remove(&key);
+        let record = Record::from_rdata(fqdn(name), 0, RData::A(ip.into()));
+        assert!(self.zone.upsert(record, self.serial.fetch_add(1, Ordering::Relaxed)).await, "A upsert");
     }
 
     /// Removes every TXT record of `name` (it then answers NXDOMAIN).

@@ -1,5 +1,6 @@
 //! `/_tma/*`: the edge's own endpoints, on every app's origin: `POST session` (launch data in,
-//! cookie out), `GET me`, `POST logout`, and `GET staff` (a deploy notice's button).
+//! cookie out), `GET me`, `POST logout`, `GET staff` (a deploy notice's button) and
+//! `GET jwks.json` (the keys that verify `Tma-Identity`).
 
 use std::time::Duration;
 
@@ -61,7 +62,8 @@ pub(crate) async fn answer(
             respond::logged_out(origin.filter(|o| *o == edge.emulator().origin))
         }
         (Method::GET, "staff") => staff_session(edge, route, req, now, preview).await,
-        (_, "session" | "me" | "logout" | "staff") => {
+        (Method::GET | Method::HEAD, "jwks.json") => respond::jwks(edge.platform().identity().jwks()),
+        (_, "session" | "me" | "logout" | "staff" | "jwks.json") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "wrong method")
         }
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such edge endpoint"),

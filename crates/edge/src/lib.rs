@@ -4,7 +4,8 @@
 //!
 //! - `state`: the [`Edge`] handle, its caches and how the routing table stays fresh;
 //! - `serve`: one request through method -> gate -> deployment -> resolve -> respond;
-//! - `endpoints`: `/_tma/*` (sessions, staff links);
+//! - `endpoints`: `/_tma/*` (sessions, staff links, the identity JWKS);
+//! - `proxy`: app backends (path prefixes forwarded with a signed `Tma-Identity`);
 //! - `routing`, `content`, `session`, `client`: pure parts (host lookup, path resolution,
 //!   launch-data verification, client addresses), each with table tests;
 //! - `respond`: every response shape the edge sends.
@@ -14,6 +15,7 @@ pub mod bench;
 mod client;
 mod content;
 mod endpoints;
+mod proxy;
 mod respond;
 mod routing;
 mod serve;

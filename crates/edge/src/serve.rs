@@ -95,6 +95,10 @@ async fn for_app(
     if let Some(rest) = path.strip_prefix("/_tma/") {
         return endpoints::answer(edge, route, req, payload, rest, now, preview).await;
     }
+    // App backends: their own methods, the same gate, then the upstream instead of a file.
+    if let Some(backend) = crate::proxy::backend_for(route, &path) {
+        return backend_request(edge, route, req, payload, &path, backend, now).await;
+    }
     // Wallets fetch the TON Connect manifest from their own origins.
     let any_origin = path.ends_with("/tonconnect-manifest.json");
 
@@ -184,6 +188,34 @@ fn session_refusal(edge: &Edge, route: &AppRoute, req: &HttpRequest, now: i64) -
         )),
         Err(denied) => Some(denied.response()),
     }
+}
+
+/// A request under a backend prefix: gated like the app (a JSON 401, never the gate page: the
+/// caller is the app's script) unless the backend is public, then forwarded.
+async fn backend_request(
+    edge: &Edge,
+    route: &AppRoute,
+    req: &HttpRequest,
+    payload: web::Payload,
+    path: &str,
+    backend: &tmahost_service::model::Backend,
+    now: i64,
+) -> HttpResponse {
+    let who = match edge.sessions().identify(route, req, now) {
+        Ok(who) => who,
+        // A public backend serves callers whose launch data does not pass, without an identity.
+        Err(_) if backend.public => None,
+        Err(denied) => return denied.response(),
+    };
+    if who.is_none() && !backend.public && session::is_gated(route, path) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "session_required",
+            "open the app from Telegram, or send `Authorization: tma <initData>`",
+        );
+    }
+    let call = crate::proxy::Call { route, req, path, backend, who: who.as_ref(), now };
+    crate::proxy::forward(edge, call, payload).await
 }
 
 /// Navigations get the gate page; scripts and fetches get a JSON 401.

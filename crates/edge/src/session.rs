@@ -78,6 +78,24 @@ impl SessionClaims {
     pub(crate) fn sid(&self) -> &str {
         &self.sid
     }
+
+    /// What an app's backend is told about this caller (`Tma-Identity`; `iss` is set when
+    /// signed).
+    pub(crate) fn identity(&self, now: i64) -> tmahost_service::identity::IdentityClaims {
+        tmahost_service::identity::IdentityClaims {
+            iss: String::new(),
+            aud: self.aud.clone(),
+            sub: self.sub.clone(),
+            iat: now,
+            exp: now + tmahost_service::identity::IDENTITY_TTL_SECS,
+            auth_date: self.auth_date,
+            user: self.user.clone(),
+            chat_type: self.chat_type.clone(),
+            chat_instance: self.chat_instance.clone(),
+            start_param: self.start_param.clone(),
+            sid: self.sid.clone(),
+        }
+    }
     pub(crate) fn expires_at(&self) -> i64 {
         self.exp
     }

@@ -41,6 +41,7 @@ struct Inner {
     stats: Arc<Stats>,
     metrics: EdgeMetrics,
     emulator: Emulator,
+    proxy: crate::proxy::Proxy,
 }
 
 /// The dashboard's Telegram emulator frames apps from the API's origin, which only the
@@ -118,6 +119,7 @@ impl Edge {
             tickets: std::sync::atomic::AtomicU64::new(0),
             metrics: EdgeMetrics::register(&platform, &stats),
             emulator: Emulator::new(config),
+            proxy: crate::proxy::Proxy::new(config)?,
             stats,
             manifests: moka::future::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
@@ -162,6 +164,10 @@ impl Edge {
 
     pub(crate) fn platform(&self) -> &Platform {
         &self.inner.platform
+    }
+
+    pub(crate) fn proxy(&self) -> &crate::proxy::Proxy {
+        &self.inner.proxy
     }
 
     pub(crate) fn emulator(&self) -> &Emulator {

@@ -12,6 +12,8 @@ use std::time::Duration;
 use tmahost_service::metrics::{Collector, ConstCounter, DescriptorEncoder, EncodeMetric};
 use tmahost_service::{Platform, ServiceError, Traffic};
 
+use crate::proxy::Outcome;
+
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(10);
 /// Distinct users buffered between flushes, at most (beyond: counted next time they appear).
 const MAX_PENDING_USERS: usize = 100_000;
@@ -27,6 +29,8 @@ pub(crate) struct AppCounters {
     responses: [AtomicU64; 5],
     bytes: AtomicU64,
     sessions_total: AtomicU64,
+    /// Requests forwarded to the app's backends, by [`Outcome`].
+    proxied: [AtomicU64; Outcome::ALL.len()],
 }
 
 impl AppCounters {
@@ -41,6 +45,12 @@ impl AppCounters {
         if let Some(n) = bytes {
             self.bytes.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// A request forwarded to one of the app's backends, and how it ended.
+    pub fn proxied(&self, outcome: Outcome) {
+        let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
+        self.proxied[i].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -125,6 +135,18 @@ impl Collector for Stats {
         for app in &apps {
             for (class, n) in CLASSES.iter().zip(&app.responses) {
                 let labels = [("app", app.name.as_str()), ("status", class)];
+                ConstCounter::new(n.load(Ordering::Relaxed)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "edge_proxy_requests",
+            "Requests forwarded to app backends, by app (app--bot) and outcome",
+            None,
+            counter.metric_type(),
+        )?;
+        for app in &apps {
+            for (outcome, n) in Outcome::ALL.iter().zip(&app.proxied) {
+                let labels = [("app", app.name.as_str()), ("outcome", outcome.label())];
                 ConstCounter::new(n.load(Ordering::Relaxed)).encode(family.encode_family(&labels)?)?;
             }
         }

@@ -127,6 +127,8 @@ impl Platform {
             s.custom_domain = Some(d);
         }
         validate_settings(&s)?;
+        crate::backends::check(self.config(), &s.backends)?;
+        crate::backends::check_names(self.config(), &s.backends).await?;
         Ok(s)
     }
 }

@@ -104,6 +104,17 @@ pub struct Config {
     pub domain_check_secs: u64,
     /// Seconds a verified domain stays routed after its proof disappeared.
     pub domain_grace_secs: u64,
+    /// App backends may be private, loopback or link-local addresses (a trusted network).
+    pub proxy_allow_private: bool,
+    /// App backends may be plain `http://` upstreams.
+    pub proxy_allow_http: bool,
+    /// Seconds an upstream has to answer with its headers, and may then stay silent mid-body.
+    pub proxy_timeout_secs: u64,
+    /// Largest request body forwarded to a backend.
+    pub proxy_max_body_bytes: u64,
+    /// Version of the `Tma-Identity` signing key; raising it rotates the key (the JWKS keeps
+    /// the previous one).
+    pub identity_key_version: u32,
 }
 
 impl Default for Config {
@@ -143,6 +154,11 @@ impl Default for Config {
             dns_server: None,
             domain_check_secs: 300,
             domain_grace_secs: 72 * 3600,
+            proxy_allow_private: false,
+            proxy_allow_http: false,
+            proxy_timeout_secs: 30,
+            proxy_max_body_bytes: 100_000_000,
+            identity_key_version: 1,
         }
     }
 }
@@ -206,6 +222,12 @@ impl Config {
         }
         if self.base_domain.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(invalid("TMAHOST_BASE_DOMAIN", "use lowercase"));
+        }
+        if !(1..=3600).contains(&self.proxy_timeout_secs) {
+            return Err(invalid("TMAHOST_PROXY_TIMEOUT_SECS", "must be between 1 and 3600"));
+        }
+        if self.identity_key_version == 0 {
+            return Err(invalid("TMAHOST_IDENTITY_KEY_VERSION", "versions start at 1"));
         }
         if !matches!(self.public_scheme.as_str(), "http" | "https") {
             return Err(invalid("TMAHOST_PUBLIC_SCHEME", "must be http or https"));

@@ -5,6 +5,7 @@
 mod apps;
 mod audit;
 mod auth;
+pub mod backends;
 mod bots;
 pub mod config;
 mod deployments;
@@ -13,6 +14,7 @@ pub mod display;
 pub mod domains;
 mod error;
 pub mod health;
+pub mod identity;
 mod jwt;
 mod login;
 mod members;

@@ -24,6 +24,8 @@ struct Inner {
     blobs: BlobStore,
     master: MasterKey,
     signer: TokenSigner,
+    /// Signs `Tma-Identity` for app backends.
+    identity: crate::identity::IdentityKeys,
     http: reqwest::Client,
     work_dir: PathBuf,
     /// Bumped after every change the edge must see (routing, settings, activations).
@@ -75,6 +77,7 @@ impl Platform {
             .build()
             .map_err(ServiceError::internal)?;
         let signer = TokenSigner::new(&master);
+        let identity = crate::identity::IdentityKeys::derive(&master, config.identity_key_version, config.api_url())?;
         let (changes, _) = tokio::sync::watch::channel(0);
         let control_username = tokio::sync::OnceCell::new();
         let resolver = crate::domains::resolver(&config).map(Resolver);
@@ -85,6 +88,7 @@ impl Platform {
                 blobs,
                 master,
                 signer,
+                identity,
                 http,
                 work_dir,
                 changes,
@@ -147,6 +151,11 @@ impl Platform {
     /// Scratch space for uploads in flight (on the data volume, so renames are cheap).
     pub fn work_dir(&self) -> &Path {
         &self.inner.work_dir
+    }
+
+    /// The keys of the identity tokens the edge gives app backends, and their JWKS.
+    pub fn identity(&self) -> &crate::identity::IdentityKeys {
+        &self.inner.identity
     }
 
     /// The master key, for front doors that derive their own keys from it (edge sessions).

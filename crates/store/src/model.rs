@@ -91,6 +91,25 @@ pub struct AppSettings {
     pub premium_only: bool,
     /// How many previously active deployments still serve assets missing from the active one.
     pub skew_protection_deployments: u32,
+    /// Path prefixes the edge forwards to the app's own backend, with the verified user in a
+    /// signed `Tma-Identity` header.
+    pub backends: Vec<Backend>,
+}
+
+/// One route of an app to its backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// Starts and ends with `/` (`/api/`); requests under it go to `upstream`.
+    pub prefix: String,
+    /// `https://api.example.com`, optionally with a base path (`https://example.com/v1`).
+    pub upstream: String,
+    /// Forward `/api/users` as `/users` (default: the path as asked).
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Forward without a session (and without an identity); default: gated like the app.
+    #[serde(default)]
+    pub public: bool,
 }
 
 impl Default for AppSettings {
@@ -110,6 +129,7 @@ impl Default for AppSettings {
             allowed_user_ids: None,
             premium_only: false,
             skew_protection_deployments: 3,
+            backends: Vec::new(),
         }
     }
 }

@@ -13,6 +13,17 @@ pub(crate) use crate::health::*;
 pub(crate) use crate::paths::{AppPath, BotPath, DeploymentPath, MemberPath};
 pub(crate) use {audit::*, bots::*, deployments::*, members::*, tokens::*, uploads::*};
 
+/// The public keys that verify `Tma-Identity` (the same set as every app host's
+/// `/_tma/jwks.json`); no token needed.
+#[utoipa::path(get, path = "/api/v1/jwks.json", tag = "identity",
+    responses((status = 200, description = "a JSON Web Key Set of Ed25519 (EdDSA) keys")))]
+pub async fn jwks(p: web::Data<tmahost_service::Platform>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(p.identity().jwks())
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -20,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .route("/openapi.json", web::get().to(crate::openapi::document))
+                .route("/jwks.json", web::get().to(jwks))
                 .route("/bots", web::post().to(register_bot))
                 .route("/bots", web::get().to(list_bots))
                 .route("/bots/{bot}", web::get().to(get_bot))

@@ -88,6 +88,16 @@ pub(crate) fn private_json(body: impl Serialize) -> HttpResponse {
     res.json(body)
 }
 
+/// The identity keys: public, the same for every app, readable from anywhere (backends fetch
+/// them), cached briefly so a rotation reaches verifiers within minutes.
+pub(crate) fn jwks(keys: serde_json::Value) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    security_headers(&mut res);
+    res.json(keys)
+}
+
 /// A page of a disabled bot's app.
 pub(crate) fn disabled() -> HttpResponse {
     let mut res = HttpResponse::Forbidden();

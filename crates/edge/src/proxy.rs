@@ -1,0 +1,416 @@
+//! App backends: requests under one of an app's backend prefixes go to its upstream instead of
+//! the bundle, after the same gate, with the verified user as a signed `Tma-Identity` JWT and
+//! nothing the client sent that could pass for one. Bodies stream both ways (never held whole),
+//! within `TMAHOST_PROXY_MAX_BODY_BYTES` and `TMAHOST_PROXY_TIMEOUT_SECS`; failures answer in
+//! the edge's error shape and are counted per app. Which upstreams are allowed (no SSRF) is
+//! the service's `backends` rule, applied again by the client's resolver at every connection.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix_web::body::{BodyStream, SizedStream};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use tmahost_service::backends::{ForbiddenUpstream, UpstreamResolver};
+use tmahost_service::model::Backend;
+
+use crate::Edge;
+use crate::respond::{COOKIE, error};
+use crate::routing::AppRoute;
+use crate::session::Identity;
+
+/// The header carrying the identity token.
+pub(crate) const IDENTITY_HEADER: &str = "tma-identity";
+
+/// Headers of one hop only (RFC 9110 7.6.1), never forwarded either way.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Request headers the edge sets itself: whatever the client sent under these names is
+/// dropped (`tma-identity` above all: only the edge vouches for a user).
+const REPLACED: [&str; 7] =
+    ["host", IDENTITY_HEADER, "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"];
+
+/// Characters escaped when the (decoded, normalised) path is written into the upstream URL.
+const PATH: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'%');
+
+/// How a proxied request ended, for `edge_proxy_requests{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The upstream answered (any status).
+    Answered,
+    /// No connection, or the upstream broke it.
+    Unreachable,
+    /// The upstream's address is one upstreams may not use.
+    Forbidden,
+    /// No answer within the timeout.
+    Timeout,
+    /// The request body was over the limit.
+    TooLarge,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Answered, Outcome::Unreachable, Outcome::Forbidden, Outcome::Timeout, Outcome::TooLarge];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Timeout => "timeout",
+            Outcome::TooLarge => "too_large",
+        }
+    }
+}
+
+/// The upstream client, shared by the edge's workers.
+#[derive(Debug)]
+pub(crate) struct Proxy {
+    client: reqwest::Client,
+    resolver: UpstreamResolver,
+    timeout: Duration,
+    max_body: u64,
+    scheme: String,
+}
+
+impl Proxy {
+    pub fn new(config: &tmahost_service::Config) -> Result<Self, tmahost_service::ServiceError> {
+        let (client, resolver) = tmahost_service::backends::upstream_client(config)?;
+        Ok(Self {
+            client,
+            resolver,
+            timeout: Duration::from_secs(config.proxy_timeout_secs),
+            max_body: config.proxy_max_body_bytes,
+            scheme: config.public_scheme.clone(),
+        })
+    }
+}
+
+/// The backend whose prefix `path` is under (the longest one), if any.
+pub(crate) fn backend_for<'a>(route: &'a AppRoute, path: &str) -> Option<&'a Backend> {
+    longest_prefix(&route.settings.backends, path)
+}
+
+fn longest_prefix<'a>(backends: &'a [Backend], path: &str) -> Option<&'a Backend> {
+    backends.iter().filter(|b| path.starts_with(b.prefix.as_str())).max_by_key(|b| b.prefix.len())
+}
+
+/// One request to forward: to `backend`, for the caller the gate let through (`who`; `None`
+/// on a public backend), `path` being the normalised request path.
+pub(crate) struct Call<'a> {
+    pub route: &'a AppRoute,
+    pub req: &'a HttpRequest,
+    pub path: &'a str,
+    pub backend: &'a Backend,
+    pub who: Option<&'a Identity>,
+    pub now: i64,
+}
+
+/// Forwards the request and streams the answer back.
+pub(crate) async fn forward(edge: &Edge, call: Call<'_>, payload: web::Payload) -> HttpResponse {
+    let (res, outcome) = exchange(edge, &call, payload).await;
+    call.route.counters.proxied(outcome);
+    res
+}
+
+async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpResponse, Outcome) {
+    let Call { route, req, path, backend, who, now } = *call;
+    let proxy = edge.proxy();
+    let Some(url) = upstream_url(backend, path, req.query_string()) else {
+        let res = error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid");
+        return (res, Outcome::Unreachable);
+    };
+    // Address literals skip the resolver; the same rule applies to them here.
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| !proxy.resolver.allows(ip)) {
+        return (forbidden(), Outcome::Forbidden);
+    }
+    if content_length(req.headers()).is_some_and(|n| n > proxy.max_body) {
+        return (too_large(proxy.max_body), Outcome::TooLarge);
+    }
+
+    let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
+        return (error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unknown method"), Outcome::Unreachable);
+    };
+    let mut upstream = proxy.client.request(method, url.as_str()).headers(request_headers(req, edge, proxy));
+    if let Some(id) = who {
+        let mut claims = id.claims.identity(now);
+        match edge.platform().identity().mint(&mut claims) {
+            Ok(token) => upstream = upstream.header(IDENTITY_HEADER, token),
+            Err(e) => {
+                tracing::error!(error = %e, "could not sign an identity token");
+                return (
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not sign the identity"),
+                    Outcome::Unreachable,
+                );
+            }
+        }
+    }
+    let over_limit = Rc::new(Cell::new(false));
+    if has_body(req) {
+        upstream = upstream.body(reqwest::Body::wrap_stream(request_body(
+            payload,
+            proxy.max_body,
+            Duration::from_secs(edge.platform().config().upload_idle_secs),
+            over_limit.clone(),
+        )));
+    }
+
+    let answer = match tokio::time::timeout(proxy.timeout, upstream.send()).await {
+        Err(_) => return (timeout(), Outcome::Timeout),
+        Ok(Err(_)) if over_limit.get() => return (too_large(proxy.max_body), Outcome::TooLarge),
+        Ok(Err(e)) => {
+            let refused = std::error::Error::source(&e)
+                .into_iter()
+                .flat_map(|s| std::iter::successors(Some(s), |e| e.source()))
+                .any(|s| s.is::<ForbiddenUpstream>());
+            if refused {
+                return (forbidden(), Outcome::Forbidden);
+            }
+            tracing::info!(app = %route.slug, bot = %route.bot_id, error = %e, "upstream unreachable");
+            return (unreachable(), Outcome::Unreachable);
+        }
+        Ok(Ok(a)) => a,
+    };
+    (response(answer, proxy.timeout), Outcome::Answered)
+}
+
+/// `upstream` + the path (without the prefix when the backend strips it) + the query.
+fn upstream_url(backend: &Backend, path: &str, query: &str) -> Option<url::Url> {
+    let rest = if backend.strip_prefix { &path[backend.prefix.len() - 1..] } else { path };
+    let base = backend.upstream.trim_end_matches('/');
+    let mut url = format!("{base}{}", utf8_percent_encode(rest, PATH));
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    url::Url::parse(&url).ok()
+}
+
+/// The client's headers minus hop-by-hop ones, anything that could pass for an identity, and
+/// the session cookie (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
+fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> reqwest::header::HeaderMap {
+    let headers = req.headers();
+    let named_hops = connection_tokens(headers);
+    let mut out = reqwest::header::HeaderMap::with_capacity(headers.len() + 3);
+    for (name, value) in headers {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || REPLACED.contains(&n) || named_hops.iter().any(|h| h == n) {
+            continue;
+        }
+        if n == "authorization" && value.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"tma ")) {
+            continue;
+        }
+        let value = if n == "cookie" {
+            match without_session_cookie(value.as_bytes()) {
+                Some(v) => v,
+                None => continue,
+            }
+        } else {
+            value.as_bytes().to_vec()
+        };
+        if let (Ok(n), Ok(v)) =
+            (reqwest::header::HeaderName::from_bytes(n.as_bytes()), reqwest::header::HeaderValue::from_bytes(&value))
+        {
+            out.append(n, v);
+        }
+    }
+    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let client = crate::client::client_ip(peer, headers, &edge.platform().config().trusted_proxies);
+    let host = headers.get(header::HOST).map(|h| h.as_bytes()).unwrap_or_default();
+    for (name, value) in [
+        ("x-forwarded-for", client.to_string().as_bytes()),
+        ("x-forwarded-proto", proxy.scheme.as_bytes()),
+        ("x-forwarded-host", host),
+    ] {
+        if let Ok(v) = reqwest::header::HeaderValue::from_bytes(value) {
+            out.insert(name, v);
+        }
+    }
+    out
+}
+
+/// Header names listed in `Connection` (hop-by-hop by declaration), lowercased.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// A `Cookie` header without the edge's session cookie; `None` when nothing else is left.
+fn without_session_cookie(cookie: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(cookie).ok()?;
+    let kept: Vec<&str> = text
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(COOKIE))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; ").into_bytes())
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn has_body(req: &HttpRequest) -> bool {
+    content_length(req.headers()).is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING)
+}
+
+/// The client's body as a `Send` stream for the upstream client, fed by a task on this worker
+/// (actix's payload lives on one thread). At most two chunks wait in between, so a slow
+/// upstream slows the client rather than filling memory.
+fn request_body(
+    mut payload: web::Payload,
+    max: u64,
+    idle: Duration,
+    over_limit: Rc<Cell<bool>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    actix_web::rt::spawn(async move {
+        let mut sent = 0u64;
+        loop {
+            let next = match tokio::time::timeout(idle, payload.next()).await {
+                Err(_) => Some(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled"))),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => Some(Err(std::io::Error::other(e.to_string()))),
+                Ok(Some(Ok(chunk))) => {
+                    sent += chunk.len() as u64;
+                    if sent > max {
+                        over_limit.set(true);
+                        Some(Err(std::io::Error::other("the request body is over the limit")))
+                    } else {
+                        Some(Ok(chunk))
+                    }
+                }
+            };
+            let Some(item) = next else { break };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// The upstream's answer, streamed: its status and headers (minus hop-by-hop ones), its body
+/// chunk by chunk, cut off when it stays silent for the proxy timeout.
+fn response(answer: reqwest::Response, idle: Duration) -> HttpResponse {
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut res = HttpResponse::build(status);
+    let named_hops: Vec<String> = answer
+        .headers()
+        .get_all(reqwest::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    for (name, value) in answer.headers() {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || n == "content-length" || named_hops.iter().any(|h| h == n) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) =
+            (header::HeaderName::from_bytes(n.as_bytes()), header::HeaderValue::from_bytes(value.as_bytes()))
+        {
+            res.append_header((n, v));
+        }
+    }
+    let length = answer.content_length();
+    let stream = futures_util::stream::unfold(Box::pin(answer.bytes_stream()), move |mut body| async move {
+        match tokio::time::timeout(idle, body.next()).await {
+            Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upstream stalled")), body)),
+            Ok(None) => None,
+            Ok(Some(r)) => Some((r.map_err(std::io::Error::other), body)),
+        }
+    });
+    match length {
+        Some(n) => res.body(SizedStream::new(n, stream)),
+        None => res.body(BodyStream::new(stream)),
+    }
+}
+
+fn unreachable() -> HttpResponse {
+    error(StatusCode::BAD_GATEWAY, "upstream_unreachable", "the app's backend did not answer; try again shortly")
+}
+
+fn forbidden() -> HttpResponse {
+    error(
+        StatusCode::BAD_GATEWAY,
+        "upstream_forbidden",
+        "the app's backend is at an address the platform does not connect to",
+    )
+}
+
+fn timeout() -> HttpResponse {
+    error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the app's backend did not answer in time")
+}
+
+fn too_large(max: u64) -> HttpResponse {
+    error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &format!("the request body is over {max} bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(prefix: &str, upstream: &str, strip: bool) -> Backend {
+        Backend { prefix: prefix.into(), upstream: upstream.into(), strip_prefix: strip, public: false }
+    }
+
+    #[test]
+    fn upstream_urls_keep_or_strip_the_prefix() {
+        let url = |b: &Backend, p: &str, q: &str| upstream_url(b, p, q).map(|u| u.to_string());
+        let keep = backend("/api/", "https://api.example.com", false);
+        assert_eq!(url(&keep, "/api/users/7", "a=1").as_deref(), Some("https://api.example.com/api/users/7?a=1"));
+        let strip = backend("/api/", "https://api.example.com/v1/", true);
+        assert_eq!(url(&strip, "/api/users/7", "").as_deref(), Some("https://api.example.com/v1/users/7"));
+        assert_eq!(url(&strip, "/api/", "").as_deref(), Some("https://api.example.com/v1/"));
+        // A decoded path cannot smuggle a query, a fragment or another host.
+        assert_eq!(url(&keep, "/api/a?b#c", "").as_deref(), Some("https://api.example.com/api/a%3Fb%23c"));
+        let odd = backend("/x/", "https://api.example.com", true);
+        assert_eq!(url(&odd, "/x//evil.example/", "").as_deref(), Some("https://api.example.com//evil.example/"));
+    }
+
+    #[test]
+    fn the_session_cookie_stays_at_the_edge() {
+        let strip = |c: &str| without_session_cookie(c.as_bytes()).map(|v| String::from_utf8(v).expect("utf-8"));
+        assert_eq!(strip("__Host-tma_session=abc; theme=dark").as_deref(), Some("theme=dark"));
+        assert_eq!(strip("a=1;__Host-tma_session=abc;b=2").as_deref(), Some("a=1; b=2"));
+        assert_eq!(strip("__Host-tma_session=abc"), None);
+    }
+
+    #[test]
+    fn the_longest_prefix_wins() {
+        let backends = [backend("/api/", "https://a.example", false), backend("/api/v2/", "https://b.example", false)];
+        let pick = |path: &str| longest_prefix(&backends, path).map(|b| b.upstream.as_str());
+        assert_eq!(pick("/api/v2/x"), Some("https://b.example"));
+        assert_eq!(pick("/api/v1/x"), Some("https://a.example"));
+        assert_eq!(pick("/apix"), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! App backends: where an app may send part of its paths (settings `backends`), and the
+//! client the edge forwards with. No SSRF: an upstream is `https` (plain `http` only when the
+//! operator allows it), and it never reaches loopback, private, link-local (cloud metadata),
+//! shared or multicast addresses unless the operator allows private upstreams. The rule holds
+//! when settings are saved and again at every connection ([`UpstreamResolver`]), so a name
+//! that later resolves elsewhere (DNS rebinding) is refused too.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use tmahost_store::model::Backend;
+
+use crate::{Config, ServiceError};
+
+/// Backends per app, at most.
+pub const MAX_BACKENDS: usize = 10;
+
+/// Addresses an upstream may not be, unless the operator allows private upstreams: what is
+/// not on the public internet (or is the platform's own host or its cloud's metadata service).
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return forbidden_v4(v4);
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local (fd00:ec2::254 is AWS metadata)
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64: an IPv4 address in disguise
+                || (s[0] == 0x2002) // 6to4: likewise
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local() // 169.254.169.254: cloud metadata
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240 // reserved
+}
+
+/// Checks what can be checked without DNS: the prefix, the scheme and shape of the upstream,
+/// and an address written into it.
+pub fn check(config: &Config, backends: &[Backend]) -> Result<(), ServiceError> {
+    let invalid = |m: String| ServiceError::invalid("invalid_backend", m);
+    if backends.len() > MAX_BACKENDS {
+        return Err(invalid(format!("at most {MAX_BACKENDS} backends per app")));
+    }
+    for (i, b) in backends.iter().enumerate() {
+        let p = &b.prefix;
+        let ok_prefix = p.len() <= 256
+            && p.starts_with('/')
+            && p.ends_with('/')
+            && p.len() > 1
+            && !p.contains("//")
+            && !p.split('/').any(|seg| seg == "." || seg == "..")
+            && p.bytes().all(|c| c.is_ascii_alphanumeric() || b"/-._~".contains(&c));
+        if !ok_prefix {
+            return Err(invalid(format!(
+                "prefix `{p}`: a path that starts and ends with `/` (`/api/`), of letters, digits and - . _ ~"
+            )));
+        }
+        if p.starts_with("/_tma/") {
+            return Err(invalid("prefixes under /_tma/ belong to the platform".into()));
+        }
+        if backends[..i].iter().any(|o| o.prefix == *p) {
+            return Err(invalid(format!("prefix `{p}` appears twice")));
+        }
+        upstream_url(config, &b.upstream)?;
+    }
+    Ok(())
+}
+
+/// The upstream as a URL the edge may connect to: `https` (or `http` when allowed), a host,
+/// no credentials, query or fragment, and no forbidden address literal.
+pub fn upstream_url(config: &Config, upstream: &str) -> Result<url::Url, ServiceError> {
+    let invalid = |m: String| ServiceError::invalid("invalid_backend", m);
+    if upstream.len() > 2048 {
+        return Err(invalid("an upstream URL is at most 2048 characters".into()));
+    }
+    let url = url::Url::parse(upstream).map_err(|e| invalid(format!("upstream `{upstream}`: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if config.proxy_allow_http => {}
+        "http" => {
+            return Err(invalid(format!(
+                "upstream `{upstream}`: https only (the operator allows http with TMAHOST_PROXY_ALLOW_HTTP)"
+            )));
+        }
+        other => return Err(invalid(format!("upstream `{upstream}`: scheme `{other}` is not http(s)"))),
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(format!("upstream `{upstream}`: no credentials, query or fragment")));
+    }
+    let ip = match url.host() {
+        None => return Err(invalid(format!("upstream `{upstream}` names no host"))),
+        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        Some(url::Host::Domain(_)) => None,
+    };
+    if let Some(ip) = ip
+        && is_forbidden(ip)
+        && !config.proxy_allow_private
+    {
+        return Err(ServiceError::invalid(
+            "upstream_forbidden",
+            format!("upstream `{upstream}` is a private, loopback or link-local address (TMAHOST_PROXY_ALLOW_PRIVATE)"),
+        ));
+    }
+    Ok(url)
+}
+
+/// Resolves upstream names for the edge's client, refusing forbidden addresses at every
+/// connection. Without a DNS configuration, names do not resolve (address literals work).
+#[derive(Clone)]
+pub struct UpstreamResolver {
+    resolver: Option<Arc<TokioResolver>>,
+    allow_private: bool,
+}
+
+impl std::fmt::Debug for UpstreamResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamResolver").field("allow_private", &self.allow_private).finish_non_exhaustive()
+    }
+}
+
+/// Why a connection to an upstream was not made; the edge answers 502 `upstream_forbidden`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` resolves only to addresses upstreams may not use (private, loopback, link-local)")]
+pub struct ForbiddenUpstream(pub String);
+
+impl UpstreamResolver {
+    pub fn new(config: &Config) -> Self {
+        Self { resolver: crate::domains::resolver(config).map(Arc::new), allow_private: config.proxy_allow_private }
+    }
+
+    /// The addresses of `host` an upstream connection may use.
+    pub async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let resolver = self.resolver.as_ref().ok_or("no DNS configuration to resolve upstream names with")?;
+        let found: Vec<IpAddr> = resolver.lookup_ip(host).await?.iter().collect();
+        let allowed: Vec<IpAddr> = found.into_iter().filter(|ip| self.allow_private || !is_forbidden(*ip)).collect();
+        if allowed.is_empty() {
+            return Err(Box::new(ForbiddenUpstream(host.to_owned())));
+        }
+        Ok(allowed)
+    }
+
+    /// Whether an address written into an upstream URL may be connected to.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allow_private || !is_forbidden(ip)
+    }
+}
+
+impl reqwest::dns::Resolve for UpstreamResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        Box::pin(async move {
+            let ips = this.resolve(name.as_str()).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// The client the edge forwards with: names resolved by [`UpstreamResolver`], redirects passed
+/// to the browser rather than followed, no environment proxy, bounded connect time.
+pub fn upstream_client(config: &Config) -> Result<(reqwest::Client, UpstreamResolver), ServiceError> {
+    let resolver = UpstreamResolver::new(config);
+    let client = reqwest::Client::builder()
+        .dns_resolver(Arc::new(resolver.clone()))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(ServiceError::internal)?;
+    Ok((client, resolver))
+}
+
+/// Looks the upstreams' names up when settings are saved: a name that resolves only to
+/// forbidden addresses is refused now rather than failing every request later.
+pub async fn check_names(config: &Config, backends: &[Backend]) -> Result<(), ServiceError> {
+    if config.proxy_allow_private {
+        return Ok(());
+    }
+    let resolver = UpstreamResolver::new(config);
+    for b in backends {
+        let url = upstream_url(config, &b.upstream)?;
+        if let Some(url::Host::Domain(name)) = url.host() {
+            match resolver.resolve(name).await {
+                Ok(_) => {}
+                Err(e) if e.is::<ForbiddenUpstream>() => {
+                    return Err(ServiceError::invalid("upstream_forbidden", e.to_string()));
+                }
+                Err(e) => {
+                    return Err(ServiceError::invalid(
+                        "upstream_unresolved",
+                        format!("upstream `{}`: {name} did not resolve: {e}", b.upstream),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_special_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+        ] {
+            assert!(is_forbidden(ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:1.1.1.1"] {
+            assert!(!is_forbidden(ip.parse().expect("ip")), "{ip}");
+        }
+    }
+
+    #[test]
+    fn backends_are_checked_before_they_are_saved() {
+        let config = Config::default();
+        let backend = |prefix: &str, upstream: &str| Backend {
+            prefix: prefix.into(),
+            upstream: upstream.into(),
+            strip_prefix: false,
+            public: false,
+        };
+        check(&config, &[backend("/api/", "https://api.example.com"), backend("/v2/x/", "https://example.com/base")])
+            .expect("fine");
+        let refused = |b: Backend| check(&config, &[b]).expect_err("refused").code();
+        assert_eq!(refused(backend("api/", "https://a.example")), "invalid_backend");
+        assert_eq!(refused(backend("/api", "https://a.example")), "invalid_backend");
+        assert_eq!(refused(backend("/a/../b/", "https://a.example")), "invalid_backend");
+        assert_eq!(refused(backend("/_tma/x/", "https://a.example")), "invalid_backend");
+        assert_eq!(refused(backend("/api/", "http://a.example")), "invalid_backend");
+        assert_eq!(refused(backend("/api/", "ftp://a.example")), "invalid_backend");
+        assert_eq!(refused(backend("/api/", "https://u:p@a.example")), "invalid_backend");
+        assert_eq!(refused(backend("/api/", "https://a.example/?x=1")), "invalid_backend");
+        assert_eq!(refused(backend("/api/", "https://127.0.0.1:8080")), "upstream_forbidden");
+        assert_eq!(refused(backend("/api/", "https://[::1]/")), "upstream_forbidden");
+        assert_eq!(refused(backend("/api/", "https://169.254.169.254")), "upstream_forbidden");
+        let twice = [backend("/api/", "https://a.example"), backend("/api/", "https://b.example")];
+        assert_eq!(check(&config, &twice).expect_err("twice").code(), "invalid_backend");
+        let many: Vec<Backend> = (0..11).map(|i| backend(&format!("/p{i}/"), "https://a.example")).collect();
+        assert_eq!(check(&config, &many).expect_err("many").code(), "invalid_backend");
+
+        let open = Config { proxy_allow_http: true, proxy_allow_private: true, ..Config::default() };
+        check(&open, &[backend("/api/", "http://127.0.0.1:9000")]).expect("the operator allows it");
+    }
+}

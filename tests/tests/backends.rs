@@ -1,0 +1,332 @@
+//! App backends, end to end: the real `tmahost serve` forwards an app's `/api/` to a backend
+//! written in Python (`tests/backend/upstream.py`, PyJWT from PyPI) that verifies
+//! `Tma-Identity` against the platform's JWKS with the library, as an app's developer would.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Digest;
+use tmahost_testkit::app::TestApp;
+use tmahost_testkit::dns::DnsServer;
+use tmahost_testkit::{TOKEN_A, TOKEN_B, bundles, launch_data, unavailable};
+
+const ALICE: &str = r#"{"id":4242,"first_name":"Alice","username":"alice"}"#;
+
+/// The Python backend; killed when dropped.
+struct Upstream {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Upstream {
+    /// Starts the backend for `audience` (an app id) of the platform at `api`.
+    fn start(api: &str, audience: &str) -> Option<Self> {
+        let probe = Command::new("python3").args(["-c", "import jwt, cryptography"]).output();
+        match probe {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => return unavailable("PyJWT", &String::from_utf8_lossy(&o.stderr)),
+            Err(e) => return unavailable("python3", &e.to_string()),
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("backend/upstream.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .env("JWKS_URL", format!("{api}/api/v1/jwks.json"))
+            .env("AUDIENCE", audience)
+            .env("ISSUER", api)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the backend");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("its first line");
+        let port = line.trim().strip_prefix("listening on ").expect("a port").to_owned();
+        Some(Self { child, url: format!("http://127.0.0.1:{port}") })
+    }
+
+    /// The paths that reached the backend.
+    async fn seen(&self, http: &reqwest::Client) -> Vec<String> {
+        let body: Value =
+            http.get(format!("{}/_seen", self.url)).send().await.expect("seen").json().await.expect("json");
+        body["seen"].as_array().expect("list").iter().filter_map(|p| p.as_str().map(str::to_owned)).collect()
+    }
+}
+
+/// A request to `host` on the edge, with `Authorization: tma <launch data>` when given.
+fn edge(t: &TestApp, method: Method, host: &str, path: &str, launch: Option<&str>) -> reqwest::RequestBuilder {
+    let req = t.http.request(method, format!("{}{path}", t.serve.edge)).header("host", host);
+    match launch {
+        Some(l) => req.header("authorization", format!("tma {l}")),
+        None => req,
+    }
+}
+
+async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A session cookie for `host` opened with `launch`.
+async fn session(t: &TestApp, host: &str, launch: &str) -> String {
+    let res = t
+        .http
+        .post(format!("{}/_tma/session", t.serve.edge))
+        .header("host", host)
+        .json(&json!({ "init_data": launch }))
+        .send()
+        .await
+        .expect("session");
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    cookie.split(';').next().expect("pair").to_owned()
+}
+
+async fn settings(t: &TestApp, app: &str, backends: Value) -> (StatusCode, Value) {
+    let path = format!("/api/v1/bots/demo_bot/apps/{app}/settings");
+    t.api(Method::PUT, &path, Some(t.admin()), Some(json!({ "backends": backends }))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged() {
+    let t = TestApp::start(&[
+        ("TMAHOST_PROXY_ALLOW_PRIVATE", "true"),
+        ("TMAHOST_PROXY_ALLOW_HTTP", "true"),
+        ("TMAHOST_PROXY_MAX_BODY_BYTES", "60000000"),
+    ]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN_A, Some("Demo_Bot")).await;
+    t.register(TOKEN_B, Some("Other_Bot")).await;
+    let (s, _) = t.api(Method::POST, "/api/v1/bots/demo_bot/apps", Some(&admin), Some(json!({ "slug": "shop" }))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    for (bot, app) in [("demo_bot", "main"), ("demo_bot", "shop"), ("other_bot", "main")] {
+        let (s, body) = t.deploy(&admin, bot, app, "", bundles::zip(&bundles::sample_app("v1"))).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let (_, main) = t.api(Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(&admin), None).await;
+    let app_id = main["id"].as_str().expect("app id").to_owned();
+    let Some(upstream) = Upstream::start(&t.serve.api, &app_id) else { return };
+
+    // The app's /api/ goes to the backend (path kept); /hooks/ is public and stripped.
+    let routes = json!([
+        { "prefix": "/api/", "upstream": upstream.url },
+        { "prefix": "/hooks/", "upstream": format!("{}/incoming", upstream.url), "strip_prefix": true, "public": true },
+    ]);
+    let (s, body) = settings(&t, "main", routes).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = settings(&t, "shop", json!([{ "prefix": "/api/", "upstream": upstream.url }])).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let host = t.host("demo-bot");
+    let alice = launch_data(TOKEN_A, ALICE);
+
+    // A gated request reaches the backend with a token the library verifies: this app, this
+    // platform, Alice. Her launch data and session cookie do not travel on.
+    let cookie = session(&t, &host, &alice).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, seen) = loop {
+        let res = edge(&t, Method::GET, &host, "/api/whoami?x=1", None)
+            .header("cookie", format!("{cookie}; theme=dark"))
+            .header("tma-identity", "forged.by.client")
+            .header("x-forwarded-for", "6.6.6.6")
+            .send()
+            .await
+            .expect("edge");
+        let (status, body) = json_of(res).await;
+        // Settings reach the edge within its refresh; until then /api/ is the bundle's.
+        if body.get("path").is_some() {
+            break (status, body);
+        }
+        assert!(Instant::now() < deadline, "the backend route never applied: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    let identity = &seen["identity"];
+    assert_eq!(identity["sub"], "4242", "{seen}");
+    assert_eq!(
+        (identity["aud"].as_str(), identity["iss"].as_str()),
+        (Some(app_id.as_str()), Some(t.serve.api.as_str()))
+    );
+    assert_eq!(
+        (identity["user"]["first_name"].as_str(), identity["user"]["username"].as_str()),
+        (Some("Alice"), Some("alice"))
+    );
+    assert!(identity["exp"].as_i64().unwrap_or(0) - identity["iat"].as_i64().unwrap_or(0) <= 120, "short-lived");
+    assert!(!identity["sid"].as_str().unwrap_or_default().is_empty(), "names the session");
+    assert_eq!(seen["path"], "/api/whoami?x=1");
+    let headers = &seen["headers"];
+    assert_eq!(headers["cookie"], "theme=dark", "the session cookie stays at the edge");
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "the client's claim is replaced");
+    assert_eq!(headers["x-forwarded-host"], host.as_str());
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    println!("Tma-Identity claims, verified by PyJWT: {identity}");
+
+    // `Authorization: tma` works too, and is not passed on.
+    let res = edge(&t, Method::POST, &host, "/api/orders", Some(&alice)).body("{}").send().await.expect("edge");
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, body["identity"]["sub"].as_str()), (StatusCode::OK, Some("4242")), "{body}");
+    assert!(body["headers"].get("authorization").is_none(), "{body}");
+
+    // Never reaching it: no session, a forged cookie, another bot's session, expired launch
+    // data, a client-made identity alone.
+    let before = upstream.seen(&t.http).await.len();
+    let other_cookie = session(&t, &t.host("other-bot"), &launch_data(TOKEN_B, ALICE)).await;
+    let token = tmahost_types::BotToken::parse(TOKEN_A).expect("token");
+    let expired = tmahost_types::init_data::sign(&[("user", ALICE)], &token, 1_000_000_000);
+    let attempts: Vec<reqwest::RequestBuilder> = vec![
+        edge(&t, Method::GET, &host, "/api/x", None),
+        edge(&t, Method::GET, &host, "/api/x", None).header("cookie", "__Host-tma_session=eyJhbGciOiJIUzI1NiJ9.e30.x"),
+        edge(&t, Method::GET, &host, "/api/x", None).header("cookie", other_cookie),
+        edge(&t, Method::GET, &host, "/api/x", Some(&expired)),
+        edge(&t, Method::GET, &host, "/api/x", None).header("tma-identity", "forged.by.client"),
+    ];
+    for (i, req) in attempts.into_iter().enumerate() {
+        let (status, body) = json_of(req.send().await.expect("edge")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}: {body}");
+        assert!(body["error"]["code"].as_str().is_some(), "the edge's shape: {body}");
+    }
+    assert_eq!(upstream.seen(&t.http).await.len(), before, "nothing unverified reached the backend");
+
+    // Another app of the same bot on the same backend: its token names that app, and the
+    // backend (expecting `main`) refuses it by `aud`.
+    let shop = t.host("shop--demo-bot");
+    let res = edge(&t, Method::GET, &shop, "/api/x", Some(&alice)).send().await.expect("edge");
+    let (status, body) = json_of(res).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("Audience")), "{body}");
+
+    // A public backend: no session needed, no identity sent; the prefix is replaced by the
+    // upstream's base path.
+    let res = edge(&t, Method::POST, &host, "/hooks/payment?id=7", None).body("paid").send().await.expect("edge");
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, body["path"].as_str()), (StatusCode::OK, Some("/incoming/payment?id=7")), "{body}");
+    assert_eq!((body["identity"].clone(), body["body_bytes"].as_i64()), (Value::Null, Some(4)));
+
+    // Bodies stream both ways: 50 MB up (sent in chunks, never as one buffer) and 50 MB down,
+    // with the edge's memory checked at its peak.
+    const SIZE: usize = 50 * 1024 * 1024;
+    let peak_before = peak_rss_mb(t.serve.pid());
+    let chunk = vec![7u8; 1024 * 1024];
+    let expected = {
+        let mut h = sha2::Sha256::new();
+        for _ in 0..50 {
+            h.update(&chunk);
+        }
+        hex::encode(h.finalize())
+    };
+    let body = futures_util::stream::iter((0..50).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let res = edge(&t, Method::POST, &host, "/api/upload", Some(&alice))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("upload");
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, body["body_bytes"].as_u64()), (StatusCode::OK, Some(SIZE as u64)), "{body}");
+    assert_eq!(body["body_sha256"], expected);
+    let mut res = edge(&t, Method::GET, &host, &format!("/api/download?bytes={SIZE}"), Some(&alice))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(res.status(), StatusCode::OK);
+    let (mut got, mut hash) = (0usize, sha2::Sha256::new());
+    while let Some(part) = res.chunk().await.expect("chunk") {
+        got += part.len();
+        hash.update(&part);
+    }
+    let pattern: Vec<u8> = (0..=255u8).cycle().take(SIZE).collect();
+    assert_eq!((got, hex::encode(hash.finalize())), (SIZE, hex::encode(sha2::Sha256::digest(&pattern))));
+    let peak_after = peak_rss_mb(t.serve.pid());
+    println!("edge peak RSS: {peak_before:.1} MB before, {peak_after:.1} MB after 50 MB up and 50 MB down");
+    assert!(peak_after - peak_before < 40.0, "bodies were buffered: peak RSS {peak_before:.1} -> {peak_after:.1} MB");
+
+    // Over the limit (60 MB here): the edge stops forwarding and answers 413.
+    let chunk = vec![7u8; 1024 * 1024];
+    let body = futures_util::stream::iter((0..61).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let res = edge(&t, Method::POST, &host, "/api/upload", Some(&alice))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"too_large\"}").await >= 1);
+
+    // The backend down: 502 in the edge's shape, counted for the app.
+    drop(upstream);
+    let res = edge(&t, Method::GET, &host, "/api/x", Some(&alice)).send().await.expect("edge");
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("upstream_unreachable")));
+    assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"unreachable\"}").await >= 1);
+    assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"answered\"}").await >= 5);
+
+    // The keys, on every app host and on the API: the same set.
+    let on_app: Value =
+        edge(&t, Method::GET, &host, "/_tma/jwks.json", None).send().await.expect("jwks").json().await.expect("json");
+    let (_, on_api) = t.api(Method::GET, "/api/v1/jwks.json", None, None).await;
+    assert_eq!(on_app, on_api);
+    assert_eq!((on_api["keys"][0]["kty"].as_str(), on_api["keys"][0]["alg"].as_str()), (Some("OKP"), Some("EdDSA")));
+}
+
+/// The process's peak resident memory (`VmHWM`), in MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kb / 1024.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_on_private_addresses_are_refused_without_the_operators_consent() {
+    let dns = DnsServer::start().await;
+    let t = TestApp::start(&[("TMAHOST_DNS_SERVER", &dns.addr.to_string()), ("TMAHOST_PROXY_ALLOW_HTTP", "true")]);
+    t.register(TOKEN_A, Some("Demo_Bot")).await;
+    let (s, _) = t.deploy(t.admin(), "demo_bot", "main", "", bundles::zip(&bundles::sample_app("v1"))).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // Written as an address, or a name that resolves to one: refused when saved.
+    dns.set_a("internal.test", "10.0.0.5".parse().expect("ip")).await;
+    for upstream in ["http://127.0.0.1:9", "http://169.254.169.254", "http://[::1]:80", "http://internal.test"] {
+        let (status, body) = settings(&t, "main", json!([{ "prefix": "/api/", "upstream": upstream }])).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("upstream_forbidden")),
+            "{upstream}: {body}"
+        );
+    }
+    let (status, body) = settings(&t, "main", json!([{ "prefix": "/api/", "upstream": "http://nowhere.test" }])).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("upstream_unresolved")),
+        "{body}"
+    );
+
+    // A name that was public when saved and points inside later (DNS rebinding): refused at
+    // connect time.
+    dns.set_a("rebind.test", "93.184.216.34".parse().expect("ip")).await;
+    let (status, body) = settings(&t, "main", json!([{ "prefix": "/api/", "upstream": "http://rebind.test" }])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    dns.set_a("rebind.test", "127.0.0.1".parse().expect("ip")).await;
+    let host = t.host("demo-bot");
+    let alice = launch_data(TOKEN_A, ALICE);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) =
+            json_of(edge(&t, Method::GET, &host, "/api/x", Some(&alice)).send().await.expect("edge")).await;
+        if status == StatusCode::BAD_GATEWAY {
+            assert_eq!(body["error"]["code"], "upstream_forbidden", "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"forbidden\"}").await >= 1);
+}
