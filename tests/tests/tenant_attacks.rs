@@ -346,3 +346,39 @@ async fn only_the_platforms_emulator_frames_apps_and_clears_their_sessions() {
         assert_eq!(allowed(&refused, "access-control-allow-credentials"), None, "{origin}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_backends_cannot_reach_the_platform_or_another_tenant() {
+    let w = world().await;
+    // Row: app backends are upstreams a tenant names. Aimed at the platform's own network
+    // (its edge and API on loopback, the cloud's metadata service, a name resolving inside),
+    // at the platform's `/_tma/` paths, or at another tenant's app settings: refused.
+    w.dns.set_a("inside.attacker.example", "10.1.2.3".parse().expect("ip")).await;
+    let edge_port = w.app.serve.edge.rsplit(':').next().expect("port").to_owned();
+    for (upstream, why) in [
+        (format!("https://127.0.0.1:{edge_port}"), "upstream_forbidden"),
+        ("https://169.254.169.254/latest/meta-data".to_owned(), "upstream_forbidden"),
+        ("https://[fd00:ec2::254]".to_owned(), "upstream_forbidden"),
+        ("https://inside.attacker.example".to_owned(), "upstream_forbidden"),
+        (format!("http://{}", w.app.host(VICTIM.2)), "invalid_backend"),
+        (format!("http://{API_HOST}"), "invalid_backend"),
+    ] {
+        let body = json!({ "backends": [{ "prefix": "/api/", "upstream": upstream }] });
+        let (s, answer) = w.settings(&w.attacker, ATTACKER.2, body).await;
+        assert_eq!((s, code(&answer)), (StatusCode::UNPROCESSABLE_ENTITY, why), "{upstream}: {answer}");
+    }
+    let body = json!({ "backends": [{ "prefix": "/_tma/", "upstream": "https://api.attacker.example" }] });
+    let (s, answer) = w.settings(&w.attacker, ATTACKER.2, body).await;
+    assert_eq!((s, code(&answer)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_backend"), "{answer}");
+    // The victim's app cannot be given a backend by another tenant: not there for them.
+    let body = json!({ "backends": [{ "prefix": "/api/", "upstream": "https://api.attacker.example" }] });
+    let (s, answer) = w.settings(&w.attacker, VICTIM.2, body).await;
+    assert_eq!((s, code(&answer)), (StatusCode::NOT_FOUND, "not_found"), "{answer}");
+    // The keys that sign identities are the platform's: the same on every tenant's host, and
+    // every token names its app (`aud`), so a token an attacker's backend received does not
+    // pass the victim's backend (checked end to end in backends.rs).
+    let victim = w.edge(&w.app.host(VICTIM.2), "/_tma/jwks.json", &[]).await.text().await.expect("jwks");
+    let attacker = w.edge(&w.app.host(ATTACKER.2), "/_tma/jwks.json", &[]).await.text().await.expect("jwks");
+    assert!(victim.contains("\"kty\":\"OKP\""), "{victim}");
+    assert_eq!(victim, attacker);
+}
