@@ -211,7 +211,7 @@ fn upstream_url(backend: &Backend, path: &str, query: &str) -> Option<url::Url> 
 /// the session cookie (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
 fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> reqwest::header::HeaderMap {
     let headers = req.headers();
-    let named_hops = connection_tokens(headers);
+    let named_hops = connection_tokens(headers.get_all(header::CONNECTION).map(|v| v.as_bytes()));
     let mut out = reqwest::header::HeaderMap::with_capacity(headers.len() + 3);
     for (name, value) in headers {
         let n = name.as_str();
@@ -250,11 +250,10 @@ fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> reqwest::he
     out
 }
 
-/// Header names listed in `Connection` (hop-by-hop by declaration), lowercased.
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
-    headers
-        .get_all(header::CONNECTION)
-        .filter_map(|v| v.to_str().ok())
+/// Header names listed in `Connection` values (either side's header map), lowercased.
+fn connection_tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
@@ -322,14 +321,8 @@ fn request_body(
 fn response(answer: reqwest::Response, idle: Duration) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut res = HttpResponse::build(status);
-    let named_hops: Vec<String> = answer
-        .headers()
-        .get_all(reqwest::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .collect();
+    let named_hops =
+        connection_tokens(answer.headers().get_all(reqwest::header::CONNECTION).iter().map(|v| v.as_bytes()));
     for (name, value) in answer.headers() {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n) || n == "content-length" || named_hops.iter().any(|h| h == n) {
@@ -395,6 +388,12 @@ mod tests {
         assert_eq!(url(&keep, "/api/a?b#c", "").as_deref(), Some("https://api.example.com/api/a%3Fb%23c"));
         let odd = backend("/x/", "https://api.example.com", true);
         assert_eq!(url(&odd, "/x//evil.example/", "").as_deref(), Some("https://api.example.com//evil.example/"));
+    }
+
+    #[test]
+    fn headers_named_in_connection_are_hop_by_hop() {
+        let values: [&[u8]; 2] = [b"keep-alive, X-Secret", b" Upgrade ,"];
+        assert_eq!(connection_tokens(values.into_iter()), ["keep-alive", "x-secret", "upgrade"]);
     }
 
     #[test]
