@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # tmahost's edge against nginx on the same bundle, same machine, loopback only.
 # Usage: tests/load/run.sh   (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1, and
-#        SCENARIOS="page asset revalidate random session" to run some of them)
+#        SCENARIOS="page asset revalidate random session proxy" to run some of them)
 # Needs wrk and nginx (with libnginx-mod-http-brotli-static) from Debian; see README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-3} duration=${DURATION:-10s} conns=${CONNECTIONS:-64} workers=${WORKERS:-1}
-scenarios=" ${SCENARIOS:-page asset revalidate random session} "
+scenarios=" ${SCENARIOS:-page asset revalidate random session proxy} "
 for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (see tests/load/README.md)" >&2; exit 1; }
 done
@@ -16,9 +16,11 @@ done
 # The per-address limit on session creation would turn the session scenario (one client
 # address) into 429s after 30 requests.
 export TMAHOST_EDGE_WORKERS=$workers TMAHOST_LOG=error TMAHOST_SESSION_RATE_PER_MINUTE=4000000000
+# The proxy scenario's backend is on loopback, over plain http.
+export TMAHOST_PROXY_ALLOW_PRIVATE=true TMAHOST_PROXY_ALLOW_HTTP=true
 source "$here/../../scripts/release-serve.sh"
-ngx=""
-cleanup() { [ -n "$ngx" ] && kill "$ngx" 2>/dev/null; stop_serve; }
+ngx="" ups=""
+cleanup() { [ -n "$ngx" ] && kill "$ngx" 2>/dev/null; [ -n "$ups" ] && kill "$ups" 2>/dev/null; stop_serve; }
 trap cleanup EXIT
 
 echo "bundle: 2 KB page, 150 KB JS, 20 KB CSS, 1 MB binary, 1,000 small files" >&2
@@ -34,9 +36,18 @@ python3 "$here/bench.py" session-body "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALD
 echo "nginx root: the representations the edge serves (original, .br, .gz)" >&2
 python3 "$here/bench.py" mirror "$edge" "$host" "$cookie" "$work/dist" "$work/root"
 port=$(python3 "$here/bench.py" port)
+upstream=$(python3 "$here/bench.py" port)
 mkdir -p "$work/nginx"
-sed -e "s|@WORKERS@|$workers|" -e "s|@PORT@|$port|" -e "s|@ROOT@|$work/root|" -e "s|@DIR@|$work/nginx|" \
-  "$here/nginx.conf.in" >"$work/nginx/nginx.conf"
+sed -e "s|@PORT@|$upstream|" -e "s|@DIR@|$work/nginx|" "$here/upstream.conf.in" >"$work/nginx/upstream.conf"
+nginx -c "$work/nginx/upstream.conf" -e "$work/nginx/upstream-error.log" &
+ups=$!
+sed -e "s|@WORKERS@|$workers|" -e "s|@PORT@|$port|" -e "s|@UPSTREAM@|$upstream|" -e "s|@ROOT@|$work/root|" \
+  -e "s|@DIR@|$work/nginx|" "$here/nginx.conf.in" >"$work/nginx/nginx.conf"
+# The app's /api/ goes to the same backend on tmahost (gated: the cookie's user is sent on as
+# Tma-Identity, signed per request).
+curl -sf -X PUT -H "Authorization: Bearer $token" -H 'content-type: application/json' \
+  -d "{\"backends\":[{\"prefix\":\"/api/\",\"upstream\":\"http://127.0.0.1:$upstream\"}]}" \
+  "$api/api/v1/bots/bench_bot/apps/main/settings" >/dev/null
 nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
 ngx=$!
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
@@ -58,7 +69,13 @@ check() { # path expected-status expected-encoding [header...]
     [ "${got%% *}" = "$want" ] && [ "${got##* }" = "$enc" ] || { echo "unexpected answer from $s" >&2; exit 1; }
   done
 }
+# Settings reach the edge within a second; wait for the backend's answer there.
+for _ in $(seq 100); do
+  curl -s -H "Host: $host" -H "Cookie: $cookie" "http://$edge/api/ping" | grep -q '"backend":"load"' && break
+  sleep 0.1
+done
 check / 200 ""
+check /api/ping 200 ""
 check "$js" 200 br -H "Accept-Encoding: br, gzip"
 # Each server has its own ETag.
 for s in tmahost nginx; do
@@ -94,6 +111,10 @@ for rnd in $(seq "$rounds"); do
   for server in tmahost nginx; do
     [[ $scenarios == *" random "* ]] &&
       run "$rnd" random-small-files "$server" random.lua / -H "Accept-Encoding: br, gzip"
+  done
+  # An app backend: gate, identity token, forward, stream back (nginx: proxy_pass only).
+  for server in tmahost nginx; do
+    [[ $scenarios == *" proxy "* ]] && run "$rnd" proxy-small-json "$server" fixed.lua /api/ping
   done
   # Session creation (verify launch data, mint the cookie): tmahost only.
   [[ $scenarios == *" session "* ]] && run "$rnd" session-create tmahost session.lua /_tma/session

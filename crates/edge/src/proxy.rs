@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::{BodyStream, SizedStream};
@@ -19,10 +20,10 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tmahost_service::backends::{ForbiddenUpstream, UpstreamResolver};
 use tmahost_service::model::Backend;
 
-use crate::Edge;
 use crate::respond::{COOKIE, error};
 use crate::routing::AppRoute;
 use crate::session::Identity;
+use crate::{Edge, FastHash};
 
 /// The header carrying the identity token.
 pub(crate) const IDENTITY_HEADER: &str = "tma-identity";
@@ -83,6 +84,9 @@ impl Outcome {
 #[derive(Debug)]
 pub(crate) struct Proxy {
     client: reqwest::Client,
+    /// Identity tokens by session id, reused for half their lifetime: signing one per request
+    /// would cost an Ed25519 signature each time, and a session's claims never change.
+    tokens: moka::sync::Cache<String, Arc<str>, FastHash>,
     resolver: UpstreamResolver,
     timeout: Duration,
     max_body: u64,
@@ -92,8 +96,13 @@ pub(crate) struct Proxy {
 impl Proxy {
     pub fn new(config: &tmahost_service::Config) -> Result<Self, tmahost_service::ServiceError> {
         let (client, resolver) = tmahost_service::backends::upstream_client(config)?;
+        let reuse = Duration::from_secs(tmahost_service::identity::IDENTITY_TTL_SECS.unsigned_abs() / 2);
         Ok(Self {
             client,
+            tokens: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(reuse)
+                .build_with_hasher(FastHash::default()),
             resolver,
             timeout: Duration::from_secs(config.proxy_timeout_secs),
             max_body: config.proxy_max_body_bytes,
@@ -154,11 +163,9 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
     };
     let mut upstream = proxy.client.request(method, url.as_str()).headers(request_headers(req, edge, proxy));
     if let Some(id) = who {
-        let mut claims = id.claims.identity(now);
-        match edge.platform().identity().mint(&mut claims) {
-            Ok(token) => upstream = upstream.header(IDENTITY_HEADER, token),
-            Err(e) => {
-                tracing::error!(error = %e, "could not sign an identity token");
+        match identity_token(edge, id, now) {
+            Some(token) => upstream = upstream.header(IDENTITY_HEADER, &*token),
+            None => {
                 return (
                     error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not sign the identity"),
                     Outcome::Unreachable,
@@ -193,6 +200,34 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         Ok(Ok(a)) => a,
     };
     (response(answer, proxy.timeout), Outcome::Answered)
+}
+
+/// The caller's identity token: a session's is signed once and reused for half its lifetime
+/// (so a backend always gets one valid for at least a minute); `Authorization: tma` callers,
+/// who have no lasting session, get a fresh one.
+fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<Arc<str>> {
+    let sign = || {
+        let mut claims = id.claims.identity(now);
+        match edge.platform().identity().mint(&mut claims) {
+            Ok(token) => Some(Arc::<str>::from(token)),
+            Err(e) => {
+                tracing::error!(error = %e, "could not sign an identity token");
+                None
+            }
+        }
+    };
+    // `Authorization: tma` callers get a new session id with every request: nothing to reuse.
+    let sid = id.claims.sid();
+    if id.via != "cookie" {
+        return sign();
+    }
+    let tokens = &edge.proxy().tokens;
+    if let Some(token) = tokens.get(sid) {
+        return Some(token);
+    }
+    let token = sign()?;
+    tokens.insert(sid.to_owned(), token.clone());
+    Some(token)
 }
 
 /// `upstream` + the path (without the prefix when the backend strips it) + the query.
