@@ -62,3 +62,15 @@ pub fn launch_data(bot_token: &str, user_json: &str) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
     tmahost_types::init_data::sign(&[("user", user_json)], &token, now)
 }
+
+/// A memory figure of process `pid` from `/proc/{pid}/status`, in MB: `"VmRSS"` (resident now)
+/// or `"VmHWM"` (its peak).
+pub fn proc_memory_mb(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
+    kb / 1024.0
+}

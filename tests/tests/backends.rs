@@ -273,15 +273,9 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     assert_eq!((on_api["keys"][0]["kty"].as_str(), on_api["keys"][0]["alg"].as_str()), (Some("OKP"), Some("EdDSA")));
 }
 
-/// The process's peak resident memory (`VmHWM`), in MB.
+/// The process's peak resident memory, in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kb / 1024.0
+    tmahost_testkit::proc_memory_mb(pid, "VmHWM")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

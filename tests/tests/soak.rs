@@ -31,13 +31,7 @@ fn launch_data(user: i64) -> String {
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb / 1024.0
+    tmahost_testkit::proc_memory_mb(pid, "VmRSS")
 }
 
 #[derive(Default)]
