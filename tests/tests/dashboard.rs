@@ -247,6 +247,28 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
+    // Backends, one per line: a line without an upstream or with an unknown option is
+    // explained; a good one is saved and shown again as written.
+    for (line, problem) in
+        [("/api/", "write a prefix and an upstream"), ("/api/ https://93.184.216.34 fast", "unknown option `fast`")]
+    {
+        let mut with = form.clone();
+        with.push(("backends", line));
+        let refused = owner.post("/bots/demo-bot/apps/main/settings", &with).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{line}");
+        assert!(
+            refused.body.contains(&problem.replace('`', "&#96;")) || refused.body.contains(problem),
+            "{}",
+            refused.body
+        );
+    }
+    let mut with = form.clone();
+    with.push(("backends", "/api/ https://93.184.216.34/v1 strip"));
+    let saved = owner.post("/bots/demo-bot/apps/main/settings", &with).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = owner.get("/bots/demo-bot/apps/main").await;
+    assert!(page.body.contains(">/api/ https://93.184.216.34/v1 strip</textarea>"), "{}", page.body);
+
     // Tokens: created and shown once, usable, then revoked.
     let created =
         owner.post("/tokens", &[("csrf", &csrf), ("name", "ci"), ("bot", "111111111"), ("ttl_days", "30")]).await;
