@@ -181,11 +181,7 @@ fn session_refusal(edge: &Edge, route: &AppRoute, req: &HttpRequest, now: i64) -
     match edge.sessions().identify(route, req, now) {
         Ok(Some(_)) => None,
         Ok(None) if wants_html(req) => Some(respond::gate_page()),
-        Ok(None) => Some(error(
-            StatusCode::UNAUTHORIZED,
-            "session_required",
-            "open the app from Telegram, or send `Authorization: tma <initData>`",
-        )),
+        Ok(None) => Some(session_required()),
         Err(denied) => Some(denied.response()),
     }
 }
@@ -208,14 +204,19 @@ async fn backend_request(
         Err(denied) => return denied.response(),
     };
     if who.is_none() && !backend.public && session::is_gated(route, path) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "session_required",
-            "open the app from Telegram, or send `Authorization: tma <initData>`",
-        );
+        return session_required();
     }
     let call = crate::proxy::Call { route, req, path, backend, who: who.as_ref(), now };
     crate::proxy::forward(edge, call, payload).await
+}
+
+/// The JSON 401 for a script or fetch without a session (files and app backends alike).
+fn session_required() -> HttpResponse {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "session_required",
+        "open the app from Telegram, or send `Authorization: tma <initData>`",
+    )
 }
 
 /// Navigations get the gate page; scripts and fetches get a JSON 401.
