@@ -3,16 +3,20 @@ it verifies `Tma-Identity` with PyJWT against the platform's JWKS and answers wi
 verified. Used by tests/tests/backends.rs.
 
 Environment: JWKS_URL, AUDIENCE (the app id), ISSUER (the platform's API URL). It listens on
-a free loopback port and prints `listening on PORT` once it accepts connections.
+two free loopback ports, HTTP and WebSocket (the `websockets` library), and prints
+`listening on HTTP_PORT WS_PORT` once both accept connections.
 
     GET /_seen              paths that reached it (the test checks what never did)
     GET|POST /.../download?bytes=N   N bytes of a fixed pattern, streamed
     any other request       {"path", "method", "body_bytes", "body_sha256", "identity", "error",
                              and the forwarded headers}; 401 when the token does not verify
+    WebSocket, any path     first a text message {"path", "identity", "error", "protocol"},
+                            then every message echoed back as it came (text or binary)
 """
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -20,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+from websockets.sync.server import serve as websocket_server
 
 JWKS = jwt.PyJWKClient(os.environ["JWKS_URL"])
 AUDIENCE = os.environ["AUDIENCE"]
@@ -128,10 +133,36 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, result)
 
 
+def websocket(ws):
+    path = ws.request.path
+    with seen_lock:
+        seen.append("ws:" + path)
+    hello = {"path": path, "identity": None, "error": None, "protocol": ws.subprotocol}
+    token = ws.request.headers.get("Tma-Identity")
+    if token:
+        try:
+            hello["identity"] = verify(token)
+        except jwt.PyJWTError as e:
+            hello["error"] = f"{type(e).__name__}: {e}"
+    ws.send(json.dumps(hello))
+    for message in ws:
+        ws.send(message)
+
+
+def chat(ws, offered):
+    """`chat.v1` when the client offers it; no subprotocol otherwise."""
+    return "chat.v1" if "chat.v1" in offered else None
+
+
 def main():
+    # The edge ends idle tunnels by closing the connection, as a proxy does; the library would
+    # log each as a failed handler.
+    logging.getLogger("websockets.server").setLevel(logging.CRITICAL)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    print(f"listening on {server.server_address[1]}", flush=True)
+    sockets = websocket_server(websocket, "127.0.0.1", 0, select_subprotocol=chat, max_size=16 * 2**20)
+    threading.Thread(target=sockets.serve_forever, daemon=True).start()
+    print(f"listening on {server.server_address[1]} {sockets.socket.getsockname()[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

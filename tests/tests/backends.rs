@@ -6,12 +6,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
 use tmahost_testkit::app::TestApp;
 use tmahost_testkit::dns::DnsServer;
 use tmahost_testkit::{TOKEN_A, TOKEN_B, bundles, launch_data, unavailable};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const ALICE: &str = r#"{"id":4242,"first_name":"Alice","username":"alice"}"#;
 
@@ -19,6 +22,8 @@ const ALICE: &str = r#"{"id":4242,"first_name":"Alice","username":"alice"}"#;
 struct Upstream {
     child: Child,
     url: String,
+    /// Its WebSocket server (an `http://` base, as a backend's upstream is written).
+    ws_url: String,
 }
 
 impl Drop for Upstream {
@@ -31,10 +36,10 @@ impl Drop for Upstream {
 impl Upstream {
     /// Starts the backend for `audience` (an app id) of the platform at `api`.
     fn start(api: &str, audience: &str) -> Option<Self> {
-        let probe = Command::new("python3").args(["-c", "import jwt, cryptography"]).output();
+        let probe = Command::new("python3").args(["-c", "import jwt, cryptography, websockets.sync.server"]).output();
         match probe {
             Ok(o) if o.status.success() => {}
-            Ok(o) => return unavailable("PyJWT", &String::from_utf8_lossy(&o.stderr)),
+            Ok(o) => return unavailable("PyJWT and websockets", &String::from_utf8_lossy(&o.stderr)),
             Err(e) => return unavailable("python3", &e.to_string()),
         }
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("backend/upstream.py");
@@ -49,8 +54,9 @@ impl Upstream {
             .expect("start the backend");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("its first line");
-        let port = line.trim().strip_prefix("listening on ").expect("a port").to_owned();
-        Some(Self { child, url: format!("http://127.0.0.1:{port}") })
+        let ports = line.trim().strip_prefix("listening on ").expect("ports");
+        let (http, ws) = ports.split_once(' ').expect("two ports");
+        Some(Self { child, url: format!("http://127.0.0.1:{http}"), ws_url: format!("http://127.0.0.1:{ws}") })
     }
 
     /// The paths that reached the backend.
@@ -168,6 +174,18 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     assert_eq!(headers["x-forwarded-proto"], "http");
     println!("Tma-Identity claims, verified by PyJWT: {identity}");
 
+    // The app's own page posting with its cookie, as a browser marks it: the user's identity.
+    let res = edge(&t, Method::POST, &host, "/api/orders", None)
+        .header("cookie", &cookie)
+        .header("origin", format!("http://{host}"))
+        .header("sec-fetch-site", "same-origin")
+        .body("{}")
+        .send()
+        .await
+        .expect("edge");
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, body["identity"]["sub"].as_str()), (StatusCode::OK, Some("4242")), "{body}");
+
     // `Authorization: tma` works too, and is not passed on.
     let res = edge(&t, Method::POST, &host, "/api/orders", Some(&alice)).body("{}").send().await.expect("edge");
     let (status, body) = json_of(res).await;
@@ -208,6 +226,17 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     let (status, body) = json_of(res).await;
     assert_eq!((status, body["path"].as_str()), (StatusCode::OK, Some("/incoming/payment?id=7")), "{body}");
     assert_eq!((body["identity"].clone(), body["body_bytes"].as_i64()), (Value::Null, Some(4)));
+    // With a session, a public backend learns who calls; from another app's page it does not.
+    for (origin, sub) in [(host.clone(), json!("4242")), (t.host("other-bot"), Value::Null)] {
+        let res = edge(&t, Method::POST, &host, "/hooks/ping", None)
+            .header("cookie", &cookie)
+            .header("origin", format!("http://{origin}"))
+            .send()
+            .await
+            .expect("edge");
+        let (status, body) = json_of(res).await;
+        assert_eq!((status, &body["identity"]["sub"]), (StatusCode::OK, &sub), "from {origin}: {body}");
+    }
 
     // Bodies stream both ways: 50 MB up (sent in chunks, never as one buffer) and 50 MB down,
     // with the edge's memory checked at its peak.
@@ -271,6 +300,201 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     let (_, on_api) = t.api(Method::GET, "/api/v1/jwks.json", None, None).await;
     assert_eq!(on_app, on_api);
     assert_eq!((on_api["keys"][0]["kty"].as_str(), on_api["keys"][0]["alg"].as_str()), (Some("OKP"), Some("EdDSA")));
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The platform with `demo_bot` and `other_bot` deployed, and `demo_bot`'s main app sending
+/// `/ws/` (stripped) to the Python backend's WebSocket server.
+async fn websocket_app(env: &[(&str, &str)]) -> Option<(TestApp, Upstream, String)> {
+    let mut env = env.to_vec();
+    env.extend([("TMAHOST_PROXY_ALLOW_PRIVATE", "true"), ("TMAHOST_PROXY_ALLOW_HTTP", "true")]);
+    let t = TestApp::start(&env);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN_A, Some("Demo_Bot")).await;
+    t.register(TOKEN_B, Some("Other_Bot")).await;
+    for bot in ["demo_bot", "other_bot"] {
+        let (s, body) = t.deploy(&admin, bot, "main", "", bundles::zip(&bundles::sample_app("v1"))).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let (_, main) = t.api(Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(&admin), None).await;
+    let app_id = main["id"].as_str().expect("app id").to_owned();
+    let upstream = Upstream::start(&t.serve.api, &app_id)?;
+    let route = json!([{ "prefix": "/ws/", "upstream": upstream.ws_url, "strip_prefix": true }]);
+    let (s, body) = settings(&t, "main", route).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    Some((t, upstream, app_id))
+}
+
+/// Opens a WebSocket to `path` on `host` through the edge; a refused handshake gives the
+/// edge's status and JSON answer.
+async fn open_socket(
+    t: &TestApp,
+    host: &str,
+    path: &str,
+    headers: &[(&'static str, String)],
+) -> Result<(Socket, tokio_tungstenite::tungstenite::handshake::client::Response), (u16, Value)> {
+    let url = format!("{}{path}", t.serve.edge.replacen("http://", "ws://", 1));
+    let mut req = url.into_client_request().expect("a request");
+    req.headers_mut().insert("host", host.parse().expect("host"));
+    for (name, value) in headers {
+        req.headers_mut().insert(*name, value.parse().expect("header value"));
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(open) => Ok(open),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            let body = res.body().as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+            Err((res.status().as_u16(), body))
+        }
+        Err(e) => panic!("the handshake failed: {e}"),
+    }
+}
+
+/// The next data message on `socket`, as text or bytes.
+async fn next_message(socket: &mut Socket) -> Message {
+    loop {
+        match socket.next().await.expect("open").expect("a message") {
+            m @ (Message::Text(_) | Message::Binary(_)) => return m,
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// The backend's first message: what it verified.
+async fn hello(socket: &mut Socket) -> Value {
+    match next_message(socket).await {
+        Message::Text(t) => serde_json::from_str(t.as_str()).expect("json"),
+        other => panic!("expected the backend's hello, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_reach_the_backend_as_the_verified_user_from_the_apps_own_pages() {
+    let env = [("TMAHOST_PROXY_MAX_WEBSOCKETS_PER_APP", "2")];
+    let Some((t, upstream, app_id)) = websocket_app(&env).await else { return };
+    let host = t.host("demo-bot");
+    let alice = launch_data(TOKEN_A, ALICE);
+    let bearer = [("authorization", format!("tma {alice}")), ("sec-websocket-protocol", "chat.v1".to_owned())];
+
+    // Settings reach the edge within its refresh; until then /ws/ is the bundle's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut socket, res) = loop {
+        match open_socket(&t, &host, "/ws/chat?room=1", &bearer).await {
+            Ok(open) => break open,
+            Err(refused) => assert!(Instant::now() < deadline, "the backend route never applied: {refused:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The handshake went through: the backend's choice of subprotocol came back, and it
+    // verified Alice's token for this app.
+    assert_eq!(res.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some("chat.v1"));
+    let seen = hello(&mut socket).await;
+    assert_eq!((seen["path"].as_str(), seen["protocol"].as_str()), (Some("/chat?room=1"), Some("chat.v1")), "{seen}");
+    assert_eq!(
+        (seen["identity"]["sub"].as_str(), seen["identity"]["aud"].as_str()),
+        (Some("4242"), Some(app_id.as_str()))
+    );
+
+    // Messages both ways, as sent: text, and a 1 MiB binary one (many TCP reads).
+    socket.send(Message::text("hello")).await.expect("send");
+    assert_eq!(next_message(&mut socket).await, Message::text("hello"));
+    let blob: Vec<u8> = (0..1usize << 20).map(|i| (i % 251) as u8).collect();
+    socket.send(Message::binary(blob.clone())).await.expect("send");
+    assert_eq!(next_message(&mut socket).await, Message::binary(blob));
+    let open = "tmahost_edge_proxy_websockets_open{app=\"main--demo-bot\"}";
+    assert_eq!(t.metric(open).await, 1);
+
+    // At most two at once for this app (set above): the third waits for a slot.
+    let (mut second, _) = open_socket(&t, &host, "/ws/chat", &bearer).await.expect("a second one");
+    let refused = open_socket(&t, &host, "/ws/chat", &bearer).await.err();
+    assert_eq!(refused.map(|(s, b)| (s, b["error"]["code"].clone())), Some((503, json!("too_many_websockets"))));
+    assert!(
+        t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"too_many_websockets\"}").await
+            >= 1
+    );
+    second.close(None).await.expect("close");
+    while second.next().await.is_some() {}
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut third = loop {
+        match open_socket(&t, &host, "/ws/chat", &bearer).await {
+            Ok((third, _)) => break third,
+            Err(refused) => assert!(Instant::now() < deadline, "the closed one's slot never came back: {refused:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hello(&mut third).await["identity"]["sub"], "4242");
+    third.close(None).await.expect("close");
+    while third.next().await.is_some() {}
+    socket.close(None).await.expect("close");
+    while socket.next().await.is_some() {}
+
+    // With the session cookie: from the app's own page, yes; from another tenant's page (which
+    // holds the same partitioned cookie inside Telegram Web), no, and nothing reaches the backend.
+    let cookie = session(&t, &host, &alice).await;
+    let own = [("cookie", cookie.clone()), ("origin", format!("http://{host}"))];
+    let (mut mine, _) = open_socket(&t, &host, "/ws/chat", &own).await.expect("from the app's page");
+    assert_eq!(hello(&mut mine).await["identity"]["sub"], "4242");
+    mine.close(None).await.expect("close");
+    while mine.next().await.is_some() {}
+    let reached = upstream.seen(&t.http).await.len();
+    let other = format!("http://{}", t.host("other-bot"));
+    let attempts = [
+        vec![("cookie", cookie.clone()), ("origin", other.clone())],
+        vec![("cookie", cookie.clone()), ("origin", other), ("sec-fetch-site", "same-site".to_owned())],
+        vec![("cookie", cookie.clone()), ("origin", "null".to_owned())],
+    ];
+    for headers in attempts {
+        let refused = open_socket(&t, &host, "/ws/chat", &headers).await.err();
+        assert_eq!(
+            refused.map(|(s, b)| (s, b["error"]["code"].clone())),
+            Some((403, json!("cross_origin"))),
+            "{headers:?}"
+        );
+    }
+    let refused = open_socket(&t, &host, "/ws/chat", &[]).await.err();
+    assert_eq!(refused.map(|(s, b)| (s, b["error"]["code"].clone())), Some((401, json!("session_required"))));
+    assert_eq!(upstream.seen(&t.http).await.len(), reached, "no refused handshake reached the backend");
+
+    // Every tunnel closed: the gauge is back to zero.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.metric(open).await != 0 {
+        assert!(Instant::now() < deadline, "tunnels left open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_is_closed_by_the_edge() {
+    let Some((t, _upstream, _)) = websocket_app(&[("TMAHOST_PROXY_WEBSOCKET_IDLE_SECS", "2")]).await else { return };
+    let host = t.host("demo-bot");
+    let bearer = [("authorization", format!("tma {}", launch_data(TOKEN_A, ALICE)))];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut socket, _) = loop {
+        match open_socket(&t, &host, "/ws/quiet", &bearer).await {
+            Ok(open) => break open,
+            Err(refused) => assert!(Instant::now() < deadline, "the backend route never applied: {refused:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hello(&mut socket).await["identity"]["sub"], "4242");
+    // Nothing either way for 2 s: the edge ends the tunnel (the end, not a message, comes next).
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(m)) => panic!("unexpected {m:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the silent WebSocket stayed open");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.metric("tmahost_edge_proxy_websockets_open{app=\"main--demo-bot\"}").await != 0 {
+        assert!(Instant::now() < deadline, "the closed tunnel is still counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The process's peak resident memory, in MB.

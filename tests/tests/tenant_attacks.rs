@@ -381,4 +381,44 @@ async fn a_tenants_backends_cannot_reach_the_platform_or_another_tenant() {
     let attacker = w.edge(&w.app.host(ATTACKER.2), "/_tma/jwks.json", &[]).await.text().await.expect("jwks");
     assert!(victim.contains("\"kty\":\"OKP\""), "{victim}");
     assert_eq!(victim, attacker);
+
+    // Row: the attacker's app, framed in the same Telegram Web as the victim's, holds the
+    // victim's user's partitioned session cookie; its page calls the victim's backend with it
+    // (fetch with credentials, a form post, a WebSocket: no CORS stands in the way of the
+    // request itself). Before: forwarded with the user's identity. After: 403, never forwarded.
+    w.dns.set_a("api.victim.example", "93.184.216.34".parse().expect("ip")).await;
+    let body = json!({ "backends": [{ "prefix": "/api/", "upstream": "https://api.victim.example" }] });
+    let (s, answer) = w.settings(&w.admin, VICTIM.2, body).await;
+    assert_eq!(s, StatusCode::OK, "{answer}");
+    let victim_host = w.app.host(VICTIM.2);
+    let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);
+    let res = w.app.http.post(format!("{}/_tma/session", w.app.serve.edge)).header("host", &victim_host);
+    let res = res.json(&json!({ "init_data": launch })).send().await.expect("session");
+    let set_cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    let attacker_page = format!("http://{}", w.app.host(ATTACKER.2));
+    let from_attacker = [
+        vec![("cookie", cookie.as_str()), ("origin", attacker_page.as_str()), ("sec-fetch-site", "same-site")],
+        vec![("cookie", cookie.as_str()), ("origin", attacker_page.as_str())],
+        vec![("cookie", cookie.as_str()), ("sec-fetch-site", "cross-site"), ("sec-fetch-dest", "iframe")],
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for headers in from_attacker {
+        loop {
+            let mut req = w.app.http.post(format!("{}/api/transfer", w.app.serve.edge)).header("host", &victim_host);
+            for (k, v) in &headers {
+                req = req.header(*k, *v);
+            }
+            let res = req.body("{\"to\":\"attacker\"}").send().await.expect("edge");
+            let status = res.status();
+            let answer: Value = res.json().await.unwrap_or(Value::Null);
+            // Until the settings reach the edge, /api/ is the bundle's (405 to a POST).
+            if status == StatusCode::METHOD_NOT_ALLOWED && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "cross_origin"), "{headers:?}: {answer}");
+            break;
+        }
+    }
 }

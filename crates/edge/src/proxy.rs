@@ -4,25 +4,29 @@
 //! within `TMAHOST_PROXY_MAX_BODY_BYTES` and `TMAHOST_PROXY_TIMEOUT_SECS`; failures answer in
 //! the edge's error shape and are counted per app. Which upstreams are allowed (no SSRF) is
 //! the service's `backends` rule, applied again by the client's resolver at every connection.
+//! WebSocket upgrades become a byte tunnel once the upstream agrees to switch.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tmahost_service::backends::{ForbiddenUpstream, UpstreamResolver};
 use tmahost_service::model::Backend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::respond::{COOKIE, error};
 use crate::routing::AppRoute;
 use crate::session::Identity;
+use crate::stats::WebSocketSlot;
 use crate::{Edge, FastHash};
 
 /// The header carrying the identity token.
@@ -63,11 +67,19 @@ pub(crate) enum Outcome {
     Timeout,
     /// The request body was over the limit.
     TooLarge,
+    /// A WebSocket over the app's limit of open ones.
+    TooManyWebSockets,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] =
-        [Outcome::Answered, Outcome::Unreachable, Outcome::Forbidden, Outcome::Timeout, Outcome::TooLarge];
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Answered,
+        Outcome::Unreachable,
+        Outcome::Forbidden,
+        Outcome::Timeout,
+        Outcome::TooLarge,
+        Outcome::TooManyWebSockets,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -76,6 +88,7 @@ impl Outcome {
             Outcome::Forbidden => "forbidden",
             Outcome::Timeout => "timeout",
             Outcome::TooLarge => "too_large",
+            Outcome::TooManyWebSockets => "too_many_websockets",
         }
     }
 }
@@ -90,6 +103,8 @@ pub(crate) struct Proxy {
     resolver: UpstreamResolver,
     timeout: Duration,
     max_body: u64,
+    websocket_idle: Duration,
+    max_websockets: u64,
     scheme: String,
 }
 
@@ -106,6 +121,8 @@ impl Proxy {
             resolver,
             timeout: Duration::from_secs(config.proxy_timeout_secs),
             max_body: config.proxy_max_body_bytes,
+            websocket_idle: Duration::from_secs(config.proxy_websocket_idle_secs),
+            max_websockets: config.proxy_max_websockets_per_app,
             scheme: config.public_scheme.clone(),
         })
     }
@@ -161,7 +178,21 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
     let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
         return (error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unknown method"), Outcome::Unreachable);
     };
-    let mut upstream = proxy.client.request(method, url.as_str()).headers(request_headers(req, edge, proxy));
+    // A WebSocket holds a slot of the app's from the handshake to the close.
+    let websocket = match is_websocket(req) {
+        false => None,
+        true => match route.counters.open_websocket(proxy.max_websockets) {
+            Some(slot) => Some(slot),
+            None => return (too_many_websockets(proxy.max_websockets), Outcome::TooManyWebSockets),
+        },
+    };
+    let mut headers = request_headers(req, edge, proxy);
+    if websocket.is_some() {
+        // Hop-by-hop, so dropped with the rest; this hop asks for the same switch.
+        headers.insert(reqwest::header::CONNECTION, reqwest::header::HeaderValue::from_static("upgrade"));
+        headers.insert(reqwest::header::UPGRADE, reqwest::header::HeaderValue::from_static("websocket"));
+    }
+    let mut upstream = proxy.client.request(method, url.as_str()).headers(headers);
     if let Some(id) = who {
         match identity_token(edge, id, now) {
             Some(token) => upstream = upstream.header(IDENTITY_HEADER, &*token),
@@ -174,7 +205,11 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         }
     }
     let over_limit = Rc::new(Cell::new(false));
-    if has_body(req) {
+    let mut payload = Some(payload);
+    if websocket.is_none()
+        && has_body(req)
+        && let Some(payload) = payload.take()
+    {
         upstream = upstream.body(reqwest::Body::wrap_stream(request_body(
             payload,
             proxy.max_body,
@@ -199,7 +234,105 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         }
         Ok(Ok(a)) => a,
     };
+    if answer.status() == reqwest::StatusCode::SWITCHING_PROTOCOLS {
+        return match (websocket, payload) {
+            (Some(slot), Some(payload)) => {
+                (tunnel(answer, payload, proxy.websocket_idle, slot).await, Outcome::Answered)
+            }
+            // A switch nobody asked for would leave the client's connection in the upstream's hands.
+            _ => (unreachable(), Outcome::Unreachable),
+        };
+    }
     (response(answer, proxy.timeout), Outcome::Answered)
+}
+
+/// Whether a browser sent this request from another origin than the one it goes to, other
+/// than a top-level navigation (what `SameSite=Lax` would let through). `Sec-Fetch-Site` says
+/// so where browsers send it; otherwise `Origin` is compared with `Host`. Requests with
+/// neither come from outside browsers, whose holder of the cookie is the user.
+pub(crate) fn cross_site(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    let get = |name: &str| headers.get(name).map(|v| v.as_bytes());
+    let cross = match (get("sec-fetch-site"), get("origin")) {
+        (Some(site), _) => !matches!(site, b"same-origin" | b"none"),
+        (None, Some(origin)) => {
+            let authority = origin.iter().position(|&b| b == b':').and_then(|i| origin.get(i + 3..));
+            authority.is_none_or(|a| Some(a) != headers.get(header::HOST).map(|h| h.as_bytes()))
+        }
+        (None, None) => false,
+    };
+    let navigation = matches!(*req.method(), Method::GET | Method::HEAD)
+        && get("sec-fetch-mode") == Some(b"navigate")
+        && get("sec-fetch-dest") == Some(b"document");
+    cross && !navigation
+}
+
+/// Whether the client asks to turn this request into a WebSocket (RFC 6455 4.1).
+fn is_websocket(req: &HttpRequest) -> bool {
+    let lists = |name| connection_tokens(req.headers().get_all(name).map(|v| v.as_bytes()));
+    req.method() == Method::GET
+        && lists(header::UPGRADE).iter().any(|t| t == "websocket")
+        && lists(header::CONNECTION).iter().any(|t| t == "upgrade")
+}
+
+/// A WebSocket the upstream agreed to: its 101 goes to the client, then the bytes after each
+/// side's handshake go to the other untouched (frames, masking and extensions are the two ends'
+/// business), until either side closes or neither sends anything for `idle`.
+async fn tunnel(answer: reqwest::Response, payload: web::Payload, idle: Duration, slot: WebSocketSlot) -> HttpResponse {
+    let mut res = HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS);
+    copy_headers(&mut res, answer.headers());
+    res.upgrade("websocket");
+    let upgraded = match answer.upgrade().await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            tracing::info!(error = %e, "upstream WebSocket could not be taken over");
+            return unreachable();
+        }
+    };
+    let (from_upstream, mut to_upstream) = tokio::io::split(upgraded);
+    let last = Rc::new(Cell::new(Instant::now()));
+
+    // Client to upstream, on this worker (the payload lives here).
+    let seen = last.clone();
+    let mut payload = payload;
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(chunk)) = until_idle(&seen, idle, payload.next()).await.flatten() {
+            seen.set(Instant::now());
+            if to_upstream.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        // The upstream sees the end of the client's side and closes its own.
+        let _ = to_upstream.shutdown().await;
+    });
+
+    // Upstream to client, as the 101's body; the slot is held until it ends.
+    let state = (from_upstream, last, slot);
+    let body = futures_util::stream::unfold(state, move |(mut read, last, slot)| async move {
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        match until_idle(&last, idle, read.read_buf(&mut buf)).await {
+            Some(Ok(n)) if n > 0 => {
+                last.set(Instant::now());
+                Some((Ok::<_, std::io::Error>(buf.freeze()), (read, last, slot)))
+            }
+            _ => None,
+        }
+    });
+    res.body(BodyStream::new(body))
+}
+
+/// Runs `next` (cancel-safe) until it is ready, or `None` once `idle` has passed since the
+/// tunnel's last traffic either way (what the other direction carried keeps this one open).
+async fn until_idle<F: std::future::Future>(last: &Cell<Instant>, idle: Duration, next: F) -> Option<F::Output> {
+    let mut next = std::pin::pin!(next);
+    loop {
+        let deadline = tokio::time::Instant::from_std(last.get() + idle);
+        match tokio::time::timeout_at(deadline, next.as_mut()).await {
+            Ok(out) => return Some(out),
+            Err(_) if last.get().elapsed() < idle => continue,
+            Err(_) => return None,
+        }
+    }
 }
 
 /// The caller's identity token: a session's is signed once and reused for half its lifetime
@@ -356,19 +489,7 @@ fn request_body(
 fn response(answer: reqwest::Response, idle: Duration) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut res = HttpResponse::build(status);
-    let named_hops =
-        connection_tokens(answer.headers().get_all(reqwest::header::CONNECTION).iter().map(|v| v.as_bytes()));
-    for (name, value) in answer.headers() {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || n == "content-length" || named_hops.iter().any(|h| h == n) {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) =
-            (header::HeaderName::from_bytes(n.as_bytes()), header::HeaderValue::from_bytes(value.as_bytes()))
-        {
-            res.append_header((n, v));
-        }
-    }
+    copy_headers(&mut res, answer.headers());
     let length = answer.content_length();
     let stream = futures_util::stream::unfold(Box::pin(answer.bytes_stream()), move |mut body| async move {
         match tokio::time::timeout(idle, body.next()).await {
@@ -381,6 +502,31 @@ fn response(answer: reqwest::Response, idle: Duration) -> HttpResponse {
         Some(n) => res.body(SizedStream::new(n, stream)),
         None => res.body(BodyStream::new(stream)),
     }
+}
+
+/// The upstream's response headers, minus hop-by-hop ones and its length (the edge frames the
+/// body itself).
+fn copy_headers(res: &mut HttpResponseBuilder, headers: &reqwest::header::HeaderMap) {
+    let named_hops = connection_tokens(headers.get_all(reqwest::header::CONNECTION).iter().map(|v| v.as_bytes()));
+    for (name, value) in headers {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || n == "content-length" || named_hops.iter().any(|h| h == n) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) =
+            (header::HeaderName::from_bytes(n.as_bytes()), header::HeaderValue::from_bytes(value.as_bytes()))
+        {
+            res.append_header((n, v));
+        }
+    }
+}
+
+fn too_many_websockets(max: u64) -> HttpResponse {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too_many_websockets",
+        &format!("this app has {max} WebSockets open on this edge already; try again shortly"),
+    )
 }
 
 fn unreachable() -> HttpResponse {
@@ -437,6 +583,31 @@ mod tests {
         assert_eq!(strip("__Host-tma_session=abc; theme=dark").as_deref(), Some("theme=dark"));
         assert_eq!(strip("a=1;__Host-tma_session=abc;b=2").as_deref(), Some("a=1; b=2"));
         assert_eq!(strip("__Host-tma_session=abc"), None);
+    }
+
+    #[test]
+    fn cookies_count_on_the_apps_own_pages_and_top_level_navigations() {
+        use actix_web::test::TestRequest;
+        let req = |method: Method, headers: &[(&str, &str)]| {
+            let mut r = TestRequest::default().method(method).insert_header(("host", "shop--a_bot.apps.test"));
+            for h in headers {
+                r = r.insert_header(*h);
+            }
+            cross_site(&r.to_http_request())
+        };
+        assert!(!req(Method::POST, &[("sec-fetch-site", "same-origin"), ("origin", "https://shop--a_bot.apps.test")]));
+        assert!(req(Method::POST, &[("sec-fetch-site", "same-site"), ("origin", "https://evil--b_bot.apps.test")]));
+        assert!(req(Method::GET, &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "websocket")]));
+        assert!(req(Method::GET, &[("sec-fetch-site", "cross-site"), ("sec-fetch-dest", "iframe")]));
+        let top = [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")];
+        assert!(!req(Method::GET, &top));
+        assert!(req(Method::POST, &top));
+        // Without Fetch Metadata: Origin against Host.
+        assert!(!req(Method::GET, &[("origin", "https://shop--a_bot.apps.test")]));
+        assert!(req(Method::GET, &[("origin", "https://evil--b_bot.apps.test")]));
+        assert!(req(Method::GET, &[("origin", "https://shop--a_bot.apps.test.evil.example")]));
+        assert!(req(Method::GET, &[("origin", "null")]));
+        assert!(!req(Method::GET, &[]));
     }
 
     #[test]

@@ -197,13 +197,28 @@ async fn backend_request(
     backend: &tmahost_service::model::Backend,
     now: i64,
 ) -> HttpResponse {
-    let who = match edge.sessions().identify(route, req, now) {
+    let mut who = match edge.sessions().identify(route, req, now) {
         Ok(who) => who,
         // A public backend serves callers whose launch data does not pass, without an identity.
         Err(_) if backend.public => None,
         Err(denied) => return denied.response(),
     };
-    if who.is_none() && !backend.public && session::is_gated(route, path) {
+    let required = !backend.public && session::is_gated(route, path);
+    // The session cookie counts only on requests from the app's own pages: another tenant's
+    // app, framed in the same Telegram Web, holds the same partitioned cookies and must not
+    // reach this backend as the user (by fetch, form or WebSocket).
+    if who.as_ref().is_some_and(|id| id.via == "cookie") && crate::proxy::cross_site(req) {
+        if required {
+            return error(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                "the session cookie only counts on requests from the app's own pages; send \
+                 `Authorization: tma <initData>` from elsewhere",
+            );
+        }
+        who = None;
+    }
+    if who.is_none() && required {
         return session_required();
     }
     let call = crate::proxy::Call { route, req, path, backend, who: who.as_ref(), now };

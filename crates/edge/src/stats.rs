@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tmahost_service::metrics::{Collector, ConstCounter, DescriptorEncoder, EncodeMetric};
+use tmahost_service::metrics::{Collector, ConstCounter, ConstGauge, DescriptorEncoder, EncodeMetric};
 use tmahost_service::{Platform, ServiceError, Traffic};
 
 use crate::proxy::Outcome;
@@ -31,6 +31,8 @@ pub(crate) struct AppCounters {
     sessions_total: AtomicU64,
     /// Requests forwarded to the app's backends, by [`Outcome`].
     proxied: [AtomicU64; Outcome::ALL.len()],
+    /// WebSockets passed through to the app's backends, open now.
+    websockets: AtomicU64,
 }
 
 impl AppCounters {
@@ -51,6 +53,25 @@ impl AppCounters {
     pub fn proxied(&self, outcome: Outcome) {
         let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
         self.proxied[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a WebSocket opening, unless `max` are open already; the slot is freed when the
+    /// returned guard drops (the tunnel closed).
+    pub fn open_websocket(self: &Arc<Self>, max: u64) -> Option<WebSocketSlot> {
+        self.websockets
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| WebSocketSlot(self.clone()))
+    }
+}
+
+/// One open WebSocket of an app, counted until dropped.
+#[derive(Debug)]
+pub(crate) struct WebSocketSlot(Arc<AppCounters>);
+
+impl Drop for WebSocketSlot {
+    fn drop(&mut self) {
+        self.0.websockets.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -149,6 +170,16 @@ impl Collector for Stats {
                 let labels = [("app", app.name.as_str()), ("outcome", outcome.label())];
                 ConstCounter::new(n.load(Ordering::Relaxed)).encode(family.encode_family(&labels)?)?;
             }
+        }
+        let mut family = encoder.encode_descriptor(
+            "edge_proxy_websockets_open",
+            "WebSockets passed through to app backends, open now, by app (app--bot)",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for app in &apps {
+            let open = i64::try_from(app.websockets.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+            ConstGauge::new(open).encode(family.encode_family(&[("app", app.name.as_str())])?)?;
         }
         // One counter per app, labelled by the app alone.
         let per_app: [(&str, &str, Field); 2] = [

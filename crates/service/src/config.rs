@@ -112,6 +112,10 @@ pub struct Config {
     pub proxy_timeout_secs: u64,
     /// Largest request body forwarded to a backend.
     pub proxy_max_body_bytes: u64,
+    /// Seconds a WebSocket passed through to a backend may carry nothing either way.
+    pub proxy_websocket_idle_secs: u64,
+    /// WebSockets open at once to one app's backends, on one edge.
+    pub proxy_max_websockets_per_app: u64,
     /// Version of the `Tma-Identity` signing key; raising it rotates the key (the JWKS keeps
     /// the previous one).
     pub identity_key_version: u32,
@@ -158,6 +162,8 @@ impl Default for Config {
             proxy_allow_http: false,
             proxy_timeout_secs: 30,
             proxy_max_body_bytes: 100_000_000,
+            proxy_websocket_idle_secs: 300,
+            proxy_max_websockets_per_app: 1000,
             identity_key_version: 1,
         }
     }
@@ -225,6 +231,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.proxy_timeout_secs) {
             return Err(invalid("TMAHOST_PROXY_TIMEOUT_SECS", "must be between 1 and 3600"));
+        }
+        if !(1..=86_400).contains(&self.proxy_websocket_idle_secs) {
+            return Err(invalid("TMAHOST_PROXY_WEBSOCKET_IDLE_SECS", "must be between 1 and 86400"));
         }
         if self.identity_key_version == 0 {
             return Err(invalid("TMAHOST_IDENTITY_KEY_VERSION", "versions start at 1"));

@@ -6,6 +6,7 @@ use prometheus_client::encoding::text::encode;
 pub use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 pub use prometheus_client::metrics::counter::{ConstCounter, Counter};
 pub use prometheus_client::metrics::family::Family;
+pub use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Metric;
 use prometheus_client::registry::Registry;
