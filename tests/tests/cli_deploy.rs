@@ -595,3 +595,56 @@ async fn a_developer_makes_a_dev_link_shaped_like_a_telegram_client_s() {
     let (status, body) = s.app.api(reqwest::Method::POST, rollback, Some(&scoped), Some(json!({ "to": "v1" }))).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");
 }
+
+#[tokio::test]
+async fn a_developer_routes_paths_to_a_backend_from_the_cli() {
+    let s = Setup::start(&[]).await;
+    s.app.settings("demo_bot", "main", json!({ "session_ttl_secs": 600 })).await;
+
+    let out = s.ok(&[
+        "backends",
+        "--bot",
+        "demo_bot",
+        "--add",
+        "/api/ https://93.184.216.34/v1 strip",
+        "--add",
+        "/hooks/ https://93.184.216.34 public",
+    ]);
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["PREFIX", "UPSTREAM", "OPTIONS"],
+            vec!["/api/", "https://93.184.216.34/v1", "strip"],
+            vec!["/hooks/", "https://93.184.216.34", "public"],
+        ],
+        "{out}"
+    );
+    // Adding a prefix again replaces its route; removing takes one out; the rest of the
+    // settings stay as they were.
+    s.ok(&["backends", "--bot", "demo_bot", "--add", "/api/ https://93.184.216.34/v2", "--remove", "/hooks/"]);
+    let listed = s.json(&["backends", "--bot", "demo_bot"]);
+    assert_eq!(
+        listed,
+        json!([{ "prefix": "/api/", "upstream": "https://93.184.216.34/v2", "strip_prefix": false, "public": false }])
+    );
+    let (_, app) = s.app.api(reqwest::Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(&s.admin), None).await;
+    assert_eq!(app["settings"]["session_ttl_secs"], 600, "{app}");
+    assert_eq!(app["settings"]["backends"], listed);
+
+    // Mistakes are explained, exit non-zero and change nothing.
+    for (args, says) in [
+        (["--add", "/api/"], "write a prefix and an upstream"),
+        (["--add", "/api/ https://93.184.216.34 fast"], "unknown option `fast` (strip, public)"),
+        (["--remove", "/nope/"], "has no backend at `/nope/`"),
+        (["--add", "/api/ http://127.0.0.1:9"], "https only"),
+        (["--add", "/_tma/ https://93.184.216.34"], "/_tma/"),
+    ] {
+        let mut all = vec!["backends", "--bot", "demo_bot"];
+        all.extend(args);
+        let out = s.run(&all, &[]);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(s.json(&["backends", "--bot", "demo_bot"]), listed);
+}

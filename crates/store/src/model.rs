@@ -112,6 +112,53 @@ pub struct Backend {
     pub public: bool,
 }
 
+/// The one-line form the dashboard and the CLI write a backend in:
+/// `/api/ https://api.example.com [strip] [public]`.
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.prefix, self.upstream)?;
+        if self.strip_prefix {
+            f.write_str(" strip")?;
+        }
+        if self.public {
+            f.write_str(" public")?;
+        }
+        Ok(())
+    }
+}
+
+/// A backend line that is not `prefix upstream [strip] [public]` (whether the prefix and the
+/// upstream are acceptable is checked where settings are saved).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("backend `{line}`: {problem}")]
+pub struct BackendLineError {
+    pub line: String,
+    pub problem: String,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = BackendLineError;
+
+    fn from_str(line: &str) -> Result<Self, Self::Err> {
+        let line = line.trim();
+        let fail = |problem: String| BackendLineError { line: line.to_owned(), problem };
+        let mut words = line.split_whitespace();
+        let (Some(prefix), Some(upstream)) = (words.next(), words.next()) else {
+            return Err(fail("write a prefix and an upstream, e.g. /api/ https://api.example.com".into()));
+        };
+        let mut backend =
+            Backend { prefix: prefix.into(), upstream: upstream.into(), strip_prefix: false, public: false };
+        for flag in words {
+            match flag {
+                "strip" => backend.strip_prefix = true,
+                "public" => backend.public = true,
+                other => return Err(fail(format!("unknown option `{other}` (strip, public)"))),
+            }
+        }
+        Ok(backend)
+    }
+}
+
 impl Default for AppSettings {
     fn default() -> Self {
         Self {

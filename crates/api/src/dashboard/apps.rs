@@ -101,16 +101,7 @@ async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, Se
         "requests": sum(|d| d.requests), "sessions": sum(|d| d.sessions), "users_today": traffic.last().map_or(0, |d| d.users),
     }));
     ctx.insert("public_paths_text", &app.settings.public_paths.join("\n"));
-    let backends: Vec<String> = app
-        .settings
-        .backends
-        .iter()
-        .map(|b| {
-            let flags = [(b.strip_prefix, " strip"), (b.public, " public")];
-            let flags: String = flags.iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect();
-            format!("{} {}{flags}", b.prefix, b.upstream)
-        })
-        .collect();
+    let backends: Vec<String> = app.settings.backends.iter().map(Backend::to_string).collect();
     ctx.insert("backends_text", &backends.join("\n"));
     let allowed = app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>());
     ctx.insert("allowed_text", &allowed.map(|ids| ids.join("\n")).unwrap_or_default());
@@ -212,25 +203,11 @@ fn parse_settings(form: &HashMap<String, String>) -> Result<AppSettings, String>
     };
     let domain = field(form, "custom_domain").trim().to_ascii_lowercase();
     // One backend per line: `/api/ https://api.example.com [strip] [public]`.
-    let mut backends = Vec::new();
-    for line in field(form, "backends").lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let mut words = line.split_whitespace();
-        let (Some(prefix), Some(upstream)) = (words.next(), words.next()) else {
-            return Err(format!(
-                "backend `{line}`: write a prefix and an upstream, e.g. /api/ https://api.example.com"
-            ));
-        };
-        let mut backend =
-            Backend { prefix: prefix.into(), upstream: upstream.into(), strip_prefix: false, public: false };
-        for flag in words {
-            match flag {
-                "strip" => backend.strip_prefix = true,
-                "public" => backend.public = true,
-                other => return Err(format!("backend `{line}`: unknown option `{other}` (strip, public)")),
-            }
-        }
-        backends.push(backend);
-    }
+    let backends = field(form, "backends")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.parse::<Backend>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(AppSettings {
         access,
         public_paths,

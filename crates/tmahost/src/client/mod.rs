@@ -1,5 +1,5 @@
 //! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `apps`, `bots`, `domain`,
-//! `dev-link`, `login`):
+//! `backends`, `dev-link`, `login`):
 //! they talk to a tmahost server over its HTTP API with an API token, so they work from a
 //! laptop or a CI job. Results go to stdout (a table, or JSON with `--json`), progress and
 //! warnings to stderr; any failure exits non-zero with one readable line.
@@ -12,6 +12,7 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
+use tmahost_service::model::Backend;
 
 pub use api::Api;
 pub use deploy::DeployArgs;
@@ -95,6 +96,21 @@ pub enum ClientCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// List an app's backends (path prefixes the edge forwards to your own servers, with the
+    /// verified user as a signed `Tma-Identity` token), or change them.
+    Backends {
+        #[command(flatten)]
+        app: AppArgs,
+        /// Add a route, or replace the one with the same prefix:
+        /// "PREFIX UPSTREAM [strip] [public]", e.g. "/api/ https://api.example.com strip".
+        #[arg(long, value_name = "ROUTE")]
+        add: Vec<String>,
+        /// Remove the route with this prefix.
+        #[arg(long, value_name = "PREFIX")]
+        remove: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Print a URL that opens a gated app in a normal browser, with launch parameters signed for
     /// a test user in the fragment, as a current Telegram client sends them (valid for the
     /// app's max initData age, 1 hour by default), and on stderr the same options in the
@@ -157,6 +173,7 @@ impl ClientCommand {
             | Self::Apps { remote, .. }
             | Self::Bots { remote }
             | Self::Domain { remote, .. }
+            | Self::Backends { remote, .. }
             | Self::DevLink { remote, .. } => Some(remote),
             Self::Login { .. } | Self::Logout => None,
         }
@@ -280,6 +297,23 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             }
             status
         }
+        ClientCommand::Backends { app, add, remove, .. } => {
+            let backends = backends(&api, &app, &add, &remove).await?;
+            if !json {
+                table(
+                    &["PREFIX", "UPSTREAM", "OPTIONS"],
+                    backends
+                        .iter()
+                        .map(|b| {
+                            let options = [(b.strip_prefix, "strip"), (b.public, "public")];
+                            let options: Vec<&str> = options.iter().filter(|(on, _)| *on).map(|(_, o)| *o).collect();
+                            vec![b.prefix.clone(), b.upstream.clone(), options.join(" ")]
+                        })
+                        .collect(),
+                );
+            }
+            serde_json::to_value(backends)?
+        }
         ClientCommand::DevLink { args, .. } => {
             let path = format!("/api/v1/bots/{}/apps/{}/dev-links", args.app.bot, args.app.app);
             let body = json!({
@@ -313,6 +347,36 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
+}
+
+/// The app's backends after adding and removing routes (saved when anything changed). The
+/// settings are written whole, as read, so nothing else in them changes.
+async fn backends(api: &Api, app: &AppArgs, add: &[String], remove: &[String]) -> anyhow::Result<Vec<Backend>> {
+    let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
+    let current: Value = api.get(&base).await?;
+    let mut settings = current["settings"].clone();
+    let mut list: Vec<Backend> = serde_json::from_value(settings["backends"].take())
+        .context("the server's answer is not what this CLI expects (settings.backends)")?;
+    if add.is_empty() && remove.is_empty() {
+        return Ok(list);
+    }
+    for prefix in remove {
+        let before = list.len();
+        list.retain(|b| &b.prefix != prefix);
+        if list.len() == before {
+            bail!("{}/{} has no backend at `{prefix}`", app.bot, app.app);
+        }
+    }
+    for line in add {
+        let backend: Backend = line.parse()?;
+        list.retain(|b| b.prefix != backend.prefix);
+        list.push(backend);
+    }
+    settings["backends"] = serde_json::to_value(&list)?;
+    let path = format!("{base}/settings");
+    let saved: Value = api.json("saving the backends", || api.request(Method::PUT, &path).json(&settings)).await?;
+    serde_json::from_value(saved["settings"]["backends"].clone())
+        .context("the server's answer is not what this CLI expects (settings.backends)")
 }
 
 async fn login(server: Option<String>) -> anyhow::Result<()> {
