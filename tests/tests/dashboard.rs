@@ -269,6 +269,25 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     let page = owner.get("/bots/demo-bot/apps/main").await;
     assert!(page.body.contains(">/api/ https://93.184.216.34/v1 strip</textarea>"), "{}", page.body);
 
+    // The TON Connect manifest: an SVG icon is explained; a PNG one is saved and shown again.
+    let mut with = form.clone();
+    with.extend([("ton_name", "Shop"), ("ton_icon_url", "/icon.svg")]);
+    let refused = owner.post("/bots/demo-bot/apps/main/settings", &with).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert!(refused.body.contains("PNG or ICO"), "{}", refused.body);
+    let mut with = form.clone();
+    with.extend([("ton_name", "Shop"), ("ton_icon_url", "/icon.png"), ("ton_replace_bundled", "1")]);
+    let saved = owner.post("/bots/demo-bot/apps/main/settings", &with).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let (_, app) = t.api(reqwest::Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(t.admin()), None).await;
+    assert_eq!(
+        app["settings"]["ton_connect"],
+        json!({ "name": "Shop", "icon_url": "/icon.png", "replace_bundled": true }),
+        "{app}"
+    );
+    let page = owner.get("/bots/demo-bot/apps/main").await;
+    assert!(page.body.contains(r#"name="ton_icon_url" value="/icon.png""#), "{}", page.body);
+
     // Tokens: created and shown once, usable, then revoked.
     let created =
         owner.post("/tokens", &[("csrf", &csrf), ("name", "ci"), ("bot", "111111111"), ("ttl_days", "30")]).await;

@@ -109,6 +109,24 @@ async fn for_app(
         _ => return respond::method_not_allowed(),
     }
 
+    // The platform's TON Connect manifest, when the app has one set and the bundle none (or
+    // the owner chose the platform's): its `url` is the host asked, and wallets need no session.
+    if any_origin
+        && path == tmahost_service::ton_connect::MANIFEST_PATH
+        && let Some(m) = &route.settings.ton_connect
+    {
+        let generated = m.replace_bundled
+            || match manifest_for(edge, route, preview).await {
+                Ok(bundle) => !matches!(bundle.find(&path), Lookup::File(_)),
+                Err(res) => return res,
+            };
+        if generated {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+            let origin = format!("{}://{}", edge.platform().config().public_scheme, host.trim_end_matches('.'));
+            return respond::ton_connect_manifest(m, &origin.to_ascii_lowercase());
+        }
+    }
+
     // 2. Gate, on the path asked (step 5 checks again on the file that answers).
     let gated = session::is_gated(route, &path);
     if gated && let Some(refused) = session_refusal(edge, route, req, now) {

@@ -152,5 +152,8 @@ fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
     if s.skew_protection_deployments > 20 {
         return Err(ServiceError::invalid("invalid_settings", "skew_protection_deployments must be between 0 and 20"));
     }
+    if let Some(m) = &s.ton_connect {
+        crate::ton_connect::check(m)?;
+    }
     Ok(())
 }

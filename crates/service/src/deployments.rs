@@ -125,6 +125,8 @@ impl Platform {
         warnings: Vec<String>,
         how: &'static str,
     ) -> Result<DeployReport, ServiceError> {
+        let mut warnings = warnings;
+        warnings.extend(self.ton_manifest_warning(&bot, &app, &files).await);
         let bytes: i64 = files.iter().map(|f| f.size).sum();
         let audit = NewAuditEvent {
             actor: &actor.label,
@@ -159,6 +161,25 @@ impl Platform {
             "deployment stored"
         );
         Ok(DeployReport { bot, app, deployment, new_blobs: counts.new, reused_blobs: counts.reused, warnings })
+    }
+
+    /// A warning when the bundle ships a TON Connect manifest naming a site that is not the
+    /// app's (unless the app's settings generate one in its place). Reading it is best effort:
+    /// a deploy never fails over a warning.
+    async fn ton_manifest_warning(&self, bot: &Bot, app: &App, files: &[NewDeploymentFile]) -> Option<String> {
+        const MANIFEST: &str = "tonconnect-manifest.json";
+        if app.settings.ton_connect.as_ref().is_some_and(|m| m.replace_bundled) {
+            return None;
+        }
+        let file = files.iter().find(|f| f.path == MANIFEST).filter(|f| f.size <= 64 * 1024)?;
+        let bytes = self.blobs().get(&BlobKey::Original(file.sha256.clone())).await.ok()?;
+        let main = url::Url::parse(&self.app_url(bot, &app.slug)).ok()?;
+        let mut hosts = vec![match main.port() {
+            Some(p) => format!("{}:{p}", main.host_str()?),
+            None => main.host_str()?.to_owned(),
+        }];
+        hosts.extend(app.settings.custom_domain.clone());
+        crate::ton_connect::bundled_manifest_warning(&bytes, &hosts)
     }
 
     /// Uploads the blobs the store lacks; returns (new, reused) counts of distinct contents,

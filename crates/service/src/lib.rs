@@ -27,6 +27,7 @@ mod staff;
 mod stats;
 mod telegram_api;
 mod tokens;
+pub mod ton_connect;
 mod uploads;
 
 pub use auth::{Actor, MintedToken, Need, TokenSigner};

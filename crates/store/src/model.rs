@@ -94,6 +94,26 @@ pub struct AppSettings {
     /// Path prefixes the edge forwards to the app's own backend, with the verified user in a
     /// signed `Tma-Identity` header.
     pub backends: Vec<Backend>,
+    /// The TON Connect manifest the edge generates for each of the app's hosts.
+    pub ton_connect: Option<TonConnectManifest>,
+}
+
+/// What wallets are told about the app (`tonconnect-manifest.json`); the edge adds `url`, the
+/// host the wallet asked, so previews and custom domains are each their own dapp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TonConnectManifest {
+    /// The app's name in the wallet.
+    pub name: String,
+    /// A PNG or ICO, absolute (`https://…`) or a path on the app's own host (`/icon.png`).
+    pub icon_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_of_use_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_policy_url: Option<String>,
+    /// Serve the generated manifest even when the bundle ships `/tonconnect-manifest.json`.
+    #[serde(default)]
+    pub replace_bundled: bool,
 }
 
 /// One route of an app to its backend.
@@ -177,6 +197,7 @@ impl Default for AppSettings {
             premium_only: false,
             skew_protection_deployments: 3,
             backends: Vec::new(),
+            ton_connect: None,
         }
     }
 }

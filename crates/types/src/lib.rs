@@ -14,6 +14,7 @@ pub mod login_widget;
 mod sha256;
 mod slug;
 mod token;
+pub mod ton;
 mod username;
 
 pub use audit::AuditAction;

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use tera::Context;
 use tmahost_service::display::{bytes, when};
-use tmahost_service::model::{Access, AppSettings, Backend, BotStatus, DeploymentStatus};
+use tmahost_service::model::{Access, AppSettings, Backend, BotStatus, DeploymentStatus, TonConnectManifest};
 use tmahost_service::{AppRef, DeployOptions, Granted, Need, Platform, ServiceError};
 
 use super::bots::bot_row;
@@ -203,6 +203,14 @@ fn parse_settings(form: &HashMap<String, String>) -> Result<AppSettings, String>
     };
     let domain = field(form, "custom_domain").trim().to_ascii_lowercase();
     // One backend per line: `/api/ https://api.example.com [strip] [public]`.
+    let optional = |name: &str| Some(field(form, name).trim().to_owned()).filter(|v| !v.is_empty());
+    let ton_connect = optional("ton_name").map(|name| TonConnectManifest {
+        name,
+        icon_url: field(form, "ton_icon_url").trim().to_owned(),
+        terms_of_use_url: optional("ton_terms_of_use_url"),
+        privacy_policy_url: optional("ton_privacy_policy_url"),
+        replace_bundled: form.contains_key("ton_replace_bundled"),
+    });
     let backends = field(form, "backends")
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -219,6 +227,7 @@ fn parse_settings(form: &HashMap<String, String>) -> Result<AppSettings, String>
         premium_only: form.contains_key("premium_only"),
         skew_protection_deployments: number("skew_protection_deployments", "Earlier deployments")?,
         backends,
+        ton_connect,
     })
 }
 

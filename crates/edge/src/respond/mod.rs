@@ -146,6 +146,16 @@ pub(crate) fn options(any_origin: bool) -> HttpResponse {
     res.finish()
 }
 
+/// The app's TON Connect manifest for the host a wallet asked (`origin`): public, readable
+/// from any origin (wallets fetch it from theirs), cached briefly.
+pub(crate) fn ton_connect_manifest(m: &tmahost_service::model::TonConnectManifest, origin: &str) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    security_headers(&mut res);
+    res.json(tmahost_service::ton_connect::manifest(m, origin))
+}
+
 /// Lets any origin read the response (wallets fetch `tonconnect-manifest.json`).
 pub(crate) fn allow_any_origin(res: &mut HttpResponse) {
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

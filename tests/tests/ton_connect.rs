@@ -1,0 +1,107 @@
+//! TON Connect, end to end against the real `tmahost serve`: the manifest the platform
+//! generates for each of an app's hosts (its `url` the host a wallet asked), and the upload's
+//! warning for a bundle whose own manifest names another site.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tmahost_testkit::app::TestApp;
+use tmahost_testkit::{TOKEN_A, bundles};
+
+const MANIFEST: &str = "/tonconnect-manifest.json";
+
+async fn settings(t: &TestApp, body: Value) -> (StatusCode, Value) {
+    t.api(Method::PUT, "/api/v1/bots/demo_bot/apps/main/settings", Some(t.admin()), Some(body)).await
+}
+
+/// The manifest `host` serves to a wallet (no session, from the wallet's own origin), once
+/// `ready` accepts it (settings and deploys reach the edge within its refresh).
+async fn manifest_when(t: &TestApp, host: &str, ready: impl Fn(&Value) -> bool) -> (reqwest::header::HeaderMap, Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = t.edge(host, MANIFEST).header("origin", "https://wallet.example").send().await.expect("edge");
+        let (status, headers) = (res.status(), res.headers().clone());
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::OK && ready(&body) {
+            return (headers, body);
+        }
+        assert!(Instant::now() < deadline, "{host}{MANIFEST}: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_serves_a_ton_connect_manifest_for_each_host_of_an_app() {
+    let t = TestApp::start(&[]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN_A, Some("Demo_Bot")).await;
+    let (s, body) = t.deploy(&admin, "demo_bot", "main", "", bundles::zip(&bundles::sample_app("v1"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    // What wallets cannot show, or links that leave for another site's path, are refused.
+    for (icon, terms) in
+        [("/logo.svg", "/terms"), ("/logo.png", "//evil.example/terms"), ("http://x.example/i.png", "/t")]
+    {
+        let bad = json!({ "ton_connect": { "name": "Shop", "icon_url": icon, "terms_of_use_url": terms } });
+        let (s, body) = settings(&t, bad).await;
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_ton_connect"))
+        );
+    }
+    let setting = json!({ "ton_connect": { "name": "Shop", "icon_url": "/icon.png", "terms_of_use_url": "/terms" } });
+    let (s, body) = settings(&t, setting).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    // The bundle has no manifest: the platform's, for the host asked, public and readable by
+    // any origin, cached briefly.
+    let host = t.host("demo-bot");
+    let (headers, manifest) = manifest_when(&t, &host, |m| m["name"] == "Shop").await;
+    let origin = format!("http://{host}");
+    assert_eq!(
+        manifest,
+        json!({ "url": origin, "name": "Shop", "iconUrl": format!("{origin}/icon.png"), "termsOfUseUrl": format!("{origin}/terms") })
+    );
+    assert_eq!(headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+    assert_eq!(headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("public, max-age=60"));
+
+    // A staged deployment's preview host is another dapp: its own `url`.
+    let (s, staged) =
+        t.deploy(&admin, "demo_bot", "main", "?activate=false", bundles::zip(&bundles::sample_app("v2"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{staged}");
+    let preview = url::Url::parse(staged["preview_url"].as_str().expect("preview url")).expect("url");
+    let preview_host = format!("{}:{}", preview.host_str().expect("host"), preview.port().expect("port"));
+    let (_, manifest) = manifest_when(&t, &preview_host, |m| m["name"] == "Shop").await;
+    assert_eq!(manifest["url"], format!("http://{preview_host}"));
+    assert_eq!(manifest["iconUrl"], format!("http://{preview_host}/icon.png"));
+
+    // A bundle with its own manifest for another site: deployed, with a warning naming both;
+    // its file is served as it is.
+    let mut files = bundles::sample_app("v3");
+    let own = br#"{"url":"https://myname.github.io/shop","name":"Mine","iconUrl":"https://myname.github.io/i.png"}"#;
+    files.push(("tonconnect-manifest.json".into(), own.to_vec()));
+    let (s, deployed) = t.deploy(&admin, "demo_bot", "main", "", bundles::zip(&files)).await;
+    assert_eq!(s, StatusCode::CREATED, "{deployed}");
+    let warnings = deployed["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().filter_map(Value::as_str).any(|w| w.contains("myname.github.io") && w.contains(&host)),
+        "{deployed}"
+    );
+    manifest_when(&t, &host, |m| m["name"] == "Mine").await;
+    // The owner prefers the platform's: it replaces the bundle's on every host.
+    let setting = json!({ "ton_connect": { "name": "Shop", "icon_url": "/icon.png", "replace_bundled": true } });
+    let (s, body) = settings(&t, setting).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, manifest) = manifest_when(&t, &host, |m| m["name"] == "Shop").await;
+    assert_eq!(manifest["url"], origin);
+    // …and a bundle's manifest no longer earns a warning.
+    let (s, deployed) = t.deploy(&admin, "demo_bot", "main", "", bundles::zip(&files)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(deployed["warnings"].as_array().expect("warnings").iter().all(|w| !w.to_string().contains("github.io")));
+
+    // A preflight from a wallet's page.
+    let res = t.http.request(Method::OPTIONS, format!("{}{MANIFEST}", t.serve.edge)).header("host", &host);
+    let res = res.header("origin", "https://wallet.example").send().await.expect("options");
+    assert_eq!(res.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+}
