@@ -350,6 +350,24 @@ async fn open_socket(
     }
 }
 
+/// Opens a WebSocket as soon as the edge lets it through (within 10 s of `until` becoming true).
+async fn socket_once_open(
+    t: &TestApp,
+    host: &str,
+    path: &str,
+    headers: &[(&'static str, String)],
+    until: &str,
+) -> (Socket, tokio_tungstenite::tungstenite::handshake::client::Response) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open_socket(t, host, path, headers).await {
+            Ok(open) => return open,
+            Err(refused) => assert!(Instant::now() < deadline, "waited until {until}: {refused:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The next data message on `socket`, as text or bytes.
 async fn next_message(socket: &mut Socket) -> Message {
     loop {
@@ -378,14 +396,7 @@ async fn websockets_reach_the_backend_as_the_verified_user_from_the_apps_own_pag
     let bearer = [("authorization", format!("tma {alice}")), ("sec-websocket-protocol", "chat.v1".to_owned())];
 
     // Settings reach the edge within its refresh; until then /ws/ is the bundle's.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut socket, res) = loop {
-        match open_socket(&t, &host, "/ws/chat?room=1", &bearer).await {
-            Ok(open) => break open,
-            Err(refused) => assert!(Instant::now() < deadline, "the backend route never applied: {refused:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (mut socket, res) = socket_once_open(&t, &host, "/ws/chat?room=1", &bearer, "the backend route applies").await;
     // The handshake went through: the backend's choice of subprotocol came back, and it
     // verified Alice's token for this app.
     assert_eq!(res.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some("chat.v1"));
@@ -415,14 +426,7 @@ async fn websockets_reach_the_backend_as_the_verified_user_from_the_apps_own_pag
     );
     second.close(None).await.expect("close");
     while second.next().await.is_some() {}
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut third = loop {
-        match open_socket(&t, &host, "/ws/chat", &bearer).await {
-            Ok((third, _)) => break third,
-            Err(refused) => assert!(Instant::now() < deadline, "the closed one's slot never came back: {refused:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (mut third, _) = socket_once_open(&t, &host, "/ws/chat", &bearer, "the closed one's slot comes back").await;
     assert_eq!(hello(&mut third).await["identity"]["sub"], "4242");
     third.close(None).await.expect("close");
     while third.next().await.is_some() {}
@@ -469,14 +473,7 @@ async fn a_silent_websocket_is_closed_by_the_edge() {
     let Some((t, _upstream, _)) = websocket_app(&[("TMAHOST_PROXY_WEBSOCKET_IDLE_SECS", "2")]).await else { return };
     let host = t.host("demo-bot");
     let bearer = [("authorization", format!("tma {}", launch_data(TOKEN_A, ALICE)))];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut socket, _) = loop {
-        match open_socket(&t, &host, "/ws/quiet", &bearer).await {
-            Ok(open) => break open,
-            Err(refused) => assert!(Instant::now() < deadline, "the backend route never applied: {refused:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (mut socket, _) = socket_once_open(&t, &host, "/ws/quiet", &bearer, "the backend route applies").await;
     assert_eq!(hello(&mut socket).await["identity"]["sub"], "4242");
     // Nothing either way for 2 s: the edge ends the tunnel (the end, not a message, comes next).
     let ended = tokio::time::timeout(Duration::from_secs(60), async {
