@@ -105,3 +105,138 @@ async fn the_platform_serves_a_ton_connect_manifest_for_each_host_of_an_app() {
     let res = res.header("origin", "https://wallet.example").send().await.expect("options");
     assert_eq!(res.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
 }
+
+/// A session cookie for `host`, opened with Alice's launch data.
+async fn session(t: &TestApp, host: &str) -> String {
+    let launch = tmahost_testkit::launch_data(TOKEN_A, r#"{"id":4242,"first_name":"Alice"}"#);
+    let res = t.http.post(format!("{}/_tma/session", t.serve.edge)).header("host", host);
+    let res = res.json(&json!({ "init_data": launch })).send().await.expect("session");
+    assert_eq!(res.status(), StatusCode::OK);
+    cookie_of(&res)
+}
+
+fn cookie_of(res: &reqwest::Response) -> String {
+    let set = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("a cookie");
+    set.split(';').next().expect("pair").to_owned()
+}
+
+/// A request to the edge's `/_tma/{path}` on `host` with `cookie`, as the app's own page sends it.
+fn from_page(t: &TestApp, method: Method, host: &str, path: &str, cookie: &str) -> reqwest::RequestBuilder {
+    t.http
+        .request(method, format!("{}/_tma/{path}", t.serve.edge))
+        .header("host", host)
+        .header("cookie", cookie)
+        .header("origin", format!("http://{host}"))
+        .header("sec-fetch-site", "same-origin")
+}
+
+async fn payload_for(t: &TestApp, host: &str, cookie: &str) -> String {
+    let res = from_page(t, Method::GET, host, "ton/proof-payload", cookie).send().await.expect("payload");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.expect("json");
+    body["payload"].as_str().expect("payload").to_owned()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_proof_puts_the_wallet_in_the_session_once() {
+    use tmahost_types::ton::testing::{TestWallet, WalletVersion};
+    let t = TestApp::start(&[]);
+    t.register(TOKEN_A, Some("Demo_Bot")).await;
+    let (s, body) = t.deploy(t.admin(), "demo_bot", "main", "", bundles::zip(&bundles::sample_app("v1"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let host = t.host("demo-bot");
+    let domain = host.split(':').next().expect("name").to_owned();
+    let cookie = session(&t, &host).await;
+    let wallet = TestWallet::new(WalletVersion::V5R1, 9);
+
+    // Without a session there is nothing to keep the wallet in.
+    let res = t.http.get(format!("{}/_tma/ton/proof-payload", t.serve.edge)).header("host", &host).send().await;
+    assert_eq!(res.expect("payload").status(), StatusCode::UNAUTHORIZED);
+
+    // The round trip: a payload for this session, signed by the wallet for this host.
+    let payload = payload_for(&t, &host, &cookie).await;
+    let body = json!({
+        "account": wallet.account(),
+        "ton_proof": { "name": "ton_proof", "proof": wallet.prove(&domain, now(), &payload) },
+    });
+    let res = from_page(&t, Method::POST, &host, "ton/proof", &cookie).json(&body).send().await.expect("proof");
+    assert_eq!(res.status(), StatusCode::OK);
+    let updated = cookie_of(&res);
+    let answer: Value = res.json().await.expect("json");
+    let raw = wallet.address.to_hex();
+    assert_eq!(
+        (
+            answer["wallet"]["address"].as_str(),
+            answer["wallet"]["network"].as_str(),
+            answer["wallet"]["version"].as_str()
+        ),
+        (Some(raw.as_str()), Some("mainnet"), Some("v5r1")),
+        "{answer}"
+    );
+    let me: Value =
+        from_page(&t, Method::GET, &host, "me", &updated).send().await.expect("me").json().await.expect("json");
+    assert_eq!(me["wallet"]["address"], raw.as_str(), "{me}");
+    assert_eq!(me["user"]["id"], 4242);
+
+    // The same proof again, from this session or any: the payload was used.
+    let res = from_page(&t, Method::POST, &host, "ton/proof", &updated).json(&body).send().await.expect("replay");
+    let (status, answer) = (res.status(), res.json::<Value>().await.expect("json"));
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("payload_used")));
+
+    // Refusals, each with its reason; none puts a wallet in the session.
+    let other_session = session(&t, &host).await;
+    let fresh = payload_for(&t, &host, &cookie).await;
+    let refusals = [
+        // Signed for another site.
+        (
+            json!({ "account": wallet.account(), "ton_proof": wallet.prove("evil.example", now(), &fresh) }),
+            &cookie,
+            "domain_mismatch",
+        ),
+        // A payload issued to another session.
+        (
+            json!({ "account": wallet.account(), "ton_proof": wallet.prove(&domain, now(), &fresh) }),
+            &other_session,
+            "payload_invalid",
+        ),
+        // A payload the platform never issued.
+        (
+            json!({ "account": wallet.account(), "ton_proof": wallet.prove(&domain, now(), "made-up") }),
+            &cookie,
+            "payload_invalid",
+        ),
+        // Another wallet's stateInit under this address.
+        (
+            json!({
+                "account": { "address": raw, "chain": "-239", "walletStateInit": TestWallet::new(WalletVersion::V4R2, 9).state_init },
+                "ton_proof": wallet.prove(&domain, now(), &fresh),
+            }),
+            &cookie,
+            "address_mismatch",
+        ),
+    ];
+    for (body, cookie, code) in refusals {
+        let res = from_page(&t, Method::POST, &host, "ton/proof", cookie).json(&body).send().await.expect("proof");
+        let (status, answer) = (res.status(), res.json::<Value>().await.expect("json"));
+        assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+    }
+    // From another app's page, with this session's cookie: refused before anything is read.
+    let res = t
+        .http
+        .post(format!("{}/_tma/ton/proof", t.serve.edge))
+        .header("host", &host)
+        .header("cookie", &cookie)
+        .header("origin", format!("http://{}", t.host("other-bot")))
+        .json(&json!({ "account": wallet.account(), "ton_proof": wallet.prove(&domain, now(), &fresh) }))
+        .send()
+        .await
+        .expect("proof");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let me: Value =
+        from_page(&t, Method::GET, &host, "me", &cookie).send().await.expect("me").json().await.expect("json");
+    assert!(me["wallet"].is_null(), "{me}");
+}

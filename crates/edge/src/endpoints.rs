@@ -1,6 +1,7 @@
 //! `/_tma/*`: the edge's own endpoints, on every app's origin: `POST session` (launch data in,
 //! cookie out), `GET me`, `POST logout`, `GET staff` (a deploy notice's button) and
-//! `GET jwks.json` (the keys that verify `Tma-Identity`).
+//! `GET jwks.json` (the keys that verify `Tma-Identity`), and TON Connect proofs under `ton/`
+//! (see [`crate::ton`]).
 
 use std::time::Duration;
 
@@ -63,7 +64,9 @@ pub(crate) async fn answer(
         }
         (Method::GET, "staff") => staff_session(edge, route, req, now, preview).await,
         (Method::GET | Method::HEAD, "jwks.json") => respond::jwks(edge.platform().identity().jwks()),
-        (_, "session" | "me" | "logout" | "staff" | "jwks.json") => {
+        (Method::GET, "ton/proof-payload") => crate::ton::proof_payload(edge, route, req, now),
+        (Method::POST, "ton/proof") => crate::ton::proof(edge, route, req, payload, now).await,
+        (_, "session" | "me" | "logout" | "staff" | "jwks.json" | "ton/proof-payload" | "ton/proof") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "wrong method")
         }
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such edge endpoint"),
@@ -72,7 +75,7 @@ pub(crate) async fn answer(
 
 /// A request body of at most `limit` bytes, each chunk within `idle` of the last. Only the
 /// edge's own POST endpoints read one, so file requests never wait for a body.
-async fn read_body(mut payload: web::Payload, limit: usize, idle: Duration) -> Result<Bytes, HttpResponse> {
+pub(crate) async fn read_body(mut payload: web::Payload, limit: usize, idle: Duration) -> Result<Bytes, HttpResponse> {
     use futures_util::StreamExt;
     let mut body = bytes::BytesMut::new();
     loop {

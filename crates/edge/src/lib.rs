@@ -6,6 +6,7 @@
 //! - `serve`: one request through method -> gate -> deployment -> resolve -> respond;
 //! - `endpoints`: `/_tma/*` (sessions, staff links, the identity JWKS);
 //! - `proxy`: app backends (path prefixes forwarded with a signed `Tma-Identity`);
+//! - `ton`: TON Connect wallet proofs (`/_tma/ton/*`), the wallet kept in the session;
 //! - `routing`, `content`, `session`, `client`: pure parts (host lookup, path resolution,
 //!   launch-data verification, client addresses), each with table tests;
 //! - `respond`: every response shape the edge sends.
@@ -22,6 +23,7 @@ mod serve;
 mod session;
 mod state;
 mod stats;
+mod ton;
 
 pub use state::Edge;
 

@@ -128,6 +128,13 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Drops a session's cached identity token (its claims changed: a wallet was proved).
+    pub(crate) fn forget_identity(&self, sid: &str) {
+        self.tokens.invalidate(sid);
+    }
+}
+
 /// The backend whose prefix `path` is under (the longest one), if any.
 pub(crate) fn backend_for<'a>(route: &'a AppRoute, path: &str) -> Option<&'a Backend> {
     longest_prefix(&route.settings.backends, path)

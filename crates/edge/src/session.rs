@@ -49,6 +49,9 @@ pub(crate) struct SessionClaims {
     /// bot, whatever the app's allow-list or premium rule say.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     staff: bool,
+    /// The TON wallet the user proved they control in this session (`POST /_tma/ton/proof`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wallet: Option<tmahost_types::ton::Wallet>,
 }
 
 /// A fresh, unguessable session id.
@@ -72,6 +75,7 @@ impl SessionClaims {
             start_param: None,
             sid: new_sid(),
             staff: true,
+            wallet: None,
         }
     }
 
@@ -94,7 +98,18 @@ impl SessionClaims {
             chat_instance: self.chat_instance.clone(),
             start_param: self.start_param.clone(),
             sid: self.sid.clone(),
+            wallet: self.wallet.clone(),
         }
+    }
+
+    /// The same session (id, lifetime) holding the wallet the user just proved.
+    pub(crate) fn with_wallet(&self, wallet: tmahost_types::ton::Wallet) -> Self {
+        Self { wallet: Some(wallet), ..self.clone() }
+    }
+
+    /// Seconds until the session's cookie expires.
+    pub(crate) fn remaining(&self, now: i64) -> i64 {
+        (self.exp - now).max(0)
     }
     pub(crate) fn expires_at(&self) -> i64 {
         self.exp
@@ -115,6 +130,7 @@ impl SessionClaims {
             start_param: data.get("start_param").map(str::to_owned),
             sid: new_sid(),
             staff: false,
+            wallet: None,
         }
     }
 
@@ -129,6 +145,7 @@ impl SessionClaims {
             "expires_at": self.exp,
             "via": via,
             "staff": self.staff,
+            "wallet": self.wallet,
         })
     }
 }

@@ -42,6 +42,9 @@ pub struct IdentityClaims {
     /// The edge session the request came with (empty for `Authorization: tma` requests).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sid: String,
+    /// The TON wallet the user proved in this session (`POST /_tma/ton/proof`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<tmahost_types::ton::Wallet>,
 }
 
 struct Key {
@@ -139,6 +142,7 @@ mod tests {
             chat_instance: None,
             start_param: None,
             sid: "s1".into(),
+            wallet: None,
         }
     }
 

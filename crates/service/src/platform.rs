@@ -26,6 +26,8 @@ struct Inner {
     signer: TokenSigner,
     /// Signs `Tma-Identity` for app backends.
     identity: crate::identity::IdentityKeys,
+    /// Issues and checks TON Connect proof payloads (the same key on every edge).
+    ton_payloads: tmahost_types::ton::PayloadKey,
     http: reqwest::Client,
     work_dir: PathBuf,
     /// Bumped after every change the edge must see (routing, settings, activations).
@@ -78,6 +80,7 @@ impl Platform {
             .map_err(ServiceError::internal)?;
         let signer = TokenSigner::new(&master);
         let identity = crate::identity::IdentityKeys::derive(&master, config.identity_key_version, config.api_url())?;
+        let ton_payloads = tmahost_types::ton::PayloadKey::new(master.derive("ton-proof-payload").expose());
         let (changes, _) = tokio::sync::watch::channel(0);
         let control_username = tokio::sync::OnceCell::new();
         let resolver = crate::domains::resolver(&config).map(Resolver);
@@ -89,6 +92,7 @@ impl Platform {
                 master,
                 signer,
                 identity,
+                ton_payloads,
                 http,
                 work_dir,
                 changes,
@@ -156,6 +160,17 @@ impl Platform {
     /// The keys of the identity tokens the edge gives app backends, and their JWKS.
     pub fn identity(&self) -> &crate::identity::IdentityKeys {
         &self.inner.identity
+    }
+
+    /// The key of TON Connect proof payloads.
+    pub fn ton_payloads(&self) -> &tmahost_types::ton::PayloadKey {
+        &self.inner.ton_payloads
+    }
+
+    /// Records a TON Connect proof payload as used; `false` if a proof used it already (on
+    /// any edge).
+    pub async fn use_ton_proof_payload(&self, payload: &tmahost_types::ton::Payload) -> Result<bool, ServiceError> {
+        Ok(self.db().use_ton_proof_payload(&payload.nonce, payload.expires_at.saturating_mul(1000)).await?)
     }
 
     /// The master key, for front doors that derive their own keys from it (edge sessions).

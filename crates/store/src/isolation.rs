@@ -1,5 +1,8 @@
 //! Rows that keep tenants apart (migration 0006): custom-domain claims and their DNS proofs,
-//! one-time staff codes of deploy notices, revoked edge sessions, used Login Widget payloads.
+//! one-time staff codes of deploy notices, revoked edge sessions, used Login Widget payloads,
+//! used TON Connect proof payloads (0007).
+
+use sqlx::AssertSqlSafe;
 
 use crate::{Db, StoreError, in_tx, now_ms, on_db};
 
@@ -234,18 +237,43 @@ impl Db {
 
     /// Marks a Login Widget payload used; `false` if it was used before.
     pub async fn use_login_payload(&self, payload_hash: &str, expires_at: i64) -> Result<bool, StoreError> {
+        self.use_once(OneTime::LoginWidget, payload_hash, expires_at).await
+    }
+
+    // ----- TON Connect --------------------------------------------------------------------
+
+    /// Marks a TON Connect proof payload used (by its nonce; `expires_at` in ms); `false` if it
+    /// was used before.
+    pub async fn use_ton_proof_payload(&self, nonce: &str, expires_at: i64) -> Result<bool, StoreError> {
+        self.use_once(OneTime::TonProof, nonce, expires_at).await
+    }
+
+    /// Records `key` in a table of things usable once, dropping rows past their expiry first.
+    async fn use_once(&self, what: OneTime, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let (table, column) = what.table();
         let now = now_ms();
+        let purge = format!("DELETE FROM {table} WHERE expires_at < $1");
+        let insert = format!("INSERT INTO {table} ({column}, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING");
         let n = on_db!(self, p => {
-            sqlx::query("DELETE FROM used_login_payloads WHERE expires_at < $1").bind(now).execute(p).await?;
-            sqlx::query(
-                "INSERT INTO used_login_payloads (payload_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(payload_hash)
-            .bind(expires_at)
-            .execute(p)
-            .await?
-            .rows_affected()
+            sqlx::query(AssertSqlSafe(purge.clone())).bind(now).execute(p).await?;
+            sqlx::query(AssertSqlSafe(insert.clone())).bind(key).bind(expires_at).execute(p).await?.rows_affected()
         });
         Ok(n == 1)
+    }
+}
+
+/// The tables of one-time things (names fixed here, never from input).
+#[derive(Debug, Clone, Copy)]
+enum OneTime {
+    LoginWidget,
+    TonProof,
+}
+
+impl OneTime {
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Self::LoginWidget => ("used_login_payloads", "payload_hash"),
+            Self::TonProof => ("used_ton_proof_payloads", "nonce"),
+        }
     }
 }

@@ -267,6 +267,20 @@ async fn blobs_members_tokens(db: Db) {
     assert!(matches!(db.revoke_token("tok1", &ev("token.revoke", None)).await, Err(StoreError::NotFound)));
 }
 
+async fn one_time_payloads_are_used_once_and_expire(db: Db) {
+    let later = tmahost_store::now_ms() + 60_000;
+    // A TON Connect proof payload: the first use counts, a second (from any edge) does not.
+    assert!(db.use_ton_proof_payload("nonce-1", later).await.expect("use"));
+    assert!(!db.use_ton_proof_payload("nonce-1", later).await.expect("reuse"));
+    // Each kind has its own table: the same key as a Login Widget payload is another thing.
+    assert!(db.use_login_payload("nonce-1", later).await.expect("use"));
+    assert!(!db.use_login_payload("nonce-1", later).await.expect("reuse"));
+    // Rows past their expiry are dropped on the next use, so the tables stay small.
+    assert!(db.use_ton_proof_payload("old", 1).await.expect("use"));
+    assert!(db.use_ton_proof_payload("nonce-2", later).await.expect("use"));
+    assert!(db.use_ton_proof_payload("old", later).await.expect("the expired row was purged"));
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -293,4 +307,5 @@ on_both_engines!(
     digest_uploads_expect_blobs_until_completed_or_expired,
     concurrent_deploys_get_distinct_versions_and_one_active,
     blobs_members_tokens,
+    one_time_payloads_are_used_once_and_expire,
 );

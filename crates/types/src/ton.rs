@@ -59,7 +59,7 @@ pub enum ProofError {
 }
 
 /// `wallet.account` as TON Connect UI returns it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
     /// Raw form, `0:<64 hex>`.
@@ -74,7 +74,7 @@ pub struct Account {
 }
 
 /// `wallet.connectItems.tonProof.proof`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Proof {
     pub timestamp: u64,
@@ -84,7 +84,7 @@ pub struct Proof {
     pub payload: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Domain {
     pub length_bytes: u32,
@@ -368,54 +368,79 @@ impl PayloadKey {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Wallets for tests (ours and the end-to-end suites'): a key, the stateInit its contract
+/// version deploys with (built by tonlib-core, as wallet apps build it), and proofs signed as a
+/// wallet signs them.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
     use ed25519_dalek::{Signer, SigningKey};
     use tonlib_core::wallet::mnemonic::KeyPair;
     use tonlib_core::wallet::ton_wallet::TonWallet;
 
+    use super::*;
+
+    pub use tonlib_core::wallet::wallet_version::WalletVersion;
+
+    #[derive(Debug)]
+    pub struct TestWallet {
+        pub key: SigningKey,
+        pub address: TonAddress,
+        pub state_init: String,
+    }
+
+    impl TestWallet {
+        /// The wallet of `version` for the key made from `seed`.
+        pub fn new(version: WalletVersion, seed: u8) -> Self {
+            let key = SigningKey::from_bytes(&[seed; 32]);
+            let public = key.verifying_key().to_bytes().to_vec();
+            let mut secret = key.to_bytes().to_vec();
+            secret.extend_from_slice(&public);
+            let made = TonWallet::new(version, KeyPair { public_key: public, secret_key: secret }).expect("wallet");
+            let data = VersionHelper::get_data(version, &made.key_pair, made.wallet_id).expect("data").to_arc();
+            let code = VersionHelper::get_code(version).expect("code").clone();
+            let state_init = StateInit::new(code, data).to_boc_b64(false).expect("boc");
+            Self { key, address: made.address, state_init }
+        }
+
+        /// `wallet.account`, on mainnet.
+        pub fn account(&self) -> Account {
+            Account {
+                address: self.address.to_hex(),
+                chain: "-239".into(),
+                wallet_state_init: self.state_init.clone(),
+                public_key: Some(hex::encode(self.key.verifying_key().to_bytes())),
+            }
+        }
+
+        /// The proof this wallet sends for `payload` to the dapp at `domain`, at `timestamp`.
+        pub fn prove(&self, domain: &str, timestamp: u64, payload: &str) -> Proof {
+            let mut proof = Proof {
+                timestamp,
+                domain: Domain { length_bytes: domain.len() as u32, value: domain.into() },
+                signature: String::new(),
+                payload: payload.into(),
+            };
+            let digest = signed_digest(&self.address, &proof);
+            proof.signature = STANDARD.encode(self.key.sign(&digest).to_bytes());
+            proof
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::TestWallet;
+    use super::*;
+
     const DOMAIN: &str = "shop--demo-bot.apps.example.com";
     const NOW: i64 = 1_800_000_000;
 
-    /// A wallet of ours: a key, and the stateInit its contract version deploys with (built by
-    /// tonlib-core, as a wallet app builds it).
-    struct TestWallet {
-        key: SigningKey,
-        address: TonAddress,
-        state_init: String,
-    }
-
     fn wallet(version: WalletVersion, seed: u8) -> TestWallet {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        let public = key.verifying_key().to_bytes().to_vec();
-        let mut secret = key.to_bytes().to_vec();
-        secret.extend_from_slice(&public);
-        let made = TonWallet::new(version, KeyPair { public_key: public, secret_key: secret }).expect("wallet");
-        let data = VersionHelper::get_data(version, &made.key_pair, made.wallet_id).expect("data").to_arc();
-        let code = VersionHelper::get_code(version).expect("code").clone();
-        let state = StateInit::new(code, data);
-        let state_init = state.to_boc_b64(false).expect("boc");
-        TestWallet { key, address: made.address, state_init }
+        TestWallet::new(version, seed)
     }
 
-    /// The account and proof a wallet sends for `payload` on `domain` at `timestamp`.
     fn signed(w: &TestWallet, domain: &str, timestamp: u64, payload: &str) -> (Account, Proof) {
-        let account = Account {
-            address: w.address.to_hex(),
-            chain: "-239".into(),
-            wallet_state_init: w.state_init.clone(),
-            public_key: None,
-        };
-        let mut proof = Proof {
-            timestamp,
-            domain: Domain { length_bytes: domain.len() as u32, value: domain.into() },
-            signature: String::new(),
-            payload: payload.into(),
-        };
-        let digest = signed_digest(&w.address, &proof);
-        proof.signature = STANDARD.encode(w.key.sign(&digest).to_bytes());
-        (account, proof)
+        (w.account(), w.prove(domain, timestamp, payload))
     }
 
     fn expected() -> Expected<'static> {
