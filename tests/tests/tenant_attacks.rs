@@ -422,3 +422,78 @@ async fn a_tenants_backends_cannot_reach_the_platform_or_another_tenant() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_wallet_proofs_do_not_count_on_another_tenants_app() {
+    use tmahost_types::ton::testing::{TestWallet, WalletVersion};
+    let w = world().await;
+    let (victim, attacker) = (w.app.host(VICTIM.2), w.app.host(ATTACKER.2));
+    let user = r#"{"id":42,"first_name":"Victim user"}"#;
+    // The same Telegram user has a session on each app (as inside Telegram Web).
+    let open = |host: String, token: &'static str| {
+        let req = w.app.http.post(format!("{}/_tma/session", w.app.serve.edge)).header("host", host);
+        async move {
+            let res = req.json(&json!({ "init_data": tmahost_testkit::launch_data(token, user) })).send().await;
+            let res = res.expect("session");
+            let set = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+            set.split(';').next().expect("pair").to_owned()
+        }
+    };
+    let (victim_cookie, attacker_cookie) =
+        (open(victim.clone(), VICTIM.0).await, open(attacker.clone(), ATTACKER.0).await);
+    let page = |host: &str, path: &str, cookie: &str, method: Method| {
+        w.app
+            .http
+            .request(method, format!("{}/_tma/ton/{path}", w.app.serve.edge))
+            .header("host", host)
+            .header("cookie", cookie)
+            .header("origin", format!("http://{host}"))
+            .header("sec-fetch-site", "same-origin")
+    };
+    let payload = |host: String, cookie: String| {
+        let req = page(&host, "proof-payload", &cookie, Method::GET);
+        async move {
+            req.send().await.expect("payload").json::<Value>().await.expect("json")["payload"]
+                .as_str()
+                .expect("payload")
+                .to_owned()
+        }
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let wallet = TestWallet::new(WalletVersion::V4R2, 66);
+    let name = |host: &str| host.split(':').next().expect("name").to_owned();
+
+    // Row: a proof the attacker's app obtained from the user's wallet (signed for the
+    // attacker's host), replayed on the victim's app with a payload the victim's session was
+    // given. Before: no proofs at all. After: refused for its domain.
+    let for_victim = payload(victim.clone(), victim_cookie.clone()).await;
+    let body = json!({ "account": wallet.account(), "ton_proof": wallet.prove(&name(&attacker), now, &for_victim) });
+    let res = page(&victim, "proof", &victim_cookie, Method::POST).json(&body).send().await.expect("proof");
+    let (status, answer) = (res.status(), res.json::<Value>().await.expect("json"));
+    assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "domain_mismatch"), "{answer}");
+    // Row: a payload the attacker's app issued, in a proof for the victim's host: not the
+    // victim session's payload.
+    let for_attacker = payload(attacker.clone(), attacker_cookie.clone()).await;
+    let body = json!({ "account": wallet.account(), "ton_proof": wallet.prove(&name(&victim), now, &for_attacker) });
+    let res = page(&victim, "proof", &victim_cookie, Method::POST).json(&body).send().await.expect("proof");
+    let (status, answer) = (res.status(), res.json::<Value>().await.expect("json"));
+    assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "payload_invalid"), "{answer}");
+    // Row: the attacker's page posting a valid-looking proof into the victim's session with the
+    // victim's cookie (same Telegram Web partition): refused before anything is read.
+    let res = w
+        .app
+        .http
+        .post(format!("{}/_tma/ton/proof", w.app.serve.edge))
+        .header("host", &victim)
+        .header("cookie", &victim_cookie)
+        .header("origin", format!("http://{attacker}"))
+        .header("sec-fetch-site", "same-site")
+        .json(&json!({ "account": wallet.account(), "ton_proof": wallet.prove(&name(&victim), now, &for_victim) }))
+        .send()
+        .await
+        .expect("proof");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // None of it put a wallet in the victim's session.
+    let me = w.edge(&victim, "/_tma/me", &[("cookie", &victim_cookie)]).await.json::<Value>().await.expect("json");
+    assert!(me["wallet"].is_null(), "{me}");
+}

@@ -259,6 +259,10 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
 /// neither come from outside browsers, whose holder of the cookie is the user.
 pub(crate) fn cross_site(req: &HttpRequest) -> bool {
     let headers = req.headers();
+    // Browsers send each of these once; two of either is not a browser's word to go by.
+    if headers.get_all("sec-fetch-site").nth(1).is_some() || headers.get_all(header::ORIGIN).nth(1).is_some() {
+        return true;
+    }
     let get = |name: &str| headers.get(name).map(|v| v.as_bytes());
     let cross = match (get("sec-fetch-site"), get("origin")) {
         (Some(site), _) => !matches!(site, b"same-origin" | b"none"),
@@ -615,6 +619,13 @@ mod tests {
         assert!(req(Method::GET, &[("origin", "https://shop--a_bot.apps.test.evil.example")]));
         assert!(req(Method::GET, &[("origin", "null")]));
         assert!(!req(Method::GET, &[]));
+        // Two values where browsers send one: not trusted either way.
+        let twice = TestRequest::default()
+            .insert_header(("host", "shop--a_bot.apps.test"))
+            .append_header(("sec-fetch-site", "same-origin"))
+            .append_header(("sec-fetch-site", "same-site"))
+            .to_http_request();
+        assert!(cross_site(&twice));
     }
 
     #[test]

@@ -167,17 +167,14 @@ impl Platform {
     /// app's (unless the app's settings generate one in its place). Reading it is best effort:
     /// a deploy never fails over a warning.
     async fn ton_manifest_warning(&self, bot: &Bot, app: &App, files: &[NewDeploymentFile]) -> Option<String> {
-        const MANIFEST: &str = "tonconnect-manifest.json";
+        use crate::ton_connect::{MANIFEST_PATH, authority};
         if app.settings.ton_connect.as_ref().is_some_and(|m| m.replace_bundled) {
             return None;
         }
-        let file = files.iter().find(|f| f.path == MANIFEST).filter(|f| f.size <= 64 * 1024)?;
+        let name = MANIFEST_PATH.trim_start_matches('/');
+        let file = files.iter().find(|f| f.path == name).filter(|f| f.size <= 64 * 1024)?;
         let bytes = self.blobs().get(&BlobKey::Original(file.sha256.clone())).await.ok()?;
-        let main = url::Url::parse(&self.app_url(bot, &app.slug)).ok()?;
-        let mut hosts = vec![match main.port() {
-            Some(p) => format!("{}:{p}", main.host_str()?),
-            None => main.host_str()?.to_owned(),
-        }];
+        let mut hosts = vec![authority(&url::Url::parse(&self.app_url(bot, &app.slug)).ok()?)?];
         hosts.extend(app.settings.custom_domain.clone());
         crate::ton_connect::bundled_manifest_warning(&bytes, &hosts)
     }

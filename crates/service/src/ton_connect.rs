@@ -68,6 +68,15 @@ pub fn manifest(m: &TonConnectManifest, origin: &str) -> Value {
     out
 }
 
+/// `host[:port]` of a URL, lowercased: what a `Host` header says for it.
+pub fn authority(u: &url::Url) -> Option<String> {
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
+}
+
 /// The upload's warning for a bundle's own manifest (`bytes`) whose `url` is none of `hosts`
 /// (the app's main host and custom domain), or `None` when it matches.
 pub fn bundled_manifest_warning(bytes: &[u8], hosts: &[String]) -> Option<String> {
@@ -78,13 +87,7 @@ pub fn bundled_manifest_warning(bytes: &[u8], hosts: &[String]) -> Option<String
              platform serves one for each of the app's hosts"
         ));
     };
-    let host = url::Url::parse(&url).ok().and_then(|u| {
-        let host = u.host_str()?.to_ascii_lowercase();
-        Some(match u.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host,
-        })
-    });
+    let host = url::Url::parse(&url).ok().as_ref().and_then(authority);
     if host.is_some_and(|h| hosts.iter().any(|a| a.eq_ignore_ascii_case(&h))) {
         return None;
     }
