@@ -98,7 +98,8 @@ impl Outcome {
 pub(crate) struct Proxy {
     client: reqwest::Client,
     /// Identity tokens by session id, reused for half their lifetime: signing one per request
-    /// would cost an Ed25519 signature each time, and a session's claims never change.
+    /// would cost an Ed25519 signature each time. A session's claims change only when a wallet
+    /// is proved, which drops its entry ([`Proxy::forget_identity`]).
     tokens: moka::sync::Cache<String, Arc<str>, FastHash>,
     resolver: UpstreamResolver,
     timeout: Duration,
@@ -126,9 +127,7 @@ impl Proxy {
             scheme: config.public_scheme.clone(),
         })
     }
-}
 
-impl Proxy {
     /// Drops a session's cached identity token (its claims changed: a wallet was proved).
     pub(crate) fn forget_identity(&self, sid: &str) {
         self.tokens.invalidate(sid);
