@@ -2,6 +2,7 @@
 //!
 //! - [`app`]: [`app::TestApp`], a running `tmahost` with the API, deploy and edge calls the
 //!   end-to-end suites make, written once.
+//! - [`backend`]: the Python app backend that verifies `Tma-Identity` with PyJWT.
 //! - [`postgres`]: a throwaway PostgreSQL cluster per test process, one fresh database per call.
 //! - [`dns`]: a real DNS server on loopback whose TXT records a test sets (custom domains).
 //! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
@@ -14,6 +15,7 @@
 //!   dependency (PostgreSQL, …) into a failure instead of a skip.
 
 pub mod app;
+pub mod backend;
 pub mod bundles;
 pub mod dns;
 pub mod fake_telegram;

@@ -2,8 +2,6 @@
 //! written in Python (`tests/backend/upstream.py`, PyJWT from PyPI) that verifies
 //! `Tma-Identity` against the platform's JWKS with the library, as an app's developer would.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -11,61 +9,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
 use tmahost_testkit::app::TestApp;
+use tmahost_testkit::backend::PythonBackend;
 use tmahost_testkit::dns::DnsServer;
-use tmahost_testkit::{TOKEN_A, TOKEN_B, bundles, launch_data, unavailable};
+use tmahost_testkit::{TOKEN_A, TOKEN_B, bundles, launch_data};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const ALICE: &str = r#"{"id":4242,"first_name":"Alice","username":"alice"}"#;
-
-/// The Python backend; killed when dropped.
-struct Upstream {
-    child: Child,
-    url: String,
-    /// Its WebSocket server (an `http://` base, as a backend's upstream is written).
-    ws_url: String,
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Upstream {
-    /// Starts the backend for `audience` (an app id) of the platform at `api`.
-    fn start(api: &str, audience: &str) -> Option<Self> {
-        let probe = Command::new("python3").args(["-c", "import jwt, cryptography, websockets.sync.server"]).output();
-        match probe {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => return unavailable("PyJWT and websockets", &String::from_utf8_lossy(&o.stderr)),
-            Err(e) => return unavailable("python3", &e.to_string()),
-        }
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("backend/upstream.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .env("JWKS_URL", format!("{api}/api/v1/jwks.json"))
-            .env("AUDIENCE", audience)
-            .env("ISSUER", api)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the backend");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("its first line");
-        let ports = line.trim().strip_prefix("listening on ").expect("ports");
-        let (http, ws) = ports.split_once(' ').expect("two ports");
-        Some(Self { child, url: format!("http://127.0.0.1:{http}"), ws_url: format!("http://127.0.0.1:{ws}") })
-    }
-
-    /// The paths that reached the backend.
-    async fn seen(&self, http: &reqwest::Client) -> Vec<String> {
-        let body: Value =
-            http.get(format!("{}/_seen", self.url)).send().await.expect("seen").json().await.expect("json");
-        body["seen"].as_array().expect("list").iter().filter_map(|p| p.as_str().map(str::to_owned)).collect()
-    }
-}
 
 /// A request to `host` on the edge, with `Authorization: tma <launch data>` when given.
 fn edge(t: &TestApp, method: Method, host: &str, path: &str, launch: Option<&str>) -> reqwest::RequestBuilder {
@@ -119,7 +69,7 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     }
     let (_, main) = t.api(Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(&admin), None).await;
     let app_id = main["id"].as_str().expect("app id").to_owned();
-    let Some(upstream) = Upstream::start(&t.serve.api, &app_id) else { return };
+    let Some(upstream) = PythonBackend::start(&t.serve.api, &app_id) else { return };
 
     // The app's /api/ goes to the backend (path kept); /hooks/ is public and stripped.
     let routes = json!([
@@ -306,7 +256,7 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// The platform with `demo_bot` and `other_bot` deployed, and `demo_bot`'s main app sending
 /// `/ws/` (stripped) to the Python backend's WebSocket server.
-async fn websocket_app(env: &[(&str, &str)]) -> Option<(TestApp, Upstream, String)> {
+async fn websocket_app(env: &[(&str, &str)]) -> Option<(TestApp, PythonBackend, String)> {
     let mut env = env.to_vec();
     env.extend([("TMAHOST_PROXY_ALLOW_PRIVATE", "true"), ("TMAHOST_PROXY_ALLOW_HTTP", "true")]);
     let t = TestApp::start(&env);
@@ -319,7 +269,7 @@ async fn websocket_app(env: &[(&str, &str)]) -> Option<(TestApp, Upstream, Strin
     }
     let (_, main) = t.api(Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(&admin), None).await;
     let app_id = main["id"].as_str().expect("app id").to_owned();
-    let upstream = Upstream::start(&t.serve.api, &app_id)?;
+    let upstream = PythonBackend::start(&t.serve.api, &app_id)?;
     let route = json!([{ "prefix": "/ws/", "upstream": upstream.ws_url, "strip_prefix": true }]);
     let (s, body) = settings(&t, "main", route).await;
     assert_eq!(s, StatusCode::OK, "{body}");

@@ -1,12 +1,14 @@
 //! TON Connect, end to end against the real `tmahost serve`: the manifest the platform
 //! generates for each of an app's hosts (its `url` the host a wallet asked), and the upload's
-//! warning for a bundle whose own manifest names another site.
+//! warning for a bundle whose own manifest names another site; wallet proofs, and the wallet
+//! an app's backend then finds in `Tma-Identity`.
 
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_testkit::app::TestApp;
+use tmahost_testkit::backend::PythonBackend;
 use tmahost_testkit::{TOKEN_A, bundles};
 
 const MANIFEST: &str = "/tonconnect-manifest.json";
@@ -144,10 +146,15 @@ fn now() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wallet_proof_puts_the_wallet_in_the_session_once() {
     use tmahost_types::ton::testing::{TestWallet, WalletVersion};
-    let t = TestApp::start(&[]);
+    let t = TestApp::start(&[("TMAHOST_PROXY_ALLOW_PRIVATE", "true"), ("TMAHOST_PROXY_ALLOW_HTTP", "true")]);
     t.register(TOKEN_A, Some("Demo_Bot")).await;
     let (s, body) = t.deploy(t.admin(), "demo_bot", "main", "", bundles::zip(&bundles::sample_app("v1"))).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
+    // The app's backend, which reads the wallet from the identity token.
+    let (_, app) = t.api(Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(t.admin()), None).await;
+    let Some(backend) = PythonBackend::start(&t.serve.api, app["id"].as_str().expect("app id")) else { return };
+    let (s, body) = settings(&t, json!({ "backends": [{ "prefix": "/api/", "upstream": backend.url }] })).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
     let host = t.host("demo-bot");
     let domain = host.split(':').next().expect("name").to_owned();
     let cookie = session(&t, &host).await;
@@ -181,6 +188,20 @@ async fn a_wallet_proof_puts_the_wallet_in_the_session_once() {
         from_page(&t, Method::GET, &host, "me", &updated).send().await.expect("me").json().await.expect("json");
     assert_eq!(me["wallet"]["address"], raw.as_str(), "{me}");
     assert_eq!(me["user"]["id"], 4242);
+    // The backend verifies the identity token and finds the wallet in it, from the first
+    // request after the proof (the session's earlier token, without it, is not reused).
+    let whoami = |cookie: &str| {
+        let req = t.http.get(format!("{}/api/whoami", t.serve.edge)).header("host", &host).header("cookie", cookie);
+        req.header("origin", format!("http://{host}")).header("sec-fetch-site", "same-origin").send()
+    };
+    let before: Value = whoami(&cookie).await.expect("backend").json().await.expect("json");
+    assert!(before["identity"]["wallet"].is_null() && before["identity"]["sub"] == "4242", "{before}");
+    let after: Value = whoami(&updated).await.expect("backend").json().await.expect("json");
+    assert_eq!(
+        after["identity"]["wallet"],
+        json!({ "address": raw, "friendly": wallet.address.to_base64_url_flags(true, false), "network": "mainnet", "version": "v5r1" }),
+        "{after}"
+    );
 
     // The same proof again, from this session or any: the payload was used.
     let res = from_page(&t, Method::POST, &host, "ton/proof", &updated).json(&body).send().await.expect("replay");

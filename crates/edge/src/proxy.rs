@@ -99,7 +99,8 @@ pub(crate) struct Proxy {
     client: reqwest::Client,
     /// Identity tokens by session id, reused for half their lifetime: signing one per request
     /// would cost an Ed25519 signature each time. A session's claims change only when a wallet
-    /// is proved, which drops its entry ([`Proxy::forget_identity`]).
+    /// is proved, and the cookie from before the proof stays valid: the wallet is part of the
+    /// key, so neither cookie is answered with the other's token.
     tokens: moka::sync::Cache<String, Arc<str>, FastHash>,
     resolver: UpstreamResolver,
     timeout: Duration,
@@ -126,11 +127,6 @@ impl Proxy {
             max_websockets: config.proxy_max_websockets_per_app,
             scheme: config.public_scheme.clone(),
         })
-    }
-
-    /// Drops a session's cached identity token (its claims changed: a wallet was proved).
-    pub(crate) fn forget_identity(&self, sid: &str) {
-        self.tokens.invalidate(sid);
     }
 }
 
@@ -364,12 +360,16 @@ fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<Arc<str>> {
     if id.via != "cookie" {
         return sign();
     }
+    let key = match id.claims.wallet_address() {
+        Some(wallet) => std::borrow::Cow::Owned(format!("{sid} {wallet}")),
+        None => std::borrow::Cow::Borrowed(sid),
+    };
     let tokens = &edge.proxy().tokens;
-    if let Some(token) = tokens.get(sid) {
+    if let Some(token) = tokens.get(key.as_ref()) {
         return Some(token);
     }
     let token = sign()?;
-    tokens.insert(sid.to_owned(), token.clone());
+    tokens.insert(key.into_owned(), token.clone());
     Some(token)
 }
 

@@ -83,6 +83,11 @@ impl SessionClaims {
         &self.sid
     }
 
+    /// The raw address of the wallet proved in this session, if any.
+    pub(crate) fn wallet_address(&self) -> Option<&str> {
+        self.wallet.as_ref().map(|w| w.address.as_str())
+    }
+
     /// What an app's backend is told about this caller (`Tma-Identity`; `iss` is set when
     /// signed).
     pub(crate) fn identity(&self, now: i64) -> tmahost_service::identity::IdentityClaims {

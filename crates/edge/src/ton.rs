@@ -122,8 +122,6 @@ pub(crate) async fn proof(
     let Some(jwt) = edge.sessions().mint(&updated) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not update the session");
     };
-    // Backends get the wallet from the next request on, not a minute later.
-    edge.proxy().forget_identity(claims.sid());
     respond::session_opened(&jwt, updated.remaining(now), serde_json::json!({ "wallet": wallet }))
 }
 
