@@ -2,7 +2,8 @@
 //! gated Mini App that loads the real Telegram SDK (`@twa-dev/sdk`, installed from npm at
 //! test time). The gate must trade the launch parameters for a session and reload with the
 //! fragment intact, so the SDK still sees the user and the app's `/_tma/me` call succeeds.
-//! Then the dashboard, and the Telegram emulator running apps on three SDKs (`tests/apps/`).
+//! Then the dashboard, the Telegram emulator running apps on three SDKs (`tests/apps/`), and an
+//! app connecting a wallet with TON Connect UI.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -51,16 +52,22 @@ struct Sdks {
     tma_js: PathBuf,
 }
 
-fn install_sdks(dir: &Path) -> Option<Sdks> {
+/// Installs npm `packages` into `dir`.
+fn npm_install(dir: &Path, packages: &[&str]) -> Option<()> {
     let out = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "@twa-dev/sdk@8", "@tma.js/sdk@3"])
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .args(packages)
         .current_dir(dir)
         .output();
     match out {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => return unavailable("npm install", &String::from_utf8_lossy(&o.stderr)),
-        Err(e) => return unavailable("npm", &e.to_string()),
+        Ok(o) if o.status.success() => Some(()),
+        Ok(o) => unavailable("npm install", &String::from_utf8_lossy(&o.stderr)),
+        Err(e) => unavailable("npm", &e.to_string()),
     }
+}
+
+fn install_sdks(dir: &Path) -> Option<Sdks> {
+    npm_install(dir, &["@twa-dev/sdk@8", "@tma.js/sdk@3"])?;
     let modules = dir.join("node_modules");
     let sdks = Sdks {
         twa_script: modules.join("@twa-dev/sdk/dist/telegram-web-apps.js"),
@@ -575,5 +582,152 @@ async fn the_emulator_runs_apps_on_three_sdks_as_telegram_web_does() {
     assert_eq!(client.find(Locator::Css("#name")).await.expect("name").text().await.expect("text"), "Alice");
     assert_eq!(client.find(Locator::Css("#env")).await.expect("env").text().await.expect("text"), "tab");
     screenshot(&client, "dev-link-tma-js").await;
+    client.close().await.expect("close");
+}
+
+/// `@tonconnect/ui`'s browser build (`window.TON_CONNECT_UI`), installed from npm into `dir`.
+fn install_ton_connect_ui(dir: &Path) -> Option<PathBuf> {
+    npm_install(dir, &["@tonconnect/ui@2"])?;
+    let file = dir.join("node_modules/@tonconnect/ui/dist/tonconnect-ui.min.js");
+    if !file.exists() {
+        return unavailable("TON Connect UI", &format!("{} is missing", file.display()));
+    }
+    Some(file)
+}
+
+/// Waits until `css` on the page satisfies `done`, and returns its text.
+async fn wait_until(client: &fantoccini::Client, css: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if done(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{css} is {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn ton_connect_ui_proves_a_wallet_on_the_main_host_and_on_a_preview_host() {
+    use tmahost_types::ton::testing::{TestWallet, WalletVersion};
+    let npm_dir = tempfile::tempdir().expect("tempdir");
+    let Some(ui_js) = install_ton_connect_ui(npm_dir.path()) else { return };
+    let Some(driver) = start_chromedriver() else { return };
+    let t = TestApp::start(&[]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN, Some("Demo_Bot")).await;
+    let files = test_app("ton-connect", &[("tonconnect-ui.js", &ui_js)]);
+    upload(&t, &admin, &files).await;
+    let (status, body) = t
+        .api(
+            Method::PUT,
+            "/api/v1/bots/demo_bot/apps/main/settings",
+            Some(&admin),
+            Some(json!({ "ton_connect": { "name": "Shop", "icon_url": "/icon.png" } })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, staged) = t.deploy(&admin, "demo_bot", "main", "?activate=false", bundles::zip(&files)).await;
+    assert!(status.is_success(), "{staged}");
+    let wallet = TestWallet::new(WalletVersion::V4R2, 21);
+    let raw = wallet.address.to_hex();
+
+    let profile = tempfile::tempdir().expect("profile");
+    let client = browser(&driver, profile.path()).await;
+    // The main host, then the staged deployment's preview host: another dapp to a wallet.
+    for deployment in [None, staged["id"].as_str()] {
+        let mut request = json!({ "user": { "id": 4242, "first_name": "Alice" } });
+        if let Some(id) = deployment {
+            request["deployment"] = json!(id);
+        }
+        let (status, link) =
+            t.api(Method::POST, "/api/v1/bots/demo_bot/apps/main/dev-links", Some(&admin), Some(request)).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{link}");
+        let link = url::Url::parse(link["url"].as_str().expect("url")).expect("link");
+        let host = format!("{}:{}", link.host_str().expect("host"), link.port().expect("port"));
+        let origin = format!("http://{host}");
+        client.goto(link.as_str()).await.expect("open the app");
+        // The app asked the platform for a proof payload (through its session) before this.
+        wait_until(&client, "#proof", |t| t == "ready").await;
+        // The user presses TON Connect UI's own button.
+        let button = client.wait().at_most(Duration::from_secs(20));
+        button
+            .for_element(Locator::Css("[data-tc-connect-button]"))
+            .await
+            .expect("the button")
+            .click()
+            .await
+            .expect("click");
+
+        // The wallet gets the request, with the manifest's address and the payload to sign.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let request = loop {
+            let got = client.execute("return window.tmahostTestWallet.request", vec![]).await.expect("execute");
+            if !got.is_null() {
+                break got;
+            }
+            assert!(Instant::now() < deadline, "the wallet was never asked to connect");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let manifest_url = request["request"]["manifestUrl"].as_str().expect("manifestUrl");
+        assert_eq!(manifest_url, format!("{origin}/tonconnect-manifest.json"));
+        let items = request["request"]["items"].as_array().expect("items");
+        let payload = items.iter().find(|i| i["name"] == "ton_proof").expect("a ton_proof item")["payload"]
+            .as_str()
+            .expect("payload")
+            .to_owned();
+        // As a wallet does, it reads the manifest from outside the page, with no session: the
+        // platform's, naming the host the app runs on.
+        let res = t.edge(&host, "/tonconnect-manifest.json").header("origin", "https://wallet.example").send().await;
+        let manifest: Value = res.expect("manifest").json().await.expect("json");
+        assert_eq!(manifest["url"], origin, "{manifest}");
+        assert_eq!(manifest["name"], "Shop");
+        // It signs for the manifest's host, the way wallets take the domain from the manifest.
+        let domain = url::Url::parse(manifest["url"].as_str().expect("url")).expect("url");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        let account = wallet.account();
+        let event = json!({
+            "event": "connect",
+            "id": 1,
+            "payload": {
+                "items": [
+                    {
+                        "name": "ton_addr",
+                        "address": account.address,
+                        "network": account.chain,
+                        "publicKey": account.public_key,
+                        "walletStateInit": account.wallet_state_init,
+                    },
+                    { "name": "ton_proof", "proof": wallet.prove(domain.host_str().expect("host"), now, &payload) },
+                ],
+                "device": {
+                    "platform": "browser",
+                    "appName": "tmahosttestwallet",
+                    "appVersion": "1.0.0",
+                    "maxProtocolVersion": 2,
+                    "features": ["SendTransaction", { "name": "SendTransaction", "maxMessages": 4 }],
+                },
+            },
+        });
+        client.execute("window.tmahostTestWallet.answer(arguments[0])", vec![event]).await.expect("answer");
+
+        // TON Connect UI hands the proof to the app, the app to the platform, which keeps the
+        // wallet in the session.
+        let proof = wait_until(&client, "#proof", |t| t.starts_with(|c: char| c.is_ascii_digit())).await;
+        assert!(proof.starts_with("200 "), "{host}: {proof}");
+        let me = wait_until(&client, "#me", |t| t.starts_with('{')).await;
+        let me: Value = serde_json::from_str(&me).expect("json");
+        assert_eq!(me["wallet"]["address"], raw.as_str(), "{me}");
+        assert_eq!(me["wallet"]["version"], "v4r2");
+        // The user-friendly form is the one TON Connect's own SDK makes of the address.
+        let theirs = client.execute("return TON_CONNECT_UI.toUserFriendlyAddress(arguments[0])", vec![json!(raw)]);
+        assert_eq!(me["wallet"]["friendly"], theirs.await.expect("execute"));
+        assert_eq!(me["user"]["id"], 4242);
+        screenshot(&client, &format!("ton-connect-{}", if deployment.is_some() { "preview" } else { "main" })).await;
+    }
     client.close().await.expect("close");
 }
