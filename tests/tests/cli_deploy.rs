@@ -135,7 +135,7 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
             (".well-known/assetlinks.json", b"[]"),
             (".env", b"SECRET=do-not-upload"),
             ("notes/draft.md", b"ignored by .tmahostignore"),
-            ("_redirects", b"/old / 301\n"),
+            ("_redirects", b"/old / 301\n/forgot-the-destination\n"),
             (".tmahostignore", b"notes/\n*.psd\n"),
             ("design.psd", b"ignored by pattern"),
         ],
@@ -146,6 +146,9 @@ async fn deploy_uploads_only_changed_files_stages_promotes_and_rolls_back() {
     let v1 = s.json(&["deploy", dir, "--bot", "demo_bot", "--message", "first"]);
     assert_eq!((v1["version"].as_i64(), v1["status"].as_str()), (Some(1), Some("active")), "{v1}");
     assert_eq!(v1["uploaded_blobs"], 6, "{v1}");
+    // A `_redirects` line that cannot be used is left out and named, and the rest deploys.
+    let warnings = v1["warnings"].as_array().expect("warnings");
+    assert!(warnings.iter().filter_map(Value::as_str).any(|w| w.starts_with("_redirects line 2:")), "{v1}");
     assert_eq!(s.stored().await, 6);
     let path = "/api/v1/bots/demo-bot/apps/main/deployments/v1/files";
     let (_, files) = s.app.api(reqwest::Method::GET, path, Some(&s.admin), None).await;

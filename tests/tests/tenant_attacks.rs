@@ -219,6 +219,29 @@ async fn what_a_bundle_configures_stays_on_its_origin_and_behind_its_gate() {
     files.push(("_headers".into(), b"/*\n  Set-Cookie: theme=x; Path=/; Domain=localhost\n".to_vec()));
     assert_eq!(w.deploy(&w.attacker, ATTACKER.2, &files).await, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Row: rules that name another tenant's host, or the platform's own paths. A rule's
+    // `from` is a path on the tenant's own hosts: a host rule or a `/_tma/` rule is left out
+    // with a warning, and the victim's host and the platform's endpoints answer as before.
+    let mut files = bundles::sample_app("attacker v3");
+    let redirects = format!("http://{victim_host}/* https://evil.example/:splat 301!\n/_tma/* /index.html 200!\n");
+    files.push(("_redirects".into(), redirects.into_bytes()));
+    files.push(("_headers".into(), format!("https://{victim_host}/*\n  X-Owned: yes\n").into_bytes()));
+    let (s, deployed) = w.app.deploy(&w.attacker, ATTACKER.2, "main", "", bundles::zip(&files)).await;
+    assert_eq!(s, StatusCode::CREATED, "{deployed}");
+    let warnings = deployed["warnings"].to_string();
+    assert!(
+        ["_redirects line 1", "_redirects line 2", "_headers line 1"].iter().all(|w| warnings.contains(w)),
+        "{deployed}"
+    );
+    let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);
+    let res = w.edge(&victim_host, "/", &[("authorization", &format!("tma {launch}"))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("x-owned").is_none());
+    assert!(res.text().await.expect("body").contains("victim"));
+    let attacker_host = w.app.host(ATTACKER.2);
+    let res = w.edge(&attacker_host, "/_tma/me", &[]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the platform answers /_tma/, not the bundle");
+
     // Row: `Location` built from request text never leaves the origin. Before:
     // `/go//evil.example` -> `Location: //evil.example`.
     let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);

@@ -19,7 +19,7 @@ fn typical(n: usize) -> Rules {
             _ => text.push_str(&format!("/shop-{i}/* /index.html 200\n")),
         }
     }
-    Rules::parse(None, Some(&text)).expect("valid rules")
+    Rules::parse(None, Some(&text)).expect("valid rules").rules
 }
 
 /// The worst a bundle can write for a long path: every rule starts with a splat, so no
@@ -33,13 +33,33 @@ fn splat_first(n: usize) -> Rules {
             _ => text.push_str(&format!("/*/v{i}/:id /v/:splat/:id 200\n")),
         }
     }
-    Rules::parse(None, Some(&text)).expect("valid rules")
+    Rules::parse(None, Some(&text)).expect("valid rules").rules
+}
+
+/// Placeholders inside a segment (`k7-:v`), no rule rejected by a leading or trailing
+/// literal: each is matched against the path's end.
+fn in_segment(n: usize) -> Rules {
+    let text: String = (0..n).map(|i| format!("/*/k{i}-:v/:w /x/:v 301\n")).collect();
+    parsed(&text)
+}
+
+/// The most patterns a file may have that need a regular expression (a placeholder next to a
+/// `*`), none rejected by its literals: each runs over the whole path.
+fn regexes(n: usize) -> Rules {
+    let text: String = (0..n).map(|i| format!("/:v-k{i}* /x/:v 301\n")).collect();
+    parsed(&text)
+}
+
+fn parsed(redirects: &str) -> Rules {
+    let parsed = Rules::parse(None, Some(redirects)).expect("valid rules");
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    parsed.rules
 }
 
 /// 500 `_headers` rules (the most allowed) that all match every path.
 fn headers_everywhere(n: usize) -> Rules {
     let text: String = (0..n).map(|i| format!("/*\n  X-Rule-{i}: on\n")).collect();
-    Rules::parse(Some(&text), None).expect("valid rules")
+    Rules::parse(Some(&text), None).expect("valid rules").rules
 }
 
 /// The longest path the edge serves: 4,096 bytes in 128 segments, no trailing match.
@@ -53,21 +73,51 @@ fn bench(c: &mut Criterion) {
     let long_last_rule = format!("/shop-1999{}", &long[..long.len() - 10]);
     let r = typical(2_000);
     let mut g = c.benchmark_group("redirects_2000");
-    g.bench_function("first_rule", |b| b.iter(|| assert!(r.redirect_for(black_box("/old/page-0"), false).is_some())));
+    g.bench_function("first_rule", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box("/old/page-0"), "", false).is_some()))
+    });
     g.bench_function("last_rule", |b| {
-        b.iter(|| assert!(r.redirect_for(black_box("/shop-1999/cart/item"), false).is_some()))
+        b.iter(|| assert!(r.redirect_for(black_box("/shop-1999/cart/item"), "", false).is_some()))
     });
-    g.bench_function("no_match", |b| b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), false).is_none())));
+    g.bench_function("no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), "", false).is_none()))
+    });
     g.bench_function("long_path_last_rule", |b| {
-        b.iter(|| assert!(r.redirect_for(black_box(&long_last_rule), false).is_some()))
+        b.iter(|| assert!(r.redirect_for(black_box(&long_last_rule), "", false).is_some()))
     });
-    g.bench_function("long_path_no_match", |b| b.iter(|| assert!(r.redirect_for(black_box(&long), false).is_none())));
+    g.bench_function("long_path_no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box(&long), "", false).is_none()))
+    });
     g.finish();
 
     let r = splat_first(2_000);
     let mut g = c.benchmark_group("redirects_2000_splat_first");
-    g.bench_function("no_match", |b| b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), false).is_none())));
-    g.bench_function("long_path_no_match", |b| b.iter(|| assert!(r.redirect_for(black_box(&long), false).is_none())));
+    g.bench_function("no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), "", false).is_none()))
+    });
+    g.bench_function("long_path_no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box(&long), "", false).is_none()))
+    });
+    g.finish();
+
+    let r = in_segment(2_000);
+    let mut g = c.benchmark_group("redirects_2000_in_segment");
+    g.bench_function("no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), "", false).is_none()))
+    });
+    g.bench_function("long_path_no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box(&long), "", false).is_none()))
+    });
+    g.finish();
+
+    let r = regexes(tmahost_deploy::rules::MAX_COMPLEX_PATTERNS);
+    let mut g = c.benchmark_group("redirects_10_regex");
+    g.bench_function("no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box("/nothing/here"), "", false).is_none()))
+    });
+    g.bench_function("long_path_no_match", |b| {
+        b.iter(|| assert!(r.redirect_for(black_box(&long), "", false).is_none()))
+    });
     g.finish();
 
     let r = headers_everywhere(500);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 use tmahost_types::Sha256;
 
+use crate::rules::Parsed;
 use crate::rules::{HEADERS_FILE, REDIRECTS_FILE};
 use crate::{BundlePath, IngestError, Limits, RuleError, Rules, content_type_for, html_refs};
 
@@ -280,8 +281,9 @@ impl<'a> Collector<'a> {
         if !names.contains("index.html") {
             files = unwrap_single_folder(files)?;
         }
-        let (files, rules) = take_rules(files)?;
-        let mut warnings = html_refs::missing_references(&files);
+        let (files, Parsed { rules, warnings: rule_warnings }) = take_rules(files)?;
+        let mut warnings: Vec<String> = rule_warnings.iter().map(ToString::to_string).collect();
+        warnings.extend(html_refs::missing_references(&files));
         let names: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
         warnings.extend(rewrite_warnings(&names, &rules));
         Ok((files, rules, warnings))
@@ -310,8 +312,9 @@ pub fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
     Ok((Sha256::from_digest(&out.hasher.finalize()), out.n))
 }
 
-/// Takes `_headers` and `_redirects` out of the served files and parses them.
-fn take_rules(files: Vec<BundleFile>) -> Result<(Vec<BundleFile>, Rules), IngestError> {
+/// Takes `_headers` and `_redirects` out of the served files and parses them (with the lines
+/// left out, for the deploy's warnings).
+fn take_rules(files: Vec<BundleFile>) -> Result<(Vec<BundleFile>, Parsed), IngestError> {
     let (rule_files, mut files): (Vec<_>, Vec<_>) =
         files.into_iter().partition(|f| [HEADERS_FILE, REDIRECTS_FILE].contains(&f.path.as_str()));
     files.sort_by(|a, b| a.path.cmp(&b.path));

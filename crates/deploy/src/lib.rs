@@ -24,7 +24,7 @@ pub use error::IngestError;
 pub use fingerprint::is_fingerprinted;
 pub use manifest::{CheckedManifest, DeclaredFile, FinalInputs, ManifestFile, check_manifest, finish_manifest};
 pub use path::{BadRequestPath, BundlePath, MAX_REQUEST_PATH, MAX_SEGMENTS, request_path};
-pub use rules::{RuleError, Rules};
+pub use rules::{Parsed, RuleError, Rules};
 
 /// Limits on what one upload may contain. Defaults suit real Mini App bundles with room to
 /// spare (the largest Vite builds seen are a few MB).

@@ -111,14 +111,15 @@ pub struct FinalInputs {
 pub fn finish_manifest(m: &CheckedManifest, inputs: FinalInputs) -> Result<(Rules, Vec<String>), IngestError> {
     let headers = inputs.headers.map(|b| rule_text(HEADERS_FILE, b)).transpose()?;
     let redirects = inputs.redirects.map(|b| rule_text(REDIRECTS_FILE, b)).transpose()?;
-    let rules = Rules::parse(headers.as_deref(), redirects.as_deref())?;
+    let parsed = Rules::parse(headers.as_deref(), redirects.as_deref())?;
+    let rules = parsed.rules;
     let names: HashSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-    let mut warnings = match inputs.index_html {
-        Some(html) if html.len() as u64 <= html_refs::MAX_INDEX_BYTES => {
-            html_refs::missing_in(&String::from_utf8_lossy(&html), &names)
-        }
-        _ => Vec::new(),
-    };
+    let mut warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+    if let Some(html) = inputs.index_html
+        && html.len() as u64 <= html_refs::MAX_INDEX_BYTES
+    {
+        warnings.extend(html_refs::missing_in(&String::from_utf8_lossy(&html), &names));
+    }
     warnings.extend(rewrite_warnings(&names, &rules));
     Ok((rules, warnings))
 }

@@ -76,7 +76,7 @@ impl Files {
         };
         let mut list = vec![file("index.html".into())];
         list.extend((1..files).map(|i| file(format!("assets/f{i}-{i:08x}.js"))));
-        let rules = Rules::parse(None, redirects).expect("valid _redirects");
+        let rules = Rules::parse(None, redirects).expect("valid _redirects").rules;
         Self(Manifest::new(list, rules))
     }
 

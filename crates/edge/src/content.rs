@@ -155,10 +155,10 @@ pub(crate) enum Resolution<'a> {
 /// Files first, then `_redirects` (a forced rule wins over a file).
 pub(crate) fn resolve<'a>(m: &'a Manifest, path: &str, query: &str) -> Resolution<'a> {
     let found = m.find(path);
-    if let Some((rule, to)) = m.rules.redirect_for(path, found != Lookup::None) {
+    if let Some((rule, to)) = m.rules.redirect_for(path, query, found != Lookup::None) {
         let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
         if status.is_redirection() {
-            let location = if to.contains('?') || query.is_empty() { to } else { format!("{to}?{query}") };
+            let location = tmahost_deploy::rules::location(&to, query).into_owned();
             return Resolution::Redirect { status, location };
         }
         let target = to.split(['?', '#']).next().unwrap_or("/");
@@ -242,7 +242,7 @@ mod tests {
                 ((*p).to_owned(), entry)
             })
             .collect();
-        Manifest::with_files(files, Rules::parse(None, Some(redirects)).expect("rules"))
+        Manifest::with_files(files, Rules::parse(None, Some(redirects)).expect("rules").rules)
     }
 
     fn file(key: &str, status: u16, fallback: bool) -> Resolution<'_> {

@@ -374,11 +374,27 @@ async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
     assert_eq!(r.header("location"), "https://example.com/a/b");
     assert_eq!(e.get("demo-bot", "/_headers", &[]).await.text(), "home", "rule files are not served (SPA index)");
 
-    // Mistakes are reported at upload with the line, and nothing is deployed.
+    // A line that cannot be used is left out and reported with its number; the rest deploys.
+    for (name, text) in [("_redirects", "/a /b\n/c\n/d /e 418\n"), ("_headers", "/*\n  Content-Length: 1\n  X-A: 1\n")]
+    {
+        let report = e.deploy_to("demo_bot", "main", &files(&[("index.html", "x"), (name, text)]), true).await;
+        let report = report.expect(name);
+        let lines: Vec<&String> = report.warnings.iter().filter(|w| w.starts_with(name)).collect();
+        match name {
+            "_redirects" => assert!(
+                lines.len() == 2 && lines[0].contains("line 2") && lines[1].contains("line 3"),
+                "{:?}",
+                report.warnings
+            ),
+            _ => assert!(lines.len() == 1 && lines[0].contains("line 2"), "{:?}", report.warnings),
+        }
+    }
+    // What would be unsafe to leave out or apply is refused, with the line, and nothing is
+    // deployed.
     let before = e.p.db_for_tests().count_deployments().await.expect("count");
     for (name, text, code) in [
-        ("_redirects", "/a /b\n/c\n", "invalid_redirects"),
-        ("_headers", "/*\n  Content-Length: 1\n", "invalid_headers"),
+        ("_redirects", "/a /b\n/admin/* 200! Role=admin\n", "invalid_redirects"),
+        ("_headers", "/*\n  Basic-Auth: me:secret\n", "invalid_headers"),
     ] {
         let err =
             e.deploy_to("demo_bot", "main", &files(&[("index.html", "x"), (name, text)]), true).await.expect_err(name);
@@ -387,6 +403,35 @@ async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
         assert!(err.to_string().contains("line 2"), "{err}");
     }
     assert_eq!(e.p.db_for_tests().count_deployments().await.expect("count"), before);
+}
+
+/// The two `Location`s issue 21's new user got wrong: the request's query went after the
+/// destination's fragment, and an empty or slash-led splat made a scheme-relative URL.
+#[tokio::test]
+async fn redirect_locations_keep_the_query_before_the_fragment_and_stay_on_site() {
+    let e = env().await;
+    e.public().await;
+    let redirects = "/bar https://foobar.com/#heading 301\n/foo/* /:splat 302\n/own /b?x=1#f 302\n";
+    e.deploy(&files(&[("index.html", "home"), ("_redirects", redirects)])).await;
+    let r = e.get("demo-bot", "/bar?test=abc", &[]).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::MOVED_PERMANENTLY, "https://foobar.com/?test=abc#heading")
+    );
+    let r = e.get("demo-bot", "/own?y=2", &[]).await;
+    assert_eq!(r.header("location"), "/b?x=1#f", "a destination's own query replaces the request's");
+    for path in ["/foo//google.com", "/foo/%2F%2Fgoogle.com", "/foo/%2F%5Cgoogle.com", "/foo/\\google.com"] {
+        let r = e.get("demo-bot", path, &[]).await;
+        let location = r.header("location");
+        assert_eq!(r.status, StatusCode::FOUND, "{path}");
+        assert!(
+            location.starts_with('/') && !location.starts_with("//") && !location.starts_with("/\\"),
+            "{path}: {location}"
+        );
+        assert!(location.ends_with("google.com"), "{path}: {location}");
+    }
+    let r = e.get("demo-bot", "/foo/", &[]).await;
+    assert_eq!(r.header("location"), "/", "an empty splat");
 }
 
 #[tokio::test]
