@@ -37,6 +37,8 @@ const MAX_REDIRECTS: usize = 2000;
 const MAX_HEADER_RULES: usize = 500;
 const MAX_LINE: usize = 2000;
 const MAX_FILE: usize = 256 * 1024;
+/// Warnings reported per deploy; the rest are counted in one more.
+const MAX_WARNINGS: usize = 50;
 /// Patterns per file that need a regular expression (a placeholder next to a `*` in one
 /// segment, or between two `*`): each runs over the whole path when its literals do not rule
 /// it out, 7 µs on the longest path (see the benchmark).
@@ -143,6 +145,14 @@ impl Rules {
         let headers = headers.map(|t| parse_headers(t, &mut warnings)).transpose()?.unwrap_or_default();
         let redirects = redirects.map(|t| parse_redirects(t, &mut warnings)).transpose()?.unwrap_or_default();
         warnings.sort_by_key(|w| (w.file, w.line));
+        // A file of bad lines would otherwise make a warning per line: the deploy's answer
+        // stays short.
+        if warnings.len() > MAX_WARNINGS {
+            let rest = warnings.split_off(MAX_WARNINGS);
+            let message =
+                format!("{} more lines were left out or read differently; fix the ones above first", rest.len());
+            warnings.push(err(rest[0].file, rest[0].line, message));
+        }
         Ok(Parsed { rules: Self { headers, redirects }, warnings })
     }
 
@@ -1196,6 +1206,16 @@ mod tests {
             let e = Rules::parse(None, Some(line)).expect_err(line);
             assert!(e.message.contains("cannot be enforced"), "{line}: {e}");
         }
+    }
+
+    #[test]
+    fn a_file_of_bad_lines_gets_a_short_report() {
+        let text = "/a\n".repeat(5_000);
+        let parsed = Rules::parse(None, Some(&text)).expect("parsed");
+        assert_eq!(parsed.warnings.len(), MAX_WARNINGS + 1);
+        let last = parsed.warnings.last().expect("summary");
+        assert_eq!(last.line, MAX_WARNINGS + 1);
+        assert!(last.message.starts_with("4950 more lines"), "{last}");
     }
 
     #[test]
