@@ -322,8 +322,13 @@ fn count_complex(pattern: &Pattern, count: &mut usize) -> Result<(), String> {
     Ok(())
 }
 
+/// An absolute http(s) URL: another site, or (as a rule's path) a whole host.
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
 fn is_destination(part: &str) -> bool {
-    part.starts_with('/') || part.starts_with("http://") || part.starts_with("https://")
+    part.starts_with('/') || is_url(part)
 }
 
 /// One `_redirects` line, `from [key=value …] [to] [status[!]] [conditions]` as Netlify reads
@@ -335,7 +340,7 @@ fn redirect_line(line: &str) -> Result<(Redirect, Vec<String>), Problem> {
         parts.truncate(i);
     }
     let Some((&from, rest)) = parts.split_first() else { return Err("expected `from to [status]`".to_owned().into()) };
-    if from.starts_with("http://") || from.starts_with("https://") {
+    if is_url(from) {
         return Err(format!("`{from}`: a rule's `from` is a path; rules for a whole host are not supported").into());
     }
     let query_len = rest.iter().take_while(|p| p.contains('=') && !is_destination(p)).count();
@@ -417,7 +422,7 @@ fn redirect_line(line: &str) -> Result<(Redirect, Vec<String>), Problem> {
         None if status == 200 => pattern.as_str().replacen('*', ":splat", 1),
         None => return Err(format!("a {status} rule needs a destination").into()),
     };
-    let external = to.starts_with("http://") || to.starts_with("https://");
+    let external = is_url(&to);
     if external && matches!(status, 200 | 404 | 410) {
         return Err(format!(
             "`{to}`: proxying to another site is not supported; route the path to a backend with the app's \
@@ -460,7 +465,7 @@ fn parse_headers(text: &str, warnings: &mut Vec<RuleError>) -> Result<Vec<Header
     };
     for (n, line) in lines(file, text, warnings)? {
         // Both hosts tell a path line by its start, not by indentation.
-        if line.starts_with('/') || line.starts_with("http://") || line.starts_with("https://") {
+        if line.starts_with('/') || is_url(line) {
             drop_if_empty(&mut out, warnings, path_line, under_path);
             under_path = 0;
             if out.len() == MAX_HEADER_RULES {
