@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers of run.sh: the bundle, a session cookie, the nginx mirror and the result table.
+"""Helpers of run.sh: the bundle, a session cookie, the nginx and ceiling mirror and the result table.
 
 Standard library only, so the benchmark needs nothing from PyPI.
 """
@@ -89,22 +89,31 @@ def session_body(token, path):
 
 def mirror(edge, host, cookie, dist, root):
     """Copies the deployed representations to nginx's root: the original, and the .br/.gz the
-    edge serves, so both servers send the same bytes."""
+    edge serves, so both servers send the same bytes. Writes root/../headers.json for the
+    ceiling server: per path, the headers the edge sent with each representation."""
     c = http.client.HTTPConnection(edge)
+    hop = {"date", "content-length", "transfer-encoding", "connection", "keep-alive"}
+    captured = {}
     for base, _, files in os.walk(dist):
         for name in files:
             rel = os.path.relpath(os.path.join(base, name), dist)
             os.makedirs(os.path.dirname(f"{root}/{rel}"), exist_ok=True)
-            for enc, ext in [(None, ""), ("br", ".br"), ("gzip", ".gz")]:
-                headers = {"Host": host, "Cookie": cookie}
-                if enc:
-                    headers["Accept-Encoding"] = enc
-                c.request("GET", "/" + rel, headers=headers)
-                r = c.getresponse()
-                body = r.read()
-                assert r.status == 200, f"{rel}: {r.status}"
-                if r.getheader("Content-Encoding") == enc:
-                    open(f"{root}/{rel}{ext}", "wb").write(body)
+            paths = ["/" + rel] + (["/"] if rel == "index.html" else [])
+            for path in paths:
+                reps = captured.setdefault(path, {"file": rel, "reps": {}})["reps"]
+                for enc, ext in [(None, ""), ("br", ".br"), ("gzip", ".gz")]:
+                    headers = {"Host": host, "Cookie": cookie}
+                    if enc:
+                        headers["Accept-Encoding"] = enc
+                    c.request("GET", path, headers=headers)
+                    r = c.getresponse()
+                    body = r.read()
+                    assert r.status == 200, f"{path}: {r.status}"
+                    if r.getheader("Content-Encoding") == enc:
+                        open(f"{root}/{rel}{ext}", "wb").write(body)
+                        reps[enc or ""] = [[k, v] for k, v in r.getheaders() if k.lower() not in hop]
+    with open(f"{root}/../headers.json", "w") as f:
+        json.dump(captured, f)
 
 
 def etag(addr, host, cookie, path):
@@ -116,7 +125,8 @@ def etag(addr, host, cookie, path):
 
 
 def table(results):
-    """results: lines 'round scenario server requests secs p50_us p99_us errors'."""
+    """results: lines 'round scenario server requests secs p50_us p99_us errors'; servers are
+    tmahost, nginx and ceiling (the bare actix-web server); a scenario may lack the last two."""
     rows = {}
     for line in open(results):
         rnd, scen, server, reqs, secs, p50, p99, errs = line.split()
@@ -127,21 +137,23 @@ def table(results):
         r["errors"] += int(errs)
     med = lambda xs: sorted(xs)[len(xs) // 2]
     scenarios = list(dict.fromkeys(s for s, _ in rows))
-    print(f"{'scenario':<22}{'tmahost req/s':>14}{'nginx req/s':>13}{'ratio':>7}"
-          f"{'p50 tma/ngx (ms)':>20}{'p99 tma/ngx (ms)':>20}{'p99 ratio':>10}{'errors':>8}")
+    servers = ["tmahost", "nginx", "ceiling"]
+    print(f"{'scenario':<20}{'tmahost':>9}{'nginx':>9}{'ceiling':>9}{'/nginx':>8}{'/ceil':>7}"
+          f"{'p99 ms tma/ngx/ceil':>22}{'p99/ngx':>9}{'errors':>8}")
     for s in scenarios:
-        a, b = rows[(s, "tmahost")], rows.get((s, "nginx"))
-        if b is None:
-            # tmahost only (nginx has no counterpart, e.g. session creation)
-            print(f"{s:<22}{med(a['rps']):>14,.0f}{'-':>13}{'-':>7}{med(a['p50']) / 1000:>11.2f} /{'-':>6}"
-                  f"{med(a['p99']) / 1000:>12.2f} /{'-':>6}{'-':>10}{a['errors']:>8}")
-            continue
-        print(f"{s:<22}{med(a['rps']):>14,.0f}{med(b['rps']):>13,.0f}{med(a['rps']) / med(b['rps']):>6.2f}x"
-              f"{med(a['p50']) / 1000:>11.2f} /{med(b['p50']) / 1000:>6.2f}"
-              f"{med(a['p99']) / 1000:>12.2f} /{med(b['p99']) / 1000:>6.2f}"
-              f"{med(a['p99']) / med(b['p99']):>9.2f}x{a['errors'] + b['errors']:>8}")
+        got = {v: rows.get((s, v)) for v in servers}
+        rps = {v: med(r["rps"]) if r else None for v, r in got.items()}
+        p99 = {v: med(r["p99"]) / 1000 if r else None for v, r in got.items()}
+        num = lambda x, f: "-" if x is None else format(x, f)
+        ratio = lambda a, b: "-" if a is None or b is None else f"{a / b:.2f}x"
+        errors = sum(r["errors"] for r in got.values() if r)
+        print(f"{s:<20}" + "".join(f"{num(rps[v], ',.0f'):>9}" for v in servers)
+              + f"{ratio(rps['tmahost'], rps['nginx']):>8}{ratio(rps['tmahost'], rps['ceiling']):>7}"
+              + f"{' / '.join(num(p99[v], '.2f') for v in servers):>22}"
+              + f"{ratio(p99['tmahost'], p99['nginx']):>9}{errors:>8}")
     rounds = len(rows[(scenarios[0], "tmahost")]["rps"])
-    print(f"(median of {rounds} rounds; errors = non-2xx/3xx responses and socket errors, both servers)")
+    print(f"(req/s, median of {rounds} rounds; ceiling = bare actix-web answering the same bytes and "
+          f"headers from memory; errors = non-2xx/3xx responses and socket errors, all servers)")
 
 
 if __name__ == "__main__":

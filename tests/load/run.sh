@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tmahost's edge against nginx on the same bundle, same machine, loopback only.
+# tmahost's edge against nginx and against the HTTP stack's ceiling (ceiling/: bare actix-web
+# answering the same bytes and headers from memory) on the same bundle, same machine, loopback only.
 # Usage: tests/load/run.sh   (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1, and
 #        SCENARIOS="page asset revalidate random session proxy" to run some of them)
 # Needs wrk and nginx (with libnginx-mod-http-brotli-static) from Debian; see README.md.
@@ -19,8 +20,12 @@ export TMAHOST_EDGE_WORKERS=$workers TMAHOST_LOG=error TMAHOST_SESSION_RATE_PER_
 # The proxy scenario's backend is on loopback, over plain http.
 export TMAHOST_PROXY_ALLOW_PRIVATE=true TMAHOST_PROXY_ALLOW_HTTP=true
 source "$here/../../scripts/release-serve.sh"
-ngx="" ups=""
-cleanup() { [ -n "$ngx" ] && kill "$ngx" 2>/dev/null; [ -n "$ups" ] && kill "$ups" 2>/dev/null; stop_serve; }
+cargo build --release -p tmahost-load-ceiling --manifest-path "$root/Cargo.toml" >&2
+ngx="" ups="" ceil=""
+cleanup() {
+  for p in "$ngx" "$ups" "$ceil"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  stop_serve
+}
 trap cleanup EXIT
 
 echo "bundle: 2 KB page, 150 KB JS, 20 KB CSS, 1 MB binary, 1,000 small files" >&2
@@ -33,7 +38,7 @@ TMAHOST_SERVER="$api" TMAHOST_TOKEN="$token" XDG_CONFIG_HOME="$work/config" \
 cookie=$(python3 "$here/bench.py" session "$edge" "$host" "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_")
 python3 "$here/bench.py" session-body "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_" "$work/session.json"
 
-echo "nginx root: the representations the edge serves (original, .br, .gz)" >&2
+echo "nginx and ceiling root: the representations the edge serves (original, .br, .gz)" >&2
 python3 "$here/bench.py" mirror "$edge" "$host" "$cookie" "$work/dist" "$work/root"
 port=$(python3 "$here/bench.py" port)
 upstream=$(python3 "$here/bench.py" port)
@@ -50,18 +55,23 @@ curl -sf -X PUT -H "Authorization: Bearer $token" -H 'content-type: application/
   "$api/api/v1/bots/bench_bot/apps/main/settings" >/dev/null
 nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
 ngx=$!
-for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+ceiling_port=$(python3 "$here/bench.py" port)
+"$root/target/release/ceiling" "127.0.0.1:$ceiling_port" "$workers" "$work/root" "$work/headers.json" &
+ceil=$!
+for p in "$port" "$ceiling_port"; do
+  for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
+done
 
-declare -A addr=([tmahost]=$edge [nginx]=127.0.0.1:$port)
+declare -A addr=([tmahost]=$edge [nginx]=127.0.0.1:$port [ceiling]=127.0.0.1:$ceiling_port)
 js=/assets/app.3f9a1c2e.js
 declare -A tag
-for s in tmahost nginx; do tag[$s]=$(python3 "$here/bench.py" etag "${addr[$s]}" "$host" "$cookie" "$js"); done
+for s in tmahost nginx ceiling; do tag[$s]=$(python3 "$here/bench.py" etag "${addr[$s]}" "$host" "$cookie" "$js"); done
 
-# Both servers must answer each scenario alike before anything is timed.
-check() { # path expected-status expected-encoding [header...]
+# The servers must answer each scenario alike before anything is timed.
+check() { # path expected-status expected-encoding [header...]; $servers: who is asked
   local path=$1 want=$2 enc=$3
   shift 3
-  for s in tmahost nginx; do
+  for s in ${servers:-tmahost nginx ceiling}; do
     local got
     got=$(curl -s -o /dev/null -w '%{http_code} %{size_download} %header{content-encoding}' \
       -H "Host: $host" -H "Cookie: $cookie" "$@" "http://${addr[$s]}$path")
@@ -75,10 +85,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 check / 200 ""
-check /api/ping 200 ""
+servers="tmahost nginx" check /api/ping 200 ""
 check "$js" 200 br -H "Accept-Encoding: br, gzip"
 # Each server has its own ETag.
-for s in tmahost nginx; do
+for s in tmahost nginx ceiling; do
   got=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $host" -H "Cookie: $cookie" \
     -H "Accept-Encoding: br, gzip" -H "If-None-Match: ${tag[$s]}" "http://${addr[$s]}$js")
   [ "$got" = 304 ] || { echo "$s: revalidation answered $got" >&2; exit 1; }
@@ -97,18 +107,18 @@ run() { # round scenario server script path [header...]
 }
 echo "wrk: $rounds rounds x $duration, $conns connections, 1 thread; $workers server worker(s) each" >&2
 for rnd in $(seq "$rounds"); do
-  for server in tmahost nginx; do
+  for server in tmahost nginx ceiling; do
     [[ $scenarios == *" page "* ]] && run "$rnd" page-2KB "$server" fixed.lua /
   done
-  for server in tmahost nginx; do
+  for server in tmahost nginx ceiling; do
     [[ $scenarios == *" asset "* ]] &&
       run "$rnd" asset-150KB-br "$server" fixed.lua "$js" -H "Accept-Encoding: br, gzip"
   done
-  for server in tmahost nginx; do
+  for server in tmahost nginx ceiling; do
     [[ $scenarios == *" revalidate "* ]] && run "$rnd" revalidate-304 "$server" fixed.lua "$js" \
       -H "Accept-Encoding: br, gzip" -H "If-None-Match: ${tag[$server]}"
   done
-  for server in tmahost nginx; do
+  for server in tmahost nginx ceiling; do
     [[ $scenarios == *" random "* ]] &&
       run "$rnd" random-small-files "$server" random.lua / -H "Accept-Encoding: br, gzip"
   done
