@@ -105,16 +105,20 @@ async fn scenario(extra_env: &[(&str, &str)]) {
         .map(|d| (d["version"].as_i64().unwrap_or(0), d["status"].as_str().unwrap_or("").to_owned()))
         .collect();
     assert_eq!(statuses, [(2, "active".into()), (1, "superseded".into())]);
-    let (s, files) = t.api(get.clone(), &format!("{deploys}/v2/files"), Some(&admin), None).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(
-        files
-            .as_array()
-            .expect("files")
-            .iter()
-            .any(|f| f["path"] == "assets/index-BXk3f9a1.js" && f["encodings"] == json!(["br", "gzip"])),
-        "{files}"
-    );
+    // gzip is made with the deploy; brotli follows in the background, listed as pending until then.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, files) = t.api(get.clone(), &format!("{deploys}/v2/files"), Some(&admin), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let js = files.as_array().expect("files").iter().find(|f| f["path"] == "assets/index-BXk3f9a1.js").cloned();
+        let js = js.expect("the js is listed");
+        if js["encodings"] == json!(["br", "gzip"]) && js["pending_encodings"] == json!([]) {
+            break;
+        }
+        assert_eq!((&js["encodings"], &js["pending_encodings"]), (&json!(["gzip"]), &json!(["br"])), "{js}");
+        assert!(std::time::Instant::now() < deadline, "no brotli variant after 60 s: {js}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Roll back to v1; the active one cannot be deleted, a superseded one can.
     let (s, d) = t.api(post.clone(), &format!("{deploys}/v1/activate"), Some(&admin), None).await;

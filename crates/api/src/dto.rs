@@ -184,6 +184,9 @@ pub struct FileDto {
     pub content_type: String,
     /// Precompressed variants stored: `br`, `gzip`.
     pub encodings: Vec<String>,
+    /// Variants the platform is still making (`br`, made after the deploy); the edge serves
+    /// them once they are in `encodings`.
+    pub pending_encodings: Vec<String>,
 }
 
 impl From<&DeploymentFile> for FileDto {
@@ -194,6 +197,7 @@ impl From<&DeploymentFile> for FileDto {
             size: f.size,
             content_type: f.content_type.clone(),
             encodings: f.encodings().iter().map(|e| e.name().to_owned()).collect(),
+            pending_encodings: if f.brotli_pending() { vec!["br".into()] } else { Vec::new() },
         }
     }
 }

@@ -79,11 +79,15 @@ pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> 
     Ok(Received { file: tmp, fields })
 }
 
-/// Saves the body of a blob upload (`PUT /api/v1/blobs/{sha256}`) to a temp file, refusing
-/// to read past the size its manifest declared.
-pub async fn receive_blob(p: &Platform, payload: web::Payload, size: u64) -> Result<NamedTempFile, ApiError> {
-    let tmp = NamedTempFile::with_prefix_in("blob-", p.work_dir()).map_err(internal)?;
-    let file = tokio::fs::File::from_std(tmp.reopen().map_err(internal)?);
+/// Blob bodies up to this size are received into memory; bigger ones are spooled to a temp
+/// file first. Creating a file per blob was a third of a 1,000-file deploy's time, while
+/// concurrent uploads hold at most this much each until their bytes have arrived.
+const IN_MEMORY_BLOB: u64 = 1024 * 1024;
+
+/// The body of a blob upload (`PUT /api/v1/blobs/{sha256}`), refusing to read past the size
+/// its manifest declared (at most `max_file_bytes`). Hashing and compressing it need the
+/// bytes in memory either way.
+pub async fn receive_blob(p: &Platform, mut payload: web::Payload, size: u64) -> Result<web::Bytes, ApiError> {
     let longer = |limit| -> ApiError {
         ServiceError::BadRequest {
             code: "size_mismatch",
@@ -91,8 +95,21 @@ pub async fn receive_blob(p: &Platform, payload: web::Payload, size: u64) -> Res
         }
         .into()
     };
+    if size <= IN_MEMORY_BLOB {
+        let mut buf = web::BytesMut::with_capacity(size as usize);
+        while let Some(chunk) = next(&mut payload, idle_of(p)).await? {
+            let chunk = chunk.map_err(|e| bad_upload(e.to_string()))?;
+            if (buf.len() + chunk.len()) as u64 > size {
+                return Err(longer(size));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        return Ok(buf.freeze());
+    }
+    let tmp = NamedTempFile::with_prefix_in("blob-", p.work_dir()).map_err(internal)?;
+    let file = tokio::fs::File::from_std(tmp.reopen().map_err(internal)?);
     copy(payload.map(|r| r.map_err(|e| e.to_string())), file, size, idle_of(p), longer).await?;
-    Ok(tmp)
+    Ok(tokio::fs::read(tmp.path()).await.map_err(internal)?.into())
 }
 
 /// Reads a JSON request body of at most `limit` bytes into memory.

@@ -1,5 +1,7 @@
-//! Precompressed brotli and gzip variants, built once at upload so the edge never compresses
-//! on the hot path.
+//! Precompressed brotli and gzip variants, built once per stored blob so the edge never
+//! compresses on the hot path. gzip is made while a deploy is stored; brotli at maximum effort
+//! (about 1 MB/s per core) afterwards, by the platform's background worker, so a deploy does
+//! not wait for it.
 
 use std::io::Write;
 
@@ -8,50 +10,33 @@ use crate::is_compressible;
 /// Files smaller than this gain too little from compression to be worth a variant.
 const MIN_SIZE: usize = 1024;
 
-/// How hard to compress. Brotli's level 11 makes JS about 9% smaller than level 7 but costs
-/// ~25x the CPU (about 1 MB/s per core against 25 MB/s), so callers spend it on small deploys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effort {
-    /// brotli 11, gzip 9.
-    Max,
-    /// brotli 7, gzip 9.
-    Fast,
+/// Brotli's maximum quality: JS about 9% smaller than level 7, for ~25x the CPU, which is
+/// why it runs in the background.
+const BROTLI_QUALITY: u32 = 11;
+/// Brotli's largest standard window (4 MB).
+const BROTLI_WINDOW: u32 = 22;
+
+/// Whether a file of `size` bytes and `content_type` gets compressed variants at all.
+pub fn wants_variants(size: u64, content_type: &str) -> bool {
+    size >= MIN_SIZE as u64 && is_compressible(content_type)
 }
 
-/// Compressed variants of one file; each present only if smaller than the original.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Variants {
-    pub br: Option<Vec<u8>>,
-    pub gz: Option<Vec<u8>>,
+/// The gzip variant (best compression) of a file that [`wants_variants`], if it is smaller.
+pub fn gzip_variant(data: &[u8]) -> Option<Vec<u8>> {
+    let mut w = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), flate2::Compression::best());
+    w.write_all(data).ok()?;
+    w.finish().ok().filter(|v| v.len() < data.len())
 }
 
-/// Builds the variants worth storing for `data` of `content_type`.
-pub fn precompress(data: &[u8], content_type: &str, effort: Effort) -> Variants {
-    if data.len() < MIN_SIZE || !is_compressible(content_type) {
-        return Variants::default();
-    }
-    let smaller = |v: Vec<u8>| (v.len() < data.len()).then_some(v);
-    let quality = match effort {
-        Effort::Max => 11,
-        Effort::Fast => 7,
-    };
-    Variants { br: brotli(data, quality).and_then(smaller), gz: gzip(data).and_then(smaller) }
-}
-
-fn brotli(data: &[u8], quality: u32) -> Option<Vec<u8>> {
+/// The brotli variant (maximum effort) of a file that [`wants_variants`], if it is smaller.
+pub fn brotli_variant(data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len() / 3);
     {
-        let mut w = brotli::CompressorWriter::new(&mut out, 64 * 1024, quality, 22);
+        let mut w = brotli::CompressorWriter::new(&mut out, 64 * 1024, BROTLI_QUALITY, BROTLI_WINDOW);
         w.write_all(data).ok()?;
         w.flush().ok()?;
     }
-    Some(out)
-}
-
-fn gzip(data: &[u8]) -> Option<Vec<u8>> {
-    let mut w = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), flate2::Compression::best());
-    w.write_all(data).ok()?;
-    w.finish().ok()
+    (out.len() < data.len()).then_some(out)
 }
 
 #[cfg(test)]
@@ -62,26 +47,22 @@ mod tests {
     #[test]
     fn text_gets_both_variants_that_decompress_to_the_original() {
         let js = "export const answer = 42;\n".repeat(200);
-        let v = precompress(js.as_bytes(), "text/javascript; charset=utf-8", Effort::Max);
-        let fast = precompress(js.as_bytes(), "text/javascript; charset=utf-8", Effort::Fast);
-        let br = v.br.expect("brotli variant");
-        let gz = v.gz.expect("gzip variant");
+        assert!(wants_variants(js.len() as u64, "text/javascript; charset=utf-8"));
+        let br = brotli_variant(js.as_bytes()).expect("brotli variant");
+        let gz = gzip_variant(js.as_bytes()).expect("gzip variant");
         let mut back = Vec::new();
         brotli::Decompressor::new(&br[..], 4096).read_to_end(&mut back).expect("brotli");
         assert_eq!(back, js.as_bytes());
         back.clear();
         flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).expect("gzip");
         assert_eq!(back, js.as_bytes());
-        back.clear();
-        let fast_br = fast.br.expect("fast brotli variant");
-        brotli::Decompressor::new(&fast_br[..], 4096).read_to_end(&mut back).expect("brotli");
-        assert_eq!(back, js.as_bytes());
     }
 
     #[test]
     fn small_files_and_binary_formats_get_none() {
-        assert_eq!(precompress(b"tiny", "text/css; charset=utf-8", Effort::Max), Variants::default());
-        assert_eq!(precompress(&[7u8; 4096], "image/png", Effort::Max), Variants::default());
+        assert!(!wants_variants(4, "text/css; charset=utf-8"));
+        assert!(!wants_variants(4096, "image/png"));
+        assert!(wants_variants(1024, "text/css; charset=utf-8"));
     }
 
     #[test]
@@ -96,7 +77,7 @@ mod tests {
                 (x & 0xff) as u8
             })
             .collect();
-        let v = precompress(&noise, "text/plain; charset=utf-8", Effort::Fast);
-        assert_eq!(v, Variants::default());
+        assert_eq!(gzip_variant(&noise), None);
+        assert_eq!(brotli_variant(&noise), None);
     }
 }

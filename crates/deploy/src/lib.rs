@@ -18,7 +18,7 @@ mod path;
 pub mod rules;
 
 pub use archive::{ArchiveFormat, Bundle, BundleFile, hash_file, ingest, sniff_format};
-pub use compress::{Effort, Variants, precompress};
+pub use compress::{brotli_variant, gzip_variant, wants_variants};
 pub use content_type::{content_type_for, is_compressible};
 pub use error::IngestError;
 pub use fingerprint::is_fingerprinted;

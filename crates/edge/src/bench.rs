@@ -73,6 +73,7 @@ impl Files {
             content_type: "text/javascript; charset=utf-8".into(),
             br_size: Some(300),
             gz_size: Some(350),
+            br_pending: 0,
         };
         let mut list = vec![file("index.html".into())];
         list.extend((1..files).map(|i| file(format!("assets/f{i}-{i:08x}.js"))));

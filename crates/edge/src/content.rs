@@ -1,9 +1,11 @@
-//! Which file answers a path: manifests (immutable, so cached forever) and the lookup order of
+//! Which file answers a path: manifests (cached for good once complete; read again while the
+//! platform is still making brotli variants for them) and the lookup order of
 //! the static hosts developers know — exact file, folder index, clean URL, `_redirects`,
 //! skew protection, SPA fallback, nearest `404.html`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
@@ -63,6 +65,9 @@ impl FileEntry {
     }
 }
 
+/// How often an edge reads again a manifest whose brotli variants were still being made.
+const PENDING_RECHECK_MS: i64 = 1000;
+
 /// A deployment's files by path (no leading `/`) and its rules.
 #[derive(Debug, Default)]
 pub(crate) struct Manifest {
@@ -71,26 +76,52 @@ pub(crate) struct Manifest {
     /// The bundle's `404.html` files, deepest folder first: the nearest one to a missing path
     /// is the first whose folder holds the path (no key is built per parent folder).
     not_found_pages: Vec<String>,
+    /// Some file's brotli variant was still being made when this was read.
+    pending: bool,
+    /// When (ms) a pending manifest is next read again; taken by one request at a time.
+    next_check: AtomicI64,
 }
 
 impl Manifest {
     pub fn new(files: Vec<DeploymentFile>, rules: Rules) -> Self {
+        let mut pending = false;
         let files = files
             .into_iter()
+            .inspect(|f| pending |= f.brotli_pending())
             .map(|f| {
                 let entry =
                     FileEntry::new(&f.path, f.sha256, &f.content_type, f.br_size.is_some(), f.gz_size.is_some());
                 (f.path, entry)
             })
             .collect();
-        Self::with_files(files, rules)
+        let mut m = Self::with_files(files, rules);
+        m.pending = pending;
+        m.next_check = AtomicI64::new(tmahost_service::now_ms() + PENDING_RECHECK_MS);
+        m
     }
 
     fn with_files(files: HashMap<String, FileEntry, crate::FastHash>, rules: Rules) -> Self {
         let mut not_found_pages: Vec<String> =
             files.keys().filter(|k| *k == "404.html" || k.ends_with("/404.html")).cloned().collect();
         not_found_pages.sort_by_key(|k| std::cmp::Reverse(k.len()));
-        Self { files, rules, not_found_pages }
+        Self { files, rules, not_found_pages, ..Self::default() }
+    }
+
+    /// Complete: every variant the manifest will ever list is there, so it can be kept for good.
+    pub fn complete(&self) -> bool {
+        !self.pending
+    }
+
+    /// Whether the caller should read this manifest again now: it is pending, its interval is
+    /// over, and no other request took this turn.
+    pub fn recheck_due(&self, now_ms: i64) -> bool {
+        let next = self.next_check.load(Ordering::Relaxed);
+        self.pending
+            && now_ms >= next
+            && self
+                .next_check
+                .compare_exchange(next, now_ms + PENDING_RECHECK_MS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Bytes a cached manifest holds, roughly, for the cache's weigher.

@@ -272,8 +272,8 @@ pub(crate) async fn deployment_of(
 }
 
 /// The manifest of the deployment this host serves. The active deployment's is kept on the
-/// route itself: one cache probe less on nearly every request (the route is rebuilt whenever
-/// the active deployment changes).
+/// route itself once complete: one cache probe less on nearly every request (the route is
+/// rebuilt whenever the active deployment changes).
 async fn manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> Result<Arc<Manifest>, HttpResponse> {
     if preview.is_none()
         && let Some(m) = route.active_manifest.get()
@@ -286,7 +286,7 @@ async fn manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> R
         Err(e) => return Err(storage_unavailable(&e)),
     };
     let manifest = edge.manifest(&deployment).await.map_err(|e| storage_unavailable(&e))?;
-    if preview.is_none() {
+    if preview.is_none() && manifest.complete() {
         let _ = route.active_manifest.set(manifest.clone());
     }
     Ok(manifest)

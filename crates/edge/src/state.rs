@@ -207,7 +207,22 @@ impl Edge {
         let platform = &self.inner.platform;
         if let Some(m) = self.inner.manifests.get(deployment_id).await {
             self.inner.metrics.manifest_hit.inc();
-            return Ok(m);
+            if !m.recheck_due(tmahost_service::now_ms()) {
+                return Ok(m);
+            }
+            // Brotli variants were still being made: read it again, and keep serving the copy
+            // in hand if the database cannot answer.
+            return Ok(match platform.deployment_manifest(deployment_id).await {
+                Ok((files, rules)) => {
+                    let fresh = Arc::new(Manifest::new(files, rules));
+                    self.inner.manifests.insert(deployment_id.to_owned(), fresh.clone()).await;
+                    fresh
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "edge: re-reading a manifest failed; serving the one in hand");
+                    m
+                }
+            });
         }
         self.inner.metrics.manifest_miss.inc();
         let id = deployment_id.to_owned();

@@ -7,13 +7,12 @@
 //! deployment ready or active. Stale `uploading` rows are failed at the next start.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use rayon::prelude::*;
 use serde_json::json;
-use tmahost_deploy::{Bundle, Effort, Rules, is_compressible, precompress};
+use tmahost_deploy::{Bundle, Rules, gzip_variant, wants_variants};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
 use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
 
@@ -25,9 +24,6 @@ use crate::{Actor, Platform, ServiceError, blocking};
 
 /// Blob uploads in flight at once per deployment.
 const UPLOAD_CONCURRENCY: usize = 8;
-/// New compressible bytes up to which a deploy gets maximum brotli effort; bigger deploys get
-/// the fast level so a 20 MB upload takes seconds, not tens of seconds.
-pub(crate) const MAX_EFFORT_BUDGET: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
@@ -56,12 +52,14 @@ pub(crate) struct BlobCounts {
     pub reused: usize,
 }
 
-/// A blob ready for upload: original on disk plus any variants written beside it.
+/// A blob ready for upload, in memory: its bytes and its gzip variant. At most
+/// `UPLOAD_CONCURRENCY` are held at once (a file is at most `max_file_bytes`).
 pub(crate) struct Prepared {
     sha: Sha256,
-    local: PathBuf,
-    size: u64,
-    pub(crate) variants: Vec<(Encoding, PathBuf, u64)>,
+    original: Bytes,
+    gz: Option<Bytes>,
+    /// Its brotli variant is left to the background worker (`brotli.rs`).
+    br_pending: bool,
 }
 
 impl Platform {
@@ -154,6 +152,11 @@ impl Platform {
         if activate {
             self.changed();
         }
+        // Brotli for its new blobs starts once the deploy is done, not while its uploads still
+        // need the cores.
+        if counts.new > 0 {
+            self.brotli_wanted();
+        }
         self.metrics().deployed(how, (now_ms() - d.created_at).max(0) as f64 / 1000.0);
         tracing::info!(
             bot = %bot.id, app = %app.slug, version = deployment.version, files = files.len(),
@@ -189,23 +192,19 @@ impl Platform {
         }
         let hashes: Vec<Sha256> = unique.keys().map(|h| (*h).clone()).collect();
         let missing = self.db().missing_blobs(&hashes).await?;
-        let jobs: Vec<(Sha256, PathBuf, u64, String)> = missing
-            .iter()
-            .map(|h| {
-                let (local, size, ct) = unique[h];
-                (h.clone(), local.to_owned(), size, ct.to_owned())
+        // Read, compress and store a few at a time: memory stays bounded however big the bundle.
+        futures_util::stream::iter(missing.iter().map(|h| (h.clone(), unique[h])))
+            .map(|(sha, (local, _, content_type))| {
+                let (local, content_type) = (local.to_owned(), content_type.to_owned());
+                async move {
+                    let prepared = blocking(move || {
+                        std::fs::read(&local).map(|data| prepare(sha, Bytes::from(data), &content_type))
+                    })
+                    .await?
+                    .map_err(ServiceError::internal)?;
+                    self.upload(prepared).await
+                }
             })
-            .collect();
-        let compressible: u64 = jobs.iter().filter(|j| is_compressible(&j.3)).map(|j| j.2).sum();
-        let effort = if compressible <= MAX_EFFORT_BUDGET { Effort::Max } else { Effort::Fast };
-        let prepared = blocking(move || {
-            jobs.into_par_iter().map(|job| prepare(job, effort)).collect::<Result<Vec<_>, std::io::Error>>()
-        })
-        .await?
-        .map_err(ServiceError::internal)?;
-
-        futures_util::stream::iter(prepared)
-            .map(|p| self.upload(p))
             .buffer_unordered(UPLOAD_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
@@ -215,20 +214,14 @@ impl Platform {
     }
 
     pub(crate) async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {
-        let read = |path: PathBuf| async move {
-            tokio::fs::read(&path).await.map(Bytes::from).map_err(ServiceError::internal)
-        };
-        let (mut br, mut gz) = (None, None);
-        for (enc, path, size) in &p.variants {
-            self.blobs().put(&BlobKey::Variant(p.sha.clone(), *enc), read(path.clone()).await?).await?;
-            match enc {
-                Encoding::Br => br = Some(*size as i64),
-                Encoding::Gzip => gz = Some(*size as i64),
-            }
+        let gz = p.gz.as_ref().map(|v| v.len() as i64);
+        if let Some(bytes) = p.gz {
+            self.blobs().put(&BlobKey::Variant(p.sha.clone(), Encoding::Gzip), bytes).await?;
         }
         // The original goes last and the row after it: a row means every listed object exists.
-        self.blobs().put(&BlobKey::Original(p.sha.clone()), read(p.local.clone()).await?).await?;
-        self.db().insert_blob(&p.sha, p.size as i64, br, gz).await?;
+        let size = p.original.len() as i64;
+        self.blobs().put(&BlobKey::Original(p.sha.clone()), p.original).await?;
+        self.db().insert_blob(&p.sha, size, None, gz, p.br_pending).await?;
         Ok(())
     }
 
@@ -335,20 +328,10 @@ pub(crate) fn check_message(opts: &DeployOptions) -> Result<(), ServiceError> {
     }
 }
 
-/// Builds the variants of one new blob and writes them beside the original.
-pub(crate) fn prepare(
-    (sha, local, size, content_type): (Sha256, PathBuf, u64, String),
-    effort: Effort,
-) -> Result<Prepared, std::io::Error> {
-    let data = std::fs::read(&local)?;
-    let v = precompress(&data, &content_type, effort);
-    let mut variants = Vec::new();
-    for (enc, bytes) in [(Encoding::Br, v.br), (Encoding::Gzip, v.gz)] {
-        if let Some(bytes) = bytes {
-            let path = local.with_extension(enc.suffix());
-            std::fs::write(&path, &bytes)?;
-            variants.push((enc, path, bytes.len() as u64));
-        }
-    }
-    Ok(Prepared { sha, local, size, variants })
+/// Builds the gzip variant of one new blob (blocking: compression); brotli at maximum effort
+/// is left to the background worker, so the deploy does not wait for it.
+pub(crate) fn prepare(sha: Sha256, original: Bytes, content_type: &str) -> Prepared {
+    let br_pending = wants_variants(original.len() as u64, content_type);
+    let gz = if br_pending { gzip_variant(&original).map(Bytes::from) } else { None };
+    Prepared { sha, original, gz, br_pending }
 }

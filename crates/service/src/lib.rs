@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 pub mod backends;
 mod bots;
+pub mod brotli;
 pub mod config;
 mod deployments;
 mod dev_link;

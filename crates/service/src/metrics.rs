@@ -22,6 +22,7 @@ pub struct Metrics {
     deploys: Family<Labels, Counter>,
     deploy_seconds: Histogram,
     change_lag: Histogram,
+    brotli: Family<Labels, Counter>,
 }
 
 /// How a `PUT /api/v1/blobs/{sha256}` ended.
@@ -58,6 +59,12 @@ impl Default for Metrics {
             "From a change in one process to its notification arriving in this one",
             change_lag.clone(),
         );
+        let brotli = Family::<Labels, Counter>::default();
+        registry.register(
+            "brotli_variants",
+            "Brotli variants made after deploys, by result (stored, or not smaller than the original)",
+            brotli.clone(),
+        );
         Self {
             registry: std::sync::Mutex::new(registry),
             blob_uploads,
@@ -65,6 +72,7 @@ impl Default for Metrics {
             deploys,
             deploy_seconds,
             change_lag,
+            brotli,
         }
     }
 }
@@ -83,6 +91,10 @@ impl Metrics {
     pub(crate) fn deployed(&self, how: &'static str, seconds: f64) {
         self.deploys.get_or_create(&[("upload", how)]).inc();
         self.deploy_seconds.observe(seconds);
+    }
+
+    pub(crate) fn brotli_made(&self, smaller: bool) {
+        self.brotli.get_or_create(&[("result", if smaller { "stored" } else { "not_smaller" })]).inc();
     }
 
     pub(crate) fn change_heard(&self, lag_seconds: f64) {

@@ -39,6 +39,8 @@ struct Inner {
     resolver: Option<Resolver>,
     /// Background parts' states for `/readyz`.
     parts: crate::health::Parts,
+    /// Wakes the brotli worker when a deploy left variants to make.
+    brotli_wanted: Arc<tokio::sync::Notify>,
 }
 
 /// The DNS resolver (hickory's has no `Debug`).
@@ -100,8 +102,20 @@ impl Platform {
                 metrics: Default::default(),
                 resolver,
                 parts: Default::default(),
+                brotli_wanted: Default::default(),
             }),
         })
+    }
+
+    /// Tells this process's brotli worker that there is work (a permit is kept if it is busy).
+    pub(crate) fn brotli_wanted(&self) {
+        self.inner.brotli_wanted.notify_one();
+    }
+
+    /// What [`Platform::brotli_wanted`] notifies, for the worker to wait on without keeping the
+    /// platform alive.
+    pub(crate) fn brotli_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.brotli_wanted.clone()
     }
 
     pub(crate) fn downgrade(&self) -> WeakPlatform {

@@ -10,15 +10,16 @@
 //! expire after `TMAHOST_STALE_UPLOAD_SECS`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+
+use bytes::Bytes;
 
 use serde::{Deserialize, Serialize};
-use tmahost_deploy::{CheckedManifest, DeclaredFile, Effort, FinalInputs, ManifestFile, is_compressible};
+use tmahost_deploy::{CheckedManifest, DeclaredFile, FinalInputs, ManifestFile};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentStatus, Sha256};
 use tmahost_store::{BlobKey, ExpectedBlob, NewDeploymentFile, NewUpload, now_ms};
 
 use crate::auth::Need;
-use crate::deployments::{BlobCounts, MAX_EFFORT_BUDGET, check_message, prepare};
+use crate::deployments::{BlobCounts, check_message, prepare};
 use crate::metrics::BlobUpload;
 use crate::refs::{AppRef, DeploymentRef, Granted};
 use crate::{Actor, DeployOptions, DeployReport, Platform, ServiceError, blocking};
@@ -88,12 +89,9 @@ impl Platform {
             .map(|f| Recorded { path: f.path.to_string(), sha256: f.sha256.clone(), size: f.size })
             .collect();
         let expires_at = now_ms() + (self.config().stale_upload_secs as i64) * 1000;
-        let compressible: u64 =
-            missing.iter().map(|h| unique[h]).filter(|f| is_compressible(&f.content_type)).map(|f| f.size).sum();
         let upload = NewUpload {
             manifest_json: serde_json::to_string(&recorded).map_err(ServiceError::internal)?,
             activate: opts.activate,
-            fast_brotli: compressible > MAX_EFFORT_BUDGET,
             expires_at,
             expected: missing
                 .iter()
@@ -134,10 +132,10 @@ impl Platform {
         Ok(Some(mine))
     }
 
-    /// Stores a blob received into `body` (a file in [`Platform::work_dir`]) after checking
-    /// its hash and size, with its precompressed variants. Idempotent and safe to race: the
-    /// object keys are content addresses and the row is written last.
-    pub async fn put_blob(&self, actor: &Actor, sha: &Sha256, body: &Path) -> Result<BlobPut, ServiceError> {
+    /// Stores the received blob `data` after checking its hash and size, with its gzip variant
+    /// (brotli follows in the background). Idempotent and safe to race: the object keys are
+    /// content addresses and the row is written last.
+    pub async fn put_blob(&self, actor: &Actor, sha: &Sha256, data: Bytes) -> Result<BlobPut, ServiceError> {
         let Some(expected) = self.expected_by(actor, sha).await? else {
             return Ok(BlobPut::AlreadyStored);
         };
@@ -146,9 +144,12 @@ impl Platform {
             self.metrics().blob_upload(BlobUpload::Rejected, 0);
             Err(ServiceError::BadRequest { code, message })
         };
-        let path = body.to_owned();
-        let (got_sha, got_size) =
-            blocking(move || tmahost_deploy::hash_file(&path)).await?.map_err(ServiceError::internal)?;
+        let hashed = data.clone();
+        let (got_sha, got_size) = blocking(move || {
+            use sha2::Digest;
+            (Sha256::from_digest(&sha2::Sha256::digest(&hashed)), hashed.len() as u64)
+        })
+        .await?;
         if got_size != size {
             return rejected("size_mismatch", format!("the body has {got_size} bytes; the manifest declared {size}"));
         }
@@ -164,17 +165,9 @@ impl Platform {
             self.metrics().blob_upload(BlobUpload::Stored, size);
             return Ok(BlobPut::Stored);
         }
-        // The same budget as an archive upload: maximum brotli effort only for small deploys.
-        let effort = if expected.fast_brotli == 0 { Effort::Max } else { Effort::Fast };
-        let job = (sha.clone(), body.to_owned(), size, expected.content_type);
-        let prepared = blocking(move || prepare(job, effort)).await?.map_err(ServiceError::internal)?;
-        // The variants were written beside the body; the caller only owns the body's file.
-        let written: Vec<std::path::PathBuf> = prepared.variants.iter().map(|(_, path, _)| path.clone()).collect();
-        let stored = self.upload(prepared).await;
-        for path in written {
-            let _ = tokio::fs::remove_file(path).await;
-        }
-        stored?;
+        let job = sha.clone();
+        let prepared = blocking(move || prepare(job, data, &expected.content_type)).await?;
+        self.upload(prepared).await?;
         self.db().add_bot_blobs(bot, one).await?;
         self.metrics().blob_upload(BlobUpload::Stored, size);
         Ok(BlobPut::Stored)

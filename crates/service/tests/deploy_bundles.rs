@@ -231,22 +231,30 @@ async fn files_get_hashes_content_types_and_precompressed_variants() {
     let r = e.deploy(&bundles::tar_gz(&bundles::sample_app("v1"))).await.expect("deploy");
     assert_eq!(r.deployment.status, DeploymentStatus::Active);
     assert_eq!(r.deployment.file_count, 4);
-    let files = async {
-        e.p.deployment_files(
-            &e.p.deployment(&e.p.app(&Actor::local_admin(), "demo_bot", "main", Need::See).await?, "v1").await?,
-        )
-        .await
-    }
-    .await
-    .expect("files");
-    let js = files.iter().find(|f| f.path == "assets/index-BXk3f9a1.js").expect("js");
+    let files = || async {
+        let app = e.p.app(&Actor::local_admin(), "demo_bot", "main", Need::See).await.expect("app");
+        e.p.deployment_files(&e.p.deployment(&app, "v1").await.expect("v1")).await.expect("files")
+    };
+    // Active at once, with gzip; brotli at maximum effort is left for later.
+    let now = files().await;
+    let js = now.iter().find(|f| f.path == "assets/index-BXk3f9a1.js").expect("js");
     assert_eq!(js.content_type, "text/javascript; charset=utf-8");
-    assert!(js.br_size.expect("brotli") < js.size && js.gz_size.expect("gzip") < js.size);
-    let ico = files.iter().find(|f| f.path == "favicon.ico").expect("ico");
-    assert_eq!(ico.br_size, None, "8-byte files get no variant");
-    // originals + variants of the three compressible files (html is small: none)
+    assert!(js.gz_size.expect("gzip") < js.size);
+    assert_eq!((js.br_size, js.brotli_pending()), (None, true));
+    let ico = now.iter().find(|f| f.path == "favicon.ico").expect("ico");
+    assert_eq!((ico.gz_size, ico.brotli_pending()), (None, false), "8-byte files get no variant");
+    let objects = e.p.blobs_for_tests().count_objects().await.expect("count");
+    assert_eq!(objects as i64, 4 + 2, "4 originals, gz for the js and the css");
+
+    // The worker's pass (what `serve` runs in the background) makes the two brotli variants.
+    assert_eq!(e.p.make_pending_brotli().await.expect("brotli"), 2);
+    let later = files().await;
+    let js = later.iter().find(|f| f.path == "assets/index-BXk3f9a1.js").expect("js");
+    assert!(js.br_size.expect("brotli") < js.gz_size.expect("gzip"), "{js:?}");
+    assert!(later.iter().all(|f| !f.brotli_pending()));
     let objects = e.p.blobs_for_tests().count_objects().await.expect("count");
     assert_eq!(objects as i64, 4 + 2 * 2, "4 originals, br+gz for the js and the css");
+    assert_eq!(e.p.make_pending_brotli().await.expect("nothing left"), 0);
 }
 
 #[tokio::test]

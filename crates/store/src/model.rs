@@ -316,9 +316,16 @@ pub struct DeploymentFile {
     pub content_type: String,
     pub br_size: Option<i64>,
     pub gz_size: Option<i64>,
+    /// 1 while the platform is still making the brotli variant (see `Db::pending_brotli`).
+    pub br_pending: i64,
 }
 
 impl DeploymentFile {
+    /// The brotli variant will exist soon: whoever lists this file should look again.
+    pub fn brotli_pending(&self) -> bool {
+        self.br_pending != 0
+    }
+
     pub fn encodings(&self) -> Vec<Encoding> {
         let mut v = Vec::new();
         if self.br_size.is_some() {

@@ -44,7 +44,7 @@ async fn bot_with_app(db: &Db, id: i64, name: &str) -> (BotId, String) {
 
 async fn deploy(db: &Db, app: &str, files: &[(&str, u8)], activate: bool) -> String {
     for (_, h) in files {
-        db.insert_blob(&sha(*h), 10, None, Some(5)).await.expect("blob");
+        db.insert_blob(&sha(*h), 10, None, Some(5), false).await.expect("blob");
     }
     let d = db.create_deployment(app, "test", None).await.expect("create");
     let files: Vec<NewDeploymentFile> = files
@@ -166,7 +166,6 @@ async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
     let upload = |expires_at| NewUpload {
         manifest_json: r#"[{"path":"index.html"}]"#.into(),
         activate: true,
-        fast_brotli: false,
         expires_at,
         expected: vec![(sha(7), 10, "text/html".into())],
     };
@@ -188,7 +187,7 @@ async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
     assert_eq!(db.get_deployment(&expired.id).await.expect("get").expect("found").status, DeploymentStatus::Failed);
 
     // Completing the open one forgets its declaration: the blob is no longer expected.
-    db.insert_blob(&sha(7), 10, None, None).await.expect("blob");
+    db.insert_blob(&sha(7), 10, None, None, false).await.expect("blob");
     let files =
         [NewDeploymentFile { path: "index.html".into(), sha256: sha(7), size: 10, content_type: "text/html".into() }];
     db.complete_deployment(&open.id, &files, "{}", true, &ev("deployment.create", Some(bot))).await.expect("complete");
@@ -198,7 +197,7 @@ async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
 
 async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
     let (_, app) = bot_with_app(&db, 9, "Busy_Bot").await;
-    db.insert_blob(&sha(1), 1, None, None).await.expect("blob");
+    db.insert_blob(&sha(1), 1, None, None, false).await.expect("blob");
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (db, app) = (db.clone(), app.clone());
@@ -229,8 +228,8 @@ async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
 
 async fn blobs_members_tokens(db: Db) {
     let (bot, _) = bot_with_app(&db, 10, "Misc_Bot").await;
-    db.insert_blob(&sha(1), 1, Some(1), None).await.expect("blob");
-    db.insert_blob(&sha(1), 1, Some(1), None).await.expect("idempotent");
+    db.insert_blob(&sha(1), 1, Some(1), None, false).await.expect("blob");
+    db.insert_blob(&sha(1), 1, Some(1), None, false).await.expect("idempotent");
     let missing = db.missing_blobs(&[sha(1), sha(2), sha(2), sha(3)]).await.expect("missing");
     assert_eq!(missing, [sha(2), sha(3)]);
     assert_eq!(db.count_blobs().await.expect("count"), 1);
@@ -281,6 +280,32 @@ async fn one_time_payloads_are_used_once_and_expire(db: Db) {
     assert!(db.use_ton_proof_payload("old", later).await.expect("the expired row was purged"));
 }
 
+/// Brotli variants left for later are listed oldest first, made by one worker at a time (the
+/// lease), taken up again when a worker's lease runs out, and listed no more once recorded.
+async fn pending_brotli_is_leased_to_one_worker_and_finished_once(db: Db) {
+    db.insert_blob(&sha(1), 5000, None, Some(900), true).await.expect("blob");
+    db.insert_blob(&sha(2), 5000, None, Some(900), true).await.expect("blob");
+    db.insert_blob(&sha(3), 5000, Some(800), Some(900), false).await.expect("made at once");
+    let now = tmahost_store::now_ms();
+    let pending = db.pending_brotli(now, 10).await.expect("pending");
+    assert_eq!(pending.len(), 2);
+    assert!(!pending.contains(&sha(3)));
+    assert_eq!(db.pending_brotli(now, 1).await.expect("limit").len(), 1);
+
+    assert!(db.claim_brotli(&sha(1), now, now + 60_000).await.expect("claim"));
+    assert!(!db.claim_brotli(&sha(1), now, now + 60_000).await.expect("second worker"), "one lease at a time");
+    assert_eq!(db.pending_brotli(now, 10).await.expect("pending"), [sha(2)], "a leased blob is not offered");
+    // The worker died: after its lease, another one takes the blob.
+    let later = now + 60_001;
+    assert_eq!(db.pending_brotli(later, 10).await.expect("pending").len(), 2);
+    assert!(db.claim_brotli(&sha(1), later, later + 60_000).await.expect("after the lease"));
+
+    db.finish_brotli(&sha(1), Some(700)).await.expect("made");
+    db.finish_brotli(&sha(2), None).await.expect("no smaller");
+    assert!(db.pending_brotli(later + 120_000, 10).await.expect("pending").is_empty());
+    assert!(!db.claim_brotli(&sha(2), later, later + 1).await.expect("nothing to claim"));
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -308,4 +333,5 @@ on_both_engines!(
     concurrent_deploys_get_distinct_versions_and_one_active,
     blobs_members_tokens,
     one_time_payloads_are_used_once_and_expire,
+    pending_brotli_is_leased_to_one_worker_and_finished_once,
 );

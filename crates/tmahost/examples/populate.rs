@@ -48,7 +48,8 @@ async fn main() -> anyhow::Result<()> {
                     let plan = platform.begin_upload(&app, list, opts).await?;
                     for sha in &plan.missing {
                         let (_, path) = declared.iter().find(|(d, _)| &d.sha256 == sha).context("declared")?;
-                        platform.put_blob(admin, sha, &files.join(path)).await?;
+                        let data = tokio::fs::read(files.join(path)).await?;
+                        platform.put_blob(admin, sha, data.into()).await?;
                     }
                     platform.finalize_upload(&app, &plan.deployment.id).await?;
                 }

@@ -237,7 +237,8 @@ impl Application {
 }
 
 /// Before the API serves: fails interrupted uploads and cleans scratch files, then keeps
-/// expiring digest deploys nobody finishes, and re-checks custom domains.
+/// expiring digest deploys nobody finishes, re-checks custom domains and makes the brotli
+/// variants deploys left.
 async fn start_api_housekeeping(platform: &Platform, role: Role) -> Result<(), AppError> {
     let failed = platform.fail_stale_uploads(role == Role::All).await?;
     if failed > 0 {
@@ -267,5 +268,7 @@ async fn start_api_housekeeping(platform: &Platform, role: Role) -> Result<(), A
     // Custom domains verify by themselves once their TXT record appears, and lose their route
     // once it has been gone for the grace period.
     tmahost_service::domains::spawn_domain_checks(platform);
+    // Deploys activate with gzip; brotli at maximum effort follows here.
+    tmahost_service::brotli::spawn_brotli_worker(platform);
     Ok(())
 }

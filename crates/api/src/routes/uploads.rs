@@ -40,7 +40,7 @@ pub async fn put_blob(
     let body = crate::upload::receive_blob(&p, payload, size).await.inspect_err(|_| {
         p.metrics().blob_upload(tmahost_service::metrics::BlobUpload::Rejected, 0);
     })?;
-    let status = p.put_blob(&c.0, &sha, body.path()).await?;
+    let status = p.put_blob(&c.0, &sha, body).await?;
     Ok(answer(status))
 }
 

@@ -8,7 +8,6 @@ pub struct ExpectedBlob {
     pub bot_id: i64,
     pub size: i64,
     pub content_type: String,
-    pub fast_brotli: i64,
 }
 
 impl Db {
@@ -69,23 +68,68 @@ impl Db {
         Ok(())
     }
 
-    /// Records a blob whose bytes (and listed variants) are already in the object store.
+    /// Records a blob whose bytes (and listed variants) are already in the object store;
+    /// `br_pending`: its brotli variant is still to be made (by [`Db::pending_brotli`]'s reader).
     pub async fn insert_blob(
         &self,
         sha: &Sha256,
         size: i64,
         br_size: Option<i64>,
         gz_size: Option<i64>,
+        br_pending: bool,
     ) -> Result<(), StoreError> {
         on_db!(self, p => sqlx::query(
-            "INSERT INTO blobs (sha256, size, br_size, gz_size, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (sha256) DO NOTHING",
+            "INSERT INTO blobs (sha256, size, br_size, gz_size, br_pending, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(sha.as_str())
         .bind(size)
         .bind(br_size)
         .bind(gz_size)
+        .bind(i64::from(br_pending))
         .bind(now_ms())
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Up to `limit` blobs whose brotli variant is still to be made and that no worker holds a
+    /// lease on at `now` (ms), oldest first.
+    pub async fn pending_brotli(&self, now: i64, limit: i64) -> Result<Vec<Sha256>, StoreError> {
+        let rows: Vec<(String,)> = on_db!(self, p => sqlx::query_as(
+            "SELECT sha256 FROM blobs WHERE br_pending = 1 AND br_lease < $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(p)
+        .await?);
+        rows.into_iter().map(|(h,)| Sha256::try_from(h).map_err(StoreError::Corrupt)).collect()
+    }
+
+    /// Takes the lease on making `sha`'s brotli variant until `until` (ms); `false` if it is
+    /// made already or another worker's lease runs at `now`.
+    pub async fn claim_brotli(&self, sha: &Sha256, now: i64, until: i64) -> Result<bool, StoreError> {
+        let done = on_db!(self, p => sqlx::query(
+            "UPDATE blobs SET br_lease = $1 WHERE sha256 = $2 AND br_pending = 1 AND br_lease < $3",
+        )
+        .bind(until)
+        .bind(sha.as_str())
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Records that `sha`'s brotli variant is stored (`Some(size)`), or that it would not be
+    /// smaller than the original (`None`): either way nothing is pending any more.
+    pub async fn finish_brotli(&self, sha: &Sha256, br_size: Option<i64>) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query(
+            "UPDATE blobs SET br_size = $1, br_pending = 0, br_lease = 0 WHERE sha256 = $2",
+        )
+        .bind(br_size)
+        .bind(sha.as_str())
         .execute(p)
         .await
         .map(|_| ())?);

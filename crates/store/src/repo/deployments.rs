@@ -18,8 +18,6 @@ pub struct NewUpload {
     /// The checked manifest as JSON; read back by [`Db::upload`] when the client finalizes.
     pub manifest_json: String,
     pub activate: bool,
-    /// Compress its blobs at the fast brotli level (a big deploy), not the maximum.
-    pub fast_brotli: bool,
     pub expires_at: i64,
     /// Contents the store lacks: (sha256, size, content type).
     pub expected: Vec<(Sha256, i64, String)>,
@@ -91,14 +89,14 @@ impl Db {
                 .await?;
             if let Some(u) = upload {
                 sqlx::query(
+                    // fast_brotli: unused since brotli is made after every deploy (migration 0008).
                     "INSERT INTO uploads (deployment_id, manifest, activate, new_blobs, fast_brotli, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, 0, $5)",
                 )
                 .bind(&id)
                 .bind(&u.manifest_json)
                 .bind(i64::from(u.activate))
                 .bind(u.expected.len() as i64)
-                .bind(i64::from(u.fast_brotli))
                 .bind(u.expires_at)
                 .execute(&mut *tx)
                 .await?;
@@ -132,7 +130,7 @@ impl Db {
     /// Unfinished, unexpired deployments that expect this content.
     pub async fn expected_blob(&self, sha: &Sha256, now: i64) -> Result<Vec<ExpectedBlob>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT a.bot_id, ub.size, ub.content_type, u.fast_brotli FROM upload_blobs ub \
+            "SELECT a.bot_id, ub.size, ub.content_type FROM upload_blobs ub \
              JOIN uploads u ON u.deployment_id = ub.deployment_id \
              JOIN deployments d ON d.id = ub.deployment_id \
              JOIN apps a ON a.id = d.app_id \
@@ -184,7 +182,7 @@ impl Db {
     /// The manifest of a deployment, with the encodings its blobs have.
     pub async fn deployment_files(&self, deployment_id: &str) -> Result<Vec<DeploymentFile>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT f.path, f.sha256, f.size, f.content_type, b.br_size, b.gz_size \
+            "SELECT f.path, f.sha256, f.size, f.content_type, b.br_size, b.gz_size, b.br_pending \
              FROM deployment_files f JOIN blobs b ON b.sha256 = f.sha256 \
              WHERE f.deployment_id = $1 ORDER BY f.path",
         )
