@@ -116,6 +116,29 @@ def mirror(edge, host, cookie, dist, root):
         json.dump(captured, f)
 
 
+def wait_brotli(api, token, edge, host, cookie, path):
+    """Waits until the deployment lists no pending brotli variant and the edge sends brotli for
+    `path` (it re-reads a manifest with pending variants once a second)."""
+    deadline = time.time() + 300
+    url = urllib.parse.urlsplit(api)
+    while True:
+        c = http.client.HTTPConnection(url.netloc)
+        c.request("GET", "/api/v1/bots/bench_bot/apps/main/deployments/v1/files",
+                  headers={"Authorization": f"Bearer {token}"})
+        r = c.getresponse()
+        files = json.loads(r.read())
+        assert r.status == 200, f"files: {r.status}"
+        pending = sum(1 for f in files if f["pending_encodings"])
+        e = http.client.HTTPConnection(edge)
+        e.request("GET", path, headers={"Host": host, "Cookie": cookie, "Accept-Encoding": "br"})
+        res = e.getresponse()
+        res.read()
+        if pending == 0 and res.getheader("Content-Encoding") == "br":
+            return
+        assert time.time() < deadline, f"brotli variants still pending after 300 s: {pending}"
+        time.sleep(0.2)
+
+
 def etag(addr, host, cookie, path):
     c = http.client.HTTPConnection(addr)
     c.request("GET", path, headers={"Host": host, "Cookie": cookie, "Accept-Encoding": "br, gzip"})
@@ -168,6 +191,8 @@ if __name__ == "__main__":
         session_body(*args)
     elif cmd == "mirror":
         mirror(*args)
+    elif cmd == "wait-brotli":
+        wait_brotli(*args)
     elif cmd == "etag":
         print(etag(*args))
     elif cmd == "table":

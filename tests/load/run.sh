@@ -36,6 +36,8 @@ host=bench-bot.localhost
 TMAHOST_SERVER="$api" TMAHOST_TOKEN="$token" XDG_CONFIG_HOME="$work/config" \
   "$bin" deploy "$work/dist" --bot bench_bot -m load >/dev/null
 cookie=$(python3 "$here/bench.py" session "$edge" "$host" "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_")
+# Brotli variants are made after the deploy; every server must send the same bytes.
+python3 "$here/bench.py" wait-brotli "$api" "$token" "$edge" "$host" "$cookie" /assets/app.3f9a1c2e.js
 python3 "$here/bench.py" session-body "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_" "$work/session.json"
 
 echo "nginx and ceiling root: the representations the edge serves (original, .br, .gz)" >&2

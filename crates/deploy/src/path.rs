@@ -100,11 +100,30 @@ pub fn request_path(raw: &str) -> Result<Cow<'_, str>, BadRequestPath> {
     if raw.len() > MAX_REQUEST_PATH {
         return Err(BadRequestPath::TooLong);
     }
-    let path = percent_decode_str(raw).decode_utf8().map_err(|_| BadRequestPath::NotUtf8)?;
-    if path.bytes().filter(|b| *b == b'/').count() > MAX_SEGMENTS {
+    // Most paths have nothing to decode (and are UTF-8 already, being a `str`).
+    let path = if raw.as_bytes().contains(&b'%') {
+        percent_decode_str(raw).decode_utf8().map_err(|_| BadRequestPath::NotUtf8)?
+    } else {
+        Cow::Borrowed(raw)
+    };
+    // One pass: slashes counted, NUL and `..` segments found (the edge runs this per request).
+    let (mut slashes, mut forbidden, mut segment) = (0usize, false, 0usize);
+    for (i, &b) in path.as_bytes().iter().enumerate() {
+        match b {
+            b'/' => {
+                forbidden |= i - segment == 2 && &path.as_bytes()[segment..i] == b"..";
+                slashes += 1;
+                segment = i + 1;
+            }
+            0 => forbidden = true,
+            _ => {}
+        }
+    }
+    forbidden |= &path.as_bytes()[segment..] == b"..";
+    if slashes > MAX_SEGMENTS {
         return Err(BadRequestPath::TooDeep);
     }
-    if path.contains('\0') || path.split('/').any(|s| s == "..") {
+    if forbidden {
         return Err(BadRequestPath::Forbidden);
     }
     Ok(path)
@@ -161,5 +180,11 @@ mod tests {
         assert_eq!(request_path("/a/%2e%2E/b"), Err(BadRequestPath::Forbidden));
         assert_eq!(request_path("/a%00"), Err(BadRequestPath::Forbidden));
         assert_eq!(request_path("/%ff"), Err(BadRequestPath::NotUtf8));
+        for forbidden in ["..", "/..", "/../a", "/a/..", "a/../", "/a\0b", "/%2e./x"] {
+            assert_eq!(request_path(forbidden), Err(BadRequestPath::Forbidden), "{forbidden}");
+        }
+        for fine in ["", "/", "/...", "/.a./", "/a..", "/..a/b", "//", "/a/./b"] {
+            assert_eq!(request_path(fine).as_deref(), Ok(fine), "{fine}");
+        }
     }
 }

@@ -310,10 +310,17 @@ async fn send_file(edge: &Edge, req: &HttpRequest, served: &Served<'_>, gated: b
     };
     let reply = FileReply { entry, status: served.status, fallback: served.fallback, gated };
     let enc = reply.encoding(req);
-    match edge.blob(entry, enc).await {
-        Ok(body) => file_response(req, &reply, enc, body, &served.manifest.rules, path),
-        Err(e) => storage_unavailable(&e),
-    }
+    // A matching revalidation is answered without the bytes: no blob cache probe, and no
+    // object store read if they are not cached.
+    let body = if reply.unchanged(req, enc) {
+        None
+    } else {
+        match edge.blob(entry, enc).await {
+            Ok(body) => Some(body),
+            Err(e) => return storage_unavailable(&e),
+        }
+    };
+    file_response(req, &reply, enc, body, &served.manifest.rules, path)
 }
 
 pub(crate) fn now_secs() -> i64 {

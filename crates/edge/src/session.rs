@@ -166,7 +166,7 @@ pub(crate) struct Sessions {
     /// one, and an HMAC check plus JSON decoding costs microseconds where a lookup costs
     /// nanoseconds. Audience and expiry are checked on every hit; no time-to-live, which would
     /// read the clock on every lookup (expired cookies just age out by size).
-    verified: moka::sync::Cache<Arc<[u8]>, Arc<SessionClaims>, crate::FastHash>,
+    verified: quick_cache::sync::Cache<Arc<[u8]>, Arc<SessionClaims>, CookieWeight, crate::FastHash>,
     attempts: crate::client::Attempts,
     /// Ids of sessions logged out before their cookie expired (from the database, refreshed
     /// with the routing table, and added to at once by a logout on this edge).
@@ -218,6 +218,24 @@ impl Denied {
     }
 }
 
+/// Memory the verified-cookie cache may hold.
+const VERIFIED_BYTES: u64 = 64 * 1024 * 1024;
+/// What a cached cookie costs beyond its bytes: the decoded claims, the cache's bookkeeping and
+/// allocator slack (~2.7 KB measured in tests/tests/soak.rs, where every session cookie is
+/// distinct since each carries its own session id). Weighed so, or the cap would hold twice
+/// the memory it says.
+const COOKIE_ENTRY: u64 = 2048;
+
+/// A verified cookie weighs its bytes plus [`COOKIE_ENTRY`].
+#[derive(Debug, Clone, Copy)]
+struct CookieWeight;
+
+impl quick_cache::Weighter<Arc<[u8]>, Arc<SessionClaims>> for CookieWeight {
+    fn weight(&self, cookie: &Arc<[u8]>, _: &Arc<SessionClaims>) -> u64 {
+        cookie.len() as u64 + COOKIE_ENTRY
+    }
+}
+
 impl Sessions {
     /// `per_minute` sign-in attempts per client and app; clients behind `trusted_proxies` are
     /// told apart by the addresses those proxies forward.
@@ -226,14 +244,13 @@ impl Sessions {
             jwt: JwtKey::new(master, "edge-session-signing", ISSUER)
                 .requiring_audience()
                 .with_leeway(LEEWAY.unsigned_abs()),
-            // An entry costs ~2.7 KB of resident memory beyond its key (the decoded claims,
-            // moka's bookkeeping, allocator slack; measured in tests/tests/soak.rs, where every
-            // session cookie is distinct since each carries its own session id): weigh it so,
-            // or the cap would hold twice the memory it says.
-            verified: moka::sync::Cache::builder()
-                .max_capacity(64 * 1024 * 1024)
-                .weigher(|k: &Arc<[u8]>, _| u32::try_from(k.len() + 2048).unwrap_or(u32::MAX))
-                .build_with_hasher(crate::FastHash::default()),
+            verified: quick_cache::sync::Cache::with(
+                (VERIFIED_BYTES / COOKIE_ENTRY) as usize,
+                VERIFIED_BYTES,
+                CookieWeight,
+                crate::FastHash::default(),
+                Default::default(),
+            ),
             attempts: crate::client::Attempts::new(per_minute, trusted_proxies),
             revoked: RwLock::default(),
             any_revoked: AtomicBool::new(false),

@@ -34,7 +34,7 @@ struct Inner {
     /// out of order, and the older one must not replace what the newer one read.
     tickets: std::sync::atomic::AtomicU64,
     manifests: moka::future::Cache<String, Arc<Manifest>, FastHash>,
-    blobs: moka::future::Cache<([u8; 32], Option<Encoding>), Bytes, FastHash>,
+    blobs: quick_cache::sync::Cache<BlobCacheKey, Bytes, BlobWeight, FastHash>,
     /// `(app id, short id)` -> deployment id, for preview hosts.
     previews: moka::future::Cache<(String, String), Option<String>>,
     sessions: Sessions,
@@ -71,6 +71,22 @@ impl Emulator {
 }
 
 type Pair = [(&'static str, &'static str); 2];
+
+/// A representation of a file: its digest and encoding.
+type BlobCacheKey = ([u8; 32], Option<Encoding>);
+
+/// Typical blob size, to size the blob cache's table.
+const BLOB_ESTIMATE: u64 = 16 * 1024;
+
+/// Blobs weigh their bytes (at least 1: quick_cache never evicts weightless entries).
+#[derive(Debug, Clone, Copy)]
+struct BlobWeight;
+
+impl quick_cache::Weighter<BlobCacheKey, Bytes> for BlobWeight {
+    fn weight(&self, _: &BlobCacheKey, blob: &Bytes) -> u64 {
+        (blob.len() as u64).max(1)
+    }
+}
 
 /// The edge's own Prometheus counters (per-app traffic is read from `stats` at scrape time).
 #[derive(Debug)]
@@ -125,10 +141,13 @@ impl Edge {
                 .max_capacity(64 * 1024 * 1024)
                 .weigher(|_, m: &Arc<Manifest>| m.weight())
                 .build_with_hasher(FastHash::default()),
-            blobs: moka::future::Cache::builder()
-                .max_capacity(cache_bytes)
-                .weigher(|_, b: &Bytes| u32::try_from(b.len()).unwrap_or(u32::MAX))
-                .build_with_hasher(FastHash::default()),
+            blobs: quick_cache::sync::Cache::with(
+                usize::try_from(cache_bytes / BLOB_ESTIMATE).unwrap_or(usize::MAX).max(1024),
+                cache_bytes,
+                BlobWeight,
+                FastHash::default(),
+                Default::default(),
+            ),
             previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
             sessions: Sessions::new(
                 platform.master_key(),
@@ -238,21 +257,25 @@ impl Edge {
 
     pub(crate) async fn blob(&self, entry: &FileEntry, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
         let cache_key = (entry.digest, enc);
-        if let Some(b) = self.inner.blobs.get(&cache_key).await {
+        if let Some(b) = self.inner.blobs.get(&cache_key) {
             self.inner.metrics.blob_hit.inc();
             return Ok(b);
         }
         self.inner.metrics.blob_miss.inc();
-        let key = match enc {
-            None => BlobKey::Original(entry.sha.clone()),
-            Some(e) => BlobKey::Variant(entry.sha.clone(), e),
-        };
-        let platform = &self.inner.platform;
-        self.inner
-            .blobs
-            .try_get_with(cache_key, async move { platform.read_blob(&key).await })
-            .await
-            .map_err(ServiceError::internal)
+        // Concurrent misses of one blob read it once: the others wait for the guard's value
+        // (or, if this read fails, take their own turn).
+        match self.inner.blobs.get_value_or_guard_async(&cache_key).await {
+            Ok(b) => Ok(b),
+            Err(guard) => {
+                let key = match enc {
+                    None => BlobKey::Original(entry.sha.clone()),
+                    Some(e) => BlobKey::Variant(entry.sha.clone(), e),
+                };
+                let b = self.inner.platform.read_blob(&key).await?;
+                let _ = guard.insert(b.clone());
+                Ok(b)
+            }
+        }
     }
 
     pub(crate) async fn preview(&self, route: &AppRoute, short: String) -> Result<Option<String>, ServiceError> {

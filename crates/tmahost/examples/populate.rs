@@ -60,6 +60,8 @@ async fn main() -> anyhow::Result<()> {
         .buffer_unordered(8)
         .try_collect()
         .await?;
+    // What `serve`'s background worker would do: the edge then reads complete manifests.
+    platform.make_pending_brotli().await?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/hosts.txt"))?);
     for h in &hosts {
         writeln!(out, "{h}")?;

@@ -98,21 +98,25 @@ pub fn collisions(label: &str) -> (Vec<&str>, String) {
 
 /// Lowercase, without port or trailing dot; `None` for values that are not host names.
 fn normalise(host: &str) -> Option<Cow<'_, str>> {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+    let name = match host.as_bytes().iter().rposition(|&b| b == b':') {
+        Some(colon) if host.as_bytes()[colon + 1..].iter().all(u8::is_ascii_digit) => &host[..colon],
         _ => host,
     };
     let name = name.trim_end_matches('.');
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if name.is_empty() || name.len() > 253 {
+        return None;
+    }
+    // One pass (every edge request parses its Host): allowed bytes, and whether any is uppercase.
+    let mut upper = false;
+    for &b in name.as_bytes() {
+        match b {
+            b'A'..=b'Z' => upper = true,
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => {}
+            _ => return None,
+        }
+    }
     // Clients send lowercase names; only others pay for a copy.
-    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(name.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(name)
-    };
-    valid.then_some(name)
+    Some(if upper { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) })
 }
 
 #[cfg(test)]

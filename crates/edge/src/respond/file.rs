@@ -52,32 +52,47 @@ impl FileReply<'_> {
     pub fn has_variants(&self) -> bool {
         self.entry.br || self.entry.gz
     }
+
+    /// The client holds this representation already (`If-None-Match`): a `304`, no bytes needed.
+    pub fn unchanged(&self, req: &HttpRequest, enc: Option<Encoding>) -> bool {
+        self.status == StatusCode::OK && not_modified(req, self.entry.etag(enc))
+    }
 }
 
 /// Whether brotli and gzip are accepted: named with a non-zero quality (`*` stands for both).
+/// Read as bytes: it runs on every file request.
 fn accepted_encodings(req: &HttpRequest) -> (bool, bool) {
     let (mut br, mut gzip) = (false, false);
-    for value in req.headers().get_all(header::ACCEPT_ENCODING).filter_map(|v| v.to_str().ok()) {
-        for item in value.split(',') {
-            let mut parts = item.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let q = parts
-                .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
-                .and_then(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if q <= 0.0 {
+    for value in req.headers().get_all(header::ACCEPT_ENCODING) {
+        for item in value.as_bytes().split(|&b| b == b',') {
+            let (name, params) = match item.iter().position(|&b| b == b';') {
+                Some(i) => (&item[..i], &item[i + 1..]),
+                None => (item, &[][..]),
+            };
+            if !params.is_empty() && zero_quality(params) {
                 continue;
             }
-            if name.eq_ignore_ascii_case("br") {
+            let name = name.trim_ascii();
+            if name.eq_ignore_ascii_case(b"br") {
                 br = true;
-            } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            } else if name.eq_ignore_ascii_case(b"gzip") || name.eq_ignore_ascii_case(b"x-gzip") {
                 gzip = true;
-            } else if name == "*" {
+            } else if name == b"*" {
                 (br, gzip) = (true, true);
             }
         }
     }
     (br, gzip)
+}
+
+/// `q=0` (or less) among an encoding's parameters; an unreadable `q` counts as 1.
+fn zero_quality(params: &[u8]) -> bool {
+    params
+        .split(|&b| b == b';')
+        .map(<[u8]>::trim_ascii)
+        .find_map(|p| p.strip_prefix(b"q=").or_else(|| p.strip_prefix(b"Q=")))
+        .and_then(|q| std::str::from_utf8(q).ok()?.parse::<f32>().ok())
+        .is_some_and(|q| q <= 0.0)
 }
 
 /// `If-None-Match` lists this tag (or `*`). Weak comparison, as RFC 9110 specifies for it.
@@ -91,17 +106,18 @@ fn not_modified(req: &HttpRequest, tag: &HeaderValue) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).as_bytes() == tag)
 }
 
-/// Builds the response for a file whose bytes are `body` (the chosen representation).
+/// Builds the response for a file whose bytes are `body` (the chosen representation), or the
+/// `304` when `body` is `None` (see [`FileReply::unchanged`]).
 pub(crate) fn file_response(
     req: &HttpRequest,
     reply: &FileReply<'_>,
     enc: Option<Encoding>,
-    body: Bytes,
+    body: Option<Bytes>,
     rules: &Rules,
     rule_path: &str,
 ) -> HttpResponse {
     let tag = reply.entry.etag(enc);
-    let unchanged = reply.status == StatusCode::OK && not_modified(req, tag);
+    let unchanged = body.is_none();
     let mut res = HttpResponse::build(if unchanged { StatusCode::NOT_MODIFIED } else { reply.status });
     res.insert_header((header::ETAG, tag.clone())).insert_header((header::CACHE_CONTROL, reply.cache_control()));
     if reply.has_variants() {
@@ -119,7 +135,10 @@ pub(crate) fn file_response(
         }
     }
     security_headers(&mut res);
-    let mut response = if unchanged { res.finish() } else { ranged(req, tag, reply, enc, body, &mut res) };
+    let mut response = match body {
+        Some(body) => ranged(req, tag, reply, enc, body, &mut res),
+        None => res.finish(),
+    };
     apply_rules(response.headers_mut(), rules, rule_path);
     response
 }
@@ -175,5 +194,31 @@ fn requested_range(
         Ok(ranges) if ranges.len() == 1 => Some(Ok((*ranges[0].start(), *ranges[0].end()))),
         Ok(_) => None,
         Err(_) => Some(Err(())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_encodings;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn accept_encoding_is_read_with_its_qualities() {
+        let read = |values: &[&str]| {
+            let mut req = TestRequest::default();
+            for v in values {
+                req = req.append_header(("accept-encoding", *v));
+            }
+            accepted_encodings(&req.to_http_request())
+        };
+        assert_eq!(read(&["gzip, deflate, br, zstd"]), (true, true));
+        assert_eq!(read(&["br;q=0, gzip;q=0.5"]), (false, true));
+        assert_eq!(read(&["BR ; Q=0.0 , X-Gzip"]), (false, true));
+        assert_eq!(read(&["*"]), (true, true));
+        assert_eq!(read(&["*;q=0"]), (false, false));
+        assert_eq!(read(&["identity"]), (false, false));
+        assert_eq!(read(&["br;q=abc"]), (true, false), "an unreadable quality counts as 1");
+        assert_eq!(read(&["deflate", "br"]), (true, false), "every Accept-Encoding line counts");
+        assert_eq!(read(&[]), (false, false));
     }
 }
