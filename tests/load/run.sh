@@ -2,7 +2,8 @@
 # tmahost's edge against nginx and against the HTTP stack's ceiling (ceiling/: bare actix-web
 # answering the same bytes and headers from memory) on the same bundle, same machine, loopback only.
 # Usage: tests/load/run.sh   (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1, and
-#        SCENARIOS="page asset revalidate random session proxy" to run some of them)
+#        SCENARIOS="page asset revalidate random session proxy" to run some of them;
+#        CEILING_STACK=hyper for a ceiling on hyper 1.x instead of actix-web)
 # Needs wrk and nginx (with libnginx-mod-http-brotli-static) from Debian; see README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,7 +59,8 @@ curl -sf -X PUT -H "Authorization: Bearer $token" -H 'content-type: application/
 nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
 ngx=$!
 ceiling_port=$(python3 "$here/bench.py" port)
-"$root/target/release/ceiling" "127.0.0.1:$ceiling_port" "$workers" "$work/root" "$work/headers.json" &
+"$root/target/release/ceiling" "127.0.0.1:$ceiling_port" "$workers" "$work/root" "$work/headers.json" \
+  "${CEILING_STACK:-actix}" &
 ceil=$!
 for p in "$port" "$ceiling_port"; do
   for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done

@@ -1,5 +1,6 @@
 //! Receiving an uploaded archive: streamed to a temp file on the data volume, never held in
-//! memory, cut off as soon as it passes `TMAHOST_MAX_ARCHIVE_BYTES`, and after
+//! memory, cut off as soon as it passes `TMAHOST_MAX_ARCHIVE_BYTES`; and a digest deploy's
+//! blob, cut off past its declared size. Either is cut off after
 //! `TMAHOST_UPLOAD_IDLE_SECS` without a byte (a stalled or slow-loris client must not hold a
 //! connection and a temp file forever).
 
