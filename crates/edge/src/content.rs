@@ -115,9 +115,11 @@ impl Manifest {
     /// Whether the caller should read this manifest again now: it is pending, its interval is
     /// over, and no other request took this turn.
     pub fn recheck_due(&self, now_ms: i64) -> bool {
+        if !self.pending {
+            return false;
+        }
         let next = self.next_check.load(Ordering::Relaxed);
-        self.pending
-            && now_ms >= next
+        now_ms >= next
             && self
                 .next_check
                 .compare_exchange(next, now_ms + PENDING_RECHECK_MS, Ordering::Relaxed, Ordering::Relaxed)

@@ -231,9 +231,8 @@ impl Edge {
             }
             // Brotli variants were still being made: read it again, and keep serving the copy
             // in hand if the database cannot answer.
-            return Ok(match platform.deployment_manifest(deployment_id).await {
-                Ok((files, rules)) => {
-                    let fresh = Arc::new(Manifest::new(files, rules));
+            return Ok(match load_manifest(platform, deployment_id).await {
+                Ok(fresh) => {
                     self.inner.manifests.insert(deployment_id.to_owned(), fresh.clone()).await;
                     fresh
                 }
@@ -247,10 +246,7 @@ impl Edge {
         let id = deployment_id.to_owned();
         self.inner
             .manifests
-            .try_get_with(id.clone(), async move {
-                let (files, rules) = platform.deployment_manifest(&id).await?;
-                Ok::<_, ServiceError>(Arc::new(Manifest::new(files, rules)))
-            })
+            .try_get_with(id.clone(), async move { load_manifest(platform, &id).await })
             .await
             .map_err(ServiceError::internal)
     }
@@ -290,6 +286,12 @@ impl Edge {
             .await
             .map_err(ServiceError::internal)
     }
+}
+
+/// A deployment's manifest as the database has it now.
+async fn load_manifest(platform: &Platform, deployment_id: &str) -> Result<Arc<Manifest>, ServiceError> {
+    let (files, rules) = platform.deployment_manifest(deployment_id).await?;
+    Ok(Arc::new(Manifest::new(files, rules)))
 }
 
 async fn stats_flusher(inner: Weak<Inner>) {
