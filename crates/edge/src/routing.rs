@@ -113,10 +113,11 @@ impl RouteTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn route(slug: &str) -> Arc<AppRoute> {
+    /// A route of a gated app, for tests of the modules that take one.
+    pub(crate) fn route(slug: &str) -> Arc<AppRoute> {
         Arc::new(AppRoute {
             app_id: format!("app-{slug}"),
             bot_id: BotId(1),

@@ -92,12 +92,14 @@ async fn for_app(
         Err(content::BadPath(status, why)) => return plain(status, why),
     };
     let now = now_secs();
+    // The futures of the branches below are boxed: inline, their state (a proxied exchange
+    // above all) would size every request's future, allocated and copied on every file served.
     if let Some(rest) = path.strip_prefix("/_tma/") {
-        return endpoints::answer(edge, route, req, payload, rest, now, preview).await;
+        return Box::pin(endpoints::answer(edge, route, req, payload, rest, now, preview)).await;
     }
     // App backends: their own methods, the same gate, then the upstream instead of a file.
     if let Some(backend) = crate::proxy::backend_for(route, &path) {
-        return backend_request(edge, route, req, payload, &path, backend, now).await;
+        return Box::pin(backend_request(edge, route, req, payload, &path, backend, now)).await;
     }
     // Wallets fetch the TON Connect manifest from their own origins.
     let any_origin = path.ends_with("/tonconnect-manifest.json");
@@ -144,7 +146,7 @@ async fn for_app(
     // Skew protection: a page loaded before a deploy still asks for its old assets.
     let older = match resolution {
         Resolution::Missing if preview.is_none() && content::is_asset_path(&path) => {
-            skew_protection(edge, route, &path).await
+            Box::pin(skew_protection(edge, route, &path)).await
         }
         _ => None,
     };
@@ -280,6 +282,15 @@ async fn manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> R
     {
         return Ok(m.clone());
     }
+    // Boxed: the database's futures would otherwise size every request's future.
+    Box::pin(load_manifest_for(edge, route, preview)).await
+}
+
+async fn load_manifest_for(
+    edge: &Edge,
+    route: &AppRoute,
+    preview: Option<&str>,
+) -> Result<Arc<Manifest>, HttpResponse> {
     let deployment = match deployment_of(edge, route, preview).await {
         Ok(Some(d)) => d,
         Ok(None) => return Err(plain(StatusCode::NOT_FOUND, "404 Not Found: nothing is deployed here yet\n")),

@@ -162,11 +162,11 @@ const LEEWAY: i64 = 5;
 /// creation.
 pub(crate) struct Sessions {
     jwt: JwtKey,
-    /// Cookies whose signature was checked, by their exact value: every gated request carries
-    /// one, and an HMAC check plus JSON decoding costs microseconds where a lookup costs
-    /// nanoseconds. Audience and expiry are checked on every hit; no time-to-live, which would
-    /// read the clock on every lookup (expired cookies just age out by size).
-    verified: quick_cache::sync::Cache<Arc<[u8]>, Arc<SessionClaims>, CookieWeight, crate::FastHash>,
+    /// Cookies whose signature was checked: every gated request carries one, and an HMAC check
+    /// plus JSON decoding costs microseconds where a lookup costs nanoseconds. Audience and
+    /// expiry are checked on every hit; no time-to-live, which would read the clock on every
+    /// lookup (expired cookies just age out by size).
+    verified: quick_cache::sync::Cache<CookieTail, Arc<Verified>, CookieWeight, crate::FastHash>,
     attempts: crate::client::Attempts,
     /// Ids of sessions logged out before their cookie expired (from the database, refreshed
     /// with the routing table, and added to at once by a logout on this edge).
@@ -226,13 +226,24 @@ const VERIFIED_BYTES: u64 = 64 * 1024 * 1024;
 /// the memory it says.
 const COOKIE_ENTRY: u64 = 2048;
 
+/// The key of a verified cookie: its last bytes, which are its signature's. Hashing 16 bytes
+/// instead of the whole ~300-byte cookie halves the cost of a hit; the entry keeps the whole
+/// cookie, compared on every hit, so a tail alone never stands for a cookie.
+type CookieTail = [u8; 16];
+
+/// A cookie whose signature and claims were checked, and what it says.
+struct Verified {
+    cookie: Box<[u8]>,
+    claims: Arc<SessionClaims>,
+}
+
 /// A verified cookie weighs its bytes plus [`COOKIE_ENTRY`].
 #[derive(Debug, Clone, Copy)]
 struct CookieWeight;
 
-impl quick_cache::Weighter<Arc<[u8]>, Arc<SessionClaims>> for CookieWeight {
-    fn weight(&self, cookie: &Arc<[u8]>, _: &Arc<SessionClaims>) -> u64 {
-        cookie.len() as u64 + COOKIE_ENTRY
+impl quick_cache::Weighter<CookieTail, Arc<Verified>> for CookieWeight {
+    fn weight(&self, _: &CookieTail, v: &Arc<Verified>) -> u64 {
+        v.cookie.len() as u64 + COOKIE_ENTRY
     }
 }
 
@@ -287,7 +298,9 @@ impl Sessions {
         if c.staff {
             return route.staff.contains(&user);
         }
-        admitted(route, user, c.user.get("is_premium").and_then(serde_json::Value::as_bool) == Some(true)).is_ok()
+        // The user object is read only for apps that ask for premium users.
+        let premium = || c.user.get("is_premium").and_then(serde_json::Value::as_bool) == Some(true);
+        admitted(route, user, route.settings.premium_only && premium()).is_ok()
     }
 
     pub fn mint(&self, claims: &SessionClaims) -> Option<String> {
@@ -297,12 +310,15 @@ impl Sessions {
     /// The claims of a cookie valid for this app at `now`.
     /// The cookie comes as raw header bytes: a cached one is never checked as text.
     pub fn check(&self, route: &AppRoute, jwt: &[u8], now: i64) -> Option<Arc<SessionClaims>> {
-        let claims = match self.verified.get(jwt) {
-            Some(c) => c,
-            None => {
-                let c = Arc::new(self.decode(std::str::from_utf8(jwt).ok()?)?);
-                self.verified.insert(jwt.into(), c.clone());
-                c
+        let tail: CookieTail = jwt.last_chunk().copied()?;
+        let claims = match self.verified.get(&tail) {
+            Some(v) if *v.cookie == *jwt => v.claims.clone(),
+            // Unknown, or another cookie with the same tail (a forgery, or a sheer accident):
+            // checked in full, and kept in its place only once it passes.
+            _ => {
+                let claims = Arc::new(self.decode(std::str::from_utf8(jwt).ok()?)?);
+                self.verified.insert(tail, Arc::new(Verified { cookie: jwt.into(), claims: claims.clone() }));
+                claims
             }
         };
         (claims.aud == route.app_id && now < claims.exp + LEEWAY && self.admits(route, &claims)).then_some(claims)
@@ -444,6 +460,11 @@ pub(crate) fn session_cookie_value(header: &[u8]) -> Option<&[u8]> {
     static FINDER: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(COOKIE_PREFIX));
     let name = COOKIE_PREFIX.as_bytes();
+    // Most requests send the session cookie alone, or first.
+    if let Some(value) = header.strip_prefix(name) {
+        let end = memchr::memchr(b';', value).unwrap_or(value.len());
+        return Some(value[..end].trim_ascii_end());
+    }
     let finder = &*FINDER;
     let mut from = 0;
     while let Some(i) = finder.find(&header[from..]) {
@@ -484,5 +505,32 @@ mod tests {
         assert_eq!(v("__Host-tma_sessions=x"), None);
         assert_eq!(v("theme=dark"), None);
         assert_eq!(session_cookie_value(b"__Host-tma_session=\xff\xfe; a=b"), Some(&b"\xff\xfe"[..]));
+        assert_eq!(v("__Host-tma_session=abc ; theme=dark"), Some("abc"));
+    }
+
+    #[test]
+    fn a_cached_cookie_stands_only_for_itself() {
+        let sessions = Sessions::new(&MasterKey::generate(), 10, Vec::new());
+        let route = crate::routing::tests::route("main");
+        let now = crate::serve::now_secs();
+        let mut claims = SessionClaims::for_staff(&route, 7, now, 3_600);
+        claims.staff = false;
+        let cookie = sessions.mint(&claims).expect("signed");
+        let seen = sessions.check(&route, cookie.as_bytes(), now).expect("valid");
+        assert_eq!(seen.sub, "7");
+        // Cached now. Another payload under the same signature (so the same tail) is a forgery,
+        // refused however often it is tried, and the genuine cookie still works after it.
+        let mut other = SessionClaims::for_staff(&route, 8, now, 3_600);
+        other.staff = false;
+        let other = sessions.mint(&other).expect("signed");
+        let signature = cookie.rsplit_once('.').expect("jwt").1;
+        let forged = format!("{}.{signature}", other.rsplit_once('.').expect("jwt").0);
+        assert_eq!(forged.as_bytes().last_chunk::<16>(), cookie.as_bytes().last_chunk::<16>());
+        for _ in 0..2 {
+            assert!(sessions.check(&route, forged.as_bytes(), now).is_none());
+        }
+        assert_eq!(sessions.check(&route, cookie.as_bytes(), now).expect("still valid").sub, "7");
+        // Too short to be a cookie at all.
+        assert!(sessions.check(&route, b"abc", now).is_none());
     }
 }

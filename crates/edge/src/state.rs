@@ -258,6 +258,12 @@ impl Edge {
             return Ok(b);
         }
         self.inner.metrics.blob_miss.inc();
+        // Boxed: the object store's future would otherwise size every file request's future.
+        Box::pin(self.load_blob(entry, enc)).await
+    }
+
+    async fn load_blob(&self, entry: &FileEntry, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
+        let cache_key = (entry.digest, enc);
         // Concurrent misses of one blob read it once: the others wait for the guard's value
         // (or, if this read fails, take their own turn).
         match self.inner.blobs.get_value_or_guard_async(&cache_key).await {

@@ -98,22 +98,25 @@ pub fn collisions(label: &str) -> (Vec<&str>, String) {
 
 /// Lowercase, without port or trailing dot; `None` for values that are not host names.
 fn normalise(host: &str) -> Option<Cow<'_, str>> {
-    let name = match host.as_bytes().iter().rposition(|&b| b == b':') {
-        Some(colon) if host.as_bytes()[colon + 1..].iter().all(u8::is_ascii_digit) => &host[..colon],
-        _ => host,
-    };
-    let name = name.trim_end_matches('.');
-    if name.is_empty() || name.len() > 253 {
-        return None;
-    }
-    // One pass (every edge request parses its Host): allowed bytes, and whether any is uppercase.
+    // One pass (every edge request parses its Host): allowed bytes, whether any is uppercase,
+    // and where a port starts.
+    let bytes = host.as_bytes();
     let mut upper = false;
-    for &b in name.as_bytes() {
+    let mut end = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
         match b {
-            b'A'..=b'Z' => upper = true,
             b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => {}
+            b'A'..=b'Z' => upper = true,
+            b':' if bytes[i + 1..].iter().all(u8::is_ascii_digit) => {
+                end = i;
+                break;
+            }
             _ => return None,
         }
+    }
+    let name = host[..end].trim_end_matches('.');
+    if name.is_empty() || name.len() > 253 {
+        return None;
     }
     // Clients send lowercase names; only others pay for a copy.
     Some(if upper { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) })
@@ -157,7 +160,19 @@ mod tests {
             PlatformHost::parse("App.Example.com.", ".apps.test"),
             Some(PlatformHost::Other("app.example.com".into()))
         );
-        for bad in ["x.demo-bot.apps.test", ".apps.test", "demo bot.apps.test", "", "a_b.example.com", "[::1]:80"] {
+        assert_eq!(PlatformHost::parse("demo-bot.apps.test.:443", ".apps.test"), label("demo-bot"));
+        assert_eq!(PlatformHost::parse("demo-bot.apps.test:", ".apps.test"), label("demo-bot"));
+        for bad in [
+            "x.demo-bot.apps.test",
+            ".apps.test",
+            "demo bot.apps.test",
+            "",
+            ":80",
+            "a_b.example.com",
+            "[::1]:80",
+            "demo-bot.apps.test:80:80",
+            "demo-bot.apps.test:8o",
+        ] {
             assert_eq!(PlatformHost::parse(bad, ".apps.test"), None, "{bad}");
         }
     }

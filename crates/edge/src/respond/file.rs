@@ -119,19 +119,21 @@ pub(crate) fn file_response(
     let tag = reply.entry.etag(enc);
     let unchanged = body.is_none();
     let mut res = HttpResponse::build(if unchanged { StatusCode::NOT_MODIFIED } else { reply.status });
-    res.insert_header((header::ETAG, tag.clone())).insert_header((header::CACHE_CONTROL, reply.cache_control()));
+    // A fresh response: appending each name once is inserting it, without looking for and
+    // dropping a previous value (a third of the cost of a header).
+    res.append_header((header::ETAG, tag.clone())).append_header((header::CACHE_CONTROL, reply.cache_control()));
     if reply.has_variants() {
-        res.insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+        res.append_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     }
     // A 304 carries the validators and caching fields only; the metadata of the representation
     // it confirms stays out (RFC 9110 §15.4.5).
     if !unchanged {
-        res.insert_header((header::CONTENT_TYPE, reply.entry.content_type.clone()));
+        res.append_header((header::CONTENT_TYPE, reply.entry.content_type.clone()));
         if let Some(e) = enc {
-            res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static(e.name())));
+            res.append_header((header::CONTENT_ENCODING, HeaderValue::from_static(e.name())));
         }
         if reply.status == StatusCode::OK {
-            res.insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
+            res.append_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
         }
     }
     security_headers(&mut res);
@@ -155,12 +157,12 @@ fn ranged(
     match requested_range(req, tag, reply, enc, body.len() as u64) {
         Some(Ok((start, end))) => {
             res.status(StatusCode::PARTIAL_CONTENT)
-                .insert_header((header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", body.len())));
+                .append_header((header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", body.len())));
             res.body(body.slice(start as usize..=end as usize))
         }
         Some(Err(())) => {
             res.status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .insert_header((header::CONTENT_RANGE, format!("bytes */{}", body.len())));
+                .append_header((header::CONTENT_RANGE, format!("bytes */{}", body.len())));
             res.finish()
         }
         None => res.body(body),

@@ -32,11 +32,12 @@ const LOCATION: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').ad
 /// Methods a file path answers.
 const FILE_METHODS: &str = "GET, HEAD, OPTIONS";
 
-/// Headers on every edge response, before the bundle's `_headers` may change them.
+/// Headers on every edge response, before the bundle's `_headers` may change them. Appended:
+/// every caller builds a fresh response that sets none of them.
 pub(crate) fn security_headers(res: &mut HttpResponseBuilder) {
-    res.insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
-        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")));
+    res.append_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .append_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
+        .append_header((header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")));
 }
 
 /// The bundle's `_headers` for `path`: a set header replaces the platform's, `! Name` removes it.
