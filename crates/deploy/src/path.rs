@@ -101,25 +101,22 @@ pub fn request_path(raw: &str) -> Result<Cow<'_, str>, BadRequestPath> {
         return Err(BadRequestPath::TooLong);
     }
     // Most paths have nothing to decode (and are UTF-8 already, being a `str`).
-    let path = if raw.as_bytes().contains(&b'%') {
+    let path = if memchr::memchr(b'%', raw.as_bytes()).is_some() {
         percent_decode_str(raw).decode_utf8().map_err(|_| BadRequestPath::NotUtf8)?
     } else {
         Cow::Borrowed(raw)
     };
-    // One pass: slashes counted, NUL and `..` segments found (the edge runs this per request).
-    let (mut slashes, mut forbidden, mut segment) = (0usize, false, 0usize);
-    for (i, &b) in path.as_bytes().iter().enumerate() {
-        match b {
-            b'/' => {
-                forbidden |= i - segment == 2 && &path.as_bytes()[segment..i] == b"..";
-                slashes += 1;
-                segment = i + 1;
-            }
-            0 => forbidden = true,
-            _ => {}
-        }
+    // Vectorised scans (the edge runs this per request): NUL anywhere, then the slashes,
+    // counted, with a `..` segment looked for before each and after the last.
+    let bytes = path.as_bytes();
+    let mut forbidden = memchr::memchr(0, bytes).is_some();
+    let (mut slashes, mut segment) = (0usize, 0usize);
+    for i in memchr::memchr_iter(b'/', bytes) {
+        forbidden |= &bytes[segment..i] == b"..";
+        slashes += 1;
+        segment = i + 1;
     }
-    forbidden |= &path.as_bytes()[segment..] == b"..";
+    forbidden |= &bytes[segment..] == b"..";
     if slashes > MAX_SEGMENTS {
         return Err(BadRequestPath::TooDeep);
     }

@@ -101,7 +101,11 @@ pub(crate) struct Proxy {
     /// would cost an Ed25519 signature each time. A session's claims change only when a wallet
     /// is proved, and the cookie from before the proof stays valid: the wallet is part of the
     /// key, so neither cookie is answered with the other's token.
-    tokens: moka::sync::Cache<String, Arc<str>, FastHash>,
+    /// Each with the second it was signed; a lookup costs a probe (moka's cost a
+    /// microsecond on a path nginx crosses in a few).
+    tokens: quick_cache::sync::Cache<String, (Arc<str>, i64), quick_cache::UnitWeighter, FastHash>,
+    /// Seconds a token is reused.
+    token_reuse: i64,
     resolver: UpstreamResolver,
     timeout: Duration,
     max_body: u64,
@@ -113,13 +117,17 @@ pub(crate) struct Proxy {
 impl Proxy {
     pub fn new(config: &tmahost_service::Config) -> Result<Self, tmahost_service::ServiceError> {
         let (client, resolver) = tmahost_service::backends::upstream_client(config)?;
-        let reuse = Duration::from_secs(tmahost_service::identity::IDENTITY_TTL_SECS.unsigned_abs() / 2);
+        const TOKENS: usize = 100_000;
         Ok(Self {
             client,
-            tokens: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(reuse)
-                .build_with_hasher(FastHash::default()),
+            tokens: quick_cache::sync::Cache::with(
+                TOKENS,
+                TOKENS as u64,
+                quick_cache::UnitWeighter,
+                FastHash::default(),
+                Default::default(),
+            ),
+            token_reuse: tmahost_service::identity::IDENTITY_TTL_SECS / 2,
             resolver,
             timeout: Duration::from_secs(config.proxy_timeout_secs),
             max_body: config.proxy_max_body_bytes,
@@ -194,7 +202,7 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         headers.insert(reqwest::header::CONNECTION, reqwest::header::HeaderValue::from_static("upgrade"));
         headers.insert(reqwest::header::UPGRADE, reqwest::header::HeaderValue::from_static("websocket"));
     }
-    let mut upstream = proxy.client.request(method, url.as_str()).headers(headers);
+    let mut upstream = proxy.client.request(method, url).headers(headers);
     if let Some(id) = who {
         match identity_token(edge, id, now) {
             Some(token) => upstream = upstream.header(IDENTITY_HEADER, &*token),
@@ -364,12 +372,14 @@ fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<Arc<str>> {
         Some(wallet) => std::borrow::Cow::Owned(format!("{sid} {wallet}")),
         None => std::borrow::Cow::Borrowed(sid),
     };
-    let tokens = &edge.proxy().tokens;
-    if let Some(token) = tokens.get(key.as_ref()) {
+    let proxy = edge.proxy();
+    if let Some((token, signed)) = proxy.tokens.get(key.as_ref())
+        && now - signed < proxy.token_reuse
+    {
         return Some(token);
     }
     let token = sign()?;
-    tokens.insert(key.into_owned(), token.clone());
+    proxy.tokens.insert(key.into_owned(), (token.clone(), now));
     Some(token)
 }
 
@@ -401,15 +411,13 @@ fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> reqwest::he
         }
         let value = if n == "cookie" {
             match without_session_cookie(value.as_bytes()) {
-                Some(v) => v,
+                Some(v) => reqwest::header::HeaderValue::from_bytes(&v),
                 None => continue,
             }
         } else {
-            value.as_bytes().to_vec()
+            reqwest::header::HeaderValue::from_bytes(value.as_bytes())
         };
-        if let (Ok(n), Ok(v)) =
-            (reqwest::header::HeaderName::from_bytes(n.as_bytes()), reqwest::header::HeaderValue::from_bytes(&value))
-        {
+        if let (Ok(n), Ok(v)) = (reqwest::header::HeaderName::from_bytes(n.as_bytes()), value) {
             out.append(n, v);
         }
     }
