@@ -257,7 +257,8 @@ fn session_required() -> HttpResponse {
 /// Navigations get the gate page; scripts and fetches get a JSON 401.
 fn wants_html(req: &HttpRequest) -> bool {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let dest = req.headers().get("sec-fetch-dest").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    const SEC_FETCH_DEST: header::HeaderName = header::HeaderName::from_static("sec-fetch-dest");
+    let dest = req.headers().get(SEC_FETCH_DEST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     *req.method() == Method::GET && (accept.contains("text/html") || dest == "document" || dest == "iframe")
 }
 

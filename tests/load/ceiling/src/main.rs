@@ -182,6 +182,8 @@ fn main() -> std::io::Result<()> {
             actix_web::rt::System::new().block_on(
                 HttpServer::new(move || App::new().app_data(files.clone()).default_service(web::to(answer)))
                     .workers(workers)
+                    // The socket options of the edge (and of nginx's default `tcp_nodelay on`).
+                    .tcp_nodelay(true)
                     .bind(addr.as_str())?
                     .run(),
             )
