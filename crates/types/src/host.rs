@@ -67,14 +67,18 @@ impl<'a> PlatformHost<'a> {
     /// Reads a `Host` value (any case, optional port and trailing dot) against `suffix`
     /// (`.{base_domain}`). `None`: not a host name, or more than one label under the base domain.
     pub fn parse(raw: &'a str, suffix: &str) -> Option<Self> {
-        let name = normalise(raw)?;
-        let label = match &name {
-            Cow::Borrowed(n) => n.strip_suffix(suffix).map(Cow::Borrowed),
-            Cow::Owned(n) => n.strip_suffix(suffix).map(|l| Cow::Owned(l.to_owned())),
-        };
-        match label {
-            Some(l) if l.contains('.') || l.is_empty() => None,
-            Some(l) => Some(Self::Label(l)),
+        let Normal { name, first_dot } = normalise(raw)?;
+        // A label is what precedes the suffix, holding no dot: the scan found the first one.
+        let label_len = name.len().checked_sub(suffix.len()).filter(|&n| name.as_bytes()[n..] == *suffix.as_bytes());
+        match label_len {
+            Some(n) if n == 0 || first_dot < n => None,
+            Some(n) => Some(Self::Label(match name {
+                Cow::Borrowed(l) => Cow::Borrowed(&l[..n]),
+                Cow::Owned(mut l) => {
+                    l.truncate(n);
+                    Cow::Owned(l)
+                }
+            })),
             None => Some(Self::Other(name)),
         }
     }
@@ -96,18 +100,49 @@ pub fn collisions(label: &str) -> (Vec<&str>, String) {
     (shorter, format!("%{SEP}{label}"))
 }
 
+/// A host name as [`normalise`] returns it, with where its first dot is (`usize::MAX`: none).
+struct Normal<'a> {
+    name: Cow<'a, str>,
+    first_dot: usize,
+}
+
+/// Byte classes of a `Host` value: a lowercase name byte, an uppercase letter, `.`, `:`, or
+/// anything else (not a host name).
+const OTHER: u8 = 0;
+const NAME: u8 = 1;
+const UPPER: u8 = 2;
+const DOT: u8 = 3;
+const COLON: u8 = 4;
+const CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' => NAME,
+            b'A'..=b'Z' => UPPER,
+            b'.' => DOT,
+            b':' => COLON,
+            _ => OTHER,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Lowercase, without port or trailing dot; `None` for values that are not host names.
-fn normalise(host: &str) -> Option<Cow<'_, str>> {
+fn normalise(host: &str) -> Option<Normal<'_>> {
     // One pass (every edge request parses its Host): allowed bytes, whether any is uppercase,
-    // and where a port starts.
+    // the first dot, and where a port starts.
     let bytes = host.as_bytes();
     let mut upper = false;
+    let mut first_dot = usize::MAX;
     let mut end = bytes.len();
     for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => {}
-            b'A'..=b'Z' => upper = true,
-            b':' if bytes[i + 1..].iter().all(u8::is_ascii_digit) => {
+        match CLASS[usize::from(b)] {
+            NAME => {}
+            DOT => first_dot = first_dot.min(i),
+            UPPER => upper = true,
+            COLON if bytes[i + 1..].iter().all(u8::is_ascii_digit) => {
                 end = i;
                 break;
             }
@@ -119,7 +154,8 @@ fn normalise(host: &str) -> Option<Cow<'_, str>> {
         return None;
     }
     // Clients send lowercase names; only others pay for a copy.
-    Some(if upper { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) })
+    let name = if upper { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) };
+    Some(Normal { name, first_dot })
 }
 
 #[cfg(test)]
@@ -162,8 +198,13 @@ mod tests {
         );
         assert_eq!(PlatformHost::parse("demo-bot.apps.test.:443", ".apps.test"), label("demo-bot"));
         assert_eq!(PlatformHost::parse("demo-bot.apps.test:", ".apps.test"), label("demo-bot"));
+        assert_eq!(PlatformHost::parse("DEMO-BOT.Apps.Test", ".apps.test"), label("demo-bot"));
+        assert_eq!(PlatformHost::parse("apps.test", ".apps.test"), Some(PlatformHost::Other("apps.test".into())));
+        assert_eq!(PlatformHost::parse("xapps.test", ".apps.test"), Some(PlatformHost::Other("xapps.test".into())));
         for bad in [
             "x.demo-bot.apps.test",
+            "X.Demo-Bot.apps.test",
+            "a..apps.test",
             ".apps.test",
             "demo bot.apps.test",
             "",
