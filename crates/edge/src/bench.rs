@@ -23,6 +23,7 @@ fn route(bot: i64, slug: &str) -> Arc<AppRoute> {
         disabled: false,
         settings: AppSettings::default(),
         allowed: None,
+        upstreams: Vec::new(),
         init_key: InitDataKey::new(&BotToken::parse(TOKEN).expect("token")),
         active: Some(format!("deployment-{bot}-{slug}")),
         active_manifest: std::sync::OnceLock::new(),

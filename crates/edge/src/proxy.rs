@@ -106,8 +106,6 @@ pub(crate) struct Proxy {
     tokens: quick_cache::sync::Cache<String, (Arc<str>, i64), quick_cache::UnitWeighter, FastHash>,
     /// Seconds a token is reused.
     token_reuse: i64,
-    /// Backends' upstream URLs, parsed (settings checked them when they were saved).
-    bases: quick_cache::sync::Cache<String, url::Url, quick_cache::UnitWeighter, FastHash>,
     resolver: UpstreamResolver,
     timeout: Duration,
     max_body: u64,
@@ -120,7 +118,6 @@ impl Proxy {
     pub fn new(config: &tmahost_service::Config) -> Result<Self, tmahost_service::ServiceError> {
         let (client, resolver) = tmahost_service::backends::upstream_client(config)?;
         const TOKENS: usize = 100_000;
-        const BASES: usize = 10_000;
         Ok(Self {
             client,
             tokens: quick_cache::sync::Cache::with(
@@ -131,13 +128,6 @@ impl Proxy {
                 Default::default(),
             ),
             token_reuse: tmahost_service::identity::IDENTITY_TTL_SECS / 2,
-            bases: quick_cache::sync::Cache::with(
-                BASES,
-                BASES as u64,
-                quick_cache::UnitWeighter,
-                FastHash::default(),
-                Default::default(),
-            ),
             resolver,
             timeout: Duration::from_secs(config.proxy_timeout_secs),
             max_body: config.proxy_max_body_bytes,
@@ -149,12 +139,19 @@ impl Proxy {
 }
 
 /// The backend whose prefix `path` is under (the longest one), if any.
-pub(crate) fn backend_for<'a>(route: &'a AppRoute, path: &str) -> Option<&'a Backend> {
-    longest_prefix(&route.settings.backends, path)
+pub(crate) fn backend_for<'a>(route: &'a AppRoute, path: &str) -> Option<(&'a Backend, Option<&'a url::Url>)> {
+    let i = longest_prefix(&route.settings.backends, path)?;
+    Some((&route.settings.backends[i], route.upstreams.get(i).and_then(Option::as_ref)))
 }
 
-fn longest_prefix<'a>(backends: &'a [Backend], path: &str) -> Option<&'a Backend> {
-    backends.iter().filter(|b| path.starts_with(b.prefix.as_str())).max_by_key(|b| b.prefix.len())
+/// The index of the backend with the longest prefix of `path`.
+fn longest_prefix(backends: &[Backend], path: &str) -> Option<usize> {
+    backends
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| path.starts_with(b.prefix.as_str()))
+        .max_by_key(|(_, b)| b.prefix.len())
+        .map(|(i, _)| i)
 }
 
 /// One request to forward: to `backend`, for the caller the gate let through (`who`; `None`
@@ -164,6 +161,8 @@ pub(crate) struct Call<'a> {
     pub req: &'a HttpRequest,
     pub path: &'a str,
     pub backend: &'a Backend,
+    /// `backend`'s upstream URL, parsed with the routing table (`None`: it does not parse).
+    pub upstream: Option<&'a url::Url>,
     pub who: Option<&'a Identity>,
     pub now: i64,
 }
@@ -176,20 +175,13 @@ pub(crate) async fn forward(edge: &Edge, call: Call<'_>, payload: web::Payload) 
 }
 
 async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpResponse, Outcome) {
-    let Call { route, req, path, backend, who, now } = *call;
+    let Call { route, req, path, backend, upstream, who, now } = *call;
     let proxy = edge.proxy();
-    let base = match proxy.bases.get(backend.upstream.as_str()) {
-        Some(base) => base,
-        None => {
-            let Ok(base) = url::Url::parse(&backend.upstream) else {
-                let res = error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid");
-                return (res, Outcome::Unreachable);
-            };
-            proxy.bases.insert(backend.upstream.clone(), base.clone());
-            base
-        }
+    let Some(base) = upstream else {
+        let res = error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid");
+        return (res, Outcome::Unreachable);
     };
-    let url = upstream_url(base, backend, path, req.query_string());
+    let url = upstream_url(base.clone(), backend, path, req.query_string());
     // Address literals skip the resolver; the same rule applies to them here.
     let literal = match url.host() {
         Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
@@ -660,7 +652,7 @@ mod tests {
     #[test]
     fn the_longest_prefix_wins() {
         let backends = [backend("/api/", "https://a.example", false), backend("/api/v2/", "https://b.example", false)];
-        let pick = |path: &str| longest_prefix(&backends, path).map(|b| b.upstream.as_str());
+        let pick = |path: &str| longest_prefix(&backends, path).map(|i| backends[i].upstream.as_str());
         assert_eq!(pick("/api/v2/x"), Some("https://b.example"));
         assert_eq!(pick("/api/v1/x"), Some("https://a.example"));
         assert_eq!(pick("/apix"), None);

@@ -98,8 +98,8 @@ async fn for_app(
         return Box::pin(endpoints::answer(edge, route, req, payload, rest, now, preview)).await;
     }
     // App backends: their own methods, the same gate, then the upstream instead of a file.
-    if let Some(backend) = crate::proxy::backend_for(route, &path) {
-        return Box::pin(backend_request(edge, route, req, payload, &path, backend, now)).await;
+    if let Some((backend, upstream)) = crate::proxy::backend_for(route, &path) {
+        return Box::pin(backend_request(edge, route, req, payload, &path, (backend, upstream), now)).await;
     }
     // Wallets fetch the TON Connect manifest from their own origins.
     let any_origin = path.ends_with("/tonconnect-manifest.json");
@@ -214,7 +214,7 @@ async fn backend_request(
     req: &HttpRequest,
     payload: web::Payload,
     path: &str,
-    backend: &tmahost_service::model::Backend,
+    (backend, upstream): (&tmahost_service::model::Backend, Option<&url::Url>),
     now: i64,
 ) -> HttpResponse {
     let mut who = match edge.sessions().identify(route, req, now) {
@@ -241,7 +241,7 @@ async fn backend_request(
     if who.is_none() && required {
         return session_required();
     }
-    let call = crate::proxy::Call { route, req, path, backend, who: who.as_ref(), now };
+    let call = crate::proxy::Call { route, req, path, backend, upstream, who: who.as_ref(), now };
     crate::proxy::forward(edge, call, payload).await
 }
 
