@@ -64,6 +64,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        # The edge answers with its own request id, never this one.
+        self.send_header("X-Request-Id", "upstream-7")
         self.end_headers()
         self.wfile.write(data)
 

@@ -173,6 +173,10 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     // A public backend: no session needed, no identity sent; the prefix is replaced by the
     // upstream's base path.
     let res = edge(&t, Method::POST, &host, "/hooks/payment?id=7", None).body("paid").send().await.expect("edge");
+    // The request id the client gets is the edge's (the upstream's names another request).
+    let ids: Vec<_> =
+        res.headers().get_all("x-request-id").iter().map(|v| v.to_str().unwrap_or("").to_owned()).collect();
+    assert!(ids.len() == 1 && ids[0] != "upstream-7", "{ids:?}");
     let (status, body) = json_of(res).await;
     assert_eq!((status, body["path"].as_str()), (StatusCode::OK, Some("/incoming/payment?id=7")), "{body}");
     assert_eq!((body["identity"].clone(), body["body_bytes"].as_i64()), (Value::Null, Some(4)));

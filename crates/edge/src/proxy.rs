@@ -534,13 +534,17 @@ fn response(answer: reqwest::Response, idle: Duration) -> HttpResponse {
     }
 }
 
-/// The upstream's response headers, minus hop-by-hop ones and its length (the edge frames the
-/// body itself).
+/// The upstream's response headers, minus hop-by-hop ones, its length (the edge frames the
+/// body itself) and its request id (the edge's goes back to the client).
 fn copy_headers(res: &mut HttpResponseBuilder, headers: &reqwest::header::HeaderMap) {
     let named_hops = connection_tokens(headers.get_all(reqwest::header::CONNECTION).iter().map(|v| v.as_bytes()));
     for (name, value) in headers {
         let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || n == "content-length" || named_hops.iter().any(|h| h == n) {
+        if HOP_BY_HOP.contains(&n)
+            || n == "content-length"
+            || n == crate::serve::X_REQUEST_ID
+            || named_hops.iter().any(|h| h == n)
+        {
             continue;
         }
         if let (Ok(n), Ok(v)) =

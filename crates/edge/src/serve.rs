@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
+use tmahost_service::ServiceError;
 use tmahost_service::model::Access;
-use tmahost_service::{ServiceError, request_id};
 use tracing::Instrument;
 
 use crate::content::{self, Lookup, Manifest, Resolution};
@@ -17,14 +16,17 @@ use crate::respond::{self, FileReply, error, file_response, not_found, plain, st
 use crate::routing::{AppRoute, Target};
 use crate::{Edge, endpoints, session};
 
-const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+pub(crate) const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// Every edge request. The request id is made here rather than in a middleware: one layer of
 /// services and boxed futures less on the hot path.
 pub(crate) async fn handle(req: HttpRequest, payload: web::Payload, edge: web::Data<Edge>) -> HttpResponse {
-    // Log lines of a request carry its id (a proxy's X-Request-Id, or a fresh one).
-    let id = request_id(req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()));
-    let span = tracing::info_span!("request", id = %id);
+    // Log lines of a request carry its id: a proxy's X-Request-Id, or a fresh one.
+    let id = match req.headers().get(X_REQUEST_ID) {
+        Some(v) if tmahost_service::sane_request_id(v.as_bytes()) => Some(v.clone()),
+        _ => header::HeaderValue::from_bytes(tmahost_service::FreshRequestId::new().as_bytes()).ok(),
+    };
+    let span = tracing::info_span!("request", id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default());
     let mut res = route(&req, payload, &edge).instrument(span).await;
     // The platform's CSP also lets the emulator's origin frame apps (known only from the
     // configuration); a CSP a bundle set in `_headers` is its own and left alone.
@@ -33,8 +35,9 @@ pub(crate) async fn handle(req: HttpRequest, payload: web::Payload, edge: web::D
     {
         *csp = edge.emulator().csp.clone();
     }
-    if let Ok(v) = header::HeaderValue::from_maybe_shared(Bytes::from(id)) {
-        res.headers_mut().insert(X_REQUEST_ID, v);
+    // Appended: no response carries one before this (`_headers` and upstreams cannot set it).
+    if let Some(id) = id {
+        res.headers_mut().append(X_REQUEST_ID, id);
     }
     res
 }

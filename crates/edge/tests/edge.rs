@@ -359,8 +359,7 @@ async fn representations_validators_and_ranges() {
 async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
     let e = env().await;
     e.public().await;
-    let headers =
-        "/*\n  X-Robots-Tag: noindex\n\n/embed/*\n  Content-Security-Policy: frame-ancestors *\n  ! Referrer-Policy\n";
+    let headers = "/*\n  X-Robots-Tag: noindex\n  ! X-Request-Id\n\n/embed/*\n  Content-Security-Policy: frame-ancestors *\n  ! Referrer-Policy\n  X-Request-Id: forged\n";
     let redirects = "/blog/:year/:slug /posts/:slug.html 302\n/app/* /app.html 200\n/index.html /moved 301!\n/go/* https://example.com/:splat\n";
     e.deploy(&files(&[
         ("index.html", "home"),
@@ -374,9 +373,13 @@ async fn headers_and_redirects_files_apply_and_are_checked_at_upload() {
     assert_eq!(r.header("content-security-policy"), "frame-ancestors *");
     assert_eq!(r.header("x-robots-tag"), "noindex");
     assert!(r.headers.get("referrer-policy").is_none());
+    // The request id stays the edge's: `_headers` can neither replace nor remove it.
+    let ids: Vec<_> = r.headers.get_all("x-request-id").iter().collect();
+    assert!(ids.len() == 1 && ids[0] != "forged", "{ids:?}");
     let r = e.get("demo-bot", "/", &[]).await;
     assert_eq!(r.header("content-security-policy"), e.platform_csp());
     assert_eq!(r.header("x-robots-tag"), "noindex");
+    assert_eq!(r.headers.get_all("x-request-id").iter().count(), 1);
 
     let r = e.get("demo-bot", "/blog/2024/hello?ref=tg", &[]).await;
     assert_eq!((r.status, r.header("location")), (StatusCode::FOUND, "/posts/hello.html?ref=tg"));

@@ -53,29 +53,56 @@ pub use uploads::{BlobPut, UploadPlan};
 /// An id for one request, for logs and the `x-request-id` response header: the caller's own
 /// when it sent a sane one (a proxy's), else a fresh process-unique one.
 pub fn request_id(incoming: Option<&str>) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    if let Some(id) = incoming.filter(|id| {
-        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }) {
-        return id.to_owned();
+    match incoming.filter(|id| sane_request_id(id.as_bytes())) {
+        Some(id) => id.to_owned(),
+        None => FreshRequestId::new().as_str().to_owned(),
     }
-    let prefix = PREFIX.get_or_init(rand::random::<u32>);
-    // `{prefix:08x}-{n:x}`, without the formatting machinery: the edge makes one per request.
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-    let mut id = String::with_capacity(9 + digits as usize);
-    push_hex(&mut id, u64::from(*prefix), 8);
-    id.push('-');
-    push_hex(&mut id, n, digits);
-    id
 }
 
-/// The low `digits` hex digits of `v`, zero-padded.
-fn push_hex(out: &mut String, v: u64, digits: u32) {
-    for i in (0..digits).rev() {
-        out.push(char::from(b"0123456789abcdef"[((v >> (i * 4)) & 0xf) as usize]));
+/// Whether a client's `x-request-id` is kept as the request's id: short, and only letters,
+/// digits, `-` and `_` (it goes into logs and back into a header).
+pub fn sane_request_id(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A fresh request id, `{prefix:08x}-{counter:x}` (the prefix random per process), written on
+/// the stack without the formatting machinery: the edge makes one per request.
+#[derive(Debug, Clone, Copy)]
+pub struct FreshRequestId {
+    buf: [u8; 25],
+    len: u8,
+}
+
+impl FreshRequestId {
+    #[allow(clippy::new_without_default)] // each one is another id: not a default value
+    pub fn new() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        let prefix = *PREFIX.get_or_init(rand::random::<u32>);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+        let mut id = Self { buf: [b'-'; 25], len: (9 + digits) as u8 };
+        write_hex(&mut id.buf[..8], u64::from(prefix));
+        write_hex(&mut id.buf[9..9 + digits], n);
+        id
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hex digits and a dash only.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+/// The low `out.len()` hex digits of `v`, zero-padded.
+fn write_hex(out: &mut [u8], mut v: u64) {
+    for d in out.iter_mut().rev() {
+        *d = b"0123456789abcdef"[(v & 0xf) as usize];
+        v >>= 4;
     }
 }
 
@@ -93,13 +120,18 @@ mod tests {
         let b = super::request_id(Some("bad id!"));
         let (pa, na) = a.split_once('-').expect("dash");
         let (pb, nb) = b.split_once('-').expect("dash");
-        assert_eq!((pa.len(), pa), (8, pb));
+        assert_eq!((pa.len(), pa), (8, pb), "one prefix per process");
         let (na, nb) = (u64::from_str_radix(na, 16).expect("hex"), u64::from_str_radix(nb, 16).expect("hex"));
-        assert_eq!(nb, na + 1);
-        assert_eq!(format!("{na:x}"), a.split_once('-').expect("dash").1);
-        let mut s = String::new();
-        super::push_hex(&mut s, 0xdead_beef_0042, 12);
-        assert_eq!(s, "deadbeef0042");
+        assert!(nb > na, "the counter goes up");
+        assert_eq!(format!("{na:x}"), a.split_once('-').expect("dash").1, "no leading zeros");
+        let mut digits = [0u8; 12];
+        super::write_hex(&mut digits, 0xdead_beef_0042);
+        assert_eq!(&digits, b"deadbeef0042");
+        super::write_hex(&mut digits[..4], 0x1);
+        assert_eq!(&digits[..4], b"0001");
         assert_eq!(super::request_id(Some("proxy-id_1")), "proxy-id_1");
+        assert!(!super::sane_request_id(b""));
+        assert!(!super::sane_request_id(&[b'a'; 65]));
+        assert!(super::sane_request_id(&[b'a'; 64]));
     }
 }

@@ -41,21 +41,25 @@ pub(crate) fn security_headers(res: &mut HttpResponseBuilder) {
 }
 
 /// The bundle's `_headers` for `path`: a set header replaces the platform's, `! Name` removes it.
+/// `X-Request-Id` stays the edge's (it names the request in the platform's logs).
 pub(crate) fn apply_rules(headers: &mut HeaderMap, rules: &Rules, path: &str) {
     if rules.headers.is_empty() {
         return;
     }
     for change in rules.headers_for(path) {
+        let (HeaderChange::Set(name, _) | HeaderChange::Unset(name)) = &change;
+        let Ok(n) = HeaderName::try_from(name) else { continue };
+        if n == crate::serve::X_REQUEST_ID {
+            continue;
+        }
         match change {
-            HeaderChange::Set(name, value) => {
-                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            HeaderChange::Set(_, value) => {
+                if let Ok(v) = HeaderValue::try_from(value) {
                     headers.insert(n, v);
                 }
             }
-            HeaderChange::Unset(name) => {
-                if let Ok(n) = HeaderName::try_from(name) {
-                    headers.remove(n);
-                }
+            HeaderChange::Unset(_) => {
+                headers.remove(n);
             }
         }
     }
