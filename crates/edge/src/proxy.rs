@@ -18,6 +18,9 @@ use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use hyper::header as up;
+use hyper_util::client::legacy::connect::HttpConnector;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tmahost_service::backends::{ForbiddenUpstream, UpstreamResolver};
 use tmahost_service::model::Backend;
@@ -93,17 +96,26 @@ impl Outcome {
     }
 }
 
+/// What the upstream client sends: a client's streamed body, or nothing.
+type UpstreamBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// hyper's pooled client, straight: reqwest's layers on top of it (redirects off, still
+/// re-parsing every URL through IDNA) cost more than the edge's own work per proxied request.
+type Client = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector<Resolver>>, UpstreamBody>;
+
 /// The upstream client, shared by the edge's workers.
 #[derive(Debug)]
 pub(crate) struct Proxy {
-    client: reqwest::Client,
+    client: Client,
     /// Identity tokens by session id, reused for half their lifetime: signing one per request
     /// would cost an Ed25519 signature each time. A session's claims change only when a wallet
     /// is proved, and the cookie from before the proof stays valid: the wallet is part of the
     /// key, so neither cookie is answered with the other's token.
     /// Each with the second it was signed; a lookup costs a probe (moka's cost a
     /// microsecond on a path nginx crosses in a few).
-    tokens: quick_cache::sync::Cache<String, (Arc<str>, i64), quick_cache::UnitWeighter, FastHash>,
+    /// Kept as header values: a clone shares the bytes, where building one checks and copies
+    /// the token's hundreds of bytes.
+    tokens: quick_cache::sync::Cache<String, (up::HeaderValue, i64), quick_cache::UnitWeighter, FastHash>,
     /// Seconds a token is reused.
     token_reuse: i64,
     resolver: UpstreamResolver,
@@ -116,10 +128,10 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub fn new(config: &tmahost_service::Config) -> Result<Self, tmahost_service::ServiceError> {
-        let (client, resolver) = tmahost_service::backends::upstream_client(config)?;
+        let resolver = UpstreamResolver::new(config);
         const TOKENS: usize = 100_000;
         Ok(Self {
-            client,
+            client: upstream_client(&resolver)?,
             tokens: quick_cache::sync::Cache::with(
                 TOKENS,
                 TOKENS as u64,
@@ -134,6 +146,53 @@ impl Proxy {
             websocket_idle: Duration::from_secs(config.proxy_websocket_idle_secs),
             max_websockets: config.proxy_max_websockets_per_app,
             scheme: config.public_scheme.clone(),
+        })
+    }
+}
+
+/// The client the edge forwards with: names resolved by [`UpstreamResolver`] (which refuses
+/// forbidden addresses at every connection), redirects passed to the browser rather than
+/// followed, no environment proxy, bounded connect time; TLS with the Mozilla roots.
+fn upstream_client(resolver: &UpstreamResolver) -> Result<Client, tmahost_service::ServiceError> {
+    let mut http = HttpConnector::new_with_resolver(Resolver(resolver.clone()));
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http.set_nodelay(true);
+    // The provider named, not the process default: the tree builds rustls with two of them.
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(tmahost_service::ServiceError::internal)?
+        .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(connector))
+}
+
+/// [`UpstreamResolver`] as hyper's connector asks names.
+#[derive(Debug, Clone)]
+struct Resolver(UpstreamResolver);
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for Resolver {
+    type Response = std::vec::IntoIter<std::net::SocketAddr>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        let resolver = self.0.clone();
+        Box::pin(async move {
+            let ips = resolver.resolve(name.as_str()).await?;
+            Ok(ips.into_iter().map(|ip| std::net::SocketAddr::new(ip, 0)).collect::<Vec<_>>().into_iter())
         })
     }
 }
@@ -181,9 +240,8 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         let res = error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid");
         return (res, Outcome::Unreachable);
     };
-    let url = upstream_url(base.clone(), backend, path, req.query_string());
     // Address literals skip the resolver; the same rule applies to them here.
-    let literal = match url.host() {
+    let literal = match base.host() {
         Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
         _ => None,
@@ -191,11 +249,15 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
     if literal.is_some_and(|ip| !proxy.resolver.allows(ip)) {
         return (forbidden(), Outcome::Forbidden);
     }
+    let Ok(uri) = upstream_uri(base, backend, path, req.query_string()) else {
+        let res = error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid");
+        return (res, Outcome::Unreachable);
+    };
     if content_length(req.headers()).is_some_and(|n| n > proxy.max_body) {
         return (too_large(proxy.max_body), Outcome::TooLarge);
     }
 
-    let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
+    let Ok(method) = hyper::Method::from_bytes(req.method().as_str().as_bytes()) else {
         return (error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unknown method"), Outcome::Unreachable);
     };
     // A WebSocket holds a slot of the app's from the handshake to the close.
@@ -209,13 +271,14 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
     let mut headers = request_headers(req, edge, proxy);
     if websocket.is_some() {
         // Hop-by-hop, so dropped with the rest; this hop asks for the same switch.
-        headers.insert(reqwest::header::CONNECTION, reqwest::header::HeaderValue::from_static("upgrade"));
-        headers.insert(reqwest::header::UPGRADE, reqwest::header::HeaderValue::from_static("websocket"));
+        headers.insert(up::CONNECTION, up::HeaderValue::from_static("upgrade"));
+        headers.insert(up::UPGRADE, up::HeaderValue::from_static("websocket"));
     }
-    let mut upstream = proxy.client.request(method, url).headers(headers);
     if let Some(id) = who {
         match identity_token(edge, id, now) {
-            Some(token) => upstream = upstream.header(IDENTITY_HEADER, &*token),
+            Some(token) => {
+                headers.insert(IDENTITY_HEADER, token);
+            }
             None => {
                 return (
                     error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not sign the identity"),
@@ -226,19 +289,20 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
     }
     let over_limit = Rc::new(Cell::new(false));
     let mut payload = Some(payload);
-    if websocket.is_none()
-        && has_body(req)
-        && let Some(payload) = payload.take()
-    {
-        upstream = upstream.body(reqwest::Body::wrap_stream(request_body(
-            payload,
-            proxy.max_body,
-            Duration::from_secs(edge.platform().config().upload_idle_secs),
-            over_limit.clone(),
-        )));
-    }
+    let body = match payload.take_if(|_| websocket.is_none() && has_body(req)) {
+        Some(payload) => {
+            let idle = Duration::from_secs(edge.platform().config().upload_idle_secs);
+            let chunks = request_body(payload, proxy.max_body, idle, over_limit.clone());
+            http_body_util::StreamBody::new(chunks.map(|chunk| chunk.map(hyper::body::Frame::data))).boxed_unsync()
+        }
+        None => http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync(),
+    };
+    let mut upstream = hyper::Request::new(body);
+    *upstream.method_mut() = method;
+    *upstream.uri_mut() = uri;
+    *upstream.headers_mut() = headers;
 
-    let answer = match tokio::time::timeout(proxy.timeout, upstream.send()).await {
+    let answer = match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
         Err(_) => return (timeout(), Outcome::Timeout),
         Ok(Err(_)) if over_limit.get() => return (too_large(proxy.max_body), Outcome::TooLarge),
         Ok(Err(e)) => {
@@ -254,7 +318,7 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         }
         Ok(Ok(a)) => a,
     };
-    if answer.status() == reqwest::StatusCode::SWITCHING_PROTOCOLS {
+    if answer.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         return match (websocket, payload) {
             (Some(slot), Some(payload)) => {
                 (tunnel(answer, payload, proxy.websocket_idle, slot).await, Outcome::Answered)
@@ -305,12 +369,17 @@ fn is_websocket(req: &HttpRequest) -> bool {
 /// A WebSocket the upstream agreed to: its 101 goes to the client, then the bytes after each
 /// side's handshake go to the other untouched (frames, masking and extensions are the two ends'
 /// business), until either side closes or neither sends anything for `idle`.
-async fn tunnel(answer: reqwest::Response, payload: web::Payload, idle: Duration, slot: WebSocketSlot) -> HttpResponse {
+async fn tunnel(
+    answer: hyper::Response<hyper::body::Incoming>,
+    payload: web::Payload,
+    idle: Duration,
+    slot: WebSocketSlot,
+) -> HttpResponse {
     let mut res = HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS);
     copy_headers(&mut res, answer.headers());
     res.upgrade("websocket");
-    let upgraded = match answer.upgrade().await {
-        Ok(upgraded) => upgraded,
+    let upgraded = match hyper::upgrade::on(answer).await {
+        Ok(upgraded) => hyper_util::rt::TokioIo::new(upgraded),
         Err(e) => {
             tracing::info!(error = %e, "upstream WebSocket could not be taken over");
             return unreachable();
@@ -365,11 +434,20 @@ async fn until_idle<F: std::future::Future>(last: &Cell<Instant>, idle: Duration
 /// The caller's identity token: a session's is signed once and reused for half its lifetime
 /// (so a backend always gets one valid for at least a minute); `Authorization: tma` callers,
 /// who have no lasting session, get a fresh one.
-fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<Arc<str>> {
+fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<up::HeaderValue> {
     let sign = || {
         let mut claims = id.claims.identity(now);
         match edge.platform().identity().mint(&mut claims) {
-            Ok(token) => Some(Arc::<str>::from(token)),
+            Ok(token) => match up::HeaderValue::try_from(token) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    Some(value)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "an identity token is not a header value");
+                    None
+                }
+            },
             Err(e) => {
                 tracing::error!(error = %e, "could not sign an identity token");
                 None
@@ -396,23 +474,33 @@ fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<Arc<str>> {
     Some(token)
 }
 
-/// `upstream` + the path (without the prefix when the backend strips it) + the query, set on
-/// `url`, the upstream already parsed: a fresh parse of the whole URL cost a third of the
-/// edge's own work per proxied request (host parsing goes through IDNA even for addresses).
-fn upstream_url(mut url: url::Url, backend: &Backend, path: &str, query: &str) -> url::Url {
+/// `upstream` + the path (without the prefix when the backend strips it) + the query, as the
+/// URI hyper sends: written out from the upstream already parsed (a whole URL parse per request
+/// goes through IDNA even for addresses).
+fn upstream_uri(
+    upstream: &url::Url,
+    backend: &Backend,
+    path: &str,
+    query: &str,
+) -> Result<hyper::Uri, hyper::http::Error> {
     let rest = if backend.strip_prefix { &path[backend.prefix.len() - 1..] } else { path };
-    let joined = format!("{}{}", url.path().trim_end_matches('/'), utf8_percent_encode(rest, PATH));
-    url.set_path(&joined);
-    url.set_query((!query.is_empty()).then_some(query));
-    url
+    // The upstream has no query or fragment (checked when settings are saved): its text ends
+    // with its path.
+    let mut uri = upstream.as_str().trim_end_matches('/').to_owned();
+    uri.extend(utf8_percent_encode(rest, PATH));
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    Ok(hyper::Uri::try_from(uri)?)
 }
 
 /// The client's headers minus hop-by-hop ones, anything that could pass for an identity, and
 /// the session cookie (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
-fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> reqwest::header::HeaderMap {
+fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> up::HeaderMap {
     let headers = req.headers();
     let named_hops = connection_tokens(headers.get_all(header::CONNECTION).map(|v| v.as_bytes()));
-    let mut out = reqwest::header::HeaderMap::with_capacity(headers.len() + 3);
+    let mut out = up::HeaderMap::with_capacity(headers.len() + 4);
     for (name, value) in headers {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n) || REPLACED.contains(&n) || named_hops.iter().any(|h| h == n) {
@@ -423,13 +511,13 @@ fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> reqwest::he
         }
         let value = if n == "cookie" {
             match without_session_cookie(value.as_bytes()) {
-                Some(v) => reqwest::header::HeaderValue::from_bytes(&v),
+                Some(v) => up::HeaderValue::from_bytes(&v),
                 None => continue,
             }
         } else {
-            reqwest::header::HeaderValue::from_bytes(value.as_bytes())
+            up::HeaderValue::from_bytes(value.as_bytes())
         };
-        if let (Ok(n), Ok(v)) = (reqwest::header::HeaderName::from_bytes(n.as_bytes()), value) {
+        if let (Ok(n), Ok(v)) = (up::HeaderName::from_bytes(n.as_bytes()), value) {
             out.append(n, v);
         }
     }
@@ -441,10 +529,12 @@ fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> reqwest::he
         ("x-forwarded-proto", proxy.scheme.as_bytes()),
         ("x-forwarded-host", host),
     ] {
-        if let Ok(v) = reqwest::header::HeaderValue::from_bytes(value) {
+        if let Ok(v) = up::HeaderValue::from_bytes(value) {
             out.insert(name, v);
         }
     }
+    out.entry(up::USER_AGENT)
+        .or_insert(up::HeaderValue::from_static(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION"))));
     out
 }
 
@@ -516,16 +606,24 @@ fn request_body(
 
 /// The upstream's answer, streamed: its status and headers (minus hop-by-hop ones), its body
 /// chunk by chunk, cut off when it stays silent for the proxy timeout.
-fn response(answer: reqwest::Response, idle: Duration) -> HttpResponse {
+fn response(answer: hyper::Response<hyper::body::Incoming>, idle: Duration) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut res = HttpResponse::build(status);
     copy_headers(&mut res, answer.headers());
-    let length = answer.content_length();
-    let stream = futures_util::stream::unfold(Box::pin(answer.bytes_stream()), move |mut body| async move {
-        match tokio::time::timeout(idle, body.next()).await {
-            Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upstream stalled")), body)),
-            Ok(None) => None,
-            Ok(Some(r)) => Some((r.map_err(std::io::Error::other), body)),
+    let body = answer.into_body();
+    let length = hyper::body::Body::size_hint(&body).exact();
+    let stream = futures_util::stream::unfold(body, move |mut body| async move {
+        loop {
+            return match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upstream stalled")), body)),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), body)),
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => Some((Ok(data), body)),
+                    // Trailers: HTTP/1 responses to the client carry none.
+                    Err(_) => continue,
+                },
+            };
         }
     });
     match length {
@@ -536,8 +634,8 @@ fn response(answer: reqwest::Response, idle: Duration) -> HttpResponse {
 
 /// The upstream's response headers, minus hop-by-hop ones, its length (the edge frames the
 /// body itself) and its request id (the edge's goes back to the client).
-fn copy_headers(res: &mut HttpResponseBuilder, headers: &reqwest::header::HeaderMap) {
-    let named_hops = connection_tokens(headers.get_all(reqwest::header::CONNECTION).iter().map(|v| v.as_bytes()));
+fn copy_headers(res: &mut HttpResponseBuilder, headers: &up::HeaderMap) {
+    let named_hops = connection_tokens(headers.get_all(up::CONNECTION).iter().map(|v| v.as_bytes()));
     for (name, value) in headers {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
@@ -594,7 +692,7 @@ mod tests {
     #[test]
     fn upstream_urls_keep_or_strip_the_prefix() {
         let url = |b: &Backend, p: &str, q: &str| {
-            Some(upstream_url(url::Url::parse(&b.upstream).expect("upstream"), b, p, q).to_string())
+            upstream_uri(&url::Url::parse(&b.upstream).expect("upstream"), b, p, q).ok().map(|u| u.to_string())
         };
         let keep = backend("/api/", "https://api.example.com", false);
         assert_eq!(url(&keep, "/api/users/7", "a=1").as_deref(), Some("https://api.example.com/api/users/7?a=1"));
@@ -603,6 +701,10 @@ mod tests {
         assert_eq!(url(&strip, "/api/", "").as_deref(), Some("https://api.example.com/v1/"));
         // A decoded path cannot smuggle a query, a fragment or another host.
         assert_eq!(url(&keep, "/api/a?b#c", "").as_deref(), Some("https://api.example.com/api/a%3Fb%23c"));
+        // Nothing is normalised on the way: a path cannot climb out of the upstream's base path
+        // (a URL library would read `\\` as `/` and resolve the `..`).
+        assert_eq!(url(&strip, "/api/..\\admin", "").as_deref(), Some("https://api.example.com/v1/..\\admin"));
+        assert_eq!(url(&keep, "/api/é", "q=%20").as_deref(), Some("https://api.example.com/api/%C3%A9?q=%20"));
         let odd = backend("/x/", "https://api.example.com", true);
         assert_eq!(url(&odd, "/x//evil.example/", "").as_deref(), Some("https://api.example.com//evil.example/"));
     }

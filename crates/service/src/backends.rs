@@ -1,13 +1,12 @@
 //! App backends: where an app may send part of its paths (settings `backends`), and the
-//! client the edge forwards with. No SSRF: an upstream is `https` (plain `http` only when the
+//! resolver the edge's upstream client connects with. No SSRF: an upstream is `https` (plain `http` only when the
 //! operator allows it), and it never reaches loopback, private, link-local (cloud metadata),
 //! shared or multicast addresses unless the operator allows private upstreams. The rule holds
 //! when settings are saved and again at every connection ([`UpstreamResolver`]), so a name
 //! that later resolves elsewhere (DNS rebinding) is refused too.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use tmahost_store::model::Backend;
@@ -164,33 +163,6 @@ impl UpstreamResolver {
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.allow_private || !is_forbidden(ip)
     }
-}
-
-impl reqwest::dns::Resolve for UpstreamResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let this = self.clone();
-        Box::pin(async move {
-            let ips = this.resolve(name.as_str()).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
-            Ok(addrs)
-        })
-    }
-}
-
-/// The client the edge forwards with: names resolved by [`UpstreamResolver`], redirects passed
-/// to the browser rather than followed, no environment proxy, bounded connect time.
-pub fn upstream_client(config: &Config) -> Result<(reqwest::Client, UpstreamResolver), ServiceError> {
-    let resolver = UpstreamResolver::new(config);
-    let client = reqwest::Client::builder()
-        .dns_resolver(Arc::new(resolver.clone()))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(ServiceError::internal)?;
-    Ok((client, resolver))
 }
 
 /// Looks the upstreams' names up when settings are saved: a name that resolves only to
