@@ -30,3 +30,18 @@ pub use state::Edge;
 /// Hasher of the maps probed on every request. Seeded per process; their keys are either
 /// checked before insertion (verified cookies) or come from the platform's own tables.
 pub(crate) type FastHash = foldhash::fast::RandomState;
+
+/// A cache key whose bytes are already uniform (a digest, a signature's tail): hashed by its
+/// first 8 bytes alone, a fraction of the cost of hashing all of them on every probe; equality
+/// still compares it whole, so keys that share those bytes only share a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UniformKey<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> std::hash::Hash for UniformKey<N> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        let n = N.min(8);
+        head[..n].copy_from_slice(&self.0[..n]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}

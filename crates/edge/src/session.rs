@@ -226,15 +226,18 @@ const VERIFIED_BYTES: u64 = 64 * 1024 * 1024;
 /// the memory it says.
 const COOKIE_ENTRY: u64 = 2048;
 
-/// The key of a verified cookie: its last bytes, which are its signature's. Hashing 16 bytes
-/// instead of the whole ~300-byte cookie halves the cost of a hit; the entry keeps the whole
-/// cookie, compared on every hit, so a tail alone never stands for a cookie.
-type CookieTail = [u8; 16];
+/// The key of a verified cookie: its last bytes, which are its signature's (HMAC output, so
+/// uniform). Hashing them instead of the whole ~300-byte cookie halves the cost of a hit; the
+/// entry keeps the whole cookie, compared on every hit, so a tail alone never stands for a
+/// cookie.
+type CookieTail = crate::UniformKey<16>;
 
 /// A cookie whose signature and claims were checked, and what it says.
 struct Verified {
     cookie: Box<[u8]>,
     claims: Arc<SessionClaims>,
+    /// `sub` as a Telegram user id, read once (`None`: not a number, never admitted).
+    user: Option<i64>,
 }
 
 /// A verified cookie weighs its bytes plus [`COOKIE_ENTRY`].
@@ -285,7 +288,8 @@ impl Sessions {
     /// the platform say now: not logged out, its user still on the allow-list (and premium if
     /// required), or, for a staff session, still staff. Checked on every request, so access
     /// changes take effect on the next one, not when the cookie expires.
-    fn admits(&self, route: &AppRoute, c: &SessionClaims) -> bool {
+    /// `user`: the claims' `sub` as a number.
+    fn admits(&self, route: &AppRoute, c: &SessionClaims, user: i64) -> bool {
         if c.sid.is_empty() {
             return false;
         }
@@ -294,7 +298,6 @@ impl Sessions {
         {
             return false;
         }
-        let Ok(user) = c.sub.parse::<i64>() else { return false };
         if c.staff {
             return route.staff.contains(&user);
         }
@@ -310,18 +313,20 @@ impl Sessions {
     /// The claims of a cookie valid for this app at `now`.
     /// The cookie comes as raw header bytes: a cached one is never checked as text.
     pub fn check(&self, route: &AppRoute, jwt: &[u8], now: i64) -> Option<Arc<SessionClaims>> {
-        let tail: CookieTail = jwt.last_chunk().copied()?;
-        let claims = match self.verified.get(&tail) {
-            Some(v) if *v.cookie == *jwt => v.claims.clone(),
+        let tail = crate::UniformKey(jwt.last_chunk().copied()?);
+        let (claims, user) = match self.verified.get(&tail) {
+            Some(v) if *v.cookie == *jwt => (v.claims.clone(), v.user),
             // Unknown, or another cookie with the same tail (a forgery, or a sheer accident):
             // checked in full, and kept in its place only once it passes.
             _ => {
                 let claims = Arc::new(self.decode(std::str::from_utf8(jwt).ok()?)?);
-                self.verified.insert(tail, Arc::new(Verified { cookie: jwt.into(), claims: claims.clone() }));
-                claims
+                let user = claims.sub.parse().ok();
+                self.verified.insert(tail, Arc::new(Verified { cookie: jwt.into(), claims: claims.clone(), user }));
+                (claims, user)
             }
         };
-        (claims.aud == route.app_id && now < claims.exp + LEEWAY && self.admits(route, &claims)).then_some(claims)
+        let user = user?;
+        (claims.aud == route.app_id && now < claims.exp + LEEWAY && self.admits(route, &claims, user)).then_some(claims)
     }
 
     /// Verifies a cookie's signature and claims (any app: the caller checks the audience).

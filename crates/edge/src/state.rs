@@ -72,8 +72,8 @@ impl Emulator {
 
 type Pair = [(&'static str, &'static str); 2];
 
-/// A representation of a file: its digest and encoding.
-type BlobCacheKey = ([u8; 32], Option<Encoding>);
+/// A representation of a file: its digest (SHA-256: uniform) and encoding.
+type BlobCacheKey = (crate::UniformKey<32>, Option<Encoding>);
 
 /// Typical blob size, to size the blob cache's table.
 const BLOB_ESTIMATE: u64 = 16 * 1024;
@@ -252,7 +252,7 @@ impl Edge {
     }
 
     pub(crate) async fn blob(&self, entry: &FileEntry, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
-        let cache_key = (entry.digest, enc);
+        let cache_key = (crate::UniformKey(entry.digest), enc);
         if let Some(b) = self.inner.blobs.get(&cache_key) {
             self.inner.metrics.blob_hit.inc();
             return Ok(b);
@@ -263,7 +263,7 @@ impl Edge {
     }
 
     async fn load_blob(&self, entry: &FileEntry, enc: Option<Encoding>) -> Result<Bytes, ServiceError> {
-        let cache_key = (entry.digest, enc);
+        let cache_key = (crate::UniformKey(entry.digest), enc);
         // Concurrent misses of one blob read it once: the others wait for the guard's value
         // (or, if this read fails, take their own turn).
         match self.inner.blobs.get_value_or_guard_async(&cache_key).await {

@@ -36,17 +36,22 @@ impl FileReply<'_> {
     /// The representation to send: a precompressed variant the client accepts (brotli first),
     /// or the original. Ranges are served from the original only.
     pub fn encoding(&self, req: &HttpRequest) -> Option<Encoding> {
-        if !self.has_variants() || (self.status == StatusCode::OK && req.headers().contains_key(header::RANGE)) {
+        if !self.has_variants() {
             return None;
         }
         let (br, gzip) = accepted_encodings(req);
-        if self.entry.br && br {
+        let chosen = if self.entry.br && br {
             Some(Encoding::Br)
         } else if self.entry.gz && gzip {
             Some(Encoding::Gzip)
         } else {
             None
+        };
+        // Asked only when a variant would be sent (most requests without one skip the lookup).
+        if chosen.is_some() && self.status == StatusCode::OK && req.headers().contains_key(header::RANGE) {
+            return None;
         }
+        chosen
     }
 
     pub fn has_variants(&self) -> bool {
