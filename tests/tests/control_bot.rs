@@ -248,9 +248,6 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
     let w = World::start("serve", &[]).await;
     let admin_api = w.app.serve.admin_token.clone().expect("bootstrap token");
     assert!(text(&w.say(ADMIN, &format!("/addbot {TENANT}")).await).contains("Registered"));
-    for v in ["v1", "v2"] {
-        w.upload(&admin_api, v).await;
-    }
 
     // Before the grant the developer is a stranger.
     assert!(text(&w.say(DEV, "/bots").await).contains("only answers"));
@@ -259,11 +256,25 @@ async fn a_granted_developer_rolls_back_with_buttons_and_members_are_notified() 
 
     // A developer's help has no admin or owner commands, and owner actions are refused.
     let help = w.say(DEV, "/help").await;
-    assert!(text(&help).contains("/rollback") && !text(&help).contains("/grant") && !text(&help).contains("/addbot"));
+    assert!(
+        text(&help).contains("/rollback") && !text(&help).contains("/grant") && !text(&help).contains("/addbot"),
+        "{}",
+        text(&help)
+    );
     let refused = w.say(DEV, "/grant demo-bot 5 owner").await;
     assert!(text(&refused).contains("only the bot's owners"), "{}", text(&refused));
     assert!(text(&w.say(DEV, "/token demo-bot").await).contains("only the bot's owners"));
     assert!(text(&w.say(DEV, "/disable demo-bot").await).contains("only platform admins"));
+
+    // Two versions to roll back between, deployed now that the developer is a member: each
+    // notice is waited for, so none can arrive in place of a reply below (deploys made before
+    // the grant could reach the developer whenever the notifier got to them).
+    for v in ["v1", "v2"] {
+        let before = w.tg.messages_to(CONTROL, DEV).len();
+        w.upload(&admin_api, v).await;
+        let notice = w.next_message(DEV, before).await;
+        assert!(text(&notice).contains(&format!("{v} is live")), "{}", text(&notice));
+    }
 
     // A deploy through the API: the developer is told, with a web_app button to the app.
     let port = w.app.serve.edge.rsplit(':').next().expect("port").to_owned();

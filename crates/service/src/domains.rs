@@ -150,7 +150,10 @@ impl Platform {
         let claim = self.db().domain_claim(&app.id).await?.ok_or_else(|| {
             ServiceError::invalid("no_custom_domain", "this app has no custom_domain in its settings")
         })?;
-        let claim = self.check_claim(&claim).await?;
+        // A resolver of its own: hickory answers an identical question already in flight with
+        // that question's answer, and the background re-check may have asked just before the
+        // owner published the record they now ask to verify.
+        let claim = self.check_claim(&claim, resolver(self.config()).as_ref()).await?;
         Ok(self.domain_status(&claim))
     }
 
@@ -160,7 +163,7 @@ impl Platform {
     pub async fn recheck_domains(&self) -> Result<usize, ServiceError> {
         let mut changed = 0;
         for claim in self.db().domain_claims().await? {
-            match self.check_claim(&claim).await {
+            match self.check_claim(&claim, self.resolver()).await {
                 Ok(now) if now.verified_at.is_some() != claim.verified_at.is_some() => changed += 1,
                 Ok(_) => {}
                 Err(ServiceError::NotFound(_)) => {}
@@ -170,9 +173,10 @@ impl Platform {
         Ok(changed)
     }
 
-    async fn check_claim(&self, claim: &DomainClaim) -> Result<DomainClaim, ServiceError> {
+    /// Looks the claim's proof up with `dns` and records what it found.
+    async fn check_claim(&self, claim: &DomainClaim, dns: Option<&TokioResolver>) -> Result<DomainClaim, ServiceError> {
         let want = self.domain_token(&claim.app_id);
-        let (outcome, error) = match self.txt_values(&claim.domain).await {
+        let (outcome, error) = match txt_values(dns, &claim.domain).await {
             Ok(values) if values.iter().any(|v| v.trim() == want) => (ProofOutcome::Seen, None),
             Ok(values) => {
                 let why = if values.is_empty() {
@@ -207,27 +211,27 @@ impl Platform {
         let grace = i64::try_from(self.config().domain_grace_secs).unwrap_or(i64::MAX / 2000) * 1000;
         ProofOutcome::Missing { unroute_before: now_ms() - grace }
     }
+}
 
-    /// The TXT strings at `_tmahost.{domain}`; `Ok(vec![])` when the name has none.
-    async fn txt_values(&self, domain: &str) -> Result<Vec<String>, String> {
-        let Some(resolver) = self.resolver() else {
-            return Err("no DNS resolver is configured on this server (TMAHOST_DNS_SERVER)".into());
-        };
-        let name = format!("{TXT_LABEL}.{domain}.");
-        match resolver.txt_lookup(name.as_str()).await {
-            Ok(lookup) => Ok(lookup
-                .answers()
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::TXT(txt) => {
-                        Some(txt.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>())
-                    }
-                    _ => None,
-                })
-                .collect()),
-            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
-            Err(e) => Err(format!("DNS lookup of {name} failed: {e}")),
-        }
+/// The TXT strings at `_tmahost.{domain}`; `Ok(vec![])` when the name has none.
+async fn txt_values(resolver: Option<&TokioResolver>, domain: &str) -> Result<Vec<String>, String> {
+    let Some(resolver) = resolver else {
+        return Err("no DNS resolver is configured on this server (TMAHOST_DNS_SERVER)".into());
+    };
+    let name = format!("{TXT_LABEL}.{domain}.");
+    match resolver.txt_lookup(name.as_str()).await {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => {
+                    Some(txt.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>())
+                }
+                _ => None,
+            })
+            .collect()),
+        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+        Err(e) => Err(format!("DNS lookup of {name} failed: {e}")),
     }
 }
 
