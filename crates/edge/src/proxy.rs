@@ -237,8 +237,7 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
     let Call { route, req, path, backend, upstream, who, now } = *call;
     let proxy = edge.proxy();
     let Some(base) = upstream else {
-        let res = error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid");
-        return (res, Outcome::Unreachable);
+        return (invalid_upstream(), Outcome::Unreachable);
     };
     // Address literals skip the resolver; the same rule applies to them here.
     let literal = match base.host() {
@@ -250,8 +249,7 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         return (forbidden(), Outcome::Forbidden);
     }
     let Ok(uri) = upstream_uri(base, backend, path, req.query_string()) else {
-        let res = error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid");
-        return (res, Outcome::Unreachable);
+        return (invalid_upstream(), Outcome::Unreachable);
     };
     if content_length(req.headers()).is_some_and(|n| n > proxy.max_body) {
         return (too_large(proxy.max_body), Outcome::TooLarge);
@@ -482,7 +480,7 @@ fn upstream_uri(
     backend: &Backend,
     path: &str,
     query: &str,
-) -> Result<hyper::Uri, hyper::http::Error> {
+) -> Result<hyper::Uri, hyper::http::uri::InvalidUri> {
     let rest = if backend.strip_prefix { &path[backend.prefix.len() - 1..] } else { path };
     // The upstream has no query or fragment (checked when settings are saved): its text ends
     // with its path.
@@ -492,7 +490,7 @@ fn upstream_uri(
         uri.push('?');
         uri.push_str(query);
     }
-    Ok(hyper::Uri::try_from(uri)?)
+    hyper::Uri::try_from(uri)
 }
 
 /// The client's headers minus hop-by-hop ones, anything that could pass for an identity, and
@@ -659,6 +657,10 @@ fn too_many_websockets(max: u64) -> HttpResponse {
         "too_many_websockets",
         &format!("this app has {max} WebSockets open on this edge already; try again shortly"),
     )
+}
+
+fn invalid_upstream() -> HttpResponse {
+    error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid")
 }
 
 fn unreachable() -> HttpResponse {
