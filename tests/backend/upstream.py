@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -104,6 +105,19 @@ class Handler(BaseHTTPRequestHandler):
         with seen_lock:
             seen.append(self.path)
         size, sha = self.read_body()
+        if url.path.endswith("/events"):
+            # Two events `pause` seconds apart: a stream that is silent between them.
+            pause = float(parse_qs(url.query).get("pause", ["0"])[0])
+            first, second = b"data: one\n\n", b"data: two\n\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(first) + len(second)))
+            self.end_headers()
+            self.wfile.write(first)
+            self.wfile.flush()
+            time.sleep(pause)
+            self.wfile.write(second)
+            return
         if url.path.endswith("/download"):
             total = int(parse_qs(url.query).get("bytes", ["0"])[0])
             self.send_response(200)

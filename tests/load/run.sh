@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# tmahost's edge against nginx and against the HTTP stack's ceiling (ceiling/: bare actix-web
-# answering the same bytes and headers from memory) on the same bundle, same machine, loopback only.
+# tmahost's edge against nginx and against the HTTP stack's ceiling (ceiling/: bare hyper, the
+# edge's stack, answering the same bytes and headers from memory) on the same bundle, same
+# machine, loopback only.
 # Usage: tests/load/run.sh   (env: ROUNDS=3 DURATION=10s CONNECTIONS=64 WORKERS=1, and
 #        SCENARIOS="page asset revalidate random session proxy" to run some of them;
-#        CEILING_STACK=hyper for a ceiling on hyper 1.x instead of actix-web)
+#        CEILING_STACK=actix for a ceiling on actix-web, the edge's stack until issue 22)
 # Needs wrk and nginx (with libnginx-mod-http-brotli-static) from Debian; see README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,7 +61,7 @@ nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
 ngx=$!
 ceiling_port=$(python3 "$here/bench.py" port)
 "$root/target/release/ceiling" "127.0.0.1:$ceiling_port" "$workers" "$work/root" "$work/headers.json" \
-  "${CEILING_STACK:-actix}" &
+  "${CEILING_STACK:-hyper}" &
 ceil=$!
 for p in "$port" "$ceiling_port"; do
   for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done

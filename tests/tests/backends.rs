@@ -229,6 +229,12 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     println!("edge peak RSS: {peak_before:.1} MB before, {peak_after:.1} MB after 50 MB up and 50 MB down");
     assert!(peak_after - peak_before < 40.0, "bodies were buffered: peak RSS {peak_before:.1} -> {peak_after:.1} MB");
 
+    // A streamed answer silent for longer than the edge lets an idle connection live (5-10 s):
+    // the stream in hand keeps the connection, and both events arrive.
+    let res = edge(&t, Method::GET, &host, "/api/events?pause=11", Some(&alice)).send().await.expect("events");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.expect("both events"), "data: one\n\ndata: two\n\n");
+
     // Over the limit (60 MB here): the edge stops forwarding and answers 413.
     let chunk = vec![7u8; 1024 * 1024];
     let body = futures_util::stream::iter((0..61).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));

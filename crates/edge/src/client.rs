@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderMap};
+use crate::wire::Req;
+use hyper::header::{self, HeaderMap};
 use ipnet::IpNet;
 
 /// More hops than any real chain of proxies; a longer header is not read further.
@@ -35,7 +35,7 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) ->
         (header::HeaderName::from_static("x-forwarded-for"), address)
     };
     // Several header lines form one list, in order.
-    let lines: Vec<&str> = headers.get_all(name).filter_map(|v| v.to_str().ok()).collect();
+    let lines: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
     let hops = lines.iter().rev().flat_map(|line| line.rsplit(','));
     let mut nearest = peer;
     for hop in hops.take(MAX_HOPS) {
@@ -109,8 +109,8 @@ impl Attempts {
 
     /// Counts an attempt by the client of `req` on `app`; `false` once that client made more
     /// than the limit on that app this minute.
-    pub(crate) fn allow(&self, req: &HttpRequest, app: &str) -> bool {
-        let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    pub(crate) fn allow(&self, req: &Req, app: &str) -> bool {
+        let peer = req.peer().ip();
         self.allow_from(client_ip(peer, req.headers(), &self.trusted), app)
     }
 
@@ -124,7 +124,7 @@ impl Attempts {
 mod tests {
     use std::net::IpAddr;
 
-    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
     use super::{Attempts, client_ip};
 

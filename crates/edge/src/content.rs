@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderValue;
+use hyper::StatusCode;
+use hyper::header::HeaderValue;
 use tmahost_deploy::{BadRequestPath, Rules};
 use tmahost_service::Encoding;
 use tmahost_service::model::{DeploymentFile, Sha256};

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::wire::{Payload, Req, Res};
 use bytes::Bytes;
+use hyper::{Method, StatusCode};
 
 use crate::respond::{self, error, storage_unavailable};
 use crate::routing::AppRoute;
@@ -18,12 +18,12 @@ use crate::{Edge, session};
 pub(crate) async fn answer(
     edge: &Edge,
     route: &AppRoute,
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Req,
+    payload: Payload,
     rest: &str,
     now: i64,
     preview: Option<&str>,
-) -> HttpResponse {
+) -> Res {
     let sessions = edge.sessions();
     match (req.method().clone(), rest) {
         (Method::POST, "session") => {
@@ -59,7 +59,7 @@ pub(crate) async fn answer(
                     return storage_unavailable(&e);
                 }
             }
-            let origin = req.headers().get(actix_web::http::header::ORIGIN);
+            let origin = req.headers().get(hyper::header::ORIGIN);
             respond::logged_out(origin.filter(|o| *o == edge.emulator().origin))
         }
         (Method::GET, "staff") => staff_session(edge, route, req, now, preview).await,
@@ -75,8 +75,7 @@ pub(crate) async fn answer(
 
 /// A request body of at most `limit` bytes, each chunk within `idle` of the last. Only the
 /// edge's own POST endpoints read one, so file requests never wait for a body.
-pub(crate) async fn read_body(mut payload: web::Payload, limit: usize, idle: Duration) -> Result<Bytes, HttpResponse> {
-    use futures_util::StreamExt;
+pub(crate) async fn read_body(mut payload: Payload, limit: usize, idle: Duration) -> Result<Bytes, Res> {
     let mut body = bytes::BytesMut::new();
     loop {
         let chunk = match tokio::time::timeout(idle, payload.next()).await {
@@ -108,13 +107,7 @@ pub(crate) async fn read_body(mut payload: web::Payload, limit: usize, idle: Dur
 /// and for the deployment this host serves (the preview's, or the active one on the app's
 /// host), and its recipient must still be staff; the answer is a session cookie for this app
 /// and a redirect to `/`.
-async fn staff_session(
-    edge: &Edge,
-    route: &AppRoute,
-    req: &HttpRequest,
-    now: i64,
-    preview: Option<&str>,
-) -> HttpResponse {
+async fn staff_session(edge: &Edge, route: &AppRoute, req: &Req, now: i64, preview: Option<&str>) -> Res {
     let refused = || {
         error(
             StatusCode::FORBIDDEN,

@@ -9,7 +9,9 @@
 //! - `ton`: TON Connect wallet proofs (`/_tma/ton/*`), the wallet kept in the session;
 //! - `routing`, `content`, `session`, `client`: pure parts (host lookup, path resolution,
 //!   launch-data verification, client addresses), each with table tests;
-//! - `respond`: every response shape the edge sends.
+//! - `respond`: every response shape the edge sends;
+//! - `server`, `wire`: HTTP/1.1 on hyper: worker threads and connections, the request and
+//!   response types handlers use.
 
 #[doc(hidden)]
 pub mod bench;
@@ -20,11 +22,14 @@ mod proxy;
 mod respond;
 mod routing;
 mod serve;
+mod server;
 mod session;
 mod state;
 mod stats;
 mod ton;
+mod wire;
 
+pub use server::{Server, ServerHandle};
 pub use state::Edge;
 
 /// Hasher of the maps probed on every request. Seeded per process; their keys are either

@@ -7,19 +7,15 @@
 //! WebSocket upgrades become a byte tunnel once the upstream agrees to switch.
 
 use std::cell::Cell;
-use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BodyStream, SizedStream};
-use actix_web::http::Method;
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap, HeaderName};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use hyper::header as up;
+use hyper::header;
+use hyper::header::{self as up, HeaderMap, HeaderName};
+use hyper::{Method, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tmahost_service::backends::{ForbiddenUpstream, UpstreamResolver};
@@ -30,6 +26,7 @@ use crate::respond::{COOKIE, error};
 use crate::routing::AppRoute;
 use crate::session::Identity;
 use crate::stats::WebSocketSlot;
+use crate::wire::{Body, Payload, Reply, Req, Res};
 use crate::{Edge, FastHash};
 
 /// The header carrying the identity token.
@@ -217,7 +214,7 @@ fn longest_prefix(backends: &[Backend], path: &str) -> Option<usize> {
 /// on a public backend), `path` being the normalised request path.
 pub(crate) struct Call<'a> {
     pub route: &'a AppRoute,
-    pub req: &'a HttpRequest,
+    pub req: &'a Req,
     pub path: &'a str,
     pub backend: &'a Backend,
     /// `backend`'s upstream URL, parsed with the routing table (`None`: it does not parse).
@@ -227,13 +224,13 @@ pub(crate) struct Call<'a> {
 }
 
 /// Forwards the request and streams the answer back.
-pub(crate) async fn forward(edge: &Edge, call: Call<'_>, payload: web::Payload) -> HttpResponse {
+pub(crate) async fn forward(edge: &Edge, call: Call<'_>, payload: Payload) -> Res {
     let (res, outcome) = exchange(edge, &call, payload).await;
     call.route.counters.proxied(outcome);
     res
 }
 
-async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpResponse, Outcome) {
+async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outcome) {
     let Call { route, req, path, backend, upstream, who, now } = *call;
     let proxy = edge.proxy();
     let Some(base) = upstream else {
@@ -255,9 +252,6 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
         return (too_large(proxy.max_body), Outcome::TooLarge);
     }
 
-    let Ok(method) = hyper::Method::from_bytes(req.method().as_str().as_bytes()) else {
-        return (error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unknown method"), Outcome::Unreachable);
-    };
     // A WebSocket holds a slot of the app's from the handshake to the close.
     let websocket = match is_websocket(req) {
         false => None,
@@ -285,24 +279,23 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
             }
         }
     }
-    let over_limit = Rc::new(Cell::new(false));
+    let over_limit = Arc::new(AtomicBool::new(false));
     let mut payload = Some(payload);
     let body = match payload.take_if(|_| websocket.is_none() && has_body(req)) {
         Some(payload) => {
             let idle = Duration::from_secs(edge.platform().config().upload_idle_secs);
-            let chunks = request_body(payload, proxy.max_body, idle, over_limit.clone());
-            http_body_util::StreamBody::new(chunks.map(|chunk| chunk.map(hyper::body::Frame::data))).boxed_unsync()
+            request_body(payload, proxy.max_body, idle, over_limit.clone())
         }
         None => http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync(),
     };
     let mut upstream = hyper::Request::new(body);
-    *upstream.method_mut() = method;
+    *upstream.method_mut() = req.method().clone();
     *upstream.uri_mut() = uri;
     *upstream.headers_mut() = headers;
 
     let answer = match tokio::time::timeout(proxy.timeout, proxy.client.request(upstream)).await {
         Err(_) => return (timeout(), Outcome::Timeout),
-        Ok(Err(_)) if over_limit.get() => return (too_large(proxy.max_body), Outcome::TooLarge),
+        Ok(Err(_)) if over_limit.load(Ordering::Relaxed) => return (too_large(proxy.max_body), Outcome::TooLarge),
         Ok(Err(e)) => {
             let refused = std::error::Error::source(&e)
                 .into_iter()
@@ -325,20 +318,22 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: web::Payload) -> (HttpR
             _ => (unreachable(), Outcome::Unreachable),
         };
     }
-    (response(answer, proxy.timeout), Outcome::Answered)
+    (response(answer, req.method() == Method::HEAD, proxy.timeout), Outcome::Answered)
 }
 
 /// Whether a browser sent this request from another origin than the one it goes to, other
 /// than a top-level navigation (what `SameSite=Lax` would let through). `Sec-Fetch-Site` says
 /// so where browsers send it; otherwise `Origin` is compared with `Host`. Requests with
 /// neither come from outside browsers, whose holder of the cookie is the user.
-pub(crate) fn cross_site(req: &HttpRequest) -> bool {
+pub(crate) fn cross_site(req: &Req) -> bool {
     const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
     const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
     const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
     let headers = req.headers();
     // Browsers send each of these once; two of either is not a browser's word to go by.
-    if headers.get_all(SEC_FETCH_SITE).nth(1).is_some() || headers.get_all(header::ORIGIN).nth(1).is_some() {
+    if headers.get_all(SEC_FETCH_SITE).iter().nth(1).is_some()
+        || headers.get_all(header::ORIGIN).iter().nth(1).is_some()
+    {
         return true;
     }
     let get = |name: HeaderName| headers.get(name).map(|v| v.as_bytes());
@@ -357,8 +352,8 @@ pub(crate) fn cross_site(req: &HttpRequest) -> bool {
 }
 
 /// Whether the client asks to turn this request into a WebSocket (RFC 6455 4.1).
-fn is_websocket(req: &HttpRequest) -> bool {
-    let lists = |name| connection_tokens(req.headers().get_all(name).map(|v| v.as_bytes()));
+fn is_websocket(req: &Req) -> bool {
+    let lists = |name| connection_tokens(req.headers().get_all(name).iter().map(|v| v.as_bytes()));
     req.method() == Method::GET
         && lists(header::UPGRADE).iter().any(|t| t == "websocket")
         && lists(header::CONNECTION).iter().any(|t| t == "upgrade")
@@ -369,50 +364,62 @@ fn is_websocket(req: &HttpRequest) -> bool {
 /// business), until either side closes or neither sends anything for `idle`.
 async fn tunnel(
     answer: hyper::Response<hyper::body::Incoming>,
-    payload: web::Payload,
+    mut payload: Payload,
     idle: Duration,
     slot: WebSocketSlot,
-) -> HttpResponse {
-    let mut res = HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS);
-    copy_headers(&mut res, answer.headers());
-    res.upgrade("websocket");
-    let upgraded = match hyper::upgrade::on(answer).await {
-        Ok(upgraded) => hyper_util::rt::TokioIo::new(upgraded),
-        Err(e) => {
-            tracing::info!(error = %e, "upstream WebSocket could not be taken over");
-            return unreachable();
-        }
+) -> Res {
+    let mut res = Reply::build(StatusCode::SWITCHING_PROTOCOLS);
+    copy_headers(res.headers_mut(), answer.headers());
+    res.insert_header((header::CONNECTION, "upgrade")).insert_header((header::UPGRADE, "websocket"));
+    let (Some(client), Ok(upstream)) = (payload.take_upgrade(), hyper::upgrade::on(answer).await) else {
+        tracing::info!("a WebSocket could not be taken over");
+        return unreachable();
     };
-    let (from_upstream, mut to_upstream) = tokio::io::split(upgraded);
-    let last = Rc::new(Cell::new(Instant::now()));
-
-    // Client to upstream, on this worker (the payload lives here).
-    let seen = last.clone();
-    let mut payload = payload;
-    actix_web::rt::spawn(async move {
-        while let Some(Ok(chunk)) = until_idle(&seen, idle, payload.next()).await.flatten() {
-            seen.set(Instant::now());
-            if to_upstream.write_all(&chunk).await.is_err() {
-                break;
+    // The client's side switches once the 101 has been written; the tunnel (and the slot)
+    // lives on this worker until either side ends.
+    tokio::task::spawn_local(async move {
+        let client = match client.await {
+            Ok(c) => hyper_util::rt::TokioIo::new(c),
+            Err(e) => {
+                tracing::info!(error = %e, "the client's WebSocket could not be taken over");
+                return;
             }
+        };
+        let upstream = hyper_util::rt::TokioIo::new(upstream);
+        let last = Cell::new(Instant::now());
+        let (from_client, to_client) = tokio::io::split(client);
+        let (from_upstream, to_upstream) = tokio::io::split(upstream);
+        // Either direction ending ends the tunnel: each side sees the other's close.
+        tokio::select! {
+            _ = pipe(from_client, to_upstream, &last, idle) => {}
+            _ = pipe(from_upstream, to_client, &last, idle) => {}
         }
-        // The upstream sees the end of the client's side and closes its own.
-        let _ = to_upstream.shutdown().await;
+        drop(slot);
     });
+    res.finish()
+}
 
-    // Upstream to client, as the 101's body; the slot is held until it ends.
-    let state = (from_upstream, last, slot);
-    let body = futures_util::stream::unfold(state, move |(mut read, last, slot)| async move {
-        let mut buf = BytesMut::with_capacity(16 * 1024);
-        match until_idle(&last, idle, read.read_buf(&mut buf)).await {
+/// Copies `from` to `to` until `from` ends, a write fails or the tunnel idles; then shuts `to`.
+async fn pipe(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    last: &Cell<Instant>,
+    idle: Duration,
+) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        buf.clear();
+        match until_idle(last, idle, from.read_buf(&mut buf)).await {
             Some(Ok(n)) if n > 0 => {
                 last.set(Instant::now());
-                Some((Ok::<_, std::io::Error>(buf.freeze()), (read, last, slot)))
+                if to.write_all(&buf).await.is_err() {
+                    break;
+                }
             }
-            _ => None,
+            _ => break,
         }
-    });
-    res.body(BodyStream::new(body))
+    }
+    let _ = to.shutdown().await;
 }
 
 /// Runs `next` (cancel-safe) until it is ready, or `None` once `idle` has passed since the
@@ -495,9 +502,9 @@ fn upstream_uri(
 
 /// The client's headers minus hop-by-hop ones, anything that could pass for an identity, and
 /// the session cookie (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
-fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> up::HeaderMap {
+fn request_headers(req: &Req, edge: &Edge, proxy: &Proxy) -> up::HeaderMap {
     let headers = req.headers();
-    let named_hops = connection_tokens(headers.get_all(header::CONNECTION).map(|v| v.as_bytes()));
+    let named_hops = connection_tokens(headers.get_all(header::CONNECTION).iter().map(|v| v.as_bytes()));
     let mut out = up::HeaderMap::with_capacity(headers.len() + 4);
     for (name, value) in headers {
         let n = name.as_str();
@@ -519,7 +526,7 @@ fn request_headers(req: &HttpRequest, edge: &Edge, proxy: &Proxy) -> up::HeaderM
             out.append(n, v);
         }
     }
-    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let peer = req.peer().ip();
     let client = crate::client::client_ip(peer, headers, &edge.platform().config().trusted_proxies);
     let host = headers.get(header::HOST).map(|h| h.as_bytes()).unwrap_or_default();
     for (name, value) in [
@@ -561,78 +568,74 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-fn has_body(req: &HttpRequest) -> bool {
+fn has_body(req: &Req) -> bool {
     content_length(req.headers()).is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING)
 }
 
-/// The client's body as a `Send` stream for the upstream client, fed by a task on this worker
-/// (actix's payload lives on one thread). At most two chunks wait in between, so a slow
-/// upstream slows the client rather than filling memory.
-fn request_body(
-    mut payload: web::Payload,
-    max: u64,
-    idle: Duration,
-    over_limit: Rc<Cell<bool>>,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    actix_web::rt::spawn(async move {
-        let mut sent = 0u64;
-        loop {
-            let next = match tokio::time::timeout(idle, payload.next()).await {
-                Err(_) => Some(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled"))),
-                Ok(None) => None,
-                Ok(Some(Err(e))) => Some(Err(std::io::Error::other(e.to_string()))),
-                Ok(Some(Ok(chunk))) => {
-                    sent += chunk.len() as u64;
-                    if sent > max {
-                        over_limit.set(true);
-                        Some(Err(std::io::Error::other("the request body is over the limit")))
-                    } else {
-                        Some(Ok(chunk))
-                    }
+/// The client's body for the upstream client, chunk by chunk as the upstream takes them (a
+/// slow upstream slows the client rather than filling memory); cut off past `max` bytes
+/// (`over_limit` says so) or when a chunk takes longer than `idle`.
+fn request_body(payload: Payload, max: u64, idle: Duration, over_limit: Arc<AtomicBool>) -> UpstreamBody {
+    // The state is `None` once an error was sent: the body ends there.
+    let chunks = futures_util::stream::unfold(Some((payload, 0u64)), move |state| {
+        let over_limit = over_limit.clone();
+        async move {
+            let (mut payload, sent) = state?;
+            let chunk = match tokio::time::timeout(idle, payload.next()).await {
+                Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled")),
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => Err(std::io::Error::other(e)),
+                Ok(Some(Ok(chunk))) if sent + chunk.len() as u64 > max => {
+                    over_limit.store(true, Ordering::Relaxed);
+                    Err(std::io::Error::other("the request body is over the limit"))
                 }
+                Ok(Some(Ok(chunk))) => Ok(chunk),
             };
-            let Some(item) = next else { break };
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
-                break;
-            }
+            let next = match &chunk {
+                Ok(c) => Some((payload, sent + c.len() as u64)),
+                Err(_) => None,
+            };
+            Some((chunk.map(hyper::body::Frame::data), next))
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    http_body_util::StreamBody::new(chunks).boxed_unsync()
 }
 
 /// The upstream's answer, streamed: its status and headers (minus hop-by-hop ones), its body
 /// chunk by chunk, cut off when it stays silent for the proxy timeout.
-fn response(answer: hyper::Response<hyper::body::Incoming>, idle: Duration) -> HttpResponse {
-    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut res = HttpResponse::build(status);
-    copy_headers(&mut res, answer.headers());
-    let body = answer.into_body();
+fn response(answer: hyper::Response<hyper::body::Incoming>, head: bool, idle: Duration) -> Res {
+    let (answer, body) = answer.into_parts();
+    let mut res = Reply::build(answer.status);
+    copy_headers(res.headers_mut(), &answer.headers);
+    // A HEAD's answer has no body; its length is the upstream's.
+    if head {
+        if let Some(n) = answer.headers.get(header::CONTENT_LENGTH) {
+            res.insert_header((header::CONTENT_LENGTH, n.clone()));
+        }
+        return res.finish();
+    }
+    // The edge frames the body itself, with its length when the upstream gave one.
     let length = hyper::body::Body::size_hint(&body).exact();
-    let stream = futures_util::stream::unfold(body, move |mut body| async move {
+    let frames = futures_util::stream::unfold(body, move |mut body| async move {
         loop {
             return match tokio::time::timeout(idle, body.frame()).await {
                 Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upstream stalled")), body)),
                 Ok(None) => None,
                 Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), body)),
                 Ok(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => Some((Ok(data), body)),
+                    Ok(data) => Some((Ok(hyper::body::Frame::data(data)), body)),
                     // Trailers: HTTP/1 responses to the client carry none.
                     Err(_) => continue,
                 },
             };
         }
     });
-    match length {
-        Some(n) => res.body(SizedStream::new(n, stream)),
-        None => res.body(BodyStream::new(stream)),
-    }
+    res.with(Body::stream(http_body_util::StreamBody::new(frames), length))
 }
 
-/// The upstream's response headers, minus hop-by-hop ones, its length (the edge frames the
+/// The upstream's answer headers, minus hop-by-hop ones, its length (the edge frames the
 /// body itself) and its request id (the edge's goes back to the client).
-fn copy_headers(res: &mut HttpResponseBuilder, headers: &up::HeaderMap) {
+fn copy_headers(out: &mut HeaderMap, headers: &HeaderMap) {
     let named_hops = connection_tokens(headers.get_all(up::CONNECTION).iter().map(|v| v.as_bytes()));
     for (name, value) in headers {
         let n = name.as_str();
@@ -643,15 +646,11 @@ fn copy_headers(res: &mut HttpResponseBuilder, headers: &up::HeaderMap) {
         {
             continue;
         }
-        if let (Ok(n), Ok(v)) =
-            (header::HeaderName::from_bytes(n.as_bytes()), header::HeaderValue::from_bytes(value.as_bytes()))
-        {
-            res.append_header((n, v));
-        }
+        out.append(name.clone(), value.clone());
     }
 }
 
-fn too_many_websockets(max: u64) -> HttpResponse {
+fn too_many_websockets(max: u64) -> Res {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         "too_many_websockets",
@@ -659,15 +658,15 @@ fn too_many_websockets(max: u64) -> HttpResponse {
     )
 }
 
-fn invalid_upstream() -> HttpResponse {
+fn invalid_upstream() -> Res {
     error(StatusCode::BAD_GATEWAY, "upstream_invalid", "the backend's URL is invalid")
 }
 
-fn unreachable() -> HttpResponse {
+fn unreachable() -> Res {
     error(StatusCode::BAD_GATEWAY, "upstream_unreachable", "the app's backend did not answer; try again shortly")
 }
 
-fn forbidden() -> HttpResponse {
+fn forbidden() -> Res {
     error(
         StatusCode::BAD_GATEWAY,
         "upstream_forbidden",
@@ -675,11 +674,11 @@ fn forbidden() -> HttpResponse {
     )
 }
 
-fn timeout() -> HttpResponse {
+fn timeout() -> Res {
     error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the app's backend did not answer in time")
 }
 
-fn too_large(max: u64) -> HttpResponse {
+fn too_large(max: u64) -> Res {
     error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &format!("the request body is over {max} bytes"))
 }
 
@@ -727,13 +726,12 @@ mod tests {
 
     #[test]
     fn cookies_count_on_the_apps_own_pages_and_top_level_navigations() {
-        use actix_web::test::TestRequest;
         let req = |method: Method, headers: &[(&str, &str)]| {
-            let mut r = TestRequest::default().method(method).insert_header(("host", "shop--a_bot.apps.test"));
-            for h in headers {
-                r = r.insert_header(*h);
+            let mut r = hyper::Request::builder().method(method).header("host", "shop--a_bot.apps.test");
+            for (name, value) in headers {
+                r = r.header(*name, *value);
             }
-            cross_site(&r.to_http_request())
+            cross_site(&Req::test(r))
         };
         assert!(!req(Method::POST, &[("sec-fetch-site", "same-origin"), ("origin", "https://shop--a_bot.apps.test")]));
         assert!(req(Method::POST, &[("sec-fetch-site", "same-site"), ("origin", "https://evil--b_bot.apps.test")]));
@@ -749,11 +747,12 @@ mod tests {
         assert!(req(Method::GET, &[("origin", "null")]));
         assert!(!req(Method::GET, &[]));
         // Two values where browsers send one: not trusted either way.
-        let twice = TestRequest::default()
-            .insert_header(("host", "shop--a_bot.apps.test"))
-            .append_header(("sec-fetch-site", "same-origin"))
-            .append_header(("sec-fetch-site", "same-site"))
-            .to_http_request();
+        let twice = Req::test(
+            hyper::Request::builder()
+                .header("host", "shop--a_bot.apps.test")
+                .header("sec-fetch-site", "same-origin")
+                .header("sec-fetch-site", "same-site"),
+        );
         assert!(cross_site(&twice));
     }
 

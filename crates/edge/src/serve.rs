@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use actix_web::http::{Method, StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::wire::{Payload, Req, Res};
+use hyper::{Method, StatusCode, header};
 use tmahost_service::ServiceError;
 use tmahost_service::model::Access;
 use tracing::Instrument;
@@ -20,14 +20,14 @@ pub(crate) const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_sta
 
 /// Every edge request. The request id is made here rather than in a middleware: one layer of
 /// services and boxed futures less on the hot path.
-pub(crate) async fn handle(req: HttpRequest, payload: web::Payload, edge: web::Data<Edge>) -> HttpResponse {
+pub(crate) async fn handle(req: Req, payload: Payload, edge: &Edge) -> Res {
     // Log lines of a request carry its id: a proxy's X-Request-Id, or a fresh one.
     let id = match req.headers().get(X_REQUEST_ID) {
         Some(v) if tmahost_service::sane_request_id(v.as_bytes()) => Some(v.clone()),
         _ => header::HeaderValue::from_bytes(tmahost_service::FreshRequestId::new().as_bytes()).ok(),
     };
     let span = tracing::info_span!("request", id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default());
-    let mut res = route(&req, payload, &edge).instrument(span).await;
+    let mut res = route(&req, payload, edge).instrument(span).await;
     // The platform's CSP also lets the emulator's origin frame apps (known only from the
     // configuration); a CSP a bundle set in `_headers` is its own and left alone.
     if let Some(csp) = res.headers_mut().get_mut(header::CONTENT_SECURITY_POLICY)
@@ -43,7 +43,7 @@ pub(crate) async fn handle(req: HttpRequest, payload: web::Payload, edge: web::D
 }
 
 /// Host -> app, with the few answers that name no app.
-async fn route(req: &HttpRequest, payload: web::Payload, edge: &Edge) -> HttpResponse {
+async fn route(req: &Req, payload: Payload, edge: &Edge) -> Res {
     // Load balancers probe edges by address, whatever the host; the answer names nothing.
     if req.path() == "/_tma/health" {
         return plain(StatusCode::OK, "ok\n");
@@ -71,22 +71,12 @@ async fn route(req: &HttpRequest, payload: web::Payload, edge: &Edge) -> HttpRes
     };
     route.counters.request();
     let res = for_app(edge, req, payload, &route, preview.as_deref()).await;
-    let bytes = match actix_web::body::MessageBody::size(res.body()) {
-        actix_web::body::BodySize::Sized(n) => Some(n),
-        _ => None,
-    };
-    route.counters.response(res.status().as_u16(), bytes);
+    route.counters.response(res.status().as_u16(), res.body().len());
     res
 }
 
 /// The answer for a request to one of the apps; `preview` is the short id of a preview host.
-async fn for_app(
-    edge: &Edge,
-    req: &HttpRequest,
-    payload: web::Payload,
-    route: &AppRoute,
-    preview: Option<&str>,
-) -> HttpResponse {
+async fn for_app(edge: &Edge, req: &Req, payload: Payload, route: &AppRoute, preview: Option<&str>) -> Res {
     if route.disabled {
         return respond::disabled();
     }
@@ -200,7 +190,7 @@ struct Served<'m> {
 
 /// The answer for a request that shows no valid session: the gate page for navigations, a
 /// JSON 401 for the rest, or why the launch data was refused. `None`: the caller is known.
-fn session_refusal(edge: &Edge, route: &AppRoute, req: &HttpRequest, now: i64) -> Option<HttpResponse> {
+fn session_refusal(edge: &Edge, route: &AppRoute, req: &Req, now: i64) -> Option<Res> {
     match edge.sessions().identify(route, req, now) {
         Ok(Some(_)) => None,
         Ok(None) if wants_html(req) => Some(respond::gate_page()),
@@ -214,12 +204,12 @@ fn session_refusal(edge: &Edge, route: &AppRoute, req: &HttpRequest, now: i64) -
 async fn backend_request(
     edge: &Edge,
     route: &AppRoute,
-    req: &HttpRequest,
-    payload: web::Payload,
+    req: &Req,
+    payload: Payload,
     path: &str,
     (backend, upstream): (&tmahost_service::model::Backend, Option<&url::Url>),
     now: i64,
-) -> HttpResponse {
+) -> Res {
     let mut who = match edge.sessions().identify(route, req, now) {
         Ok(who) => who,
         // A public backend serves callers whose launch data does not pass, without an identity.
@@ -249,7 +239,7 @@ async fn backend_request(
 }
 
 /// The JSON 401 for a script or fetch without a session (files and app backends alike).
-fn session_required() -> HttpResponse {
+fn session_required() -> Res {
     error(
         StatusCode::UNAUTHORIZED,
         "session_required",
@@ -258,7 +248,7 @@ fn session_required() -> HttpResponse {
 }
 
 /// Navigations get the gate page; scripts and fetches get a JSON 401.
-fn wants_html(req: &HttpRequest) -> bool {
+fn wants_html(req: &Req) -> bool {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     const SEC_FETCH_DEST: header::HeaderName = header::HeaderName::from_static("sec-fetch-dest");
     let dest = req.headers().get(SEC_FETCH_DEST).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -280,7 +270,7 @@ pub(crate) async fn deployment_of(
 /// The manifest of the deployment this host serves. The active deployment's is kept on the
 /// route itself once complete: one cache probe less on nearly every request (the route is
 /// rebuilt whenever the active deployment changes).
-async fn manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> Result<Arc<Manifest>, HttpResponse> {
+async fn manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> Result<Arc<Manifest>, Res> {
     if preview.is_none()
         && let Some(m) = route.active_manifest.get()
     {
@@ -290,11 +280,7 @@ async fn manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> R
     Box::pin(load_manifest_for(edge, route, preview)).await
 }
 
-async fn load_manifest_for(
-    edge: &Edge,
-    route: &AppRoute,
-    preview: Option<&str>,
-) -> Result<Arc<Manifest>, HttpResponse> {
+async fn load_manifest_for(edge: &Edge, route: &AppRoute, preview: Option<&str>) -> Result<Arc<Manifest>, Res> {
     let deployment = match deployment_of(edge, route, preview).await {
         Ok(Some(d)) => d,
         Ok(None) => return Err(plain(StatusCode::NOT_FOUND, "404 Not Found: nothing is deployed here yet\n")),
@@ -319,7 +305,7 @@ async fn skew_protection(edge: &Edge, route: &AppRoute, path: &str) -> Option<Ar
     None
 }
 
-async fn send_file(edge: &Edge, req: &HttpRequest, served: &Served<'_>, gated: bool, path: &str) -> HttpResponse {
+async fn send_file(edge: &Edge, req: &Req, served: &Served<'_>, gated: bool, path: &str) -> Res {
     let Some(entry) = served.manifest.files.get(served.key) else {
         return not_found();
     };

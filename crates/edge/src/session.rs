@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse};
+use crate::wire::{Req, Res};
+use hyper::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tmahost_service::JwtKey;
@@ -213,7 +213,7 @@ impl Denied {
         }
     }
 
-    pub fn response(&self) -> HttpResponse {
+    pub fn response(&self) -> Res {
         error(self.status(), self.code(), &self.to_string())
     }
 }
@@ -336,7 +336,7 @@ impl Sessions {
 
     /// Who the request is: a valid session cookie, else valid `Authorization: tma` launch data.
     /// `Err` only when an `Authorization: tma` header was sent and is refused.
-    pub fn identify(&self, route: &AppRoute, req: &HttpRequest, now: i64) -> Result<Option<Identity>, Denied> {
+    pub fn identify(&self, route: &AppRoute, req: &Req, now: i64) -> Result<Option<Identity>, Denied> {
         if let Some(claims) = cookie(req).and_then(|c| self.check(route, c, now)) {
             return Ok(Some(Identity { claims, via: "cookie" }));
         }
@@ -352,10 +352,10 @@ impl Sessions {
     pub fn create(
         &self,
         route: &AppRoute,
-        req: &HttpRequest,
+        req: &Req,
         body: &[u8],
         now: i64,
-    ) -> (HttpResponse, Result<Option<i64>, &'static str>) {
+    ) -> (Res, Result<Option<i64>, &'static str>) {
         if !self.attempts.allow(req, &route.app_id) {
             let mut res = error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -451,12 +451,12 @@ pub(crate) fn is_public_path(public: &[String], path: &str) -> bool {
     })
 }
 
-/// The session cookie's value, read straight from the raw header bytes: actix's cookie jar
+/// The session cookie's value, read straight from the raw header bytes: a cookie jar
 /// would copy every cookie of the request first, and checking the whole header as a string
 /// and splitting it char by char cost more than the rest of a gated request's own work (the
 /// header is hundreds of bytes: the JWT).
-fn cookie(req: &HttpRequest) -> Option<&[u8]> {
-    req.headers().get_all(header::COOKIE).find_map(|v| session_cookie_value(v.as_bytes()))
+fn cookie(req: &Req) -> Option<&[u8]> {
+    req.headers().get_all(header::COOKIE).iter().find_map(|v| session_cookie_value(v.as_bytes()))
 }
 
 /// `__Host-tma_session`'s value in a `Cookie` header: the name must start a cookie-pair (at
@@ -485,7 +485,7 @@ pub(crate) fn session_cookie_value(header: &[u8]) -> Option<&[u8]> {
     None
 }
 
-fn authorization_tma(req: &HttpRequest) -> Option<&str> {
+fn authorization_tma(req: &Req) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("tma").then(|| rest.trim())

@@ -7,10 +7,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::http::header::HeaderValue;
-use actix_web::{App, HttpServer, web};
 use bytes::Bytes;
+use hyper::header::HeaderValue;
 use tmahost_service::metrics::{Counter, Family};
 use tmahost_service::{BlobKey, Encoding, Platform, ServiceError};
 
@@ -205,21 +203,12 @@ impl Edge {
         &self.inner.metrics
     }
 
-    /// Runs the edge on `listener`. Signals are left to the caller.
-    pub fn server(self, listener: TcpListener) -> std::io::Result<Server> {
+    /// Runs the edge on `listener`, on `TMAHOST_EDGE_WORKERS` threads of its own (one per core by
+    /// default). Signals are left to the caller.
+    pub fn server(self, listener: TcpListener) -> std::io::Result<crate::Server> {
         let workers = self.inner.platform.config().edge_workers;
-        let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(self.clone())).default_service(web::to(crate::serve::handle))
-        })
-        .disable_signals()
-        // Responses go out in more than one write when large; Nagle's algorithm would hold the
-        // last segment back until the client's (delayed) ACK.
-        .tcp_nodelay(true);
-        let server = match workers {
-            Some(n) => server.workers(n),
-            None => server,
-        };
-        Ok(server.listen(listener)?.run())
+        let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        crate::server::Server::start(self, listener, workers)
     }
 
     pub(crate) async fn manifest(&self, deployment_id: &str) -> Result<Arc<Manifest>, ServiceError> {

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::wire::{Payload, Req, Res};
+use hyper::{StatusCode, header};
 use serde::Deserialize;
 use tmahost_types::ton::{self, Account, Expected, Proof, ProofError};
 
@@ -37,12 +37,7 @@ enum TonProofItem {
 
 /// The caller's cookie session, from one of the app's own pages: a proof's wallet is kept in
 /// the session, which `Authorization: tma` callers do not have.
-fn cookie_session(
-    edge: &Edge,
-    route: &AppRoute,
-    req: &HttpRequest,
-    now: i64,
-) -> Result<Arc<SessionClaims>, Box<HttpResponse>> {
+fn cookie_session(edge: &Edge, route: &AppRoute, req: &Req, now: i64) -> Result<Arc<SessionClaims>, Box<Res>> {
     let refusal = match edge.sessions().identify(route, req, now) {
         Ok(Some(Identity { claims, via: "cookie" })) if !crate::proxy::cross_site(req) => return Ok(claims),
         Ok(Some(Identity { via: "cookie", .. })) => {
@@ -59,7 +54,7 @@ fn cookie_session(
 }
 
 /// `GET /_tma/ton/proof-payload`.
-pub(crate) fn proof_payload(edge: &Edge, route: &AppRoute, req: &HttpRequest, now: i64) -> HttpResponse {
+pub(crate) fn proof_payload(edge: &Edge, route: &AppRoute, req: &Req, now: i64) -> Res {
     let claims = match cookie_session(edge, route, req, now) {
         Ok(c) => c,
         Err(res) => return *res,
@@ -69,13 +64,7 @@ pub(crate) fn proof_payload(edge: &Edge, route: &AppRoute, req: &HttpRequest, no
 }
 
 /// `POST /_tma/ton/proof`.
-pub(crate) async fn proof(
-    edge: &Edge,
-    route: &AppRoute,
-    req: &HttpRequest,
-    payload: web::Payload,
-    now: i64,
-) -> HttpResponse {
+pub(crate) async fn proof(edge: &Edge, route: &AppRoute, req: &Req, payload: Payload, now: i64) -> Res {
     let claims = match cookie_session(edge, route, req, now) {
         Ok(c) => c,
         Err(res) => return *res,
@@ -125,7 +114,7 @@ pub(crate) async fn proof(
     respond::session_opened(&jwt, updated.remaining(now), serde_json::json!({ "wallet": wallet }))
 }
 
-fn refused(e: &ProofError) -> HttpResponse {
+fn refused(e: &ProofError) -> Res {
     let code = match e {
         ProofError::Malformed(_) => "proof_malformed",
         ProofError::UnknownNetwork(_) => "unknown_network",

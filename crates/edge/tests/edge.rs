@@ -24,7 +24,7 @@ struct Env {
     base: String,
     port: u16,
     http: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
+    handle: tmahost_edge::ServerHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -934,4 +934,66 @@ async fn a_disabled_bot_shows_an_unavailable_page() {
     .expect("enable");
     e.edge.refresh().await.expect("refresh");
     assert_eq!(e.get("demo-bot", "/", &[]).await.status, StatusCode::OK);
+}
+
+/// The connection layer (hyper, on the edge's own worker threads): a client that stalls in the
+/// middle of a request head is cut off, and a graceful stop refuses new connections while a
+/// request in flight finishes.
+#[tokio::test]
+async fn stalled_heads_are_cut_off_and_a_graceful_stop_finishes_requests_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let e = env().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", e.port)).await.expect("connect");
+    stalled.write_all(b"GET / HTTP/1.1\r\nHost: demo-bot.localhost\r\nX-Slow: ").await.expect("write");
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(60), stalled.read_to_end(&mut got)).await;
+    assert!(closed.is_ok(), "a stalled request head keeps its connection");
+    assert!(got.is_empty() || got.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&got));
+
+    // A second listener of the same edge, stopped while a request is in flight: the handler
+    // is reading its body (the `100 Continue` says so) when the stop comes.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = e.edge.clone().server(listener).expect("server");
+    let handle = server.handle();
+    let stopped = tokio::spawn(server);
+    let body = json!({ "init_data": launch(TOKEN_A, 42, false, now()) }).to_string();
+    let mut inflight = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /_tma/session HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Expect: 100-continue\r\n\r\n",
+        e.host("demo-bot"),
+        body.len()
+    );
+    inflight.write_all(head.as_bytes()).await.expect("head");
+    let mut interim = [0u8; 25];
+    inflight.read_exact(&mut interim).await.expect("100 Continue");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+
+    handle.stop(true).await;
+    // New connections are refused once every worker has let go of the listener.
+    let refused = async {
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), refused).await.expect("the stopped edge still accepts");
+
+    inflight.write_all(body.as_bytes()).await.expect("body");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), inflight.read_to_end(&mut answer))
+        .await
+        .expect("the answer")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 200 ok\r\n"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    assert!(answer.contains("set-cookie: __host-tma_session="), "{answer}");
+    tokio::time::timeout(Duration::from_secs(30), stopped)
+        .await
+        .expect("the server ends after its last request")
+        .expect("task")
+        .expect("server");
 }

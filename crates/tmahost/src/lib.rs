@@ -55,7 +55,7 @@ pub struct Bootstrap {
 pub struct Application {
     role: Role,
     platform: Platform,
-    servers: Vec<Server>,
+    servers: Vec<Serving>,
     bot: Option<ControlBot>,
     /// Where the API listens (with its real port when configured with port 0).
     pub api: Option<SocketAddr>,
@@ -124,17 +124,17 @@ impl Application {
         if let Some(listener) = api {
             start_api_housekeeping(&platform, role).await?;
             app.api = Some(listener.local_addr()?);
-            app.servers.push(tmahost_api::server(platform.clone(), listener)?);
+            app.servers.push(Serving::Actix(tmahost_api::server(platform.clone(), listener)?));
         }
         if let Some(listener) = edge {
             let bound = listener.local_addr()?;
             let edge = tmahost_edge::Edge::start(platform.clone()).await?;
             app.edge = Some((bound, edge.routes()));
-            app.servers.push(edge.server(listener)?);
+            app.servers.push(Serving::Edge(edge.server(listener)?));
         }
         if let Some(listener) = ops {
             app.ops = Some(listener.local_addr()?);
-            app.servers.push(ops::server(platform.clone(), listener)?);
+            app.servers.push(Serving::Actix(ops::server(platform.clone(), listener)?));
         }
         if control_bot {
             let webhook_addr = webhook.as_ref().map(TcpListener::local_addr).transpose()?;
@@ -206,17 +206,17 @@ impl Application {
         let Self { role, platform, servers, mut bot, .. } = self;
         let (database, storage) = platform.describe_stores();
         tracing::info!(?role, %database, %storage, "tmahost started");
-        let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
+        let handles: Vec<_> = servers.iter().map(Serving::handle).collect();
         let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             stop.await;
             tracing::info!("shutting down");
             let _ = stopping_tx.send(true);
             for h in handles {
-                h.stop(true).await;
+                h.stop().await;
             }
         });
-        let servers = futures_util::future::join_all(servers);
+        let servers = futures_util::future::join_all(servers.into_iter().map(Serving::run));
         if let (Role::Bot, Some(b)) = (role, bot.as_mut()) {
             // The bot is all this role runs: if Telegram rejects the token, exit with why.
             tokio::select! {
@@ -233,6 +233,44 @@ impl Application {
         }
         platform.close().await;
         Ok(())
+    }
+}
+
+/// A listener's server: the API and the operators' listener run on actix-web, the edge on its
+/// own hyper workers (see `tmahost_edge::Server`).
+enum Serving {
+    Actix(Server),
+    Edge(tmahost_edge::Server),
+}
+
+enum StopHandle {
+    Actix(actix_web::dev::ServerHandle),
+    Edge(tmahost_edge::ServerHandle),
+}
+
+impl Serving {
+    fn handle(&self) -> StopHandle {
+        match self {
+            Serving::Actix(s) => StopHandle::Actix(s.handle()),
+            Serving::Edge(s) => StopHandle::Edge(s.handle()),
+        }
+    }
+
+    async fn run(self) -> std::io::Result<()> {
+        match self {
+            Serving::Actix(s) => s.await,
+            Serving::Edge(s) => s.await,
+        }
+    }
+}
+
+impl StopHandle {
+    /// Stops accepting; requests in flight finish.
+    async fn stop(self) {
+        match self {
+            StopHandle::Actix(h) => h.stop(true).await,
+            StopHandle::Edge(h) => h.stop(true).await,
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! HTTP semantics of a served file: choice of precompressed representation, strong ETags and
 //! `304`, byte ranges and `Cache-Control`.
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use crate::wire::{Reply, Req, Res};
 use bytes::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, StatusCode};
 use tmahost_deploy::Rules;
 use tmahost_service::Encoding;
 
@@ -35,7 +35,7 @@ impl FileReply<'_> {
 
     /// The representation to send: a precompressed variant the client accepts (brotli first),
     /// or the original. Ranges are served from the original only.
-    pub fn encoding(&self, req: &HttpRequest) -> Option<Encoding> {
+    pub fn encoding(&self, req: &Req) -> Option<Encoding> {
         if !self.has_variants() {
             return None;
         }
@@ -59,14 +59,14 @@ impl FileReply<'_> {
     }
 
     /// The client holds this representation already (`If-None-Match`): a `304`, no bytes needed.
-    pub fn unchanged(&self, req: &HttpRequest, enc: Option<Encoding>) -> bool {
+    pub fn unchanged(&self, req: &Req, enc: Option<Encoding>) -> bool {
         self.status == StatusCode::OK && not_modified(req, self.entry.etag(enc))
     }
 }
 
 /// Whether brotli and gzip are accepted: named with a non-zero quality (`*` stands for both).
 /// Read as bytes: it runs on every file request.
-fn accepted_encodings(req: &HttpRequest) -> (bool, bool) {
+fn accepted_encodings(req: &Req) -> (bool, bool) {
     let (mut br, mut gzip) = (false, false);
     for value in req.headers().get_all(header::ACCEPT_ENCODING) {
         for item in value.as_bytes().split(|&b| b == b',') {
@@ -102,9 +102,9 @@ fn zero_quality(params: &[u8]) -> bool {
 
 /// `If-None-Match` lists this tag (or `*`). Weak comparison, as RFC 9110 specifies for it.
 /// Read as bytes: every revalidation runs it.
-fn not_modified(req: &HttpRequest, tag: &HeaderValue) -> bool {
+fn not_modified(req: &Req, tag: &HeaderValue) -> bool {
     let tag = tag.as_bytes();
-    req.headers().get_all(header::IF_NONE_MATCH).any(|v| {
+    req.headers().get_all(header::IF_NONE_MATCH).iter().any(|v| {
         let v = v.as_bytes();
         // What clients send nearly always: the one tag they were given.
         v == tag
@@ -117,16 +117,16 @@ fn not_modified(req: &HttpRequest, tag: &HeaderValue) -> bool {
 /// Builds the response for a file whose bytes are `body` (the chosen representation), or the
 /// `304` when `body` is `None` (see [`FileReply::unchanged`]).
 pub(crate) fn file_response(
-    req: &HttpRequest,
+    req: &Req,
     reply: &FileReply<'_>,
     enc: Option<Encoding>,
     body: Option<Bytes>,
     rules: &Rules,
     rule_path: &str,
-) -> HttpResponse {
+) -> Res {
     let tag = reply.entry.etag(enc);
     let unchanged = body.is_none();
-    let mut res = HttpResponse::build(if unchanged { StatusCode::NOT_MODIFIED } else { reply.status });
+    let mut res = Reply::build(if unchanged { StatusCode::NOT_MODIFIED } else { reply.status });
     // A fresh response: appending each name once is inserting it, without looking for and
     // dropping a previous value (a third of the cost of a header).
     res.append_header((header::ETAG, tag.clone())).append_header((header::CACHE_CONTROL, reply.cache_control()));
@@ -155,13 +155,13 @@ pub(crate) fn file_response(
 
 /// The whole body, one requested range of it (`206`), or `416`.
 fn ranged(
-    req: &HttpRequest,
+    req: &Req,
     tag: &HeaderValue,
     reply: &FileReply<'_>,
     enc: Option<Encoding>,
     body: Bytes,
-    res: &mut HttpResponseBuilder,
-) -> HttpResponse {
+    res: &mut Reply,
+) -> Res {
     match requested_range(req, tag, reply, enc, body.len() as u64) {
         Some(Ok((start, end))) => {
             res.status(StatusCode::PARTIAL_CONTENT)
@@ -180,7 +180,7 @@ fn ranged(
 /// `Some(Ok(range))` for one satisfiable range, `Some(Err)` for an unsatisfiable one, `None`
 /// to send the whole file (no `Range`, several ranges, or a stale `If-Range`).
 fn requested_range(
-    req: &HttpRequest,
+    req: &Req,
     tag: &HeaderValue,
     reply: &FileReply<'_>,
     enc: Option<Encoding>,
@@ -210,18 +210,18 @@ fn requested_range(
 #[cfg(test)]
 mod tests {
     use super::{accepted_encodings, not_modified};
-    use actix_web::http::header::HeaderValue;
-    use actix_web::test::TestRequest;
+    use crate::wire::Req;
+    use hyper::header::HeaderValue;
 
     #[test]
     fn if_none_match_is_a_weak_comparison_of_a_list() {
         let tag = HeaderValue::from_static("\"abc-br\"");
         let matches = |values: &[&[u8]]| {
-            let mut req = TestRequest::default();
+            let mut req = hyper::Request::builder();
             for v in values {
-                req = req.append_header(("if-none-match", HeaderValue::from_bytes(v).expect("value")));
+                req = req.header("if-none-match", HeaderValue::from_bytes(v).expect("value"));
             }
-            not_modified(&req.to_http_request(), &tag)
+            not_modified(&Req::test(req), &tag)
         };
         assert!(matches(&[b"\"abc-br\""]));
         assert!(matches(&[b"W/\"abc-br\""]));
@@ -239,11 +239,11 @@ mod tests {
     #[test]
     fn accept_encoding_is_read_with_its_qualities() {
         let read = |values: &[&str]| {
-            let mut req = TestRequest::default();
+            let mut req = hyper::Request::builder();
             for v in values {
-                req = req.append_header(("accept-encoding", *v));
+                req = req.header("accept-encoding", *v);
             }
-            accepted_encodings(&req.to_http_request())
+            accepted_encodings(&Req::test(req))
         };
         assert_eq!(read(&["gzip, deflate, br, zstd"]), (true, true));
         assert_eq!(read(&["br;q=0, gzip;q=0.5"]), (false, true));

@@ -6,9 +6,9 @@ mod file;
 
 use std::borrow::Cow;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use crate::wire::{Reply, Res};
+use hyper::StatusCode;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::json;
@@ -34,7 +34,7 @@ const FILE_METHODS: &str = "GET, HEAD, OPTIONS";
 
 /// Headers on every edge response, before the bundle's `_headers` may change them. Appended:
 /// every caller builds a fresh response that sets none of them.
-pub(crate) fn security_headers(res: &mut HttpResponseBuilder) {
+pub(crate) fn security_headers(res: &mut Reply) {
     res.append_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .append_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
         .append_header((header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")));
@@ -66,28 +66,28 @@ pub(crate) fn apply_rules(headers: &mut HeaderMap, rules: &Rules, path: &str) {
 }
 
 /// A short plain-text answer (`404 Not Found`, health checks), never cached.
-pub(crate) fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
-    let mut res = HttpResponse::build(status);
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Res {
+    let mut res = Reply::build(status);
     res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/plain; charset=utf-8");
     security_headers(&mut res);
     res.body(text)
 }
 
-pub(crate) fn not_found() -> HttpResponse {
+pub(crate) fn not_found() -> Res {
     plain(StatusCode::NOT_FOUND, "404 Not Found\n")
 }
 
 /// The edge's error shape, the same as the API's.
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    let mut res = HttpResponse::build(status);
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Res {
+    let mut res = Reply::build(status);
     res.insert_header((header::CACHE_CONTROL, "no-store"));
     security_headers(&mut res);
     res.json(json!({ "error": { "code": code, "message": message } }))
 }
 
 /// A JSON answer meant for one user (their session), never cached.
-pub(crate) fn private_json(body: impl Serialize) -> HttpResponse {
-    let mut res = HttpResponse::Ok();
+pub(crate) fn private_json(body: impl Serialize) -> Res {
+    let mut res = Reply::build(StatusCode::OK);
     res.insert_header((header::CACHE_CONTROL, "no-store"));
     security_headers(&mut res);
     res.json(body)
@@ -95,8 +95,8 @@ pub(crate) fn private_json(body: impl Serialize) -> HttpResponse {
 
 /// The identity keys: public, the same for every app, readable from anywhere (backends fetch
 /// them), cached briefly so a rotation reaches verifiers within minutes.
-pub(crate) fn jwks(keys: serde_json::Value) -> HttpResponse {
-    let mut res = HttpResponse::Ok();
+pub(crate) fn jwks(keys: serde_json::Value) -> Res {
+    let mut res = Reply::build(StatusCode::OK);
     res.insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
     security_headers(&mut res);
@@ -104,8 +104,8 @@ pub(crate) fn jwks(keys: serde_json::Value) -> HttpResponse {
 }
 
 /// A page of a disabled bot's app.
-pub(crate) fn disabled() -> HttpResponse {
-    let mut res = HttpResponse::Forbidden();
+pub(crate) fn disabled() -> Res {
+    let mut res = Reply::build(StatusCode::FORBIDDEN);
     res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
     security_headers(&mut res);
     res.body(
@@ -116,7 +116,7 @@ pub(crate) fn disabled() -> HttpResponse {
 }
 
 /// What was needed is neither cached nor readable now (database or object store down).
-pub(crate) fn storage_unavailable(e: &ServiceError) -> HttpResponse {
+pub(crate) fn storage_unavailable(e: &ServiceError) -> Res {
     tracing::error!(error = %e, "edge: storage unavailable");
     let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable: try again shortly\n");
     res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -124,23 +124,23 @@ pub(crate) fn storage_unavailable(e: &ServiceError) -> HttpResponse {
 }
 
 /// The gate: for page requests without a session. Never cached.
-pub(crate) fn gate_page() -> HttpResponse {
-    let mut res = HttpResponse::Unauthorized();
+pub(crate) fn gate_page() -> Res {
+    let mut res = Reply::build(StatusCode::UNAUTHORIZED);
     res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
     security_headers(&mut res);
     res.body(GATE_PAGE)
 }
 
 /// A file path asked with a method other than GET, HEAD and OPTIONS.
-pub(crate) fn method_not_allowed() -> HttpResponse {
+pub(crate) fn method_not_allowed() -> Res {
     let mut res = plain(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
     res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(FILE_METHODS));
     res
 }
 
 /// `OPTIONS` on a file path; a preflight is answered only where any origin may read.
-pub(crate) fn options(any_origin: bool) -> HttpResponse {
-    let mut res = HttpResponse::NoContent();
+pub(crate) fn options(any_origin: bool) -> Res {
+    let mut res = Reply::build(StatusCode::NO_CONTENT);
     res.insert_header((header::ALLOW, FILE_METHODS));
     if any_origin {
         res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
@@ -153,8 +153,8 @@ pub(crate) fn options(any_origin: bool) -> HttpResponse {
 
 /// The app's TON Connect manifest for the host a wallet asked (`origin`): public, readable
 /// from any origin (wallets fetch it from theirs), cached briefly.
-pub(crate) fn ton_connect_manifest(m: &tmahost_service::model::TonConnectManifest, origin: &str) -> HttpResponse {
-    let mut res = HttpResponse::Ok();
+pub(crate) fn ton_connect_manifest(m: &tmahost_service::model::TonConnectManifest, origin: &str) -> Res {
+    let mut res = Reply::build(StatusCode::OK);
     res.insert_header((header::CACHE_CONTROL, "public, max-age=60"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
     security_headers(&mut res);
@@ -162,15 +162,15 @@ pub(crate) fn ton_connect_manifest(m: &tmahost_service::model::TonConnectManifes
 }
 
 /// Lets any origin read the response (wallets fetch `tonconnect-manifest.json`).
-pub(crate) fn allow_any_origin(res: &mut HttpResponse) {
+pub(crate) fn allow_any_origin(res: &mut Res) {
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
 }
 
 /// A `_redirects` answer. `Location` never starts with `//` or `/\\` (or `\\`): browsers read
 /// those as another site, and a splat or placeholder can put request text there.
-pub(crate) fn redirect(status: StatusCode, location: &str, gated: bool, rules: &Rules, path: &str) -> HttpResponse {
+pub(crate) fn redirect(status: StatusCode, location: &str, gated: bool, rules: &Rules, path: &str) -> Res {
     let location = same_origin_location(location);
-    let mut res = HttpResponse::build(status);
+    let mut res = Reply::build(status);
     res.insert_header((header::LOCATION, utf8_percent_encode(&location, LOCATION).to_string()))
         .insert_header((header::CACHE_CONTROL, if gated { "private, no-cache" } else { "public, no-cache" }));
     security_headers(&mut res);
@@ -197,8 +197,8 @@ fn session_cookie(jwt: &str, max_age: i64) -> String {
 }
 
 /// A session opened from launch data: the cookie, and who it is for.
-pub(crate) fn session_opened(jwt: &str, ttl: i64, me: impl Serialize) -> HttpResponse {
-    let mut res = HttpResponse::Ok();
+pub(crate) fn session_opened(jwt: &str, ttl: i64, me: impl Serialize) -> Res {
+    let mut res = Reply::build(StatusCode::OK);
     res.insert_header((header::SET_COOKIE, session_cookie(jwt, ttl)))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     security_headers(&mut res);
@@ -207,8 +207,8 @@ pub(crate) fn session_opened(jwt: &str, ttl: i64, me: impl Serialize) -> HttpRes
 
 /// A staff session opened with a deploy notice's code: the cookie, and on to the app. Browsers
 /// keep the URL's fragment across the redirect, so the app's SDK still finds its launch data.
-pub(crate) fn staff_session_opened(jwt: &str, ttl: i64) -> HttpResponse {
-    let mut res = HttpResponse::SeeOther();
+pub(crate) fn staff_session_opened(jwt: &str, ttl: i64) -> Res {
+    let mut res = Reply::build(StatusCode::SEE_OTHER);
     res.insert_header((header::SET_COOKIE, session_cookie(jwt, ttl)))
         .insert_header((header::LOCATION, "/"))
         .insert_header((header::CACHE_CONTROL, "no-store"));
@@ -219,8 +219,8 @@ pub(crate) fn staff_session_opened(jwt: &str, ttl: i64) -> HttpResponse {
 /// `/_tma/logout`: the cookie cleared. `emulator` is the emulator's origin when it asked: it
 /// clears the framed app's session before launching it as another user, and must read the
 /// answer with credentials.
-pub(crate) fn logged_out(emulator: Option<&HeaderValue>) -> HttpResponse {
-    let mut res = HttpResponse::NoContent();
+pub(crate) fn logged_out(emulator: Option<&HeaderValue>) -> Res {
+    let mut res = Reply::build(StatusCode::NO_CONTENT);
     res.insert_header((header::SET_COOKIE, session_cookie("", 0))).insert_header((header::CACHE_CONTROL, "no-store"));
     if let Some(origin) = emulator {
         res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))

@@ -2,11 +2,10 @@
 //! and headers tmahost sent for the same request (captured by `bench.py mirror`). It does what
 //! a static host cannot avoid (a path lookup, the encoding choice, the `If-None-Match`
 //! comparison) and nothing else, so tmahost/ceiling is the share of the time tmahost's own work
-//! takes. On actix-web by default (tmahost's stack); on hyper 1.x when the fifth argument is
-//! `hyper`, to measure what another stack would give (it writes bodies without copying them
-//! into its buffer). Not shipped.
+//! takes. On hyper 1.x (the edge's stack) by default; on actix-web when the fifth argument is
+//! `actix` (the edge's stack until issue 22, and still the API's). Not shipped.
 //!
-//! Usage: `ceiling ADDR WORKERS ROOT HEADERS_JSON [actix|hyper]`
+//! Usage: `ceiling ADDR WORKERS ROOT HEADERS_JSON [hyper|actix]`
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -166,10 +165,10 @@ fn serve_hyper(addr: &str, workers: usize, files: Files) -> std::io::Result<()> 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (addr, workers, root, headers, stack) = match args.as_slice() {
-        [_, addr, workers, root, headers] => (addr, workers, root, headers, "actix"),
+        [_, addr, workers, root, headers] => (addr, workers, root, headers, "hyper"),
         [_, addr, workers, root, headers, stack] => (addr, workers, root, headers, stack.as_str()),
         _ => {
-            eprintln!("usage: ceiling ADDR WORKERS ROOT HEADERS_JSON [actix|hyper]");
+            eprintln!("usage: ceiling ADDR WORKERS ROOT HEADERS_JSON [hyper|actix]");
             std::process::exit(2);
         }
     };

@@ -1,0 +1,242 @@
+//! The edge's side of HTTP on hyper 1.x: the request as handlers read it ([`Req`]), its body
+//! ([`Payload`]), the response body ([`Body`]) and a small builder for responses ([`Reply`]).
+//! The listener and connections are `server`'s.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, StatusCode};
+
+/// A response as the edge sends it.
+pub(crate) type Res = hyper::Response<Body>;
+
+/// A request's head and the peer it came from; the body travels apart ([`Payload`]), so
+/// handlers that never read one borrow this alone.
+#[derive(Debug)]
+pub(crate) struct Req {
+    head: hyper::http::request::Parts,
+    peer: SocketAddr,
+}
+
+impl Req {
+    pub fn new(head: hyper::http::request::Parts, peer: SocketAddr) -> Self {
+        Self { head, peer }
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.head.headers
+    }
+
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// The request target's path, as sent (still percent-encoded).
+    pub fn path(&self) -> &str {
+        self.head.uri.path()
+    }
+
+    /// The query without its `?`; empty when there is none.
+    pub fn query_string(&self) -> &str {
+        self.head.uri.query().unwrap_or_default()
+    }
+
+    /// The TCP peer (see `client` for the client behind trusted proxies).
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    #[cfg(test)]
+    pub fn test(build: hyper::http::request::Builder) -> Self {
+        let (head, ()) = build.body(()).expect("test request").into_parts();
+        Self { head, peer: SocketAddr::from(([192, 0, 2, 1], 40000)) }
+    }
+}
+
+/// A request's body, and the connection's upgrade (a WebSocket tunnel takes it over).
+pub(crate) struct Payload {
+    body: Incoming,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl Payload {
+    pub fn new(body: Incoming, upgrade: Option<hyper::upgrade::OnUpgrade>) -> Self {
+        Self { body, upgrade }
+    }
+
+    /// The next chunk of the body; `None` at its end. Trailers are skipped.
+    pub async fn next(&mut self) -> Option<Result<Bytes, hyper::Error>> {
+        loop {
+            match self.body.frame().await? {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => return Some(Ok(data)),
+                    Err(_) => continue,
+                },
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The connection after this request's `101`: resolves once the response has been sent.
+    pub fn take_upgrade(&mut self) -> Option<hyper::upgrade::OnUpgrade> {
+        self.upgrade.take()
+    }
+}
+
+/// A response body: nothing, bytes in hand (a file, JSON), or a stream (an app backend's
+/// answer, a WebSocket's upstream side). Only streams are boxed.
+pub(crate) enum Body {
+    Empty,
+    Full(Option<Bytes>),
+    /// With its length when known in advance (sent as `Content-Length`, counted in stats).
+    Stream(UnsyncBoxBody<Bytes, std::io::Error>, Option<u64>),
+}
+
+impl Body {
+    pub fn stream<B>(body: B, length: Option<u64>) -> Self
+    where
+        B: hyper::body::Body<Data = Bytes, Error = std::io::Error> + Send + 'static,
+    {
+        Self::Stream(body.boxed_unsync(), length)
+    }
+
+    /// The body's length when it is known before sending.
+    pub fn len(&self) -> Option<u64> {
+        hyper::body::Body::size_hint(self).exact()
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match &mut *self {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(bytes) => Poll::Ready(bytes.take().filter(|b| !b.is_empty()).map(|b| Ok(Frame::data(b)))),
+            Body::Stream(s, _) => Pin::new(s).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+            Body::Stream(s, _) => s.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Stream(_, Some(n)) => SizeHint::with_exact(*n),
+            Body::Stream(s, None) => s.size_hint(),
+        }
+    }
+}
+
+/// A header value for [`Reply`]: a literal, a value already made, or text made per response.
+pub(crate) trait IntoValue {
+    fn into_value(self) -> Option<HeaderValue>;
+}
+
+impl IntoValue for &'static str {
+    fn into_value(self) -> Option<HeaderValue> {
+        Some(HeaderValue::from_static(self))
+    }
+}
+
+impl IntoValue for HeaderValue {
+    fn into_value(self) -> Option<HeaderValue> {
+        Some(self)
+    }
+}
+
+impl IntoValue for String {
+    fn into_value(self) -> Option<HeaderValue> {
+        HeaderValue::try_from(self).ok()
+    }
+}
+
+/// Builds a response: a status, headers, then the body, which ends it. A value a header cannot
+/// carry (only text made from a request can be one) leaves that header out.
+pub(crate) struct Reply {
+    res: Res,
+}
+
+impl Reply {
+    pub fn build(status: StatusCode) -> Self {
+        let mut res = hyper::Response::new(Body::Empty);
+        *res.status_mut() = status;
+        // Room for what a file response carries, hyper's `Date` included: growing the map
+        // part-way cost more than all the other appends together.
+        *res.headers_mut() = HeaderMap::with_capacity(12);
+        Self { res }
+    }
+
+    pub fn status(&mut self, status: StatusCode) -> &mut Self {
+        *self.res.status_mut() = status;
+        self
+    }
+
+    /// Sets `name`, replacing a value set before.
+    pub fn insert_header(&mut self, (name, value): (HeaderName, impl IntoValue)) -> &mut Self {
+        if let Some(v) = value.into_value() {
+            self.res.headers_mut().insert(name, v);
+        }
+        self
+    }
+
+    /// Adds a value of `name`. On a fresh response, the cheaper way to set a name once.
+    pub fn append_header(&mut self, (name, value): (HeaderName, impl IntoValue)) -> &mut Self {
+        if let Some(v) = value.into_value() {
+            self.res.headers_mut().append(name, v);
+        }
+        self
+    }
+
+    pub fn content_type(&mut self, value: impl IntoValue) -> &mut Self {
+        self.insert_header((CONTENT_TYPE, value))
+    }
+
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        self.res.headers_mut()
+    }
+
+    pub fn body(&mut self, body: impl Into<Bytes>) -> Res {
+        self.with(Body::Full(Some(body.into())))
+    }
+
+    /// `body` as JSON.
+    pub fn json(&mut self, body: impl serde::Serialize) -> Res {
+        match serde_json::to_vec(&body) {
+            Ok(json) => {
+                self.content_type("application/json");
+                self.body(json)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a response could not be written as JSON");
+                Reply::build(StatusCode::INTERNAL_SERVER_ERROR).finish()
+            }
+        }
+    }
+
+    /// The response with `body` (a stream).
+    pub fn with(&mut self, body: Body) -> Res {
+        let mut res = std::mem::replace(&mut self.res, hyper::Response::new(Body::Empty));
+        *res.body_mut() = body;
+        res
+    }
+
+    /// The response without a body.
+    pub fn finish(&mut self) -> Res {
+        self.with(Body::Empty)
+    }
+}
