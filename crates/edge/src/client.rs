@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::wire::Req;
 use hyper::header::{self, HeaderMap};
 use ipnet::IpNet;
+
+use crate::wire::Req;
 
 /// More hops than any real chain of proxies; a longer header is not read further.
 const MAX_HOPS: usize = 32;

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use crate::wire::{Payload, Req, Res};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use crate::respond::{self, error, storage_unavailable};
 use crate::routing::AppRoute;
 use crate::serve::deployment_of;
+use crate::wire::{Payload, Req, Res};
 use crate::{Edge, session};
 
 /// Answers `/_tma/{rest}` for `route`.

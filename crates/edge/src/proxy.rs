@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::header;
-use hyper::header::{self as up, HeaderMap, HeaderName};
+use hyper::header::{self, HeaderMap, HeaderName};
 use hyper::{Method, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -112,7 +111,7 @@ pub(crate) struct Proxy {
     /// microsecond on a path nginx crosses in a few).
     /// Kept as header values: a clone shares the bytes, where building one checks and copies
     /// the token's hundreds of bytes.
-    tokens: quick_cache::sync::Cache<String, (up::HeaderValue, i64), quick_cache::UnitWeighter, FastHash>,
+    tokens: quick_cache::sync::Cache<String, (header::HeaderValue, i64), quick_cache::UnitWeighter, FastHash>,
     /// Seconds a token is reused.
     token_reuse: i64,
     resolver: UpstreamResolver,
@@ -263,8 +262,8 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outco
     let mut headers = request_headers(req, edge, proxy);
     if websocket.is_some() {
         // Hop-by-hop, so dropped with the rest; this hop asks for the same switch.
-        headers.insert(up::CONNECTION, up::HeaderValue::from_static("upgrade"));
-        headers.insert(up::UPGRADE, up::HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, header::HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
     }
     if let Some(id) = who {
         match identity_token(edge, id, now) {
@@ -439,11 +438,11 @@ async fn until_idle<F: std::future::Future>(last: &Cell<Instant>, idle: Duration
 /// The caller's identity token: a session's is signed once and reused for half its lifetime
 /// (so a backend always gets one valid for at least a minute); `Authorization: tma` callers,
 /// who have no lasting session, get a fresh one.
-fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<up::HeaderValue> {
+fn identity_token(edge: &Edge, id: &Identity, now: i64) -> Option<header::HeaderValue> {
     let sign = || {
         let mut claims = id.claims.identity(now);
         match edge.platform().identity().mint(&mut claims) {
-            Ok(token) => match up::HeaderValue::try_from(token) {
+            Ok(token) => match header::HeaderValue::try_from(token) {
                 Ok(mut value) => {
                     value.set_sensitive(true);
                     Some(value)
@@ -502,10 +501,10 @@ fn upstream_uri(
 
 /// The client's headers minus hop-by-hop ones, anything that could pass for an identity, and
 /// the session cookie (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
-fn request_headers(req: &Req, edge: &Edge, proxy: &Proxy) -> up::HeaderMap {
+fn request_headers(req: &Req, edge: &Edge, proxy: &Proxy) -> header::HeaderMap {
     let headers = req.headers();
     let named_hops = connection_tokens(headers.get_all(header::CONNECTION).iter().map(|v| v.as_bytes()));
-    let mut out = up::HeaderMap::with_capacity(headers.len() + 4);
+    let mut out = header::HeaderMap::with_capacity(headers.len() + 4);
     for (name, value) in headers {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n) || REPLACED.contains(&n) || named_hops.iter().any(|h| h == n) {
@@ -514,32 +513,28 @@ fn request_headers(req: &Req, edge: &Edge, proxy: &Proxy) -> up::HeaderMap {
         if n == "authorization" && value.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"tma ")) {
             continue;
         }
-        let value = if n == "cookie" {
-            match without_session_cookie(value.as_bytes()) {
-                Some(v) => up::HeaderValue::from_bytes(&v),
-                None => continue,
-            }
-        } else {
-            up::HeaderValue::from_bytes(value.as_bytes())
+        let value = match n {
+            "cookie" => match without_session_cookie(value.as_bytes()).map(header::HeaderValue::try_from) {
+                Some(Ok(v)) => v,
+                _ => continue,
+            },
+            _ => value.clone(),
         };
-        if let (Ok(n), Ok(v)) = (up::HeaderName::from_bytes(n.as_bytes()), value) {
-            out.append(n, v);
-        }
+        out.append(name.clone(), value);
     }
     let peer = req.peer().ip();
     let client = crate::client::client_ip(peer, headers, &edge.platform().config().trusted_proxies);
-    let host = headers.get(header::HOST).map(|h| h.as_bytes()).unwrap_or_default();
     for (name, value) in [
-        ("x-forwarded-for", client.to_string().as_bytes()),
-        ("x-forwarded-proto", proxy.scheme.as_bytes()),
-        ("x-forwarded-host", host),
+        ("x-forwarded-for", header::HeaderValue::try_from(client.to_string()).ok()),
+        ("x-forwarded-proto", header::HeaderValue::try_from(proxy.scheme.as_str()).ok()),
+        ("x-forwarded-host", headers.get(header::HOST).cloned()),
     ] {
-        if let Ok(v) = up::HeaderValue::from_bytes(value) {
+        if let Some(v) = value {
             out.insert(name, v);
         }
     }
-    out.entry(up::USER_AGENT)
-        .or_insert(up::HeaderValue::from_static(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION"))));
+    out.entry(header::USER_AGENT)
+        .or_insert(header::HeaderValue::from_static(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION"))));
     out
 }
 
@@ -636,7 +631,7 @@ fn response(answer: hyper::Response<hyper::body::Incoming>, head: bool, idle: Du
 /// The upstream's answer headers, minus hop-by-hop ones, its length (the edge frames the
 /// body itself) and its request id (the edge's goes back to the client).
 fn copy_headers(out: &mut HeaderMap, headers: &HeaderMap) {
-    let named_hops = connection_tokens(headers.get_all(up::CONNECTION).iter().map(|v| v.as_bytes()));
+    let named_hops = connection_tokens(headers.get_all(header::CONNECTION).iter().map(|v| v.as_bytes()));
     for (name, value) in headers {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use crate::wire::{Payload, Req, Res};
 use hyper::{Method, StatusCode, header};
 use tmahost_service::ServiceError;
 use tmahost_service::model::Access;
@@ -14,6 +13,7 @@ use tracing::Instrument;
 use crate::content::{self, Lookup, Manifest, Resolution};
 use crate::respond::{self, FileReply, error, file_response, not_found, plain, storage_unavailable};
 use crate::routing::{AppRoute, Target};
+use crate::wire::{Payload, Req, Res};
 use crate::{Edge, endpoints, session};
 
 pub(crate) const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");

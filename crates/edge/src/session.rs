@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
-use crate::wire::{Req, Res};
 use hyper::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,6 +16,7 @@ use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
 use crate::respond::{error, session_opened};
 use crate::routing::AppRoute;
+use crate::wire::{Req, Res};
 
 /// `{COOKIE}=`, as a request's `Cookie` header spells the pair.
 const COOKIE_PREFIX: &str = "__Host-tma_session=";

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::wire::{Payload, Req, Res};
 use hyper::{StatusCode, header};
 use serde::Deserialize;
 use tmahost_types::ton::{self, Account, Expected, Proof, ProofError};
@@ -16,6 +15,7 @@ use crate::Edge;
 use crate::respond::{self, error, storage_unavailable};
 use crate::routing::AppRoute;
 use crate::session::{Identity, SessionClaims};
+use crate::wire::{Payload, Req, Res};
 
 /// `account` and `ton_proof` are a few KB (the stateInit is the largest part).
 const MAX_PROOF_BODY: usize = 16 * 1024;

@@ -1,7 +1,6 @@
 //! HTTP semantics of a served file: choice of precompressed representation, strong ETags and
 //! `304`, byte ranges and `Cache-Control`.
 
-use crate::wire::{Reply, Req, Res};
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, StatusCode};
@@ -10,6 +9,7 @@ use tmahost_service::Encoding;
 
 use super::{apply_rules, security_headers};
 use crate::content::FileEntry;
+use crate::wire::{Reply, Req, Res};
 
 /// What to send: a manifest entry and how it was found.
 #[derive(Debug)]

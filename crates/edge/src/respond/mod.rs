@@ -6,7 +6,6 @@ mod file;
 
 use std::borrow::Cow;
 
-use crate::wire::{Reply, Res};
 use hyper::StatusCode;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -14,6 +13,8 @@ use serde::Serialize;
 use serde_json::json;
 use tmahost_deploy::{Rules, rules::HeaderChange};
 use tmahost_service::ServiceError;
+
+use crate::wire::{Reply, Res};
 
 pub(crate) use file::{FileReply, file_response};
 
