@@ -175,7 +175,7 @@ def table(results):
               + f"{' / '.join(num(p99[v], '.2f') for v in servers):>22}"
               + f"{ratio(p99['tmahost'], p99['nginx']):>9}{errors:>8}")
     rounds = len(rows[(scenarios[0], "tmahost")]["rps"])
-    print(f"(req/s, median of {rounds} rounds; ceiling = a bare server (actix-web, or hyper with CEILING_STACK=hyper) answering the same bytes and "
+    print(f"(req/s, median of {rounds} rounds; ceiling = a bare server (hyper, the edge's stack, or actix-web with CEILING_STACK=actix) answering the same bytes and "
           f"headers from memory; errors = non-2xx/3xx responses and socket errors, all servers)")
 
 
