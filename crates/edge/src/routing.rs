@@ -53,6 +53,10 @@ pub(crate) struct RouteTable {
     labels: HashMap<String, Arc<AppRoute>, crate::FastHash>,
     /// Custom domains, full host names.
     domains: HashMap<String, Arc<AppRoute>, crate::FastHash>,
+    /// `labels` under their full host names (`{label}{suffix}`), as a browser sends them: one
+    /// probe, where reading the `Host` value first (case, port, trailing dot, suffix) was most
+    /// of a lookup's cost. Any other spelling of the same host goes the long way.
+    hosts: HashMap<String, Arc<AppRoute>, crate::FastHash>,
     /// `.{base_domain}`
     suffix: String,
 }
@@ -78,7 +82,7 @@ impl RouteTable {
                 settings: app.settings,
             });
             for key in AppHost::route_keys(&route.slug, &app.host_label) {
-                table.labels.insert(key, route.clone());
+                table.insert_label(key, route.clone());
             }
             if let Some(domain) = app.domain {
                 table.domains.insert(domain, route.clone());
@@ -93,6 +97,11 @@ impl RouteTable {
     }
 
     pub fn insert_label(&mut self, label: String, route: Arc<AppRoute>) {
+        let host = format!("{label}{}", self.suffix);
+        // Only a name the long way reads back as this very label may short-cut it.
+        if PlatformHost::parse(&host, &self.suffix) == Some(PlatformHost::Label(label.as_str().into())) {
+            self.hosts.insert(host, route.clone());
+        }
         self.labels.insert(label, route);
     }
 
@@ -104,6 +113,9 @@ impl RouteTable {
     /// is never looked up among custom domains, so no setting can shadow one. A label is tried
     /// whole before it is read as a preview (bot labels hold `--` when usernames hold `__`).
     pub fn lookup(&self, host: &str) -> Option<Target> {
+        if let Some(route) = self.hosts.get(host) {
+            return Some(Target::App(route.clone()));
+        }
         let label = match PlatformHost::parse(host, &self.suffix)? {
             PlatformHost::Other(name) => return self.domains.get(name.as_ref()).map(|r| Target::App(r.clone())),
             PlatformHost::Label(label) => label,
@@ -144,10 +156,10 @@ pub(crate) mod tests {
     fn table() -> RouteTable {
         let mut t = RouteTable { suffix: ".apps.test".into(), ..RouteTable::default() };
         let main = route("main");
-        t.labels.insert("demo-bot".into(), main.clone());
-        t.labels.insert("main--demo-bot".into(), main);
-        t.labels.insert("shop--demo-bot".into(), route("shop"));
-        t.labels.insert("odd--name-bot".into(), route("main"));
+        t.insert_label("demo-bot".into(), main.clone());
+        t.insert_label("main--demo-bot".into(), main);
+        t.insert_label("shop--demo-bot".into(), route("shop"));
+        t.insert_label("odd--name-bot".into(), route("main"));
         t.domains.insert("app.example.com".into(), route("shop"));
         // Refused by the settings; the table must not let it shadow the platform host anyway.
         t.domains.insert("demo-bot.apps.test".into(), route("shop"));
@@ -177,6 +189,20 @@ pub(crate) mod tests {
             Some(("main".into(), Some("0123456789ab".into())))
         );
         assert_eq!(resolved(&t, "app.example.com."), Some(("shop".into(), None)));
+    }
+
+    #[test]
+    fn the_exact_host_short_cut_agrees_with_reading_the_host() {
+        let mut t = table();
+        for host in ["demo-bot.apps.test", "main--demo-bot.apps.test", "shop--demo-bot.apps.test"] {
+            assert!(t.hosts.contains_key(host), "{host} is short-cut");
+            let long_way = t.labels.get(host.trim_end_matches(".apps.test")).map(|r| r.slug.to_string());
+            assert_eq!(resolved(&t, host).map(|(slug, _)| slug), long_way, "{host}");
+        }
+        // A label that no host reads back as (it holds a dot) gains no host by the short cut.
+        t.insert_label("x.demo-bot".into(), route("shop"));
+        assert!(!t.hosts.contains_key("x.demo-bot.apps.test"));
+        assert!(t.lookup("x.demo-bot.apps.test").is_none());
     }
 
     #[test]

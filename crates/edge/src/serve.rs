@@ -28,14 +28,21 @@ pub(crate) async fn handle(req: Req, payload: Payload, edge: &Edge) -> Res {
     };
     let span = tracing::info_span!("request", id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default());
     let mut res = route(&req, payload, edge).instrument(span).await;
-    // The platform's CSP also lets the emulator's origin frame apps (known only from the
-    // configuration); a CSP a bundle set in `_headers` is its own and left alone.
-    if let Some(csp) = res.headers_mut().get_mut(header::CONTENT_SECURITY_POLICY)
-        && csp == respond::DEFAULT_CSP
-    {
-        *csp = edge.emulator().csp.clone();
+    // One pass over the response's headers for both of the edge's own (cheaper than looking up
+    // each): a file response holds a place for the request id, the rest do not. The platform's
+    // CSP also lets the emulator's origin frame apps (known only from the configuration); a CSP
+    // a bundle set in `_headers` is its own and left alone. `_headers` and upstreams cannot set
+    // a request id.
+    let mut id = id;
+    for (name, value) in res.headers_mut().iter_mut() {
+        if name == X_REQUEST_ID {
+            if let Some(id) = id.take() {
+                *value = id;
+            }
+        } else if name == header::CONTENT_SECURITY_POLICY && value == respond::DEFAULT_CSP {
+            *value = edge.emulator().csp.clone();
+        }
     }
-    // Appended: no response carries one before this (`_headers` and upstreams cannot set it).
     if let Some(id) = id {
         res.headers_mut().append(X_REQUEST_ID, id);
     }
@@ -321,7 +328,7 @@ async fn send_file(edge: &Edge, req: &Req, served: &Served<'_>, gated: bool, pat
             Err(e) => return storage_unavailable(&e),
         }
     };
-    file_response(req, &reply, enc, body, &served.manifest.rules, path)
+    file_response(edge.file_headers(), req, &reply, enc, body, &served.manifest.rules, path)
 }
 
 pub(crate) fn now_secs() -> i64 {

@@ -39,6 +39,7 @@ struct Inner {
     stats: Arc<Stats>,
     metrics: EdgeMetrics,
     emulator: Emulator,
+    file_headers: crate::respond::FileHeaders,
     proxy: crate::proxy::Proxy,
 }
 
@@ -128,11 +129,13 @@ impl Edge {
         let config = platform.config();
         let cache_bytes = config.edge_cache_mb.saturating_mul(1024 * 1024);
         let stats = Arc::new(Stats::default());
+        let emulator = Emulator::new(config);
         let inner = Arc::new(Inner {
+            file_headers: crate::respond::FileHeaders::new(&emulator.csp),
             table: RwLock::new((0, Arc::new(RouteTable::load(&platform, &stats).await?))),
             tickets: std::sync::atomic::AtomicU64::new(0),
             metrics: EdgeMetrics::register(&platform, &stats),
-            emulator: Emulator::new(config),
+            emulator,
             proxy: crate::proxy::Proxy::new(config)?,
             stats,
             manifests: moka::future::Cache::builder()
@@ -189,6 +192,10 @@ impl Edge {
 
     pub(crate) fn emulator(&self) -> &Emulator {
         &self.inner.emulator
+    }
+
+    pub(crate) fn file_headers(&self) -> &crate::respond::FileHeaders {
+        &self.inner.file_headers
     }
 
     pub(crate) fn sessions(&self) -> &Sessions {

@@ -181,6 +181,15 @@ impl Reply {
         Self { res }
     }
 
+    /// A response whose headers start as `headers`.
+    #[inline]
+    pub fn with_headers(status: StatusCode, headers: HeaderMap) -> Self {
+        let mut res = hyper::Response::new(Body::Empty);
+        *res.status_mut() = status;
+        *res.headers_mut() = headers;
+        Self { res }
+    }
+
     pub fn status(&mut self, status: StatusCode) -> &mut Self {
         *self.res.status_mut() = status;
         self
@@ -229,6 +238,7 @@ impl Reply {
     }
 
     /// The response with `body` (a stream).
+    #[inline]
     pub fn with(&mut self, body: Body) -> Res {
         let mut res = std::mem::replace(&mut self.res, hyper::Response::new(Body::Empty));
         *res.body_mut() = body;

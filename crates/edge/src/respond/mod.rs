@@ -16,7 +16,7 @@ use tmahost_service::ServiceError;
 
 use crate::wire::{Reply, Res};
 
-pub(crate) use file::{FileReply, file_response};
+pub(crate) use file::{FileHeaders, FileReply, file_response};
 
 /// Telegram shows Mini Apps in an iframe on its web clients; nothing else may frame them but
 /// the platform's emulator, whose origin the edge appends (see `serve::handle`).
@@ -35,11 +35,15 @@ const FILE_METHODS: &str = "GET, HEAD, OPTIONS";
 
 /// Headers on every edge response, before the bundle's `_headers` may change them. Appended:
 /// every caller builds a fresh response that sets none of them.
+/// (Files take them from [`FileHeaders`].)
 pub(crate) fn security_headers(res: &mut Reply) {
-    res.append_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+    res.append_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static(NOSNIFF)))
         .append_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
-        .append_header((header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")));
+        .append_header((header::REFERRER_POLICY, HeaderValue::from_static(REFERRER_POLICY)));
 }
+
+const NOSNIFF: &str = "nosniff";
+const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 
 /// The bundle's `_headers` for `path`: a set header replaces the platform's, `! Name` removes it.
 /// `X-Request-Id` stays the edge's (it names the request in the platform's logs).
