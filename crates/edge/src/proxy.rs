@@ -119,7 +119,8 @@ pub(crate) struct Proxy {
     max_body: u64,
     websocket_idle: Duration,
     max_websockets: u64,
-    scheme: String,
+    /// `X-Forwarded-Proto`: the platform's public scheme, made a header value once.
+    scheme: Option<header::HeaderValue>,
 }
 
 impl Proxy {
@@ -141,7 +142,7 @@ impl Proxy {
             max_body: config.proxy_max_body_bytes,
             websocket_idle: Duration::from_secs(config.proxy_websocket_idle_secs),
             max_websockets: config.proxy_max_websockets_per_app,
-            scheme: config.public_scheme.clone(),
+            scheme: header::HeaderValue::try_from(config.public_scheme.as_str()).ok(),
         })
     }
 }
@@ -526,7 +527,7 @@ fn request_headers(req: &Req, edge: &Edge, proxy: &Proxy) -> header::HeaderMap {
     let client = crate::client::client_ip(peer, headers, &edge.platform().config().trusted_proxies);
     for (name, value) in [
         ("x-forwarded-for", header::HeaderValue::try_from(client.to_string()).ok()),
-        ("x-forwarded-proto", header::HeaderValue::try_from(proxy.scheme.as_str()).ok()),
+        ("x-forwarded-proto", proxy.scheme.clone()),
         ("x-forwarded-host", headers.get(header::HOST).cloned()),
     ] {
         if let Some(v) = value {

@@ -86,7 +86,7 @@ enum BotCmd {
     },
 }
 
-/// mimalloc: the edge allocates a little on every request (actix's request and response
+/// mimalloc: the edge allocates a little on every request (hyper's request and response
 /// objects), and glibc's malloc spends more time on that than mimalloc does.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
