@@ -23,17 +23,19 @@ pub(crate) const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_sta
 pub(crate) async fn handle(req: Req, payload: Payload, edge: &Edge) -> Res {
     // Log lines of a request carry its id: a proxy's X-Request-Id, or a fresh one.
     let id = match req.headers().get(X_REQUEST_ID) {
-        Some(v) if tmahost_service::sane_request_id(v.as_bytes()) => Some(v.clone()),
-        _ => header::HeaderValue::from_bytes(tmahost_service::FreshRequestId::new().as_bytes()).ok(),
+        Some(v) if tmahost_service::sane_request_id(v.as_bytes()) => v.clone(),
+        // Hex digits and a dash: always a header value.
+        _ => header::HeaderValue::from_bytes(tmahost_service::FreshRequestId::new().as_bytes())
+            .unwrap_or(header::HeaderValue::from_static("-")),
     };
-    let span = tracing::info_span!("request", id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default());
+    let span = tracing::info_span!("request", id = id.to_str().unwrap_or_default());
     let mut res = route(&req, payload, edge).instrument(span).await;
     // One pass over the response's headers for both of the edge's own (cheaper than looking up
     // each): a file response holds a place for the request id, the rest do not. The platform's
     // CSP also lets the emulator's origin frame apps (known only from the configuration); a CSP
     // a bundle set in `_headers` is its own and left alone. `_headers` and upstreams cannot set
     // a request id.
-    let mut id = id;
+    let mut id = Some(id);
     for (name, value) in res.headers_mut().iter_mut() {
         if name == X_REQUEST_ID {
             if let Some(id) = id.take() {

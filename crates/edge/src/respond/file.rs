@@ -106,7 +106,7 @@ impl LastAccepted {
     }
 }
 
-fn read_encodings<'v>(values: impl IntoIterator<Item = impl AsRef<[u8]> + 'v>) -> (bool, bool) {
+fn read_encodings(values: impl IntoIterator<Item = impl AsRef<[u8]>>) -> (bool, bool) {
     let (mut br, mut gzip) = (false, false);
     for value in values {
         for item in value.as_ref().split(|&b| b == b',') {
@@ -163,8 +163,8 @@ pub(crate) struct FileHeaders {
     shapes: Vec<HeaderMap>,
 }
 
-/// Stands for a value each response writes (the `ETag`, `Cache-Control`, `Content-Type` and
-/// request id); never sent.
+/// Stands for a value each response writes (the `ETag`, `Cache-Control` and `Content-Type`
+/// here, the request id in `serve::handle`); never sent.
 const UNSET: HeaderValue = HeaderValue::from_static("");
 
 impl FileHeaders {
@@ -260,20 +260,15 @@ pub(crate) fn file_response(
     let ranges = !unchanged && reply.status == StatusCode::OK;
     let variants = reply.has_variants();
     let mut headers = shapes.shapes[FileHeaders::index(unchanged, variants, enc, ranges)].clone();
-    // In the shape's order (see `FileHeaders::new`): no name is looked up.
+    // By position, in the shape's order (see `FileHeaders::new`): no name is looked up.
     let mut values = headers.values_mut();
-    let mut fill = |value: HeaderValue| {
-        if let Some(v) = values.next() {
-            *v = value;
-        }
-    };
-    fill(tag.clone());
-    fill(reply.cache_control());
-    if !unchanged {
-        if variants {
-            fill(HeaderValue::from_static("Accept-Encoding"));
-        }
-        fill(reply.entry.content_type.clone());
+    // The values first: `zip` stops on them without taking a third header.
+    for (value, v) in [tag.clone(), reply.cache_control()].into_iter().zip(&mut values) {
+        *v = value;
+    }
+    // Past `Vary` when there is one.
+    if !unchanged && let Some(v) = values.nth(usize::from(variants)) {
+        *v = reply.entry.content_type.clone();
     }
     let mut response = match body {
         Some(body) => ranged(req, tag, reply, enc, body, &mut Reply::with_headers(reply.status, headers)),
@@ -395,6 +390,48 @@ mod tests {
         let long = format!("{}, br", "x".repeat(LastAccepted::MAX));
         assert_eq!(read(&[&long]), (true, false));
         assert_eq!(read(&["gzip"]), (false, true));
+    }
+
+    #[test]
+    fn file_responses_fill_their_shape_with_their_own_values() {
+        use bytes::Bytes;
+        use hyper::StatusCode;
+        use hyper::header::{self, HeaderValue};
+        use tmahost_service::Encoding;
+
+        use super::{FileReply, file_response};
+        use crate::content::FileEntry;
+
+        let shapes = FileHeaders::new(&HeaderValue::from_static("frame-ancestors 'self'"));
+        let sha = tmahost_types::Sha256::parse(&"ab".repeat(32)).expect("sha");
+        let req = Req::test(hyper::Request::builder());
+        for (variants, enc, body) in [
+            (true, Some(Encoding::Br), None),
+            (true, Some(Encoding::Br), Some(Bytes::from_static(b"x"))),
+            (true, None, Some(Bytes::from_static(b"x"))),
+            (false, None, None),
+            (false, None, Some(Bytes::from_static(b"x"))),
+        ] {
+            let entry = FileEntry::new("app.3f9a1c2e.js", sha.clone(), "text/javascript", variants, variants);
+            let reply = FileReply { entry: &entry, status: StatusCode::OK, fallback: false, gated: true };
+            let sent = body.is_some();
+            let res = file_response(&shapes, &req, &reply, enc, body, &Default::default(), "/app.3f9a1c2e.js");
+            let h = res.headers();
+            let case = format!("variants {variants}, {enc:?}, body {sent}");
+            assert_eq!(res.status(), if sent { StatusCode::OK } else { StatusCode::NOT_MODIFIED }, "{case}");
+            assert_eq!(h.get(header::ETAG), Some(entry.etag(enc)), "{case}");
+            assert_eq!(h.get(header::CACHE_CONTROL), Some(&reply.cache_control()), "{case}");
+            assert_eq!(h.get(header::VARY).is_some(), variants, "{case}");
+            if variants {
+                assert_eq!(h[header::VARY], "Accept-Encoding", "{case}");
+            }
+            assert_eq!(h.get(header::CONTENT_TYPE).map(|v| v.as_bytes()), sent.then_some(&b"text/javascript"[..]));
+            assert_eq!(h.get(header::CONTENT_ENCODING).is_some(), sent && enc.is_some(), "{case}");
+            assert_eq!(h.get(header::ACCEPT_RANGES).is_some(), sent, "{case}");
+            for (name, value) in h {
+                assert!(value.as_bytes() != b"" || name == crate::serve::X_REQUEST_ID, "{case}: {name} left unset");
+            }
+        }
     }
 
     #[test]

@@ -34,8 +34,8 @@ const LOCATION: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').ad
 const FILE_METHODS: &str = "GET, HEAD, OPTIONS";
 
 /// Headers on every edge response, before the bundle's `_headers` may change them. Appended:
-/// every caller builds a fresh response that sets none of them.
-/// (Files take them from [`FileHeaders`].)
+/// every caller builds a fresh response that sets none of them (files start from a
+/// [`FileHeaders`] shape, which holds them).
 pub(crate) fn security_headers(res: &mut Reply) {
     res.append_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static(NOSNIFF)))
         .append_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
