@@ -173,42 +173,27 @@ impl FileHeaders {
         let mut shapes = Vec::with_capacity(Self::SHAPES);
         for i in 0..Self::SHAPES {
             let (unchanged, variants, enc, ranges) = Self::shape_of(i);
-            let mut names = vec![header::ETAG, header::CACHE_CONTROL];
+            let mut fields = vec![(header::ETAG, UNSET), (header::CACHE_CONTROL, UNSET)];
             if variants {
-                names.push(header::VARY);
+                fields.push((header::VARY, HeaderValue::from_static("Accept-Encoding")));
             }
             if !unchanged {
-                names.push(header::CONTENT_TYPE);
-                if enc.is_some() {
-                    names.push(header::CONTENT_ENCODING);
+                fields.push((header::CONTENT_TYPE, UNSET));
+                if let Some(e) = enc {
+                    fields.push((header::CONTENT_ENCODING, HeaderValue::from_static(e.name())));
                 }
                 if ranges {
-                    names.push(header::ACCEPT_RANGES);
+                    fields.push((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
                 }
             }
-            names.extend([
-                header::X_CONTENT_TYPE_OPTIONS,
-                header::CONTENT_SECURITY_POLICY,
-                header::REFERRER_POLICY,
-                crate::serve::X_REQUEST_ID,
+            fields.extend([
+                (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static(super::NOSNIFF)),
+                (header::CONTENT_SECURITY_POLICY, csp.clone()),
+                (header::REFERRER_POLICY, HeaderValue::from_static(super::REFERRER_POLICY)),
+                (crate::serve::X_REQUEST_ID, UNSET),
             ]);
-            let mut map = HeaderMap::with_capacity(names.len());
-            for name in names {
-                let value = if name == header::VARY {
-                    HeaderValue::from_static("Accept-Encoding")
-                } else if name == header::CONTENT_ENCODING {
-                    HeaderValue::from_static(enc.map_or("", Encoding::name))
-                } else if name == header::ACCEPT_RANGES {
-                    HeaderValue::from_static("bytes")
-                } else if name == header::X_CONTENT_TYPE_OPTIONS {
-                    HeaderValue::from_static(super::NOSNIFF)
-                } else if name == header::CONTENT_SECURITY_POLICY {
-                    csp.clone()
-                } else if name == header::REFERRER_POLICY {
-                    HeaderValue::from_static(super::REFERRER_POLICY)
-                } else {
-                    UNSET
-                };
+            let mut map = HeaderMap::with_capacity(fields.len());
+            for (name, value) in fields {
                 map.append(name, value);
             }
             shapes.push(map);
