@@ -70,7 +70,7 @@ done
 
 # The servers on the first $workers CPUs, wrk on the next one, when the machine has it: left
 # to the scheduler, wrk and the server under test now and then share one CPU for part of a
-# round (the 2-CPU VM's rounds of one scenario were up to a third apart).
+# round (the 2-CPU VM's rounds of one scenario were up to half apart).
 client=()
 if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -gt "$workers" ]; then
   for p in "$pid" "$ngx" "$ceil" $(pgrep -P "$ngx"); do taskset -a -p -c "0-$((workers - 1))" "$p" >/dev/null; done

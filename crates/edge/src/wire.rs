@@ -173,12 +173,9 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn build(status: StatusCode) -> Self {
-        let mut res = hyper::Response::new(Body::Empty);
-        *res.status_mut() = status;
-        // Room for what a file response carries, hyper's `Date` included: growing the map
-        // part-way cost more than all the other appends together.
-        *res.headers_mut() = HeaderMap::with_capacity(12);
-        Self { res }
+        // Room for what a response carries: growing the map part-way cost more than all the
+        // appends together.
+        Self::with_headers(status, HeaderMap::with_capacity(12))
     }
 
     /// A response whose headers start as `headers`.
