@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -39,6 +39,12 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest request head (request line and headers) read.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// How long a connection the edge closes keeps reading (and dropping) what the client still
+/// sends, so that a client answered before its body was read (a 413) gets to read the answer:
+/// closing a socket with unread bytes sends a reset, which makes the client's kernel drop the
+/// answer and fail its writes. nginx's lingering close does this (`lingering_timeout` 5 s).
+const LINGER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -187,11 +193,15 @@ async fn connection(
         hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             watch.heads.set(watch.heads.get().wrapping_add(1));
             let busy = Busy::new(&watch);
-            let edge = edge.clone();
+            let (edge, watch) = (edge.clone(), watch.clone());
             async move {
                 let (mut head, body) = req.into_parts();
                 let upgrade = head.extensions.remove::<hyper::upgrade::OnUpgrade>();
                 let res = crate::serve::handle(Req::new(head, peer), Payload::new(body, upgrade), &edge).await;
+                if res.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                    // The tunnel owns the socket now; its reads are the other side's bytes.
+                    watch.socket.upgraded.store(true, Ordering::Relaxed);
+                }
                 // A streamed body (an app backend's answer, events every minute) keeps the
                 // connection busy until it ends; its silence has the proxy's own timeout.
                 let busy = matches!(res.body(), Body::Stream(..)).then_some(busy);
@@ -199,7 +209,7 @@ async fn connection(
             }
         })
     };
-    let io = TokioIo::new(Counted { io: stream, writes: watch.writes.clone() });
+    let io = TokioIo::new(Counted { io: stream, shared: watch.socket.clone(), linger: Linger::No });
     let mut conn = std::pin::pin!(http.serve_connection(io, service).with_upgrades());
     let watchdog = tokio::task::spawn_local(watchdog(watch.clone(), phase));
     let mut draining = false;
@@ -255,9 +265,9 @@ enum Order {
 struct Watch {
     /// Request heads completed.
     heads: Cell<u64>,
-    /// Writes to the socket that took bytes (counted by the socket, which an upgrade may send
-    /// to another thread: hence shared; only this worker writes it).
-    writes: Arc<AtomicU64>,
+    /// What the socket and the connection share (an upgrade may send the socket to another
+    /// thread: hence atomics; only this worker writes them).
+    socket: Arc<SocketShared>,
     /// Requests whose handler is running or whose streamed body is being sent (a body being
     /// read, an upstream being waited for or relayed: those have timeouts of their own).
     busy: Cell<u32>,
@@ -268,7 +278,7 @@ struct Watch {
 
 impl Watch {
     fn progress(&self) -> (u64, u64) {
-        (self.heads.get(), self.writes.load(Ordering::Relaxed))
+        (self.heads.get(), self.socket.writes.load(Ordering::Relaxed))
     }
 
     fn order(&self, order: Order) {
@@ -321,17 +331,52 @@ impl hyper::body::Body for Sent {
     }
 }
 
-/// The socket, counting the writes that took bytes.
+#[derive(Default)]
+struct SocketShared {
+    /// Writes that took bytes.
+    writes: AtomicU64,
+    /// Handed to a tunnel: its shutdown is the tunnel's, not a close that lingers.
+    upgraded: AtomicBool,
+}
+
+/// The socket, counting the writes that took bytes, and closing with a linger.
 struct Counted {
     io: TcpStream,
-    writes: Arc<AtomicU64>,
+    shared: Arc<SocketShared>,
+    linger: Linger,
+}
+
+enum Linger {
+    /// The write side is open.
+    No,
+    /// Shut; reading until the client's end of stream, an error, or the deadline (set when a
+    /// read first has to wait, so a client that closed first costs no timer).
+    Draining(Option<Pin<Box<tokio::time::Sleep>>>),
 }
 
 impl Counted {
     fn wrote(&self, n: usize) {
         // One writer: a load and a store, no locked instruction.
         if n > 0 {
-            self.writes.store(self.writes.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            let writes = &self.shared.writes;
+            writes.store(writes.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Reads and drops until the peer's end of stream, an error or [`LINGER`].
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Linger::Draining(deadline) = &mut self.linger else { return Poll::Ready(()) };
+        let mut scratch = [0u8; 8 * 1024];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => {
+                    let deadline = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
+                    return deadline.as_mut().poll(cx);
+                }
+            }
         }
     }
 }
@@ -372,6 +417,13 @@ impl AsyncWrite for Counted {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        if matches!(self.linger, Linger::No) {
+            std::task::ready!(Pin::new(&mut self.io).poll_shutdown(cx))?;
+            if self.shared.upgraded.load(Ordering::Relaxed) {
+                return Poll::Ready(Ok(()));
+            }
+            self.linger = Linger::Draining(None);
+        }
+        self.poll_drain(cx).map(Ok)
     }
 }

@@ -997,3 +997,39 @@ async fn stalled_heads_are_cut_off_and_a_graceful_stop_finishes_requests_in_flig
         .expect("task")
         .expect("server");
 }
+
+/// A body the edge refuses before reading it (over the session endpoint's limit) is answered
+/// while the client is still sending: the client can send all of it and then read the 413,
+/// because the edge reads and drops the rest before it closes (a close with unread bytes would
+/// reset the connection, failing the client's writes and dropping the answer).
+#[tokio::test]
+async fn a_client_answered_before_its_body_was_read_can_finish_sending_and_read_the_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let e = env().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+
+    // Far more than the socket buffers of both ends hold, so the edge must read it.
+    const BODY: usize = 64 * 1024 * 1024;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", e.port)).await.expect("connect");
+    let (mut from_edge, mut to_edge) = stream.into_split();
+    let head = format!(
+        "POST /_tma/session HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {BODY}\r\n\r\n",
+        e.host("demo-bot")
+    );
+    let sending = tokio::spawn(async move {
+        to_edge.write_all(head.as_bytes()).await?;
+        let chunk = vec![b' '; 1024 * 1024];
+        for _ in 0..BODY / chunk.len() {
+            to_edge.write_all(&chunk).await?;
+        }
+        to_edge.shutdown().await
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), from_edge.read_to_end(&mut answer)).await;
+    let sent = tokio::time::timeout(Duration::from_secs(60), sending).await;
+    assert!(matches!(sent, Ok(Ok(Ok(())))), "the client could not send its whole body: {sent:?}");
+    assert!(matches!(read, Ok(Ok(_))), "the answer was not read to its end: {read:?}");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+}
