@@ -25,7 +25,7 @@ use crate::respond::{COOKIE, error};
 use crate::routing::AppRoute;
 use crate::session::Identity;
 use crate::stats::WebSocketSlot;
-use crate::wire::{Body, Payload, Reply, Req, Res};
+use crate::wire::{Body, Payload, Reply, Req, Res, value};
 use crate::{Edge, FastHash};
 
 /// The header carrying the identity token.
@@ -263,8 +263,8 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outco
     let mut headers = request_headers(req, edge, proxy);
     if websocket.is_some() {
         // Hop-by-hop, so dropped with the rest; this hop asks for the same switch.
-        headers.insert(header::CONNECTION, header::HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, value!("upgrade"));
+        headers.insert(header::UPGRADE, value!("websocket"));
     }
     if let Some(id) = who {
         match identity_token(edge, id, now) {
@@ -370,7 +370,7 @@ async fn tunnel(
 ) -> Res {
     let mut res = Reply::build(StatusCode::SWITCHING_PROTOCOLS);
     copy_headers(res.headers_mut(), answer.headers());
-    res.insert_header((header::CONNECTION, "upgrade")).insert_header((header::UPGRADE, "websocket"));
+    res.insert_header((header::CONNECTION, value!("upgrade"))).insert_header((header::UPGRADE, value!("websocket")));
     let (Some(client), Ok(upstream)) = (payload.take_upgrade(), hyper::upgrade::on(answer).await) else {
         tracing::info!("a WebSocket could not be taken over");
         return unreachable();
@@ -534,8 +534,7 @@ fn request_headers(req: &Req, edge: &Edge, proxy: &Proxy) -> header::HeaderMap {
             out.insert(name, v);
         }
     }
-    out.entry(header::USER_AGENT)
-        .or_insert(header::HeaderValue::from_static(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION"))));
+    out.entry(header::USER_AGENT).or_insert(value!(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION"))));
     out
 }
 

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::content::{self, Lookup, Manifest, Resolution};
 use crate::respond::{self, FileReply, error, file_response, not_found, plain, storage_unavailable};
 use crate::routing::{AppRoute, Target};
-use crate::wire::{Payload, Req, Res};
+use crate::wire::{Payload, Req, Res, value};
 use crate::{Edge, endpoints, session};
 
 pub(crate) const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
@@ -25,8 +25,7 @@ pub(crate) async fn handle(req: Req, payload: Payload, edge: &Edge) -> Res {
     let id = match req.headers().get(X_REQUEST_ID) {
         Some(v) if tmahost_service::sane_request_id(v.as_bytes()) => v.clone(),
         // Hex digits and a dash: always a header value.
-        _ => header::HeaderValue::from_bytes(tmahost_service::FreshRequestId::new().as_bytes())
-            .unwrap_or(header::HeaderValue::from_static("-")),
+        _ => header::HeaderValue::from_bytes(tmahost_service::FreshRequestId::new().as_bytes()).unwrap_or(value!("-")),
     };
     let span = tracing::info_span!("request", id = id.to_str().unwrap_or_default());
     let mut res = route(&req, payload, edge).instrument(span).await;

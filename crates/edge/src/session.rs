@@ -16,7 +16,7 @@ use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
 use crate::respond::{error, session_opened};
 use crate::routing::AppRoute;
-use crate::wire::{Req, Res};
+use crate::wire::{Req, Res, value};
 
 /// `{COOKIE}=`, as a request's `Cookie` header spells the pair.
 const COOKIE_PREFIX: &str = "__Host-tma_session=";
@@ -362,7 +362,7 @@ impl Sessions {
                 "rate_limited",
                 "too many sign-in attempts to this app from your address; wait a minute",
             );
-            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+            res.headers_mut().insert(header::RETRY_AFTER, value!("60"));
             return (res, Err("rate_limited"));
         }
         let json = req

@@ -11,7 +11,7 @@ use tmahost_service::Encoding;
 
 use super::apply_rules;
 use crate::content::FileEntry;
-use crate::wire::{Reply, Req, Res};
+use crate::wire::{Reply, Req, Res, value};
 
 /// What to send: a manifest entry and how it was found.
 #[derive(Debug)]
@@ -27,12 +27,12 @@ pub(crate) struct FileReply<'a> {
 impl FileReply<'_> {
     pub fn cache_control(&self) -> HeaderValue {
         let immutable = !self.fallback && !self.entry.html && self.status == StatusCode::OK && self.entry.fingerprinted;
-        HeaderValue::from_static(match (self.gated, immutable) {
-            (true, true) => "private, max-age=31536000, immutable",
-            (false, true) => "public, max-age=31536000, immutable",
-            (true, false) => "private, no-cache",
-            (false, false) => "public, no-cache",
-        })
+        match (self.gated, immutable) {
+            (true, true) => value!("private, max-age=31536000, immutable"),
+            (false, true) => value!("public, max-age=31536000, immutable"),
+            (true, false) => value!("private, no-cache"),
+            (false, false) => value!("public, no-cache"),
+        }
     }
 
     /// The representation to send: a precompressed variant the client accepts (brotli first),
@@ -175,7 +175,7 @@ impl FileHeaders {
             let (unchanged, variants, enc, ranges) = Self::shape_of(i);
             let mut fields = vec![(header::ETAG, UNSET), (header::CACHE_CONTROL, UNSET)];
             if variants {
-                fields.push((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+                fields.push((header::VARY, value!("Accept-Encoding")));
             }
             if !unchanged {
                 fields.push((header::CONTENT_TYPE, UNSET));
@@ -183,13 +183,13 @@ impl FileHeaders {
                     fields.push((header::CONTENT_ENCODING, HeaderValue::from_static(e.name())));
                 }
                 if ranges {
-                    fields.push((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
+                    fields.push((header::ACCEPT_RANGES, value!("bytes")));
                 }
             }
             fields.extend([
-                (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static(super::NOSNIFF)),
+                (header::X_CONTENT_TYPE_OPTIONS, value!(super::NOSNIFF)),
                 (header::CONTENT_SECURITY_POLICY, csp.clone()),
-                (header::REFERRER_POLICY, HeaderValue::from_static(super::REFERRER_POLICY)),
+                (header::REFERRER_POLICY, value!(super::REFERRER_POLICY)),
                 (crate::serve::X_REQUEST_ID, UNSET),
             ]);
             let mut map = HeaderMap::with_capacity(fields.len());

@@ -14,7 +14,7 @@ use serde_json::json;
 use tmahost_deploy::{Rules, rules::HeaderChange};
 use tmahost_service::ServiceError;
 
-use crate::wire::{Reply, Res};
+use crate::wire::{Reply, Res, value};
 
 pub(crate) use file::{FileHeaders, FileReply, file_response};
 
@@ -37,9 +37,9 @@ const FILE_METHODS: &str = "GET, HEAD, OPTIONS";
 /// every caller builds a fresh response that sets none of them (files start from a
 /// [`FileHeaders`] shape, which holds them).
 pub(crate) fn security_headers(res: &mut Reply) {
-    res.append_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static(NOSNIFF)))
-        .append_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP)))
-        .append_header((header::REFERRER_POLICY, HeaderValue::from_static(REFERRER_POLICY)));
+    res.append_header((header::X_CONTENT_TYPE_OPTIONS, value!(NOSNIFF)))
+        .append_header((header::CONTENT_SECURITY_POLICY, value!(DEFAULT_CSP)))
+        .append_header((header::REFERRER_POLICY, value!(REFERRER_POLICY)));
 }
 
 const NOSNIFF: &str = "nosniff";
@@ -73,7 +73,7 @@ pub(crate) fn apply_rules(headers: &mut HeaderMap, rules: &Rules, path: &str) {
 /// A short plain-text answer (`404 Not Found`, health checks), never cached.
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Res {
     let mut res = Reply::build(status);
-    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/plain; charset=utf-8");
+    res.insert_header((header::CACHE_CONTROL, value!("no-store"))).content_type(value!("text/plain; charset=utf-8"));
     security_headers(&mut res);
     res.body(text)
 }
@@ -85,7 +85,7 @@ pub(crate) fn not_found() -> Res {
 /// The edge's error shape, the same as the API's.
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Res {
     let mut res = Reply::build(status);
-    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    res.insert_header((header::CACHE_CONTROL, value!("no-store")));
     security_headers(&mut res);
     res.json(json!({ "error": { "code": code, "message": message } }))
 }
@@ -93,7 +93,7 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Res {
 /// A JSON answer meant for one user (their session), never cached.
 pub(crate) fn private_json(body: impl Serialize) -> Res {
     let mut res = Reply::build(StatusCode::OK);
-    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    res.insert_header((header::CACHE_CONTROL, value!("no-store")));
     security_headers(&mut res);
     res.json(body)
 }
@@ -102,8 +102,8 @@ pub(crate) fn private_json(body: impl Serialize) -> Res {
 /// them), cached briefly so a rotation reaches verifiers within minutes.
 pub(crate) fn jwks(keys: serde_json::Value) -> Res {
     let mut res = Reply::build(StatusCode::OK);
-    res.insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    res.insert_header((header::CACHE_CONTROL, value!("public, max-age=300")))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, value!("*")));
     security_headers(&mut res);
     res.json(keys)
 }
@@ -111,7 +111,7 @@ pub(crate) fn jwks(keys: serde_json::Value) -> Res {
 /// A page of a disabled bot's app.
 pub(crate) fn disabled() -> Res {
     let mut res = Reply::build(StatusCode::FORBIDDEN);
-    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
+    res.insert_header((header::CACHE_CONTROL, value!("no-store"))).content_type(value!("text/html; charset=utf-8"));
     security_headers(&mut res);
     res.body(
         "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
@@ -124,14 +124,14 @@ pub(crate) fn disabled() -> Res {
 pub(crate) fn storage_unavailable(e: &ServiceError) -> Res {
     tracing::error!(error = %e, "edge: storage unavailable");
     let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable: try again shortly\n");
-    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    res.headers_mut().insert(header::RETRY_AFTER, value!("5"));
     res
 }
 
 /// The gate: for page requests without a session. Never cached.
 pub(crate) fn gate_page() -> Res {
     let mut res = Reply::build(StatusCode::UNAUTHORIZED);
-    res.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8");
+    res.insert_header((header::CACHE_CONTROL, value!("no-store"))).content_type(value!("text/html; charset=utf-8"));
     security_headers(&mut res);
     res.body(GATE_PAGE)
 }
@@ -139,19 +139,19 @@ pub(crate) fn gate_page() -> Res {
 /// A file path asked with a method other than GET, HEAD and OPTIONS.
 pub(crate) fn method_not_allowed() -> Res {
     let mut res = plain(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
-    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(FILE_METHODS));
+    res.headers_mut().insert(header::ALLOW, value!(FILE_METHODS));
     res
 }
 
 /// `OPTIONS` on a file path; a preflight is answered only where any origin may read.
 pub(crate) fn options(any_origin: bool) -> Res {
     let mut res = Reply::build(StatusCode::NO_CONTENT);
-    res.insert_header((header::ALLOW, FILE_METHODS));
+    res.insert_header((header::ALLOW, value!(FILE_METHODS)));
     if any_origin {
-        res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, FILE_METHODS))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "*"))
-            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
+        res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, value!("*")))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, value!(FILE_METHODS)))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, value!("*")))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, value!("86400")));
     }
     res.finish()
 }
@@ -160,15 +160,15 @@ pub(crate) fn options(any_origin: bool) -> Res {
 /// from any origin (wallets fetch it from theirs), cached briefly.
 pub(crate) fn ton_connect_manifest(m: &tmahost_service::model::TonConnectManifest, origin: &str) -> Res {
     let mut res = Reply::build(StatusCode::OK);
-    res.insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    res.insert_header((header::CACHE_CONTROL, value!("public, max-age=60")))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, value!("*")));
     security_headers(&mut res);
     res.json(tmahost_service::ton_connect::manifest(m, origin))
 }
 
 /// Lets any origin read the response (wallets fetch `tonconnect-manifest.json`).
 pub(crate) fn allow_any_origin(res: &mut Res) {
-    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value!("*"));
 }
 
 /// A `_redirects` answer. `Location` never starts with `//` or `/\\` (or `\\`): browsers read
@@ -176,8 +176,9 @@ pub(crate) fn allow_any_origin(res: &mut Res) {
 pub(crate) fn redirect(status: StatusCode, location: &str, gated: bool, rules: &Rules, path: &str) -> Res {
     let location = same_origin_location(location);
     let mut res = Reply::build(status);
+    let cache = if gated { value!("private, no-cache") } else { value!("public, no-cache") };
     res.insert_header((header::LOCATION, utf8_percent_encode(&location, LOCATION).to_string()))
-        .insert_header((header::CACHE_CONTROL, if gated { "private, no-cache" } else { "public, no-cache" }));
+        .insert_header((header::CACHE_CONTROL, cache));
     security_headers(&mut res);
     let mut res = res.finish();
     apply_rules(res.headers_mut(), rules, path);
@@ -205,7 +206,7 @@ fn session_cookie(jwt: &str, max_age: i64) -> String {
 pub(crate) fn session_opened(jwt: &str, ttl: i64, me: impl Serialize) -> Res {
     let mut res = Reply::build(StatusCode::OK);
     res.insert_header((header::SET_COOKIE, session_cookie(jwt, ttl)))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+        .insert_header((header::CACHE_CONTROL, value!("no-store")));
     security_headers(&mut res);
     res.json(me)
 }
@@ -215,8 +216,8 @@ pub(crate) fn session_opened(jwt: &str, ttl: i64, me: impl Serialize) -> Res {
 pub(crate) fn staff_session_opened(jwt: &str, ttl: i64) -> Res {
     let mut res = Reply::build(StatusCode::SEE_OTHER);
     res.insert_header((header::SET_COOKIE, session_cookie(jwt, ttl)))
-        .insert_header((header::LOCATION, "/"))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+        .insert_header((header::LOCATION, value!("/")))
+        .insert_header((header::CACHE_CONTROL, value!("no-store")));
     security_headers(&mut res);
     res.finish()
 }
@@ -226,11 +227,12 @@ pub(crate) fn staff_session_opened(jwt: &str, ttl: i64) -> Res {
 /// answer with credentials.
 pub(crate) fn logged_out(emulator: Option<&HeaderValue>) -> Res {
     let mut res = Reply::build(StatusCode::NO_CONTENT);
-    res.insert_header((header::SET_COOKIE, session_cookie("", 0))).insert_header((header::CACHE_CONTROL, "no-store"));
+    res.insert_header((header::SET_COOKIE, session_cookie("", 0)))
+        .insert_header((header::CACHE_CONTROL, value!("no-store")));
     if let Some(origin) = emulator {
         res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
-            .insert_header((header::VARY, "Origin"));
+            .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, value!("true")))
+            .insert_header((header::VARY, value!("Origin")));
     }
     security_headers(&mut res);
     res.finish()
