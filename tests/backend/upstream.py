@@ -124,10 +124,15 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(total))
             self.end_headers()
-            while total:
-                n = min(total, len(PATTERN))
-                self.wfile.write(PATTERN[:n])
-                total -= n
+            try:
+                while total:
+                    n = min(total, len(PATTERN))
+                    self.wfile.write(PATTERN[:n])
+                    total -= n
+            except (BrokenPipeError, ConnectionResetError):
+                # The edge let go of the answer (its reader stopped reading).
+                with seen_lock:
+                    seen.append("aborted:" + self.path)
             return
         result = {
             "path": self.path,

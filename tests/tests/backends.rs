@@ -246,6 +246,21 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"too_large\"}").await >= 1);
 
+    // A reader that stops reading a streamed answer loses it: the edge closes its connection
+    // (and the upstream's) once nothing has moved for 5-10 s, where a silent stream is kept.
+    let path = "/api/download?bytes=1073741824";
+    let mut stalled =
+        tokio::net::TcpStream::connect(t.serve.edge.trim_start_matches("http://")).await.expect("connect");
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: tma {alice}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, head.as_bytes()).await.expect("head");
+    let aborted = format!("aborted:{path}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !upstream.seen(&t.http).await.contains(&aborted) {
+        assert!(Instant::now() < deadline, "a reader that stopped reading kept the upstream's answer going");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(stalled);
+
     // The backend down: 502 in the edge's shape, counted for the app.
     drop(upstream);
     let res = edge(&t, Method::GET, &host, "/api/x", Some(&alice)).send().await.expect("edge");

@@ -27,7 +27,9 @@ use crate::wire::{Body, Payload, Req};
 /// A connection that in this long neither completes a request head nor has a request in hand
 /// (or an app backend's answer streaming) nor takes any bytes of a response is closed when the
 /// period after it ends as quiet too (so after 5-10 s): a head dribbled byte by byte, an idle
-/// keep-alive connection, a reader that stopped reading a file. actix-web, the edge's earlier
+/// keep-alive connection, a reader that stopped reading a file. A streamed answer keeps its
+/// connection while it is silent, but not while bytes wait for a reader that stopped reading
+/// (it would hold the connection and the upstream's for good). actix-web, the edge's earlier
 /// stack, gave heads and idle connections 5 s.
 const QUIET: Duration = Duration::from_secs(5);
 
@@ -240,7 +242,7 @@ async fn watchdog(watch: Rc<Watch>, mut phase: watch::Receiver<Phase>) {
         tokio::select! {
             _ = tokio::time::sleep(QUIET) => {
                 let now = watch.progress();
-                if now == seen && watch.busy.get() == 0 {
+                if now == seen && (watch.busy.get() == 0 || watch.socket.blocked.load(Ordering::Relaxed)) {
                     return watch.order(Order::Close);
                 }
                 seen = now;
@@ -337,6 +339,8 @@ struct SocketShared {
     writes: AtomicU64,
     /// Handed to a tunnel: its shutdown is the tunnel's, not a close that lingers.
     upgraded: AtomicBool,
+    /// The last write found the socket full: the client is not reading what is there.
+    blocked: AtomicBool,
 }
 
 /// The socket, counting the writes that took bytes, and closing with a linger.
@@ -355,11 +359,16 @@ enum Linger {
 }
 
 impl Counted {
-    fn wrote(&self, n: usize) {
-        // One writer: a load and a store, no locked instruction.
-        if n > 0 {
-            let writes = &self.shared.writes;
-            writes.store(writes.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    fn wrote(&self, res: &Poll<std::io::Result<usize>>) {
+        match res {
+            // One writer: a load and a store, no locked instruction.
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                let writes = &self.shared.writes;
+                writes.store(writes.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                self.shared.blocked.store(false, Ordering::Relaxed);
+            }
+            Poll::Pending => self.shared.blocked.store(true, Ordering::Relaxed),
+            _ => {}
         }
     }
 
@@ -390,9 +399,7 @@ impl AsyncRead for Counted {
 impl AsyncWrite for Counted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let res = Pin::new(&mut self.io).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = res {
-            self.wrote(n);
-        }
+        self.wrote(&res);
         res
     }
 
@@ -402,9 +409,7 @@ impl AsyncWrite for Counted {
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let res = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = res {
-            self.wrote(n);
-        }
+        self.wrote(&res);
         res
     }
 
