@@ -33,6 +33,27 @@ pub fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     w.finish().expect("finish").into_inner()
 }
 
+/// A zip whose entries are `files` and then `repeat` again under the name of the first file,
+/// as Python's `zipfile` writes when given one name twice (the `zip` crate's writer refuses
+/// that): written under a placeholder name of the same length, then renamed in the bytes.
+pub fn zip_with_repeated_name(files: &[(String, Vec<u8>)], repeat: &[u8]) -> Vec<u8> {
+    let name = files.first().map(|(n, _)| n.as_str()).expect("a first file");
+    let placeholder: String = "~".repeat(name.len());
+    let mut with_placeholder = files.to_vec();
+    with_placeholder.push((placeholder.clone(), repeat.to_vec()));
+    let mut bytes = zip(&with_placeholder);
+    // The placeholder appears once in its local header and once in its central record.
+    let mut renamed = 0;
+    let mut i = 0;
+    while let Some(at) = bytes[i..].windows(name.len()).position(|w| w == placeholder.as_bytes()) {
+        bytes[i + at..i + at + name.len()].copy_from_slice(name.as_bytes());
+        i += at + name.len();
+        renamed += 1;
+    }
+    assert_eq!(renamed, 2, "the placeholder name is in both headers");
+    bytes
+}
+
 /// A zip with a symbolic link entry.
 pub fn zip_with_symlink(files: &[(String, Vec<u8>)], link: &str, target: &str) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));

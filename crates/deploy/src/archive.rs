@@ -93,6 +93,12 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 fn read_zip(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError> {
     let mut zip = zip::ZipArchive::new(BufReader::new(File::open(archive)?)).map_err(corrupt)?;
+    // The crate indexes entries by name, keeping the last of two with one name: the central
+    // directory itself says whether there were two.
+    let mut directory = BufReader::new(File::open(archive)?);
+    if let Some(name) = repeated_zip_name(&mut directory, zip.central_directory_start(), c.limits.max_files)? {
+        return Err(IngestError::DuplicatePath(shown(&name)));
+    }
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(corrupt)?;
         let name = entry.name_raw().to_vec();
@@ -107,6 +113,35 @@ fn read_zip(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError> {
         c.add_file(&name, &mut entry, Some(compressed))?;
     }
     Ok(())
+}
+
+/// The first file name that two entries of the zip's central directory (at `start`) share.
+/// Walks the records themselves (46 fixed bytes, then the name, extra field and comment), at
+/// most `max_entries` + 1 of them: more fail the file count anyway.
+fn repeated_zip_name(
+    reader: &mut (impl Read + io::Seek),
+    start: u64,
+    max_entries: usize,
+) -> Result<Option<Vec<u8>>, IngestError> {
+    const CENTRAL_HEADER: [u8; 4] = *b"PK\x01\x02";
+    reader.seek(io::SeekFrom::Start(start))?;
+    let mut names = HashSet::new();
+    let mut fixed = [0u8; 46];
+    for _ in 0..=max_entries {
+        if read_up_to(reader, &mut fixed)? < fixed.len() || fixed[..4] != CENTRAL_HEADER {
+            break;
+        }
+        let length = |at: usize| u16::from_le_bytes([fixed[at], fixed[at + 1]]);
+        let (name_len, rest) = (length(28), i64::from(length(30)) + i64::from(length(32)));
+        let mut name = vec![0u8; usize::from(name_len)];
+        reader.read_exact(&mut name).map_err(corrupt)?;
+        reader.seek_relative(rest)?;
+        // Folder entries name no content; a folder listed twice is harmless.
+        if !name.ends_with(b"/") && !names.insert(name.clone()) {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }
 
 fn read_tar_gz(archive: &Path, c: &mut Collector<'_>) -> Result<(), IngestError> {

@@ -119,6 +119,9 @@ async fn duplicate_paths_are_rejected_and_nothing_is_stored() {
     )
     .await;
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("a.js", b"1"), ("./a.js", b"2")])), "duplicate_path").await;
+    // Two zip entries of one name (the zip crate's index keeps only the last): refused as tar's are.
+    let twice = bundles::zip_with_repeated_name(&files(&[("a.html", b"first"), INDEX]), b"second");
+    e.assert_refused(&twice, "duplicate_path").await;
     // `a` cannot be both a file and a folder.
     e.assert_refused(&bundles::zip(&files(&[INDEX, ("a", b"1"), ("a/b.js", b"2")])), "duplicate_path").await;
 }
