@@ -28,6 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use tmahost_types::cookie;
 
 /// Bundle-root file names that hold rules; they are not served.
 pub const HEADERS_FILE: &str = "_headers";
@@ -550,7 +551,13 @@ fn header_line(line: &str) -> Result<HeaderChange, Problem> {
 /// names a parent domain (the platform's base domain or a name above a custom domain), whose
 /// cookies reach every other tenant's app there; placeholders would let a request write one.
 fn cookie_stays_on_origin(value: &str) -> Result<(), String> {
-    if value.split(';').skip(1).any(|a| a.trim().to_ascii_lowercase().starts_with("domain")) {
+    if cookie::is_session_cookie(value) {
+        return Err(format!(
+            "`Set-Cookie` may not set `{}`: the name belongs to the platform's session cookie",
+            cookie::name(value)
+        ));
+    }
+    if cookie::has_domain(value) {
         return Err("`Set-Cookie` may not have a `Domain` attribute: the cookie would reach other apps under that \
                     domain; leave it out so the cookie stays on this app's host"
             .into());
@@ -1307,6 +1314,7 @@ mod tests {
         let refused = [
             ("/*\n  Set-Cookie: a=1; Path=/; Domain=localhost", "may not have a `Domain`"),
             ("/*\n  Set-Cookie: a=1;domain=.example.com", "may not have a `Domain`"),
+            ("/*\n  Set-Cookie: __Host-tma_session=forged; Path=/; Secure", "belongs to the platform's session cookie"),
             ("/u/:name\n  Set-Cookie: user=:name", "may not use placeholders"),
             ("/backup/*\n  Basic-Auth: dev@example.com:secret", "would send the password"),
         ];

@@ -3,10 +3,11 @@
 //! This crate is pure (no I/O) and at the bottom of the tree. It owns the rules for bot tokens,
 //! bot usernames and the host label a bot's apps are served under; Mini App launch data
 //! (`initData`): parsing, HMAC and Ed25519 verification, and signing; the Login Widget's
-//! callback; content digests (`Sha256`); app slugs; the host grammar (`host`); DNS names; and
-//! the audit log's actions.
+//! callback; content digests (`Sha256`); app slugs; the host grammar (`host`); DNS names; the
+//! session cookie's name and the rule for tenants' cookies (`cookie`); and the audit log's actions.
 
 pub mod audit;
+pub mod cookie;
 pub mod dns;
 pub mod host;
 pub mod init_data;

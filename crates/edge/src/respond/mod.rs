@@ -23,7 +23,7 @@ pub(crate) use file::{FileHeaders, FileReply, file_response};
 pub(crate) const DEFAULT_CSP: &str = "frame-ancestors 'self' https://web.telegram.org";
 
 /// The session cookie's name; `__Host-`: no Domain, Path=/, Secure.
-pub(crate) const COOKIE: &str = "__Host-tma_session";
+pub(crate) const COOKIE: &str = tmahost_types::cookie::SESSION_COOKIE;
 
 const GATE_PAGE: &str = include_str!("../gate.html");
 
