@@ -29,4 +29,8 @@ for t in $targets; do
   rm -rf "$scratch"
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   echo "fuzz: $t: ${runs:-?} inputs in ${secs}s, no crash ($(grep -c . <(ls "corpus/$t")) seeds)" >&2
+  # A target that runs this few inputs tests little: something in it became slow.
+  if [ "${runs:-0}" -lt 10000 ]; then
+    echo "fuzz: WARNING: $t ran fewer than 10,000 inputs in ${secs}s; profile it (or its build)" >&2
+  fi
 done
