@@ -118,6 +118,23 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(pause)
             self.wfile.write(second)
             return
+        if url.path.endswith("/set-cookies"):
+            # What a careless or hostile backend sends: a cookie for every app under a parent
+            # domain, and one named like the platform's session.
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.send_header("Set-Cookie", "theme=dark; Path=/")
+            self.send_header("Set-Cookie", "wide=1; Domain=localhost; Path=/")
+            self.send_header("Set-Cookie", "__Host-tma_session=forged; Path=/; Secure")
+            self.send_header("Set-Cookie", "__secure-TMA_SESSION=forged; Secure")
+            self.end_headers()
+            return
+        if url.path.endswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", parse_qs(url.query).get("to", ["/"])[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if url.path.endswith("/download"):
             total = int(parse_qs(url.query).get("bytes", ["0"])[0])
             self.send_response(200)

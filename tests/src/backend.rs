@@ -30,6 +30,12 @@ impl PythonBackend {
     /// Starts the backend for `audience` (an app id) of the platform whose API is at `api`;
     /// `None` (or a panic under `TMAHOST_TEST_REQUIRE_ALL`) without python3, PyJWT or websockets.
     pub fn start(api: &str, audience: &str) -> Option<Self> {
+        Self::start_for(api, audience, api)
+    }
+
+    /// [`PythonBackend::start`] for a platform whose tokens name `issuer` (its public API URL,
+    /// when one is set) rather than the address its API is reached at.
+    pub fn start_for(api: &str, audience: &str, issuer: &str) -> Option<Self> {
         let probe = Command::new("python3").args(["-c", "import jwt, cryptography, websockets.sync.server"]).output();
         match probe {
             Ok(o) if o.status.success() => {}
@@ -41,7 +47,7 @@ impl PythonBackend {
             .arg(script)
             .env("JWKS_URL", format!("{api}/api/v1/jwks.json"))
             .env("AUDIENCE", audience)
-            .env("ISSUER", api)
+            .env("ISSUER", issuer)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

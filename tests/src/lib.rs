@@ -8,6 +8,7 @@
 //! - [`bundles`]: zip / tar.gz builders, including malformed and malicious archives.
 //! - [`fake_telegram`]: a local Bot API server with the real JSON shapes that records calls.
 //! - [`platform`]: an in-process platform with two tenants, for the crates' integration tests.
+//! - [`relay`]: an outside HTTP relay that forwards to an address under another `Host`.
 //! - [`s3`]: `moto_server`, a real S3 API on loopback, with a bucket.
 //! - [`server`]: the real `tmahost` binary on random ports with a temp data dir.
 //! - [`web`]: a browser without JavaScript for the dashboard (forms, CSRF, login links).
@@ -21,6 +22,7 @@ pub mod dns;
 pub mod fake_telegram;
 pub mod platform;
 pub mod postgres;
+pub mod relay;
 pub mod s3;
 pub mod server;
 pub mod web;
@@ -75,4 +77,9 @@ pub fn proc_memory_mb(pid: u32, field: &str) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
     kb / 1024.0
+}
+
+/// How many files (sockets among them) process `pid` has open, from `/proc/{pid}/fd`.
+pub fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("proc fd").count()
 }

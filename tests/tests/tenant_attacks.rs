@@ -74,16 +74,28 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 async fn world() -> World {
+    world_with(&[]).await
+}
+
+/// Every address here is loopback: suites about app backends allow private and plain-http
+/// upstreams, as a platform whose edges' public address passes the private-address rule.
+async fn world_with_private_upstreams() -> World {
+    world_with(&[("TMAHOST_PROXY_ALLOW_PRIVATE", "true"), ("TMAHOST_PROXY_ALLOW_HTTP", "true")]).await
+}
+
+async fn world_with(extra: &[(&str, &str)]) -> World {
     let dns = DnsServer::start().await;
     let dns_addr = dns.addr.to_string();
     let api_url = format!("http://{API_HOST}");
-    let app = TestApp::start(&[
-        ("TMAHOST_DNS_SERVER", &dns_addr),
-        ("TMAHOST_PUBLIC_API_URL", &api_url),
+    let mut env = vec![
+        ("TMAHOST_DNS_SERVER", dns_addr.as_str()),
+        ("TMAHOST_PUBLIC_API_URL", api_url.as_str()),
         // Re-check proofs every second; a missing record un-routes after one more second.
         ("TMAHOST_DOMAIN_CHECK_SECS", "1"),
         ("TMAHOST_DOMAIN_GRACE_SECS", "1"),
-    ]);
+    ];
+    env.extend_from_slice(extra);
+    let app = TestApp::start(&env);
     let admin = app.admin().to_owned();
     let mut w = World { app, dns, admin: admin.clone(), attacker: String::new() };
     for (token, username, _) in [VICTIM, ATTACKER] {
@@ -218,6 +230,12 @@ async fn what_a_bundle_configures_stays_on_its_origin_and_behind_its_gate() {
     let mut files = bundles::sample_app("attacker v2");
     files.push(("_headers".into(), b"/*\n  Set-Cookie: theme=x; Path=/; Domain=localhost\n".to_vec()));
     assert_eq!(w.deploy(&w.attacker, ATTACKER.2, &files).await, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Row: a zip with two entries of one name, the second hiding behind the first in a
+    // listing or a review. Before: 201 and the last one served. After: refused as tar's are.
+    let twice = bundles::zip_with_repeated_name(&bundles::sample_app("attacker v2"), b"<script>second</script>");
+    let (s, body) = w.app.deploy(&w.attacker, ATTACKER.2, "main", "", twice).await;
+    assert_eq!((s, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "duplicate_path"), "{body}");
 
     // Row: rules that name another tenant's host, or the platform's own paths. A rule's
     // `from` is a path on the tenant's own hosts: a host rule or a `/_tma/` rule is left out
@@ -363,11 +381,46 @@ async fn only_the_platforms_emulator_frames_apps_and_clears_their_sessions() {
     let allowed = |r: &reqwest::Response, h: &str| r.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
     assert_eq!(allowed(&ok, "access-control-allow-origin").as_deref(), Some(platform.as_str()));
     assert_eq!(allowed(&ok, "access-control-allow-credentials").as_deref(), Some("true"));
-    for origin in [attacker_origin, format!("{platform}.evil.example"), "null".to_owned()] {
+    for origin in [attacker_origin.clone(), format!("{platform}.evil.example"), "null".to_owned()] {
         let refused = logout(origin.clone()).await;
         assert_eq!(allowed(&refused, "access-control-allow-origin"), None, "{origin}");
         assert_eq!(allowed(&refused, "access-control-allow-credentials"), None, "{origin}");
     }
+
+    // Row: the attacker's page, in the same Telegram Web as the victim's app, posts to the
+    // victim's logout with the user's partitioned cookie. Before: 204 and the user's session
+    // revoked on every edge. After: 403, and the session lives on.
+    let victim_host = w.app.host(VICTIM.2);
+    let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);
+    let res = w.app.http.post(format!("{}/_tma/session", w.app.serve.edge)).header("host", &victim_host);
+    let res = res.json(&json!({ "init_data": launch })).send().await.expect("session");
+    let set_cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    let logout_with_cookie = |headers: Vec<(&'static str, String)>| {
+        let mut req = w.app.http.post(format!("{}/_tma/logout", w.app.serve.edge)).header("host", &victim_host);
+        req = req.header("cookie", &cookie);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move { req.send().await.expect("logout") }
+    };
+    for headers in [
+        vec![("origin", attacker_origin.clone()), ("sec-fetch-site", "same-site".to_owned())],
+        vec![("origin", attacker_origin.clone())],
+        vec![("sec-fetch-site", "cross-site".to_owned()), ("sec-fetch-mode", "no-cors".to_owned())],
+    ] {
+        let res = logout_with_cookie(headers.clone()).await;
+        let (status, answer) = (res.status(), res.json::<Value>().await.unwrap_or(Value::Null));
+        assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "cross_origin"), "{headers:?}: {answer}");
+        let me = w.edge(&victim_host, "/_tma/me", &[("cookie", &cookie)]).await;
+        assert_eq!(me.status(), StatusCode::OK, "the session survived {headers:?}");
+    }
+    // The app's own page, and the platform's emulator, still log out.
+    let own = format!("http://{victim_host}");
+    let res = logout_with_cookie(vec![("origin", own), ("sec-fetch-site", "same-origin".to_owned())]).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let me = w.edge(&victim_host, "/_tma/me", &[("cookie", &cookie)]).await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "logged out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,12 +430,16 @@ async fn a_tenants_backends_cannot_reach_the_platform_or_another_tenant() {
     // (its edge and API on loopback, the cloud's metadata service, a name resolving inside),
     // at the platform's `/_tma/` paths, or at another tenant's app settings: refused.
     w.dns.set_a("inside.attacker.example", "10.1.2.3".parse().expect("ip")).await;
+    w.dns.set_a("assigned.attacker.example", "192.0.0.170".parse().expect("ip")).await;
     let edge_port = w.app.serve.edge.rsplit(':').next().expect("port").to_owned();
     for (upstream, why) in [
         (format!("https://127.0.0.1:{edge_port}"), "upstream_forbidden"),
         ("https://169.254.169.254/latest/meta-data".to_owned(), "upstream_forbidden"),
         ("https://[fd00:ec2::254]".to_owned(), "upstream_forbidden"),
         ("https://inside.attacker.example".to_owned(), "upstream_forbidden"),
+        // IETF protocol assignments (192.0.0.0/24: NAT64 discovery, DS-Lite, ...).
+        ("https://192.0.0.8".to_owned(), "upstream_forbidden"),
+        ("https://assigned.attacker.example".to_owned(), "upstream_forbidden"),
         (format!("http://{}", w.app.host(VICTIM.2)), "invalid_backend"),
         (format!("http://{API_HOST}"), "invalid_backend"),
     ] {
@@ -519,4 +576,213 @@ async fn a_tenants_wallet_proofs_do_not_count_on_another_tenants_app() {
     // None of it put a wallet in the victim's session.
     let me = w.edge(&victim, "/_tma/me", &[("cookie", &victim_cookie)]).await.json::<Value>().await.expect("json");
     assert!(me["wallet"].is_null(), "{me}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_names_one_host() {
+    let w = world().await;
+    let edge = w.app.serve.edge.trim_start_matches("http://").to_owned();
+    let (victim, attacker) = (w.app.host(VICTIM.2), w.app.host(ATTACKER.2));
+    // Row: two `Host` headers, or an absolute-form target naming another host than `Host`
+    // (a proxy in front may route by one, the edge by the other). Before: served by the first
+    // `Host`. After: 400 (RFC 9112 3.2), whichever tenant is named where.
+    for request in [
+        format!("GET /favicon.ico HTTP/1.1\r\nHost: {attacker}\r\nHost: {victim}\r\n\r\n"),
+        format!("GET /favicon.ico HTTP/1.1\r\nHost: {victim}\r\nHost: {victim}\r\n\r\n"),
+        format!("GET http://{victim}/pricing.txt HTTP/1.1\r\nHost: {attacker}\r\n\r\n"),
+        format!("GET http://{victim}/pricing.txt HTTP/1.1\r\nHost: {attacker}\r\nHost: {victim}\r\n\r\n"),
+        format!("GET http://{attacker}/favicon.ico HTTP/1.1\r\nHost: {victim}\r\n\r\n"),
+    ] {
+        let (status, text) = raw(&edge, &request).await;
+        assert_eq!(status, Some(400), "{request:?}: {text}");
+        assert!(!text.contains("pricing"), "{text}");
+    }
+    // One `Host`, and an absolute-form target that agrees with it (in any case): served.
+    for request in [
+        format!("GET /favicon.ico HTTP/1.1\r\nHost: {victim}\r\n\r\n"),
+        format!("GET http://{victim}/favicon.ico HTTP/1.1\r\nHost: {victim}\r\n\r\n"),
+        format!("GET http://{}/favicon.ico HTTP/1.1\r\nHost: {victim}\r\n\r\n", victim.to_uppercase()),
+    ] {
+        assert_eq!(raw(&edge, &request).await.0, Some(200), "{request:?}");
+    }
+}
+
+/// Sends `request` on a new connection and reads the answer's head: its status and text.
+async fn raw(addr: &str, request: &str) -> (Option<u16>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    (text.strip_prefix("HTTP/1.1 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok()), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_backend_cannot_lead_back_to_the_platform() {
+    use tmahost_testkit::relay::HostRelay;
+    let w = world_with_private_upstreams().await;
+    let edge: std::net::SocketAddr = w.app.serve.edge.trim_start_matches("http://").parse().expect("edge addr");
+    let api_port = w.app.serve.api.rsplit(':').next().expect("api port").to_owned();
+    let port = edge.port();
+    let attacker_host = w.app.host(ATTACKER.2);
+    let backends = |prefix: &str, upstream: &str| json!({ "backends": [{ "prefix": prefix, "upstream": upstream, "public": true }] });
+
+    // Row: an upstream that names the platform: any app's host (the attacker's own included),
+    // the base domain, the API host, a proven custom domain, the edge's or the API's socket.
+    // Before: saved, and one anonymous request made the edge proxy to itself until the client
+    // hung up (19,500 descriptors in 3.5 s). After: refused when saved.
+    for upstream in [
+        format!("http://{attacker_host}"),
+        format!("http://{}/x/", w.app.host(VICTIM.2)),
+        format!("http://LOCALHOST.:{port}"),
+        format!("http://{API_HOST}"),
+        format!("http://{VICTIM_DOMAIN}:{port}"),
+        format!("http://127.0.0.1:{port}"),
+        format!("http://[::ffff:127.0.0.1]:{port}"),
+        format!("http://127.0.0.1:{api_port}"),
+    ] {
+        let (s, answer) = w.settings(&w.attacker, ATTACKER.2, backends("/loop/", &upstream)).await;
+        assert_eq!(
+            (s, code(&answer)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "upstream_is_platform"),
+            "{upstream}: {answer}"
+        );
+    }
+
+    // Row: the backend is saved first under a name of the attacker's, which then becomes the
+    // app's proven custom domain (pointing at the edge). After: the edge refuses to connect.
+    let domain = "loop.attacker.example";
+    w.dns.set_a(domain, "127.0.0.1".parse().expect("ip")).await;
+    let mut settings = backends("/loop/", &format!("http://{domain}:{port}"));
+    settings["custom_domain"] = json!(domain);
+    let (s, answer) = w.settings(&w.attacker, ATTACKER.2, settings).await;
+    assert_eq!((s, answer["domain"]["status"].as_str()), (StatusCode::OK, Some("pending")), "{answer}");
+    let proof = &answer["domain"];
+    w.dns.set_txt(proof["txt_name"].as_str().expect("name"), proof["txt_value"].as_str().expect("value")).await;
+    let verify = format!("/api/v1/bots/{}/apps/main/domain/verify", ATTACKER.2);
+    let (s, status) = w.api(&w.attacker, Method::POST, &verify, Value::Null).await;
+    assert_eq!((s, status["status"].as_str()), (StatusCode::OK, Some("verified")), "{status}");
+    w.wait_for_status(domain, StatusCode::OK, Duration::from_secs(10)).await;
+    let res = w.edge(&attacker_host, "/loop/x", &[]).await;
+    let (status, answer) = (res.status(), res.json::<Value>().await.unwrap_or(Value::Null));
+    assert_eq!((status, code(&answer)), (StatusCode::LOOP_DETECTED, "upstream_is_platform"), "{answer}");
+
+    // Row: an outside relay (a `fetch` proxy the attacker runs) sends the request back to the
+    // attacker's app under its own host: no name tells. After: the edge's hop mark comes back
+    // with it and the second pass answers 508; the edge's open files stay bounded while the
+    // attacker's requests are open, and other tenants are served throughout.
+    let relay = HostRelay::start(edge, &attacker_host, 2_000).await;
+    let (s, answer) = w.settings(&w.attacker, ATTACKER.2, backends("/relay/", &relay.url)).await;
+    assert_eq!(s, StatusCode::OK, "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Until the settings reach the edge, /relay/ is the gated bundle's.
+        let res = w.edge(&attacker_host, "/relay/x", &[]).await;
+        let (status, answer) = (res.status(), res.json::<Value>().await.unwrap_or(Value::Null));
+        if status == StatusCode::LOOP_DETECTED {
+            assert_eq!(code(&answer), "loop_detected", "{answer}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/relay/x still answers {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = w.app.serve.pid();
+    let before = tmahost_testkit::open_files(pid);
+    let hops_before = relay.hops();
+    const ATTACKS: usize = 50;
+    let attacks: Vec<_> = (0..ATTACKS)
+        .map(|_| {
+            let req = w.app.edge(&attacker_host, "/relay/x");
+            tokio::spawn(async move {
+                let res = req.send().await.expect("attack");
+                (res.status(), res.json::<Value>().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut most = before;
+    while !attacks.iter().all(tokio::task::JoinHandle::is_finished) {
+        most = most.max(tmahost_testkit::open_files(pid));
+        tokio::task::yield_now().await;
+    }
+    for attack in attacks {
+        let (status, answer) = attack.await.expect("attack task");
+        assert_eq!((status, code(&answer)), (StatusCode::LOOP_DETECTED, "loop_detected"), "{answer}");
+    }
+    // Each attack holds at most three of the edge's descriptors: its own connection, the one to
+    // the relay, and the relay's back in.
+    assert!(most <= before + 3 * ATTACKS + 32, "open files {before} -> {most} during {ATTACKS} attacks");
+    assert_eq!(relay.hops() - hops_before, ATTACKS, "each attack went round once");
+    assert_eq!(w.edge(&w.app.host(VICTIM.2), "/favicon.ico", &[]).await.status(), StatusCode::OK);
+    // Operators see the refusals.
+    let loops = w.app.metric("tmahost_edge_proxy_requests_total{app=\"main--other-bot\",outcome=\"loop\"}").await;
+    assert!(loops > ATTACKS as u64, "{loops} loops counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_backend_answers_stay_on_its_origin() {
+    let w = world_with_private_upstreams().await;
+    let attacker_host = w.app.host(ATTACKER.2);
+    let (_, app) =
+        w.api(&w.attacker, Method::GET, &format!("/api/v1/bots/{}/apps/main", ATTACKER.2), Value::Null).await;
+    let app_id = app["id"].as_str().expect("app id").to_owned();
+    let issuer = format!("http://{API_HOST}");
+    let Some(upstream) = tmahost_testkit::backend::PythonBackend::start_for(&w.app.serve.api, &app_id, &issuer) else {
+        return;
+    };
+    let body = json!({ "backends": [
+        { "prefix": "/pub/", "upstream": upstream.url, "public": true },
+        { "prefix": "/api/", "upstream": upstream.url },
+    ] });
+    let (s, answer) = w.settings(&w.attacker, ATTACKER.2, body).await;
+    assert_eq!(s, StatusCode::OK, "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let res = loop {
+        let res = w.edge(&attacker_host, "/pub/set-cookies", &[]).await;
+        if res.status() == StatusCode::OK || Instant::now() > deadline {
+            break res;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Row: a backend's `Set-Cookie` for the parent domain (cookie tossing onto every app under
+    // `localhost`), and cookies named like the platform's session. Before: passed through.
+    // After: the first made host-only, the others dropped; the harmless one untouched.
+    let cookies: Vec<&str> = res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert_eq!(cookies, ["theme=dark; Path=/", "wide=1; Path=/"]);
+
+    // Row (held before, now pinned): a backend's redirect to a private address is the
+    // browser's to follow or not; the edge passes it on and never fetches it.
+    let metadata = "http://169.254.169.254/latest/meta-data/";
+    let res = w.edge(&attacker_host, &format!("/pub/redirect?to={metadata}"), &[]).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers().get("location").and_then(|v| v.to_str().ok()), Some(metadata));
+
+    // Row (held before, now pinned): `Authorization: tma` twice, a valid user's launch data
+    // and a second one. The edge vouches for the one it checked; neither raw value, nor any
+    // other spelling of an identity, reaches the backend.
+    let first = tmahost_testkit::launch_data(ATTACKER.0, r#"{"id":42,"first_name":"Checked"}"#);
+    let second = tmahost_testkit::launch_data(ATTACKER.0, r#"{"id":7,"first_name":"Smuggled"}"#);
+    let res = w
+        .app
+        .http
+        .get(format!("{}/api/whoami", w.app.serve.edge))
+        .header("host", &attacker_host)
+        .header("authorization", format!("tma {first}"))
+        .header("authorization", format!("tma {second}"))
+        .send()
+        .await
+        .expect("edge");
+    let (status, seen) = (res.status(), res.json::<Value>().await.expect("json"));
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["identity"]["sub"].as_str(), Some("42"), "{seen}");
+    assert!(seen["headers"].get("authorization").is_none(), "{seen}");
+    assert!(!seen.to_string().contains("Smuggled"), "{seen}");
 }

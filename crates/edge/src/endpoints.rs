@@ -48,6 +48,18 @@ pub(crate) async fn answer(
             Err(denied) => denied.response(),
         },
         (Method::POST, "logout") => {
+            // Only the app's own pages, and the platform's emulator (which clears the app it
+            // frames), close its sessions: in Telegram Web every app's partitioned cookies share
+            // one top-level site, so another app's page could otherwise log its users out.
+            let origin = req.headers().get(hyper::header::ORIGIN);
+            let emulator = origin.filter(|o| *o == edge.emulator().origin);
+            if emulator.is_none() && crate::proxy::cross_site(req) {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "cross_origin",
+                    "sessions are only closed from the app's own pages",
+                );
+            }
             // The cookie is cleared either way; a live session is also revoked on every edge,
             // so a copy of the cookie stops working too.
             if let Ok(Some(id)) = sessions.identify(route, req, now)
@@ -59,8 +71,7 @@ pub(crate) async fn answer(
                     return storage_unavailable(&e);
                 }
             }
-            let origin = req.headers().get(hyper::header::ORIGIN);
-            respond::logged_out(origin.filter(|o| *o == edge.emulator().origin))
+            respond::logged_out(emulator)
         }
         (Method::GET, "staff") => staff_session(edge, route, req, now, preview).await,
         (Method::GET | Method::HEAD, "jwks.json") => respond::jwks(edge.platform().identity().jwks()),

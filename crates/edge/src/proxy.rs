@@ -5,6 +5,12 @@
 //! the edge's error shape and are counted per app. Which upstreams are allowed (no SSRF) is
 //! the service's `backends` rule, applied again by the client's resolver at every connection.
 //! WebSocket upgrades become a byte tunnel once the upstream agrees to switch.
+//!
+//! No loops: an upstream that names the platform is refused before connecting (the service's
+//! `names_platform`, and the custom domains this edge routes), and every forwarded request
+//! carries the platform's hop mark in `Via` (a name browsers cannot set): a request that comes
+//! back with it, through a CNAME to an edge or an outside proxy, is answered 508 rather than
+//! forwarded again.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -68,16 +74,20 @@ pub(crate) enum Outcome {
     TooLarge,
     /// A WebSocket over the app's limit of open ones.
     TooManyWebSockets,
+    /// The request came back to the platform: it carried the hop mark, or the upstream is the
+    /// platform itself.
+    Loop,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Answered,
         Outcome::Unreachable,
         Outcome::Forbidden,
         Outcome::Timeout,
         Outcome::TooLarge,
         Outcome::TooManyWebSockets,
+        Outcome::Loop,
     ];
 
     pub fn label(self) -> &'static str {
@@ -88,6 +98,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::TooLarge => "too_large",
             Outcome::TooManyWebSockets => "too_many_websockets",
+            Outcome::Loop => "loop",
         }
     }
 }
@@ -121,11 +132,19 @@ pub(crate) struct Proxy {
     max_websockets: u64,
     /// `X-Forwarded-Proto`: the platform's public scheme, made a header value once.
     scheme: Option<header::HeaderValue>,
+    /// The `Via` entry every forwarded request gets: `1.1 {hop_mark}`.
+    via: header::HeaderValue,
+    /// `tmahost-` and 16 hex digits derived from the master key: the same on every edge of this
+    /// platform, and another platform's edges (one tenant's backend may be an app on another
+    /// tmahost) do not take it for theirs.
+    hop_mark: String,
 }
 
 impl Proxy {
-    pub fn new(config: &tmahost_service::Config) -> Result<Self, tmahost_service::ServiceError> {
+    pub fn new(platform: &tmahost_service::Platform) -> Result<Self, tmahost_service::ServiceError> {
+        let config = platform.config();
         let resolver = UpstreamResolver::new(config);
+        let hop_mark = format!("tmahost-{}", hex::encode(&platform.master_key().derive("edge-hop-mark").expose()[..8]));
         const TOKENS: usize = 100_000;
         Ok(Self {
             client: upstream_client(&resolver)?,
@@ -143,6 +162,9 @@ impl Proxy {
             websocket_idle: Duration::from_secs(config.proxy_websocket_idle_secs),
             max_websockets: config.proxy_max_websockets_per_app,
             scheme: header::HeaderValue::try_from(config.public_scheme.as_str()).ok(),
+            via: header::HeaderValue::try_from(format!("1.1 {hop_mark}"))
+                .map_err(tmahost_service::ServiceError::internal)?,
+            hop_mark,
         })
     }
 }
@@ -233,9 +255,17 @@ pub(crate) async fn forward(edge: &Edge, call: Call<'_>, payload: Payload) -> Re
 async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outcome) {
     let Call { route, req, path, backend, upstream, who, now } = *call;
     let proxy = edge.proxy();
+    if proxy.came_back(req) {
+        tracing::warn!(app = %route.slug, bot = %route.bot_id, "a forwarded request came back to the platform");
+        return (loop_detected(), Outcome::Loop);
+    }
     let Some(base) = upstream else {
         return (invalid_upstream(), Outcome::Unreachable);
     };
+    if let Some(why) = names_platform(edge, base) {
+        tracing::warn!(app = %route.slug, bot = %route.bot_id, why, "an upstream is the platform itself");
+        return (is_platform(), Outcome::Loop);
+    }
     // Address literals skip the resolver; the same rule applies to them here.
     let literal = match base.host() {
         Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
@@ -319,6 +349,25 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outco
         };
     }
     (response(answer, req.method() == Method::HEAD, proxy.timeout), Outcome::Answered)
+}
+
+impl Proxy {
+    /// Whether the request carries this platform's hop mark: an edge forwarded it already.
+    fn came_back(&self, req: &Req) -> bool {
+        let mark = self.hop_mark.as_bytes();
+        req.headers().get_all(header::VIA).iter().any(|v| memchr::memmem::find(v.as_bytes(), mark).is_some())
+    }
+}
+
+/// Why `upstream` is the platform itself, if it is: by the configuration (the base domain, the
+/// API host, the platform's sockets), or a custom domain this edge routes (proven after the
+/// settings were saved, or on another app).
+fn names_platform(edge: &Edge, upstream: &url::Url) -> Option<String> {
+    if let Some(why) = tmahost_service::backends::names_platform(edge.platform().config(), upstream) {
+        return Some(why);
+    }
+    let host = upstream.host_str()?;
+    edge.table().lookup(host).map(|_| format!("`{host}` is a custom domain the platform serves"))
 }
 
 /// Whether a browser sent this request from another origin than the one it goes to, other
@@ -535,6 +584,8 @@ fn request_headers(req: &Req, edge: &Edge, proxy: &Proxy) -> header::HeaderMap {
         }
     }
     out.entry(header::USER_AGENT).or_insert(value!(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION"))));
+    // After what earlier hops wrote (RFC 9110 7.6.3), so the mark survives any proxy on the way.
+    out.append(header::VIA, proxy.via.clone());
     out
 }
 
@@ -629,7 +680,8 @@ fn response(answer: hyper::Response<hyper::body::Incoming>, head: bool, idle: Du
 }
 
 /// The upstream's answer headers, minus hop-by-hop ones, its length (the edge frames the
-/// body itself) and its request id (the edge's goes back to the client).
+/// body itself) and its request id (the edge's goes back to the client); its cookies held to
+/// the rule `_headers` follows ([`tenant_cookie`]).
 fn copy_headers(out: &mut HeaderMap, headers: &HeaderMap) {
     let named_hops = connection_tokens(headers.get_all(header::CONNECTION).iter().map(|v| v.as_bytes()));
     for (name, value) in headers {
@@ -641,8 +693,35 @@ fn copy_headers(out: &mut HeaderMap, headers: &HeaderMap) {
         {
             continue;
         }
+        if *name == header::SET_COOKIE {
+            if let Some(value) = tenant_cookie(value) {
+                out.append(header::SET_COOKIE, value);
+            }
+            continue;
+        }
         out.append(name.clone(), value.clone());
     }
+}
+
+/// A backend's `Set-Cookie` as the browser may get it: never one named like the platform's
+/// session cookie (dropped), and only for the app's own host (a `Domain` attribute, which would
+/// hand the cookie to every app under that domain, is removed). Either is logged.
+fn tenant_cookie(value: &header::HeaderValue) -> Option<header::HeaderValue> {
+    use tmahost_types::cookie;
+    // Not text: not a cookie any rule could read, so none a browser should keep.
+    let Ok(text) = value.to_str() else {
+        tracing::warn!("dropped a backend's Set-Cookie that is not ASCII text");
+        return None;
+    };
+    if cookie::is_session_cookie(text) {
+        tracing::warn!(cookie = cookie::name(text), "dropped a backend's cookie named like the platform's session");
+        return None;
+    }
+    if !cookie::has_domain(text) {
+        return Some(value.clone());
+    }
+    tracing::warn!(cookie = cookie::name(text), "a backend's cookie had a Domain attribute: made host-only");
+    header::HeaderValue::try_from(cookie::without_domain(text)).ok()
 }
 
 fn too_many_websockets(max: u64) -> Res {
@@ -666,6 +745,22 @@ fn forbidden() -> Res {
         StatusCode::BAD_GATEWAY,
         "upstream_forbidden",
         "the app's backend is at an address the platform does not connect to",
+    )
+}
+
+fn loop_detected() -> Res {
+    error(
+        StatusCode::LOOP_DETECTED,
+        "loop_detected",
+        "this request was forwarded by the platform already: the app's backend leads back to the platform",
+    )
+}
+
+fn is_platform() -> Res {
+    error(
+        StatusCode::LOOP_DETECTED,
+        "upstream_is_platform",
+        "the app's backend is the platform itself; point it at the app's own server",
     )
 }
 
@@ -749,6 +844,21 @@ mod tests {
                 .header("sec-fetch-site", "same-site"),
         );
         assert!(cross_site(&twice));
+    }
+
+    #[test]
+    fn a_backends_cookies_stay_on_the_apps_host_and_off_the_session_cookie() {
+        let pass = |v: &str| {
+            tenant_cookie(&header::HeaderValue::from_str(v).expect("value"))
+                .map(|v| v.to_str().expect("text").to_owned())
+        };
+        assert_eq!(pass("theme=dark; Path=/; Secure").as_deref(), Some("theme=dark; Path=/; Secure"));
+        assert_eq!(pass("theme=dark; Domain=localhost; Path=/").as_deref(), Some("theme=dark; Path=/"));
+        assert_eq!(pass("theme=dark;domain=.apps.example").as_deref(), Some("theme=dark"));
+        assert_eq!(pass("__Host-tma_session=forged; Path=/; Secure"), None);
+        assert_eq!(pass("__secure-TMA_session=forged"), None);
+        let latin1 = header::HeaderValue::from_bytes(b"a=\xe9").expect("value");
+        assert_eq!(tenant_cookie(&latin1), None);
     }
 
     #[test]

@@ -69,7 +69,9 @@ async fn route(req: &Req, payload: Payload, edge: &Edge) -> Res {
             None => not_found(),
         };
     }
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let Some(host) = host_of(req) else {
+        return plain(StatusCode::BAD_REQUEST, "one Host, and an absolute request target only for that host\n");
+    };
     let Some(target) = table.lookup(host) else {
         return not_found();
     };
@@ -81,6 +83,21 @@ async fn route(req: &Req, payload: Payload, edge: &Edge) -> Res {
     let res = for_app(edge, req, payload, &route, preview.as_deref()).await;
     route.counters.response(res.status().as_u16(), res.body().len());
     res
+}
+
+/// The host a request is for: its `Host`, which must be there at most once (RFC 9112 3.2: two
+/// are a 400, or a proxy in front and the edge could each route by another), and which an
+/// absolute-form target (`GET http://host/path`) must agree with (case aside). `None`: refused.
+fn host_of(req: &Req) -> Option<&str> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next().and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if hosts.next().is_some() {
+        return None;
+    }
+    match req.authority() {
+        Some(target) if !target.as_str().eq_ignore_ascii_case(host) => None,
+        _ => Some(host),
+    }
 }
 
 /// The answer for a request to one of the apps; `preview` is the short id of a preview host.

@@ -136,7 +136,7 @@ impl Edge {
             tickets: std::sync::atomic::AtomicU64::new(0),
             metrics: EdgeMetrics::register(&platform, &stats),
             emulator,
-            proxy: crate::proxy::Proxy::new(config)?,
+            proxy: crate::proxy::Proxy::new(&platform)?,
             stats,
             manifests: moka::future::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)

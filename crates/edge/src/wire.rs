@@ -42,6 +42,11 @@ impl Req {
         self.head.uri.path()
     }
 
+    /// The authority of an absolute-form request target (`GET http://host/path`), if it is one.
+    pub fn authority(&self) -> Option<&hyper::http::uri::Authority> {
+        self.head.uri.authority()
+    }
+
     /// The query without its `?`; empty when there is none.
     pub fn query_string(&self) -> &str {
         self.head.uri.query().unwrap_or_default()

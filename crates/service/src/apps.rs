@@ -128,6 +128,7 @@ impl Platform {
         }
         validate_settings(&s)?;
         crate::backends::check(self.config(), &s.backends)?;
+        self.refuse_custom_domain_upstreams(&s.backends).await?;
         crate::backends::check_names(self.config(), &s.backends).await?;
         Ok(s)
     }

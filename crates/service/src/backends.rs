@@ -4,8 +4,13 @@
 //! shared or multicast addresses unless the operator allows private upstreams. The rule holds
 //! when settings are saved and again at every connection ([`UpstreamResolver`]), so a name
 //! that later resolves elsewhere (DNS rebinding) is refused too.
+//!
+//! No loops: an upstream is never the platform itself ([`names_platform`]: the base domain and
+//! names under it, the API host, the platform's listening sockets; and proven custom domains),
+//! checked when settings are saved and by the edge before each request. What no name reveals
+//! (a CNAME to the edge, an outside proxy) the edge's hop mark stops (see the edge's proxy).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use hickory_resolver::TokioResolver;
@@ -39,7 +44,7 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local() // 169.254.169.254: cloud metadata
@@ -49,12 +54,51 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments (192.0.0.0/24)
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240 // reserved
 }
 
+/// Why `upstream` is the platform itself, if it is, as far as the configuration tells: a host
+/// that is the base domain or a name under it (every app's host, and what its wildcard DNS
+/// record points at the edges), the API and dashboard's public host, or an address and port
+/// the platform listens on (an unspecified listening address stands for every loopback one).
+/// Proven custom domains are the database's and the routing table's to tell.
+pub fn names_platform(config: &Config, upstream: &url::Url) -> Option<String> {
+    match upstream.host()? {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if tmahost_types::dns::is_within(&name, &config.base_domain) {
+                return Some(format!("`{name}` is the platform's domain `{}` or a name under it", config.base_domain));
+            }
+            let api = config.public_api_url.as_deref().and_then(|u| url::Url::parse(u).ok());
+            let api_host =
+                api.as_ref().and_then(url::Url::host_str).map(|h| h.trim_end_matches('.').to_ascii_lowercase());
+            (api_host.as_deref() == Some(name.as_str())).then(|| format!("`{name}` is the platform's API host"))
+        }
+        url::Host::Ipv4(v4) => listening_on(config, IpAddr::V4(v4), upstream.port_or_known_default()?),
+        url::Host::Ipv6(v6) => listening_on(config, IpAddr::V6(v6), upstream.port_or_known_default()?),
+    }
+}
+
+/// Why `ip:port` is one of the platform's own listening sockets, if it is.
+fn listening_on(config: &Config, ip: IpAddr, port: u16) -> Option<String> {
+    let ip = ip.to_canonical();
+    let sockets =
+        [Some(config.edge_addr), Some(config.api_addr), config.ops_addr, Some(config.control_bot_webhook_addr)];
+    sockets.into_iter().flatten().find_map(|own: SocketAddr| {
+        let same_ip =
+            own.ip().to_canonical() == ip || (own.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified()));
+        (own.port() == port && port != 0 && same_ip).then(|| format!("`{ip}:{port}` is where the platform listens"))
+    })
+}
+
+fn is_platform(why: String) -> ServiceError {
+    ServiceError::invalid("upstream_is_platform", format!("an upstream cannot be the platform itself: {why}"))
+}
+
 /// Checks what can be checked without DNS: the prefix, the scheme and shape of the upstream,
-/// and an address written into it.
+/// an address written into it, and whether it names the platform.
 pub fn check(config: &Config, backends: &[Backend]) -> Result<(), ServiceError> {
     let invalid = |m: String| ServiceError::invalid("invalid_backend", m);
     if backends.len() > MAX_BACKENDS {
@@ -80,9 +124,29 @@ pub fn check(config: &Config, backends: &[Backend]) -> Result<(), ServiceError> 
         if backends[..i].iter().any(|o| o.prefix == *p) {
             return Err(invalid(format!("prefix `{p}` appears twice")));
         }
-        upstream_url(config, &b.upstream)?;
+        let url = upstream_url(config, &b.upstream)?;
+        if let Some(why) = names_platform(config, &url) {
+            return Err(is_platform(why));
+        }
     }
     Ok(())
+}
+
+impl crate::Platform {
+    /// Refuses upstreams that are another name of the platform: a proven custom domain (any
+    /// app's: each is served by the edges).
+    pub(crate) async fn refuse_custom_domain_upstreams(&self, backends: &[Backend]) -> Result<(), ServiceError> {
+        for b in backends {
+            let url = upstream_url(self.config(), &b.upstream)?;
+            if let Some(url::Host::Domain(name)) = url.host() {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                if self.db().domain_owner(&name).await?.is_some() {
+                    return Err(is_platform(format!("`{name}` is a custom domain the platform serves")));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The upstream as a URL the edge may connect to: `https` (or `http` when allowed), a host,
@@ -209,6 +273,8 @@ mod tests {
             "255.255.255.255",
             "224.0.0.1",
             "198.18.0.1",
+            "192.0.0.8",
+            "192.0.0.170",
             "::1",
             "::",
             "fd00:ec2::254",
@@ -220,7 +286,7 @@ mod tests {
         ] {
             assert!(is_forbidden(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:1.1.1.1"] {
+        for ip in ["1.1.1.1", "93.184.216.34", "192.0.1.1", "2606:4700:4700::1111", "::ffff:1.1.1.1"] {
             assert!(!is_forbidden(ip.parse().expect("ip")), "{ip}");
         }
     }
@@ -255,5 +321,37 @@ mod tests {
 
         let open = Config { proxy_allow_http: true, proxy_allow_private: true, ..Config::default() };
         check(&open, &[backend("/api/", "http://127.0.0.1:9000")]).expect("the operator allows it");
+
+        // The platform itself, even where private addresses are allowed.
+        let platform = Config {
+            base_domain: "apps.example".into(),
+            public_api_url: Some("https://console.example/".into()),
+            edge_addr: "0.0.0.0:8080".parse().expect("addr"),
+            api_addr: "127.0.0.1:8081".parse().expect("addr"),
+            ..open
+        };
+        for upstream in [
+            "https://apps.example",
+            "https://shop--demo-bot.apps.example",
+            "http://Demo-Bot.Apps.Example.:8080/x/",
+            "https://a_b.apps.example",
+            "https://console.example",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.2:8080",
+            "http://[::1]:8080",
+            "http://[::ffff:127.0.0.1]:8081",
+            "http://0.0.0.0:8080",
+        ] {
+            let refused = check(&platform, &[backend("/api/", upstream)]).expect_err(upstream);
+            assert_eq!(refused.code(), "upstream_is_platform", "{upstream}");
+        }
+        for upstream in [
+            "https://apps.example.evil.example",
+            "https://xapps.example",
+            "http://127.0.0.1:8083",
+            "http://10.0.0.1:8081",
+        ] {
+            check(&platform, &[backend("/api/", upstream)]).expect(upstream);
+        }
     }
 }

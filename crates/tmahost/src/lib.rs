@@ -107,6 +107,13 @@ impl Application {
         if let Some(l) = &api {
             config.api_addr = l.local_addr()?;
         }
+        // And the platform's own sockets are upstreams no app may name.
+        if let Some(l) = &ops {
+            config.ops_addr = Some(l.local_addr()?);
+        }
+        if let Some(l) = &webhook {
+            config.control_bot_webhook_addr = l.local_addr()?;
+        }
         let platform = Platform::open(config).await?;
         // On PostgreSQL, changes made by other processes (an `api` node's deploy) reach this one.
         platform.follow_remote_changes();

@@ -32,12 +32,18 @@ impl DnsName {
 
     /// This name is `base` or a name under it.
     pub fn is_within(&self, base: &str) -> bool {
-        self.0 == base || self.0.strip_suffix(base).is_some_and(|head| head.ends_with('.'))
+        is_within(&self.0, base)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `name` is `base` or a name under it (both lowercase, without a trailing dot); for names
+/// that are not [`DnsName`]s too, such as a URL's host with `_` in it.
+pub fn is_within(name: &str, base: &str) -> bool {
+    name == base || name.strip_suffix(base).is_some_and(|head| head.ends_with('.'))
 }
 
 impl From<DnsName> for String {
