@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for a bounded time, starting from the committed seed corpora.
 # Usage: fuzz/run.sh [seconds per target, default 60]
-#        FUZZ_DEV=1 builds without optimisations: slower fuzzing, much faster build (CI).
+#        FUZZ_DEV=1 builds the project's code unoptimised: a build about 50 s shorter, and 3x
+#        (rules) to 15x (host) fewer inputs per second.
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). On a stable toolchain the sanitizer
 # flags cargo-fuzz passes need RUSTC_BOOTSTRAP=1, set here. A crash leaves its input in
 # fuzz/artifacts/<target>/ and fails the script; turn it into a regression test.
@@ -15,6 +16,9 @@ targets=$(cargo fuzz list)
 flags=(--sanitizer none)
 [ "${FUZZ_DEV:-}" = 1 ] && flags+=(--dev)
 cargo fuzz build "${flags[@]}"
+# The archive target writes each input to a temp dir: on tmpfs it runs 3-10x the inputs it
+# does on this machine's disk.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for t in $targets; do
