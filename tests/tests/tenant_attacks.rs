@@ -60,6 +60,16 @@ impl World {
         }
     }
 
+    /// A session of the victim's user 42 on the victim's app: its `name=value` cookie pair.
+    async fn victim_session(&self) -> String {
+        let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);
+        let req = self.app.http.post(format!("{}/_tma/session", self.app.serve.edge));
+        let res = req.header("host", self.app.host(VICTIM.2)).json(&json!({ "init_data": launch })).send().await;
+        let res = res.expect("session");
+        let set_cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+        set_cookie.split(';').next().expect("pair").to_owned()
+    }
+
     async fn settings(&self, token: &str, bot: &str, settings: Value) -> (StatusCode, Value) {
         self.api(token, Method::PUT, &format!("/api/v1/bots/{bot}/apps/main/settings"), settings).await
     }
@@ -391,11 +401,7 @@ async fn only_the_platforms_emulator_frames_apps_and_clears_their_sessions() {
     // victim's logout with the user's partitioned cookie. Before: 204 and the user's session
     // revoked on every edge. After: 403, and the session lives on.
     let victim_host = w.app.host(VICTIM.2);
-    let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);
-    let res = w.app.http.post(format!("{}/_tma/session", w.app.serve.edge)).header("host", &victim_host);
-    let res = res.json(&json!({ "init_data": launch })).send().await.expect("session");
-    let set_cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
-    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    let cookie = w.victim_session().await;
     let logout_with_cookie = |headers: Vec<(&'static str, String)>| {
         let mut req = w.app.http.post(format!("{}/_tma/logout", w.app.serve.edge)).header("host", &victim_host);
         req = req.header("cookie", &cookie);
@@ -471,11 +477,7 @@ async fn a_tenants_backends_cannot_reach_the_platform_or_another_tenant() {
     let (s, answer) = w.settings(&w.admin, VICTIM.2, body).await;
     assert_eq!(s, StatusCode::OK, "{answer}");
     let victim_host = w.app.host(VICTIM.2);
-    let launch = tmahost_testkit::launch_data(VICTIM.0, r#"{"id":42,"first_name":"Victim user"}"#);
-    let res = w.app.http.post(format!("{}/_tma/session", w.app.serve.edge)).header("host", &victim_host);
-    let res = res.json(&json!({ "init_data": launch })).send().await.expect("session");
-    let set_cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
-    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    let cookie = w.victim_session().await;
     let attacker_page = format!("http://{}", w.app.host(ATTACKER.2));
     let from_attacker = [
         vec![("cookie", cookie.as_str()), ("origin", attacker_page.as_str()), ("sec-fetch-site", "same-site")],

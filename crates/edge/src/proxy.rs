@@ -6,8 +6,8 @@
 //! the service's `backends` rule, applied again by the client's resolver at every connection.
 //! WebSocket upgrades become a byte tunnel once the upstream agrees to switch.
 //!
-//! No loops: an upstream that names the platform is refused before connecting (the service's
-//! `names_platform`, and the custom domains this edge routes), and every forwarded request
+//! No loops: an upstream that names the platform is refused before connecting (the routing
+//! table marks it, see `routing::Upstream`), and every forwarded request
 //! carries the platform's hop mark in `Via` (a name browsers cannot set): a request that comes
 //! back with it, through a CNAME to an edge or an outside proxy, is answered 508 rather than
 //! forwarded again.
@@ -28,7 +28,7 @@ use tmahost_service::model::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::respond::{COOKIE, error};
-use crate::routing::AppRoute;
+use crate::routing::{AppRoute, Upstream};
 use crate::session::Identity;
 use crate::stats::WebSocketSlot;
 use crate::wire::{Body, Payload, Reply, Req, Res, value};
@@ -217,9 +217,9 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
 }
 
 /// The backend whose prefix `path` is under (the longest one), if any.
-pub(crate) fn backend_for<'a>(route: &'a AppRoute, path: &str) -> Option<(&'a Backend, Option<&'a url::Url>)> {
+pub(crate) fn backend_for<'a>(route: &'a AppRoute, path: &str) -> Option<(&'a Backend, &'a Upstream)> {
     let i = longest_prefix(&route.settings.backends, path)?;
-    Some((&route.settings.backends[i], route.upstreams.get(i).and_then(Option::as_ref)))
+    Some((&route.settings.backends[i], route.upstreams.get(i).unwrap_or(&Upstream::Invalid)))
 }
 
 /// The index of the backend with the longest prefix of `path`.
@@ -239,8 +239,8 @@ pub(crate) struct Call<'a> {
     pub req: &'a Req,
     pub path: &'a str,
     pub backend: &'a Backend,
-    /// `backend`'s upstream URL, parsed with the routing table (`None`: it does not parse).
-    pub upstream: Option<&'a url::Url>,
+    /// `backend`'s upstream, read with the routing table.
+    pub upstream: &'a Upstream,
     pub who: Option<&'a Identity>,
     pub now: i64,
 }
@@ -259,13 +259,14 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outco
         tracing::warn!(app = %route.slug, bot = %route.bot_id, "a forwarded request came back to the platform");
         return (loop_detected(), Outcome::Loop);
     }
-    let Some(base) = upstream else {
-        return (invalid_upstream(), Outcome::Unreachable);
+    let base = match upstream {
+        Upstream::Url(url) => url,
+        Upstream::Invalid => return (invalid_upstream(), Outcome::Unreachable),
+        Upstream::Platform(why) => {
+            tracing::warn!(app = %route.slug, bot = %route.bot_id, why, "an upstream is the platform itself");
+            return (is_platform(), Outcome::Loop);
+        }
     };
-    if let Some(why) = names_platform(edge, base) {
-        tracing::warn!(app = %route.slug, bot = %route.bot_id, why, "an upstream is the platform itself");
-        return (is_platform(), Outcome::Loop);
-    }
     // Address literals skip the resolver; the same rule applies to them here.
     let literal = match base.host() {
         Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
@@ -357,17 +358,6 @@ impl Proxy {
         let mark = self.hop_mark.as_bytes();
         req.headers().get_all(header::VIA).iter().any(|v| memchr::memmem::find(v.as_bytes(), mark).is_some())
     }
-}
-
-/// Why `upstream` is the platform itself, if it is: by the configuration (the base domain, the
-/// API host, the platform's sockets), or a custom domain this edge routes (proven after the
-/// settings were saved, or on another app).
-fn names_platform(edge: &Edge, upstream: &url::Url) -> Option<String> {
-    if let Some(why) = tmahost_service::backends::names_platform(edge.platform().config(), upstream) {
-        return Some(why);
-    }
-    let host = upstream.host_str()?;
-    edge.table().lookup(host).map(|_| format!("`{host}` is a custom domain the platform serves"))
 }
 
 /// Whether a browser sent this request from another origin than the one it goes to, other

@@ -22,9 +22,10 @@ pub(crate) struct AppRoute {
     pub settings: AppSettings,
     /// `settings.allowed_user_ids` as a set: probed on every gated request.
     pub allowed: Option<HashSet<i64>>,
-    /// `settings.backends`' upstream URLs parsed, in the same order (`None`: one that does not
-    /// parse, answered 502): parsing is a third of the edge's own work per proxied request.
-    pub upstreams: Vec<Option<url::Url>>,
+    /// `settings.backends`' upstreams as the table read them, in the same order: parsing is a
+    /// third of the edge's own work per proxied request, and whether one is the platform itself
+    /// changes only with the table.
+    pub upstreams: Vec<Upstream>,
     /// Verifies the HMAC of the launch data; derived from the token once per table build.
     pub init_key: InitDataKey,
     pub active: Option<String>,
@@ -37,6 +38,33 @@ pub(crate) struct AppRoute {
     pub staff: Arc<HashSet<i64>>,
     /// Traffic counters, kept across table rebuilds.
     pub counters: Arc<AppCounters>,
+}
+
+/// An app backend's upstream, read when the table is built.
+#[derive(Debug)]
+pub(crate) enum Upstream {
+    Url(url::Url),
+    /// It does not parse (answered 502).
+    Invalid,
+    /// The platform itself, and why (answered 508): a name or socket of the platform by the
+    /// configuration (`backends::names_platform`), or a custom domain in this table (proven
+    /// after the settings were saved, or another app's).
+    Platform(String),
+}
+
+impl Upstream {
+    fn read(config: &tmahost_service::Config, upstream: &str, domains: &HashSet<&str>) -> Self {
+        let Ok(url) = url::Url::parse(upstream) else { return Self::Invalid };
+        if let Some(why) = tmahost_service::backends::names_platform(config, &url) {
+            return Self::Platform(why);
+        }
+        match url.host_str().map(|h| h.trim_end_matches('.')) {
+            Some(host) if domains.contains(host) => {
+                Self::Platform(format!("`{host}` is a custom domain the platform serves"))
+            }
+            _ => Self::Url(url),
+        }
+    }
 }
 
 /// What a host names.
@@ -63,8 +91,12 @@ pub(crate) struct RouteTable {
 
 impl RouteTable {
     pub async fn load(platform: &Platform, stats: &Stats) -> Result<Self, ServiceError> {
-        let mut table = Self::with_suffix(&format!(".{}", platform.config().base_domain));
-        for app in platform.served_apps().await? {
+        let config = platform.config();
+        let mut table = Self::with_suffix(&format!(".{}", config.base_domain));
+        let apps = platform.served_apps().await?;
+        let domains: HashSet<String> = apps.iter().filter_map(|a| a.domain.clone()).collect();
+        let domains: HashSet<&str> = domains.iter().map(String::as_str).collect();
+        for app in apps {
             let route = Arc::new(AppRoute {
                 bot_id: app.bot_id,
                 disabled: app.disabled,
@@ -78,7 +110,12 @@ impl RouteTable {
                 app_id: app.app_id,
                 slug: app.slug,
                 allowed: app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().copied().collect()),
-                upstreams: app.settings.backends.iter().map(|b| url::Url::parse(&b.upstream).ok()).collect(),
+                upstreams: app
+                    .settings
+                    .backends
+                    .iter()
+                    .map(|b| Upstream::read(config, &b.upstream, &domains))
+                    .collect(),
                 settings: app.settings,
             });
             for key in AppHost::route_keys(&route.slug, &app.host_label) {

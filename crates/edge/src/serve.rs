@@ -232,7 +232,7 @@ async fn backend_request(
     req: &Req,
     payload: Payload,
     path: &str,
-    (backend, upstream): (&tmahost_service::model::Backend, Option<&url::Url>),
+    (backend, upstream): (&tmahost_service::model::Backend, &crate::routing::Upstream),
     now: i64,
 ) -> Res {
     let mut who = match edge.sessions().identify(route, req, now) {
