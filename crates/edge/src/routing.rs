@@ -53,7 +53,7 @@ pub(crate) enum Upstream {
 }
 
 impl Upstream {
-    fn read(config: &tmahost_service::Config, upstream: &str, domains: &HashSet<&str>) -> Self {
+    fn read(config: &tmahost_service::Config, upstream: &str, domains: &HashSet<String>) -> Self {
         let Ok(url) = url::Url::parse(upstream) else { return Self::Invalid };
         if let Some(why) = tmahost_service::backends::names_platform(config, &url) {
             return Self::Platform(why);
@@ -95,7 +95,6 @@ impl RouteTable {
         let mut table = Self::with_suffix(&format!(".{}", config.base_domain));
         let apps = platform.served_apps().await?;
         let domains: HashSet<String> = apps.iter().filter_map(|a| a.domain.clone()).collect();
-        let domains: HashSet<&str> = domains.iter().map(String::as_str).collect();
         for app in apps {
             let route = Arc::new(AppRoute {
                 bot_id: app.bot_id,
