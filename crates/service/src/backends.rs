@@ -71,10 +71,8 @@ pub fn names_platform(config: &Config, upstream: &url::Url) -> Option<String> {
             if tmahost_types::dns::is_within(&name, &config.base_domain) {
                 return Some(format!("`{name}` is the platform's domain `{}` or a name under it", config.base_domain));
             }
-            let api = config.public_api_url.as_deref().and_then(|u| url::Url::parse(u).ok());
-            let api_host =
-                api.as_ref().and_then(url::Url::host_str).map(|h| h.trim_end_matches('.').to_ascii_lowercase());
-            (api_host.as_deref() == Some(name.as_str())).then(|| format!("`{name}` is the platform's API host"))
+            (config.public_api_host().as_deref() == Some(name.as_str()))
+                .then(|| format!("`{name}` is the platform's API host"))
         }
         url::Host::Ipv4(v4) => listening_on(config, IpAddr::V4(v4), upstream.port_or_known_default()?),
         url::Host::Ipv6(v6) => listening_on(config, IpAddr::V6(v6), upstream.port_or_known_default()?),

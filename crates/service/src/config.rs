@@ -369,6 +369,13 @@ impl Config {
         url::Url::parse(&url).map(|u| u.origin().ascii_serialization()).unwrap_or(url)
     }
 
+    /// The host name of `TMAHOST_PUBLIC_API_URL`, lowercase and without a trailing dot: a name
+    /// of the platform's that no custom domain or app backend may take.
+    pub fn public_api_host(&self) -> Option<String> {
+        let url = url::Url::parse(self.public_api_url.as_deref()?).ok()?;
+        url.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    }
+
     /// Port shown in public URLs, if not the scheme's default.
     pub fn public_port(&self) -> Option<u16> {
         let port = self.public_port.or_else(|| (self.base_domain == "localhost").then_some(self.edge_addr.port()))?;

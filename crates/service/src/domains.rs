@@ -67,14 +67,7 @@ pub fn normalise_domain(config: &Config, raw: &str) -> Result<String, ServiceErr
 /// Host names the API and dashboard answer on.
 fn api_hosts(config: &Config) -> Vec<String> {
     let mut hosts = vec![config.api_addr.ip().to_string()];
-    if let Some(h) = config
-        .public_api_url
-        .as_deref()
-        .and_then(|u| url::Url::parse(u).ok())
-        .and_then(|u| u.host_str().map(str::to_owned))
-    {
-        hosts.push(h.trim_end_matches('.').to_ascii_lowercase());
-    }
+    hosts.extend(config.public_api_host());
     hosts
 }
 
