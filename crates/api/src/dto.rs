@@ -127,6 +127,8 @@ pub struct DeploymentDto {
     pub file_count: i64,
     pub total_bytes: i64,
     pub error: Option<String>,
+    /// Retention keeps it whatever its age (`PUT …/pin`).
+    pub pinned: bool,
     /// The app's URL (serves this deployment while it is active).
     pub url: String,
     /// This deployment's own URL, whatever its status.
@@ -147,6 +149,7 @@ impl DeploymentDto {
             file_count: d.file_count,
             total_bytes: d.total_bytes,
             error: d.error.clone(),
+            pinned: d.pinned,
             url: p.app_url(bot, &app.slug),
             preview_url: p.preview_url(bot, &app.slug, d),
         }

@@ -14,7 +14,7 @@ use crate::{dto, error, routes};
         routes::register_bot, routes::list_bots, routes::get_bot, routes::update_bot,
         routes::create_app, routes::list_apps, routes::get_app, routes::update_app_settings, routes::verify_domain,
         routes::create_deployment, routes::list_deployments, routes::get_deployment, routes::list_files,
-        routes::activate_deployment, routes::delete_deployment,
+        routes::activate_deployment, routes::delete_deployment, routes::pin_deployment, routes::unpin_deployment,
         routes::put_blob, routes::finalize_deployment, routes::find_deployment, routes::promote_deployment, routes::rollback, routes::create_dev_link, routes::jwks,
         routes::list_members, routes::grant_member, routes::revoke_member,
         routes::create_token, routes::list_tokens, routes::revoke_token,

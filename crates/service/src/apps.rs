@@ -153,6 +153,9 @@ fn validate_settings(s: &AppSettings) -> Result<(), ServiceError> {
     if s.skew_protection_deployments > 20 {
         return Err(ServiceError::invalid("invalid_settings", "skew_protection_deployments must be between 0 and 20"));
     }
+    if s.keep_deployments.is_some_and(|k| !(1..=1000).contains(&k)) {
+        return Err(ServiceError::invalid("invalid_settings", "keep_deployments must be between 1 and 1000"));
+    }
     if let Some(m) = &s.ton_connect {
         crate::ton_connect::check(m)?;
     }

@@ -119,6 +119,14 @@ pub struct Config {
     /// Version of the `Tma-Identity` signing key; raising it rotates the key (the JWKS keeps
     /// the previous one).
     pub identity_key_version: u32,
+    /// Deployments kept per app (the newest ones), for apps whose settings do not say.
+    pub keep_deployments: u32,
+    /// Seconds between background garbage-collection passes; 0 turns them off (`tmahost gc`
+    /// still works).
+    pub gc_every_secs: u64,
+    /// Seconds a stored content no deployment references is kept after its last use (an upload,
+    /// an "exists" answer to a deploy, a dropped reference).
+    pub gc_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -165,6 +173,9 @@ impl Default for Config {
             proxy_websocket_idle_secs: 300,
             proxy_max_websockets_per_app: 1000,
             identity_key_version: 1,
+            keep_deployments: 20,
+            gc_every_secs: 3600,
+            gc_grace_secs: 3600,
         }
     }
 }
@@ -234,6 +245,9 @@ impl Config {
         }
         if !(1..=86_400).contains(&self.proxy_websocket_idle_secs) {
             return Err(invalid("TMAHOST_PROXY_WEBSOCKET_IDLE_SECS", "must be between 1 and 86400"));
+        }
+        if !(1..=1000).contains(&self.keep_deployments) {
+            return Err(invalid("TMAHOST_KEEP_DEPLOYMENTS", "must be between 1 and 1000"));
         }
         if self.identity_key_version == 0 {
             return Err(invalid("TMAHOST_IDENTITY_KEY_VERSION", "versions start at 1"));

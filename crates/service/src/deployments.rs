@@ -14,7 +14,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 use tmahost_deploy::{Bundle, Rules, gzip_variant, wants_variants};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentFile, DeploymentStatus, NewAuditEvent, Sha256};
-use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, now_ms};
+use tmahost_store::{BlobKey, Encoding, NewDeploymentFile, Retention, now_ms};
 
 use tmahost_types::{AuditAction, BotId};
 
@@ -151,6 +151,7 @@ impl Platform {
         };
         if activate {
             self.changed();
+            self.apply_retention(actor, &app).await;
         }
         // Brotli for its new blobs starts once the deploy is done, not while its uploads still
         // need the cores.
@@ -213,15 +214,25 @@ impl Platform {
         Ok((new_to_bot, hashes.len() - new_to_bot))
     }
 
+    /// Stores one content: claims it, writes its objects (variants, then the original) and
+    /// marks it live. Nothing to write when it is live already.
     pub(crate) async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {
+        let size = p.original.len() as i64;
+        if !self.claim_upload(&p.sha, size).await? {
+            return Ok(());
+        }
         let gz = p.gz.as_ref().map(|v| v.len() as i64);
         if let Some(bytes) = p.gz {
             self.blobs().put(&BlobKey::Variant(p.sha.clone(), Encoding::Gzip), bytes).await?;
         }
-        // The original goes last and the row after it: a row means every listed object exists.
-        let size = p.original.len() as i64;
         self.blobs().put(&BlobKey::Original(p.sha.clone()), p.original).await?;
-        self.db().insert_blob(&p.sha, size, None, gz, p.br_pending).await?;
+        if !self.db().finish_blob(&p.sha, size, gz, p.br_pending).await? {
+            // Slower than the collector's grace period: the claim was taken as abandoned.
+            return Err(ServiceError::Unavailable(format!(
+                "storing content {} took longer than TMAHOST_GC_GRACE_SECS; deploy again",
+                p.sha
+            )));
+        }
         Ok(())
     }
 
@@ -254,6 +265,7 @@ impl Platform {
         };
         let d = self.db().activate_deployment(&d.id, &audit).await?;
         self.changed();
+        self.apply_retention(actor, app).await;
         tracing::info!(bot = %bot.id, app = %app.slug, version = d.version, %action, "deployment activated");
         Ok(d)
     }
@@ -278,6 +290,41 @@ impl Platform {
         self.db().delete_deployment(&d.id, &audit).await?;
         self.changed();
         Ok(())
+    }
+
+    /// Deletes the app's deployments retention no longer keeps (after an activation): all but
+    /// the newest `keep_deployments`, the active one, the pinned ones and those skew protection
+    /// serves. Best effort: a failure is logged and retried at the next activation.
+    async fn apply_retention(&self, actor: &Actor, app: &App) {
+        let keep = Retention {
+            keep: i64::from(app.settings.keep_deployments.unwrap_or(self.config().keep_deployments)),
+            skew: i64::from(app.settings.skew_protection_deployments),
+        };
+        match self.db().expire_deployments(&app.id, keep, &actor.label).await {
+            Ok(gone) if gone.is_empty() => {}
+            Ok(gone) => {
+                tracing::info!(app = %app.id, versions = ?gone, "retention removed old deployments");
+                self.changed();
+            }
+            Err(e) => tracing::warn!(app = %app.id, error = %e, "retention failed; retried at the next activation"),
+        }
+    }
+
+    /// Pins a deployment (retention keeps it whatever its age) or unpins it.
+    pub async fn pin_deployment(&self, target: &DeploymentRef, pinned: bool) -> Result<Deployment, ServiceError> {
+        let r = &target.app;
+        r.require(Need::Deploy)?;
+        let (actor, bot, app, d) = (r.actor(), &r.bot, &r.app, &target.deployment);
+        let audit = NewAuditEvent {
+            actor: &actor.label,
+            action: if pinned { AuditAction::DeploymentPin } else { AuditAction::DeploymentUnpin },
+            bot_id: Some(bot.bot_id()),
+            app_id: Some(&app.id),
+            deployment_id: Some(&d.id),
+            details: json!({ "version": d.version }),
+        };
+        self.db().pin_deployment(&d.id, pinned, &audit).await?;
+        Ok(Deployment { pinned, ..d.clone() })
     }
 
     /// Fails deployments left `uploading` by a crash. `all` is for single-process `serve`,

@@ -25,6 +25,9 @@ pub enum ServiceError {
     Ingest(#[from] IngestError),
     #[error("Telegram: {0}")]
     Telegram(String),
+    /// Busy for a moment (e.g. the content is being garbage-collected): try again.
+    #[error("{0}")]
+    Unavailable(String),
     /// The client stopped sending in the middle of a request.
     #[error("{0}")]
     Timeout(String),
@@ -51,6 +54,7 @@ impl ServiceError {
             Self::Ingest(e) => e.code(),
             Self::Telegram(_) => "telegram_error",
             Self::Timeout(_) => "request_timeout",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -66,6 +70,7 @@ impl ServiceError {
             Self::Ingest(e) => e.status(),
             Self::Telegram(_) => 502,
             Self::Timeout(_) => 408,
+            Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
     }

@@ -14,6 +14,7 @@ mod dev_link;
 pub mod display;
 pub mod domains;
 mod error;
+pub mod gc;
 pub mod health;
 pub mod identity;
 mod jwt;

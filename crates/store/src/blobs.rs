@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -66,6 +66,52 @@ impl BlobKey {
         // Hex digits and fixed words only: always a valid object path.
         Path::from(p)
     }
+}
+
+impl BlobKey {
+    /// The key an object path names, if it is one of ours (`blobs/ab/cdef…[.br|.gz]`).
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let rest = path.as_ref().strip_prefix("blobs/")?;
+        let (dir, name) = rest.split_once('/')?;
+        let (hex, suffix) = match name.split_once('.') {
+            Some((h, s)) => (h, Some(s)),
+            None => (name, None),
+        };
+        let sha = Sha256::parse(&format!("{dir}{hex}")).ok()?;
+        if dir.len() != 2 {
+            return None;
+        }
+        match suffix {
+            None => Some(Self::Original(sha)),
+            Some("br") => Some(Self::Variant(sha, Encoding::Br)),
+            Some("gz") => Some(Self::Variant(sha, Encoding::Gzip)),
+            Some(_) => None,
+        }
+    }
+
+    pub fn sha(&self) -> &Sha256 {
+        match self {
+            Self::Original(s) | Self::Variant(s, _) => s,
+        }
+    }
+
+    /// The original and every variant a content may have.
+    pub fn all_of(sha: &Sha256) -> [Self; 3] {
+        [
+            Self::Original(sha.clone()),
+            Self::Variant(sha.clone(), Encoding::Br),
+            Self::Variant(sha.clone(), Encoding::Gzip),
+        ]
+    }
+}
+
+/// One object of the blob store, as listed.
+#[derive(Debug, Clone)]
+pub struct ListedBlob {
+    pub key: BlobKey,
+    pub size: u64,
+    /// Last modification, ms since the epoch.
+    pub modified_ms: i64,
 }
 
 /// Shared handle to the blob store; cheap to clone.
@@ -182,6 +228,39 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Deletes these objects (S3: in batches of up to 1,000 per request); absent ones count
+    /// as deleted. Returns how many were asked.
+    pub async fn delete_many(&self, keys: &[BlobKey]) -> Result<usize, StoreError> {
+        let paths: Vec<object_store::Result<Path>> = keys.iter().map(|k| Ok(k.path())).collect();
+        let mut results = self.inner.delete_stream(futures_util::stream::iter(paths).boxed());
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(keys.len())
+    }
+
+    /// Every object under `blobs/`, streamed (a listing page at a time, whatever the count);
+    /// objects that are not ours (other names in a shared bucket) are left out.
+    pub fn list_blobs(&self) -> futures_util::stream::BoxStream<'static, Result<ListedBlob, StoreError>> {
+        let prefix = Path::from("blobs");
+        self.inner
+            .list(Some(&prefix))
+            .filter_map(|r| {
+                futures_util::future::ready(match r {
+                    Ok(meta) => BlobKey::from_path(&meta.location).map(|key| {
+                        Ok(ListedBlob { key, size: meta.size, modified_ms: meta.last_modified.timestamp_millis() })
+                    }),
+                    // Deleted between the directory read and its metadata (local files).
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => Some(Err(e.into())),
+                })
+            })
+            .boxed()
     }
 
     /// Number of objects under `blobs/` (originals and variants); for tests and stats.

@@ -14,12 +14,12 @@ mod isolation;
 pub mod model;
 mod repo;
 
-pub use blobs::{BlobKey, BlobStore, Encoding};
+pub use blobs::{BlobKey, BlobStore, Encoding, ListedBlob};
 pub use crypto::{MasterKey, SecretBytes};
 pub use db::{ChangeListener, Db, DbKind, Heard};
 pub use error::StoreError;
 pub use isolation::{DomainClaim, ProofOutcome, StaffCode};
-pub use repo::{ExpectedBlob, NewDeploymentFile, NewUpload, Upload};
+pub use repo::{BlobClaim, ExpectedBlob, GcCandidate, NewDeploymentFile, NewUpload, Retention, Upload};
 
 /// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {

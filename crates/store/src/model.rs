@@ -96,6 +96,9 @@ pub struct AppSettings {
     pub backends: Vec<Backend>,
     /// The TON Connect manifest the edge generates for each of the app's hosts.
     pub ton_connect: Option<TonConnectManifest>,
+    /// Deployments retention keeps (the newest ones, besides the active, pinned and skew
+    /// protection's); `None`: the platform's `TMAHOST_KEEP_DEPLOYMENTS`.
+    pub keep_deployments: Option<u32>,
 }
 
 /// What wallets are told about the app (`tonconnect-manifest.json`); the edge adds `url`, the
@@ -198,6 +201,7 @@ impl Default for AppSettings {
             skew_protection_deployments: 3,
             backends: Vec::new(),
             ton_connect: None,
+            keep_deployments: None,
         }
     }
 }
@@ -287,6 +291,8 @@ pub struct Deployment {
     pub file_count: i64,
     pub total_bytes: i64,
     pub error: Option<String>,
+    /// Kept by retention whatever its age.
+    pub pinned: bool,
 }
 
 /// What the edge needs to route a host to an app, one row per app.

@@ -6,7 +6,7 @@ use serde_json::json;
 use tmahost_store::model::{
     AppSettings, AppSlug, BotStatus, DeploymentStatus, NewAuditEvent, Role, Sha256, TokenScope,
 };
-use tmahost_store::{Db, NewDeploymentFile, NewUpload, StoreError};
+use tmahost_store::{BlobClaim, Db, NewDeploymentFile, NewUpload, Retention, StoreError};
 use tmahost_types::BotId;
 
 async fn sqlite() -> (Db, tempfile::TempDir) {
@@ -42,9 +42,16 @@ async fn bot_with_app(db: &Db, id: i64, name: &str) -> (BotId, String) {
     (bot, app.id)
 }
 
+/// Stores a content the way uploaders do: claim, (write the objects), finish.
+async fn stored(db: &Db, h: &Sha256, size: i64, gz: Option<i64>, br_pending: bool) {
+    let claim = db.claim_blob(h, size).await.expect("claim");
+    assert!(matches!(claim, BlobClaim::Upload | BlobClaim::Live), "{claim:?}");
+    assert!(db.finish_blob(h, size, gz, br_pending).await.expect("finish"), "live");
+}
+
 async fn deploy(db: &Db, app: &str, files: &[(&str, u8)], activate: bool) -> String {
     for (_, h) in files {
-        db.insert_blob(&sha(*h), 10, None, Some(5), false).await.expect("blob");
+        stored(db, &sha(*h), 10, Some(5), false).await;
     }
     let d = db.create_deployment(app, "test", None).await.expect("create");
     let files: Vec<NewDeploymentFile> = files
@@ -187,7 +194,7 @@ async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
     assert_eq!(db.get_deployment(&expired.id).await.expect("get").expect("found").status, DeploymentStatus::Failed);
 
     // Completing the open one forgets its declaration: the blob is no longer expected.
-    db.insert_blob(&sha(7), 10, None, None, false).await.expect("blob");
+    stored(&db, &sha(7), 10, None, false).await;
     let files =
         [NewDeploymentFile { path: "index.html".into(), sha256: sha(7), size: 10, content_type: "text/html".into() }];
     db.complete_deployment(&open.id, &files, "{}", true, &ev("deployment.create", Some(bot))).await.expect("complete");
@@ -197,7 +204,7 @@ async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
 
 async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
     let (_, app) = bot_with_app(&db, 9, "Busy_Bot").await;
-    db.insert_blob(&sha(1), 1, None, None, false).await.expect("blob");
+    stored(&db, &sha(1), 1, None, false).await;
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (db, app) = (db.clone(), app.clone());
@@ -228,8 +235,8 @@ async fn concurrent_deploys_get_distinct_versions_and_one_active(db: Db) {
 
 async fn blobs_members_tokens(db: Db) {
     let (bot, _) = bot_with_app(&db, 10, "Misc_Bot").await;
-    db.insert_blob(&sha(1), 1, Some(1), None, false).await.expect("blob");
-    db.insert_blob(&sha(1), 1, Some(1), None, false).await.expect("idempotent");
+    stored(&db, &sha(1), 1, None, false).await;
+    stored(&db, &sha(1), 1, None, false).await;
     let missing = db.missing_blobs(&[sha(1), sha(2), sha(2), sha(3)]).await.expect("missing");
     assert_eq!(missing, [sha(2), sha(3)]);
     assert_eq!(db.count_blobs().await.expect("count"), 1);
@@ -283,9 +290,9 @@ async fn one_time_payloads_are_used_once_and_expire(db: Db) {
 /// Brotli variants left for later are listed oldest first, made by one worker at a time (the
 /// lease), taken up again when a worker's lease runs out, and listed no more once recorded.
 async fn pending_brotli_is_leased_to_one_worker_and_finished_once(db: Db) {
-    db.insert_blob(&sha(1), 5000, None, Some(900), true).await.expect("blob");
-    db.insert_blob(&sha(2), 5000, None, Some(900), true).await.expect("blob");
-    db.insert_blob(&sha(3), 5000, Some(800), Some(900), false).await.expect("made at once");
+    stored(&db, &sha(1), 5000, Some(900), true).await;
+    stored(&db, &sha(2), 5000, Some(900), true).await;
+    stored(&db, &sha(3), 5000, Some(900), false).await;
     let now = tmahost_store::now_ms();
     let pending = db.pending_brotli(now, 10).await.expect("pending");
     assert_eq!(pending.len(), 2);
@@ -304,6 +311,94 @@ async fn pending_brotli_is_leased_to_one_worker_and_finished_once(db: Db) {
     db.finish_brotli(&sha(2), None).await.expect("no smaller");
     assert!(db.pending_brotli(later + 120_000, 10).await.expect("pending").is_empty());
     assert!(!db.claim_brotli(&sha(2), later, later + 1).await.expect("nothing to claim"));
+}
+
+/// The collector's rules, as the database keeps them: only unreferenced rows untouched since
+/// the cutoff are candidates; a doomed content makes uploaders wait and cannot be recorded in a
+/// deployment; dropping it removes what names it; a stale doom is taken again; one lease holder.
+async fn the_collector_never_takes_a_referenced_or_recently_used_content(db: Db) {
+    let (bot, app) = bot_with_app(&db, 12, "Gc_Bot").await;
+    deploy(&db, &app, &[("index.html", 1)], true).await;
+    for h in [2, 3, 4] {
+        stored(&db, &sha(h), 10, None, false).await;
+    }
+    db.add_bot_blobs(bot, &[sha(2), sha(3)]).await.expect("bot blobs");
+    let after = tmahost_store::now_ms() + 1;
+    let far = after + 1_000_000;
+    let candidates: Vec<Sha256> =
+        db.gc_candidates(None, after, 0, 100).await.expect("candidates").into_iter().map(|c| c.sha256).collect();
+    assert_eq!(candidates, [sha(2), sha(3), sha(4)], "the referenced content is not a candidate");
+    assert!(db.gc_candidates(None, after - 60_000, 0, 100).await.expect("none").is_empty(), "touched after the cutoff");
+    assert_eq!(db.gc_candidates(Some(&sha(2)), after, 0, 1).await.expect("paged").len(), 1, "keyset paging");
+
+    // An "exists" answer after the pass started keeps the content.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let mark = tmahost_store::now_ms();
+    assert!(db.missing_blobs(&[sha(3)]).await.expect("exists").is_empty());
+    let doomed = db.doom_blobs(&[sha(1), sha(2), sha(3), sha(4)], mark, 0, mark).await.expect("doom");
+    assert_eq!(doomed, [sha(2), sha(4)], "not the referenced one, not the one just answered for");
+
+    // While doomed: missing to deploys, waited for by uploaders, refused in a deployment.
+    assert_eq!(db.missing_blobs(&[sha(2)]).await.expect("missing"), [sha(2)]);
+    assert_eq!(db.unknown_to_bot(bot, &[sha(2), sha(3)]).await.expect("unknown"), [sha(2)]);
+    assert_eq!(db.claim_blob(&sha(2), 10).await.expect("claim"), BlobClaim::Doomed { since: mark });
+    let d = db.create_deployment(&app, "test", None).await.expect("create");
+    let f = NewDeploymentFile { path: "a.js".into(), sha256: sha(2), size: 10, content_type: "text/javascript".into() };
+    let refused = db.complete_deployment(&d.id, &[f], "{}", false, &ev("deployment.create", Some(bot))).await;
+    assert!(matches!(&refused, Err(StoreError::InvalidState(m)) if m.contains("no longer stored")), "{refused:?}");
+
+    // A stale doom (its collector died) is taken again with a new mark; the old mark drops nothing.
+    assert!(db.gc_candidates(None, after, mark, 100).await.expect("fresh doom").iter().all(|c| c.sha256 != sha(2)));
+    let again = db.doom_blobs(&[sha(2)], after, mark + 1, mark + 5).await.expect("re-doom");
+    assert_eq!(again, [sha(2)]);
+    assert_eq!(db.drop_doomed(&[sha(2), sha(4)], mark).await.expect("old mark"), 1, "only sha(4) still has it");
+    assert_eq!(db.drop_doomed(&[sha(2)], mark + 5).await.expect("drop"), 1);
+    assert_eq!(db.unknown_to_bot(bot, &[sha(2)]).await.expect("unknown"), [sha(2)], "its bot_blobs row went too");
+    assert_eq!(db.claim_blob(&sha(2), 10).await.expect("claim"), BlobClaim::Upload, "a new upload may begin");
+
+    // Objects without a row are doomed for deletion, unless someone claimed the content.
+    let orphans = db.doom_orphans(&[sha(2), sha(9)], far).await.expect("orphans");
+    assert_eq!(orphans, [sha(9)], "sha(2) is claimed");
+    assert!(db.blob_rows(&[sha(9), sha(8)]).await.expect("rows").contains(sha(9).as_str()));
+
+    // One lease holder at a time; a lapsed lease can be taken.
+    assert!(db.take_lease("gc", "a", 1000, 2000).await.expect("take"));
+    assert!(!db.take_lease("gc", "b", 1500, 2500).await.expect("held"));
+    assert!(db.take_lease("gc", "a", 1500, 2500).await.expect("renew"));
+    assert!(db.take_lease("gc", "b", 2600, 3600).await.expect("lapsed"));
+    db.release_lease("gc", "a").await.expect("not a's any more");
+    assert!(!db.take_lease("gc", "a", 2700, 3700).await.expect("b holds it"));
+    db.release_lease("gc", "b").await.expect("release");
+    assert!(db.take_lease("gc", "a", 2700, 3700).await.expect("free"));
+}
+
+/// Retention deletes the oldest deployments beyond `keep`, never the active one, a pinned one,
+/// one skew protection serves, or one still uploading; each deletion is audited.
+async fn retention_keeps_the_newest_the_active_the_pinned_and_the_skew_protected(db: Db) {
+    let (bot, app) = bot_with_app(&db, 13, "Keep_Bot").await;
+    let mut ids = Vec::new();
+    for v in 1..=8 {
+        ids.push(deploy(&db, &app, &[("index.html", v)], v != 8).await);
+    }
+    // v1..v7 were activated in turn (v7 active), v8 is staged; v2 is pinned; one upload is open.
+    db.pin_deployment(&ids[1], true, &ev("deployment.pin", Some(bot))).await.expect("pin");
+    let open = db.create_deployment(&app, "test", None).await.expect("open");
+    let gone = db.expire_deployments(&app, Retention { keep: 2, skew: 2 }, "test").await.expect("expire");
+    assert_eq!(gone, [1, 3, 4], "v9 (uploading), v8, v7 (active): newest; v6, v5: skew; v2: pinned");
+    let left: Vec<i64> = db.list_deployments(&app, 100).await.expect("list").iter().map(|d| d.version).collect();
+    assert_eq!(left, [9, 8, 7, 6, 5, 2]);
+    assert!(db.get_deployment(&open.id).await.expect("get").is_some());
+    let audit = db.list_audit(Some(bot), 100).await.expect("audit");
+    let expired: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.action == tmahost_store::model::AuditAction::DeploymentExpire)
+        .filter_map(|e| e.deployment_id.as_deref())
+        .collect();
+    assert_eq!(expired.len(), 3);
+    assert!(expired.contains(&ids[0].as_str()));
+    // Unpinned, v2 goes at the next pass; nothing else does.
+    db.pin_deployment(&ids[1], false, &ev("deployment.unpin", Some(bot))).await.expect("unpin");
+    assert_eq!(db.expire_deployments(&app, Retention { keep: 2, skew: 2 }, "test").await.expect("again"), [2]);
 }
 
 macro_rules! on_both_engines {
@@ -334,4 +429,6 @@ on_both_engines!(
     blobs_members_tokens,
     one_time_payloads_are_used_once_and_expire,
     pending_brotli_is_leased_to_one_worker_and_finished_once,
+    the_collector_never_takes_a_referenced_or_recently_used_content,
+    retention_keeps_the_newest_the_active_the_pinned_and_the_skew_protected,
 );

@@ -282,8 +282,8 @@ impl StopHandle {
 }
 
 /// Before the API serves: fails interrupted uploads and cleans scratch files, then keeps
-/// expiring digest deploys nobody finishes, re-checks custom domains and makes the brotli
-/// variants deploys left.
+/// expiring digest deploys nobody finishes, re-checks custom domains, makes the brotli
+/// variants deploys left and collects garbage.
 async fn start_api_housekeeping(platform: &Platform, role: Role) -> Result<(), AppError> {
     let failed = platform.fail_stale_uploads(role == Role::All).await?;
     if failed > 0 {
@@ -315,5 +315,7 @@ async fn start_api_housekeeping(platform: &Platform, role: Role) -> Result<(), A
     tmahost_service::domains::spawn_domain_checks(platform);
     // Deploys activate with gzip; brotli at maximum effort follows here.
     tmahost_service::brotli::spawn_brotli_worker(platform);
+    // Contents no deployment references any more are deleted (by one node at a time).
+    tmahost_service::gc::spawn_collector(platform);
     Ok(())
 }

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tmahost::{Application, Role};
 use tmahost_service::model::TokenScope;
+use tmahost_service::gc::Collected;
 use tmahost_service::{Actor, Config, LogFormat, Need, Platform};
 
 #[derive(Debug, Parser)]
@@ -34,6 +35,13 @@ enum Command {
     /// Operator commands that act directly on the database.
     #[command(subcommand)]
     Admin(Admin),
+    /// Delete stored contents no deployment references (unused for TMAHOST_GC_GRACE_SECS), and
+    /// objects left by interrupted uploads. One node at a time runs it.
+    Gc {
+        /// List what would be deleted and the bytes freed, deleting nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Boxed: the client commands' arguments dwarf the rest.
     #[command(flatten)]
     Client(Box<client::ClientCommand>),
@@ -140,6 +148,25 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             let p = Platform::open(config).await?;
             println!("migrations applied ({})", p.describe_stores().0);
+            Ok(())
+        }
+        Command::Gc { dry_run } => {
+            let p = Platform::open(config).await?;
+            let report = p
+                .collect_garbage(dry_run, |c| match c {
+                    Collected::Blob(sha, bytes) => println!("{sha} {bytes}"),
+                    Collected::Orphan(sha, bytes) => println!("{sha} {bytes} (no row: left by an interrupted upload)"),
+                })
+                .await
+                .context("garbage collection")?;
+            let verb = if dry_run { "would free" } else { "freed" };
+            eprintln!(
+                "{verb} {} in {} contents ({} unreferenced, {} left by interrupted uploads)",
+                tmahost_service::display::bytes(report.bytes as i64),
+                report.blobs + report.orphans,
+                report.blobs,
+                report.orphans
+            );
             Ok(())
         }
         Command::Admin(Admin::Token(TokenCmd::Create(args))) => {

@@ -61,6 +61,7 @@ async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, Se
         who: String,
         preview: Option<String>,
         can_activate: bool,
+        pinned: bool,
     }
     #[derive(Serialize)]
     struct AppInfo {
@@ -82,6 +83,7 @@ async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, Se
             who: p.describe_actor(&d.created_by).await,
             preview: complete.then(|| p.preview_url(bot, &app.slug, d)),
             can_activate: matches!(d.status, DeploymentStatus::Ready | DeploymentStatus::Superseded),
+            pinned: d.pinned,
         });
     }
     let active_version = list.iter().find(|d| d.status == DeploymentStatus::Active).map_or(0, |d| d.version);
@@ -92,6 +94,7 @@ async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, Se
     ctx.insert("active_version", &active_version);
     ctx.insert("may_deploy", &(r.allows(Need::Deploy) && bot.status == BotStatus::Active));
     ctx.insert("may_manage", &r.allows(Need::Manage));
+    ctx.insert("default_keep", &p.config().keep_deployments);
     ctx.insert("settings", &app.settings);
     ctx.insert("domain", &p.app_domain(app).await?);
     let traffic = p.app_analytics(r, 30).await?;
@@ -124,6 +127,29 @@ pub(super) async fn activate(
     };
     match activated.await {
         Ok((dep, r)) => see_other(&format!("/bots/{}/apps/{}?activated={}", r.bot.host_label, r.app.slug, dep.version)),
+        Err(e) => d.error_page(Some(&v), &e),
+    }
+}
+
+/// `POST …/deployments/{version}/pin` with `pinned=1` (pin) or without it (unpin).
+pub(super) async fn pin(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<(String, String, i64)>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let v = poster!(d, req, p, field(&form, "csrf"));
+    let (bot, app, version) = path.into_inner();
+    let pinned = field(&form, "pinned") == "1";
+    let changed = async {
+        let app = p.app(&v.actor, &bot, &app, Need::Deploy).await?;
+        let target = p.deployment(&app, &version.to_string()).await?;
+        p.pin_deployment(&target, pinned).await?;
+        Ok::<_, ServiceError>(app)
+    };
+    match changed.await {
+        Ok(r) => see_other(&format!("/bots/{}/apps/{}", r.bot.host_label, r.app.slug)),
         Err(e) => d.error_page(Some(&v), &e),
     }
 }
@@ -228,6 +254,10 @@ fn parse_settings(form: &HashMap<String, String>) -> Result<AppSettings, String>
         skew_protection_deployments: number("skew_protection_deployments", "Earlier deployments")?,
         backends,
         ton_connect,
+        keep_deployments: match field(form, "keep_deployments").trim() {
+            "" => None,
+            n => Some(n.parse().map_err(|_| "Deployments kept: enter a whole number, or leave it empty".to_owned())?),
+        },
     })
 }
 

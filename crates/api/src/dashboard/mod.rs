@@ -181,6 +181,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/bots/{bot}", web::get().to(bots::bot_page))
         .route("/bots/{bot}/apps/{app}", web::get().to(apps::app_page))
         .route("/bots/{bot}/apps/{app}/deployments/{version}/activate", web::post().to(apps::activate))
+        .route("/bots/{bot}/apps/{app}/deployments/{version}/pin", web::post().to(apps::pin))
         .route("/bots/{bot}/apps/{app}/upload", web::post().to(apps::upload))
         .route("/bots/{bot}/apps/{app}/settings", web::post().to(apps::settings))
         .route("/bots/{bot}/apps/{app}/dev-link", web::post().to(apps::dev_link))

@@ -139,3 +139,35 @@ pub async fn delete_deployment(
     p.delete_deployment(&path.get(&p, &c, Need::Deploy).await?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Pin a deployment: retention (`keep_deployments`) never removes it.
+#[utoipa::path(put, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/pin", tag = "deployments", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
+           ("id" = String, Path, description = "deployment id or version such as v3")),
+    responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
+pub async fn pin_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    set_pin(&p, &c, &path, true).await
+}
+
+/// Unpin a deployment: retention may remove it again once it is old enough.
+#[utoipa::path(delete, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/pin", tag = "deployments", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
+           ("id" = String, Path, description = "deployment id or version such as v3")),
+    responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
+pub async fn unpin_deployment(
+    p: web::Data<Platform>,
+    c: Caller,
+    path: web::Path<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    set_pin(&p, &c, &path, false).await
+}
+
+async fn set_pin(p: &Platform, c: &Caller, path: &DeploymentPath, pinned: bool) -> Result<HttpResponse, ApiError> {
+    let target = path.get(p, c, Need::Deploy).await?;
+    let d = p.pin_deployment(&target, pinned).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDto::new(p, &target.app.bot, &target.app.app, &d)))
+}

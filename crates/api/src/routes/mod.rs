@@ -48,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/bots/{bot}/apps/{app}/deployments/{id}/files", web::get().to(list_files))
                 .route("/bots/{bot}/apps/{app}/deployments/{id}/activate", web::post().to(activate_deployment))
                 .route("/bots/{bot}/apps/{app}/deployments/{id}/finalize", web::post().to(finalize_deployment))
+                .route("/bots/{bot}/apps/{app}/deployments/{id}/pin", web::put().to(pin_deployment))
+                .route("/bots/{bot}/apps/{app}/deployments/{id}/pin", web::delete().to(unpin_deployment))
                 .route("/bots/{bot}/apps/{app}/rollback", web::post().to(rollback))
                 .route("/bots/{bot}/apps/{app}/dev-links", web::post().to(create_dev_link))
                 .route("/deployments/{id}", web::get().to(find_deployment))

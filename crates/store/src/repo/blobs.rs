@@ -1,4 +1,8 @@
-//! Blob rows: which contents are stored, and which pending deployments expect which.
+//! Blob rows: which contents are stored, who is uploading which, and which pending
+//! deployments expect which. A row's state says what its objects are: `pending` (being
+//! written; nothing may reference it), `live` (all stored) or `doomed` (being deleted by the
+//! collector, `gc.rs`). Every "exists" answer touches the row (`touched_at`), which holds it for
+//! the collector's grace period.
 
 use super::*;
 
@@ -10,33 +14,46 @@ pub struct ExpectedBlob {
     pub content_type: String,
 }
 
+/// What [`Db::claim_blob`] found for a content about to be uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobClaim {
+    /// The caller writes the objects, then calls [`Db::finish_blob`] (another uploader of the
+    /// same content may be writing the same bytes: keys are content addresses).
+    Upload,
+    /// Stored already: nothing to write.
+    Live,
+    /// A collector is deleting its objects since `since` (ms): wait, then claim again.
+    Doomed { since: i64 },
+}
+
 impl Db {
-    /// Which of `hashes` the blob table does not know yet (order kept, no duplicates).
+    /// Which of `hashes` are not stored (order kept, no duplicates). The stored ones are
+    /// touched: this "exists" answer holds them for the collector's grace period.
     pub async fn missing_blobs(&self, hashes: &[Sha256]) -> Result<Vec<Sha256>, StoreError> {
-        self.hashes_not_found(hashes, "SELECT sha256 FROM blobs WHERE sha256 IN", None).await
+        self.touch_found(hashes, "UPDATE blobs SET touched_at = $1 WHERE state = 'live' AND sha256 IN", None).await
     }
 
-    /// Which of `hashes` `bot` has never sent or deployed (order kept, no duplicates): what a
-    /// digest deploy of that bot must upload, whatever other tenants stored.
+    /// Which of `hashes` `bot` has never sent or deployed, or are no longer stored (order kept,
+    /// no duplicates): what a digest deploy of that bot must upload, whatever other tenants
+    /// stored. The others are touched, as by [`Db::missing_blobs`].
     pub async fn unknown_to_bot(&self, bot: BotId, hashes: &[Sha256]) -> Result<Vec<Sha256>, StoreError> {
-        self.hashes_not_found(hashes, "SELECT sha256 FROM bot_blobs WHERE bot_id = $1 AND sha256 IN", Some(bot.0)).await
+        let touch = "UPDATE blobs SET touched_at = $1 WHERE state = 'live' AND sha256 IN \
+                     (SELECT sha256 FROM bot_blobs WHERE bot_id = $2 AND sha256 IN";
+        self.touch_found(hashes, touch, Some(bot.0)).await
     }
 
-    /// `hashes` minus those `select … IN (…)` returns, asked 500 at a time; `bot` (if any)
-    /// is bound to `$1`.
-    async fn hashes_not_found(
-        &self,
-        hashes: &[Sha256],
-        select: &str,
-        bot: Option<i64>,
-    ) -> Result<Vec<Sha256>, StoreError> {
-        let first = if bot.is_some() { 2 } else { 1 };
+    /// `hashes` minus those `update … IN (…) RETURNING sha256` touches, asked 500 at a time;
+    /// `$1` is the time, `bot` (if any) is bound to `$2` and closes a sub-select.
+    async fn touch_found(&self, hashes: &[Sha256], update: &str, bot: Option<i64>) -> Result<Vec<Sha256>, StoreError> {
+        let first = if bot.is_some() { 3 } else { 2 };
+        let close = if bot.is_some() { ")" } else { "" };
+        let now = now_ms();
         let mut known = std::collections::HashSet::new();
         for chunk in hashes.chunks(500) {
             let placeholders: Vec<String> = (first..first + chunk.len()).map(|i| format!("${i}")).collect();
-            let text = format!("{select} ({})", placeholders.join(", "));
+            let text = format!("{update} ({}){close} RETURNING sha256", placeholders.join(", "));
             let rows: Vec<(String,)> = on_db!(self, p => {
-                let mut q = sqlx::query_as(sql(text.clone()));
+                let mut q = sqlx::query_as(sql(text.clone())).bind(now);
                 if let Some(b) = bot {
                     q = q.bind(b);
                 }
@@ -49,6 +66,71 @@ impl Db {
         }
         let mut seen = std::collections::HashSet::new();
         Ok(hashes.iter().filter(|h| !known.contains(h.as_str()) && seen.insert(h.as_str())).cloned().collect())
+    }
+
+    /// Claims the upload of a content (`size` bytes): a `pending` row that nothing may
+    /// reference, so no collector deletes what the caller is about to write.
+    pub async fn claim_blob(&self, sha: &Sha256, size: i64) -> Result<BlobClaim, StoreError> {
+        let now = now_ms();
+        let row: Option<(String,)> = on_db!(self, p => sqlx::query_as(
+            "INSERT INTO blobs (sha256, size, created_at, state, touched_at) VALUES ($1, $2, $3, 'pending', $3) \
+             ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at WHERE blobs.state <> 'doomed' \
+             RETURNING state",
+        )
+        .bind(sha.as_str())
+        .bind(size)
+        .bind(now)
+        .fetch_optional(p)
+        .await?);
+        match row.as_ref().map(|(s,)| s.as_str()) {
+            Some("pending") => Ok(BlobClaim::Upload),
+            Some("live") => Ok(BlobClaim::Live),
+            _ => {
+                let since: Option<(i64,)> = on_db!(self, p => sqlx::query_as(
+                    "SELECT touched_at FROM blobs WHERE sha256 = $1 AND state = 'doomed'",
+                )
+                .bind(sha.as_str())
+                .fetch_optional(p)
+                .await?);
+                // Gone meanwhile: the next claim inserts it.
+                Ok(BlobClaim::Doomed { since: since.map_or(now, |(t,)| t) })
+            }
+        }
+    }
+
+    /// Records that a claimed content's objects (the original and the listed variants) are all
+    /// stored; `br_pending`: its brotli variant is still to be made (by [`Db::pending_brotli`]'s
+    /// reader). `false` when the claim was lost (a collector took the row as abandoned) and the
+    /// content is not live: the objects may be gone, upload again.
+    pub async fn finish_blob(
+        &self,
+        sha: &Sha256,
+        size: i64,
+        gz_size: Option<i64>,
+        br_pending: bool,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let done = on_db!(self, p => sqlx::query(
+            "UPDATE blobs SET state = 'live', size = $1, gz_size = $2, br_size = NULL, br_pending = $3, \
+             touched_at = $4 WHERE sha256 = $5 AND state = 'pending'",
+        )
+        .bind(size)
+        .bind(gz_size)
+        .bind(i64::from(br_pending))
+        .bind(now)
+        .bind(sha.as_str())
+        .execute(p)
+        .await?
+        .rows_affected());
+        if done == 1 {
+            return Ok(true);
+        }
+        // Another uploader of the same content finished first.
+        let state: Option<(String,)> = on_db!(self, p => sqlx::query_as("SELECT state FROM blobs WHERE sha256 = $1")
+            .bind(sha.as_str())
+            .fetch_optional(p)
+            .await?);
+        Ok(state.is_some_and(|(s,)| s == "live"))
     }
 
     /// Notes that `bot` sent (or deployed) these contents, whose blob rows exist.
@@ -68,37 +150,11 @@ impl Db {
         Ok(())
     }
 
-    /// Records a blob whose bytes (and listed variants) are already in the object store;
-    /// `br_pending`: its brotli variant is still to be made (by [`Db::pending_brotli`]'s reader).
-    pub async fn insert_blob(
-        &self,
-        sha: &Sha256,
-        size: i64,
-        br_size: Option<i64>,
-        gz_size: Option<i64>,
-        br_pending: bool,
-    ) -> Result<(), StoreError> {
-        on_db!(self, p => sqlx::query(
-            "INSERT INTO blobs (sha256, size, br_size, gz_size, br_pending, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(sha.as_str())
-        .bind(size)
-        .bind(br_size)
-        .bind(gz_size)
-        .bind(i64::from(br_pending))
-        .bind(now_ms())
-        .execute(p)
-        .await
-        .map(|_| ())?);
-        Ok(())
-    }
-
     /// Up to `limit` blobs whose brotli variant is still to be made and that no worker holds a
     /// lease on at `now` (ms), oldest first.
     pub async fn pending_brotli(&self, now: i64, limit: i64) -> Result<Vec<Sha256>, StoreError> {
         let rows: Vec<(String,)> = on_db!(self, p => sqlx::query_as(
-            "SELECT sha256 FROM blobs WHERE br_pending = 1 AND br_lease < $1 ORDER BY created_at LIMIT $2",
+            "SELECT sha256 FROM blobs WHERE br_pending = 1 AND br_lease < $1 AND state = 'live' ORDER BY created_at LIMIT $2",
         )
         .bind(now)
         .bind(limit)
@@ -111,7 +167,7 @@ impl Db {
     /// made already or another worker's lease runs at `now`.
     pub async fn claim_brotli(&self, sha: &Sha256, now: i64, until: i64) -> Result<bool, StoreError> {
         let done = on_db!(self, p => sqlx::query(
-            "UPDATE blobs SET br_lease = $1 WHERE sha256 = $2 AND br_pending = 1 AND br_lease < $3",
+            "UPDATE blobs SET br_lease = $1 WHERE sha256 = $2 AND br_pending = 1 AND br_lease < $3 AND state = 'live'",
         )
         .bind(until)
         .bind(sha.as_str())

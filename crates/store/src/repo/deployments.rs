@@ -12,6 +12,15 @@ pub struct NewDeploymentFile {
     pub content_type: String,
 }
 
+/// What retention keeps of an app's deployments, besides the active, pinned and uploading ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// The newest deployments by version, whatever their status.
+    pub keep: i64,
+    /// The most recently active superseded ones (those skew protection serves).
+    pub skew: i64,
+}
+
 /// What a digest deploy declares when it opens its deployment (see `uploads` in migration 0005).
 #[derive(Debug, Clone)]
 pub struct NewUpload {
@@ -217,6 +226,32 @@ impl Db {
             if activate {
                 lock_app_and_supersede!(&mut *tx, &app_id, deployment_id, now);
             }
+            // Every content must be live now, and is touched while its row is locked: a
+            // collector that doomed one first makes this fail; one that comes after finds the
+            // reference (see `gc.rs`).
+            let mut contents: Vec<&str> = files.iter().map(|f| f.sha256.as_str()).collect();
+            contents.sort_unstable();
+            contents.dedup();
+            let mut live = 0;
+            for chunk in contents.chunks(500) {
+                let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+                let text = sql(format!(
+                    "UPDATE blobs SET touched_at = $1 WHERE state = 'live' AND sha256 IN ({})",
+                    list.join(", ")
+                ));
+                let mut q = sqlx::query(text).bind(now);
+                for h in chunk {
+                    q = q.bind(*h);
+                }
+                live += q.execute(&mut *tx).await?.rows_affected() as usize;
+            }
+            if live != contents.len() {
+                return Err(StoreError::InvalidState(format!(
+                    "{} of the deployment's file contents are no longer stored (collected while it was uploading); \
+                     deploy again",
+                    contents.len() - live
+                )));
+            }
             for f in files {
                 sqlx::query(
                     "INSERT INTO deployment_files (deployment_id, path, sha256, size, content_type) \
@@ -320,7 +355,9 @@ impl Db {
 
     /// Deletes a deployment that is not active. Its blobs stay until garbage collection.
     pub async fn delete_deployment(&self, deployment_id: &str, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        let now = now_ms();
         in_tx!(self, tx => {
+            release_blobs!(&mut *tx, deployment_id, now);
             let n = sqlx::query("DELETE FROM deployments WHERE id = $1 AND status <> 'active'")
                 .bind(deployment_id)
                 .execute(&mut *tx)
@@ -329,6 +366,60 @@ impl Db {
             if n == 0 {
                 return Err(StoreError::InvalidState("the active deployment cannot be deleted; activate another one first".into()));
             }
+            insert_audit!(&mut *tx, audit);
+        });
+        Ok(())
+    }
+
+    /// Deletes the app's deployments that `keep` does not keep (oldest first), each with its
+    /// audit event (`deployment.expire`); returns their versions. Never the active one, a
+    /// pinned one, or one still uploading.
+    pub async fn expire_deployments(&self, app_id: &str, keep: Retention, actor: &str) -> Result<Vec<i64>, StoreError> {
+        let now = now_ms();
+        let expired = in_tx!(self, tx => {
+            let bot: Option<(i64,)> = sqlx::query_as("SELECT bot_id FROM apps WHERE id = $1")
+                .bind(app_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((bot,)) = bot else { return Ok(Vec::new()) };
+            let doomed: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT id, version FROM deployments WHERE app_id = $1 \
+                 AND status IN ('ready', 'superseded', 'failed') AND pinned = 0 \
+                 AND id NOT IN (SELECT id FROM deployments WHERE app_id = $1 AND status <> 'uploading' \
+                                ORDER BY version DESC LIMIT $2) \
+                 AND id NOT IN (SELECT id FROM deployments WHERE app_id = $1 AND status = 'superseded' \
+                                AND activated_at IS NOT NULL ORDER BY activated_at DESC, version DESC LIMIT $3) \
+                 ORDER BY version",
+            )
+            .bind(app_id)
+            .bind(keep.keep)
+            .bind(keep.skew)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, version) in &doomed {
+                release_blobs!(&mut *tx, id, now);
+                sqlx::query("DELETE FROM deployments WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                let ev = NewAuditEvent {
+                    actor,
+                    action: AuditAction::DeploymentExpire,
+                    bot_id: Some(BotId(bot)),
+                    app_id: Some(app_id),
+                    deployment_id: Some(id),
+                    details: serde_json::json!({ "version": version, "keep_deployments": keep.keep }),
+                };
+                insert_audit!(&mut *tx, &ev);
+            }
+            doomed.into_iter().map(|(_, v)| v).collect()
+        });
+        Ok(expired)
+    }
+
+    /// Pins or unpins a deployment (retention never removes a pinned one).
+    pub async fn pin_deployment(&self, deployment_id: &str, pinned: bool, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            change_one!(&mut *tx, sqlx::query("UPDATE deployments SET pinned = $1 WHERE id = $2")
+                .bind(i64::from(pinned))
+                .bind(deployment_id));
             insert_audit!(&mut *tx, audit);
         });
         Ok(())

@@ -23,9 +23,9 @@ impl Db {
         Ok(on_db!(self, p => sqlx::query_as(
             "SELECT app_id, id FROM ( \
                 SELECT app_id, id, activated_at, \
-                       ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY activated_at DESC) AS n \
+                       ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY activated_at DESC, version DESC) AS n \
                 FROM deployments WHERE status = 'superseded' AND activated_at IS NOT NULL \
-             ) ranked WHERE n <= $1 ORDER BY app_id, activated_at DESC",
+             ) ranked WHERE n <= $1 ORDER BY app_id, n",
         )
         .bind(per_app)
         .fetch_all(p)

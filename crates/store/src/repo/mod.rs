@@ -54,6 +54,21 @@ macro_rules! forget_upload {
     }};
 }
 
+/// Touches the blobs deployment `$id` references before it is deleted: the collector's grace
+/// period then runs from this last reference (edges may still be serving it for a moment).
+macro_rules! release_blobs {
+    ($conn:expr, $id:expr, $now:expr) => {{
+        sqlx::query(
+            "UPDATE blobs SET touched_at = $1 WHERE state = 'live' \
+             AND sha256 IN (SELECT sha256 FROM deployment_files WHERE deployment_id = $2)",
+        )
+        .bind($now)
+        .bind($id)
+        .execute(&mut *$conn)
+        .await?;
+    }};
+}
+
 /// Makes the app's custom-domain claim `$domain` (normalised), keeping its proof when the
 /// name is unchanged; `None` drops the claim (and its route).
 macro_rules! set_domain_claim {
@@ -90,7 +105,7 @@ macro_rules! change_one {
 const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at";
 const APP_COLS: &str = "id, bot_id, slug, settings, created_at, updated_at";
 const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by, created_at, activated_at, \
-                               file_count, total_bytes, error";
+                               file_count, total_bytes, error, (pinned <> 0) AS pinned";
 const TOKEN_COLS: &str =
     "id, name, scope, created_by, minted_by_admin, created_at, expires_at, revoked_at, last_used_at";
 
@@ -105,10 +120,12 @@ mod blobs;
 mod bots;
 mod deployments;
 mod edge;
+mod gc;
 mod login;
 mod members;
 mod stats;
 mod tokens;
 
-pub use blobs::ExpectedBlob;
-pub use deployments::{NewDeploymentFile, NewUpload, Upload};
+pub use blobs::{BlobClaim, ExpectedBlob};
+pub use gc::GcCandidate;
+pub use deployments::{NewDeploymentFile, NewUpload, Retention, Upload};

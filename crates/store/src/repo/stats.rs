@@ -25,7 +25,7 @@ impl Db {
     /// Distinct stored contents and their bytes (originals only).
     pub async fn blob_totals(&self) -> Result<(i64, i64), StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs WHERE state = 'live'",
         )
         .fetch_one(p)
         .await?))

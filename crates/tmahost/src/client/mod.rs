@@ -1,4 +1,4 @@
-//! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `apps`, `bots`, `domain`,
+//! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `pin`, `keep`, `apps`, `bots`, `domain`,
 //! `backends`, `dev-link`, `login`):
 //! they talk to a tmahost server over its HTTP API with an API token, so they work from a
 //! laptop or a CI job. Results go to stdout (a table, or JSON with `--json`), progress and
@@ -70,6 +70,27 @@ pub enum ClientCommand {
     Promote {
         /// The deployment id printed by `tmahost deploy --stage`.
         id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Pin a deployment so retention keeps it whatever its age (`--off` unpins it).
+    Pin {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The version (3 or v3) or deployment id.
+        deployment: String,
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show how many deployments retention keeps for an app, or set it (`default`: the
+    /// platform's). The active, pinned and skew-protection deployments are kept besides.
+    Keep {
+        #[command(flatten)]
+        app: AppArgs,
+        /// How many of the newest deployments to keep (1-1000), or `default`.
+        count: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -170,6 +191,8 @@ impl ClientCommand {
             | Self::Deployments { remote, .. }
             | Self::Rollback { remote, .. }
             | Self::Promote { remote, .. }
+            | Self::Pin { remote, .. }
+            | Self::Keep { remote, .. }
             | Self::Apps { remote, .. }
             | Self::Bots { remote }
             | Self::Domain { remote, .. }
@@ -223,6 +246,46 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                 println!("v{} is live: {}", d["version"], text(&d["url"]));
             }
             d
+        }
+        ClientCommand::Pin { app, deployment, off, .. } => {
+            let key = if deployment.trim_start_matches('v').parse::<i64>().is_ok() {
+                format!("v{}", deployment.trim_start_matches('v'))
+            } else {
+                deployment
+            };
+            let path = format!("/api/v1/bots/{}/apps/{}/deployments/{key}/pin", app.bot, app.app);
+            let method = if off { Method::DELETE } else { Method::PUT };
+            let d: Value = api.json("pinning", || api.request(method.clone(), &path)).await?;
+            if !json {
+                let what = if off { "unpinned: retention may remove it once it is old" } else { "pinned: retention keeps it" };
+                println!("v{} {what}", d["version"]);
+            }
+            d
+        }
+        ClientCommand::Keep { app, count, .. } => {
+            let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
+            let current: Value = api.get(&base).await?;
+            let mut settings = current["settings"].clone();
+            let settings = match count.as_deref() {
+                None => settings,
+                Some(n) => {
+                    settings["keep_deployments"] = match n {
+                        "default" => Value::Null,
+                        n => json!(n.parse::<u32>().with_context(|| format!("`{n}` is not a number (or `default`)"))?),
+                    };
+                    let path = format!("{base}/settings");
+                    let saved: Value =
+                        api.json("saving the setting", || api.request(Method::PUT, &path).json(&settings)).await?;
+                    saved["settings"].clone()
+                }
+            };
+            if !json {
+                match settings["keep_deployments"].as_u64() {
+                    Some(n) => println!("keeps the newest {n} deployments (and the active, pinned and skew-protection ones)"),
+                    None => println!("keeps the platform's default number of deployments (TMAHOST_KEEP_DEPLOYMENTS)"),
+                }
+            }
+            json!({ "keep_deployments": settings["keep_deployments"] })
         }
         ClientCommand::Apps { bot, .. } => {
             let bots: Vec<String> = match bot {
@@ -447,9 +510,10 @@ fn print_deployments(list: &Value) {
             .into_iter()
             .flatten()
             .map(|d| {
+                let pinned = if d["pinned"] == true { ", pinned" } else { "" };
                 vec![
                     format!("v{}", d["version"]),
-                    text(&d["status"]),
+                    format!("{}{pinned}", text(&d["status"])),
                     text(&d["created_at"]),
                     d["file_count"].to_string(),
                     human(d["total_bytes"].as_i64().unwrap_or(0) as u64),
