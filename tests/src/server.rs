@@ -168,18 +168,12 @@ impl Serve {
 
     /// Runs another `tmahost` command (e.g. `dev-link`) on this server's data dir and settings.
     pub fn cli(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Output {
-        let mut cmd = Command::new(binary());
-        cmd.args(args).current_dir(self.data_dir.path());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TMAHOST_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("TMAHOST_DATA_DIR", self.data_dir.path()).env("TMAHOST_LOG", "warn");
-        for (k, v) in self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra_env.iter().copied()) {
-            cmd.env(k, v);
-        }
-        cmd.output().expect("run tmahost")
+        self.commands().run(args, extra_env)
+    }
+
+    /// What [`Serve::cli`] runs commands with, to run them from other threads.
+    pub fn commands(&self) -> Commands {
+        Commands { data_dir: self.data_dir.path().to_owned(), env: self.env.clone() }
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns its exit code.
@@ -220,6 +214,35 @@ impl Serve {
         self.stdout = stdout;
         self.seen.clear();
         self.read_banner();
+    }
+}
+
+/// Runs `tmahost` commands on a server's data dir and settings (see [`Serve::commands`]).
+#[derive(Debug, Clone)]
+pub struct Commands {
+    data_dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Commands {
+    /// The command, ready to run or spawn: a clean `TMAHOST_*` environment plus the server's.
+    pub fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.args(args).current_dir(&self.data_dir);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TMAHOST_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("TMAHOST_DATA_DIR", &self.data_dir).env("TMAHOST_LOG", "warn");
+        for (k, v) in self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra_env.iter().copied()) {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> std::process::Output {
+        self.command(args, extra_env).output().expect("run tmahost")
     }
 }
 

@@ -123,6 +123,23 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     let cross = browser.post("/bots/other-bot/apps/main/deployments/1/activate", &[("csrf", &csrf)]).await;
     assert_eq!(cross.status, StatusCode::NOT_FOUND, "a valid form cannot reach another bot");
 
+    // Pin v2 (retention keeps it) and unpin it, with the form; not without the token, not on
+    // another bot.
+    let pin = "/bots/demo-bot/apps/main/deployments/2/pin";
+    assert!(browser.get("/bots/demo-bot/apps/main").await.body.contains("Pin v2"));
+    assert_eq!(browser.post(pin, &[("pinned", "1")]).await.status, StatusCode::FORBIDDEN);
+    let done = browser.post(pin, &[("csrf", &csrf), ("pinned", "1")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/bots/demo-bot/apps/main").await.body;
+    assert!(page.contains("Unpin v2") && page.contains(">pinned<"), "{page}");
+    let pinned =
+        |list: &Value| list.as_array().into_iter().flatten().find(|d| d["version"] == 2).map(|d| d["pinned"].clone());
+    assert_eq!(pinned(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(true)));
+    assert_eq!(browser.post(pin, &[("csrf", &csrf)]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(pinned(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(false)));
+    let cross = browser.post("/bots/other-bot/apps/main/deployments/1/pin", &[("csrf", &csrf), ("pinned", "1")]).await;
+    assert_eq!(cross.status, StatusCode::NOT_FOUND, "a valid form cannot pin another bot's deployment");
+
     // The Telegram emulator: a page that may frame this app's origin and nothing else, with
     // launch data signed for the form's user; names from the form are text, never markup.
     let emulator =

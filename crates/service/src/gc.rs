@@ -31,8 +31,9 @@ const DOOM_HOLD_MS: i64 = 60_000;
 /// ...so once this much has passed, the doom is stale: the next pass or a waiting uploader
 /// finishes it.
 const DOOM_STALE_MS: i64 = 2 * DOOM_HOLD_MS;
-/// How long the `gc` lease is taken for (renewed every page).
-const LEASE_MS: i64 = 10 * 60_000;
+/// How long the `gc` lease is taken for (renewed every page, which takes far less): a pass
+/// killed mid-way holds up the next one this long at most.
+const LEASE_MS: i64 = 30_000;
 const LEASE: &str = "gc";
 
 /// What a pass deleted (or, dry, would delete).
@@ -74,8 +75,12 @@ impl Platform {
         }
         let report = result?;
         tracing::info!(
-            dry_run, blobs = report.blobs, orphans = report.orphans, bytes = report.bytes,
-            ms = now_ms() - started, "garbage collection pass"
+            dry_run,
+            blobs = report.blobs,
+            orphans = report.orphans,
+            bytes = report.bytes,
+            ms = now_ms() - started,
+            "garbage collection pass"
         );
         Ok(report)
     }
@@ -160,7 +165,10 @@ impl Platform {
         let mut done = Vec::with_capacity(doomed.len());
         for batch in doomed.chunks(DELETE_BATCH) {
             if now_ms() > mark + DOOM_HOLD_MS {
-                tracing::warn!(left = doomed.len() - done.len(), "garbage collection paused too long; the next pass finishes it");
+                tracing::warn!(
+                    left = doomed.len() - done.len(),
+                    "garbage collection paused too long; the next pass finishes it"
+                );
                 break;
             }
             let keys: Vec<BlobKey> = batch.iter().flat_map(BlobKey::all_of).collect();

@@ -9,8 +9,8 @@ use std::io::Read;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tmahost::{Application, Role};
-use tmahost_service::model::TokenScope;
 use tmahost_service::gc::Collected;
+use tmahost_service::model::TokenScope;
 use tmahost_service::{Actor, Config, LogFormat, Need, Platform};
 
 #[derive(Debug, Parser)]

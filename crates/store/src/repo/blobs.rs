@@ -133,19 +133,32 @@ impl Db {
         Ok(state.is_some_and(|(s,)| s == "live"))
     }
 
-    /// Notes that `bot` sent (or deployed) these contents, whose blob rows exist.
+    /// Notes that `bot` sent (or deployed) these contents, those of them that are stored (one
+    /// collected meanwhile is left out: the bot must send it again).
     pub async fn add_bot_blobs(&self, bot: BotId, hashes: &[Sha256]) -> Result<(), StoreError> {
         for chunk in hashes.chunks(400) {
-            let values: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${})", i + 2)).collect();
-            let text =
-                format!("INSERT INTO bot_blobs (bot_id, sha256) VALUES {} ON CONFLICT DO NOTHING", values.join(", "));
-            on_db!(self, p => {
-                let mut q = sqlx::query(sql(text.clone())).bind(bot.0);
-                for h in chunk {
-                    q = q.bind(h.as_str());
+            let values: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let text = format!(
+                "INSERT INTO bot_blobs (bot_id, sha256) SELECT $1, sha256 FROM blobs \
+                 WHERE state = 'live' AND sha256 IN ({}) ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            // A row the collector dropped after this statement's snapshot fails the foreign key
+            // check; the next attempt no longer sees it.
+            let mut attempts = 0;
+            loop {
+                let done: Result<(), sqlx::Error> = on_db!(self, p => {
+                    let mut q = sqlx::query(sql(text.clone())).bind(bot.0);
+                    for h in chunk {
+                        q = q.bind(h.as_str());
+                    }
+                    q.execute(p).await.map(|_| ())
+                });
+                match done {
+                    Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() && attempts < 3 => attempts += 1,
+                    other => break other?,
                 }
-                q.execute(p).await.map(|_| ())?
-            });
+            }
         }
         Ok(())
     }

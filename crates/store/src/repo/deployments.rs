@@ -415,7 +415,12 @@ impl Db {
     }
 
     /// Pins or unpins a deployment (retention never removes a pinned one).
-    pub async fn pin_deployment(&self, deployment_id: &str, pinned: bool, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
+    pub async fn pin_deployment(
+        &self,
+        deployment_id: &str,
+        pinned: bool,
+        audit: &NewAuditEvent<'_>,
+    ) -> Result<(), StoreError> {
         in_tx!(self, tx => {
             change_one!(&mut *tx, sqlx::query("UPDATE deployments SET pinned = $1 WHERE id = $2")
                 .bind(i64::from(pinned))

@@ -120,7 +120,8 @@ impl Db {
             return Ok(0);
         }
         let list = placeholders(2, shas.len());
-        let gone = format!("SELECT sha256 FROM blobs WHERE state = 'doomed' AND touched_at = $1 AND sha256 IN ({list})");
+        let gone =
+            format!("SELECT sha256 FROM blobs WHERE state = 'doomed' AND touched_at = $1 AND sha256 IN ({list})");
         let bot_rows = sql(format!("DELETE FROM bot_blobs WHERE sha256 IN ({gone})"));
         let rows = sql(format!("DELETE FROM blobs WHERE sha256 IN ({gone})"));
         let n = in_tx!(self, tx => {

@@ -127,5 +127,5 @@ mod stats;
 mod tokens;
 
 pub use blobs::{BlobClaim, ExpectedBlob};
-pub use gc::GcCandidate;
 pub use deployments::{NewDeploymentFile, NewUpload, Retention, Upload};
+pub use gc::GcCandidate;

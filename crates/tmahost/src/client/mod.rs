@@ -257,7 +257,8 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             let method = if off { Method::DELETE } else { Method::PUT };
             let d: Value = api.json("pinning", || api.request(method.clone(), &path)).await?;
             if !json {
-                let what = if off { "unpinned: retention may remove it once it is old" } else { "pinned: retention keeps it" };
+                let what =
+                    if off { "unpinned: retention may remove it once it is old" } else { "pinned: retention keeps it" };
                 println!("v{} {what}", d["version"]);
             }
             d
@@ -281,7 +282,9 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             };
             if !json {
                 match settings["keep_deployments"].as_u64() {
-                    Some(n) => println!("keeps the newest {n} deployments (and the active, pinned and skew-protection ones)"),
+                    Some(n) => {
+                        println!("keeps the newest {n} deployments (and the active, pinned and skew-protection ones)")
+                    }
                     None => println!("keeps the platform's default number of deployments (TMAHOST_KEEP_DEPLOYMENTS)"),
                 }
             }
