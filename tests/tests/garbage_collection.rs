@@ -389,3 +389,89 @@ async fn retention_keeps_what_the_owner_asked_for_and_pinned_deployments() {
     // `default` goes back to TMAHOST_KEEP_DEPLOYMENTS.
     assert!(cli(&["keep", "--bot", "demo-bot", "default"]).contains("platform's default"));
 }
+
+/// Stored bytes are counted per bot (each distinct content its deployments name, once) and per
+/// app, and capped: a deploy past `TMAHOST_MAX_BYTES_PER_BOT` is refused with 413
+/// `quota_exceeded` before anything is stored, by archive and by `tmahost deploy`; an admin can
+/// give one bot its own cap. Another tenant's copy of the same bytes counts for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_bytes_are_counted_per_bot_and_capped() {
+    let one = bundle(1);
+    let size: usize = {
+        let mut seen = std::collections::HashSet::new();
+        one.iter().filter(|(_, d)| seen.insert(d.clone())).map(|(_, d)| d.len()).sum()
+    };
+    let cap = (size + size / 2).to_string();
+    let Some(p) = start("sqlite+files", &[("TMAHOST_GC_EVERY_SECS", "0"), ("TMAHOST_MAX_BYTES_PER_BOT", &cap)]).await
+    else {
+        return;
+    };
+    let app = &p.app;
+    let usage = |bot: &'static str| async move {
+        let (s, u) = app.api(Method::GET, &format!("/api/v1/bots/{bot}/usage"), Some(app.admin()), None).await;
+        assert_eq!(s, StatusCode::OK, "{u}");
+        u
+    };
+    let (s, d) = app.deploy(app.admin(), "demo-bot", "main", "", bundles::zip(&one)).await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    let u = usage("demo-bot").await;
+    assert_eq!(u["stored_bytes"], json!(size), "{u}");
+    assert_eq!((&u["max_bytes"], &u["max_bytes_from"]), (&json!(size + size / 2), &json!("platform")), "{u}");
+    assert_eq!(u["apps"], json!([{ "app": "main", "stored_bytes": size }]));
+    // The same files again add nothing.
+    assert_eq!(app.deploy(app.admin(), "demo-bot", "main", "", bundles::zip(&one)).await.0, StatusCode::CREATED);
+    assert_eq!(usage("demo-bot").await["stored_bytes"], json!(size));
+
+    // Past the cap: refused, naming the usage and the limit, and nothing is stored.
+    let objects = app.serve.data_dir.path().join("objects");
+    let stored_before = tmahost_testkit::files_under(&objects).len();
+    let (s, body) = app.deploy(app.admin(), "demo-bot", "main", "", bundles::zip(&bundle(2))).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "quota_exceeded", "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains(&format!("stores {size} bytes")) && message.contains(&format!("limit is {cap}")),
+        "{message}"
+    );
+    assert_eq!(tmahost_testkit::files_under(&objects).len(), stored_before, "nothing was stored");
+    let (_, list) = app.api(Method::GET, "/api/v1/bots/demo-bot/apps/main/deployments", Some(app.admin()), None).await;
+    assert_eq!(list.as_array().expect("list").len(), 2, "no deployment was opened: {list}");
+    let dir = tempfile::tempdir().expect("dir");
+    for (path, data) in bundle(2) {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, data).expect("write");
+    }
+    let client = [("TMAHOST_SERVER", app.serve.api.as_str()), ("TMAHOST_TOKEN", app.admin())];
+    let out = app.serve.cli(&["deploy", dir.path().to_str().expect("utf-8"), "--bot", "demo-bot"], &client);
+    assert!(!out.status.success(), "a digest deploy past the cap is refused too");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("quota exceeded"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Another tenant deploying the same bytes stores them for itself: they count in full.
+    assert_eq!(app.deploy(app.admin(), "other-bot", "main", "", bundles::zip(&one)).await.0, StatusCode::CREATED);
+    assert_eq!(usage("other-bot").await["stored_bytes"], json!(size));
+
+    // Only an admin sets a bot's own cap; 0 lifts it, `default` goes back to the platform's.
+    let (s, scoped) = app
+        .api(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(app.admin()),
+            Some(json!({ "name": "ci", "scope": { "bots": [111111111] } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{scoped}");
+    let scoped = scoped["token"].as_str().expect("token");
+    let (s, _) = app.api(Method::PATCH, "/api/v1/bots/demo-bot", Some(scoped), Some(json!({ "max_bytes": 0 }))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a tenant cannot lift its own cap");
+    let set = |value: &str| app.serve.cli(&["usage", "--bot", "demo-bot", "--set-max", value], &client);
+    let out = set("0");
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("limit: none"));
+    let (s, body) = app.deploy(app.admin(), "demo-bot", "main", "", bundles::zip(&bundle(2))).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert!(String::from_utf8_lossy(&set("default").stdout).contains("(platform)"));
+}

@@ -325,6 +325,46 @@ async fn content_dedupe_tells_a_tenant_nothing_about_others() {
     assert_eq!(s, StatusCode::OK, "{body}");
 }
 
+/// What issue 37 added for tenants: pins, retention, usage and the storage cap. None of it
+/// reaches another tenant's deployments, and none of it lets a tenant lift its own cap or keep
+/// another tenant's contents alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_pins_and_quotas_stay_within_a_tenant() {
+    let w = world().await;
+    let victim = format!("/api/v1/bots/{}", VICTIM.2);
+    // Row: pinning or unpinning the victim's deployment with the attacker's token: not found.
+    for method in [Method::PUT, Method::DELETE] {
+        let (s, body) =
+            w.api(&w.attacker, method, &format!("{victim}/apps/main/deployments/v1/pin"), Value::Null).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    }
+    // Row: reading the victim's usage (how much it stores): not found.
+    let (s, body) = w.api(&w.attacker, Method::GET, &format!("{victim}/usage"), Value::Null).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    // Row: lifting its own cap, or changing the victim's: forbidden / not found.
+    let own = format!("/api/v1/bots/{}", ATTACKER.2);
+    let (s, body) = w.api(&w.attacker, Method::PATCH, &own, json!({ "max_bytes": 0 })).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let (s, body) = w.api(&w.attacker, Method::PATCH, &victim, json!({ "max_bytes": 1 })).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    // Row: the attacker's own retention setting applies to its own app only; the victim's
+    // deployment stays after the attacker's activations with `keep_deployments: 1`.
+    let (s, body) =
+        w.settings(&w.attacker, ATTACKER.2, json!({ "keep_deployments": 1, "skew_protection_deployments": 0 })).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    for v in ["attacker-2", "attacker-3"] {
+        assert_eq!(w.deploy(&w.attacker, ATTACKER.2, &bundles::sample_app(v)).await, StatusCode::CREATED);
+    }
+    let (_, list) = w.api(&w.admin, Method::GET, &format!("{victim}/apps/main/deployments"), Value::Null).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let (_, list) = w.api(&w.admin, Method::GET, &format!("{own}/apps/main/deployments"), Value::Null).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "the attacker keeps one: {list}");
+    // Row: a tenant's usage counts only its own deployments: the victim's secret is not in it.
+    let (_, usage) = w.api(&w.attacker, Method::GET, &format!("{own}/usage"), Value::Null).await;
+    let attacker_bytes: usize = bundles::sample_app("attacker-3").iter().map(|(_, d)| d.len()).sum();
+    assert_eq!(usage["stored_bytes"], json!(attacker_bytes), "{usage}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_metrics_are_not_for_tenants() {
     let w = world().await;

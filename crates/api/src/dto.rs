@@ -75,8 +75,48 @@ pub struct CreateApp {
 #[serde(deny_unknown_fields)]
 pub struct UpdateBot {
     /// `active` or `disabled`; a disabled bot's apps answer 403 with an "unavailable" page.
-    #[schema(value_type = String)]
-    pub status: tmahost_service::model::BotStatus,
+    #[schema(value_type = Option<String>)]
+    pub status: Option<tmahost_service::model::BotStatus>,
+    /// Admins: the bot's own cap on stored bytes (0: none); `null`: back to
+    /// `TMAHOST_MAX_BYTES_PER_BOT`; absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub max_bytes: Option<Option<i64>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// What a bot stores and its cap.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageDto {
+    /// Bytes of the distinct contents its deployments name (originals).
+    pub stored_bytes: i64,
+    /// `null`: no cap.
+    pub max_bytes: Option<i64>,
+    /// `bot`: set for this bot by an admin; `platform`: `TMAHOST_MAX_BYTES_PER_BOT`.
+    pub max_bytes_from: &'static str,
+    pub apps: Vec<AppUsageDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppUsageDto {
+    pub app: String,
+    /// A content two apps share counts for each.
+    pub stored_bytes: i64,
+}
+
+impl From<tmahost_service::quotas::Usage> for UsageDto {
+    fn from(u: tmahost_service::quotas::Usage) -> Self {
+        Self {
+            stored_bytes: u.stored_bytes,
+            max_bytes: u.max_bytes,
+            max_bytes_from: if u.own_cap { "bot" } else { "platform" },
+            apps: u.apps.into_iter().map(|(app, stored_bytes)| AppUsageDto { app, stored_bytes }).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

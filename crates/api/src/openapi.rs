@@ -11,7 +11,7 @@ use crate::{dto, error, routes};
     info(title = "tmahost API", description = "Hosting for Telegram Mini Apps: bots, apps, deployments, tokens."),
     paths(
         crate::health::healthz, crate::health::readyz,
-        routes::register_bot, routes::list_bots, routes::get_bot, routes::update_bot,
+        routes::register_bot, routes::list_bots, routes::get_bot, routes::update_bot, routes::bot_usage,
         routes::create_app, routes::list_apps, routes::get_app, routes::update_app_settings, routes::verify_domain,
         routes::create_deployment, routes::list_deployments, routes::get_deployment, routes::list_files,
         routes::activate_deployment, routes::delete_deployment, routes::pin_deployment, routes::unpin_deployment,
@@ -21,7 +21,7 @@ use crate::{dto, error, routes};
         routes::bot_audit, routes::platform_audit,
     ),
     components(schemas(
-        error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::RegisteredBotDto, dto::UpdateBot, dto::CreateApp, dto::AppDto,
+        error::ErrorBody, error::ErrorDetail, dto::RegisterBot, dto::BotDto, dto::RegisteredBotDto, dto::UpdateBot, dto::UsageDto, dto::AppUsageDto, dto::CreateApp, dto::AppDto,
         dto::DeploymentDto, dto::DeployResultDto, dto::FileDto, dto::CreateToken, dto::TokenDto,
         dto::CreatedTokenDto, dto::AuditDto, dto::GrantMember, dto::MemberDto,
         dto::ManifestDto, dto::ManifestEntryDto, dto::UploadPlanDto, dto::BlobDto, dto::RollbackDto, dto::CreateDevLink, dto::DevUserDto, dto::DevTheme, dto::DevLinkDto,

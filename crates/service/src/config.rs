@@ -127,6 +127,9 @@ pub struct Config {
     /// Seconds a stored content no deployment references is kept after its last use (an upload,
     /// an "exists" answer to a deploy, a dropped reference).
     pub gc_grace_secs: u64,
+    /// Bytes of distinct contents one bot's deployments may name; 0: no cap. An admin can set
+    /// another cap per bot.
+    pub max_bytes_per_bot: u64,
 }
 
 impl Default for Config {
@@ -176,6 +179,7 @@ impl Default for Config {
             keep_deployments: 20,
             gc_every_secs: 3600,
             gc_grace_secs: 3600,
+            max_bytes_per_bot: 0,
         }
     }
 }

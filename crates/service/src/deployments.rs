@@ -75,6 +75,8 @@ impl Platform {
         check_message(&opts)?;
         let (path, limits, work) = (archive.to_owned(), self.config().limits(), self.work_dir().to_owned());
         let bundle = blocking(move || tmahost_deploy::ingest(&path, &limits, &work)).await??;
+        let contents: Vec<(&Sha256, u64)> = bundle.files.iter().map(|f| (&f.sha256, f.size)).collect();
+        self.check_quota(&bot, &contents).await?;
 
         let d = self.db().create_deployment(&app.id, &actor.label, opts.message.as_deref()).await?;
         let stored = self.store_bundle(bot.bot_id(), &bundle).await;

@@ -25,6 +25,10 @@ pub enum ServiceError {
     Ingest(#[from] IngestError),
     #[error("Telegram: {0}")]
     Telegram(String),
+    /// A deploy would take the bot past its storage cap: what it stores, what the deploy adds,
+    /// and the cap.
+    #[error("quota exceeded: the bot stores {used} bytes, this deploy adds {adds}, the limit is {limit}")]
+    QuotaExceeded { used: i64, adds: i64, limit: i64 },
     /// Busy for a moment (e.g. the content is being garbage-collected): try again.
     #[error("{0}")]
     Unavailable(String),
@@ -55,6 +59,7 @@ impl ServiceError {
             Self::Telegram(_) => "telegram_error",
             Self::Timeout(_) => "request_timeout",
             Self::Unavailable(_) => "unavailable",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Internal(_) => "internal",
         }
     }
@@ -71,6 +76,7 @@ impl ServiceError {
             Self::Telegram(_) => 502,
             Self::Timeout(_) => 408,
             Self::Unavailable(_) => 503,
+            Self::QuotaExceeded { .. } => 413,
             Self::Internal(_) => 500,
         }
     }

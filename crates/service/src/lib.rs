@@ -23,6 +23,7 @@ mod members;
 pub mod metrics;
 mod notices;
 mod platform;
+pub mod quotas;
 mod refs;
 mod serving;
 mod staff;

@@ -80,6 +80,8 @@ impl Platform {
                 ));
             }
         }
+        let contents: Vec<(&Sha256, u64)> = unique.iter().map(|(h, f)| (*h, f.size)).collect();
+        self.check_quota(&bot, &contents).await?;
         let hashes: Vec<Sha256> = unique.keys().map(|h| (*h).clone()).collect();
         // What this bot has not deployed before, even if the store holds it for another tenant:
         // otherwise the answer would tell which contents other tenants host.

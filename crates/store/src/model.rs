@@ -257,6 +257,8 @@ pub struct Bot {
     pub status: BotStatus,
     pub created_at: i64,
     pub updated_at: i64,
+    /// An admin's cap on the bytes it stores (0: none); `None`: the platform's.
+    pub max_bytes: Option<i64>,
 }
 
 impl Bot {

@@ -35,6 +35,7 @@ actions! {
     BotRegister = "bot.register",
     BotEnable = "bot.enable",
     BotDisable = "bot.disable",
+    BotQuota = "bot.quota",
     AppCreate = "app.create",
     AppUpdate = "app.update",
     DeploymentCreate = "deployment.create",

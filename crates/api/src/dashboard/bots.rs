@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tera::Context;
-use tmahost_service::display::when;
+use tmahost_service::display::{bytes, when};
 use tmahost_service::model::{Bot, Role};
 use tmahost_service::{Actor, BotRef, Granted, Need, Platform, ServiceError};
 
@@ -68,6 +68,7 @@ pub(super) async fn bot_context(p: &Platform, v: &Viewer, r: &BotRef) -> Result<
         slug: String,
         active: Option<i64>,
         url: String,
+        stored: String,
     }
     #[derive(Serialize)]
     struct MemberRow {
@@ -77,11 +78,18 @@ pub(super) async fn bot_context(p: &Platform, v: &Viewer, r: &BotRef) -> Result<
     }
     let bot = &r.bot;
     let members = p.list_members(r).await?;
+    let usage = p.usage(r).await?;
+    let stored_by = |slug: &str| usage.apps.iter().find(|(s, _)| s == slug).map_or(0, |(_, b)| *b);
     let rows: Vec<AppRow> = p
         .apps_with_versions(r)
         .await?
         .into_iter()
-        .map(|(a, active)| AppRow { slug: a.slug.to_string(), active, url: p.app_url(bot, &a.slug) })
+        .map(|(a, active)| AppRow {
+            slug: a.slug.to_string(),
+            active,
+            url: p.app_url(bot, &a.slug),
+            stored: bytes(stored_by(a.slug.as_str())),
+        })
         .collect();
     let members: Vec<MemberRow> = members
         .iter()
@@ -91,6 +99,8 @@ pub(super) async fn bot_context(p: &Platform, v: &Viewer, r: &BotRef) -> Result<
     ctx.insert("bot", &bot_row(p, &v.actor, bot));
     ctx.insert("role", &v.actor.role(bot.bot_id()).map(|r| r.to_string()));
     ctx.insert("apps", &rows);
+    ctx.insert("stored", &bytes(usage.stored_bytes));
+    ctx.insert("max_stored", &usage.max_bytes.map(bytes));
     ctx.insert("members", &members);
     ctx.insert("may_manage", &r.allows(Need::Manage));
     Ok(ctx)

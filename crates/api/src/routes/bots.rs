@@ -4,7 +4,9 @@ use tmahost_service::{Need, Platform};
 use super::{AppPath, BotPath};
 
 use crate::auth::Caller;
-use crate::dto::{AppDto, BotDto, CreateApp, CreateDevLink, DevLinkDto, RegisterBot, RegisteredBotDto, UpdateBot};
+use crate::dto::{
+    AppDto, BotDto, CreateApp, CreateDevLink, DevLinkDto, RegisterBot, RegisteredBotDto, UpdateBot, UsageDto,
+};
 use crate::error::{ApiError, ErrorBody, OptionalJson};
 use tmahost_service::model::AppSettings;
 
@@ -78,7 +80,7 @@ pub async fn get_app(p: web::Data<Platform>, c: Caller, path: web::Path<AppPath>
     Ok(HttpResponse::Ok().json(AppDto::load(&p, &app.bot, &app.app).await?))
 }
 
-/// Disable or enable a bot (admin scope).
+/// Disable or enable a bot, or set its own storage limit (admin scope).
 #[utoipa::path(patch, path = "/api/v1/bots/{bot}", tag = "bots", request_body = UpdateBot, security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = BotDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -88,9 +90,23 @@ pub async fn update_bot(
     path: web::Path<BotPath>,
     body: web::Json<UpdateBot>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut bot = path.get(&p, &c, Need::See).await?;
+    if let Some(status) = body.status {
+        bot.bot = p.set_bot_status(&bot, status).await?;
+    }
+    if let Some(max_bytes) = body.max_bytes {
+        bot.bot = p.set_bot_quota(&bot, max_bytes).await?;
+    }
+    Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot.bot)))
+}
+
+/// What the bot stores (distinct contents its deployments name) and its cap.
+#[utoipa::path(get, path = "/api/v1/bots/{bot}/usage", tag = "bots", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label")),
+    responses((status = 200, body = UsageDto), (status = 404, body = ErrorBody)))]
+pub async fn bot_usage(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
     let bot = path.get(&p, &c, Need::See).await?;
-    let bot = p.set_bot_status(&bot, body.status).await?;
-    Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot)))
+    Ok(HttpResponse::Ok().json(UsageDto::from(p.usage(&bot).await?)))
 }
 
 /// Replace an app's settings (fields left out take their defaults).

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/bots", web::get().to(list_bots))
                 .route("/bots/{bot}", web::get().to(get_bot))
                 .route("/bots/{bot}", web::patch().to(update_bot))
+                .route("/bots/{bot}/usage", web::get().to(bot_usage))
                 .route("/bots/{bot}/apps", web::post().to(create_app))
                 .route("/bots/{bot}/apps", web::get().to(list_apps))
                 .route("/bots/{bot}/apps/{app}", web::get().to(get_app))

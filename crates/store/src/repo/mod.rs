@@ -102,7 +102,7 @@ macro_rules! change_one {
     }};
 }
 
-const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at";
+const BOT_COLS: &str = "id, username, host_label, status, created_at, updated_at, max_bytes";
 const APP_COLS: &str = "id, bot_id, slug, settings, created_at, updated_at";
 const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by, created_at, activated_at, \
                                file_count, total_bytes, error, (pinned <> 0) AS pinned";

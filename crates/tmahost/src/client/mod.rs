@@ -1,4 +1,4 @@
-//! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `pin`, `keep`, `apps`, `bots`, `domain`,
+//! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `pin`, `keep`, `usage`, `apps`, `bots`, `domain`,
 //! `backends`, `dev-link`, `login`):
 //! they talk to a tmahost server over its HTTP API with an API token, so they work from a
 //! laptop or a CI job. Results go to stdout (a table, or JSON with `--json`), progress and
@@ -91,6 +91,17 @@ pub enum ClientCommand {
         app: AppArgs,
         /// How many of the newest deployments to keep (1-1000), or `default`.
         count: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show what a bot stores (distinct contents its deployments name) and its limit; admins can
+    /// set the bot's own limit (`--set-max BYTES`, 0 for none, or `default` for the platform's).
+    Usage {
+        /// Bot id, username or host label.
+        #[arg(long)]
+        bot: String,
+        #[arg(long, value_name = "BYTES|default")]
+        set_max: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -193,6 +204,7 @@ impl ClientCommand {
             | Self::Promote { remote, .. }
             | Self::Pin { remote, .. }
             | Self::Keep { remote, .. }
+            | Self::Usage { remote, .. }
             | Self::Apps { remote, .. }
             | Self::Bots { remote }
             | Self::Domain { remote, .. }
@@ -289,6 +301,37 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
                 }
             }
             json!({ "keep_deployments": settings["keep_deployments"] })
+        }
+        ClientCommand::Usage { bot, set_max, .. } => {
+            if let Some(max) = set_max {
+                let max_bytes = match max.as_str() {
+                    "default" => Value::Null,
+                    n => json!(
+                        n.parse::<i64>().with_context(|| format!("`{n}` is not a number of bytes (or `default`)"))?
+                    ),
+                };
+                let path = format!("/api/v1/bots/{bot}");
+                let body = json!({ "max_bytes": max_bytes });
+                let _: Value = api.json("setting the limit", || api.request(Method::PATCH, &path).json(&body)).await?;
+            }
+            let usage: Value = api.get(&format!("/api/v1/bots/{bot}/usage")).await?;
+            if !json {
+                let limit = match usage["max_bytes"].as_i64() {
+                    Some(m) => format!("{} ({})", human(m as u64), text(&usage["max_bytes_from"])),
+                    None => "none".to_owned(),
+                };
+                println!("stored: {}  limit: {limit}", human(usage["stored_bytes"].as_i64().unwrap_or(0) as u64));
+                table(
+                    &["APP", "STORED"],
+                    usage["apps"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| vec![text(&a["app"]), human(a["stored_bytes"].as_i64().unwrap_or(0) as u64)])
+                        .collect(),
+                );
+            }
+            usage
         }
         ClientCommand::Apps { bot, .. } => {
             let bots: Vec<String> = match bot {
