@@ -50,8 +50,7 @@ impl Db {
         let now = now_ms();
         let mut known = std::collections::HashSet::new();
         for chunk in hashes.chunks(500) {
-            let placeholders: Vec<String> = (first..first + chunk.len()).map(|i| format!("${i}")).collect();
-            let text = format!("{update} ({}){close} RETURNING sha256", placeholders.join(", "));
+            let text = format!("{update} ({}){close} RETURNING sha256", placeholders(first, chunk.len()));
             let rows: Vec<(String,)> = on_db!(self, p => {
                 let mut q = sqlx::query_as(sql(text.clone())).bind(now);
                 if let Some(b) = bot {
@@ -137,11 +136,10 @@ impl Db {
     /// collected meanwhile is left out: the bot must send it again).
     pub async fn add_bot_blobs(&self, bot: BotId, hashes: &[Sha256]) -> Result<(), StoreError> {
         for chunk in hashes.chunks(400) {
-            let values: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let text = format!(
                 "INSERT INTO bot_blobs (bot_id, sha256) SELECT $1, sha256 FROM blobs \
                  WHERE state = 'live' AND sha256 IN ({}) ON CONFLICT DO NOTHING",
-                values.join(", ")
+                placeholders(2, chunk.len())
             );
             // A row the collector dropped after this statement's snapshot fails the foreign key
             // check; the next attempt no longer sees it.

@@ -124,11 +124,10 @@ impl Db {
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut found = std::collections::HashSet::new();
         for chunk in hashes.chunks(500) {
-            let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
             let text = format!(
                 "SELECT DISTINCT f.sha256 FROM deployment_files f JOIN deployments d ON d.id = f.deployment_id \
                  JOIN apps a ON a.id = d.app_id WHERE a.bot_id = $1 AND f.sha256 IN ({})",
-                list.join(", ")
+                placeholders(2, chunk.len())
             );
             let rows: Vec<(String,)> = on_db!(self, p => {
                 let mut q = sqlx::query_as(sql(text.clone())).bind(id.0);

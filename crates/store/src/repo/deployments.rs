@@ -234,10 +234,9 @@ impl Db {
             contents.dedup();
             let mut live = 0;
             for chunk in contents.chunks(500) {
-                let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
                 let text = sql(format!(
                     "UPDATE blobs SET touched_at = $1 WHERE state = 'live' AND sha256 IN ({})",
-                    list.join(", ")
+                    placeholders(2, chunk.len())
                 ));
                 let mut q = sqlx::query(text).bind(now);
                 for h in chunk {

@@ -109,6 +109,11 @@ const DEPLOYMENT_COLS: &str = "id, app_id, version, status, message, created_by,
 const TOKEN_COLS: &str =
     "id, name, scope, created_by, minted_by_admin, created_at, expires_at, revoked_at, last_used_at";
 
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 fn sql(s: String) -> AssertSqlSafe<String> {
     // Only ever called with column lists and placeholders built from constants in this module.
     AssertSqlSafe(s)
