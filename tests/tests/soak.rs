@@ -44,7 +44,12 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
     let secs: u64 = std::env::var("TMAHOST_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-    let t = TestApp::start(&[("TMAHOST_SESSION_RATE_PER_MINUTE", "1000000"), ("TMAHOST_LOG", "warn")]);
+    // Rollbacks go to any earlier version: retention keeps them all here.
+    let t = TestApp::start(&[
+        ("TMAHOST_SESSION_RATE_PER_MINUTE", "1000000"),
+        ("TMAHOST_LOG", "warn"),
+        ("TMAHOST_KEEP_DEPLOYMENTS", "1000"),
+    ]);
     let admin = t.admin().to_owned();
     t.register(TOKEN, Some("Demo_Bot")).await;
     // Its own client: the load reuses pooled connections (the TestApp client keeps none).
