@@ -475,3 +475,24 @@ async fn stored_bytes_are_counted_per_bot_and_capped() {
     assert_eq!(s, StatusCode::CREATED, "{body}");
     assert!(String::from_utf8_lossy(&set("default").stdout).contains("(platform)"));
 }
+
+/// With the database unreachable, `tmahost gc` deletes nothing and says why.
+#[test]
+fn a_collector_without_its_database_deletes_nothing_and_says_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let orphan = dir.path().join("objects/blobs/ab").join("c".repeat(62));
+    std::fs::create_dir_all(orphan.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&orphan, b"left by an upload").expect("write");
+    let out = std::process::Command::new(tmahost_testkit::server::binary())
+        .arg("gc")
+        .env("TMAHOST_DATA_DIR", dir.path())
+        // Nothing listens on port 1.
+        .env("TMAHOST_DATABASE_URL", "postgres://tmahost@127.0.0.1:1/tmahost")
+        .env("TMAHOST_LOG", "warn")
+        .output()
+        .expect("tmahost gc");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("error:") && err.to_lowercase().contains("database"), "{err}");
+    assert!(orphan.exists(), "nothing was deleted");
+}
