@@ -57,7 +57,12 @@ impl Platform {
             }
             None => None,
         };
-        self.db().finish_brotli(sha, size).await?;
+        if !self.db().finish_brotli(sha, size).await? {
+            // The content was collected while its variant was made: the collector may have
+            // deleted its objects before this one was written, so delete it here.
+            self.blobs().delete(&BlobKey::Variant(sha.clone(), Encoding::Br)).await?;
+            return Ok(());
+        }
         self.metrics().brotli_made(size.is_some());
         Ok(())
     }

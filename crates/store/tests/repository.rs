@@ -307,8 +307,8 @@ async fn pending_brotli_is_leased_to_one_worker_and_finished_once(db: Db) {
     assert_eq!(db.pending_brotli(later, 10).await.expect("pending").len(), 2);
     assert!(db.claim_brotli(&sha(1), later, later + 60_000).await.expect("after the lease"));
 
-    db.finish_brotli(&sha(1), Some(700)).await.expect("made");
-    db.finish_brotli(&sha(2), None).await.expect("no smaller");
+    assert!(db.finish_brotli(&sha(1), Some(700)).await.expect("made"));
+    assert!(db.finish_brotli(&sha(2), None).await.expect("no smaller"));
     assert!(db.pending_brotli(later + 120_000, 10).await.expect("pending").is_empty());
     assert!(!db.claim_brotli(&sha(2), later, later + 1).await.expect("nothing to claim"));
 }

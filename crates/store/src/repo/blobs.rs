@@ -190,17 +190,18 @@ impl Db {
     }
 
     /// Records that `sha`'s brotli variant is stored (`Some(size)`), or that it would not be
-    /// smaller than the original (`None`): either way nothing is pending any more.
-    pub async fn finish_brotli(&self, sha: &Sha256, br_size: Option<i64>) -> Result<(), StoreError> {
-        on_db!(self, p => sqlx::query(
-            "UPDATE blobs SET br_size = $1, br_pending = 0, br_lease = 0 WHERE sha256 = $2",
+    /// smaller than the original (`None`): either way nothing is pending any more. `false` when
+    /// the content is no longer live (collected meanwhile): the variant just written is garbage.
+    pub async fn finish_brotli(&self, sha: &Sha256, br_size: Option<i64>) -> Result<bool, StoreError> {
+        let done = on_db!(self, p => sqlx::query(
+            "UPDATE blobs SET br_size = $1, br_pending = 0, br_lease = 0 WHERE sha256 = $2 AND state = 'live'",
         )
         .bind(br_size)
         .bind(sha.as_str())
         .execute(p)
-        .await
-        .map(|_| ())?);
-        Ok(())
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     pub async fn count_blobs(&self) -> Result<i64, StoreError> {
