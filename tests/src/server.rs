@@ -80,7 +80,11 @@ impl Serve {
     }
 
     pub fn start_role(role: &str, env: &[(&str, &str)]) -> Self {
-        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(tempfile::tempdir().expect("tempdir"), role, env)
+    }
+
+    /// Starts `role` on a data dir prepared beforehand (an older installation, a restore).
+    pub fn start_in(data_dir: tempfile::TempDir, role: &str, env: &[(&str, &str)]) -> Self {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let logs = Arc::default();
         let (child, stdout) = spawn(data_dir.path(), role, &env, &logs);

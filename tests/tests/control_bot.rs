@@ -241,6 +241,15 @@ async fn an_admin_adds_a_bot_from_telegram_and_strangers_get_nothing() {
         "{}",
         text(&stats)
     );
+
+    // /removebot explains what goes and wants the username typed again; then the bot is gone.
+    let asked = w.say(ADMIN, "/removebot demo-bot").await;
+    assert!(text(&asked).contains("/removebot Demo_Bot Demo_Bot"), "{}", text(&asked));
+    w.edge_becomes(StatusCode::OK, "v1").await;
+    let done = w.say(ADMIN, "/removebot demo-bot Demo_Bot").await;
+    assert!(text(&done).contains("@Demo_Bot and its apps are deleted"), "{}", text(&done));
+    w.edge_becomes(StatusCode::NOT_FOUND, "").await;
+    assert!(text(&w.say(ADMIN, "/bots").await).contains("No bots yet"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

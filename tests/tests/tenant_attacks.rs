@@ -363,6 +363,17 @@ async fn retention_pins_and_quotas_stay_within_a_tenant() {
     let (_, usage) = w.api(&w.attacker, Method::GET, &format!("{own}/usage"), Value::Null).await;
     let attacker_bytes: usize = bundles::sample_app("attacker-3").iter().map(|(_, d)| d.len()).sum();
     assert_eq!(usage["stored_bytes"], json!(attacker_bytes), "{usage}");
+    // Row: deleting the victim's app or bot with the attacker's token: not found, and the
+    // victim still serves.
+    for path in [format!("{victim}/apps/main"), victim.clone()] {
+        let (s, body) = w.api(&w.attacker, Method::DELETE, &path, Value::Null).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (s, _) = w.api(&w.admin, Method::GET, &format!("{victim}/apps/main/deployments"), Value::Null).await;
+    assert_eq!(s, StatusCode::OK);
+    // Row: erasing a Telegram user (e.g. the victim's owner) is for platform admins only.
+    let (s, body) = w.api(&w.attacker, Method::POST, "/api/v1/users/4242/erase", Value::Null).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,6 +89,47 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// What deleting a bot did besides removing its data.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BotRemovalDto {
+    /// Ids of the API tokens that named only this bot, now revoked.
+    pub revoked_tokens: Vec<String>,
+    /// What could not be undone at Telegram (the bot is deleted either way).
+    pub warnings: Vec<String>,
+}
+
+/// What erasing a Telegram user's data changed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErasureDto {
+    /// What the audit log, deployments and tokens now name the user by.
+    pub pseudonym: String,
+    pub memberships: u64,
+    pub analytics_rows: u64,
+    /// One-time login links and staff codes.
+    pub codes: u64,
+    /// Apps whose allow-list named the user (they are taken off it).
+    pub allow_lists: u64,
+    /// Audit events, deployments and tokens rewritten to name the pseudonym.
+    pub pseudonymised: u64,
+    /// The user is a platform admin by `TMAHOST_ADMIN_IDS`, which only the operator can change.
+    pub still_admin: bool,
+}
+
+impl From<tmahost_service::UserErasure> for ErasureDto {
+    fn from(u: tmahost_service::UserErasure) -> Self {
+        let e = u.erased;
+        Self {
+            pseudonym: u.pseudonym,
+            memberships: e.memberships,
+            analytics_rows: e.analytics_rows,
+            codes: e.codes,
+            allow_lists: e.allow_lists,
+            pseudonymised: e.pseudonymised,
+            still_admin: u.still_admin,
+        }
+    }
+}
+
 /// What a bot stores and its cap.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageDto {

@@ -39,6 +39,8 @@ pub enum Command {
     Disable(String),
     #[command(description = "<bot>: bring a disabled bot back")]
     Enable(String),
+    #[command(description = "<bot>: delete a bot with all its apps and data (asks to confirm)")]
+    RemoveBot(String),
 }
 
 /// Who a command is for, in `/help` and the command menu.
@@ -65,7 +67,7 @@ impl Audience {
 fn audience(name: &str) -> Audience {
     match name {
         "addbot" | "disable" | "enable" => Audience::Admin,
-        "grant" | "revoke" | "token" => Audience::Owner,
+        "grant" | "revoke" | "token" | "removebot" => Audience::Owner,
         _ => Audience::Member,
     }
 }

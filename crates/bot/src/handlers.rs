@@ -197,6 +197,7 @@ async fn run(p: &Platform, actor: &Actor, cmd: Command) -> Reply {
         Command::Token(args) => token(p, actor, &args).await,
         Command::Disable(args) => set_status(p, actor, &args, BotStatus::Disabled).await,
         Command::Enable(args) => set_status(p, actor, &args, BotStatus::Active).await,
+        Command::RemoveBot(args) => remove_bot(p, actor, &args).await,
         Command::AddBot(token) => return add_bot(p, actor, &token).await,
     };
     result.unwrap_or_else(Reply::from)
@@ -503,6 +504,32 @@ async fn set_status(p: &Platform, actor: &Actor, args: &str, status: BotStatus) 
         BotStatus::Disabled => format!("@{} is disabled: its apps now answer “unavailable”.", escape(&bot.username)),
         BotStatus::Active => format!("@{} is active again.", escape(&bot.username)),
     }))
+}
+
+/// `/removebot <bot>` explains what goes and how to confirm; `/removebot <bot> <username>`
+/// (the username typed again) deletes.
+async fn remove_bot(p: &Platform, actor: &Actor, args: &str) -> Result<Reply, ServiceError> {
+    let how = "/removebot <bot>";
+    let (key, typed) = match commands::words(args)[..] {
+        [key] => (key, None),
+        [key, typed] => (key, Some(typed.trim_start_matches('@'))),
+        _ => return Err(usage(how)),
+    };
+    let r = p.bot(actor, key, Need::Manage).await?;
+    let name = r.bot.username.clone();
+    if typed != Some(name.as_str()) {
+        let apps = p.list_apps(&r).await?.len();
+        return Ok(Reply::text(format!(
+            "This deletes @{0} with its {apps} apps, their deployments, settings, domains and analytics, its members, and the API tokens scoped to it alone. It cannot be undone.\n\nTo confirm, send:\n<code>/removebot {0} {0}</code>",
+            escape(&name)
+        )));
+    }
+    let removal = p.delete_bot(&r).await?;
+    let mut text = format!("@{} and its apps are deleted.", escape(&name));
+    for w in &removal.warnings {
+        text.push_str(&format!("\nNote: {}", escape(w)));
+    }
+    Ok(Reply::text(text))
 }
 
 #[cfg(test)]

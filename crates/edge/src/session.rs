@@ -2,7 +2,7 @@
 //! (`/_tma/session`: a JWT whose audience is the app, in a cookie), recognising a caller by that
 //! cookie or by `Authorization: tma <initData>`, and revocations.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tmahost_service::JwtKey;
 use tmahost_service::MasterKey;
+use tmahost_service::Revocations;
 use tmahost_service::model::Access;
 use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
@@ -168,10 +169,24 @@ pub(crate) struct Sessions {
     /// lookup (expired cookies just age out by size).
     verified: quick_cache::sync::Cache<CookieTail, Arc<Verified>, CookieWeight, crate::FastHash>,
     attempts: crate::client::Attempts,
-    /// Ids of sessions logged out before their cookie expired (from the database, refreshed
-    /// with the routing table, and added to at once by a logout on this edge).
-    revoked: RwLock<HashSet<String>>,
+    /// Sessions logged out before their cookie expired, and users erased (from the database,
+    /// refreshed with the routing table; a logout on this edge adds its session at once).
+    revoked: RwLock<Revoked>,
     any_revoked: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Revoked {
+    sessions: HashSet<String>,
+    /// User id → when their data was erased (ms): their sessions issued up to then are void.
+    users: HashMap<i64, i64>,
+}
+
+impl Revoked {
+    fn refuses(&self, c: &SessionClaims, user: i64) -> bool {
+        self.sessions.contains(&c.sid)
+            || self.users.get(&user).is_some_and(|erased| c.iat.saturating_mul(1000) <= *erased)
+    }
 }
 
 impl std::fmt::Debug for Sessions {
@@ -271,16 +286,16 @@ impl Sessions {
         }
     }
 
-    /// Replaces the set of logged-out sessions (read from the database).
-    pub fn set_revoked(&self, ids: Vec<String>) {
+    /// Replaces the refusal lists (read from the database).
+    pub fn set_revoked(&self, r: Revocations) {
         let mut set = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-        *set = ids.into_iter().collect();
-        self.any_revoked.store(!set.is_empty(), Ordering::Release);
+        *set = Revoked { sessions: r.sessions.into_iter().collect(), users: r.users.into_iter().collect() };
+        self.any_revoked.store(!set.sessions.is_empty() || !set.users.is_empty(), Ordering::Release);
     }
 
     /// Ends a session on this edge at once (the database tells the others).
     pub fn revoke(&self, sid: &str) {
-        self.revoked.write().unwrap_or_else(|e| e.into_inner()).insert(sid.to_owned());
+        self.revoked.write().unwrap_or_else(|e| e.into_inner()).sessions.insert(sid.to_owned());
         self.any_revoked.store(true, Ordering::Release);
     }
 
@@ -294,7 +309,7 @@ impl Sessions {
             return false;
         }
         if self.any_revoked.load(Ordering::Acquire)
-            && self.revoked.read().unwrap_or_else(|e| e.into_inner()).contains(&c.sid)
+            && self.revoked.read().unwrap_or_else(|e| e.into_inner()).refuses(c, user)
         {
             return false;
         }

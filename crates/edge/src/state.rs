@@ -314,6 +314,8 @@ async fn refresh(inner: &Inner) -> Result<(), ServiceError> {
     if ticket > slot.0 {
         *slot = (ticket, Arc::new(table));
         inner.sessions.set_revoked(revoked);
+        // A deleted deployment's preview must not outlive the change for the cache's lifetime.
+        inner.previews.invalidate_all();
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! per-day rows every [`FLUSH_EVERY`]) and Prometheus (monotonic totals by status class and
 //! bytes, read at scrape time by [`Stats`]'s collector).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,7 +78,8 @@ impl Drop for WebSocketSlot {
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     counters: Mutex<HashMap<String, Arc<AppCounters>>>,
-    users: Mutex<HashSet<(String, i64, i64)>>,
+    /// `(app id, day, user id)` → when last seen (ms).
+    users: Mutex<HashMap<(String, i64, i64), i64>>,
 }
 
 pub(crate) fn today() -> i64 {
@@ -99,7 +100,7 @@ impl Stats {
         counters.sessions_total.fetch_add(1, Ordering::Relaxed);
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         if users.len() < MAX_PENDING_USERS {
-            users.insert((app_id.to_owned(), today(), user_id));
+            users.insert((app_id.to_owned(), today(), user_id), tmahost_service::now_ms());
         }
     }
 
@@ -127,7 +128,7 @@ impl Stats {
                 return Err(e);
             }
         }
-        let users: Vec<(String, i64, i64)> =
+        let users: Vec<((String, i64, i64), i64)> =
             std::mem::take(&mut *self.users.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect();
         if let Err(e) = platform.record_users(&users).await {
             self.users.lock().unwrap_or_else(|e| e.into_inner()).extend(users);

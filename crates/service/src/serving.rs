@@ -123,8 +123,9 @@ impl Platform {
         Ok(self.db().add_daily_stats(app_id, day, traffic.requests, traffic.sessions).await?)
     }
 
-    /// Records who opened sessions: `(app_id, day, user_id)`, each counted once per day.
-    pub async fn record_users(&self, users: &[(String, i64, i64)]) -> Result<(), ServiceError> {
+    /// Records who opened sessions: `(app_id, day, user_id)` with when (ms), each counted once
+    /// per day. A sighting older than the user's erasure is dropped.
+    pub async fn record_users(&self, users: &[((String, i64, i64), i64)]) -> Result<(), ServiceError> {
         Ok(self.db().add_daily_users(users).await?)
     }
 }

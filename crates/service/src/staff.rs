@@ -44,8 +44,18 @@ impl Platform {
         Ok(())
     }
 
-    /// Sessions logged out whose cookies have not expired (the edge's refusal list).
-    pub async fn revoked_edge_sessions(&self) -> Result<Vec<String>, ServiceError> {
-        Ok(self.db().revoked_sessions().await?)
+    /// What edges refuse although signed and unexpired: sessions logged out, and sessions of
+    /// users whose data was erased, opened before the erasure.
+    pub async fn revoked_edge_sessions(&self) -> Result<Revocations, ServiceError> {
+        Ok(Revocations { sessions: self.db().revoked_sessions().await?, users: self.db().revoked_users().await? })
     }
+}
+
+/// The edge's refusal lists.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    /// Ids of sessions logged out.
+    pub sessions: Vec<String>,
+    /// `(user id, erased at ms)`: that user's sessions issued up to then.
+    pub users: Vec<(i64, i64)>,
 }

@@ -116,3 +116,10 @@ pub(crate) async fn set_menu_button(
     let body = json!({ "menu_button": { "type": "web_app", "text": text, "web_app": { "url": url } } });
     call::<bool>(http, base, token, "setChatMenuButton", &body).await.map(|_| ())
 }
+
+/// Puts the bot's menu button back to Telegram's default (the list of commands).
+pub(crate) async fn reset_menu_button(http: &reqwest::Client, base: &str, token: &BotToken) -> Result<(), CallError> {
+    call::<bool>(http, base, token, "setChatMenuButton", &json!({ "menu_button": { "type": "default" } }))
+        .await
+        .map(|_| ())
+}

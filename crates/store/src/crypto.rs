@@ -97,6 +97,24 @@ impl MasterKey {
         }
     }
 
+    /// Writes the key to a new file at `path` (mode 0600) as `load_or_create` reads it; an
+    /// existing file is never overwritten.
+    pub fn save_new(&self, path: &Path) -> Result<(), StoreError> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let encoded = Zeroizing::new(hex::encode(self.0.as_ref()));
+        opts.open(path)
+            .and_then(|mut f| f.write_all(encoded.as_bytes()).and_then(|_| f.sync_all()))
+            .map_err(|e| StoreError::MasterKey(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// Whether two keys are the same, in constant time.
+    pub fn same_as(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_ref(), other.0.as_ref()).into()
+    }
+
     /// A 32-byte key for one purpose (`"bot-token-encryption"`, `"api-token-signing"`, …).
     pub fn derive(&self, purpose: &str) -> SecretBytes {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("HMAC takes any key length");

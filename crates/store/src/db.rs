@@ -81,6 +81,16 @@ impl Db {
         }
     }
 
+    /// Opens an SQLite file read-only, as it is (no migration, no journal change): a backup
+    /// being checked is not modified.
+    pub async fn open_read_only(path: &std::path::Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::InvalidState(format!("{} is not a database file", path.display())));
+        }
+        let opts = SqliteConnectOptions::new().filename(path).read_only(true).busy_timeout(Duration::from_secs(10));
+        Ok(Self::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?))
+    }
+
     pub fn kind(&self) -> DbKind {
         match self {
             Self::Sqlite(_) => DbKind::Sqlite,
@@ -172,5 +182,34 @@ mod tests {
     fn passwords_are_redacted_from_urls() {
         assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    /// A migration once applied never changes (sqlx would refuse to start on a database that
+    /// applied the old text): every file is listed in `migrations/CHECKSUMS` with its hash.
+    #[test]
+    fn migrations_are_append_only() {
+        use sha2::Digest;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let listed = std::fs::read_to_string(root.join("CHECKSUMS")).expect("migrations/CHECKSUMS");
+        let listed: std::collections::BTreeMap<&str, &str> = listed
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| l.split_once("  ").map(|(h, p)| (p, h)).expect("`hash  path` lines"))
+            .collect();
+        let mut found = 0;
+        for engine in ["sqlite", "postgres"] {
+            for entry in std::fs::read_dir(root.join(engine)).expect("migrations dir").flatten() {
+                let name = format!("{engine}/{}", entry.file_name().to_string_lossy());
+                let hash = hex::encode(sha2::Sha256::digest(std::fs::read(entry.path()).expect("read")));
+                match listed.get(name.as_str()) {
+                    Some(want) => {
+                        assert_eq!(*want, hash, "{name} changed after it was released; add a new migration instead")
+                    }
+                    None => panic!("{name} is not in migrations/CHECKSUMS: append `{hash}  {name}`"),
+                }
+                found += 1;
+            }
+        }
+        assert_eq!(found, listed.len(), "migrations/CHECKSUMS lists a file that is gone");
     }
 }

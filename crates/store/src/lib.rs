@@ -19,7 +19,9 @@ pub use crypto::{MasterKey, SecretBytes};
 pub use db::{ChangeListener, Db, DbKind, Heard};
 pub use error::StoreError;
 pub use isolation::{DomainClaim, ProofOutcome, StaffCode};
-pub use repo::{BlobClaim, ExpectedBlob, GcCandidate, NewDeploymentFile, NewUpload, Retention, Upload};
+pub use repo::{
+    BlobClaim, Erasure, ExpectedBlob, GcCandidate, NewDeploymentFile, NewUpload, Retention, StoredBlob, Upload,
+};
 
 /// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {

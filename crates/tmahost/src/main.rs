@@ -42,6 +42,21 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copy this installation (SQLite + any blob store) to DEST, a new directory, while it
+    /// serves and deploys: the database, every content it names, the master key. With
+    /// `--check`, verify a copy instead: a backup directory, or (without SRC) the installation
+    /// this configuration names, e.g. a restored PostgreSQL + S3 copy.
+    Backup {
+        #[arg(required_unless_present = "check")]
+        dest: Option<std::path::PathBuf>,
+        #[arg(long, value_name = "SRC", num_args = 0..=1, conflicts_with = "dest")]
+        check: Option<Option<std::path::PathBuf>>,
+    },
+    /// Restore a backup made by `tmahost backup` into TMAHOST_DATA_DIR, which must be empty.
+    Restore { src: std::path::PathBuf },
+    /// Telegram users' data.
+    #[command(subcommand)]
+    Users(UsersCmd),
     /// Boxed: the client commands' arguments dwarf the rest.
     #[command(flatten)]
     Client(Box<client::ClientCommand>),
@@ -58,6 +73,17 @@ enum Admin {
     /// Print a one-time dashboard login link for a Telegram user (an admin or a bot member);
     /// it works once, within 5 minutes.
     LoginLink {
+        #[arg(long)]
+        user_id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCmd {
+    /// Erase what the platform keeps about a Telegram user (README, "Data the platform keeps"):
+    /// memberships, analytics, one-time codes and allow-list entries go, their open sessions
+    /// stop working, and the audit log names a pseudonym instead.
+    Erase {
         #[arg(long)]
         user_id: i64,
     },
@@ -189,6 +215,69 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 args.ttl_days.unwrap_or(p.config().token_ttl_days)
             );
             println!("{}", minted.jwt);
+            Ok(())
+        }
+        Command::Backup { check: Some(src), .. } => {
+            let report = match src {
+                Some(src) => {
+                    let (db, blobs) = tmahost_service::backup::open_backup(&src).await?;
+                    tmahost_service::backup::check(&db, &blobs).await?
+                }
+                None => Platform::open(config).await?.check_copy().await?,
+            };
+            for p in &report.problems {
+                println!("{p}");
+            }
+            let total = tmahost_service::display::bytes(report.bytes as i64);
+            if !report.problems.is_empty() {
+                anyhow::bail!("{} of {} contents are missing or damaged", report.problems.len(), report.contents);
+            }
+            eprintln!(
+                "ok: every content the deployments name is there with its hash ({} contents, {total})",
+                report.contents
+            );
+            Ok(())
+        }
+        Command::Backup { dest, .. } => {
+            let dest = dest.context("name the backup's directory")?;
+            let p = Platform::open(config).await?;
+            let info = p.backup(&dest).await.context("backup")?;
+            println!(
+                "backup written to {}: {} contents ({} objects, {}), schema version {}",
+                dest.display(),
+                info.contents,
+                info.objects,
+                tmahost_service::display::bytes(info.bytes as i64),
+                info.schema_version
+            );
+            eprintln!(
+                "warning: {} holds the master key, which decrypts every bot token: keep the backup as secret as the key",
+                dest.join("master.key").display()
+            );
+            Ok(())
+        }
+        Command::Restore { src } => {
+            let info = tmahost_service::backup::restore(&config, &src).await.context("restore")?;
+            println!(
+                "restored {} contents ({}) into {}; start tmahost to serve them",
+                info.contents,
+                tmahost_service::display::bytes(info.bytes as i64),
+                config.data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Users(UsersCmd::Erase { user_id }) => {
+            let p = Platform::open(config).await?;
+            let u = p.erase_user(&Actor::local_admin(), user_id).await?;
+            let e = u.erased;
+            println!("erased Telegram user {user_id}; the audit log now names them {}", u.pseudonym);
+            println!(
+                "removed: {} memberships, {} analytics rows, {} one-time codes, {} allow-list entries; {} records pseudonymised; open sessions refused",
+                e.memberships, e.analytics_rows, e.codes, e.allow_lists, e.pseudonymised
+            );
+            if u.still_admin {
+                eprintln!("warning: {user_id} is still listed in TMAHOST_ADMIN_IDS; remove it there");
+            }
             Ok(())
         }
         Command::Admin(Admin::LoginLink { user_id }) => {

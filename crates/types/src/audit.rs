@@ -36,8 +36,10 @@ actions! {
     BotEnable = "bot.enable",
     BotDisable = "bot.disable",
     BotQuota = "bot.quota",
+    BotDelete = "bot.delete",
     AppCreate = "app.create",
     AppUpdate = "app.update",
+    AppDelete = "app.delete",
     DeploymentCreate = "deployment.create",
     DeploymentActivate = "deployment.activate",
     DeploymentRollback = "deployment.rollback",
@@ -50,6 +52,7 @@ actions! {
     TokenCreate = "token.create",
     TokenRevoke = "token.revoke",
     DevLinkCreate = "devlink.create",
+    UserErase = "user.erase",
 }
 
 /// A stored action name this build does not know.

@@ -154,6 +154,28 @@ pub(super) async fn pin(
     }
 }
 
+/// `POST …/delete` with `confirm` = the app's slug (typed by the owner).
+pub(super) async fn delete(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    path: web::Path<AppPath>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let v = poster!(d, req, p, field(&form, "csrf"));
+    let deleted = async {
+        let r = path.resolve(&p, &v.actor, Need::Manage).await?;
+        if field(&form, "confirm").trim() != r.app.slug.as_str() {
+            return Err(ServiceError::invalid("not_confirmed", "type the app's slug to confirm; nothing was deleted"));
+        }
+        p.delete_app(&r).await.map(|()| r)
+    };
+    match deleted.await {
+        Ok(r) => see_other(&format!("/bots/{}?deleted={}", r.bot.host_label, r.app.slug)),
+        Err(e) => d.error_page(Some(&v), &e),
+    }
+}
+
 /// `POST …/upload`: a multipart form (CSRF token, message, stage, then the archive). Answers
 /// JSON to the page's script (`Accept: application/json`) and redirects a plain form post.
 pub(super) async fn upload(

@@ -36,7 +36,18 @@ pub(super) fn bot_row(p: &Platform, actor: &Actor, b: &Bot) -> BotRow {
     }
 }
 
-pub(super) async fn bots_page(d: web::Data<Dashboard>, p: web::Data<Platform>, req: HttpRequest) -> HttpResponse {
+/// `?deleted=…`: what the page just deleted (a bot's username, an app's slug).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct BotsQuery {
+    deleted: Option<String>,
+}
+
+pub(super) async fn bots_page(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    query: web::Query<BotsQuery>,
+) -> HttpResponse {
     let v = viewer!(d, req, p);
     let bots = match p.list_bots(&v.actor).await {
         Ok(b) => b,
@@ -45,6 +56,9 @@ pub(super) async fn bots_page(d: web::Data<Dashboard>, p: web::Data<Platform>, r
     let rows: Vec<BotRow> = bots.iter().map(|b| bot_row(&p, &v.actor, b)).collect();
     let mut ctx = v.context();
     ctx.insert("bots", &rows);
+    if let Some(name) = &query.deleted {
+        ctx.insert("notice", &format!("@{name} and its apps are deleted."));
+    }
     d.render(StatusCode::OK, "bots.html", &ctx)
 }
 
@@ -53,11 +67,17 @@ pub(super) async fn bot_page(
     p: web::Data<Platform>,
     req: HttpRequest,
     bot: web::Path<String>,
+    query: web::Query<BotsQuery>,
 ) -> HttpResponse {
     let v = viewer!(d, req, p);
     let found = p.bot(&v.actor, bot.as_str(), Need::See).await;
     match async { bot_context(&p, &v, &found?).await }.await {
-        Ok(ctx) => d.render(StatusCode::OK, "bot.html", &ctx),
+        Ok(mut ctx) => {
+            if let Some(slug) = &query.deleted {
+                ctx.insert("notice", &format!("The app `{slug}` is deleted."));
+            }
+            d.render(StatusCode::OK, "bot.html", &ctx)
+        }
         Err(e) => d.error_page(Some(&v), &e),
     }
 }
@@ -143,6 +163,36 @@ pub(super) async fn revoke(
     };
     match revoked.await {
         Ok(r) => see_other(&format!("/bots/{}", r.bot.host_label)),
+        Err(e) => d.error_page(Some(&v), &e),
+    }
+}
+
+/// `POST /bots/{bot}/delete` with `confirm` = the bot's username (typed by the owner).
+pub(super) async fn delete(
+    d: web::Data<Dashboard>,
+    p: web::Data<Platform>,
+    req: HttpRequest,
+    bot: web::Path<String>,
+    form: Form,
+) -> HttpResponse {
+    let v = poster!(d, req, p, field(&form, "csrf"));
+    let deleted = async {
+        let r = p.bot(&v.actor, bot.as_str(), Need::Manage).await?;
+        if field(&form, "confirm").trim().trim_start_matches('@') != r.bot.username {
+            return Err(ServiceError::invalid(
+                "not_confirmed",
+                "type the bot's username to confirm; nothing was deleted",
+            ));
+        }
+        p.delete_bot(&r).await.map(|removal| (r.bot.username, removal))
+    };
+    match deleted.await {
+        Ok((name, removal)) => {
+            for w in &removal.warnings {
+                tracing::warn!(bot = %name, warning = %w, "bot deleted with a warning");
+            }
+            see_other(&format!("/?deleted={name}"))
+        }
         Err(e) => d.error_page(Some(&v), &e),
     }
 }

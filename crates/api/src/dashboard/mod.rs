@@ -184,6 +184,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/bots/{bot}/apps/{app}/deployments/{version}/pin", web::post().to(apps::pin))
         .route("/bots/{bot}/apps/{app}/upload", web::post().to(apps::upload))
         .route("/bots/{bot}/apps/{app}/settings", web::post().to(apps::settings))
+        .route("/bots/{bot}/apps/{app}/delete", web::post().to(apps::delete))
+        .route("/bots/{bot}/delete", web::post().to(bots::delete))
         .route("/bots/{bot}/apps/{app}/dev-link", web::post().to(apps::dev_link))
         .route("/bots/{bot}/apps/{app}/emulator", web::get().to(emulator::emulator_page))
         .route("/bots/{bot}/members", web::post().to(bots::grant))

@@ -5,7 +5,8 @@ use super::{AppPath, BotPath};
 
 use crate::auth::Caller;
 use crate::dto::{
-    AppDto, BotDto, CreateApp, CreateDevLink, DevLinkDto, RegisterBot, RegisteredBotDto, UpdateBot, UsageDto,
+    AppDto, BotDto, BotRemovalDto, CreateApp, CreateDevLink, DevLinkDto, RegisterBot, RegisteredBotDto, UpdateBot,
+    UsageDto,
 };
 use crate::error::{ApiError, ErrorBody, OptionalJson};
 use tmahost_service::model::AppSettings;
@@ -98,6 +99,28 @@ pub async fn update_bot(
         bot.bot = p.set_bot_quota(&bot, max_bytes).await?;
     }
     Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot.bot)))
+}
+
+/// Delete a bot with its apps, deployments, members, domains and analytics (owners and admins).
+/// Tokens scoped to it alone are revoked; its menu button is reset at Telegram. The audit log
+/// keeps its history.
+#[utoipa::path(delete, path = "/api/v1/bots/{bot}", tag = "bots", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label")),
+    responses((status = 200, body = BotRemovalDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_bot(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
+    let removal = p.delete_bot(&path.get(&p, &c, Need::Manage).await?).await?;
+    Ok(HttpResponse::Ok().json(BotRemovalDto { revoked_tokens: removal.revoked_tokens, warnings: removal.warnings }))
+}
+
+/// Delete an app with its deployments, settings, domain and analytics (owners and admins). The
+/// `main` app goes only with its bot.
+#[utoipa::path(delete, path = "/api/v1/bots/{bot}/apps/{app}", tag = "apps", security(("bearer" = [])),
+    params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn delete_app(p: web::Data<Platform>, c: Caller, path: web::Path<AppPath>) -> Result<HttpResponse, ApiError> {
+    p.delete_app(&path.get(&p, &c, Need::Manage).await?).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// What the bot stores (distinct contents its deployments name) and its cap.

@@ -4,7 +4,7 @@ use tmahost_service::{Need, Platform};
 use super::{BotPath, MemberPath};
 
 use crate::auth::Caller;
-use crate::dto::{GrantMember, MemberDto};
+use crate::dto::{ErasureDto, GrantMember, MemberDto};
 use crate::error::{ApiError, ErrorBody};
 
 /// The Telegram users with a role on a bot.
@@ -49,4 +49,15 @@ pub async fn revoke_member(
     let bot = path.bot(&p, &c.0, Need::Manage).await?;
     p.revoke_member(&bot, path.user_id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Erase a Telegram user's data (admin scope): memberships, analytics, one-time codes and
+/// allow-list entries go, their open sessions stop working, and the audit log, which is kept,
+/// names a pseudonym instead.
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/erase", tag = "members", security(("bearer" = [])),
+    params(("user_id" = i64, Path, description = "Telegram user id")),
+    responses((status = 200, body = ErasureDto), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn erase_user(p: web::Data<Platform>, c: Caller, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let e = p.erase_user(&c.0, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ErasureDto::from(e)))
 }

@@ -123,14 +123,18 @@ mod apps;
 mod audit;
 mod blobs;
 mod bots;
+mod copies;
 mod deployments;
 mod edge;
 mod gc;
 mod login;
 mod members;
+mod removal;
 mod stats;
 mod tokens;
 
 pub use blobs::{BlobClaim, ExpectedBlob};
+pub use copies::StoredBlob;
 pub use deployments::{NewDeploymentFile, NewUpload, Retention, Upload};
 pub use gc::GcCandidate;
+pub use removal::Erasure;

@@ -54,19 +54,23 @@ impl Db {
         Ok(())
     }
 
-    /// Records `(app id, day, user id)` sightings; repeats are ignored.
-    pub async fn add_daily_users(&self, rows: &[(String, i64, i64)]) -> Result<(), StoreError> {
+    /// Records `(app id, day, user id)` sightings made at the given time (ms); repeats are
+    /// ignored, and so is a sighting made before the user's data was erased (an edge's buffer
+    /// flushed after the erasure must not bring it back).
+    pub async fn add_daily_users(&self, rows: &[((String, i64, i64), i64)]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         in_tx!(self, tx => {
-            for (app, day, user) in rows {
+            for ((app, day, user), seen) in rows {
                 sqlx::query(
-                    "INSERT INTO app_daily_users (app_id, day, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    "INSERT INTO app_daily_users (app_id, day, user_id) SELECT $1, $2, $3 WHERE NOT EXISTS \
+                     (SELECT 1 FROM revoked_users WHERE user_id = $3 AND erased_at >= $4) ON CONFLICT DO NOTHING",
                 )
                 .bind(app)
                 .bind(day)
                 .bind(user)
+                .bind(seen)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -1,5 +1,5 @@
 //! Client commands (`deploy`, `deployments`, `rollback`, `promote`, `pin`, `keep`, `usage`, `apps`, `bots`, `domain`,
-//! `backends`, `dev-link`, `login`):
+//! `backends`, `dev-link`, `delete-app`, `delete-bot`, `login`):
 //! they talk to a tmahost server over its HTTP API with an API token, so they work from a
 //! laptop or a CI job. Results go to stdout (a table, or JSON with `--json`), progress and
 //! warnings to stderr; any failure exits non-zero with one readable line.
@@ -153,6 +153,30 @@ pub enum ClientCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Delete an app with its deployments, settings, domain and analytics (owners and admins).
+    /// Asks for the app's slug to be typed, or takes it as `--confirm`.
+    DeleteApp {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The app's slug again, to confirm without a prompt (scripts).
+        #[arg(long)]
+        confirm: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a bot with all its apps, deployments, members and analytics (owners and admins);
+    /// tokens scoped to it alone stop working. Asks for the bot's username to be typed, or
+    /// takes it as `--confirm`.
+    DeleteBot {
+        /// Bot id, username or host label.
+        #[arg(long)]
+        bot: String,
+        /// The bot's username again, to confirm without a prompt (scripts).
+        #[arg(long)]
+        confirm: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Store the server URL and an API token (read from TMAHOST_TOKEN or standard input) in
     /// the user's config dir, readable by the user only.
     Login {
@@ -209,7 +233,9 @@ impl ClientCommand {
             | Self::Bots { remote }
             | Self::Domain { remote, .. }
             | Self::Backends { remote, .. }
-            | Self::DevLink { remote, .. } => Some(remote),
+            | Self::DevLink { remote, .. }
+            | Self::DeleteApp { remote, .. }
+            | Self::DeleteBot { remote, .. } => Some(remote),
             Self::Login { .. } | Self::Logout => None,
         }
     }
@@ -450,10 +476,58 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             }
             link
         }
+        ClientCommand::DeleteApp { app, confirm, .. } => {
+            let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
+            let found: Value = api.get(&base).await?;
+            let slug = text(&found["slug"]);
+            confirmed(&format!("app `{slug}` of bot {}", app.bot), &slug, confirm)?;
+            api.send("deleting the app", || api.request(Method::DELETE, &base)).await?;
+            if !json {
+                println!(
+                    "deleted {}/{slug}: its hosts answer 404 now; its files go with the next garbage collection",
+                    app.bot
+                );
+            }
+            json!({ "deleted": { "bot": app.bot, "app": slug } })
+        }
+        ClientCommand::DeleteBot { bot, confirm, .. } => {
+            let path = format!("/api/v1/bots/{bot}");
+            let found: Value = api.get(&path).await?;
+            let username = text(&found["username"]);
+            confirmed(&format!("bot @{username} with all its apps"), &username, confirm)?;
+            let removal: Value = api.json("deleting the bot", || api.request(Method::DELETE, &path)).await?;
+            if !json {
+                for w in removal["warnings"].as_array().into_iter().flatten() {
+                    eprintln!("warning: {}", text(w));
+                }
+                let tokens = removal["revoked_tokens"].as_array().map_or(0, Vec::len);
+                println!("deleted @{username} and its apps; {tokens} API tokens scoped to it revoked");
+            }
+            removal
+        }
         ClientCommand::Login { .. } | ClientCommand::Logout => unreachable!("handled above"),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+/// Goes on only once `name` was typed: as `--confirm`, or at the prompt when stdin is a
+/// terminal. A deletion cannot be undone, so a mistyped name stops it.
+fn confirmed(what: &str, name: &str, given: Option<String>) -> anyhow::Result<()> {
+    let typed = match given {
+        Some(g) => g,
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            eprintln!("This deletes {what}, and cannot be undone. Type `{name}` to confirm:");
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
+            line.trim().to_owned()
+        }
+        None => bail!("deleting {what} cannot be undone; pass --confirm {name} to confirm"),
+    };
+    if typed.trim().trim_start_matches('@') != name {
+        bail!("`{typed}` is not `{name}`; nothing was deleted");
     }
     Ok(())
 }
