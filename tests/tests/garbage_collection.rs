@@ -4,8 +4,9 @@
 //! engines: SQLite + files, and PostgreSQL + S3 (`moto_server`).
 //!
 //! What must hold: every file of every deployment that remains is served byte for byte (the
-//! original and its gzip variant), whatever the collector did meanwhile, and a collector
-//! killed with SIGKILL in the middle of a pass loses nothing referenced.
+//! original and its gzip variant), whatever the collector did meanwhile and whatever apps
+//! sharing those contents were deleted meanwhile, and a collector killed with SIGKILL in the
+//! middle of a pass loses nothing referenced.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -140,6 +141,25 @@ fn digest_deployer(tmahost: &Commands, api: &str, admin: &str, deployed: Deploye
     }
 }
 
+/// Apps of `other-bot` made, deployed to (contents of the pool, so shared with the others) and
+/// deleted again while the others deploy and the collector runs; returns their slugs.
+async fn app_deleter(app: &TestApp) -> Vec<String> {
+    let mut gone = Vec::new();
+    for n in 0..DEPLOYS / 3 {
+        let slug = format!("gone{n}");
+        let body = json!({ "slug": slug, "settings": { "access": "public" } });
+        let (s, made) = app.api(Method::POST, "/api/v1/bots/other-bot/apps", Some(app.admin()), Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{made}");
+        let (s, body) = app.deploy(app.admin(), "other-bot", &slug, "", bundles::zip(&bundle(3000 + n))).await;
+        assert!(s == StatusCode::CREATED || raced(&body.to_string()), "{slug}: {s} {body}");
+        let path = format!("/api/v1/bots/other-bot/apps/{slug}");
+        let (s, body) = app.api(Method::DELETE, &path, Some(app.admin()), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+        gone.push(slug);
+    }
+    gone
+}
+
 /// Runs `tmahost gc` until `stop`; returns (passes that ran, contents they deleted).
 fn collector(tmahost: &Commands, stop: &AtomicBool) -> (u64, u64) {
     let (mut passes, mut deleted) = (0, 0);
@@ -212,7 +232,7 @@ async fn deploys_and_collection_race(engine: &str) {
         let (deployed, failed) = (deployed.clone(), failed.clone());
         std::thread::spawn(move || digest_deployer(&tmahost, &api, &admin, deployed, failed))
     };
-    archive_deployer(app, deployed.clone(), failed.clone()).await;
+    let ((), gone) = tokio::join!(archive_deployer(app, deployed.clone(), failed.clone()), app_deleter(app));
     tokio::task::spawn_blocking(move || digest.join()).await.expect("join").expect("digest deployer");
     stop.store(true, Ordering::Relaxed);
     let (passes, deleted) = tokio::task::spawn_blocking(move || gc.join()).await.expect("join").expect("collector");
@@ -230,6 +250,10 @@ async fn deploys_and_collection_race(engine: &str) {
 
     let read = every_file_is_served(app, &deployed).await;
     assert!(read >= 2 * 7, "read {read} files");
+    for slug in gone {
+        let (status, _) = app.edge_text(&app.host(&format!("{slug}--other-bot")), "/index.html").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "deleted app {slug}");
+    }
     // One more pass leaves nothing unreferenced; what remains is still whole.
     let out = app.serve.cli(&["gc"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -139,7 +139,7 @@ impl Platform {
     async fn write_backup(&self, work: &Path, holder: &str) -> Result<BackupInfo, ServiceError> {
         let db_path = work.join(DATABASE);
         self.db().snapshot_into(&db_path).await?;
-        let snapshot = Db::connect(&format!("sqlite://{}", db_path.display())).await?;
+        let snapshot = Db::open_read_only(&db_path).await?;
         let schema_version = snapshot.schema_version().await?;
         let target = BlobStore::local(&work.join(OBJECTS))?;
         let mut info = BackupInfo {
@@ -233,7 +233,9 @@ pub async fn restore(config: &Config, src: &Path) -> Result<BackupInfo, ServiceE
             format!("{} is not empty; restore into an empty data dir (nothing was changed)", dir.display()),
         ));
     }
-    let backup_key = MasterKey::load_or_create(&src.join(KEY))?;
+    let key_text =
+        std::fs::read_to_string(src.join(KEY)).map_err(|e| io(format!("{} holds no master key", src.display()), e))?;
+    let backup_key = MasterKey::parse(&zeroize::Zeroizing::new(key_text))?;
     if let Some(given) = &config.master_key
         && !MasterKey::parse(given.expose())?.same_as(&backup_key)
     {
