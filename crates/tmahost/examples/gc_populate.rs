@@ -2,6 +2,8 @@
 //! `deployments` deployments each, every one with 10 contents of its own (digest deploys through
 //! the platform's own service calls), then deletes the older half of each bot's deployments, so
 //! half the contents are garbage. Retention is set high enough to keep every deployment.
+//! With `FILE_BYTES=N` each content is N bytes of incompressible data (`.bin`, so no variant
+//! is made), to fill a data dir of a given size (`tests/load/backup.sh`).
 //! Run: `cargo run --release -p tmahost --example gc_populate -- DATA_DIR BOTS DEPLOYMENTS`
 
 use anyhow::Context;
@@ -18,6 +20,8 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: gc_populate DATA_DIR BOTS DEPLOYMENTS");
     };
     let (bots, per_bot): (i64, i64) = (bots.parse().context("BOTS")?, per_bot.parse().context("DEPLOYMENTS")?);
+    let file_bytes: Option<usize> =
+        std::env::var("FILE_BYTES").ok().map(|n| n.parse()).transpose().context("FILE_BYTES")?;
     let config = Config {
         data_dir: dir.clone().into(),
         telegram_api_url: "http://127.0.0.1:1".into(),
@@ -38,8 +42,17 @@ async fn main() -> anyhow::Result<()> {
                 for d in 0..per_bot {
                     let bodies: Vec<(String, Vec<u8>)> = (0..FILES)
                         .map(|f| {
-                            let path = if f == 0 { "index.html".to_owned() } else { format!("assets/f{f}.js") };
-                            (path, format!("bot {b} deployment {d} file {f}").into_bytes())
+                            let label = format!("bot {b} deployment {d} file {f}");
+                            match file_bytes {
+                                None => {
+                                    let path = if f == 0 { "index.html".to_owned() } else { format!("assets/f{f}.js") };
+                                    (path, label.into_bytes())
+                                }
+                                Some(n) => (
+                                    if f == 0 { "index.html".to_owned() } else { format!("assets/f{f}.bin") },
+                                    noise(&label, n),
+                                ),
+                            }
                         })
                         .collect();
                     let declared = bodies
@@ -74,4 +87,17 @@ async fn main() -> anyhow::Result<()> {
     );
     platform.close().await;
     Ok(())
+}
+
+/// `n` bytes that do not compress, different for every `seed`: SHA-256 in counter mode.
+fn noise(seed: &str, n: usize) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = Vec::with_capacity(n + 32);
+    let mut i = 0u64;
+    while out.len() < n {
+        out.extend_from_slice(&sha2::Sha256::new().chain_update(seed).chain_update(i.to_le_bytes()).finalize());
+        i += 1;
+    }
+    out.truncate(n);
+    out
 }
