@@ -150,6 +150,43 @@ async fn two_edges_follow_the_api_through_postgres_and_s3_and_ride_out_a_databas
     }
     both_serve(&edges, "third-version", Duration::from_secs(10)).await;
 
+    // A deleted app answers 404 on both edges as soon as they hear of it.
+    let (s, body) = api
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/bots/demo-bot/apps",
+            Some(&admin),
+            Some(json!({ "slug": "shop", "settings": { "access": "public" } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let res = call(reqwest::Method::POST, "/api/v1/bots/demo-bot/apps/shop/deployments")
+        .header("content-type", "application/zip")
+        .body(bundles::zip(&bundles::sample_app("shop-version")))
+        .send();
+    assert_eq!(res.await.expect("shop").status(), StatusCode::CREATED);
+    let both = &edges;
+    let shop_answers = |want: StatusCode| async move {
+        let start = Instant::now();
+        for e in both {
+            loop {
+                let res = e.app.edge(&e.app.host("shop--demo-bot"), "/").send().await.expect("edge");
+                if res.status() == want {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(10), "an edge answers {} for the shop", res.status());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        start.elapsed()
+    };
+    shop_answers(StatusCode::OK).await;
+    let res = call(reqwest::Method::DELETE, "/api/v1/bots/demo-bot/apps/shop").send();
+    assert_eq!(res.await.expect("delete").status(), StatusCode::NO_CONTENT);
+    let lag = shop_answers(StatusCode::NOT_FOUND).await;
+    eprintln!("deletion visible on both edges after {} ms", lag.as_millis());
+    both_serve(&edges, "third-version", Duration::from_secs(1)).await;
+
     // The object store goes away (moto keeps buckets in memory, so it does not come back):
     // what the edges hold in memory is still served, and they say they are not ready.
     drop(s3);
