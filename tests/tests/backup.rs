@@ -133,3 +133,60 @@ async fn a_backup_taken_while_deploying_restores_into_an_empty_dir_and_serves_th
     let name = victim.file_name().expect("name").to_string_lossy().into_owned();
     assert!(String::from_utf8_lossy(&check.stdout).contains(&name), "{}", String::from_utf8_lossy(&check.stdout));
 }
+
+/// `cmd` run under `sh` with a file-size limit (and SIGXFSZ ignored, so a write past it fails
+/// with an error instead of killing the process): the kernel refuses the backup's writes in
+/// the middle of the copy as a full disk does, without the mount rights a small tmpfs needs.
+fn with_file_size_limit(cmd: &std::process::Command, kib: u64) -> std::process::Command {
+    let mut sh = std::process::Command::new("sh");
+    // dash counts `ulimit -f` in 512-byte blocks.
+    sh.arg("-c").arg(format!("trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"", kib * 2));
+    sh.arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_whose_destination_refuses_writes_fails_clearly_and_leaves_nothing_that_looks_whole() {
+    use rand::RngCore;
+    let t = TestApp::start(&[]);
+    let admin = t.admin().to_owned();
+    t.register(TOKEN_A, Some("Demo_Bot")).await;
+    let mut big = vec![0u8; 3 << 20];
+    rand::rng().fill_bytes(&mut big);
+    let files = vec![("index.html".to_owned(), b"<p>hi</p>".to_vec()), ("video.bin".to_owned(), big)];
+    let (s, body) = t.deploy(&admin, "demo_bot", "main", "", bundles::zip(&files)).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    let dest = tempfile::tempdir().expect("dir");
+    let backup = dest.path().join("nightly");
+    let args = ["backup", backup.to_str().expect("utf-8")];
+    // Room for the database, not for the 3 MiB content.
+    let out = with_file_size_limit(&t.serve.commands().command(&args, &[]), 1024).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("writing ") && stderr.contains("File too large"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dest.path()).expect("ls").flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "a failed backup left {left:?}");
+
+    // Room for nothing: the database copy itself fails.
+    let out = with_file_size_limit(&t.serve.commands().command(&args, &[]), 4).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("cannot write the database copy"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dest.path()).expect("ls").flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "a failed backup left {left:?}");
+
+    // With room, the same command makes a whole copy that checks out.
+    let out = t.serve.cli(&args, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let check = t.serve.cli(&["backup", "--check", backup.to_str().expect("utf-8")], &[]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+}

@@ -138,7 +138,17 @@ impl Platform {
 
     async fn write_backup(&self, work: &Path, holder: &str) -> Result<BackupInfo, ServiceError> {
         let db_path = work.join(DATABASE);
-        self.db().snapshot_into(&db_path).await?;
+        self.db().snapshot_into(&db_path).await.map_err(|e| {
+            // SQLite names no errno ("disk I/O error"); a full or read-only destination is the
+            // usual cause.
+            ServiceError::invalid(
+                "backup_write",
+                format!(
+                    "cannot write the database copy to {}: {e}; is there room at the destination?",
+                    db_path.display()
+                ),
+            )
+        })?;
         let snapshot = Db::open_read_only(&db_path).await?;
         let schema_version = snapshot.schema_version().await?;
         let target = BlobStore::local(&work.join(OBJECTS))?;
