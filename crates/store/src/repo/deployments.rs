@@ -356,7 +356,7 @@ impl Db {
     pub async fn delete_deployment(&self, deployment_id: &str, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
         let now = now_ms();
         in_tx!(self, tx => {
-            release_blobs!(&mut *tx, deployment_id, now);
+            release_blobs!(tx, now, "d.id = $2", deployment_id);
             let n = sqlx::query("DELETE FROM deployments WHERE id = $1 AND status <> 'active'")
                 .bind(deployment_id)
                 .execute(&mut *tx)
@@ -396,7 +396,7 @@ impl Db {
             .fetch_all(&mut *tx)
             .await?;
             for (id, version) in &doomed {
-                release_blobs!(&mut *tx, id, now);
+                release_blobs!(tx, now, "d.id = $2", id);
                 sqlx::query("DELETE FROM deployments WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 let ev = NewAuditEvent {
                     actor,

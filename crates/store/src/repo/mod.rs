@@ -54,16 +54,21 @@ macro_rules! forget_upload {
     }};
 }
 
-/// Touches the blobs deployment `$id` references before it is deleted: the collector's grace
-/// period then runs from this last reference (edges may still be serving it for a moment).
+/// Touches every live content the deployments matching `$filter` (over `d`, deployments, and
+/// `a`, their apps; `$2` is `$key`) name, before they are deleted: the collector's grace period
+/// then runs from this last reference (edges may still be serving them for a moment), and the
+/// first pass after it frees what no other deployment names.
 macro_rules! release_blobs {
-    ($conn:expr, $id:expr, $now:expr) => {{
-        sqlx::query(
-            "UPDATE blobs SET touched_at = $1 WHERE state = 'live' \
-             AND sha256 IN (SELECT sha256 FROM deployment_files WHERE deployment_id = $2)",
-        )
+    ($conn:expr, $now:expr, $filter:literal, $key:expr) => {{
+        sqlx::query(concat!(
+            "UPDATE blobs SET touched_at = $1 WHERE state = 'live' AND sha256 IN (SELECT f.sha256 \
+             FROM deployment_files f JOIN deployments d ON d.id = f.deployment_id JOIN apps a ON a.id = d.app_id \
+             WHERE ",
+            $filter,
+            ")"
+        ))
         .bind($now)
-        .bind($id)
+        .bind($key)
         .execute(&mut *$conn)
         .await?;
     }};

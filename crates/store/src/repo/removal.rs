@@ -24,20 +24,18 @@ pub struct Erasure {
     pub pseudonymised: u64,
 }
 
-/// Touches every content the deployments matching `$filter` (on `d`, bound to `$2`) name.
-macro_rules! touch_contents_of {
-    ($conn:expr, $now:expr, $filter:literal, $key:expr) => {{
-        sqlx::query(concat!(
-            "UPDATE blobs SET touched_at = $1 WHERE state = 'live' AND sha256 IN (SELECT f.sha256 \
-             FROM deployment_files f JOIN deployments d ON d.id = f.deployment_id JOIN apps a ON a.id = d.app_id \
-             WHERE ",
-            $filter,
-            ")"
-        ))
-        .bind($now)
-        .bind($key)
-        .execute(&mut *$conn)
-        .await?;
+/// Removes the analytics rows of the apps matching `$filter` (on `apps`, `$1` is `$key`).
+macro_rules! forget_analytics_of {
+    ($conn:expr, $filter:literal, $key:expr) => {{
+        for table in ["app_daily_users", "app_daily_stats"] {
+            sqlx::query(sql(format!(
+                concat!("DELETE FROM {} WHERE app_id IN (SELECT id FROM apps WHERE ", $filter, ")"),
+                table
+            )))
+            .bind($key)
+            .execute(&mut *$conn)
+            .await?;
+        }
     }};
 }
 
@@ -46,13 +44,8 @@ impl Db {
     pub async fn delete_app(&self, app_id: &str, audit: &NewAuditEvent<'_>) -> Result<(), StoreError> {
         let now = now_ms();
         in_tx!(self, tx => {
-            touch_contents_of!(tx, now, "a.id = $2", app_id);
-            for table in ["app_daily_users", "app_daily_stats"] {
-                sqlx::query(sql(format!("DELETE FROM {table} WHERE app_id = $1")))
-                    .bind(app_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            release_blobs!(tx, now, "a.id = $2", app_id);
+            forget_analytics_of!(tx, "id = $1", app_id);
             change_one!(&mut *tx, sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id));
             insert_audit!(&mut *tx, audit);
         });
@@ -65,13 +58,8 @@ impl Db {
     pub async fn delete_bot(&self, bot: BotId, audit: &NewAuditEvent<'_>) -> Result<Vec<String>, StoreError> {
         let now = now_ms();
         let revoked = in_tx!(self, tx => {
-            touch_contents_of!(tx, now, "a.bot_id = $2", bot.0);
-            for table in ["app_daily_users", "app_daily_stats"] {
-                sqlx::query(sql(format!("DELETE FROM {table} WHERE app_id IN (SELECT id FROM apps WHERE bot_id = $1)")))
-                    .bind(bot.0)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            release_blobs!(tx, now, "a.bot_id = $2", bot.0);
+            forget_analytics_of!(tx, "bot_id = $1", bot.0);
             let tokens: Vec<(String, String)> =
                 sqlx::query_as("SELECT id, scope FROM api_tokens WHERE revoked_at IS NULL").fetch_all(&mut *tx).await?;
             let mut revoked = Vec::new();
