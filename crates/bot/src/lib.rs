@@ -93,7 +93,7 @@ impl ControlBot {
         let receive = match (&config.control_bot_webhook_url, webhook) {
             (Some(url), Some(listener)) => {
                 let url = url::Url::parse(url).map_err(|e| BotError::Webhook(e.to_string()))?;
-                let secret = hex::encode(platform.master_key().derive("control-bot-webhook").expose());
+                let secret = hex::encode(platform.key_for(tmahost_service::KeyPurpose::ControlBotWebhook).expose());
                 // The webhook listener answers at once; updates wait in its queue for the
                 // dispatcher, which starts once Telegram has been reached.
                 let (updates, server) = webhook::listen(listener, url.path().to_owned(), secret.clone())

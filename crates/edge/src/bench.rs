@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use tmahost_deploy::Rules;
-use tmahost_service::MasterKey;
 use tmahost_service::model::{AppSettings, AppSlug, DeploymentFile, Sha256};
+use tmahost_service::{KeyPurpose, MasterKey, SecretBytes};
 use tmahost_types::host::AppHost;
 use tmahost_types::{BotId, BotToken, InitData, InitDataKey};
 
@@ -105,7 +105,11 @@ impl Session {
         let user = r#"{"id":279058397,"first_name":"Vladislav","username":"vdkfrost","language_code":"ru"}"#;
         let raw = tmahost_types::init_data::sign(&[("user", user), ("chat_type", "sender")], &token, now);
         let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
-        let sessions = Sessions::new(&MasterKey::parse(&"11".repeat(32)).expect("key"), 30, Vec::new());
+        let sessions = Sessions::new(
+            &MasterKey::parse(&"11".repeat(32)).expect("key").derive(KeyPurpose::EdgeSessionSigning),
+            30,
+            Vec::new(),
+        );
         let route = route(5768337691, "main");
         let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
         Self { sessions, route, jwt, launch: raw, now }
@@ -131,15 +135,15 @@ impl Session {
 }
 
 /// A session cookie value for `app_id`, as `POST /_tma/session` would set it on an edge with
-/// this master key (the scale benchmark gives each of its 10,000 apps one).
-pub fn mint_cookie(master: &MasterKey, app_id: &str, user_id: i64, now: i64) -> String {
+/// this session key (the scale benchmark gives each of its 10,000 apps one).
+pub fn mint_cookie(signing: &SecretBytes, app_id: &str, user_id: i64, now: i64) -> String {
     let token = BotToken::parse(TOKEN).expect("token");
     let user = format!(r#"{{"id":{user_id},"first_name":"Load"}}"#);
     let raw = tmahost_types::init_data::sign(&[("user", &user)], &token, now);
     let data = InitData::parse(&raw).expect("parse").verify_hmac(&token, now, 3600).expect("valid");
     let mut route = route(1, "main");
     Arc::get_mut(&mut route).expect("unshared").app_id = app_id.to_owned();
-    let sessions = Sessions::new(master, 30, Vec::new());
+    let sessions = Sessions::new(signing, 30, Vec::new());
     let jwt = sessions.mint(&SessionClaims::from_launch(&route, &data, now, 86_400)).expect("mint");
     format!("{}={jwt}", crate::respond::COOKIE)
 }

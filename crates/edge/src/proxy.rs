@@ -144,7 +144,10 @@ impl Proxy {
     pub fn new(platform: &tmahost_service::Platform) -> Result<Self, tmahost_service::ServiceError> {
         let config = platform.config();
         let resolver = UpstreamResolver::new(config);
-        let hop_mark = format!("tmahost-{}", hex::encode(&platform.master_key().derive("edge-hop-mark").expose()[..8]));
+        let hop_mark = format!(
+            "tmahost-{}",
+            hex::encode(&platform.key_for(tmahost_service::KeyPurpose::EdgeHopMark).expose()[..8])
+        );
         const TOKENS: usize = 100_000;
         Ok(Self {
             client: upstream_client(&resolver)?,

@@ -10,8 +10,8 @@ use hyper::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tmahost_service::JwtKey;
-use tmahost_service::MasterKey;
 use tmahost_service::Revocations;
+use tmahost_service::SecretBytes;
 use tmahost_service::model::Access;
 use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
@@ -268,11 +268,10 @@ impl quick_cache::Weighter<CookieTail, Arc<Verified>> for CookieWeight {
 impl Sessions {
     /// `per_minute` sign-in attempts per client and app; clients behind `trusted_proxies` are
     /// told apart by the addresses those proxies forward.
-    pub fn new(master: &MasterKey, per_minute: u32, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+    /// `signing` is the platform's [`tmahost_service::KeyPurpose::EdgeSessionSigning`] key.
+    pub fn new(signing: &SecretBytes, per_minute: u32, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
         Self {
-            jwt: JwtKey::new(master, "edge-session-signing", ISSUER)
-                .requiring_audience()
-                .with_leeway(LEEWAY.unsigned_abs()),
+            jwt: JwtKey::new(signing, ISSUER).requiring_audience().with_leeway(LEEWAY.unsigned_abs()),
             verified: quick_cache::sync::Cache::with(
                 (VERIFIED_BYTES / COOKIE_ENTRY) as usize,
                 VERIFIED_BYTES,
@@ -530,7 +529,11 @@ mod tests {
 
     #[test]
     fn a_cached_cookie_stands_only_for_itself() {
-        let sessions = Sessions::new(&MasterKey::generate(), 10, Vec::new());
+        let sessions = Sessions::new(
+            &tmahost_service::MasterKey::generate().derive(tmahost_service::KeyPurpose::EdgeSessionSigning),
+            10,
+            Vec::new(),
+        );
         let route = crate::routing::tests::route("main");
         let now = crate::serve::now_secs();
         let mut claims = SessionClaims::for_staff(&route, 7, now, 3_600);

@@ -151,7 +151,7 @@ impl Edge {
             ),
             previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
             sessions: Sessions::new(
-                platform.master_key(),
+                &platform.key_for(tmahost_service::KeyPurpose::EdgeSessionSigning),
                 config.session_rate_per_minute,
                 config.trusted_proxies.clone(),
             ),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use tmahost_store::MasterKey;
 use tmahost_store::model::{Role, TokenScope};
+use tmahost_store::{KeyPurpose, MasterKey};
 use tmahost_types::BotId;
 
 use crate::{JwtKey, ServiceError};
@@ -126,7 +126,11 @@ pub fn hash_jti(jti: &str) -> String {
 
 impl TokenSigner {
     pub fn new(master: &MasterKey) -> Self {
-        Self { key: JwtKey::new(master, "api-token-signing", ISSUER).with_audience(AUDIENCE).with_leeway(30) }
+        Self {
+            key: JwtKey::new(&master.derive(KeyPurpose::ApiTokenSigning), ISSUER)
+                .with_audience(AUDIENCE)
+                .with_leeway(30),
+        }
     }
 
     pub fn mint(&self, now_ms: i64, ttl_secs: i64) -> Result<MintedToken, ServiceError> {

@@ -180,7 +180,7 @@ impl Platform {
         if let Some(p) = &user.start_param {
             fields.push(("start_param", p.as_str()));
         }
-        let derived = self.master_key().derive("dev-link-ed25519");
+        let derived = self.key_for(crate::KeyPurpose::DevLinkSigning);
         let signing_key =
             zeroize::Zeroizing::new(<[u8; 32]>::try_from(derived.expose()).map_err(ServiceError::internal)?);
         let now = tmahost_store::now_ms() / 1000;

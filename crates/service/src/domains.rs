@@ -114,7 +114,7 @@ impl Platform {
     /// The TXT value that proves control of a domain for this app: derived from the master key,
     /// so every process agrees and nothing is stored.
     pub fn domain_token(&self, app_id: &str) -> String {
-        let key = self.master_key().derive(&format!("custom-domain-proof/{app_id}"));
+        let key = self.key_for(crate::KeyPurpose::CustomDomainProof(app_id));
         format!("{TOKEN_PREFIX}{}", hex::encode(&key.expose()[..16]))
     }
 

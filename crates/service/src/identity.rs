@@ -12,7 +12,7 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use tmahost_store::MasterKey;
+use tmahost_store::{KeyPurpose, MasterKey};
 
 use crate::ServiceError;
 
@@ -75,7 +75,7 @@ impl IdentityKeys {
     /// `issuer`.
     pub fn derive(master: &MasterKey, version: u32, issuer: String) -> Result<Self, ServiceError> {
         let key = |v: u32| -> Result<Key, ServiceError> {
-            let seed = master.derive(&format!("identity-ed25519-v{v}"));
+            let seed = master.derive(KeyPurpose::IdentitySigning(v));
             let seed = zeroize::Zeroizing::new(<[u8; 32]>::try_from(seed.expose()).map_err(ServiceError::internal)?);
             let signing = SigningKey::from_bytes(&seed);
             let der = signing.to_pkcs8_der().map_err(ServiceError::internal)?;

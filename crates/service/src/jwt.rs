@@ -6,7 +6,7 @@ use jsonwebtoken::errors::Error;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tmahost_store::MasterKey;
+use tmahost_store::SecretBytes;
 
 /// Signs and verifies the JWTs of one purpose.
 #[derive(Clone)]
@@ -23,10 +23,9 @@ impl std::fmt::Debug for JwtKey {
 }
 
 impl JwtKey {
-    /// A key for `purpose` (its own derivation, so one purpose's tokens never verify as
-    /// another's) whose tokens carry `iss: issuer` and `exp`, `iss`, `sub`.
-    pub fn new(master: &MasterKey, purpose: &str, issuer: &str) -> Self {
-        let key = master.derive(purpose);
+    /// A key of its own purpose (derived for it alone, so one purpose's tokens never verify
+    /// as another's) whose tokens carry `iss: issuer` and `exp`, `iss`, `sub`.
+    pub fn new(key: &SecretBytes, issuer: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -74,7 +73,13 @@ impl JwtKey {
 mod tests {
     use serde::Deserialize;
 
+    use tmahost_store::{KeyPurpose, MasterKey};
+
     use super::*;
+
+    fn key_of(master: &MasterKey, purpose: KeyPurpose<'_>) -> JwtKey {
+        JwtKey::new(&master.derive(purpose), "tmahost-a")
+    }
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Claims {
@@ -94,11 +99,11 @@ mod tests {
     #[test]
     fn a_key_verifies_only_its_own_purpose_issuer_and_audience() {
         let master = MasterKey::generate();
-        let key = JwtKey::new(&master, "one", "tmahost-a");
+        let key = key_of(&master, KeyPurpose::ApiTokenSigning);
         let jwt = key.sign(&claims("tmahost-a", None, FAR)).expect("sign");
         assert_eq!(key.verify::<Claims>(&jwt).expect("valid"), claims("tmahost-a", None, FAR));
-        assert!(JwtKey::new(&master, "two", "tmahost-a").verify::<Claims>(&jwt).is_err(), "another purpose");
-        assert!(JwtKey::new(&MasterKey::generate(), "one", "tmahost-a").verify::<Claims>(&jwt).is_err());
+        assert!(key_of(&master, KeyPurpose::DashboardSession).verify::<Claims>(&jwt).is_err(), "another purpose");
+        assert!(key_of(&MasterKey::generate(), KeyPurpose::ApiTokenSigning).verify::<Claims>(&jwt).is_err());
         let foreign = key.sign(&claims("tmahost-b", None, FAR)).expect("sign");
         assert!(key.verify::<Claims>(&foreign).is_err(), "another issuer");
         assert!(key.clone().requiring_audience().verify::<Claims>(&jwt).is_err(), "no aud");
@@ -110,7 +115,7 @@ mod tests {
 
     #[test]
     fn expiry_is_checked_with_the_leeway() {
-        let key = JwtKey::new(&MasterKey::generate(), "one", "tmahost-a");
+        let key = key_of(&MasterKey::generate(), KeyPurpose::ApiTokenSigning);
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let just_expired = key.sign(&claims("tmahost-a", None, now - 2)).expect("sign");
         assert!(key.verify::<Claims>(&just_expired).is_ok(), "within 5 s");
@@ -119,7 +124,7 @@ mod tests {
 
     #[test]
     fn other_algorithms_are_refused() {
-        let key = JwtKey::new(&MasterKey::generate(), "one", "tmahost-a");
+        let key = key_of(&MasterKey::generate(), KeyPurpose::ApiTokenSigning);
         let header = r#"{"alg":"none","typ":"JWT"}"#;
         let body = serde_json::to_string(&claims("tmahost-a", None, FAR)).expect("json");
         use base64::Engine;

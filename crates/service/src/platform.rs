@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tmahost_store::{BlobStore, Db, Heard, MasterKey, now_ms};
+use tmahost_store::{BlobStore, Db, Heard, KeyPurpose, MasterKey, SecretBytes, now_ms};
 
 use crate::auth::TokenSigner;
 use crate::{Config, ServiceError, telegram_api};
@@ -82,7 +82,7 @@ impl Platform {
             .map_err(ServiceError::internal)?;
         let signer = TokenSigner::new(&master);
         let identity = crate::identity::IdentityKeys::derive(&master, config.identity_key_version, config.api_url())?;
-        let ton_payloads = tmahost_types::ton::PayloadKey::new(master.derive("ton-proof-payload").expose());
+        let ton_payloads = tmahost_types::ton::PayloadKey::new(master.derive(KeyPurpose::TonProofPayload).expose());
         let (changes, _) = tokio::sync::watch::channel(0);
         let control_username = tokio::sync::OnceCell::new();
         let resolver = crate::domains::resolver(&config).map(Resolver);
@@ -187,8 +187,13 @@ impl Platform {
         Ok(self.db().use_ton_proof_payload(&payload.nonce, payload.expires_at.saturating_mul(1000)).await?)
     }
 
-    /// The master key, for front doors that derive their own keys from it (edge sessions).
-    pub fn master_key(&self) -> &MasterKey {
+    /// The key for `purpose`, derived from the master key (which never leaves this crate).
+    pub fn key_for(&self, purpose: KeyPurpose<'_>) -> SecretBytes {
+        self.inner.master.derive(purpose)
+    }
+
+    /// The master key itself: bot tokens are encrypted with it, and backups hold it.
+    pub(crate) fn master_key(&self) -> &MasterKey {
         &self.inner.master
     }
 

@@ -1,7 +1,8 @@
 //! The master key: loaded from configuration or generated once into `{data_dir}/master.key`.
 //!
 //! Purpose-specific keys are derived from it with HMAC-SHA256, so the AES key that encrypts
-//! bot tokens is never the same bytes as the key that signs API tokens.
+//! bot tokens is never the same bytes as the key that signs API tokens. Every purpose is a
+//! [`KeyPurpose`], listed once: no free string can give two features one key.
 
 use std::fmt;
 use std::io::Write;
@@ -35,6 +36,68 @@ impl SecretBytes {
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// What a derived key is for. Each purpose's label is part of data the platform has handed
+/// out or stored (encrypted bot tokens, DNS proofs, public identity keys, cookies): a label
+/// never changes, and a new purpose gets a new label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose<'a> {
+    /// AES-256-GCM of bot tokens at rest.
+    BotTokenEncryption,
+    /// API tokens (HS256).
+    ApiTokenSigning,
+    /// Dashboard session cookies (HS256).
+    DashboardSession,
+    /// The dashboard's CSRF tokens.
+    DashboardCsrf,
+    /// Edge session cookies (HS256).
+    EdgeSessionSigning,
+    /// The edge's loop mark in `Via` on forwarded requests.
+    EdgeHopMark,
+    /// The control bot's webhook secret.
+    ControlBotWebhook,
+    /// The Ed25519 key that signs dev links' launch data.
+    DevLinkSigning,
+    /// TON Connect proof payloads.
+    TonProofPayload,
+    /// The Ed25519 key of `Tma-Identity` version N.
+    IdentitySigning(u32),
+    /// The DNS TXT proof of one app's custom domain.
+    CustomDomainProof(&'a str),
+}
+
+impl KeyPurpose<'static> {
+    /// The purposes without a parameter, each once.
+    pub const FIXED: [KeyPurpose<'static>; 9] = [
+        Self::BotTokenEncryption,
+        Self::ApiTokenSigning,
+        Self::DashboardSession,
+        Self::DashboardCsrf,
+        Self::EdgeSessionSigning,
+        Self::EdgeHopMark,
+        Self::ControlBotWebhook,
+        Self::DevLinkSigning,
+        Self::TonProofPayload,
+    ];
+}
+
+impl KeyPurpose<'_> {
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::BotTokenEncryption => "bot-token-encryption".into(),
+            Self::ApiTokenSigning => "api-token-signing".into(),
+            Self::DashboardSession => "dashboard-session".into(),
+            Self::DashboardCsrf => "dashboard-csrf".into(),
+            Self::EdgeSessionSigning => "edge-session-signing".into(),
+            Self::EdgeHopMark => "edge-hop-mark".into(),
+            Self::ControlBotWebhook => "control-bot-webhook".into(),
+            Self::DevLinkSigning => "dev-link-ed25519".into(),
+            Self::TonProofPayload => "ton-proof-payload".into(),
+            Self::IdentitySigning(version) => format!("identity-ed25519-v{version}").into(),
+            Self::CustomDomainProof(app_id) => format!("custom-domain-proof/{app_id}").into(),
+        }
     }
 }
 
@@ -115,18 +178,18 @@ impl MasterKey {
         subtle::ConstantTimeEq::ct_eq(self.0.as_ref(), other.0.as_ref()).into()
     }
 
-    /// A 32-byte key for one purpose (`"bot-token-encryption"`, `"api-token-signing"`, …).
-    pub fn derive(&self, purpose: &str) -> SecretBytes {
+    /// The 32-byte key for `purpose`.
+    pub fn derive(&self, purpose: KeyPurpose<'_>) -> SecretBytes {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("HMAC takes any key length");
         mac.update(b"tmahost/v1/");
-        mac.update(purpose.as_bytes());
+        mac.update(purpose.label().as_bytes());
         SecretBytes::new(mac.finalize().into_bytes().to_vec())
     }
 
     /// AES-256-GCM with a random nonce; `aad` binds the ciphertext to its row (e.g. the bot id),
     /// so a ciphertext copied onto another row does not decrypt.
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-        let key = self.derive("bot-token-encryption");
+        let key = self.derive(KeyPurpose::BotTokenEncryption);
         let cipher = Aes256Gcm::new_from_slice(key.expose()).expect("derived key is 32 bytes");
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
@@ -143,7 +206,7 @@ impl MasterKey {
         if data.len() < NONCE_LEN {
             return Err(StoreError::Decrypt);
         }
-        let key = self.derive("bot-token-encryption");
+        let key = self.derive(KeyPurpose::BotTokenEncryption);
         let cipher = Aes256Gcm::new_from_slice(key.expose()).expect("derived key is 32 bytes");
         let (nonce, ct) = data.split_at(NONCE_LEN);
         cipher
@@ -187,6 +250,66 @@ mod tests {
         assert!(matches!(MasterKey::generate().decrypt(&ct, b"123"), Err(StoreError::Decrypt)));
     }
 
+    /// Every purpose, the parameterised ones with two parameters each. The match makes a new
+    /// variant fail to compile here until it is listed.
+    fn every_purpose() -> Vec<KeyPurpose<'static>> {
+        let mut all = KeyPurpose::FIXED.to_vec();
+        all.extend([
+            KeyPurpose::IdentitySigning(1),
+            KeyPurpose::IdentitySigning(2),
+            KeyPurpose::CustomDomainProof("0190a6b2-app-a"),
+            KeyPurpose::CustomDomainProof("0190a6b2-app-b"),
+        ]);
+        for p in &all {
+            match p {
+                KeyPurpose::IdentitySigning(_) | KeyPurpose::CustomDomainProof(_) => {}
+                KeyPurpose::BotTokenEncryption
+                | KeyPurpose::ApiTokenSigning
+                | KeyPurpose::DashboardSession
+                | KeyPurpose::DashboardCsrf
+                | KeyPurpose::EdgeSessionSigning
+                | KeyPurpose::EdgeHopMark
+                | KeyPurpose::ControlBotWebhook
+                | KeyPurpose::DevLinkSigning
+                | KeyPurpose::TonProofPayload => assert!(KeyPurpose::FIXED.contains(p)),
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_purpose_has_its_own_key() {
+        let k = MasterKey::generate();
+        let keys: std::collections::HashSet<Vec<u8>> =
+            every_purpose().into_iter().map(|p| k.derive(p).expose().to_vec()).collect();
+        assert_eq!(keys.len(), every_purpose().len());
+        assert!(keys.iter().all(|key| key.len() == 32));
+    }
+
+    /// The labels are in data handed out long ago (ciphertexts, DNS records, public keys).
+    #[test]
+    fn labels_never_change() {
+        let labels: Vec<String> = every_purpose().iter().map(|p| p.label().into_owned()).collect();
+        assert_eq!(
+            labels,
+            [
+                "bot-token-encryption",
+                "api-token-signing",
+                "dashboard-session",
+                "dashboard-csrf",
+                "edge-session-signing",
+                "edge-hop-mark",
+                "control-bot-webhook",
+                "dev-link-ed25519",
+                "ton-proof-payload",
+                "identity-ed25519-v1",
+                "identity-ed25519-v2",
+                "custom-domain-proof/0190a6b2-app-a",
+                "custom-domain-proof/0190a6b2-app-b",
+            ]
+        );
+    }
+
     #[test]
     fn two_encryptions_use_different_nonces() {
         let k = MasterKey::generate();
@@ -218,6 +341,6 @@ mod tests {
         assert_eq!(a.0.as_ref(), b.0.as_ref());
         assert!(MasterKey::parse("short").is_err());
         assert_eq!(format!("{a:?}"), "MasterKey(<redacted>)");
-        assert!(!format!("{:?}", a.derive("x")).contains('['));
+        assert!(!format!("{:?}", a.derive(KeyPurpose::DashboardCsrf)).contains('['));
     }
 }

@@ -15,7 +15,7 @@ pub mod model;
 mod repo;
 
 pub use blobs::{BlobKey, BlobStore, Encoding, ListedBlob};
-pub use crypto::{MasterKey, SecretBytes};
+pub use crypto::{KeyPurpose, MasterKey, SecretBytes};
 pub use db::{ChangeListener, Db, DbKind, Heard};
 pub use error::StoreError;
 pub use isolation::{DomainClaim, ProofOutcome, StaffCode};

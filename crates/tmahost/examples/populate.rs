@@ -34,9 +34,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let start = std::time::Instant::now();
     let now = tmahost_service::now_ms() / 1000;
+    let session_key = platform.key_for(tmahost_service::KeyPurpose::EdgeSessionSigning);
     let hosts: Vec<String> = futures_util::stream::iter(0..bots)
         .map(|i| {
-            let (platform, admin, declared, files) = (&platform, &admin, &declared, files.path());
+            let (platform, admin, declared, files, session_key) =
+                (&platform, &admin, &declared, files.path(), &session_key);
             async move {
                 let username = format!("load{i:05}_bot");
                 let token = format!("{}:AAHdqTcvCH1vGWJxfSeofSAs0K5P{i:07}", 1_000_000 + i);
@@ -53,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                     platform.finalize_upload(&app, &plan.deployment.id).await?;
                 }
-                let cookie = tmahost_edge::bench::mint_cookie(platform.master_key(), &reg.app.id, 1000 + i, now);
+                let cookie = tmahost_edge::bench::mint_cookie(session_key, &reg.app.id, 1000 + i, now);
                 anyhow::Ok(format!("{}.{} {cookie}", reg.bot.host_label, platform.config().base_domain))
             }
         })

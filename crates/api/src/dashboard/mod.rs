@@ -85,7 +85,7 @@ impl Dashboard {
         let mut tera = Tera::new();
         tera.add_raw_templates(TEMPLATES.iter().copied())?;
         tera.autoescape_on([".html"]);
-        Ok(Self { tera, keys: Keys::new(platform.master_key()) })
+        Ok(Self { tera, keys: Keys::new(|p| platform.key_for(p)) })
     }
 
     fn render(&self, status: StatusCode, template: &str, ctx: &Context) -> HttpResponse {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tmahost_service::JwtKey;
-use tmahost_service::{MasterKey, SecretBytes};
+use tmahost_service::{KeyPurpose, SecretBytes};
 
 pub(crate) const COOKIE: &str = "__Host-tmahost_dashboard";
 const ISSUER: &str = "tmahost-dashboard";
@@ -36,8 +36,9 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
-    pub fn new(master: &MasterKey) -> Self {
-        Self { jwt: JwtKey::new(master, "dashboard-session", ISSUER), csrf: master.derive("dashboard-csrf") }
+    /// The platform's [`KeyPurpose::DashboardSession`] and [`KeyPurpose::DashboardCsrf`] keys.
+    pub fn new(keys: impl Fn(KeyPurpose<'_>) -> SecretBytes) -> Self {
+        Self { jwt: JwtKey::new(&keys(KeyPurpose::DashboardSession), ISSUER), csrf: keys(KeyPurpose::DashboardCsrf) }
     }
 
     /// A new session for `user_id`: the cookie value and its claims.
@@ -79,12 +80,14 @@ mod tests {
 
     #[test]
     fn sessions_and_csrf_tokens_check_out_only_with_the_right_key() {
-        let keys = Keys::new(&MasterKey::generate());
+        let master = tmahost_service::MasterKey::generate();
+        let keys = Keys::new(|p| master.derive(p));
         let (jwt, claims) = keys.mint(42, time_now() - 2 * TTL_SECS).expect("mint");
         assert!(keys.check(&jwt).is_none(), "expired");
         let (jwt, claims2) = keys.mint(42, time_now()).expect("mint");
         assert_eq!(keys.check(&jwt).map(|c| c.sub), Some("42".into()));
-        assert!(Keys::new(&MasterKey::generate()).check(&jwt).is_none());
+        let other = tmahost_service::MasterKey::generate();
+        assert!(Keys::new(|p| other.derive(p)).check(&jwt).is_none());
         let token = keys.csrf(&claims2.sid);
         assert!(keys.csrf_ok(&claims2.sid, &token));
         assert!(!keys.csrf_ok(&claims.sid, &token), "bound to the session");
