@@ -1,6 +1,7 @@
-//! Sessions behind initData: verifying launch data against an app's rules, opening a session
-//! (`/_tma/session`: a JWT whose audience is the app, in a cookie), recognising a caller by that
-//! cookie or by `Authorization: tma <initData>`, and revocations.
+//! Sessions behind initData: verifying launch data against an app's rules, the session JWT
+//! (its audience is the app; it travels in a cookie) signed and checked with a cache of those
+//! already verified, sign-in attempts counted, and revocations. No HTTP answers here: `gate`
+//! and `endpoints` turn these into responses.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,12 +13,10 @@ use serde_json::json;
 use tmahost_service::JwtKey;
 use tmahost_service::Revocations;
 use tmahost_service::SecretBytes;
-use tmahost_service::model::Access;
 use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
-use crate::respond::{error, session_opened};
 use crate::routing::AppRoute;
-use crate::wire::{Req, Res, value};
+use crate::wire::Req;
 
 /// `{COOKIE}=`, as a request's `Cookie` header spells the pair.
 const COOKIE_PREFIX: &str = "__Host-tma_session=";
@@ -209,7 +208,7 @@ pub(crate) enum Denied {
 }
 
 impl Denied {
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::InitData(InitDataError::Expired { .. }) => "init_data_expired",
             Self::InitData(InitDataError::FromTheFuture) => "init_data_from_the_future",
@@ -221,15 +220,11 @@ impl Denied {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::NotAllowed | Self::PremiumRequired => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
-    }
-
-    pub fn response(&self) -> Res {
-        error(self.status(), self.code(), &self.to_string())
     }
 }
 
@@ -348,84 +343,11 @@ impl Sessions {
         self.jwt.verify(jwt).ok()
     }
 
-    /// Who the request is: a valid session cookie, else valid `Authorization: tma` launch data.
-    /// `Err` only when an `Authorization: tma` header was sent and is refused.
-    pub fn identify(&self, route: &AppRoute, req: &Req, now: i64) -> Result<Option<Identity>, Denied> {
-        if let Some(claims) = cookie(req).and_then(|c| self.check(route, c, now)) {
-            return Ok(Some(Identity { claims, via: "cookie" }));
-        }
-        let Some(raw) = authorization_tma(req) else { return Ok(None) };
-        let data = verify_launch(route, raw, now)?;
-        let claims = SessionClaims::from_launch(route, &data, now, i64::from(route.settings.session_ttl_secs));
-        Ok(Some(Identity { claims: Arc::new(claims), via: "authorization" }))
+    /// Whether `req`'s client may try to sign in to the app once more (a bucket per client
+    /// and app).
+    pub fn allow_attempt(&self, req: &Req, app_id: &str) -> bool {
+        self.attempts.allow(req, app_id)
     }
-
-    /// `POST /_tma/session`: launch data in, session cookie out (and the user it is for).
-    /// Answers `POST /_tma/session`, and says how it went: `Ok` with the user (if the launch
-    /// data had one) when a session was created, `Err` with the refusal's code otherwise.
-    pub fn create(
-        &self,
-        route: &AppRoute,
-        req: &Req,
-        body: &[u8],
-        now: i64,
-    ) -> (Res, Result<Option<i64>, &'static str>) {
-        if !self.attempts.allow(req, &route.app_id) {
-            let mut res = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many sign-in attempts to this app from your address; wait a minute",
-            );
-            res.headers_mut().insert(header::RETRY_AFTER, value!("60"));
-            return (res, Err("rate_limited"));
-        }
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
-        // JSON only: a cross-site form cannot send it without a CORS preflight, which fails.
-        if !json {
-            return (
-                error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required", "send {\"init_data\": \"…\"} as JSON"),
-                Err("json_required"),
-            );
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            init_data: String,
-        }
-        let Ok(body) = serde_json::from_slice::<Body>(body) else {
-            return (
-                error(StatusCode::BAD_REQUEST, "bad_request", "send {\"init_data\": \"…\"} as JSON"),
-                Err("bad_request"),
-            );
-        };
-        let data = match verify_launch(route, &body.init_data, now) {
-            Ok(d) => d,
-            Err(denied) => {
-                tracing::info!(bot = %route.bot_id, app = %route.slug, reason = denied.code(), "session refused");
-                return (denied.response(), Err(denied.code()));
-            }
-        };
-        let ttl = i64::from(route.settings.session_ttl_secs);
-        let claims = SessionClaims::from_launch(route, &data, now, ttl);
-        let Some(jwt) = self.mint(&claims) else {
-            return (
-                error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "could not create the session"),
-                Err("internal"),
-            );
-        };
-        let user = data.user.as_ref().map(|u| u.id);
-        (session_opened(&jwt, ttl, claims.me("cookie")), Ok(user))
-    }
-}
-
-/// A caller the edge recognised.
-#[derive(Debug)]
-pub(crate) struct Identity {
-    pub claims: Arc<SessionClaims>,
-    pub via: &'static str,
 }
 
 /// Verifies launch data for this app: HMAC with its bot's token (never the control bot's:
@@ -452,24 +374,11 @@ fn admitted(route: &AppRoute, user: i64, premium: bool) -> Result<(), Denied> {
     Ok(())
 }
 
-/// Whether a request must show a session: gated app and not a public path.
-pub(crate) fn is_gated(route: &AppRoute, path: &str) -> bool {
-    route.settings.access == Access::Gated && !is_public_path(&route.settings.public_paths, path)
-}
-
-/// `public_paths` entries match exactly, or as a prefix when they end with `*`.
-pub(crate) fn is_public_path(public: &[String], path: &str) -> bool {
-    public.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => path.starts_with(prefix),
-        None => p == path,
-    })
-}
-
 /// The session cookie's value, read straight from the raw header bytes: a cookie jar
 /// would copy every cookie of the request first, and checking the whole header as a string
 /// and splitting it char by char cost more than the rest of a gated request's own work (the
 /// header is hundreds of bytes: the JWT).
-fn cookie(req: &Req) -> Option<&[u8]> {
+pub(crate) fn cookie(req: &Req) -> Option<&[u8]> {
     req.headers().get_all(header::COOKIE).iter().find_map(|v| session_cookie_value(v.as_bytes()))
 }
 
@@ -499,7 +408,8 @@ pub(crate) fn session_cookie_value(header: &[u8]) -> Option<&[u8]> {
     None
 }
 
-fn authorization_tma(req: &Req) -> Option<&str> {
+/// The launch data of an `Authorization: tma <initData>` header.
+pub(crate) fn authorization_tma(req: &Req) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("tma").then(|| rest.trim())
@@ -535,7 +445,7 @@ mod tests {
             Vec::new(),
         );
         let route = crate::routing::tests::route("main");
-        let now = crate::serve::now_secs();
+        let now = crate::now_secs();
         let mut claims = SessionClaims::for_staff(&route, 7, now, 3_600);
         claims.staff = false;
         let cookie = sessions.mint(&claims).expect("signed");

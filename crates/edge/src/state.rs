@@ -3,7 +3,6 @@
 //! traffic counters and metrics. Everything here is cache: if the database or the object store
 //! fails, what is cached keeps being served.
 
-use std::net::TcpListener;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -40,7 +39,7 @@ struct Inner {
     metrics: EdgeMetrics,
     emulator: Emulator,
     file_headers: crate::respond::FileHeaders,
-    proxy: crate::proxy::Proxy,
+    upstreams: crate::upstream::Upstreams,
 }
 
 /// The dashboard's Telegram emulator frames apps from the API's origin, which only the
@@ -136,7 +135,7 @@ impl Edge {
             tickets: std::sync::atomic::AtomicU64::new(0),
             metrics: EdgeMetrics::register(&platform, &stats),
             emulator,
-            proxy: crate::proxy::Proxy::new(&platform)?,
+            upstreams: crate::upstream::Upstreams::new(&platform)?,
             stats,
             manifests: moka::future::Cache::builder()
                 .max_capacity(64 * 1024 * 1024)
@@ -186,8 +185,8 @@ impl Edge {
         &self.inner.platform
     }
 
-    pub(crate) fn proxy(&self) -> &crate::proxy::Proxy {
-        &self.inner.proxy
+    pub(crate) fn upstreams(&self) -> &crate::upstream::Upstreams {
+        &self.inner.upstreams
     }
 
     pub(crate) fn emulator(&self) -> &Emulator {
@@ -210,12 +209,16 @@ impl Edge {
         &self.inner.metrics
     }
 
-    /// Runs the edge on `listener`, on `TMAHOST_EDGE_WORKERS` threads of its own (one per core by
-    /// default). Signals are left to the caller.
-    pub fn server(self, listener: TcpListener) -> std::io::Result<crate::Server> {
-        let workers = self.inner.platform.config().edge_workers;
-        let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        crate::server::Server::start(self, listener, workers)
+    /// The deployment a host serves: the app's active one, or the one a preview host names.
+    pub(crate) async fn deployment_of(
+        &self,
+        route: &AppRoute,
+        preview: Option<&str>,
+    ) -> Result<Option<String>, ServiceError> {
+        match preview {
+            Some(short) => self.preview(route, short.to_owned()).await,
+            None => Ok(route.active.clone()),
+        }
     }
 
     pub(crate) async fn manifest(&self, deployment_id: &str) -> Result<Arc<Manifest>, ServiceError> {

@@ -12,7 +12,49 @@ use std::time::Duration;
 use tmahost_service::metrics::{Collector, ConstCounter, ConstGauge, DescriptorEncoder, EncodeMetric};
 use tmahost_service::{Platform, ServiceError, Traffic};
 
-use crate::proxy::Outcome;
+/// How a proxied request ended, for `edge_proxy_requests{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The upstream answered (any status).
+    Answered,
+    /// No connection, or the upstream broke it.
+    Unreachable,
+    /// The upstream's address is one upstreams may not use.
+    Forbidden,
+    /// No answer within the timeout.
+    Timeout,
+    /// The request body was over the limit.
+    TooLarge,
+    /// A WebSocket over the app's limit of open ones.
+    TooManyWebSockets,
+    /// The request came back to the platform: it carried the hop mark, or the upstream is the
+    /// platform itself.
+    Loop,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Answered,
+        Outcome::Unreachable,
+        Outcome::Forbidden,
+        Outcome::Timeout,
+        Outcome::TooLarge,
+        Outcome::TooManyWebSockets,
+        Outcome::Loop,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Timeout => "timeout",
+            Outcome::TooLarge => "too_large",
+            Outcome::TooManyWebSockets => "too_many_websockets",
+            Outcome::Loop => "loop",
+        }
+    }
+}
 
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(10);
 /// Distinct users buffered between flushes, at most (beyond: counted next time they appear).

@@ -1,6 +1,7 @@
 //! The edge's side of HTTP on hyper 1.x: the request as handlers read it ([`Req`]), its body
-//! ([`Payload`]), the response body ([`Body`]) and a small builder for responses ([`Reply`]).
-//! The listener and connections are `server`'s.
+//! ([`Payload`], read whole by [`read_body`]), the response body ([`Body`]) and a small builder
+//! for responses ([`Reply`]). The bottom of the edge: it imports no other module. The listener
+//! and connections are `server`'s.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -12,6 +13,9 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode};
+
+/// The request id every response carries (a proxy's, or one made in `serve::handle`).
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A response as the edge sends it.
 pub(crate) type Res = hyper::Response<Body>;
@@ -255,5 +259,38 @@ impl Reply {
     /// The response without a body.
     pub fn finish(&mut self) -> Res {
         self.with(Body::Empty)
+    }
+}
+
+/// Why a request body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// No chunk within the idle time.
+    Stalled,
+    /// The connection broke it.
+    Malformed,
+    /// Over the limit, in bytes.
+    TooLarge(usize),
+}
+
+/// A request body of at most `limit` bytes, each chunk within `idle` of the last. Only the
+/// edge's own POST endpoints read one, so file requests never wait for a body.
+pub(crate) async fn read_body(
+    mut payload: Payload,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<Bytes, BodyError> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout(idle, payload.next()).await {
+            Err(_) => return Err(BodyError::Stalled),
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(Err(_))) => return Err(BodyError::Malformed),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
     }
 }

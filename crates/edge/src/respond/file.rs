@@ -190,7 +190,7 @@ impl FileHeaders {
                 (header::X_CONTENT_TYPE_OPTIONS, value!(super::NOSNIFF)),
                 (header::CONTENT_SECURITY_POLICY, csp.clone()),
                 (header::REFERRER_POLICY, value!(super::REFERRER_POLICY)),
-                (crate::serve::X_REQUEST_ID, UNSET),
+                (crate::wire::X_REQUEST_ID, UNSET),
             ]);
             let mut map = HeaderMap::with_capacity(fields.len());
             for (name, value) in fields {
@@ -414,7 +414,7 @@ mod tests {
             assert_eq!(h.get(header::CONTENT_ENCODING).is_some(), sent && enc.is_some(), "{case}");
             assert_eq!(h.get(header::ACCEPT_RANGES).is_some(), sent, "{case}");
             for (name, value) in h {
-                assert!(value.as_bytes() != b"" || name == crate::serve::X_REQUEST_ID, "{case}: {name} left unset");
+                assert!(value.as_bytes() != b"" || name == crate::wire::X_REQUEST_ID, "{case}: {name} left unset");
             }
         }
     }

@@ -14,7 +14,7 @@ use serde_json::json;
 use tmahost_deploy::{Rules, rules::HeaderChange};
 use tmahost_service::ServiceError;
 
-use crate::wire::{Reply, Res, value};
+use crate::wire::{BodyError, Reply, Res, X_REQUEST_ID, value};
 
 pub(crate) use file::{FileHeaders, FileReply, file_response};
 
@@ -54,7 +54,7 @@ pub(crate) fn apply_rules(headers: &mut HeaderMap, rules: &Rules, path: &str) {
     for change in rules.headers_for(path) {
         let (HeaderChange::Set(name, _) | HeaderChange::Unset(name)) = &change;
         let Ok(n) = HeaderName::try_from(name) else { continue };
-        if n == crate::serve::X_REQUEST_ID {
+        if n == X_REQUEST_ID {
             continue;
         }
         match change {
@@ -91,6 +91,21 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Res {
 }
 
 /// A JSON answer meant for one user (their session), never cached.
+/// A request body the edge could not read (see [`crate::wire::read_body`]).
+pub(crate) fn body_refused(e: BodyError) -> Res {
+    match e {
+        BodyError::Stalled => {
+            error(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body stalled; send it again")
+        }
+        BodyError::Malformed => error(StatusCode::BAD_REQUEST, "bad_request", "the request body is malformed"),
+        BodyError::TooLarge(limit) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("the request body is over {limit} bytes"),
+        ),
+    }
+}
+
 pub(crate) fn private_json(body: impl Serialize) -> Res {
     let mut res = Reply::build(StatusCode::OK);
     res.insert_header((header::CACHE_CONTROL, value!("no-store")));

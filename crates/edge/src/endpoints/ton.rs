@@ -11,11 +11,11 @@ use hyper::{StatusCode, header};
 use serde::Deserialize;
 use tmahost_types::ton::{self, Account, Expected, Proof, ProofError};
 
-use crate::Edge;
-use crate::respond::{self, error, storage_unavailable};
-use crate::routing::AppRoute;
-use crate::session::{Identity, SessionClaims};
-use crate::wire::{Payload, Req, Res};
+use crate::gate::{Caller, Gate, Via, denied};
+use crate::respond::{self, body_refused, error, storage_unavailable};
+use crate::session::SessionClaims;
+use crate::state::Edge;
+use crate::wire::{Payload, Res, read_body};
 
 /// `account` and `ton_proof` are a few KB (the stateInit is the largest part).
 const MAX_PROOF_BODY: usize = 16 * 1024;
@@ -37,10 +37,10 @@ enum TonProofItem {
 
 /// The caller's cookie session, from one of the app's own pages: a proof's wallet is kept in
 /// the session, which `Authorization: tma` callers do not have.
-fn cookie_session(edge: &Edge, route: &AppRoute, req: &Req, now: i64) -> Result<Arc<SessionClaims>, Box<Res>> {
-    let refusal = match edge.sessions().identify(route, req, now) {
-        Ok(Some(Identity { claims, via: "cookie" })) if !crate::proxy::cross_site(req) => return Ok(claims),
-        Ok(Some(Identity { via: "cookie", .. })) => {
+fn cookie_session(gate: &Gate<'_>) -> Result<Arc<SessionClaims>, Box<Res>> {
+    let refusal = match gate.caller() {
+        Ok(Some(Caller { claims, via: Via::Cookie })) if !gate.cross_site() => return Ok(claims.clone()),
+        Ok(Some(Caller { via: Via::Cookie, .. })) => {
             error(StatusCode::FORBIDDEN, "cross_origin", "wallet proofs are only taken from the app's own pages")
         }
         Ok(_) => error(
@@ -48,14 +48,15 @@ fn cookie_session(edge: &Edge, route: &AppRoute, req: &Req, now: i64) -> Result<
             "session_required",
             "open a session first (POST /_tma/session): the wallet is kept in it",
         ),
-        Err(denied) => denied.response(),
+        Err(d) => denied(d),
     };
     Err(Box::new(refusal))
 }
 
 /// `GET /_tma/ton/proof-payload`.
-pub(crate) fn proof_payload(edge: &Edge, route: &AppRoute, req: &Req, now: i64) -> Res {
-    let claims = match cookie_session(edge, route, req, now) {
+pub(crate) fn proof_payload(edge: &Edge, gate: &Gate<'_>) -> Res {
+    let now = gate.now;
+    let claims = match cookie_session(gate) {
         Ok(c) => c,
         Err(res) => return *res,
     };
@@ -64,15 +65,16 @@ pub(crate) fn proof_payload(edge: &Edge, route: &AppRoute, req: &Req, now: i64) 
 }
 
 /// `POST /_tma/ton/proof`.
-pub(crate) async fn proof(edge: &Edge, route: &AppRoute, req: &Req, payload: Payload, now: i64) -> Res {
-    let claims = match cookie_session(edge, route, req, now) {
+pub(crate) async fn proof(edge: &Edge, gate: &Gate<'_>, payload: Payload) -> Res {
+    let (req, now) = (gate.req, gate.now);
+    let claims = match cookie_session(gate) {
         Ok(c) => c,
         Err(res) => return *res,
     };
     let idle = Duration::from_secs(edge.platform().config().upload_idle_secs);
-    let body = match crate::endpoints::read_body(payload, MAX_PROOF_BODY, idle).await {
+    let body = match read_body(payload, MAX_PROOF_BODY, idle).await {
         Ok(b) => b,
-        Err(res) => return res,
+        Err(e) => return body_refused(e),
     };
     let request: ProofRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
