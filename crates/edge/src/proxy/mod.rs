@@ -12,48 +12,32 @@
 //! back with it, through a CNAME to an edge or an outside proxy, is answered 508 rather than
 //! forwarded again.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, StatusCode};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tmahost_service::backends::ForbiddenUpstream;
 use tmahost_service::model::Backend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::gate::{Caller, Gate, Via, denied, session_required};
-use crate::respond::{COOKIE, error};
+use crate::respond::error;
 use crate::routing::{AppRoute, Upstream};
 use crate::state::Edge;
-use crate::stats::{Outcome, WebSocketSlot};
+use crate::stats::Outcome;
 use crate::upstream::{UpstreamBody, Upstreams};
 use crate::wire::{Body, Payload, Reply, Req, Res, value};
 
-/// The header carrying the identity token.
-pub(crate) const IDENTITY_HEADER: &str = "tma-identity";
+mod headers;
+mod tunnel;
 
-/// Headers of one hop only (RFC 9110 7.6.1), never forwarded either way.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Request headers the edge sets itself: whatever the client sent under these names is
-/// dropped (`tma-identity` above all: only the edge vouches for a user).
-const REPLACED: [&str; 7] =
-    ["host", IDENTITY_HEADER, "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"];
+use headers::{IDENTITY_HEADER, copy_headers, request_headers};
+#[cfg(test)]
+use headers::{connection_tokens, tenant_cookie, without_session_cookie};
+use tunnel::{is_websocket, tunnel};
 
 /// Characters escaped when the (decoded, normalised) path is written into the upstream URL.
 const PATH: &AsciiSet =
@@ -228,91 +212,6 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outco
     (response(answer, req.method() == Method::HEAD, proxy.timeout), Outcome::Answered)
 }
 
-/// Whether the client asks to turn this request into a WebSocket (RFC 6455 4.1).
-fn is_websocket(req: &Req) -> bool {
-    let lists = |name| connection_tokens(req.headers().get_all(name).iter().map(|v| v.as_bytes()));
-    req.method() == Method::GET
-        && lists(header::UPGRADE).iter().any(|t| t == "websocket")
-        && lists(header::CONNECTION).iter().any(|t| t == "upgrade")
-}
-
-/// A WebSocket the upstream agreed to: its 101 goes to the client, then the bytes after each
-/// side's handshake go to the other untouched (frames, masking and extensions are the two ends'
-/// business), until either side closes or neither sends anything for `idle`.
-async fn tunnel(
-    answer: hyper::Response<hyper::body::Incoming>,
-    mut payload: Payload,
-    idle: Duration,
-    slot: WebSocketSlot,
-) -> Res {
-    let mut res = Reply::build(StatusCode::SWITCHING_PROTOCOLS);
-    copy_headers(res.headers_mut(), answer.headers());
-    res.insert_header((header::CONNECTION, value!("upgrade"))).insert_header((header::UPGRADE, value!("websocket")));
-    let (Some(client), Ok(upstream)) = (payload.take_upgrade(), hyper::upgrade::on(answer).await) else {
-        tracing::info!("a WebSocket could not be taken over");
-        return unreachable();
-    };
-    // The client's side switches once the 101 has been written; the tunnel (and the slot)
-    // lives on this worker until either side ends.
-    tokio::task::spawn_local(async move {
-        let client = match client.await {
-            Ok(c) => hyper_util::rt::TokioIo::new(c),
-            Err(e) => {
-                tracing::info!(error = %e, "the client's WebSocket could not be taken over");
-                return;
-            }
-        };
-        let upstream = hyper_util::rt::TokioIo::new(upstream);
-        let last = Cell::new(Instant::now());
-        let (from_client, to_client) = tokio::io::split(client);
-        let (from_upstream, to_upstream) = tokio::io::split(upstream);
-        // Either direction ending ends the tunnel: each side sees the other's close.
-        tokio::select! {
-            _ = pipe(from_client, to_upstream, &last, idle) => {}
-            _ = pipe(from_upstream, to_client, &last, idle) => {}
-        }
-        drop(slot);
-    });
-    res.finish()
-}
-
-/// Copies `from` to `to` until `from` ends, a write fails or the tunnel idles; then shuts `to`.
-async fn pipe(
-    mut from: impl tokio::io::AsyncRead + Unpin,
-    mut to: impl tokio::io::AsyncWrite + Unpin,
-    last: &Cell<Instant>,
-    idle: Duration,
-) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    loop {
-        buf.clear();
-        match until_idle(last, idle, from.read_buf(&mut buf)).await {
-            Some(Ok(n)) if n > 0 => {
-                last.set(Instant::now());
-                if to.write_all(&buf).await.is_err() {
-                    break;
-                }
-            }
-            _ => break,
-        }
-    }
-    let _ = to.shutdown().await;
-}
-
-/// Runs `next` (cancel-safe) until it is ready, or `None` once `idle` has passed since the
-/// tunnel's last traffic either way (what the other direction carried keeps this one open).
-async fn until_idle<F: std::future::Future>(last: &Cell<Instant>, idle: Duration, next: F) -> Option<F::Output> {
-    let mut next = std::pin::pin!(next);
-    loop {
-        let deadline = tokio::time::Instant::from_std(last.get() + idle);
-        match tokio::time::timeout_at(deadline, next.as_mut()).await {
-            Ok(out) => return Some(out),
-            Err(_) if last.get().elapsed() < idle => continue,
-            Err(_) => return None,
-        }
-    }
-}
-
 /// The caller's identity token: a session's is signed once and reused for half its lifetime
 /// (so a backend always gets one valid for at least a minute); `Authorization: tma` callers,
 /// who have no lasting session, get a fresh one.
@@ -375,67 +274,6 @@ fn upstream_uri(
         uri.push_str(query);
     }
     hyper::Uri::try_from(uri)
-}
-
-/// The client's headers minus hop-by-hop ones, anything that could pass for an identity, and
-/// the session cookie (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
-fn request_headers(req: &Req, edge: &Edge, proxy: &Upstreams) -> header::HeaderMap {
-    let headers = req.headers();
-    let named_hops = connection_tokens(headers.get_all(header::CONNECTION).iter().map(|v| v.as_bytes()));
-    let mut out = header::HeaderMap::with_capacity(headers.len() + 4);
-    for (name, value) in headers {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || REPLACED.contains(&n) || named_hops.iter().any(|h| h == n) {
-            continue;
-        }
-        if n == "authorization" && value.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"tma ")) {
-            continue;
-        }
-        let value = match n {
-            "cookie" => match without_session_cookie(value.as_bytes()).map(header::HeaderValue::try_from) {
-                Some(Ok(v)) => v,
-                _ => continue,
-            },
-            _ => value.clone(),
-        };
-        out.append(name.clone(), value);
-    }
-    let peer = req.peer().ip();
-    let client = crate::client::client_ip(peer, headers, &edge.platform().config().trusted_proxies);
-    for (name, value) in [
-        ("x-forwarded-for", header::HeaderValue::try_from(client.to_string()).ok()),
-        ("x-forwarded-proto", proxy.scheme.clone()),
-        ("x-forwarded-host", headers.get(header::HOST).cloned()),
-    ] {
-        if let Some(v) = value {
-            out.insert(name, v);
-        }
-    }
-    out.entry(header::USER_AGENT).or_insert(value!(concat!("tmahost-edge/", env!("CARGO_PKG_VERSION"))));
-    // After what earlier hops wrote (RFC 9110 7.6.3), so the mark survives any proxy on the way.
-    out.append(header::VIA, proxy.via.clone());
-    out
-}
-
-/// Header names listed in `Connection` values (either side's header map), lowercased.
-fn connection_tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
-    values
-        .filter_map(|v| std::str::from_utf8(v).ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
-/// A `Cookie` header without the edge's session cookie; `None` when nothing else is left.
-fn without_session_cookie(cookie: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(cookie).ok()?;
-    let kept: Vec<&str> = text
-        .split(';')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(COOKIE))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("; ").into_bytes())
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -505,51 +343,6 @@ fn response(answer: hyper::Response<hyper::body::Incoming>, head: bool, idle: Du
         }
     });
     res.with(Body::stream(http_body_util::StreamBody::new(frames), length))
-}
-
-/// The upstream's answer headers, minus hop-by-hop ones, its length (the edge frames the
-/// body itself) and its request id (the edge's goes back to the client); its cookies held to
-/// the rule `_headers` follows ([`tenant_cookie`]).
-fn copy_headers(out: &mut HeaderMap, headers: &HeaderMap) {
-    let named_hops = connection_tokens(headers.get_all(header::CONNECTION).iter().map(|v| v.as_bytes()));
-    for (name, value) in headers {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n)
-            || n == "content-length"
-            || n == crate::wire::X_REQUEST_ID
-            || named_hops.iter().any(|h| h == n)
-        {
-            continue;
-        }
-        if *name == header::SET_COOKIE {
-            if let Some(value) = tenant_cookie(value) {
-                out.append(header::SET_COOKIE, value);
-            }
-            continue;
-        }
-        out.append(name.clone(), value.clone());
-    }
-}
-
-/// A backend's `Set-Cookie` as the browser may get it: never one named like the platform's
-/// session cookie (dropped), and only for the app's own host (a `Domain` attribute, which would
-/// hand the cookie to every app under that domain, is removed). Either is logged.
-fn tenant_cookie(value: &header::HeaderValue) -> Option<header::HeaderValue> {
-    use tmahost_types::cookie;
-    // Not text: not a cookie any rule could read, so none a browser should keep.
-    let Ok(text) = value.to_str() else {
-        tracing::warn!("dropped a backend's Set-Cookie that is not ASCII text");
-        return None;
-    };
-    if cookie::is_session_cookie(text) {
-        tracing::warn!(cookie = cookie::name(text), "dropped a backend's cookie named like the platform's session");
-        return None;
-    }
-    if !cookie::has_domain(text) {
-        return Some(value.clone());
-    }
-    tracing::warn!(cookie = cookie::name(text), "a backend's cookie had a Domain attribute: made host-only");
-    header::HeaderValue::try_from(cookie::without_domain(text)).ok()
 }
 
 fn too_many_websockets(max: u64) -> Res {
