@@ -36,9 +36,11 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
 
     let mut browser = Browser { http: http.clone(), base: t.serve.api.clone(), cookie: None };
 
-    // Without a session every page leads to the login page.
+    // Without a session every page, and every form post, leads to the login page.
     let page = browser.get("/").await;
     assert_eq!((page.status, page.location.as_str()), (StatusCode::SEE_OTHER, "/login"));
+    let post = browser.post("/bots/demo-bot/apps/main/deployments/1/activate", &[("csrf", "0000")]).await;
+    assert_eq!((post.status, post.location.as_str()), (StatusCode::SEE_OTHER, "/login"));
     let login = browser.get("/login").await;
     assert!(login.body.contains("/login</code>"), "explains how to get a link");
 

@@ -1,8 +1,6 @@
 //! One app's page (deployments, settings, dev link) and its forms: activation, upload,
 //! settings, dev links.
 
-use std::collections::HashMap;
-
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -26,11 +24,10 @@ pub(super) struct AppQuery {
 pub(super) async fn app_page(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
+    v: Viewer,
     path: web::Path<AppPath>,
     query: web::Query<AppQuery>,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
     let found = path.resolve(&p, &v.actor, Need::See).await;
     match async { app_context(&p, &v, &found?).await }.await {
         Ok(mut ctx) => {
@@ -114,11 +111,9 @@ async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, Se
 pub(super) async fn activate(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     path: web::Path<(String, String, i64)>,
-    form: web::Form<CsrfForm>,
+    CsrfForm { viewer: v, .. }: CsrfForm<NoFields>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, &form.csrf);
     let (bot, app, version) = path.into_inner();
     let activated = async {
         let app = p.app(&v.actor, &bot, &app, Need::Deploy).await?;
@@ -131,17 +126,20 @@ pub(super) async fn activate(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub(super) struct PinForm {
+    pinned: Option<String>,
+}
+
 /// `POST …/deployments/{version}/pin` with `pinned=1` (pin) or without it (unpin).
 pub(super) async fn pin(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     path: web::Path<(String, String, i64)>,
-    form: web::Form<HashMap<String, String>>,
+    CsrfForm { viewer: v, form }: CsrfForm<PinForm>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
     let (bot, app, version) = path.into_inner();
-    let pinned = field(&form, "pinned") == "1";
+    let pinned = form.pinned.as_deref() == Some("1");
     let changed = async {
         let app = p.app(&v.actor, &bot, &app, Need::Deploy).await?;
         let target = p.deployment(&app, &version.to_string()).await?;
@@ -158,14 +156,12 @@ pub(super) async fn pin(
 pub(super) async fn delete(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     path: web::Path<AppPath>,
-    form: web::Form<HashMap<String, String>>,
+    CsrfForm { viewer: v, form }: CsrfForm<ConfirmForm>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
     let deleted = async {
         let r = path.resolve(&p, &v.actor, Need::Manage).await?;
-        if field(&form, "confirm").trim() != r.app.slug.as_str() {
+        if form.confirm.trim() != r.app.slug.as_str() {
             return Err(ServiceError::invalid("not_confirmed", "type the app's slug to confirm; nothing was deleted"));
         }
         p.delete_app(&r).await.map(|()| r)
@@ -182,10 +178,10 @@ pub(super) async fn upload(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
     req: HttpRequest,
+    v: Viewer,
     path: web::Path<AppPath>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
     let json = req.headers().get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("json"));
     let fail = |e: ServiceError| {
         if json {
@@ -226,77 +222,101 @@ pub(super) async fn upload(
     }
 }
 
-/// Reads the settings form (it has every setting; an unchecked box is absent).
-fn parse_settings(form: &HashMap<String, String>) -> Result<AppSettings, String> {
-    let number = |name: &str, label: &str| -> Result<u32, String> {
-        field(form, name).trim().parse().map_err(|_| format!("{label}: enter a whole number"))
-    };
-    let access = match field(form, "access") {
-        "public" => Access::Public,
-        "gated" | "" => Access::Gated,
-        other => return Err(format!("unknown access `{other}`")),
-    };
-    let public_paths =
-        field(form, "public_paths").lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
-    let ids = field(form, "allowed_user_ids");
-    let allowed_user_ids = if ids.trim().is_empty() {
-        None
-    } else {
-        let parsed: Result<Vec<i64>, String> = ids
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| format!("`{s}` is not a Telegram user id")))
-            .collect();
-        Some(parsed?)
-    };
-    let domain = field(form, "custom_domain").trim().to_ascii_lowercase();
-    // One backend per line: `/api/ https://api.example.com [strip] [public]`.
-    let optional = |name: &str| Some(field(form, name).trim().to_owned()).filter(|v| !v.is_empty());
-    let ton_connect = optional("ton_name").map(|name| TonConnectManifest {
-        name,
-        icon_url: field(form, "ton_icon_url").trim().to_owned(),
-        terms_of_use_url: optional("ton_terms_of_use_url"),
-        privacy_policy_url: optional("ton_privacy_policy_url"),
-        replace_bundled: form.contains_key("ton_replace_bundled"),
-    });
-    let backends = field(form, "backends")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.parse::<Backend>().map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(AppSettings {
-        access,
-        public_paths,
-        spa_fallback: form.contains_key("spa_fallback"),
-        session_ttl_secs: number("session_ttl_secs", "Session lifetime")?,
-        max_init_data_age_secs: number("max_init_data_age_secs", "Oldest launch data")?,
-        custom_domain: (!domain.is_empty()).then_some(domain),
-        allowed_user_ids,
-        premium_only: form.contains_key("premium_only"),
-        skew_protection_deployments: number("skew_protection_deployments", "Earlier deployments")?,
-        backends,
-        ton_connect,
-        keep_deployments: match field(form, "keep_deployments").trim() {
-            "" => None,
-            n => Some(n.parse().map_err(|_| "Deployments kept: enter a whole number, or leave it empty".to_owned())?),
-        },
-    })
+/// The settings form: it has every setting; an unchecked box is absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct SettingsForm {
+    access: String,
+    public_paths: String,
+    spa_fallback: Option<String>,
+    session_ttl_secs: String,
+    max_init_data_age_secs: String,
+    custom_domain: String,
+    allowed_user_ids: String,
+    premium_only: Option<String>,
+    skew_protection_deployments: String,
+    /// One backend per line: `/api/ https://api.example.com [strip] [public]`.
+    backends: String,
+    ton_name: String,
+    ton_icon_url: String,
+    ton_terms_of_use_url: String,
+    ton_privacy_policy_url: String,
+    ton_replace_bundled: Option<String>,
+    keep_deployments: String,
+}
+
+impl SettingsForm {
+    fn settings(&self) -> Result<AppSettings, String> {
+        let number = |value: &str, label: &str| -> Result<u32, String> {
+            value.trim().parse().map_err(|_| format!("{label}: enter a whole number"))
+        };
+        let access = match self.access.as_str() {
+            "public" => Access::Public,
+            "gated" | "" => Access::Gated,
+            other => return Err(format!("unknown access `{other}`")),
+        };
+        let public_paths =
+            self.public_paths.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        let allowed_user_ids = if self.allowed_user_ids.trim().is_empty() {
+            None
+        } else {
+            let parsed: Result<Vec<i64>, String> = self
+                .allowed_user_ids
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|_| format!("`{s}` is not a Telegram user id")))
+                .collect();
+            Some(parsed?)
+        };
+        let domain = self.custom_domain.trim().to_ascii_lowercase();
+        let optional = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        let ton_connect = optional(&self.ton_name).map(|name| TonConnectManifest {
+            name,
+            icon_url: self.ton_icon_url.trim().to_owned(),
+            terms_of_use_url: optional(&self.ton_terms_of_use_url),
+            privacy_policy_url: optional(&self.ton_privacy_policy_url),
+            replace_bundled: self.ton_replace_bundled.is_some(),
+        });
+        let backends = self
+            .backends
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.parse::<Backend>().map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AppSettings {
+            access,
+            public_paths,
+            spa_fallback: self.spa_fallback.is_some(),
+            session_ttl_secs: number(&self.session_ttl_secs, "Session lifetime")?,
+            max_init_data_age_secs: number(&self.max_init_data_age_secs, "Oldest launch data")?,
+            custom_domain: (!domain.is_empty()).then_some(domain),
+            allowed_user_ids,
+            premium_only: self.premium_only.is_some(),
+            skew_protection_deployments: number(&self.skew_protection_deployments, "Earlier deployments")?,
+            backends,
+            ton_connect,
+            keep_deployments: match self.keep_deployments.trim() {
+                "" => None,
+                n => Some(
+                    n.parse().map_err(|_| "Deployments kept: enter a whole number, or leave it empty".to_owned())?,
+                ),
+            },
+        })
+    }
 }
 
 pub(super) async fn settings(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     path: web::Path<AppPath>,
-    form: Form,
+    CsrfForm { viewer: v, form }: CsrfForm<SettingsForm>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
     // Who may change settings is decided before the form is read.
     let r = match path.resolve(&p, &v.actor, Need::Manage).await {
         Ok(found) => found,
         Err(e) => return d.error_page(Some(&v), &e),
     };
-    let saved = match parse_settings(&form) {
+    let saved = match form.settings() {
         Ok(settings) => p.update_app_settings(&r, settings).await,
         Err(problem) => Err(ServiceError::invalid("invalid_settings", problem)),
     };
@@ -314,17 +334,22 @@ pub(super) async fn settings(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub(super) struct DevLinkForm {
+    /// A deployment's id, for its preview host; empty for the app's own host.
+    #[serde(default)]
+    deployment: String,
+}
+
 /// "Open as test user": a dev link (launch data signed for a test user) for the app, or for
 /// one deployment on its preview host.
 pub(super) async fn dev_link(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     path: web::Path<AppPath>,
-    form: Form,
+    CsrfForm { viewer: v, form }: CsrfForm<DevLinkForm>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
-    let deployment = Some(field(&form, "deployment")).filter(|s| !s.is_empty());
+    let deployment = Some(form.deployment.as_str()).filter(|s| !s.is_empty());
     let link = async {
         let app = path.resolve(&p, &v.actor, Need::Deploy).await?;
         p.dev_link(&app, &tmahost_service::DevUser::default(), deployment).await

@@ -1,7 +1,7 @@
 //! A bot's audit log page.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use tmahost_service::display::when;
 use tmahost_service::{Need, Platform, ServiceError};
@@ -12,7 +12,7 @@ use super::*;
 pub(super) async fn audit_page(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
+    v: Viewer,
     bot: web::Path<String>,
 ) -> HttpResponse {
     #[derive(Serialize)]
@@ -22,7 +22,6 @@ pub(super) async fn audit_page(
         action: String,
         details: String,
     }
-    let v = viewer!(d, req, p);
     let result = async {
         let r = p.bot(&v.actor, bot.as_str(), Need::See).await?;
         let mut ctx = bot_context(&p, &v, &r).await?;

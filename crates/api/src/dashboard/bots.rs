@@ -1,7 +1,7 @@
 //! The bots list, one bot's page (apps, members, stats) and its member forms.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use tera::Context;
 use tmahost_service::display::{bytes, when};
@@ -45,10 +45,9 @@ pub(super) struct BotsQuery {
 pub(super) async fn bots_page(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
+    v: Viewer,
     query: web::Query<BotsQuery>,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
     let bots = match p.list_bots(&v.actor).await {
         Ok(b) => b,
         Err(e) => return d.error_page(Some(&v), &e),
@@ -65,11 +64,10 @@ pub(super) async fn bots_page(
 pub(super) async fn bot_page(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
+    v: Viewer,
     bot: web::Path<String>,
     query: web::Query<BotsQuery>,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
     let found = p.bot(&v.actor, bot.as_str(), Need::See).await;
     match async { bot_context(&p, &v, &found?).await }.await {
         Ok(mut ctx) => {
@@ -126,16 +124,21 @@ pub(super) async fn bot_context(p: &Platform, v: &Viewer, r: &BotRef) -> Result<
     Ok(ctx)
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct MemberForm {
+    user_id: String,
+    role: String,
+}
+
 pub(super) async fn grant(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     bot: web::Path<String>,
-    form: Form,
+    CsrfForm { viewer: v, form }: CsrfForm<MemberForm>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
-    let user = field(&form, "user_id").trim().parse::<i64>();
-    let role = field(&form, "role").parse::<Role>();
+    let user = form.user_id.trim().parse::<i64>();
+    let role = form.role.parse::<Role>();
     let result = match (user, role) {
         (Ok(user), Ok(role)) => match p.bot(&v.actor, bot.as_str(), Need::Manage).await {
             Ok(r) => p.grant_member(&r, user, role).await.map(|()| r),
@@ -152,11 +155,9 @@ pub(super) async fn grant(
 pub(super) async fn revoke(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     path: web::Path<crate::paths::MemberPath>,
-    form: Form,
+    CsrfForm { viewer: v, .. }: CsrfForm<NoFields>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
     let revoked = async {
         let r = path.bot(&p, &v.actor, Need::Manage).await?;
         p.revoke_member(&r, path.user_id).await.map(|()| r)
@@ -171,14 +172,12 @@ pub(super) async fn revoke(
 pub(super) async fn delete(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     bot: web::Path<String>,
-    form: Form,
+    CsrfForm { viewer: v, form }: CsrfForm<ConfirmForm>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
     let deleted = async {
         let r = p.bot(&v.actor, bot.as_str(), Need::Manage).await?;
-        if field(&form, "confirm").trim().trim_start_matches('@') != r.bot.username {
+        if form.confirm.trim().trim_start_matches('@') != r.bot.username {
             return Err(ServiceError::invalid(
                 "not_confirmed",
                 "type the bot's username to confirm; nothing was deleted",

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use tmahost_service::{DARK_THEME, DevUser, LIGHT_THEME, Need, PLATFORMS, Platform, ServiceError};
 
@@ -19,11 +19,10 @@ type Query = web::Query<HashMap<String, String>>;
 pub(super) async fn emulator_page(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
+    v: Viewer,
     path: web::Path<AppPath>,
     query: Query,
 ) -> HttpResponse {
-    let v = viewer!(d, req, p);
     let page = async {
         let app = path.resolve(&p, &v.actor, Need::Deploy).await?;
         let user = dev_user(&query)?;

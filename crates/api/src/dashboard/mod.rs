@@ -3,28 +3,6 @@
 //! service operation with the signed-in Telegram user as the [`Actor`], so a developer of one
 //! bot gets the same 404 for another bot's pages as the API gives.
 
-/// The viewer of a form post whose CSRF token (`$token`) is theirs, or the response that
-/// refuses it.
-macro_rules! poster {
-    ($d:expr, $req:expr, $p:expr, $token:expr) => {{
-        let v = viewer!($d, $req, $p);
-        if let Some(refused) = csrf_refused(&$d, &v, $token) {
-            return refused;
-        }
-        v
-    }};
-}
-
-/// Unwraps a viewer or returns the login redirect.
-macro_rules! viewer {
-    ($d:expr, $req:expr, $p:expr) => {
-        match $d.viewer(&$req, &$p).await {
-            Ok(v) => v,
-            Err(res) => return res,
-        }
-    };
-}
-
 mod apps;
 mod audit;
 mod bots;
@@ -35,7 +13,12 @@ mod session;
 mod tokens;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::error::InternalError;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tera::{Context, Tera};
 use tmahost_service::{Actor, Platform, ServiceError};
@@ -137,8 +120,8 @@ impl Dashboard {
     }
 }
 
-/// A signed-in dashboard user.
-struct Viewer {
+/// A signed-in dashboard user (an extractor: see its `FromRequest`).
+pub(super) struct Viewer {
     actor: Actor,
     user_id: i64,
     sid: String,
@@ -203,12 +186,6 @@ async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type(content_type).insert_header((header::CACHE_CONTROL, "no-cache")).body(body)
 }
 
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// Refuses a form post whose CSRF token does not belong to the viewer's session.
 fn csrf_refused(d: &Dashboard, v: &Viewer, given: &str) -> Option<HttpResponse> {
     if d.keys.csrf_ok(&v.sid, given) {
@@ -223,8 +200,79 @@ fn csrf_refused(d: &Dashboard, v: &Viewer, given: &str) -> Option<HttpResponse> 
     ))
 }
 
-type Form = web::Form<std::collections::HashMap<String, String>>;
+/// The dashboard and the platform, as every extractor here reads them from the app's data.
+fn handles(req: &HttpRequest) -> Result<(web::Data<Dashboard>, web::Data<Platform>), actix_web::Error> {
+    let d = req.app_data::<web::Data<Dashboard>>().cloned();
+    let p = req.app_data::<web::Data<Platform>>().cloned();
+    d.zip(p).ok_or_else(|| actix_web::error::ErrorInternalServerError("the dashboard is not configured"))
+}
 
-fn field<'a>(form: &'a std::collections::HashMap<String, String>, name: &str) -> &'a str {
-    form.get(name).map_or("", String::as_str)
+/// A handler taking a [`Viewer`] runs only for a signed-in user; anyone else is sent to the
+/// login page (or shown why their account could not be read).
+impl FromRequest for Viewer {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (d, p) = handles(&req)?;
+            d.viewer(&req, &p).await.map_err(|res| InternalError::from_response("not signed in", res).into())
+        })
+    }
+}
+
+/// A form a signed-in viewer posted from this dashboard: its fields as `T`, extracted only when
+/// its `csrf` field belongs to the viewer's session (so another site cannot post it for them).
+pub(super) struct CsrfForm<T> {
+    pub viewer: Viewer,
+    pub form: T,
+}
+
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    form: T,
+}
+
+/// A deletion's form: the name of what goes, typed by the owner.
+#[derive(Debug, Deserialize)]
+pub(super) struct ConfirmForm {
+    #[serde(default)]
+    pub confirm: String,
+}
+
+/// The fields of a form that carries nothing but its CSRF token.
+#[derive(Debug, Deserialize)]
+pub(super) struct NoFields {}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let viewer = Viewer::from_request(req, payload);
+        let form = web::Form::<WithCsrf<T>>::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let viewer = viewer.await?;
+            let (d, _) = handles(&req)?;
+            let refuse =
+                |e: ServiceError| InternalError::from_response("form refused", d.error_page(Some(&viewer), &e));
+            let web::Form(posted) = match form.await {
+                Ok(f) => f,
+                Err(e) => {
+                    return Err(
+                        refuse(ServiceError::invalid("bad_form", format!("the form could not be read: {e}"))).into()
+                    );
+                }
+            };
+            if let Some(refused) = csrf_refused(&d, &viewer, &posted.csrf) {
+                return Err(InternalError::from_response("csrf", refused).into());
+            }
+            Ok(CsrfForm { viewer, form: posted.form })
+        })
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use tera::Context;
 use tmahost_service::display::when;
@@ -73,23 +73,28 @@ async fn tokens_view(
     Ok(d.render(status, "tokens.html", &ctx))
 }
 
-pub(super) async fn tokens_page(d: web::Data<Dashboard>, p: web::Data<Platform>, req: HttpRequest) -> HttpResponse {
-    let v = viewer!(d, req, p);
+pub(super) async fn tokens_page(d: web::Data<Dashboard>, p: web::Data<Platform>, v: Viewer) -> HttpResponse {
     tokens_view(&d, &p, &v, None).await.unwrap_or_else(|e| d.error_page(Some(&v), &e))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct TokenForm {
+    /// The bot's id.
+    bot: String,
+    name: String,
+    ttl_days: String,
 }
 
 pub(super) async fn create_token(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
-    form: Form,
+    CsrfForm { viewer: v, form }: CsrfForm<TokenForm>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
     let result = async {
-        let bot = field(&form, "bot").parse::<i64>().map_err(|_| ServiceError::NotFound("bot"))?;
-        let ttl = field(&form, "ttl_days").trim().parse::<u32>().ok();
-        let (token, minted) =
-            p.create_token(&v.actor, field(&form, "name"), TokenScope::Bots(vec![BotId(bot)]), ttl).await?;
+        let bot = form.bot.parse::<i64>().map_err(|_| ServiceError::NotFound("bot"))?;
+        let ttl = form.ttl_days.trim().parse::<u32>().ok();
+        let (token, minted) = p.create_token(&v.actor, &form.name, TokenScope::Bots(vec![BotId(bot)]), ttl).await?;
         tokens_view(&d, &p, &v, Some((token.name, minted.jwt))).await
     }
     .await;
@@ -99,11 +104,9 @@ pub(super) async fn create_token(
 pub(super) async fn revoke_token(
     d: web::Data<Dashboard>,
     p: web::Data<Platform>,
-    req: HttpRequest,
     id: web::Path<String>,
-    form: Form,
+    CsrfForm { viewer: v, .. }: CsrfForm<NoFields>,
 ) -> HttpResponse {
-    let v = poster!(d, req, p, field(&form, "csrf"));
     match p.revoke_token(&v.actor, &id).await {
         Ok(()) => see_other("/tokens"),
         Err(e) => d.error_page(Some(&v), &e),
