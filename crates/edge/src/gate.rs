@@ -97,12 +97,12 @@ impl<'r> Gate<'r> {
 }
 
 /// Whether a request must show a session: gated app and not a public path.
-pub(crate) fn is_gated(route: &AppRoute, path: &str) -> bool {
+fn is_gated(route: &AppRoute, path: &str) -> bool {
     route.settings.access == Access::Gated && !is_public_path(&route.settings.public_paths, path)
 }
 
 /// `public_paths` entries match exactly, or as a prefix when they end with `*`.
-pub(crate) fn is_public_path(public: &[String], path: &str) -> bool {
+fn is_public_path(public: &[String], path: &str) -> bool {
     public.iter().any(|p| match p.strip_suffix('*') {
         Some(prefix) => path.starts_with(prefix),
         None => p == path,
