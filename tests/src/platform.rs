@@ -16,13 +16,11 @@ pub struct TestPlatform {
 /// Opens the platform; `tweak` adjusts the configuration first (limits, admins, addresses).
 pub async fn open(tweak: impl FnOnce(&mut Config)) -> TestPlatform {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config {
-        data_dir: dir.path().to_owned(),
-        storage_url: Some("memory://".into()),
-        // Nothing listens on port 1: registration takes the given username.
-        telegram_api_url: "http://127.0.0.1:1".into(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.storage.data_dir = dir.path().to_owned();
+    config.storage.storage_url = Some("memory://".into());
+    // Nothing listens on port 1: registration takes the given username.
+    config.telegram.api_url = "http://127.0.0.1:1".into();
     tweak(&mut config);
     let p = Platform::open(config).await.expect("platform");
     let admin = Actor::local_admin();

@@ -35,7 +35,7 @@ impl Received {
 /// Saves the request body (raw, or the first file part of a multipart form, after the text
 /// fields that precede it) to a temp file.
 pub async fn receive(p: &Platform, req: &HttpRequest, payload: web::Payload) -> Result<Received, ApiError> {
-    let limit = p.config().max_archive_bytes;
+    let limit = p.config().uploads.max_archive_bytes;
     let idle = idle_of(p);
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -151,7 +151,7 @@ async fn copy(
 }
 
 fn idle_of(p: &Platform) -> Duration {
-    Duration::from_secs(p.config().upload_idle_secs)
+    Duration::from_secs(p.config().api.upload_idle_secs)
 }
 
 /// The next item of a body, or 408 when the client sent nothing for `idle`.

@@ -27,6 +27,7 @@ use teloxide::types::{AllowedUpdate, BotCommandScope, Recipient};
 use teloxide::update_listeners::Polling;
 use teloxide::{ApiError, RequestError};
 use tmahost_service::Platform;
+use tmahost_service::config::Telegram;
 use tmahost_service::health::PartState;
 
 use crate::commands::{Audience, commands_for};
@@ -43,13 +44,13 @@ pub(crate) struct Ctx {
 /// Why the control bot did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
-    #[error("TMAHOST_CONTROL_BOT_TOKEN is not set")]
+    #[error("{var} is not set", var = Telegram::CONTROL_BOT_TOKEN)]
     NoToken,
-    #[error("TMAHOST_CONTROL_BOT_TOKEN: Telegram rejected the token ({0})")]
+    #[error("{var}: Telegram rejected the token ({0})", var = Telegram::CONTROL_BOT_TOKEN)]
     Rejected(String),
-    #[error("TMAHOST_TELEGRAM_API_URL: {0}")]
+    #[error("{var}: {0}", var = Telegram::TELEGRAM_API_URL)]
     ApiUrl(String),
-    #[error("TMAHOST_CONTROL_BOT_WEBHOOK_URL: {0}")]
+    #[error("{var}: {0}", var = Telegram::CONTROL_BOT_WEBHOOK_URL)]
     Webhook(String),
     #[error("the control bot stopped unexpectedly: {0}")]
     Crashed(String),
@@ -87,10 +88,10 @@ impl ControlBot {
     /// are returned here; a token Telegram rejects ends the bot later (see [`ControlBot::stopped`]).
     pub fn spawn(platform: Platform, webhook: Option<TcpListener>) -> Result<Self, BotError> {
         let config = platform.config();
-        let token = config.control_bot_token.as_ref().ok_or(BotError::NoToken)?;
-        let api_url = url::Url::parse(&config.telegram_api_url).map_err(|e| BotError::ApiUrl(e.to_string()))?;
+        let token = config.telegram.control_bot_token.as_ref().ok_or(BotError::NoToken)?;
+        let api_url = url::Url::parse(&config.telegram.api_url).map_err(|e| BotError::ApiUrl(e.to_string()))?;
         let bot = Bot::new(token.expose()).set_api_url(api_url).throttle(Limits::default());
-        let receive = match (&config.control_bot_webhook_url, webhook) {
+        let receive = match (&config.telegram.control_bot_webhook_url, webhook) {
             (Some(url), Some(listener)) => {
                 let url = url::Url::parse(url).map_err(|e| BotError::Webhook(e.to_string()))?;
                 let secret = hex::encode(platform.key_for(tmahost_service::KeyPurpose::ControlBotWebhook).expose());
@@ -177,7 +178,7 @@ where
     let me = me?;
     platform.remember_control_bot_username(me.username.clone());
     let username = me.username.clone().unwrap_or_default();
-    set_commands(&bot, &platform.config().admin_ids).await;
+    set_commands(&bot, &platform.config().telegram.admin_ids).await;
 
     let ctx = Arc::new(Ctx { platform: platform.clone(), username: username.clone() });
     let handler = dptree::entry()

@@ -25,32 +25,24 @@ pub use fingerprint::is_fingerprinted;
 pub use manifest::{CheckedManifest, DeclaredFile, FinalInputs, ManifestFile, check_manifest, finish_manifest};
 pub use path::{BadRequestPath, BundlePath, MAX_REQUEST_PATH, MAX_SEGMENTS, request_path};
 pub use rules::{Parsed, RuleError, Rules};
+use tmahost_types::settings::check::positive;
 
-/// Limits on what one upload may contain. Defaults suit real Mini App bundles with room to
-/// spare (the largest Vite builds seen are a few MB).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Size of the uploaded archive itself.
-    pub max_archive_bytes: u64,
-    pub max_files: usize,
-    pub max_file_bytes: u64,
-    /// Sum of all uncompressed file sizes.
-    pub max_total_bytes: u64,
-    /// Uncompressed/compressed ratio above which an entry (or a tar.gz stream) larger than
-    /// 1 MiB is treated as a decompression bomb.
-    pub max_compression_ratio: u64,
-    pub max_path_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_archive_bytes: 100 * 1000 * 1000,
-            max_files: 20_000,
-            max_file_bytes: 25 * 1000 * 1000,
-            max_total_bytes: 500 * 1000 * 1000,
-            max_compression_ratio: 100,
-            max_path_bytes: 1024,
-        }
+tmahost_types::section! {
+    /// Limits on what one upload may contain (`[uploads]`). Defaults suit real Mini App bundles
+    /// with room to spare (the largest Vite builds seen are a few MB).
+    pub struct Limits in "uploads" {
+        /// Size of an uploaded archive itself (bytes).
+        MAX_ARCHIVE_BYTES => max_archive_bytes: u64 = 100 * 1000 * 1000, check positive;
+        /// Entries in a bundle archive (files, folders and tar headers all count).
+        MAX_FILES => max_files: usize = 20_000, check positive;
+        /// Size of one file, uncompressed (bytes).
+        MAX_FILE_BYTES => max_file_bytes: u64 = 25 * 1000 * 1000, check positive;
+        /// Sum of a deployment's uncompressed file sizes (bytes).
+        MAX_TOTAL_BYTES => max_total_bytes: u64 = 500 * 1000 * 1000, check positive;
+        /// Uncompressed/compressed ratio above which an entry (or a tar.gz stream) larger than
+        /// 1 MiB is treated as a decompression bomb.
+        MAX_COMPRESSION_RATIO => max_compression_ratio: u64 = 100, check positive;
+        /// Length of one path in a bundle (bytes).
+        MAX_PATH_BYTES => max_path_bytes: usize = 1024, check positive;
     }
 }

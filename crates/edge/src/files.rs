@@ -40,7 +40,7 @@ pub(crate) async fn answer(edge: &Edge, gate: &Gate<'_>, path: &str, preview: Op
             };
         if generated {
             let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-            let origin = format!("{}://{}", edge.platform().config().public_scheme, host.trim_end_matches('.'));
+            let origin = format!("{}://{}", edge.platform().config().server.public_scheme, host.trim_end_matches('.'));
             return respond::ton_connect_manifest(m, &origin.to_ascii_lowercase());
         }
     }

@@ -92,7 +92,7 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     pub async fn load(platform: &Platform, stats: &Stats) -> Result<Self, ServiceError> {
         let config = platform.config();
-        let mut table = Self::with_suffix(&format!(".{}", config.base_domain));
+        let mut table = Self::with_suffix(&format!(".{}", config.server.base_domain));
         let apps = platform.served_apps().await?;
         let domains: HashSet<String> = apps.iter().filter_map(|a| a.domain.clone()).collect();
         for app in apps {

@@ -437,7 +437,7 @@ impl Edge {
     /// Runs the edge on `listener`, on `TMAHOST_EDGE_WORKERS` threads of its own (one per core by
     /// default). Signals are left to the caller.
     pub fn server(self, listener: std::net::TcpListener) -> std::io::Result<Server> {
-        let workers = self.platform().config().edge_workers;
+        let workers = self.platform().config().edge.workers;
         let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Server::start(self, listener, workers)
     }

@@ -126,7 +126,7 @@ impl Edge {
     /// every `edge_refresh_secs` for changes made elsewhere.
     pub async fn start(platform: Platform) -> Result<Self, ServiceError> {
         let config = platform.config();
-        let cache_bytes = config.edge_cache_mb.saturating_mul(1024 * 1024);
+        let cache_bytes = config.edge.cache_mb.saturating_mul(1024 * 1024);
         let stats = Arc::new(Stats::default());
         let emulator = Emulator::new(config);
         let inner = Arc::new(Inner {
@@ -151,8 +151,8 @@ impl Edge {
             previews: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(10)).build(),
             sessions: Sessions::new(
                 &platform.key_for(tmahost_service::KeyPurpose::EdgeSessionSigning),
-                config.session_rate_per_minute,
-                config.trusted_proxies.clone(),
+                config.edge.session_rate_per_minute,
+                config.server.trusted_proxies.clone(),
             ),
             platform,
         });
@@ -325,7 +325,7 @@ async fn refresh(inner: &Inner) -> Result<(), ServiceError> {
 
 async fn refresher(inner: Weak<Inner>) {
     let (mut changes, every) = match inner.upgrade() {
-        Some(i) => (i.platform.subscribe_changes(), Duration::from_secs(i.platform.config().edge_refresh_secs)),
+        Some(i) => (i.platform.subscribe_changes(), Duration::from_secs(i.platform.config().edge.refresh_secs)),
         None => return,
     };
     // After a failed refresh, try again soon rather than at the next tick.

@@ -58,8 +58,8 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     let addr = listener.local_addr().expect("addr");
     let TestPlatform { p, dir } = tmahost_testkit::platform::open(|config| {
         // Blobs on the local disk, as an embedded edge keeps them.
-        config.storage_url = None;
-        config.edge_addr = addr;
+        config.storage.storage_url = None;
+        config.server.edge_addr = addr;
         tweak(config);
     })
     .await;
@@ -645,8 +645,8 @@ async fn launch_data_from_the_control_bot_opens_no_app() {
     // of (admins: all of them).
     const CONTROL: &str = tmahost_testkit::CONTROL_TOKEN;
     let e = env_with(|c| {
-        c.control_bot_token = Some(Secret::new(CONTROL));
-        c.admin_ids = vec![1001];
+        c.telegram.control_bot_token = Some(Secret::new(CONTROL));
+        c.telegram.admin_ids = vec![1001];
     })
     .await;
     e.deploy(&bundles::sample_app("v1")).await;
@@ -821,7 +821,7 @@ async fn traffic_is_counted_per_app_and_day_for_the_dashboard() {
 
 #[tokio::test]
 async fn session_creation_is_rate_limited_per_address_and_app() {
-    let e = env_with(|c| c.session_rate_per_minute = 5).await;
+    let e = env_with(|c| c.edge.session_rate_per_minute = 5).await;
     e.deploy(&bundles::sample_app("v1")).await;
     e.deploy_to("other_bot", "main", &bundles::sample_app("b"), true).await.expect("deploy b");
     e.edge.refresh().await.expect("refresh");
@@ -843,8 +843,8 @@ async fn session_creation_is_rate_limited_per_address_and_app() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
     let e = env_with(|c| {
-        c.session_rate_per_minute = 3;
-        c.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+        c.edge.session_rate_per_minute = 3;
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
     })
     .await;
     e.deploy(&bundles::sample_app("v1")).await;

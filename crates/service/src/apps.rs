@@ -100,7 +100,7 @@ impl Platform {
     fn host_url(&self, host: &str) -> String {
         let c = self.config();
         let port = c.public_port().map(|p| format!(":{p}")).unwrap_or_default();
-        format!("{}://{host}.{}{port}/", c.public_scheme, c.base_domain)
+        format!("{}://{host}.{}{port}/", c.server.public_scheme, c.server.base_domain)
     }
 
     /// Where end users open the app: `{bot}.{base}` for `main`, else `{app}--{bot}.{base}`.

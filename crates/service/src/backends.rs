@@ -68,8 +68,11 @@ pub fn names_platform(config: &Config, upstream: &url::Url) -> Option<String> {
     match upstream.host()? {
         url::Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if tmahost_types::dns::is_within(&name, &config.base_domain) {
-                return Some(format!("`{name}` is the platform's domain `{}` or a name under it", config.base_domain));
+            if tmahost_types::dns::is_within(&name, &config.server.base_domain) {
+                return Some(format!(
+                    "`{name}` is the platform's domain `{}` or a name under it",
+                    config.server.base_domain
+                ));
             }
             (config.public_api_host().as_deref() == Some(name.as_str()))
                 .then(|| format!("`{name}` is the platform's API host"))
@@ -82,8 +85,12 @@ pub fn names_platform(config: &Config, upstream: &url::Url) -> Option<String> {
 /// Why `ip:port` is one of the platform's own listening sockets, if it is.
 fn listening_on(config: &Config, ip: IpAddr, port: u16) -> Option<String> {
     let ip = ip.to_canonical();
-    let sockets =
-        [Some(config.edge_addr), Some(config.api_addr), config.ops_addr, Some(config.control_bot_webhook_addr)];
+    let sockets = [
+        Some(config.server.edge_addr),
+        Some(config.server.api_addr),
+        config.server.ops_addr,
+        Some(config.telegram.control_bot_webhook_addr),
+    ];
     sockets.into_iter().flatten().find_map(|own: SocketAddr| {
         let same_ip =
             own.ip().to_canonical() == ip || (own.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified()));
@@ -157,7 +164,7 @@ pub fn upstream_url(config: &Config, upstream: &str) -> Result<url::Url, Service
     let url = url::Url::parse(upstream).map_err(|e| invalid(format!("upstream `{upstream}`: {e}")))?;
     match url.scheme() {
         "https" => {}
-        "http" if config.proxy_allow_http => {}
+        "http" if config.proxy.allow_http => {}
         "http" => {
             return Err(invalid(format!(
                 "upstream `{upstream}`: https only (the operator allows http with TMAHOST_PROXY_ALLOW_HTTP)"
@@ -176,7 +183,7 @@ pub fn upstream_url(config: &Config, upstream: &str) -> Result<url::Url, Service
     };
     if let Some(ip) = ip
         && is_forbidden(ip)
-        && !config.proxy_allow_private
+        && !config.proxy.allow_private
     {
         return Err(ServiceError::invalid(
             "upstream_forbidden",
@@ -207,7 +214,7 @@ pub struct ForbiddenUpstream(pub String);
 
 impl UpstreamResolver {
     pub fn new(config: &Config) -> Self {
-        Self { resolver: crate::domains::resolver(config).map(Arc::new), allow_private: config.proxy_allow_private }
+        Self { resolver: crate::domains::resolver(config).map(Arc::new), allow_private: config.proxy.allow_private }
     }
 
     /// The addresses of `host` an upstream connection may use.
@@ -230,7 +237,7 @@ impl UpstreamResolver {
 /// Looks the upstreams' names up when settings are saved: a name that resolves only to
 /// forbidden addresses is refused now rather than failing every request later.
 pub async fn check_names(config: &Config, backends: &[Backend]) -> Result<(), ServiceError> {
-    if config.proxy_allow_private {
+    if config.proxy.allow_private {
         return Ok(());
     }
     let resolver = UpstreamResolver::new(config);
@@ -317,17 +324,16 @@ mod tests {
         let many: Vec<Backend> = (0..11).map(|i| backend(&format!("/p{i}/"), "https://a.example")).collect();
         assert_eq!(check(&config, &many).expect_err("many").code(), "invalid_backend");
 
-        let open = Config { proxy_allow_http: true, proxy_allow_private: true, ..Config::default() };
+        let mut open = Config::default();
+        (open.proxy.allow_http, open.proxy.allow_private) = (true, true);
         check(&open, &[backend("/api/", "http://127.0.0.1:9000")]).expect("the operator allows it");
 
         // The platform itself, even where private addresses are allowed.
-        let platform = Config {
-            base_domain: "apps.example".into(),
-            public_api_url: Some("https://console.example/".into()),
-            edge_addr: "0.0.0.0:8080".parse().expect("addr"),
-            api_addr: "127.0.0.1:8081".parse().expect("addr"),
-            ..open
-        };
+        let mut platform = open;
+        platform.server.base_domain = "apps.example".into();
+        platform.server.public_api_url = Some("https://console.example/".into());
+        platform.server.edge_addr = "0.0.0.0:8080".parse().expect("addr");
+        platform.server.api_addr = "127.0.0.1:8081".parse().expect("addr");
         for upstream in [
             "https://apps.example",
             "https://shop--demo-bot.apps.example",

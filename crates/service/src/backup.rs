@@ -224,14 +224,14 @@ pub fn read_info(src: &Path) -> Result<BackupInfo, ServiceError> {
 /// Restores the backup at `src` into the data dir `config` names, which must be empty (or
 /// not exist), on the embedded layout (SQLite + files there).
 pub async fn restore(config: &Config, src: &Path) -> Result<BackupInfo, ServiceError> {
-    if config.database_url.is_some() || config.storage_url().is_some() {
+    if config.storage.database_url.is_some() || config.storage_url().is_some() {
         return Err(ServiceError::invalid(
             "restore_layout",
             "`tmahost restore` writes the embedded layout (TMAHOST_DATA_DIR, without TMAHOST_DATABASE_URL or TMAHOST_STORAGE_URL); restore PostgreSQL with pg_restore and the bucket with its own tools (README, Backup and restore)",
         ));
     }
     let info = read_info(src)?;
-    let dir = &config.data_dir;
+    let dir = &config.storage.data_dir;
     let occupied = match std::fs::read_dir(dir) {
         Ok(mut entries) => entries.next().is_some(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -246,7 +246,7 @@ pub async fn restore(config: &Config, src: &Path) -> Result<BackupInfo, ServiceE
     let key_text =
         std::fs::read_to_string(src.join(KEY)).map_err(|e| io(format!("{} holds no master key", src.display()), e))?;
     let backup_key = MasterKey::parse(&zeroize::Zeroizing::new(key_text))?;
-    if let Some(given) = &config.master_key
+    if let Some(given) = &config.storage.master_key
         && !MasterKey::parse(given.expose())?.same_as(&backup_key)
     {
         return Err(ServiceError::invalid(

@@ -38,7 +38,7 @@ impl Platform {
         let given = username
             .map(|u| BotUsername::parse(u).map_err(|e| ServiceError::invalid("invalid_username", e.to_string())))
             .transpose()?;
-        let me = telegram_api::get_me(self.http(), &self.config().telegram_api_url, &token).await?;
+        let me = telegram_api::get_me(self.http(), &self.config().telegram.api_url, &token).await?;
         let me_reachable = me.is_some();
         let username = match me {
             Some(me) => {
@@ -88,7 +88,7 @@ impl Platform {
         if me_reachable {
             // The bot is registered either way; a refused menu button (Telegram wants https)
             // is something the admin should hear about, not a failed registration.
-            let (http, base) = (self.http(), &self.config().telegram_api_url);
+            let (http, base) = (self.http(), &self.config().telegram.api_url);
             if let Err(e) = telegram_api::set_menu_button(http, base, &token, "Open", &url).await {
                 tracing::warn!(bot = %id, error = %e, "setChatMenuButton failed");
                 warnings.push(format!("the menu button was not set ({e})"));

@@ -1,6 +1,8 @@
 //! The one typed configuration: defaults, then `tmahost.toml` (or `TMAHOST_CONFIG`), then
-//! `TMAHOST_*` environment variables. Validated once at start; every field is documented in
-//! the README.
+//! `TMAHOST_*` environment variables, validated once at start. It is made of sections, each
+//! declared once with [`tmahost_types::section!`] (variable, key, default, check, doc); the
+//! loader's variable map, the checks and the configuration reference in the book
+//! ([`reference`]) come from those declarations.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -11,6 +13,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 use tmahost_deploy::Limits;
 use tmahost_types::DnsName;
+use tmahost_types::settings::check::{between, positive};
+use tmahost_types::settings::{Section, Setting};
 
 /// A configuration value that must never be printed.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -40,148 +44,194 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    /// Where the embedded defaults keep their state.
-    pub data_dir: PathBuf,
-    /// `sqlite://…` or `postgres://…`; default `sqlite://{data_dir}/tmahost.db`.
-    pub database_url: Option<Secret>,
-    /// `file:///…`, `s3://bucket[/prefix]` or `memory://`; default `file://{data_dir}/objects`.
-    pub storage_url: Option<String>,
-    pub base_domain: String,
-    pub public_scheme: String,
-    /// Port in public app URLs; default: the edge port when `base_domain` is `localhost`.
-    pub public_port: Option<u16>,
-    pub edge_addr: SocketAddr,
-    pub api_addr: SocketAddr,
-    /// 32 bytes as hex or base64; default: generated into `{data_dir}/master.key`.
-    pub master_key: Option<Secret>,
-    pub control_bot_token: Option<Secret>,
-    /// Public HTTPS URL Telegram posts the control bot's updates to; unset = long polling.
-    pub control_bot_webhook_url: Option<String>,
-    /// Where the control bot listens for webhook posts (behind the reverse proxy).
-    pub control_bot_webhook_addr: SocketAddr,
-    /// Where people reach the API and dashboard (login links); default `http://{api_addr}`.
-    pub public_api_url: Option<String>,
-    #[serde(deserialize_with = "id_list")]
-    pub admin_ids: Vec<i64>,
-    pub telegram_api_url: String,
-    pub log_format: LogFormat,
-    /// Lifetime of API tokens created without an explicit one.
-    pub token_ttl_days: u32,
-    /// Deployments still uploading after this long (or at start of `serve`) are marked failed.
-    pub stale_upload_secs: u64,
-    // Upload limits, flat so each is one `TMAHOST_MAX_*` variable (serde's `flatten` would
-    // lose the key name in error messages). See [`Config::limits`].
-    pub max_archive_bytes: u64,
-    pub max_files: usize,
-    pub max_file_bytes: u64,
-    pub max_total_bytes: u64,
-    pub max_compression_ratio: u64,
-    pub max_path_bytes: usize,
-    /// Edge: memory for hot blobs (MB).
-    pub edge_cache_mb: u64,
-    /// Edge: routing-table refresh interval (s), the backstop for changes made by other nodes.
-    pub edge_refresh_secs: u64,
-    /// Seconds a request body (upload, manifest) may send nothing before it is cut off (408).
-    pub upload_idle_secs: u64,
-    /// Edge: worker threads (each runs its own event loop); unset = one per CPU.
-    pub edge_workers: Option<usize>,
-    /// Edge: `POST /_tma/session` attempts per minute per client (IPv4 address or IPv6 /64)
-    /// and app.
-    pub session_rate_per_minute: u32,
-    /// Reverse proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` /
-    /// `Forwarded` headers name the client; unset = the TCP peer is the client.
-    #[serde(deserialize_with = "net_list")]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Operators' listener of every role (`/healthz`, `/readyz`, `/metrics`); unset = none.
-    pub ops_addr: Option<SocketAddr>,
-    /// Nameserver (`ip` or `ip:port`) that custom-domain proofs are looked up with; unset =
-    /// the system's resolver configuration.
-    pub dns_server: Option<String>,
-    /// Seconds between re-checks of every custom domain's TXT proof.
-    pub domain_check_secs: u64,
-    /// Seconds a verified domain stays routed after its proof disappeared.
-    pub domain_grace_secs: u64,
-    /// App backends may be private, loopback or link-local addresses (a trusted network).
-    pub proxy_allow_private: bool,
-    /// App backends may be plain `http://` upstreams.
-    pub proxy_allow_http: bool,
-    /// Seconds an upstream has to answer with its headers, and may then stay silent mid-body.
-    pub proxy_timeout_secs: u64,
-    /// Largest request body forwarded to a backend.
-    pub proxy_max_body_bytes: u64,
-    /// Seconds a WebSocket passed through to a backend may carry nothing either way.
-    pub proxy_websocket_idle_secs: u64,
-    /// WebSockets open at once to one app's backends, on one edge.
-    pub proxy_max_websockets_per_app: u64,
-    /// Version of the `Tma-Identity` signing key; raising it rotates the key (the JWKS keeps
-    /// the previous one).
-    pub identity_key_version: u32,
-    /// Deployments kept per app (the newest ones), for apps whose settings do not say.
-    pub keep_deployments: u32,
-    /// Seconds between background garbage-collection passes; 0 turns them off (`tmahost gc`
-    /// still works).
-    pub gc_every_secs: u64,
-    /// Seconds a stored content no deployment references is kept after its last use (an upload,
-    /// an "exists" answer to a deploy, a dropped reference).
-    pub gc_grace_secs: u64,
-    /// Bytes of distinct contents one bot's deployments may name; 0: no cap. An admin can set
-    /// another cap per bot.
-    pub max_bytes_per_bot: u64,
+tmahost_types::section! {
+    /// Where state lives (`[storage]`).
+    pub struct Storage in "storage" {
+        /// State of the embedded defaults (database, objects, master key) and upload scratch space
+        /// (`tmp/`).
+        DATA_DIR => data_dir: PathBuf = PathBuf::from("./data");
+        /// `sqlite://…` or `postgres://…`; unset: `sqlite://{data_dir}/tmahost.db`.
+        DATABASE_URL => database_url: Option<Secret> = None, check database_url;
+        /// `file:///abs/dir`, `s3://bucket[/prefix]` (with `AWS_ACCESS_KEY_ID`,
+        /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` for MinIO/R2) or `memory://`
+        /// (tests); unset: `file://{data_dir}/objects`.
+        STORAGE_URL => storage_url: Option<String> = None, check storage_url;
+        /// 32 bytes as hex or base64; unset: generated once into `{data_dir}/master.key` (0600).
+        /// Bot tokens are encrypted with it (AES-256-GCM) and every signing key is derived from
+        /// it: keep it with the backups.
+        MASTER_KEY => master_key: Option<Secret> = None, check master_key;
+    }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("./data"),
-            database_url: None,
-            storage_url: None,
-            base_domain: "localhost".into(),
-            public_scheme: "http".into(),
-            public_port: None,
-            edge_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            api_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
-            master_key: None,
-            control_bot_token: None,
-            control_bot_webhook_url: None,
-            control_bot_webhook_addr: SocketAddr::from(([127, 0, 0, 1], 8082)),
-            public_api_url: None,
-            admin_ids: Vec::new(),
-            telegram_api_url: "https://api.telegram.org".into(),
-            log_format: LogFormat::Text,
-            token_ttl_days: 365,
-            stale_upload_secs: 3600,
-            max_archive_bytes: Limits::default().max_archive_bytes,
-            max_files: Limits::default().max_files,
-            max_file_bytes: Limits::default().max_file_bytes,
-            max_total_bytes: Limits::default().max_total_bytes,
-            max_compression_ratio: Limits::default().max_compression_ratio,
-            max_path_bytes: Limits::default().max_path_bytes,
-            edge_cache_mb: 256,
-            edge_refresh_secs: 5,
-            edge_workers: None,
-            upload_idle_secs: 30,
-            session_rate_per_minute: 30,
-            trusted_proxies: Vec::new(),
-            ops_addr: None,
-            dns_server: None,
-            domain_check_secs: 300,
-            domain_grace_secs: 72 * 3600,
-            proxy_allow_private: false,
-            proxy_allow_http: false,
-            proxy_timeout_secs: 30,
-            proxy_max_body_bytes: 100_000_000,
-            proxy_websocket_idle_secs: 300,
-            proxy_max_websockets_per_app: 1000,
-            identity_key_version: 1,
-            keep_deployments: 20,
-            gc_every_secs: 3600,
-            gc_grace_secs: 3600,
-            max_bytes_per_bot: 0,
-        }
+tmahost_types::section! {
+    /// Names and addresses (`[server]`).
+    pub struct Server in "server" {
+        /// Apps are served at `{bot}.{base_domain}` and `{app}--{bot}.{base_domain}`.
+        BASE_DOMAIN => base_domain: String = "localhost".into(), check base_domain;
+        /// `http` or `https`, as users reach the edge (behind a TLS proxy: `https`).
+        PUBLIC_SCHEME => public_scheme: String = "http".into(), check public_scheme;
+        /// Port in public app URLs; unset: the edge's port when `base_domain` is `localhost`,
+        /// else the scheme's default.
+        PUBLIC_PORT => public_port: Option<u16> = None;
+        /// Where people reach the API and dashboard (login links, the emulator's origin);
+        /// unset: `http://{api_addr}`.
+        PUBLIC_API_URL => public_api_url: Option<String> = None, check http_url;
+        /// The edge's listener.
+        EDGE_ADDR => edge_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
+        /// The API's and dashboard's listener.
+        API_ADDR => api_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8081));
+        /// Operators' listener of every role (`/healthz`, `/readyz`, `/metrics`: the only way to
+        /// scrape an `edge`; keep it private); unset: none.
+        OPS_ADDR => ops_addr: Option<SocketAddr> = None;
+        /// Reverse proxies in front of the edge (CIDRs or addresses, comma-separated, e.g.
+        /// `127.0.0.1,::1` or `172.28.0.0/16`). Only when the TCP peer is one of them is the
+        /// client read from `Forwarded` (RFC 7239, preferred) or `X-Forwarded-For`, from the
+        /// right, skipping trusted hops. Unset: the peer is the client (behind a proxy, every
+        /// user then shares one rate bucket).
+        TRUSTED_PROXIES => trusted_proxies: Vec<ipnet::IpNet> = Vec::new(), parse "net_list";
+        /// `text` or `json` log lines (the level is `TMAHOST_LOG`, e.g. `info,sqlx=warn`).
+        LOG_FORMAT => log_format: LogFormat = LogFormat::Text;
     }
+}
+
+tmahost_types::section! {
+    /// Telegram and the control bot (`[telegram]`).
+    pub struct Telegram in "telegram" {
+        /// The Bot API base URL, for the control bot and for calls with tenants' tokens (tests
+        /// point it at a fake).
+        TELEGRAM_API_URL => api_url: String = "https://api.telegram.org".into(), check telegram_api_url;
+        /// Platform admins' Telegram user ids, comma-separated.
+        ADMIN_IDS => admin_ids: Vec<i64> = Vec::new(), parse "id_list", check admin_ids;
+        /// The control bot's token from @BotFather: `serve` runs the bot when it is set, `tmahost
+        /// bot` needs it.
+        CONTROL_BOT_TOKEN => control_bot_token: Option<Secret> = None, check control_bot_token;
+        /// Public HTTPS URL Telegram posts the control bot's updates to (the secret token is
+        /// derived from the master key); unset: long polling.
+        CONTROL_BOT_WEBHOOK_URL => control_bot_webhook_url: Option<String> = None, check http_url;
+        /// Where the control bot listens for those posts (put it behind the reverse proxy).
+        CONTROL_BOT_WEBHOOK_ADDR => control_bot_webhook_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8082));
+    }
+}
+
+tmahost_types::section! {
+    /// The API (`[api]`).
+    pub struct Api in "api" {
+        /// Lifetime of API tokens created without an explicit one (days).
+        TOKEN_TTL_DAYS => token_ttl_days: u32 = 365, check positive;
+        /// Seconds after which an unfinished upload is given up: archive uploads are failed (and
+        /// all of them at the start of `serve`), digest deploys expire, and files an interrupted
+        /// upload left in `{data_dir}/tmp` are removed (checked every minute).
+        STALE_UPLOAD_SECS => stale_upload_secs: u64 = 3600;
+        /// Seconds an upload (archive, blob, manifest) may send nothing before it is cut off with
+        /// 408 `request_timeout`.
+        UPLOAD_IDLE_SECS => upload_idle_secs: u64 = 30, check positive;
+    }
+}
+
+tmahost_types::section! {
+    /// The edge (`[edge]`).
+    pub struct Edge in "edge" {
+        /// Memory for hot file contents (MB); manifests are cached apart, up to 64 MB.
+        EDGE_CACHE_MB => cache_mb: u64 = 256;
+        /// Routing-table refresh interval (seconds): the backstop for a change whose notification
+        /// was missed (on PostgreSQL other nodes' changes arrive by `LISTEN/NOTIFY` at once).
+        EDGE_REFRESH_SECS => refresh_secs: u64 = 5, check positive;
+        /// Worker threads, each with its own event loop; unset: one per CPU.
+        EDGE_WORKERS => workers: Option<usize> = None, check workers;
+        /// `POST /_tma/session` attempts per minute per client (an IPv4 address or an IPv6 /64)
+        /// and app; 429 with `Retry-After` above it.
+        SESSION_RATE_PER_MINUTE => session_rate_per_minute: u32 = 30, check positive;
+    }
+}
+
+tmahost_types::section! {
+    /// App backends behind the edge (`[proxy]`).
+    pub struct Proxy in "proxy" {
+        /// App backends may be private, loopback or link-local addresses (a trusted network).
+        PROXY_ALLOW_PRIVATE => allow_private: bool = false;
+        /// App backends may be plain `http://` upstreams.
+        PROXY_ALLOW_HTTP => allow_http: bool = false;
+        /// Seconds a backend has to send its response headers, and may then stay silent mid-body
+        /// (504 `upstream_timeout`).
+        PROXY_TIMEOUT_SECS => timeout_secs: u64 = 30, check between(1, 3600);
+        /// Largest request body forwarded to a backend (bytes; 413 above).
+        PROXY_MAX_BODY_BYTES => max_body_bytes: u64 = 100_000_000;
+        /// Seconds a WebSocket passed through to a backend may carry nothing either way.
+        PROXY_WEBSOCKET_IDLE_SECS => websocket_idle_secs: u64 = 300, check between(1, 86_400);
+        /// WebSockets open at once to one app's backends, per edge (503 `too_many_websockets`
+        /// beyond).
+        PROXY_MAX_WEBSOCKETS_PER_APP => max_websockets_per_app: u64 = 1000;
+        /// Version of the `Tma-Identity` signing key (derived from the master key); raise it to
+        /// rotate: the JWKS publishes the new key and the previous one.
+        IDENTITY_KEY_VERSION => identity_key_version: u32 = 1, check positive;
+    }
+}
+
+tmahost_types::section! {
+    /// Custom domains (`[domains]`).
+    pub struct Domains in "domains" {
+        /// Nameserver (`ip` or `ip:port`) that custom-domain proofs are looked up with; unset:
+        /// the system's resolver configuration.
+        DNS_SERVER => dns_server: Option<String> = None, check dns_server;
+        /// Seconds between re-checks of every custom domain's TXT proof (by the `api` role and
+        /// `serve`).
+        DOMAIN_CHECK_SECS => check_secs: u64 = 300, check positive;
+        /// Seconds a verified domain stays routed after its proof disappeared.
+        DOMAIN_GRACE_SECS => grace_secs: u64 = 72 * 3600;
+    }
+}
+
+tmahost_types::section! {
+    /// What is kept, and for how long (`[retention]`).
+    pub struct Retention in "retention" {
+        /// Deployments kept per app, the newest ones (an app's `keep_deployments` setting
+        /// overrides it); the active, pinned and skew-protected ones are always kept.
+        KEEP_DEPLOYMENTS => keep_deployments: u32 = 20, check between(1, 1000);
+        /// Seconds between garbage-collection passes (the `api` role and `serve`, one node at a
+        /// time); 0 turns them off (`tmahost gc` still works).
+        GC_EVERY_SECS => gc_every_secs: u64 = 3600;
+        /// Seconds a stored content no deployment references is kept after its last use (an
+        /// upload, an "exists" answer to a deploy, a dropped reference); keep it at least
+        /// `TMAHOST_STALE_UPLOAD_SECS` so a digest deploy's answers hold until it expires.
+        GC_GRACE_SECS => gc_grace_secs: u64 = 3600;
+        /// Bytes of distinct contents one bot's deployments may name; 0: no cap. A deploy that
+        /// would pass it is refused with 413 `quota_exceeded` before anything is stored; an
+        /// admin can give a bot its own cap (`PATCH /api/v1/bots/{bot}` `{"max_bytes": N}`).
+        MAX_BYTES_PER_BOT => max_bytes_per_bot: u64 = 0;
+    }
+}
+
+/// The whole configuration: one field per section, named as its `tmahost.toml` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub storage: Storage,
+    pub server: Server,
+    pub telegram: Telegram,
+    pub api: Api,
+    pub uploads: Limits,
+    pub edge: Edge,
+    pub proxy: Proxy,
+    pub domains: Domains,
+    pub retention: Retention,
+}
+
+/// Every section's settings, in the order of [`Config`]'s fields.
+const SECTIONS: &[&[Setting]] = &[
+    Storage::SETTINGS,
+    Server::SETTINGS,
+    Telegram::SETTINGS,
+    Api::SETTINGS,
+    Limits::SETTINGS,
+    Edge::SETTINGS,
+    Proxy::SETTINGS,
+    Domains::SETTINGS,
+    Retention::SETTINGS,
+];
+
+/// Every setting of every section.
+pub fn settings() -> impl Iterator<Item = &'static Setting> {
+    SECTIONS.iter().flat_map(|s| s.iter())
 }
 
 /// Why the configuration was refused, naming the variable to fix.
@@ -198,14 +248,25 @@ fn invalid(var: &'static str, problem: impl Into<String>) -> ConfigError {
 }
 
 /// Variables read by other parts of the binary (CLI, tests), not part of [`Config`].
-const NON_CONFIG_VARS: &[&str] = &["CONFIG", "SERVER", "TOKEN", "LOG", "TEST_REQUIRE_ALL", "TEST_POSTGRES_URL"];
+const NON_CONFIG_VARS: &[&str] =
+    &["CONFIG", "SERVER", "TOKEN", "LOG", "TEST_REQUIRE_ALL", "TEST_POSTGRES_URL", "SOAK_SECS"];
+
+/// The `TMAHOST_*` variables, each mapped to its `section.key`; others are left out (and
+/// warned about by [`Config::unknown_env_vars`]).
+fn environment() -> Env {
+    Env::prefixed("TMAHOST_").filter_map(|name| {
+        settings()
+            .find(|s| s.env.strip_prefix("TMAHOST_").is_some_and(|e| name == e))
+            .map(|s| format!("{}.{}", s.section, s.key).into())
+    })
+}
 
 impl Config {
     /// Loads from `TMAHOST_CONFIG` (or `./tmahost.toml` if present) and the environment.
     pub fn load() -> Result<Self, ConfigError> {
         let file =
             std::env::var_os("TMAHOST_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("tmahost.toml"));
-        Self::load_from(&file, Env::prefixed("TMAHOST_").ignore(NON_CONFIG_VARS))
+        Self::load_from(&file, environment())
     }
 
     fn load_from(file: &Path, env: Env) -> Result<Self, ConfigError> {
@@ -216,167 +277,72 @@ impl Config {
             .merge(Toml::file(file))
             .merge(env)
             .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+            .map_err(|e| {
+                match settings().find(|s| e.path.len() == 2 && e.path[0] == s.section && e.path[1] == s.key) {
+                    Some(s) => invalid(s.env, format!("{} (`[{}] {}` in tmahost.toml)", e.kind, s.section, s.key)),
+                    None => ConfigError::Load(Box::new(e)),
+                }
+            })?;
         config.validate()?;
         Ok(config)
     }
 
     /// `TMAHOST_*` variables that name no setting: likely typos, worth a warning.
     pub fn unknown_env_vars() -> Vec<String> {
-        let known = serde_json::to_value(Config::default()).unwrap_or_default();
         std::env::vars()
-            .filter_map(|(k, _)| k.strip_prefix("TMAHOST_").map(str::to_owned))
-            .filter(|k| !NON_CONFIG_VARS.contains(&k.as_str()) && known.get(k.to_ascii_lowercase()).is_none())
-            .map(|k| format!("TMAHOST_{k}"))
+            .map(|(k, _)| k)
+            .filter(|k| {
+                k.strip_prefix("TMAHOST_")
+                    .is_some_and(|rest| !NON_CONFIG_VARS.contains(&rest) && !settings().any(|s| s.env == k.as_str()))
+            })
             .collect()
     }
 
+    /// Each section's checks, in order; the first refusal names its variable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        // Room is left under the base domain for the longest app label.
-        let domain_ok = self.base_domain.len() <= 200
-            && DnsName::parse(&self.base_domain).is_some_and(|d| d.as_str().eq_ignore_ascii_case(&self.base_domain));
-        if !domain_ok {
-            return Err(invalid(
-                "TMAHOST_BASE_DOMAIN",
-                format!("`{}` is not a DNS name like apps.example.com", self.base_domain),
-            ));
-        }
-        if self.base_domain.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(invalid("TMAHOST_BASE_DOMAIN", "use lowercase"));
-        }
-        if !(1..=3600).contains(&self.proxy_timeout_secs) {
-            return Err(invalid("TMAHOST_PROXY_TIMEOUT_SECS", "must be between 1 and 3600"));
-        }
-        if !(1..=86_400).contains(&self.proxy_websocket_idle_secs) {
-            return Err(invalid("TMAHOST_PROXY_WEBSOCKET_IDLE_SECS", "must be between 1 and 86400"));
-        }
-        if !(1..=1000).contains(&self.keep_deployments) {
-            return Err(invalid("TMAHOST_KEEP_DEPLOYMENTS", "must be between 1 and 1000"));
-        }
-        if self.identity_key_version == 0 {
-            return Err(invalid("TMAHOST_IDENTITY_KEY_VERSION", "versions start at 1"));
-        }
-        if !matches!(self.public_scheme.as_str(), "http" | "https") {
-            return Err(invalid("TMAHOST_PUBLIC_SCHEME", "must be http or https"));
-        }
-        match url::Url::parse(&self.telegram_api_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(invalid(
-                    "TMAHOST_TELEGRAM_API_URL",
-                    "must be an http(s) URL such as https://api.telegram.org",
-                ));
-            }
-        }
-        for (var, value) in [
-            ("TMAHOST_CONTROL_BOT_WEBHOOK_URL", &self.control_bot_webhook_url),
-            ("TMAHOST_PUBLIC_API_URL", &self.public_api_url),
-        ] {
-            if let Some(v) = value
-                && !url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            {
-                return Err(invalid(var, format!("`{v}` is not an http(s) URL")));
-            }
-        }
-        if let Some(url) = &self.database_url {
-            let u = url.expose();
-            if !(u.starts_with("sqlite:") || u.starts_with("postgres:") || u.starts_with("postgresql:")) {
-                return Err(invalid("TMAHOST_DATABASE_URL", "must start with sqlite: or postgres:"));
-            }
-        }
-        if let Some(url) = &self.storage_url
-            && !["file://", "s3://", "memory://"].iter().any(|p| url.starts_with(p))
-        {
-            return Err(invalid("TMAHOST_STORAGE_URL", "must start with file://, s3:// or memory://"));
-        }
-        if let Some(t) = &self.control_bot_token {
-            tmahost_types::BotToken::parse(t.expose())
-                .map_err(|e| invalid("TMAHOST_CONTROL_BOT_TOKEN", e.to_string()))?;
-        }
-        if let Some(k) = &self.master_key {
-            tmahost_store::MasterKey::parse(k.expose()).map_err(|e| invalid("TMAHOST_MASTER_KEY", e.to_string()))?;
-        }
-        if let Some(id) = self.admin_ids.iter().find(|id| **id <= 0) {
-            return Err(invalid("TMAHOST_ADMIN_IDS", format!("`{id}` is not a Telegram user id")));
-        }
-        if let Some(dns) = &self.dns_server
-            && crate::domains::parse_dns_server(dns).is_none()
-        {
-            return Err(invalid("TMAHOST_DNS_SERVER", format!("`{dns}` is not an IP address or ip:port")));
-        }
-        if self.edge_workers == Some(0) {
-            return Err(invalid("TMAHOST_EDGE_WORKERS", "must be greater than zero"));
-        }
-        let l = self.limits();
-        for (var, v) in [
-            ("TMAHOST_MAX_ARCHIVE_BYTES", l.max_archive_bytes),
-            ("TMAHOST_MAX_FILES", l.max_files as u64),
-            ("TMAHOST_MAX_FILE_BYTES", l.max_file_bytes),
-            ("TMAHOST_MAX_TOTAL_BYTES", l.max_total_bytes),
-            ("TMAHOST_MAX_COMPRESSION_RATIO", l.max_compression_ratio),
-            ("TMAHOST_MAX_PATH_BYTES", l.max_path_bytes as u64),
-            ("TMAHOST_TOKEN_TTL_DAYS", u64::from(self.token_ttl_days)),
-            ("TMAHOST_EDGE_REFRESH_SECS", self.edge_refresh_secs),
-            ("TMAHOST_SESSION_RATE_PER_MINUTE", u64::from(self.session_rate_per_minute)),
-            ("TMAHOST_UPLOAD_IDLE_SECS", self.upload_idle_secs),
-            ("TMAHOST_DOMAIN_CHECK_SECS", self.domain_check_secs),
-        ] {
-            if v == 0 {
-                return Err(invalid(var, "must be greater than zero"));
-            }
-        }
+        self.storage.check()?;
+        self.server.check()?;
+        self.telegram.check()?;
+        self.api.check()?;
+        self.uploads.check()?;
+        self.edge.check()?;
+        self.proxy.check()?;
+        self.domains.check()?;
+        self.retention.check()?;
         Ok(())
     }
 
+    /// The upload limits (`[uploads]`).
     pub fn limits(&self) -> Limits {
-        Limits {
-            max_archive_bytes: self.max_archive_bytes,
-            max_files: self.max_files,
-            max_file_bytes: self.max_file_bytes,
-            max_total_bytes: self.max_total_bytes,
-            max_compression_ratio: self.max_compression_ratio,
-            max_path_bytes: self.max_path_bytes,
-        }
-    }
-
-    pub fn with_limits(self, l: Limits) -> Self {
-        Self {
-            max_archive_bytes: l.max_archive_bytes,
-            max_files: l.max_files,
-            max_file_bytes: l.max_file_bytes,
-            max_total_bytes: l.max_total_bytes,
-            max_compression_ratio: l.max_compression_ratio,
-            max_path_bytes: l.max_path_bytes,
-            ..self
-        }
+        self.uploads.clone()
     }
 
     pub fn database_url(&self) -> String {
-        match &self.database_url {
+        match &self.storage.database_url {
             Some(u) => u.expose().to_owned(),
-            None => format!("sqlite://{}", self.data_dir.join("tmahost.db").display()),
+            None => format!("sqlite://{}", self.storage.data_dir.join("tmahost.db").display()),
         }
     }
 
     pub fn storage_url(&self) -> Option<&str> {
-        self.storage_url.as_deref()
+        self.storage.storage_url.as_deref()
     }
 
-    /// [`Config::dns_server`], parsed (validated at load).
+    /// [`Domains::dns_server`], parsed (validated at load).
     pub fn dns_server(&self) -> Option<SocketAddr> {
-        self.dns_server.as_deref().and_then(crate::domains::parse_dns_server)
+        self.domains.dns_server.as_deref().and_then(crate::domains::parse_dns_server)
     }
 
     /// The control bot's token, parsed (the configuration was validated at load).
     pub fn control_bot(&self) -> Option<tmahost_types::BotToken> {
-        self.control_bot_token.as_ref().and_then(|t| tmahost_types::BotToken::parse(t.expose()).ok())
+        self.telegram.control_bot_token.as_ref().and_then(|t| tmahost_types::BotToken::parse(t.expose()).ok())
     }
 
     /// The API's public base URL, without a trailing slash.
     pub fn api_url(&self) -> String {
-        match &self.public_api_url {
+        match &self.server.public_api_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.api_addr),
+            None => format!("http://{}", self.server.api_addr),
         }
     }
 
@@ -387,19 +353,133 @@ impl Config {
         url::Url::parse(&url).map(|u| u.origin().ascii_serialization()).unwrap_or(url)
     }
 
-    /// The host name of `TMAHOST_PUBLIC_API_URL`, lowercase and without a trailing dot: a name
+    /// The host name of [`Server::public_api_url`], lowercase and without a trailing dot: a name
     /// of the platform's that no custom domain or app backend may take.
     pub fn public_api_host(&self) -> Option<String> {
-        let url = url::Url::parse(self.public_api_url.as_deref()?).ok()?;
+        let url = url::Url::parse(self.server.public_api_url.as_deref()?).ok()?;
         url.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase())
     }
 
     /// Port shown in public URLs, if not the scheme's default.
     pub fn public_port(&self) -> Option<u16> {
-        let port = self.public_port.or_else(|| (self.base_domain == "localhost").then_some(self.edge_addr.port()))?;
-        let default = if self.public_scheme == "https" { 443 } else { 80 };
+        let server = &self.server;
+        let port =
+            server.public_port.or_else(|| (server.base_domain == "localhost").then_some(server.edge_addr.port()))?;
+        let default = if server.public_scheme == "https" { 443 } else { 80 };
         (port != default).then_some(port)
     }
+}
+
+impl From<(&'static str, String)> for ConfigError {
+    fn from((var, problem): (&'static str, String)) -> Self {
+        ConfigError::Invalid { var, problem }
+    }
+}
+
+// The checks named in the sections' declarations.
+
+fn database_url(url: &Option<Secret>) -> Result<(), String> {
+    match url.as_ref().map(Secret::expose) {
+        Some(u) if !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| u.starts_with(p)) => {
+            Err("must start with sqlite: or postgres:".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn storage_url(url: &Option<String>) -> Result<(), String> {
+    match url {
+        Some(u) if !["file://", "s3://", "memory://"].iter().any(|p| u.starts_with(p)) => {
+            Err("must start with file://, s3:// or memory://".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn master_key(key: &Option<Secret>) -> Result<(), String> {
+    key.as_ref().map_or(Ok(()), |k| tmahost_store::MasterKey::parse(k.expose()).map(drop).map_err(|e| e.to_string()))
+}
+
+fn control_bot_token(token: &Option<Secret>) -> Result<(), String> {
+    token.as_ref().map_or(Ok(()), |t| tmahost_types::BotToken::parse(t.expose()).map(drop).map_err(|e| e.to_string()))
+}
+
+fn base_domain(domain: &str) -> Result<(), String> {
+    // Room is left under the base domain for the longest app label.
+    let ok = domain.len() <= 200 && DnsName::parse(domain).is_some_and(|d| d.as_str().eq_ignore_ascii_case(domain));
+    if !ok {
+        return Err(format!("`{domain}` is not a DNS name like apps.example.com"));
+    }
+    if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("use lowercase".into());
+    }
+    Ok(())
+}
+
+fn public_scheme(scheme: &str) -> Result<(), String> {
+    if matches!(scheme, "http" | "https") { Ok(()) } else { Err("must be http or https".into()) }
+}
+
+fn http_url(url: &Option<String>) -> Result<(), String> {
+    match url {
+        Some(v) if !url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) => {
+            Err(format!("`{v}` is not an http(s) URL"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn telegram_api_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err("must be an http(s) URL such as https://api.telegram.org".into()),
+    }
+}
+
+fn admin_ids(ids: &[i64]) -> Result<(), String> {
+    match ids.iter().find(|id| **id <= 0) {
+        Some(id) => Err(format!("`{id}` is not a Telegram user id")),
+        None => Ok(()),
+    }
+}
+
+fn workers(workers: &Option<usize>) -> Result<(), String> {
+    if *workers == Some(0) { Err("must be greater than zero".into()) } else { Ok(()) }
+}
+
+fn dns_server(server: &Option<String>) -> Result<(), String> {
+    match server {
+        Some(dns) if crate::domains::parse_dns_server(dns).is_none() => {
+            Err(format!("`{dns}` is not an IP address or ip:port"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The configuration reference (Markdown): per section, each variable with its `tmahost.toml`
+/// key, default and doc comment. The book's configuration page holds it between markers, and a
+/// test keeps the two equal.
+pub fn reference() -> String {
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    let mut out = String::new();
+    for section in SECTIONS {
+        let Some(first) = section.first() else { continue };
+        out.push_str(&format!(
+            "\n### `[{}]`\n\n| Variable | Key | Default | Meaning |\n|---|---|---|---|\n",
+            first.section
+        ));
+        for s in *section {
+            let default = match &defaults[s.section][s.key] {
+                serde_json::Value::Null => "unset".to_owned(),
+                serde_json::Value::Array(a) if a.is_empty() => "none".to_owned(),
+                serde_json::Value::String(v) => format!("`{v}`"),
+                v => format!("`{v}`"),
+            };
+            let doc = s.doc.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+            out.push_str(&format!("| `{}` | `{}` | {default} | {} |\n", s.env, s.key, doc.replace('|', "\\|")));
+        }
+    }
+    out
 }
 
 /// Accepts `[1, 2]` (TOML) as well as `"1,2"` (environment).
@@ -464,8 +544,7 @@ mod tests {
             for (k, v) in env {
                 jail.set_env(format!("TMAHOST_{k}"), v);
             }
-            let env = Env::prefixed("TMAHOST_").ignore(NON_CONFIG_VARS);
-            out = Some(Config::load_from(Path::new("tmahost.toml"), env).map_err(|e| e.to_string()));
+            out = Some(Config::load_from(Path::new("tmahost.toml"), environment()).map_err(|e| e.to_string()));
             Ok(())
         });
         out.expect("jail ran")
@@ -476,19 +555,19 @@ mod tests {
         let c = load("", &[]).expect("defaults");
         assert_eq!(c.database_url(), "sqlite://./data/tmahost.db");
         assert_eq!(c.public_port(), Some(8080));
-        assert_eq!(c.max_files, 20_000);
+        assert_eq!(c.uploads.max_files, 20_000);
     }
 
     #[test]
     fn toml_then_env_with_comma_separated_admins() {
         let c = load(
-            "base_domain = \"apps.example.com\"\nmax_files = 10\n",
+            "[server]\nbase_domain = \"apps.example.com\"\n[uploads]\nmax_files = 10\n",
             &[("ADMIN_IDS", "1, 2"), ("PUBLIC_SCHEME", "https")],
         )
         .expect("valid");
-        assert_eq!(c.base_domain, "apps.example.com");
-        assert_eq!(c.max_files, 10);
-        assert_eq!(c.admin_ids, vec![1, 2]);
+        assert_eq!(c.server.base_domain, "apps.example.com");
+        assert_eq!(c.uploads.max_files, 10);
+        assert_eq!(c.telegram.admin_ids, vec![1, 2]);
         assert_eq!(c.public_port(), None);
     }
 
@@ -505,24 +584,124 @@ mod tests {
             let e = load("", &[env]).expect_err("invalid");
             assert!(e.contains(var), "{e}");
         }
-        assert!(load("", &[("ADMIN_IDS", "1,x")]).is_err());
+        let e = load("", &[("ADMIN_IDS", "1,x")]).expect_err("not an id");
+        assert!(e.contains("TMAHOST_ADMIN_IDS") && e.contains("`x`"), "{e}");
+        let e = load("", &[("PROXY_TIMEOUT_SECS", "soon")]).expect_err("not a number");
+        assert!(e.contains("TMAHOST_PROXY_TIMEOUT_SECS"), "{e}");
+        let e = load("[proxy]\ntimeout_secs = 0\n", &[]).expect_err("out of range in the file");
+        assert!(e.contains("TMAHOST_PROXY_TIMEOUT_SECS"), "{e}");
+    }
+
+    #[test]
+    fn every_variable_sets_its_own_key() {
+        let mut seen = std::collections::HashSet::new();
+        let sections = serde_json::to_value(Config::default()).expect("serializes");
+        let sections = sections.as_object().expect("an object of sections");
+        for s in settings() {
+            assert!(seen.insert(s.env), "{} declared twice", s.env);
+            assert!(!NON_CONFIG_VARS.iter().any(|v| s.env == format!("TMAHOST_{v}")), "{} is reserved", s.env);
+            assert!(sections[s.section].get(s.key).is_some(), "{} names no field", s.env);
+            assert!(!s.doc.trim().is_empty(), "{} has no documentation", s.env);
+        }
+        let fields: usize = sections.values().map(|v| v.as_object().map_or(0, |o| o.len())).sum();
+        assert_eq!(fields, seen.len(), "every field has a variable");
+        assert_eq!(sections.len(), SECTIONS.len(), "every section is listed");
+    }
+
+    #[test]
+    fn a_flat_key_from_the_old_file_layout_is_refused() {
+        let e = load("max_files = 10\n", &[]).expect_err("belongs in [uploads]");
+        assert!(e.contains("max_files"), "{e}");
+        let e = load("[proxy]\ntimeout = 10\n", &[]).expect_err("typo");
+        assert!(e.contains("timeout"), "{e}");
+    }
+
+    /// Every `TMAHOST_*` name written anywhere in the repository (messages, docs, deployment
+    /// files) is a declared setting or one of the few other variables, so a renamed setting
+    /// cannot leave a stale name behind.
+    #[test]
+    fn every_variable_the_repository_mentions_exists() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut unknown = Vec::new();
+        let mut dirs = vec![root.join("crates"), root.join("docs"), root.join("deploy"), root.join("tests")];
+        let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if path.is_dir() && !["target", "node_modules", "book"].contains(&name.as_str()) {
+                    dirs.push(path);
+                } else if [".rs", ".md", ".sh", ".yml", ".yaml", ".toml", ".env", ".service", ".conf"]
+                    .iter()
+                    .any(|ext| name.ends_with(ext))
+                {
+                    files.push(path);
+                }
+            }
+        }
+        // The section macro's own examples, and the CLI test's deliberate typo.
+        let examples = root.join("crates/types/src/settings.rs");
+        let typo = "TMAHOST_BASE_DOMIAN";
+        for file in files.into_iter().filter(|f| *f != examples) {
+            let Ok(text) = std::fs::read_to_string(&file) else { continue };
+            for (i, _) in text.match_indices("TMAHOST_") {
+                let name: String = text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                let rest = &name["TMAHOST_".len()..];
+                // `TMAHOST_*` and prefixes written in prose (`TMAHOST_MAX_*`) name no variable.
+                if rest.is_empty() || rest.ends_with('_') || text[i + name.len()..].starts_with('*') {
+                    continue;
+                }
+                if name != typo && !NON_CONFIG_VARS.contains(&rest) && !settings().any(|s| s.env == name) {
+                    unknown.push(format!("{}: {name}", file.display()));
+                }
+            }
+        }
+        unknown.sort();
+        unknown.dedup();
+        assert!(unknown.is_empty(), "variables that are not declared: {unknown:#?}");
+    }
+
+    #[test]
+    fn the_book_holds_the_current_reference() {
+        let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/configuration.md");
+        let text = std::fs::read_to_string(&page).expect("docs/src/configuration.md");
+        let (begin, end) =
+            ("<!-- reference: generated from crates/service/src/config.rs -->\n", "<!-- end of reference -->");
+        let (head, rest) = text.split_once(begin).expect("begin marker");
+        let (current, tail) = rest.split_once(end).expect("end marker");
+        let fresh = reference();
+        if current != fresh {
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                std::fs::write(&page, format!("{head}{begin}{fresh}{end}{tail}")).expect("write the page");
+            } else {
+                panic!(
+                    "docs/src/configuration.md is stale: run `UPDATE_DOCS=1 cargo test -p tmahost-service config` and commit it"
+                );
+            }
+        }
     }
 
     #[test]
     fn trusted_proxies_are_cidrs_or_addresses() {
         let c = load("", &[("TRUSTED_PROXIES", "10.1.2.3/8, 192.0.2.7 ,2001:db8::/32")]).expect("valid");
-        let nets: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        let nets: Vec<String> = c.server.trusted_proxies.iter().map(ToString::to_string).collect();
         assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
-        let c = load("trusted_proxies = [\"127.0.0.1\"]\n", &[]).expect("a TOML list");
-        assert_eq!(c.trusted_proxies.len(), 1);
+        let c = load("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n", &[]).expect("a TOML list");
+        assert_eq!(c.server.trusted_proxies.len(), 1);
         let e = load("", &[("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")]).expect_err("a name is refused");
         assert!(e.contains("TRUSTED_PROXIES") && e.contains("proxy.internal"), "{e}");
-        assert!(load("", &[]).expect("defaults").trusted_proxies.is_empty());
+        assert!(load("", &[]).expect("defaults").server.trusted_proxies.is_empty());
     }
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let c = Config { master_key: Some(Secret::new("ab".repeat(32))), ..Config::default() };
+        let c = Config {
+            storage: Storage { master_key: Some(Secret::new("ab".repeat(32))), ..Storage::default() },
+            ..Config::default()
+        };
         assert!(!format!("{c:?}").contains("abab"));
     }
 }

@@ -299,7 +299,7 @@ impl Platform {
     /// serves. Best effort: a failure is logged and retried at the next activation.
     async fn apply_retention(&self, actor: &Actor, app: &App) {
         let keep = Retention {
-            keep: i64::from(app.settings.keep_deployments.unwrap_or(self.config().keep_deployments)),
+            keep: i64::from(app.settings.keep_deployments.unwrap_or(self.config().retention.keep_deployments)),
             skew: i64::from(app.settings.skew_protection_deployments),
         };
         match self.db().expire_deployments(&app.id, keep, &actor.label).await {
@@ -334,7 +334,7 @@ impl Platform {
     /// Digest deploys survive a restart (their client resumes) and fail only when they expire.
     pub async fn fail_stale_uploads(&self, all: bool) -> Result<u64, ServiceError> {
         let now = now_ms();
-        let cutoff = if all { now + 1 } else { now - (self.config().stale_upload_secs as i64) * 1000 };
+        let cutoff = if all { now + 1 } else { now - (self.config().api.stale_upload_secs as i64) * 1000 };
         Ok(self.db().fail_stale_uploads(cutoff, now).await?)
     }
 
@@ -343,7 +343,7 @@ impl Platform {
     /// so another process's upload in progress is never touched. Returns how many.
     pub async fn sweep_scratch(&self) -> Result<usize, ServiceError> {
         let dir = self.work_dir().to_owned();
-        let older_than = std::time::Duration::from_secs(self.config().stale_upload_secs);
+        let older_than = std::time::Duration::from_secs(self.config().api.stale_upload_secs);
         blocking(move || {
             let mut removed = 0;
             for entry in std::fs::read_dir(&dir)?.flatten() {

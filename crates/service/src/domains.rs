@@ -49,7 +49,7 @@ pub fn normalise_domain(config: &Config, raw: &str) -> Result<String, ServiceErr
             "custom_domain `{raw}` must be a DNS name like app.example.com (ASCII; use punycode for other scripts)"
         )));
     };
-    let base = &config.base_domain;
+    let base = &config.server.base_domain;
     if d.is_within(base) {
         return Err(bad(format!(
             "custom_domain `{d}` is the platform's domain `{base}` or a name under it; those hosts belong to the platform"
@@ -66,7 +66,7 @@ pub fn normalise_domain(config: &Config, raw: &str) -> Result<String, ServiceErr
 
 /// Host names the API and dashboard answer on.
 fn api_hosts(config: &Config) -> Vec<String> {
-    let mut hosts = vec![config.api_addr.ip().to_string()];
+    let mut hosts = vec![config.server.api_addr.ip().to_string()];
     hosts.extend(config.public_api_host());
     hosts
 }
@@ -201,7 +201,7 @@ impl Platform {
     }
 
     fn missing(&self) -> ProofOutcome {
-        let grace = i64::try_from(self.config().domain_grace_secs).unwrap_or(i64::MAX / 2000) * 1000;
+        let grace = i64::try_from(self.config().domains.grace_secs).unwrap_or(i64::MAX / 2000) * 1000;
         ProofOutcome::Missing { unroute_before: now_ms() - grace }
     }
 }
@@ -231,7 +231,7 @@ async fn txt_values(resolver: Option<&TokioResolver>, domain: &str) -> Result<Ve
 /// Runs [`Platform::recheck_domains`] every `TMAHOST_DOMAIN_CHECK_SECS` until the platform is
 /// dropped.
 pub fn spawn_domain_checks(platform: &Platform) {
-    let every = Duration::from_secs(platform.config().domain_check_secs.max(1));
+    let every = Duration::from_secs(platform.config().domains.check_secs.max(1));
     let weak = platform.downgrade();
     tokio::spawn(async move {
         loop {
@@ -249,11 +249,10 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config {
-            base_domain: "apps.example.com".into(),
-            public_api_url: Some("https://console.example.com".into()),
-            ..Config::default()
-        }
+        let mut config = Config::default();
+        config.server.base_domain = "apps.example.com".into();
+        config.server.public_api_url = Some("https://console.example.com".into());
+        config
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Platform {
             return Err(ServiceError::Conflict("another node is collecting garbage now".into()));
         }
         let started = now_ms();
-        let cutoff = started - (self.config().gc_grace_secs as i64) * 1000;
+        let cutoff = started - (self.config().retention.gc_grace_secs as i64) * 1000;
         let result = self.collect(dry_run, cutoff, &mut each, &lease).await;
         if !dry_run {
             self.db().release_lease(LEASE, &holder).await?;
@@ -208,7 +208,7 @@ impl Platform {
 /// several nodes, the lease lets one of them run each pass. Failures (a database or object
 /// store that is down) are logged; the next pass tries again.
 pub fn spawn_collector(platform: &Platform) {
-    let every = platform.config().gc_every_secs;
+    let every = platform.config().retention.gc_every_secs;
     if every == 0 {
         return;
     }

@@ -14,7 +14,7 @@ impl Platform {
     /// `TMAHOST_ADMIN_IDS`, else the member of the bots that granted them a role.
     pub async fn telegram_actor(&self, user_id: i64) -> Result<Actor, ServiceError> {
         let label = format!("tg:{user_id}");
-        if self.config().admin_ids.contains(&user_id) {
+        if self.config().telegram.admin_ids.contains(&user_id) {
             return Ok(Actor { token_id: None, scope: TokenScope::Admin, label, roles: None });
         }
         let roles: std::collections::BTreeMap<i64, Role> = self.db().member_roles(user_id).await?.into_iter().collect();

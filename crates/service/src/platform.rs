@@ -60,20 +60,20 @@ impl Platform {
     /// Opens the database (running migrations), the blob store and the master key.
     pub async fn open(config: Config) -> Result<Self, ServiceError> {
         let io = |what: &str, e: std::io::Error| ServiceError::invalid("startup", format!("{what}: {e}"));
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| io(&format!("cannot create {}", config.data_dir.display()), e))?;
-        let work_dir = config.data_dir.join("tmp");
+        std::fs::create_dir_all(&config.storage.data_dir)
+            .map_err(|e| io(&format!("cannot create {}", config.storage.data_dir.display()), e))?;
+        let work_dir = config.storage.data_dir.join("tmp");
         std::fs::create_dir_all(&work_dir).map_err(|e| io("cannot create the temp dir", e))?;
 
-        let master = match &config.master_key {
+        let master = match &config.storage.master_key {
             Some(k) => MasterKey::parse(k.expose())?,
-            None => MasterKey::load_or_create(&config.data_dir.join("master.key"))?,
+            None => MasterKey::load_or_create(&config.storage.data_dir.join("master.key"))?,
         };
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
         let blobs = match config.storage_url() {
             Some(url) => BlobStore::from_url(url)?,
-            None => BlobStore::local(&config.data_dir.join("objects"))?,
+            None => BlobStore::local(&config.storage.data_dir.join("objects"))?,
         };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -81,7 +81,8 @@ impl Platform {
             .build()
             .map_err(ServiceError::internal)?;
         let signer = TokenSigner::new(&master);
-        let identity = crate::identity::IdentityKeys::derive(&master, config.identity_key_version, config.api_url())?;
+        let identity =
+            crate::identity::IdentityKeys::derive(&master, config.proxy.identity_key_version, config.api_url())?;
         let ton_payloads = tmahost_types::ton::PayloadKey::new(master.derive(KeyPurpose::TonProofPayload).expose());
         let (changes, _) = tokio::sync::watch::channel(0);
         let control_username = tokio::sync::OnceCell::new();
@@ -207,7 +208,7 @@ impl Platform {
     /// without a control bot or while Telegram cannot tell.
     pub async fn control_bot_username(&self) -> Option<String> {
         let token = self.config().control_bot()?;
-        let (http, base) = (&self.inner.http, &self.config().telegram_api_url);
+        let (http, base) = (&self.inner.http, &self.config().telegram.api_url);
         let found = self
             .inner
             .control_username

@@ -25,7 +25,7 @@ pub struct Usage {
 impl Platform {
     /// The bot's cap: its own if an admin set one (0: none), else the platform's.
     fn cap(&self, bot: &Bot) -> Option<i64> {
-        let cap = bot.max_bytes.unwrap_or(self.config().max_bytes_per_bot as i64);
+        let cap = bot.max_bytes.unwrap_or(self.config().retention.max_bytes_per_bot as i64);
         (cap > 0).then_some(cap)
     }
 

@@ -89,7 +89,7 @@ impl Platform {
         let mut warnings = Vec::new();
         match token {
             Ok(token) => {
-                let (http, base) = (self.http(), &self.config().telegram_api_url);
+                let (http, base) = (self.http(), &self.config().telegram.api_url);
                 if let Err(e) = telegram_api::reset_menu_button(http, base, &token).await {
                     tracing::warn!(bot = %bot.id, error = %e, "resetting the menu button failed");
                     warnings.push(format!("the bot's menu button was not reset ({e}); reset it in @BotFather"));
@@ -124,6 +124,6 @@ impl Platform {
         let erased = self.db().erase_user(user_id, &pseudonym, until, &audit).await?;
         self.changed();
         tracing::info!(actor = %audit.actor, pseudonym = %pseudonym, "user data erased");
-        Ok(UserErasure { pseudonym, erased, still_admin: self.config().admin_ids.contains(&user_id) })
+        Ok(UserErasure { pseudonym, erased, still_admin: self.config().telegram.admin_ids.contains(&user_id) })
     }
 }

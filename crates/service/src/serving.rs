@@ -59,7 +59,7 @@ impl Platform {
             previous.entry(app_id).or_default().push(id);
         }
         let mut domains: HashMap<String, String> = db.verified_domains().await?.into_iter().collect();
-        let admins = &self.config().admin_ids;
+        let admins = &self.config().telegram.admin_ids;
         let mut staff: HashMap<i64, HashSet<i64>> = HashMap::new();
         for (bot, user) in db.all_members().await? {
             staff.entry(bot).or_insert_with(|| admins.iter().copied().collect()).insert(user);

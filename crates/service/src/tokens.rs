@@ -111,7 +111,7 @@ impl Platform {
         if !actor.scope.covers(&scope) {
             return Err(ServiceError::Forbidden("a token can only create tokens within its own scope".into()));
         }
-        let days = ttl_days.unwrap_or(self.config().token_ttl_days);
+        let days = ttl_days.unwrap_or(self.config().api.token_ttl_days);
         if !(1..=3650).contains(&days) {
             return Err(ServiceError::invalid("invalid_ttl", "ttl_days must be between 1 and 3650"));
         }

@@ -90,7 +90,7 @@ impl Platform {
             .all_files()
             .map(|f| Recorded { path: f.path.to_string(), sha256: f.sha256.clone(), size: f.size })
             .collect();
-        let expires_at = now_ms() + (self.config().stale_upload_secs as i64) * 1000;
+        let expires_at = now_ms() + (self.config().api.stale_upload_secs as i64) * 1000;
         let upload = NewUpload {
             manifest_json: serde_json::to_string(&recorded).map_err(ServiceError::internal)?,
             activate: opts.activate,

@@ -12,7 +12,7 @@ struct Env {
 }
 
 async fn env(limits: Limits) -> Env {
-    let TestPlatform { p, dir } = tmahost_testkit::platform::open(|c| *c = c.clone().with_limits(limits)).await;
+    let TestPlatform { p, dir } = tmahost_testkit::platform::open(|c| c.uploads = limits).await;
     Env { p, _dir: dir }
 }
 

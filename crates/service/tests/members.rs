@@ -17,7 +17,7 @@ const DEV: i64 = 30;
 const STRANGER: i64 = 40;
 
 async fn platform() -> TestPlatform {
-    tmahost_testkit::platform::open(|c| c.admin_ids = vec![ADMIN]).await
+    tmahost_testkit::platform::open(|c| c.telegram.admin_ids = vec![ADMIN]).await
 }
 
 async fn deploy(p: &Platform, actor: &Actor) -> Result<i64, ServiceError> {

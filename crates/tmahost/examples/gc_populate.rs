@@ -22,12 +22,10 @@ async fn main() -> anyhow::Result<()> {
     let (bots, per_bot): (i64, i64) = (bots.parse().context("BOTS")?, per_bot.parse().context("DEPLOYMENTS")?);
     let file_bytes: Option<usize> =
         std::env::var("FILE_BYTES").ok().map(|n| n.parse()).transpose().context("FILE_BYTES")?;
-    let config = Config {
-        data_dir: dir.clone().into(),
-        telegram_api_url: "http://127.0.0.1:1".into(),
-        keep_deployments: 1000,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.storage.data_dir = dir.clone().into();
+    config.telegram.api_url = "http://127.0.0.1:1".into();
+    config.retention.keep_deployments = 1000;
     let platform = Platform::open(config).await?;
     let admin = Actor::local_admin();
     let start = std::time::Instant::now();

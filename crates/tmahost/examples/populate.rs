@@ -21,8 +21,9 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: populate DATA_DIR BOTS");
     };
     let bots: i64 = bots.parse().context("BOTS")?;
-    let config =
-        Config { data_dir: dir.clone().into(), telegram_api_url: "http://127.0.0.1:1".into(), ..Config::default() };
+    let mut config = Config::default();
+    config.storage.data_dir = dir.clone().into();
+    config.telegram.api_url = "http://127.0.0.1:1".into();
     let platform = Platform::open(config).await?;
     let admin = Actor::local_admin();
     let files = tempfile::tempdir()?;
@@ -56,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
                     platform.finalize_upload(&app, &plan.deployment.id).await?;
                 }
                 let cookie = tmahost_edge::bench::mint_cookie(session_key, &reg.app.id, 1000 + i, now);
-                anyhow::Ok(format!("{}.{} {cookie}", reg.bot.host_label, platform.config().base_domain))
+                anyhow::Ok(format!("{}.{} {cookie}", reg.bot.host_label, platform.config().server.base_domain))
             }
         })
         .buffer_unordered(8)

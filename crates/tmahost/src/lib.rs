@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use tmahost_bot::{BotError, ControlBot};
+use tmahost_service::config::{self, Telegram};
 use tmahost_service::{Config, LoginLink, MintedToken, Platform, ServiceError};
 
 /// What one process runs.
@@ -89,30 +90,31 @@ impl Application {
     /// server. The control bot reaches Telegram in the background: an outage there holds up
     /// neither the API nor the edge (`/readyz` reports the bot as degraded meanwhile).
     pub async fn build(mut config: Config, role: Role) -> Result<Self, AppError> {
-        let api = role.runs(Role::Api).then(|| bind(config.api_addr, "TMAHOST_API_ADDR")).transpose()?;
-        let edge = role.runs(Role::Edge).then(|| bind(config.edge_addr, "TMAHOST_EDGE_ADDR")).transpose()?;
-        let control_bot = match (role, &config.control_bot_token) {
+        let api = role.runs(Role::Api).then(|| bind(config.server.api_addr, config::Server::API_ADDR)).transpose()?;
+        let edge =
+            role.runs(Role::Edge).then(|| bind(config.server.edge_addr, config::Server::EDGE_ADDR)).transpose()?;
+        let control_bot = match (role, &config.telegram.control_bot_token) {
             (Role::Bot, None) => return Err(AppError::NoControlBot),
             (Role::All | Role::Bot, Some(_)) => true,
             _ => false,
         };
-        let ops = config.ops_addr.map(|a| bind(a, "TMAHOST_OPS_ADDR")).transpose()?;
-        let webhook = (control_bot && config.control_bot_webhook_url.is_some())
-            .then(|| bind(config.control_bot_webhook_addr, "TMAHOST_CONTROL_BOT_WEBHOOK_ADDR"))
+        let ops = config.server.ops_addr.map(|a| bind(a, config::Server::OPS_ADDR)).transpose()?;
+        let webhook = (control_bot && config.telegram.control_bot_webhook_url.is_some())
+            .then(|| bind(config.telegram.control_bot_webhook_addr, Telegram::CONTROL_BOT_WEBHOOK_ADDR))
             .transpose()?;
         // With port 0 (tests), URLs must carry the ports actually bound.
         if let Some(l) = &edge {
-            config.edge_addr = l.local_addr()?;
+            config.server.edge_addr = l.local_addr()?;
         }
         if let Some(l) = &api {
-            config.api_addr = l.local_addr()?;
+            config.server.api_addr = l.local_addr()?;
         }
         // And the platform's own sockets are upstreams no app may name.
         if let Some(l) = &ops {
-            config.ops_addr = Some(l.local_addr()?);
+            config.server.ops_addr = Some(l.local_addr()?);
         }
         if let Some(l) = &webhook {
-            config.control_bot_webhook_addr = l.local_addr()?;
+            config.telegram.control_bot_webhook_addr = l.local_addr()?;
         }
         let platform = Platform::open(config).await?;
         // On PostgreSQL, changes made by other processes (an `api` node's deploy) reach this one.
@@ -152,7 +154,7 @@ impl Application {
             && let Some(token) = platform.ensure_bootstrap_token().await?
         {
             // First start: a way into the dashboard before the control bot is set up.
-            let login = match platform.config().admin_ids.first() {
+            let login = match platform.config().telegram.admin_ids.first() {
                 Some(&admin) => {
                     Some((admin, platform.create_login_link(&platform.telegram_actor(admin).await?).await?))
                 }
@@ -175,7 +177,7 @@ impl Application {
             lines.push(format!("api: http://{a}/api/v1 (OpenAPI at http://{a}/api/v1/openapi.json)"));
         }
         if let Some((a, hosts)) = self.edge {
-            let base = &self.platform.config().base_domain;
+            let base = &self.platform.config().server.base_domain;
             lines.push(format!("edge: http://{a} (apps at http://{{bot}}.{base}:{}/, {hosts} hosts)", a.port()));
         }
         if let Some(a) = self.ops {

@@ -148,7 +148,7 @@ fn run_main() -> anyhow::Result<()> {
         return runtime.block_on(client::run(*cmd));
     }
     let config = Config::load()?;
-    init_tracing(config.log_format);
+    init_tracing(config.server.log_format);
     for var in Config::unknown_env_vars() {
         tracing::warn!(%var, "unknown TMAHOST_ variable ignored (typo?)");
     }
@@ -212,7 +212,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 "created token {} ({}), expires in {} days",
                 token.id,
                 token.name,
-                args.ttl_days.unwrap_or(p.config().token_ttl_days)
+                args.ttl_days.unwrap_or(p.config().api.token_ttl_days)
             );
             println!("{}", minted.jwt);
             Ok(())
@@ -262,7 +262,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 "restored {} contents ({}) into {}; start tmahost to serve them",
                 info.contents,
                 tmahost_service::display::bytes(info.bytes as i64),
-                config.data_dir.display()
+                config.storage.data_dir.display()
             );
             Ok(())
         }

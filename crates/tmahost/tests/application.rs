@@ -14,15 +14,13 @@ fn any_port() -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_builds_every_listener_serves_and_stops_on_its_signal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        data_dir: dir.path().to_owned(),
-        api_addr: any_port(),
-        edge_addr: any_port(),
-        ops_addr: Some(any_port()),
-        admin_ids: vec![1001],
-        telegram_api_url: "http://127.0.0.1:1".into(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.storage.data_dir = dir.path().to_owned();
+    config.server.api_addr = any_port();
+    config.server.edge_addr = any_port();
+    config.server.ops_addr = Some(any_port());
+    config.telegram.admin_ids = vec![1001];
+    config.telegram.api_url = "http://127.0.0.1:1".into();
     let app = Application::build(config, Role::All).await.expect("built");
     let (api, (edge, hosts), ops) = (app.api.expect("api"), app.edge.expect("edge"), app.ops.expect("ops"));
     assert!(api.port() != 0 && edge.port() != 0 && ops.port() != 0, "real ports: {api} {edge} {ops}");
@@ -63,7 +61,8 @@ async fn serve_builds_every_listener_serves_and_stops_on_its_signal() {
 #[tokio::test]
 async fn the_bot_role_needs_a_control_bot_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    let mut config = Config::default();
+    config.storage.data_dir = dir.path().to_owned();
     let err = Application::build(config, Role::Bot).await.expect_err("no token");
     assert_eq!(err.to_string(), "`tmahost bot` needs TMAHOST_CONTROL_BOT_TOKEN");
 }

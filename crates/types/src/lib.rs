@@ -4,7 +4,8 @@
 //! bot usernames and the host label a bot's apps are served under; Mini App launch data
 //! (`initData`): parsing, HMAC and Ed25519 verification, and signing; the Login Widget's
 //! callback; content digests (`Sha256`); app slugs; the host grammar (`host`); DNS names; the
-//! session cookie's name and the rule for tenants' cookies (`cookie`); and the audit log's actions.
+//! session cookie's name and the rule for tenants' cookies (`cookie`); the audit log's actions;
+//! and how a configuration section is declared (`settings`).
 
 pub mod audit;
 pub mod cookie;
@@ -12,6 +13,7 @@ pub mod dns;
 pub mod host;
 pub mod init_data;
 pub mod login_widget;
+pub mod settings;
 mod sha256;
 mod slug;
 mod token;

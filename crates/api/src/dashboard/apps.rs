@@ -91,7 +91,7 @@ async fn app_context(p: &Platform, v: &Viewer, r: &AppRef) -> Result<Context, Se
     ctx.insert("active_version", &active_version);
     ctx.insert("may_deploy", &(r.allows(Need::Deploy) && bot.status == BotStatus::Active));
     ctx.insert("may_manage", &r.allows(Need::Manage));
-    ctx.insert("default_keep", &p.config().keep_deployments);
+    ctx.insert("default_keep", &p.config().retention.keep_deployments);
     ctx.insert("settings", &app.settings);
     ctx.insert("domain", &p.app_domain(app).await?);
     let traffic = p.app_analytics(r, 30).await?;

@@ -21,7 +21,7 @@ pub(crate) async fn answer(edge: &Edge, gate: &Gate<'_>, payload: Payload, rest:
     let (route, req) = (gate.route, gate.req);
     match (req.method().clone(), rest) {
         (Method::POST, "session") => {
-            let idle = Duration::from_secs(edge.platform().config().upload_idle_secs);
+            let idle = Duration::from_secs(edge.platform().config().api.upload_idle_secs);
             let body = match read_body(payload, session::MAX_SESSION_BODY, idle).await {
                 Ok(b) => b,
                 Err(e) => return body_refused(e),

@@ -71,7 +71,7 @@ pub(crate) async fn proof(edge: &Edge, gate: &Gate<'_>, payload: Payload) -> Res
         Ok(c) => c,
         Err(res) => return *res,
     };
-    let idle = Duration::from_secs(edge.platform().config().upload_idle_secs);
+    let idle = Duration::from_secs(edge.platform().config().api.upload_idle_secs);
     let body = match read_body(payload, MAX_PROOF_BODY, idle).await {
         Ok(b) => b,
         Err(e) => return body_refused(e),

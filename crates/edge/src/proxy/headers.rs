@@ -54,7 +54,7 @@ pub(super) fn request_headers(req: &Req, edge: &Edge, proxy: &Upstreams) -> head
         out.append(name.clone(), value);
     }
     let peer = req.peer().ip();
-    let client = crate::client::client_ip(peer, headers, &edge.platform().config().trusted_proxies);
+    let client = crate::client::client_ip(peer, headers, &edge.platform().config().server.trusted_proxies);
     for (name, value) in [
         ("x-forwarded-for", header::HeaderValue::try_from(client.to_string()).ok()),
         ("x-forwarded-proto", proxy.scheme.clone()),

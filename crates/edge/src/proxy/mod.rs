@@ -174,7 +174,7 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outco
     let mut payload = Some(payload);
     let body = match payload.take_if(|_| websocket.is_none() && has_body(req)) {
         Some(payload) => {
-            let idle = Duration::from_secs(edge.platform().config().upload_idle_secs);
+            let idle = Duration::from_secs(edge.platform().config().api.upload_idle_secs);
             request_body(payload, proxy.max_body, idle, over_limit.clone())
         }
         None => http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync(),
