@@ -75,10 +75,22 @@ impl TestApp {
         bot
     }
 
+    /// An API call as `token` that must succeed; its JSON answer.
+    pub async fn api_ok(&self, token: &str, method: Method, path: &str, body: Value) -> Value {
+        let (status, answer) = self.api(method, path, Some(token), Some(body)).await;
+        assert!(status.is_success(), "{path}: {status} {answer}");
+        answer
+    }
+
+    /// Puts an app's settings as the admin: the status and the answer (a refusal is an answer).
+    pub async fn put_settings(&self, bot: &str, app: &str, settings: Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/bots/{bot}/apps/{app}/settings");
+        self.api(Method::PUT, &path, Some(self.admin()), Some(settings)).await
+    }
+
     /// Changes an app's settings as the admin, asserting success.
     pub async fn settings(&self, bot: &str, app: &str, settings: Value) -> Value {
-        let path = format!("/api/v1/bots/{bot}/apps/{app}/settings");
-        let (status, body) = self.api(Method::PUT, &path, Some(self.admin()), Some(settings)).await;
+        let (status, body) = self.put_settings(bot, app, settings).await;
         assert!(status.is_success(), "settings of {bot}/{app}: {status} {body}");
         body
     }

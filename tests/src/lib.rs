@@ -14,6 +14,8 @@
 //! - [`web`]: a browser without JavaScript for the dashboard (forms, CSRF, login links).
 //! - [`require_all`]: CI sets `TMAHOST_TEST_REQUIRE_ALL=1`, turning a missing external
 //!   dependency (PostgreSQL, …) into a failure instead of a skip.
+//! - [`code`], [`seeded_rng`], [`Rows`]: the error code of an answer; randomness that prints
+//!   its seed; a table's failed rows reported together.
 
 pub mod app;
 pub mod backend;
@@ -38,6 +40,46 @@ pub const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 pub const CONTROL_TOKEN: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 
 /// Whether a missing external dependency must fail the test run (set by `.ci/run`).
+/// The error code of an API or edge error answer (`{"error": {"code": …}}`), or `""`.
+pub fn code(body: &serde_json::Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// A random generator for a test, seeded from `TEST_SEED` when set, else at random; the seed is
+/// printed (cargo shows it with a failure), so `TEST_SEED=… cargo test name` replays the run.
+pub fn seeded_rng(test: &str) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    let seed = std::env::var("TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random::<u64>);
+    println!("{test}: TEST_SEED={seed}");
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+/// The failures of a table's rows, collected so that one failing row does not hide the others:
+/// `check` each row, then `finish` fails the test with every failure listed.
+#[derive(Debug, Default)]
+#[must_use = "call finish() to fail the test on failed rows"]
+pub struct Rows {
+    failures: Vec<String>,
+}
+
+impl Rows {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `what` as a failed row unless `ok`.
+    pub fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.failures.push(what());
+        }
+    }
+
+    pub fn finish(self, table: &str) {
+        let n = self.failures.len();
+        assert!(n == 0, "{table}: {n} rows failed:\n{}", self.failures.join("\n"));
+    }
+}
+
 pub fn require_all() -> bool {
     std::env::var("TMAHOST_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1" || v == "true")
 }

@@ -46,9 +46,9 @@ async fn session(t: &TestApp, host: &str, launch: &str) -> String {
     cookie.split(';').next().expect("pair").to_owned()
 }
 
-async fn settings(t: &TestApp, app: &str, backends: Value) -> (StatusCode, Value) {
-    let path = format!("/api/v1/bots/demo_bot/apps/{app}/settings");
-    t.api(Method::PUT, &path, Some(t.admin()), Some(json!({ "backends": backends }))).await
+/// Sets the app's backends: the status and the answer.
+async fn backends(t: &TestApp, app: &str, backends: Value) -> (StatusCode, Value) {
+    t.put_settings("demo_bot", app, json!({ "backends": backends })).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,9 +76,9 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
         { "prefix": "/api/", "upstream": upstream.url },
         { "prefix": "/hooks/", "upstream": format!("{}/incoming", upstream.url), "strip_prefix": true, "public": true },
     ]);
-    let (s, body) = settings(&t, "main", routes).await;
+    let (s, body) = backends(&t, "main", routes).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let (s, body) = settings(&t, "shop", json!([{ "prefix": "/api/", "upstream": upstream.url }])).await;
+    let (s, body) = backends(&t, "shop", json!([{ "prefix": "/api/", "upstream": upstream.url }])).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let host = t.host("demo-bot");
     let alice = launch_data(TOKEN_A, ALICE);
@@ -296,7 +296,7 @@ async fn websocket_app(env: &[(&str, &str)]) -> Option<(TestApp, PythonBackend, 
     let app_id = main["id"].as_str().expect("app id").to_owned();
     let upstream = PythonBackend::start(&t.serve.api, &app_id)?;
     let route = json!([{ "prefix": "/ws/", "upstream": upstream.ws_url, "strip_prefix": true }]);
-    let (s, body) = settings(&t, "main", route).await;
+    let (s, body) = backends(&t, "main", route).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     Some((t, upstream, app_id))
 }
@@ -485,14 +485,14 @@ async fn upstreams_on_private_addresses_are_refused_without_the_operators_consen
     // Written as an address, or a name that resolves to one: refused when saved.
     dns.set_a("internal.test", "10.0.0.5".parse().expect("ip")).await;
     for upstream in ["http://127.0.0.1:9", "http://169.254.169.254", "http://[::1]:80", "http://internal.test"] {
-        let (status, body) = settings(&t, "main", json!([{ "prefix": "/api/", "upstream": upstream }])).await;
+        let (status, body) = backends(&t, "main", json!([{ "prefix": "/api/", "upstream": upstream }])).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (StatusCode::UNPROCESSABLE_ENTITY, Some("upstream_forbidden")),
             "{upstream}: {body}"
         );
     }
-    let (status, body) = settings(&t, "main", json!([{ "prefix": "/api/", "upstream": "http://nowhere.test" }])).await;
+    let (status, body) = backends(&t, "main", json!([{ "prefix": "/api/", "upstream": "http://nowhere.test" }])).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("upstream_unresolved")),
@@ -502,7 +502,7 @@ async fn upstreams_on_private_addresses_are_refused_without_the_operators_consen
     // A name that was public when saved and points inside later (DNS rebinding): refused at
     // connect time.
     dns.set_a("rebind.test", "93.184.216.34".parse().expect("ip")).await;
-    let (status, body) = settings(&t, "main", json!([{ "prefix": "/api/", "upstream": "http://rebind.test" }])).await;
+    let (status, body) = backends(&t, "main", json!([{ "prefix": "/api/", "upstream": "http://rebind.test" }])).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     dns.set_a("rebind.test", "127.0.0.1".parse().expect("ip")).await;
     let host = t.host("demo-bot");

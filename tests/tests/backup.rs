@@ -161,7 +161,7 @@ async fn a_backup_whose_destination_refuses_writes_fails_clearly_and_leaves_noth
     let admin = t.admin().to_owned();
     t.register(TOKEN_A, Some("Demo_Bot")).await;
     let mut big = vec![0u8; 3 << 20];
-    rand::rng().fill_bytes(&mut big);
+    tmahost_testkit::seeded_rng("backup out of space").fill_bytes(&mut big);
     let files = vec![("index.html".to_owned(), b"<p>hi</p>".to_vec()), ("video.bin".to_owned(), big)];
     let (s, body) = t.deploy(&admin, "demo_bot", "main", "", bundles::zip(&files)).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");

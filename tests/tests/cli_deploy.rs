@@ -299,9 +299,10 @@ async fn a_deploy_killed_mid_upload_is_never_served_and_the_next_one_resumes() {
 
     // 48 incompressible files of 1 MiB: long enough to be cut off in the middle.
     const FILES: u64 = 48;
+    let mut rng = tmahost_testkit::seeded_rng("interrupted deploy");
     for i in 0..FILES {
         let mut data = vec![0u8; 1024 * 1024];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut data);
+        rand::RngCore::fill_bytes(&mut rng, &mut data);
         write_tree(build.path(), &[(&format!("media/{i}.bin"), &data)]);
     }
     write_tree(build.path(), &[("index.html", b"<!doctype html><title>big</title>")]);

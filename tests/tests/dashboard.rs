@@ -12,13 +12,6 @@ const TOKEN_A: &str = tmahost_testkit::TOKEN_A;
 const TOKEN_B: &str = tmahost_testkit::TOKEN_B;
 const DEV: i64 = 4242;
 
-/// An API call as `token` that must succeed; its JSON answer.
-async fn api(t: &TestApp, token: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
-    let (status, answer) = t.api(method, &format!("/api/v1{path}"), Some(token), Some(body)).await;
-    assert!(status.is_success(), "{path}: {status}");
-    answer
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     let mut t = TestApp::start(&[("TMAHOST_ADMIN_IDS", "1001")]);
@@ -32,7 +25,7 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
         assert_eq!(status, StatusCode::CREATED);
     }
     let path = format!("/bots/demo-bot/members/{DEV}");
-    api(&t, &admin, reqwest::Method::PUT, &path, json!({ "role": "developer" })).await;
+    t.api_ok(&admin, reqwest::Method::PUT, &format!("/api/v1{path}"), json!({ "role": "developer" })).await;
 
     let mut browser = Browser { http: http.clone(), base: t.serve.api.clone(), cookie: None };
 
@@ -117,11 +110,17 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
         list.as_array().and_then(|l| l.iter().find(|d| d["status"] == "active")).map(|d| d["version"].clone())
     };
     let path = "/bots/demo-bot/apps/main/deployments";
-    assert_eq!(active(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(2)));
+    assert_eq!(
+        active(&t.api_ok(&admin, reqwest::Method::GET, &format!("/api/v1{path}"), Value::Null).await),
+        Some(json!(2))
+    );
     let done = browser.post(action, &[("csrf", &csrf)]).await;
     assert_eq!((done.status, done.location.as_str()), (StatusCode::SEE_OTHER, "/bots/demo-bot/apps/main?activated=1"));
     assert!(browser.get(&done.location).await.body.contains("v1 is now the active deployment."));
-    assert_eq!(active(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(1)));
+    assert_eq!(
+        active(&t.api_ok(&admin, reqwest::Method::GET, &format!("/api/v1{path}"), Value::Null).await),
+        Some(json!(1))
+    );
     let cross = browser.post("/bots/other-bot/apps/main/deployments/1/activate", &[("csrf", &csrf)]).await;
     assert_eq!(cross.status, StatusCode::NOT_FOUND, "a valid form cannot reach another bot");
 
@@ -136,9 +135,15 @@ async fn a_member_logs_in_with_a_one_time_link_and_rolls_back_with_a_form() {
     assert!(page.contains("Unpin v2") && page.contains(">pinned<"), "{page}");
     let pinned =
         |list: &Value| list.as_array().into_iter().flatten().find(|d| d["version"] == 2).map(|d| d["pinned"].clone());
-    assert_eq!(pinned(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(true)));
+    assert_eq!(
+        pinned(&t.api_ok(&admin, reqwest::Method::GET, &format!("/api/v1{path}"), Value::Null).await),
+        Some(json!(true))
+    );
     assert_eq!(browser.post(pin, &[("csrf", &csrf)]).await.status, StatusCode::SEE_OTHER);
-    assert_eq!(pinned(&api(&t, &admin, reqwest::Method::GET, path, Value::Null).await), Some(json!(false)));
+    assert_eq!(
+        pinned(&t.api_ok(&admin, reqwest::Method::GET, &format!("/api/v1{path}"), Value::Null).await),
+        Some(json!(false))
+    );
     let cross = browser.post("/bots/other-bot/apps/main/deployments/1/pin", &[("csrf", &csrf), ("pinned", "1")]).await;
     assert_eq!(cross.status, StatusCode::NOT_FOUND, "a valid form cannot pin another bot's deployment");
 
@@ -183,7 +188,7 @@ async fn an_owner_uploads_changes_settings_and_manages_tokens_and_members() {
     let http = t.http.clone();
     t.register(TOKEN_A, Some("Demo_Bot")).await;
     let path = format!("/bots/demo-bot/members/{OWNER}");
-    api(&t, &admin, reqwest::Method::PUT, &path, json!({ "role": "owner" })).await;
+    t.api_ok(&admin, reqwest::Method::PUT, &format!("/api/v1{path}"), json!({ "role": "owner" })).await;
     let owner = log_in(&t.serve, &http, OWNER).await;
     let app = owner.get("/bots/demo-bot/apps/main").await;
     assert!(app.body.contains("Nothing deployed yet"), "empty state says what to do");

@@ -8,6 +8,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tmahost_testkit::Rows;
 use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
 use tmahost_testkit::dns::DnsServer;
@@ -165,6 +166,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
 
     // Edge matrix: credential x app x way in x (asset, /_tma/me).
     let mut tried = 0;
+    let mut rows = Rows::new();
     for cred in &creds {
         for t in &targets {
             let ways = [(&t.host, 2), (&t.preview_host, 1), (&t.domain, 2)];
@@ -173,15 +175,20 @@ async fn every_credential_reaches_its_own_tenant_only() {
                 let (me, _) = edge(&srv, host, "/_tma/me", cred).await;
                 tried += 2;
                 if cred.opens(&targets, t) {
-                    assert_eq!((s, me), (StatusCode::OK, StatusCode::OK), "{cred:?} on {host}");
-                    assert!(body.contains(&format!("hello from {}", t.content(version))), "{host}: {body}");
+                    let served = body.contains(&format!("hello from {}", t.content(version)));
+                    rows.check((s, me) == (StatusCode::OK, StatusCode::OK) && served, || {
+                        format!("{cred:?} on {host}: {s}, /_tma/me {me}: {body}")
+                    });
                 } else {
-                    assert_eq!((s, me), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED), "{cred:?} on {host}");
-                    assert!(!body.contains("hello from"), "{host} leaked content to {cred:?}");
+                    let refused = (s, me) == (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED);
+                    rows.check(refused && !body.contains("hello from"), || {
+                        format!("{cred:?} on {host} was not refused: {s}, /_tma/me {me}: {body}")
+                    });
                 }
             }
         }
     }
+    rows.finish("edge matrix");
 
     // Edge credentials are not API credentials, and API tokens do not open apps.
     let Cred::Cookie(_, cookie) = &creds[0] else { unreachable!() };
@@ -202,6 +209,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
 
     // API matrix: token x app x (read, deploy, roll back, settings).
     let mut next_version = [3u32; 4];
+    let mut rows = Rows::new();
     for (b, token) in tokens.iter().enumerate() {
         for (i, t) in targets.iter().enumerate() {
             let own = b == t.bot;
@@ -216,14 +224,13 @@ async fn every_credential_reaches_its_own_tenant_only() {
             let settings = json!({ "custom_domain": t.domain });
             let settings = api(&srv, token, Method::PUT, &format!("{path}/settings"), settings).await.0;
             tried += 4;
-            assert_eq!(
-                [read, deploy, rollback, settings],
-                [want(StatusCode::OK), want(StatusCode::CREATED), want(StatusCode::OK), want(StatusCode::OK)],
-                "token of bot {b} on {}",
-                t.name()
-            );
+            let got = [read, deploy, rollback, settings];
+            let expected =
+                [want(StatusCode::OK), want(StatusCode::CREATED), want(StatusCode::OK), want(StatusCode::OK)];
+            rows.check(got == expected, || format!("token of bot {b} on {}: {got:?}, expected {expected:?}", t.name()));
         }
     }
+    rows.finish("API matrix");
 
     // Dashboard matrix: each bot's owner x app x (read, deploy, roll back, settings).
     for (b, (_, _, label)) in BOTS.iter().enumerate() {
@@ -232,6 +239,7 @@ async fn every_credential_reaches_its_own_tenant_only() {
         let path = format!("/api/v1/bots/{label}/members/{owner}");
         assert!(api(&srv, &admin, Method::PUT, &path, body).await.0.is_success());
     }
+    let mut rows = Rows::new();
     for (b, (_, _, label)) in BOTS.iter().enumerate() {
         let browser: Browser = log_in(&srv.serve, &http, 5000 + b as i64).await;
         let own_page = browser.get(&format!("/bots/{label}")).await;
@@ -272,19 +280,19 @@ async fn every_credential_reaches_its_own_tenant_only() {
             ];
             let settings = browser.post(&format!("{page}/settings"), &form).await.status;
             tried += 4;
-            assert_eq!(
-                [read, deploy, rollback, settings],
-                [
-                    want(StatusCode::OK),
-                    want(StatusCode::SEE_OTHER),
-                    want(StatusCode::SEE_OTHER),
-                    want(StatusCode::SEE_OTHER)
-                ],
-                "dashboard owner of bot {b} on {}",
-                t.name()
-            );
+            let got = [read, deploy, rollback, settings];
+            let expected = [
+                want(StatusCode::OK),
+                want(StatusCode::SEE_OTHER),
+                want(StatusCode::SEE_OTHER),
+                want(StatusCode::SEE_OTHER),
+            ];
+            rows.check(got == expected, || {
+                format!("dashboard owner of bot {b} on {}: {got:?}, expected {expected:?}", t.name())
+            });
         }
     }
+    rows.finish("dashboard matrix");
 
     // Nothing a stranger tried changed a tenant: each app serves v2 (its owner's last
     // rollback), its own. The edge swaps tables asynchronously, so allow it a moment.

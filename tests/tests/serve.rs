@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
+use tmahost_testkit::code;
 use tmahost_testkit::fake_telegram::FakeTelegram;
 use tmahost_testkit::server::Serve;
 
@@ -24,10 +25,6 @@ fn multipart(file: &[u8]) -> (String, Vec<u8>) {
     body.extend_from_slice(file);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<no error code>")
 }
 
 async fn scenario(extra_env: &[(&str, &str)]) {

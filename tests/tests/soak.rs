@@ -160,6 +160,7 @@ async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
 
     // A deploy or a rollback every second.
     let started = Instant::now();
+    let mut rng = tmahost_testkit::seeded_rng("soak");
     let mut versions = 1;
     let mut changes = 0u32;
     while started.elapsed() < Duration::from_secs(secs) {
@@ -168,7 +169,7 @@ async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
             versions += 1;
             deploy(format!("s{versions}")).await;
         } else {
-            let to = rand::rng().random_range(1..versions);
+            let to = rng.random_range(1..versions);
             let res = http.post(format!("{api}{APP}/rollback")).bearer_auth(&admin).json(&json!({ "to": to }));
             assert!(res.send().await.expect("rollback").status().is_success());
         }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use tmahost_testkit::app::TestApp;
 use tmahost_testkit::bundles;
+use tmahost_testkit::code;
 use tmahost_testkit::dns::DnsServer;
 
 const VICTIM: (&str, &str, &str) = (tmahost_testkit::TOKEN_A, "Demo_Bot", "demo-bot");
@@ -73,10 +74,6 @@ impl World {
     async fn settings(&self, token: &str, bot: &str, settings: Value) -> (StatusCode, Value) {
         self.api(token, Method::PUT, &format!("/api/v1/bots/{bot}/apps/main/settings"), settings).await
     }
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_default()
 }
 
 fn sha(bytes: &[u8]) -> String {

@@ -13,10 +13,6 @@ use tmahost_testkit::{TOKEN_A, bundles};
 
 const MANIFEST: &str = "/tonconnect-manifest.json";
 
-async fn settings(t: &TestApp, body: Value) -> (StatusCode, Value) {
-    t.api(Method::PUT, "/api/v1/bots/demo_bot/apps/main/settings", Some(t.admin()), Some(body)).await
-}
-
 /// The manifest `host` serves to a wallet (no session, from the wallet's own origin), once
 /// `ready` accepts it (settings and deploys reach the edge within its refresh).
 async fn manifest_when(t: &TestApp, host: &str, ready: impl Fn(&Value) -> bool) -> (reqwest::header::HeaderMap, Value) {
@@ -46,14 +42,14 @@ async fn the_platform_serves_a_ton_connect_manifest_for_each_host_of_an_app() {
         [("/logo.svg", "/terms"), ("/logo.png", "//evil.example/terms"), ("http://x.example/i.png", "/t")]
     {
         let bad = json!({ "ton_connect": { "name": "Shop", "icon_url": icon, "terms_of_use_url": terms } });
-        let (s, body) = settings(&t, bad).await;
+        let (s, body) = t.put_settings("demo_bot", "main", bad).await;
         assert_eq!(
             (s, body["error"]["code"].as_str()),
             (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_ton_connect"))
         );
     }
     let setting = json!({ "ton_connect": { "name": "Shop", "icon_url": "/icon.png", "terms_of_use_url": "/terms" } });
-    let (s, body) = settings(&t, setting).await;
+    let (s, body) = t.put_settings("demo_bot", "main", setting).await;
     assert_eq!(s, StatusCode::OK, "{body}");
 
     // The bundle has no manifest: the platform's, for the host asked, public and readable by
@@ -93,7 +89,7 @@ async fn the_platform_serves_a_ton_connect_manifest_for_each_host_of_an_app() {
     manifest_when(&t, &host, |m| m["name"] == "Mine").await;
     // The owner prefers the platform's: it replaces the bundle's on every host.
     let setting = json!({ "ton_connect": { "name": "Shop", "icon_url": "/icon.png", "replace_bundled": true } });
-    let (s, body) = settings(&t, setting).await;
+    let (s, body) = t.put_settings("demo_bot", "main", setting).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (_, manifest) = manifest_when(&t, &host, |m| m["name"] == "Shop").await;
     assert_eq!(manifest["url"], origin);
@@ -153,7 +149,9 @@ async fn a_wallet_proof_puts_the_wallet_in_the_session_once() {
     // The app's backend, which reads the wallet from the identity token.
     let (_, app) = t.api(Method::GET, "/api/v1/bots/demo_bot/apps/main", Some(t.admin()), None).await;
     let Some(backend) = PythonBackend::start(&t.serve.api, app["id"].as_str().expect("app id")) else { return };
-    let (s, body) = settings(&t, json!({ "backends": [{ "prefix": "/api/", "upstream": backend.url }] })).await;
+    let (s, body) = t
+        .put_settings("demo_bot", "main", json!({ "backends": [{ "prefix": "/api/", "upstream": backend.url }] }))
+        .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let host = t.host("demo-bot");
     let domain = host.split(':').next().expect("name").to_owned();

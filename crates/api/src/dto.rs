@@ -1,4 +1,5 @@
-//! Request and response bodies of the API, as documented in the OpenAPI file.
+//! Request and response bodies of the API, as documented in the OpenAPI file: the server
+//! writes them and the CLI's typed client reads them, so a renamed field fails to compile.
 
 use serde::{Deserialize, Serialize};
 use tmahost_service::domains::DomainStatus;
@@ -14,7 +15,7 @@ pub fn ts(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct RegisterBot {
     /// The bot token from @BotFather. Stored encrypted; never returned.
     pub token: String,
@@ -28,7 +29,7 @@ impl std::fmt::Debug for RegisterBot {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BotDto {
     pub id: i64,
     pub username: String,
@@ -55,14 +56,14 @@ impl BotDto {
 }
 
 /// A bot just registered, with what did not work but did not stop it (e.g. the menu button).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RegisteredBotDto {
     #[serde(flatten)]
     pub bot: BotDto,
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateApp {
     /// 1-32 characters of a-z, 0-9 and single dashes.
     pub slug: String,
@@ -71,7 +72,7 @@ pub struct CreateApp {
 }
 
 /// Body of `PATCH /api/v1/bots/{bot}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBot {
     /// `active` or `disabled`; a disabled bot's apps answer 403 with an "unavailable" page.
@@ -131,18 +132,18 @@ impl From<tmahost_service::UserErasure> for ErasureDto {
 }
 
 /// What a bot stores and its cap.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UsageDto {
     /// Bytes of the distinct contents its deployments name (originals).
     pub stored_bytes: i64,
     /// `null`: no cap.
     pub max_bytes: Option<i64>,
     /// `bot`: set for this bot by an admin; `platform`: `TMAHOST_MAX_BYTES_PER_BOT`.
-    pub max_bytes_from: &'static str,
+    pub max_bytes_from: String,
     pub apps: Vec<AppUsageDto>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AppUsageDto {
     pub app: String,
     /// A content two apps share counts for each.
@@ -154,13 +155,13 @@ impl From<tmahost_service::quotas::Usage> for UsageDto {
         Self {
             stored_bytes: u.stored_bytes,
             max_bytes: u.max_bytes,
-            max_bytes_from: if u.own_cap { "bot" } else { "platform" },
+            max_bytes_from: if u.own_cap { "bot" } else { "platform" }.to_owned(),
             apps: u.apps.into_iter().map(|(app, stored_bytes)| AppUsageDto { app, stored_bytes }).collect(),
         }
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AppDto {
     pub id: String,
     pub bot_id: i64,
@@ -194,7 +195,7 @@ impl AppDto {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeploymentDto {
     pub id: String,
     pub app: String,
@@ -237,7 +238,7 @@ impl DeploymentDto {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeployResultDto {
     #[serde(flatten)]
     pub deployment: DeploymentDto,
@@ -260,7 +261,7 @@ impl DeployResultDto {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FileDto {
     pub path: String,
     pub sha256: String,
@@ -286,7 +287,7 @@ impl From<&DeploymentFile> for FileDto {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreateToken {
     pub name: String,
     /// `"admin"` or `{"bots": [123456789]}`.
@@ -297,7 +298,7 @@ pub struct CreateToken {
 }
 
 /// Body of `POST /api/v1/bots/{bot}/apps/{app}/dev-links`; everything is optional.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDevLink {
     /// The Telegram user the launch data names (default: id 1000000001, "Dev").
@@ -318,7 +319,7 @@ pub struct CreateDevLink {
 }
 
 /// The theme a dev link launches with.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DevTheme {
     #[default]
@@ -327,7 +328,7 @@ pub enum DevTheme {
 }
 
 /// A dev link's user.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevUserDto {
     pub id: i64,
@@ -338,7 +339,7 @@ pub struct DevUserDto {
     pub language_code: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DevLinkDto {
     /// The app's URL with signed launch parameters in the fragment.
     pub url: String,
@@ -375,7 +376,7 @@ impl CreateDevLink {
 }
 
 /// Body of `PUT /api/v1/bots/{bot}/members/{user_id}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantMember {
     /// `owner` (members, settings, tokens) or `developer` (deploys and rollbacks).
@@ -383,7 +384,7 @@ pub struct GrantMember {
     pub role: tmahost_service::model::Role,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MemberDto {
     pub user_id: i64,
     pub role: String,
@@ -396,7 +397,7 @@ impl From<&tmahost_service::model::Member> for MemberDto {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenDto {
     pub id: String,
     pub name: String,
@@ -424,7 +425,7 @@ impl From<&ApiToken> for TokenDto {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[allow(missing_debug_implementations)] // holds a bearer token
 pub struct CreatedTokenDto {
     #[serde(flatten)]
@@ -433,7 +434,7 @@ pub struct CreatedTokenDto {
     pub token: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditDto {
     pub id: i64,
     pub at: String,
@@ -477,7 +478,7 @@ pub struct LimitQuery {
 
 /// A digest deploy's manifest: every file of the bundle by path, with the SHA-256 (lowercase
 /// hex) and size of its bytes. Sent as `application/json` to the deployments endpoint.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestDto {
     #[schema(value_type = Object, example = json!({"index.html": {"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 4}}))]
@@ -489,7 +490,7 @@ pub struct ManifestDto {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestEntryDto {
     pub sha256: String,
@@ -498,7 +499,7 @@ pub struct ManifestEntryDto {
 
 /// An opened digest deploy: upload each of `missing` with `PUT /api/v1/blobs/{sha256}`, then
 /// `POST` to `finalize_url`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UploadPlanDto {
     #[serde(flatten)]
     pub deployment: DeploymentDto,
@@ -525,14 +526,14 @@ impl UploadPlanDto {
 }
 
 /// The result of a blob upload.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BlobDto {
     pub sha256: String,
     /// `stored`, or `already_stored` when the content was there first.
     pub status: String,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackDto {
     /// The version to serve; default: the deployment that was live before the current one.

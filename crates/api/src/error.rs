@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError, web};
-use serde::Serialize;
 use tmahost_service::ServiceError;
 
 /// A [`ServiceError`] on its way out as JSON.
@@ -22,22 +21,7 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable (e.g. `path_traversal`, `not_found`).
-    pub code: String,
-    /// What went wrong and what to do, for people.
-    pub message: String,
-}
-
-pub fn body(code: &str, message: impl Into<String>) -> ErrorBody {
-    ErrorBody { error: ErrorDetail { code: code.to_owned(), message: message.into() } }
-}
+pub use tmahost_types::ErrorBody;
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -52,7 +36,7 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        let mut res = HttpResponse::build(self.status_code()).json(body(self.0.code(), message));
+        let mut res = HttpResponse::build(self.status_code()).json(ErrorBody::new(self.0.code(), message));
         if self.0.status() == 401 {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -99,5 +83,5 @@ pub(crate) fn query_config() -> web::QueryConfig {
 }
 
 pub(crate) async fn no_route() -> HttpResponse {
-    HttpResponse::NotFound().json(body("not_found", "no such endpoint; see /api/v1/openapi.json"))
+    HttpResponse::NotFound().json(ErrorBody::new("not_found", "no such endpoint; see /api/v1/openapi.json"))
 }

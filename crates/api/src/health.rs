@@ -1,12 +1,13 @@
 //! Health and metrics handlers: on the API listener, and on the operators' listener that every
 //! role runs (built by the `tmahost` application, which owns the listeners).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use serde_json::json;
 use tmahost_service::Platform;
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive")))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "alive")))]
+#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
@@ -15,9 +16,10 @@ pub async fn healthz() -> HttpResponse {
 /// control bot) are up; `degraded` (still 200) when the stores answer but a background part is
 /// retrying its outside service; `not_ready` (503) when a store does not answer. `checks` says
 /// which part stands how, and why.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(tag = "health",
     responses((status = 200, description = "ready or degraded; `checks` names what is degraded"),
         (status = 503, description = "the database or the object store is down")))]
+#[get("/readyz")]
 pub async fn readyz(platform: web::Data<Platform>) -> HttpResponse {
     let readiness = platform.readiness().await;
     if readiness.serving() {

@@ -6,7 +6,7 @@
 
 mod auth;
 pub mod dashboard;
-mod dto;
+pub mod dto;
 pub mod error;
 pub mod health;
 mod openapi;
@@ -24,7 +24,7 @@ use tmahost_service::{Platform, request_id};
 use tracing::Instrument;
 
 pub use dashboard::Dashboard;
-pub use openapi::ApiDoc;
+pub use routes::{document as openapi_document, reference as api_reference};
 
 /// Registers every API and dashboard route.
 pub fn configure(platform: Platform, dashboard: web::Data<Dashboard>) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -34,7 +34,7 @@ pub fn configure(platform: Platform, dashboard: web::Data<Dashboard>) -> impl Fn
             .app_data(error::json_config())
             .app_data(error::path_config())
             .app_data(error::query_config())
-            .configure(routes::configure)
+            .configure(|cfg| routes::register(&mut utoipa_actix_web::service_config::ServiceConfig::new(cfg)))
             .configure(dashboard::configure)
             .default_service(web::to(error::no_route));
     }

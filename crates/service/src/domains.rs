@@ -10,7 +10,7 @@ use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tmahost_store::model::App;
 use tmahost_store::{DomainClaim, ProofOutcome, StoreError, now_ms};
 use tmahost_types::DnsName;
@@ -24,11 +24,11 @@ pub const TXT_LABEL: &str = "_tmahost";
 const TOKEN_PREFIX: &str = "tmahost-verify=";
 
 /// Where a custom domain stands, for the API, the dashboard and the CLI.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DomainStatus {
     pub domain: String,
     /// `verified`: routed; `pending`: waiting for the TXT record.
-    pub status: &'static str,
+    pub status: String,
     /// The record to publish.
     pub txt_name: String,
     pub txt_value: String,
@@ -121,7 +121,7 @@ impl Platform {
     fn domain_status(&self, claim: &DomainClaim) -> DomainStatus {
         DomainStatus {
             domain: claim.domain.clone(),
-            status: if claim.verified_at.is_some() { "verified" } else { "pending" },
+            status: if claim.verified_at.is_some() { "verified" } else { "pending" }.to_owned(),
             txt_name: format!("{TXT_LABEL}.{}", claim.domain),
             txt_value: self.domain_token(&claim.app_id),
             verified_at: claim.verified_at,

@@ -202,3 +202,93 @@ async fn an_app_is_never_served_on_another_bots_host() {
         .await
         .expect("other slugs are fine");
 }
+
+use Answer::{Forbidden, Missing, Ok as Yes};
+
+/// What the caller is told: the handle, 403 (a member without the right) or 404 (no such bot,
+/// as far as the caller may know).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Ok,
+    Forbidden,
+    Missing,
+}
+
+fn answer<T>(r: Result<T, ServiceError>) -> Answer {
+    match r {
+        Ok(_) => Yes,
+        Err(e) if e.status() == 403 => Forbidden,
+        Err(e) if e.status() == 404 => Missing,
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn token(scope: TokenScope) -> Actor {
+    Actor { token_id: None, scope, label: "token:test".into(), roles: None }
+}
+
+/// Each handle kind with each need, on `demo_bot` (deployment v1 of `main`) and on `other_bot`.
+async fn answers(p: &Platform, actor: &Actor) -> Vec<(String, Answer)> {
+    let mut out = Vec::new();
+    for need in [Need::See, Need::Deploy, Need::Manage] {
+        out.push((format!("bot {need:?}"), answer(p.bot(actor, "demo_bot", need).await)));
+        out.push((format!("app {need:?}"), answer(p.app(actor, "demo_bot", "main", need).await)));
+        let deployment = async { p.deployment(&p.app(actor, "demo_bot", "main", need).await?, "v1").await }.await;
+        out.push((format!("deployment {need:?}"), answer(deployment)));
+        out.push((format!("other bot {need:?}"), answer(p.bot(actor, "other_bot", need).await)));
+    }
+    out
+}
+
+/// The one authorization point (`refs.rs`) as a table: every kind of caller against every level
+/// of need, on a bot, its app and a deployment of it, and on another bot. Every mismatch is
+/// reported together, so one wrong answer does not hide the rest.
+#[tokio::test]
+async fn every_caller_against_every_need() {
+    let TestPlatform { p, dir: _dir } = platform().await;
+    let admin = Actor::local_admin();
+    async {
+        let bot = p.bot(&admin, "demo_bot", Need::Manage).await?;
+        p.grant_member(&bot, OWNER, Role::Owner).await?;
+        p.grant_member(&bot, DEV, Role::Developer).await?;
+        let f = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(f.path(), bundles::zip(&bundles::sample_app("v1"))).expect("write");
+        let app = p.app(&admin, "demo_bot", "main", Need::Deploy).await?;
+        p.deploy_archive(&app, f.path(), DeployOptions { activate: true, message: None }).await?;
+        Ok::<_, ServiceError>(())
+    }
+    .await
+    .expect("members and a deployment");
+
+    // Per caller: [See, Deploy, Manage] on demo_bot (bot, app and deployment alike), then on
+    // other_bot.
+    let table: Vec<(&str, Actor, [Answer; 3], [Answer; 3])> = vec![
+        ("local admin", admin.clone(), [Yes, Yes, Yes], [Yes, Yes, Yes]),
+        ("Telegram admin", p.telegram_actor(ADMIN).await.expect("admin"), [Yes, Yes, Yes], [Yes, Yes, Yes]),
+        ("owner", p.telegram_actor(OWNER).await.expect("owner"), [Yes, Yes, Yes], [Missing, Missing, Missing]),
+        ("developer", p.telegram_actor(DEV).await.expect("dev"), [Yes, Yes, Forbidden], [Missing, Missing, Missing]),
+        ("stranger", p.telegram_actor(STRANGER).await.expect("stranger"), [Missing; 3], [Missing; 3]),
+        ("admin token", token(TokenScope::Admin), [Yes, Yes, Yes], [Yes, Yes, Yes]),
+        ("token for demo_bot", token(TokenScope::Bots(vec![DEMO])), [Yes, Yes, Yes], [Missing; 3]),
+        ("token for other_bot", token(TokenScope::Bots(vec![OTHER_ID])), [Missing; 3], [Yes, Yes, Yes]),
+        ("token for no bot", token(TokenScope::Bots(vec![])), [Missing; 3], [Missing; 3]),
+    ];
+
+    let mut wrong = Vec::new();
+    for (who, actor, demo, other) in &table {
+        for (what, got) in answers(&p, actor).await {
+            let level = if what.ends_with("See") {
+                0
+            } else if what.ends_with("Deploy") {
+                1
+            } else {
+                2
+            };
+            let expected = if what.starts_with("other bot") { other[level] } else { demo[level] };
+            if got != expected {
+                wrong.push(format!("{who}: {what}: expected {expected:?}, got {got:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} wrong answers:\n{}", wrong.len(), wrong.join("\n"));
+}

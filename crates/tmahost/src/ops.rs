@@ -15,8 +15,8 @@ pub(crate) fn server(platform: Platform, listener: TcpListener) -> std::io::Resu
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
+            .service(health::healthz)
+            .service(health::readyz)
             .route("/metrics", web::get().to(health::metrics))
     })
     .workers(1)

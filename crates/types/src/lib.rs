@@ -4,12 +4,13 @@
 //! bot usernames and the host label a bot's apps are served under; Mini App launch data
 //! (`initData`): parsing, HMAC and Ed25519 verification, and signing; the Login Widget's
 //! callback; content digests (`Sha256`); app slugs; the host grammar (`host`); DNS names; the
-//! session cookie's name and the rule for tenants' cookies (`cookie`); the audit log's actions;
+//! session cookie's name and the rule for tenants' cookies (`cookie`); the audit log's actions; the error body of every HTTP answer (`ErrorBody`);
 //! and how a configuration section is declared (`settings`).
 
 pub mod audit;
 pub mod cookie;
 pub mod dns;
+mod error_body;
 pub mod host;
 pub mod init_data;
 pub mod login_widget;
@@ -22,6 +23,7 @@ mod username;
 
 pub use audit::AuditAction;
 pub use dns::DnsName;
+pub use error_body::{ErrorBody, ErrorDetail};
 pub use init_data::{InitData, InitDataError, InitDataKey, TelegramKey, VerifiedInitData, WebAppChat, WebAppUser};
 pub use sha256::Sha256;
 pub use slug::AppSlug;

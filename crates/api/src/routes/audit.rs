@@ -1,4 +1,4 @@
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use tmahost_service::{Need, Platform};
 
 use super::BotPath;
@@ -8,9 +8,10 @@ use crate::dto::{AuditDto, LimitQuery};
 use crate::error::{ApiError, ErrorBody};
 
 /// A bot's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/bots/{bot}/audit", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(tag = "audit", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), LimitQuery),
     responses((status = 200, body = [AuditDto]), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}/audit")]
 pub async fn bot_audit(
     p: web::Data<Platform>,
     c: Caller,
@@ -22,8 +23,9 @@ pub async fn bot_audit(
 }
 
 /// The platform-wide audit log (admin scope).
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(LimitQuery),
+#[utoipa::path(tag = "audit", security(("bearer" = [])), params(LimitQuery),
     responses((status = 200, body = [AuditDto]), (status = 403, body = ErrorBody)))]
+#[get("/audit")]
 pub async fn platform_audit(
     p: web::Data<Platform>,
     c: Caller,

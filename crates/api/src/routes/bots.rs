@@ -1,4 +1,4 @@
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use tmahost_service::{Need, Platform};
 
 use super::{AppPath, BotPath};
@@ -13,9 +13,10 @@ use tmahost_service::model::AppSettings;
 
 /// Register a bot (admin scope). The token is checked with `getMe`, stored encrypted, and the
 /// bot's `main` app is created, and the bot's menu button is pointed at it.
-#[utoipa::path(post, path = "/api/v1/bots", tag = "bots", request_body = RegisterBot, security(("bearer" = [])),
+#[utoipa::path(tag = "bots", request_body = RegisterBot, security(("bearer" = [])),
     responses((status = 201, body = RegisteredBotDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
+#[post("/bots")]
 pub async fn register_bot(
     p: web::Data<Platform>,
     c: Caller,
@@ -26,26 +27,29 @@ pub async fn register_bot(
 }
 
 /// The bots this token may see.
-#[utoipa::path(get, path = "/api/v1/bots", tag = "bots", security(("bearer" = [])), responses((status = 200, body = [BotDto])))]
+#[utoipa::path(tag = "bots", security(("bearer" = [])), responses((status = 200, body = [BotDto])))]
+#[get("/bots")]
 pub async fn list_bots(p: web::Data<Platform>, c: Caller) -> Result<HttpResponse, ApiError> {
     let bots = p.list_bots(&c.0).await?;
     Ok(HttpResponse::Ok().json(bots.iter().map(|b| BotDto::new(&p, b)).collect::<Vec<_>>()))
 }
 
 /// One bot, by numeric id, username or host label.
-#[utoipa::path(get, path = "/api/v1/bots/{bot}", tag = "bots", security(("bearer" = [])),
+#[utoipa::path(tag = "bots", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = BotDto), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}")]
 pub async fn get_bot(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
     let bot = path.get(&p, &c, Need::See).await?;
     Ok(HttpResponse::Ok().json(BotDto::new(&p, &bot.bot)))
 }
 
 /// Create an app of a bot.
-#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps", tag = "apps", request_body = CreateApp, security(("bearer" = [])),
+#[utoipa::path(tag = "apps", request_body = CreateApp, security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 201, body = AppDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
+#[post("/bots/{bot}/apps")]
 pub async fn create_app(
     p: web::Data<Platform>,
     c: Caller,
@@ -59,9 +63,10 @@ pub async fn create_app(
 }
 
 /// The apps of a bot.
-#[utoipa::path(get, path = "/api/v1/bots/{bot}/apps", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = [AppDto]), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}/apps")]
 pub async fn list_apps(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
     let bot = path.get(&p, &c, Need::See).await?;
     let apps = p.list_apps(&bot).await?;
@@ -73,18 +78,20 @@ pub async fn list_apps(p: web::Data<Platform>, c: Caller, path: web::Path<BotPat
 }
 
 /// One app.
-#[utoipa::path(get, path = "/api/v1/bots/{bot}/apps/{app}", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     responses((status = 200, body = AppDto), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}/apps/{app}")]
 pub async fn get_app(p: web::Data<Platform>, c: Caller, path: web::Path<AppPath>) -> Result<HttpResponse, ApiError> {
     let app = path.get(&p, &c, Need::See).await?;
     Ok(HttpResponse::Ok().json(AppDto::load(&p, &app.bot, &app.app).await?))
 }
 
 /// Disable or enable a bot, or set its own storage limit (admin scope).
-#[utoipa::path(patch, path = "/api/v1/bots/{bot}", tag = "bots", request_body = UpdateBot, security(("bearer" = [])),
+#[utoipa::path(tag = "bots", request_body = UpdateBot, security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = BotDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[patch("/bots/{bot}")]
 pub async fn update_bot(
     p: web::Data<Platform>,
     c: Caller,
@@ -104,9 +111,10 @@ pub async fn update_bot(
 /// Delete a bot with its apps, deployments, members, domains and analytics (owners and admins).
 /// Tokens scoped to it alone are revoked; its menu button is reset at Telegram. The audit log
 /// keeps its history.
-#[utoipa::path(delete, path = "/api/v1/bots/{bot}", tag = "bots", security(("bearer" = [])),
+#[utoipa::path(tag = "bots", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = BotRemovalDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/bots/{bot}")]
 pub async fn delete_bot(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
     let removal = p.delete_bot(&path.get(&p, &c, Need::Manage).await?).await?;
     Ok(HttpResponse::Ok().json(BotRemovalDto { revoked_tokens: removal.revoked_tokens, warnings: removal.warnings }))
@@ -114,29 +122,32 @@ pub async fn delete_bot(p: web::Data<Platform>, c: Caller, path: web::Path<BotPa
 
 /// Delete an app with its deployments, settings, domain and analytics (owners and admins). The
 /// `main` app goes only with its bot.
-#[utoipa::path(delete, path = "/api/v1/bots/{bot}/apps/{app}", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
+#[delete("/bots/{bot}/apps/{app}")]
 pub async fn delete_app(p: web::Data<Platform>, c: Caller, path: web::Path<AppPath>) -> Result<HttpResponse, ApiError> {
     p.delete_app(&path.get(&p, &c, Need::Manage).await?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// What the bot stores (distinct contents its deployments name) and its cap.
-#[utoipa::path(get, path = "/api/v1/bots/{bot}/usage", tag = "bots", security(("bearer" = [])),
+#[utoipa::path(tag = "bots", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label")),
     responses((status = 200, body = UsageDto), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}/usage")]
 pub async fn bot_usage(p: web::Data<Platform>, c: Caller, path: web::Path<BotPath>) -> Result<HttpResponse, ApiError> {
     let bot = path.get(&p, &c, Need::See).await?;
     Ok(HttpResponse::Ok().json(UsageDto::from(p.usage(&bot).await?)))
 }
 
 /// Replace an app's settings (fields left out take their defaults).
-#[utoipa::path(put, path = "/api/v1/bots/{bot}/apps/{app}/settings", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(tag = "apps", security(("bearer" = [])),
     request_body(content = Object, description = "AppSettings"),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     responses((status = 200, body = AppDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[put("/bots/{bot}/apps/{app}/settings")]
 pub async fn update_app_settings(
     p: web::Data<Platform>,
     c: Caller,
@@ -150,10 +161,11 @@ pub async fn update_app_settings(
 
 /// Look for the app's custom-domain proof now (`_tmahost.{domain}` TXT = `txt_value`); the
 /// platform also re-checks every `TMAHOST_DOMAIN_CHECK_SECS`. Owners and admin tokens.
-#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/domain/verify", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     responses((status = 200, description = "the domain's status (verified or pending, with the last error)"),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/bots/{bot}/apps/{app}/domain/verify")]
 pub async fn verify_domain(
     p: web::Data<Platform>,
     c: Caller,
@@ -167,11 +179,12 @@ pub async fn verify_domain(
 /// A dev link: the app's URL with launch data signed for a test user, as a current Telegram
 /// client would open it. Needs the deploy right on the app (it opens the app as anyone);
 /// audited as `devlink.create`.
-#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/dev-links", tag = "apps", security(("bearer" = [])),
+#[utoipa::path(tag = "apps", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     request_body(content = CreateDevLink, description = "optional; `{}` signs in the default dev user"),
     responses((status = 201, body = DevLinkDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
+#[post("/bots/{bot}/apps/{app}/dev-links")]
 pub async fn create_dev_link(
     p: web::Data<Platform>,
     c: Caller,

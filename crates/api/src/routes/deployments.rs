@@ -1,4 +1,4 @@
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use tmahost_service::model::Sha256;
 use tmahost_service::{AppRef, DeclaredFile, DeployOptions, Need, Platform, ServiceError};
 
@@ -12,7 +12,7 @@ use crate::error::{ApiError, ErrorBody};
 /// multipart; activated at once unless `?activate=false`), or a JSON manifest that opens a
 /// digest deploy (answered with the contents to upload; see `PUT /api/v1/blobs/{sha256}` and
 /// `…/finalize`).
-#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/deployments", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"), DeployQuery),
     request_body(description = "the archive (application/zip, application/gzip or multipart/form-data), or a digest deploy's manifest (application/json)",
         content((Vec<u8> = "application/zip"), (ManifestDto = "application/json"))),
@@ -20,6 +20,7 @@ use crate::error::{ApiError, ErrorBody};
                   (DeployResultDto = "application/json"), (UploadPlanDto = "application/json"))),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/bots/{bot}/apps/{app}/deployments")]
 pub async fn create_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -68,9 +69,10 @@ async fn begin_upload(p: &Platform, app: &AppRef, payload: web::Payload) -> Resu
 }
 
 /// Deployments of the app, newest first.
-#[utoipa::path(get, path = "/api/v1/bots/{bot}/apps/{app}/deployments", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"), LimitQuery),
     responses((status = 200, body = [DeploymentDto]), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}/apps/{app}/deployments")]
 pub async fn list_deployments(
     p: web::Data<Platform>,
     c: Caller,
@@ -83,10 +85,11 @@ pub async fn list_deployments(
 }
 
 /// One deployment, by id or by version (`v3`).
-#[utoipa::path(get, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}/apps/{app}/deployments/{id}")]
 pub async fn get_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -97,10 +100,11 @@ pub async fn get_deployment(
 }
 
 /// The manifest of a deployment.
-#[utoipa::path(get, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/files", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = [FileDto]), (status = 404, body = ErrorBody)))]
+#[get("/bots/{bot}/apps/{app}/deployments/{id}/files")]
 pub async fn list_files(
     p: web::Data<Platform>,
     c: Caller,
@@ -111,10 +115,11 @@ pub async fn list_files(
 }
 
 /// Make this deployment the active one (promote a staged one, or roll back).
-#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/activate", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/bots/{bot}/apps/{app}/deployments/{id}/activate")]
 pub async fn activate_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -127,10 +132,11 @@ pub async fn activate_deployment(
 }
 
 /// Delete a deployment that is not active.
-#[utoipa::path(delete, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[delete("/bots/{bot}/apps/{app}/deployments/{id}")]
 pub async fn delete_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -141,10 +147,11 @@ pub async fn delete_deployment(
 }
 
 /// Pin a deployment: retention (`keep_deployments`) never removes it.
-#[utoipa::path(put, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/pin", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
+#[put("/bots/{bot}/apps/{app}/deployments/{id}/pin")]
 pub async fn pin_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -154,10 +161,11 @@ pub async fn pin_deployment(
 }
 
 /// Unpin a deployment: retention may remove it again once it is old enough.
-#[utoipa::path(delete, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/pin", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
+#[delete("/bots/{bot}/apps/{app}/deployments/{id}/pin")]
 pub async fn unpin_deployment(
     p: web::Data<Platform>,
     c: Caller,

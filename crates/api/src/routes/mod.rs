@@ -7,7 +7,14 @@ mod members;
 mod tokens;
 mod uploads;
 
-use actix_web::web;
+use std::sync::LazyLock;
+
+use actix_web::{HttpResponse, get, web};
+use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::openapi::ApiDoc;
 
 pub(crate) use crate::health::*;
 pub(crate) use crate::paths::{AppPath, BotPath, DeploymentPath, MemberPath};
@@ -15,57 +22,125 @@ pub(crate) use {audit::*, bots::*, deployments::*, members::*, tokens::*, upload
 
 /// The public keys that verify `Tma-Identity` (the same set as every app host's
 /// `/_tma/jwks.json`); no token needed.
-#[utoipa::path(get, path = "/api/v1/jwks.json", tag = "identity",
+#[utoipa::path(tag = "identity",
     responses((status = 200, description = "a JSON Web Key Set of Ed25519 (EdDSA) keys")))]
-pub async fn jwks(p: web::Data<tmahost_service::Platform>) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
+#[get("/jwks.json")]
+pub async fn jwks(p: web::Data<tmahost_service::Platform>) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .json(p.identity().jwks())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_for_admins))
-        .service(
-            web::scope("/api/v1")
-                .route("/openapi.json", web::get().to(crate::openapi::document))
-                .route("/jwks.json", web::get().to(jwks))
-                .route("/bots", web::post().to(register_bot))
-                .route("/bots", web::get().to(list_bots))
-                .route("/bots/{bot}", web::get().to(get_bot))
-                .route("/bots/{bot}", web::patch().to(update_bot))
-                .route("/bots/{bot}", web::delete().to(delete_bot))
-                .route("/bots/{bot}/usage", web::get().to(bot_usage))
-                .route("/bots/{bot}/apps", web::post().to(create_app))
-                .route("/bots/{bot}/apps", web::get().to(list_apps))
-                .route("/bots/{bot}/apps/{app}", web::get().to(get_app))
-                .route("/bots/{bot}/apps/{app}", web::delete().to(delete_app))
-                .route("/bots/{bot}/apps/{app}/settings", web::put().to(update_app_settings))
-                .route("/bots/{bot}/apps/{app}/domain/verify", web::post().to(verify_domain))
-                .route("/bots/{bot}/apps/{app}/deployments", web::post().to(create_deployment))
-                .route("/bots/{bot}/apps/{app}/deployments", web::get().to(list_deployments))
-                .route("/bots/{bot}/apps/{app}/deployments/{id}", web::get().to(get_deployment))
-                .route("/bots/{bot}/apps/{app}/deployments/{id}", web::delete().to(delete_deployment))
-                .route("/bots/{bot}/apps/{app}/deployments/{id}/files", web::get().to(list_files))
-                .route("/bots/{bot}/apps/{app}/deployments/{id}/activate", web::post().to(activate_deployment))
-                .route("/bots/{bot}/apps/{app}/deployments/{id}/finalize", web::post().to(finalize_deployment))
-                .route("/bots/{bot}/apps/{app}/deployments/{id}/pin", web::put().to(pin_deployment))
-                .route("/bots/{bot}/apps/{app}/deployments/{id}/pin", web::delete().to(unpin_deployment))
-                .route("/bots/{bot}/apps/{app}/rollback", web::post().to(rollback))
-                .route("/bots/{bot}/apps/{app}/dev-links", web::post().to(create_dev_link))
-                .route("/deployments/{id}", web::get().to(find_deployment))
-                .route("/deployments/{id}/activate", web::post().to(promote_deployment))
-                .route("/blobs/{sha256}", web::put().to(put_blob))
-                .route("/bots/{bot}/members", web::get().to(list_members))
-                .route("/bots/{bot}/members/{user_id}", web::put().to(grant_member))
-                .route("/bots/{bot}/members/{user_id}", web::delete().to(revoke_member))
-                .route("/users/{user_id}/erase", web::post().to(erase_user))
-                .route("/bots/{bot}/audit", web::get().to(bot_audit))
-                .route("/audit", web::get().to(platform_audit))
-                .route("/tokens", web::post().to(create_token))
-                .route("/tokens", web::get().to(list_tokens))
-                .route("/tokens/{id}", web::delete().to(revoke_token)),
-        );
+/// Every route of the API role. Each handler's attributes declare its method and path once
+/// (`#[get("/bots")]`) with its OpenAPI operation (`#[utoipa::path]`); registering it here
+/// puts it both in the router and in the document ([`document`]).
+pub fn register(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(readyz).route("/metrics", web::get().to(metrics_for_admins)).service(
+        scope("/api/v1")
+            .route("/openapi.json", web::get().to(openapi_json))
+            .service(jwks)
+            .service(register_bot)
+            .service(list_bots)
+            .service(get_bot)
+            .service(update_bot)
+            .service(delete_bot)
+            .service(bot_usage)
+            .service(create_app)
+            .service(list_apps)
+            .service(get_app)
+            .service(delete_app)
+            .service(update_app_settings)
+            .service(verify_domain)
+            .service(create_deployment)
+            .service(list_deployments)
+            .service(get_deployment)
+            .service(delete_deployment)
+            .service(list_files)
+            .service(activate_deployment)
+            .service(finalize_deployment)
+            .service(pin_deployment)
+            .service(unpin_deployment)
+            .service(rollback)
+            .service(create_dev_link)
+            .service(find_deployment)
+            .service(promote_deployment)
+            .service(put_blob)
+            .service(list_members)
+            .service(grant_member)
+            .service(revoke_member)
+            .service(erase_user)
+            .service(bot_audit)
+            .service(platform_audit)
+            .service(create_token)
+            .service(list_tokens)
+            .service(revoke_token),
+    );
+}
+
+/// The OpenAPI document: [`ApiDoc`]'s header with every path and schema [`register`] declares.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
+        let app = actix_web::App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(register);
+        app.split_for_parts().1
+    });
+    &DOCUMENT
+}
+
+/// The book's API reference (Markdown), generated from [`document`]: one row per operation with
+/// its summary and the statuses it answers. `docs/src/api.md` holds it between markers;
+/// `tests/tests/book.rs` keeps the two equal.
+pub fn reference() -> String {
+    let doc = document();
+    let mut out = String::from("\n| Method | Path | What | Answers |\n|---|---|---|---|\n");
+    for (path, item) in &doc.paths.paths {
+        let operations = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("DELETE", &item.delete),
+        ];
+        for (method, operation) in operations {
+            let Some(op) = operation else { continue };
+            let what = [op.summary.as_deref(), op.description.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace('\n', " ")
+                .replace('|', "\\|");
+            let answers = op.responses.responses.keys().cloned().collect::<Vec<_>>().join(", ");
+            out.push_str(&format!("| {method} | `{path}` | {what} | {answers} |\n"));
+        }
+    }
+    out
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_holds_every_registered_route_and_its_schemas() {
+        let doc = document();
+        let paths = &doc.paths.paths;
+        assert!(paths["/healthz"].get.is_some());
+        assert!(paths["/api/v1/bots/{bot}/apps/{app}/deployments"].post.is_some());
+        assert!(paths["/api/v1/bots/{bot}/apps/{app}/deployments/{id}/pin"].delete.is_some());
+        let operations: usize = paths
+            .values()
+            .map(|p| [&p.get, &p.post, &p.put, &p.patch, &p.delete].iter().filter(|o| o.is_some()).count())
+            .sum();
+        assert_eq!(operations, 38, "every handler registered in `register` is documented");
+        let schemas = &doc.components.as_ref().expect("components").schemas;
+        for name in ["ErrorBody", "ErrorDetail", "DeploymentDto", "DeployResultDto", "DevLinkDto"] {
+            assert!(schemas.contains_key(name), "{name} is missing");
+        }
+        assert!(doc.components.as_ref().expect("components").security_schemes.contains_key("bearer"));
+    }
 }

@@ -1,7 +1,7 @@
 //! The rest of the digest deploy protocol (blob uploads, finalize) and the deployment
 //! operations the CLI addresses without a bot and app (promote by id, rollback).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, post, put, web};
 use tmahost_service::model::Sha256;
 use tmahost_service::{BlobPut, Need, Platform, ServiceError};
 
@@ -14,12 +14,13 @@ use crate::error::{ApiError, ErrorBody, OptionalJson};
 /// Upload one content of an open digest deploy. The body must have the SHA-256 in the path
 /// and the size the manifest declared; the server hashes it again. Idempotent: a content
 /// already stored answers 200 without reading the body.
-#[utoipa::path(put, path = "/api/v1/blobs/{sha256}", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("sha256" = String, Path, description = "lowercase hex SHA-256 of the body")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = BlobDto, description = "stored"), (status = 200, body = BlobDto, description = "already stored"),
               (status = 400, body = ErrorBody, description = "hash or size differ from the path and manifest"),
               (status = 404, body = ErrorBody, description = "no open deployment of yours expects this content")))]
+#[put("/blobs/{sha256}")]
 pub async fn put_blob(
     p: web::Data<Platform>,
     c: Caller,
@@ -46,11 +47,12 @@ pub async fn put_blob(
 
 /// Record an open digest deploy once all its contents are uploaded; it becomes active unless
 /// it was staged. 422 `missing_blobs` lists what is still missing.
-#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/finalize", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug"),
            ("id" = String, Path, description = "deployment id or version such as v3")),
     responses((status = 200, body = DeployResultDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
+#[post("/bots/{bot}/apps/{app}/deployments/{id}/finalize")]
 pub async fn finalize_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -62,9 +64,10 @@ pub async fn finalize_deployment(
 }
 
 /// One deployment by its id alone.
-#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("id" = String, Path, description = "deployment id")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody)))]
+#[get("/deployments/{id}")]
 pub async fn find_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -76,9 +79,10 @@ pub async fn find_deployment(
 
 /// Promote a deployment (usually a staged one) by its id: it becomes the active one without
 /// uploading anything again.
-#[utoipa::path(post, path = "/api/v1/deployments/{id}/activate", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("id" = String, Path, description = "deployment id")),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/deployments/{id}/activate")]
 pub async fn promote_deployment(
     p: web::Data<Platform>,
     c: Caller,
@@ -90,10 +94,11 @@ pub async fn promote_deployment(
 }
 
 /// Roll the app back to a version, or by default to the deployment that was live before.
-#[utoipa::path(post, path = "/api/v1/bots/{bot}/apps/{app}/rollback", tag = "deployments", security(("bearer" = [])),
+#[utoipa::path(tag = "deployments", security(("bearer" = [])),
     params(("bot" = String, Path, description = "bot id, username or host label"), ("app" = String, Path, description = "app slug")),
     request_body(content = RollbackDto, description = "optional; `{}` rolls back one step"),
     responses((status = 200, body = DeploymentDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/bots/{bot}/apps/{app}/rollback")]
 pub async fn rollback(
     p: web::Data<Platform>,
     c: Caller,

@@ -10,9 +10,9 @@ use hyper::StatusCode;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Serialize;
-use serde_json::json;
 use tmahost_deploy::{Rules, rules::HeaderChange};
 use tmahost_service::ServiceError;
+use tmahost_types::ErrorBody;
 
 use crate::wire::{BodyError, Reply, Res, X_REQUEST_ID, value};
 
@@ -87,7 +87,7 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Res {
     let mut res = Reply::build(status);
     res.insert_header((header::CACHE_CONTROL, value!("no-store")));
     security_headers(&mut res);
-    res.json(json!({ "error": { "code": code, "message": message } }))
+    res.json(ErrorBody::new(code, message))
 }
 
 /// A JSON answer meant for one user (their session), never cached.

@@ -1,5 +1,6 @@
 //! The HTTP side of the client commands: where the server is, the token, requests with
-//! retries, and the server's JSON errors turned into one readable line.
+//! retries, the server's JSON errors turned into one readable line, and one typed method per
+//! API call the commands make (the server's own DTOs, so a renamed field fails to compile).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,12 @@ use anyhow::{Context, anyhow, bail};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tmahost_api::dto::{
+    AppDto, BotDto, BotRemovalDto, CreateDevLink, DeployResultDto, DeploymentDto, DevLinkDto, UploadPlanDto, UsageDto,
+};
+use tmahost_service::domains::DomainStatus;
+use tmahost_service::model::AppSettings;
+use tmahost_types::ErrorBody;
 
 /// Attempts per request when the network or the server fails transiently.
 const ATTEMPTS: u32 = 4;
@@ -81,17 +88,6 @@ impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Api").field("server", &self.server).finish_non_exhaustive()
     }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
 }
 
 /// A failure the server described, kept typed so callers can react to a code.
@@ -174,9 +170,150 @@ impl Api {
         let res = self.send(what, build).await?;
         res.json::<T>().await.with_context(|| format!("{what}: the server's answer is not what this CLI expects"))
     }
+}
 
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        self.json(&format!("GET {path}"), || self.request(Method::GET, path)).await
+/// The API routes the client calls, as (method, template): each must be a route of the
+/// server's OpenAPI document (a test checks), and [`fill`] makes a path of one.
+pub mod routes {
+    pub const BOTS: (&str, &str) = ("get", "/api/v1/bots");
+    pub const BOT: (&str, &str) = ("get", "/api/v1/bots/{bot}");
+    pub const UPDATE_BOT: (&str, &str) = ("patch", "/api/v1/bots/{bot}");
+    pub const DELETE_BOT: (&str, &str) = ("delete", "/api/v1/bots/{bot}");
+    pub const USAGE: (&str, &str) = ("get", "/api/v1/bots/{bot}/usage");
+    pub const APPS: (&str, &str) = ("get", "/api/v1/bots/{bot}/apps");
+    pub const APP: (&str, &str) = ("get", "/api/v1/bots/{bot}/apps/{app}");
+    pub const DELETE_APP: (&str, &str) = ("delete", "/api/v1/bots/{bot}/apps/{app}");
+    pub const SETTINGS: (&str, &str) = ("put", "/api/v1/bots/{bot}/apps/{app}/settings");
+    pub const VERIFY_DOMAIN: (&str, &str) = ("post", "/api/v1/bots/{bot}/apps/{app}/domain/verify");
+    pub const DEPLOYMENTS: (&str, &str) = ("get", "/api/v1/bots/{bot}/apps/{app}/deployments");
+    pub const DEPLOY: (&str, &str) = ("post", "/api/v1/bots/{bot}/apps/{app}/deployments");
+    pub const PIN: (&str, &str) = ("put", "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/pin");
+    pub const UNPIN: (&str, &str) = ("delete", "/api/v1/bots/{bot}/apps/{app}/deployments/{id}/pin");
+    pub const ROLLBACK: (&str, &str) = ("post", "/api/v1/bots/{bot}/apps/{app}/rollback");
+    pub const DEV_LINK: (&str, &str) = ("post", "/api/v1/bots/{bot}/apps/{app}/dev-links");
+    pub const DEPLOYMENT: (&str, &str) = ("get", "/api/v1/deployments/{id}");
+    pub const PROMOTE: (&str, &str) = ("post", "/api/v1/deployments/{id}/activate");
+    pub const BLOB: (&str, &str) = ("put", "/api/v1/blobs/{sha256}");
+
+    #[cfg(test)]
+    pub const ALL: &[(&str, &str)] = &[
+        BOTS,
+        BOT,
+        UPDATE_BOT,
+        DELETE_BOT,
+        USAGE,
+        APPS,
+        APP,
+        DELETE_APP,
+        SETTINGS,
+        VERIFY_DOMAIN,
+        DEPLOYMENTS,
+        DEPLOY,
+        PIN,
+        UNPIN,
+        ROLLBACK,
+        DEV_LINK,
+        DEPLOYMENT,
+        PROMOTE,
+        BLOB,
+    ];
+}
+
+/// A route's method and path with its `{name}` parts filled in, in order.
+pub fn fill(route: (&str, &str), values: &[&str]) -> (Method, String) {
+    let (method, template) = route;
+    let mut path = String::with_capacity(template.len());
+    let mut values = values.iter();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        path.push_str(&rest[..open]);
+        path.push_str(values.next().copied().unwrap_or_default());
+        rest = &rest[close..];
+    }
+    path.push_str(rest);
+    (method.to_uppercase().parse().unwrap_or(Method::GET), path)
+}
+
+impl Api {
+    async fn call<T: DeserializeOwned>(&self, what: &str, route: (&str, &str), values: &[&str]) -> anyhow::Result<T> {
+        let (method, path) = fill(route, values);
+        self.json(what, || self.request(method.clone(), &path)).await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        route: (&str, &str),
+        values: &[&str],
+        body: &impl Serialize,
+    ) -> anyhow::Result<T> {
+        let (method, path) = fill(route, values);
+        self.json(what, || self.request(method.clone(), &path).json(body)).await
+    }
+
+    pub async fn bots(&self) -> anyhow::Result<Vec<BotDto>> {
+        self.call("listing bots", routes::BOTS, &[]).await
+    }
+    pub async fn bot(&self, bot: &str) -> anyhow::Result<BotDto> {
+        self.call("reading the bot", routes::BOT, &[bot]).await
+    }
+    /// `max_bytes`: `None` gives the bot the platform's cap back.
+    pub async fn set_max_bytes(&self, bot: &str, max_bytes: Option<i64>) -> anyhow::Result<BotDto> {
+        let body = serde_json::json!({ "max_bytes": max_bytes });
+        self.call_with("setting the limit", routes::UPDATE_BOT, &[bot], &body).await
+    }
+    pub async fn delete_bot(&self, bot: &str) -> anyhow::Result<BotRemovalDto> {
+        self.call("deleting the bot", routes::DELETE_BOT, &[bot]).await
+    }
+    pub async fn usage(&self, bot: &str) -> anyhow::Result<UsageDto> {
+        self.call("reading the usage", routes::USAGE, &[bot]).await
+    }
+    pub async fn apps(&self, bot: &str) -> anyhow::Result<Vec<AppDto>> {
+        self.call("listing apps", routes::APPS, &[bot]).await
+    }
+    pub async fn app(&self, bot: &str, app: &str) -> anyhow::Result<AppDto> {
+        self.call("reading the app", routes::APP, &[bot, app]).await
+    }
+    pub async fn delete_app(&self, bot: &str, app: &str) -> anyhow::Result<()> {
+        let (method, path) = fill(routes::DELETE_APP, &[bot, app]);
+        self.send("deleting the app", || self.request(method.clone(), &path)).await.map(drop)
+    }
+    /// Writes the app's settings whole.
+    pub async fn save_settings(&self, bot: &str, app: &str, settings: &AppSettings) -> anyhow::Result<AppDto> {
+        self.call_with("saving the settings", routes::SETTINGS, &[bot, app], settings).await
+    }
+    pub async fn verify_domain(&self, bot: &str, app: &str) -> anyhow::Result<DomainStatus> {
+        self.call("checking the domain", routes::VERIFY_DOMAIN, &[bot, app]).await
+    }
+    pub async fn deployments(&self, bot: &str, app: &str) -> anyhow::Result<Vec<DeploymentDto>> {
+        self.call("listing deployments", routes::DEPLOYMENTS, &[bot, app]).await
+    }
+    /// Opens a digest deploy of `manifest` (a `ManifestDto`).
+    pub async fn declare(&self, bot: &str, app: &str, manifest: &serde_json::Value) -> anyhow::Result<UploadPlanDto> {
+        self.call_with("declaring the files", routes::DEPLOY, &[bot, app], manifest).await
+    }
+    /// Finalizes at the URL the plan names.
+    pub async fn finalize(&self, plan: &UploadPlanDto) -> anyhow::Result<DeployResultDto> {
+        self.json("finalizing", || self.request(Method::POST, &plan.finalize_url)).await
+    }
+    pub async fn deployment(&self, id: &str) -> anyhow::Result<DeploymentDto> {
+        self.call("reading the deployment", routes::DEPLOYMENT, &[id]).await
+    }
+    pub async fn pin(&self, bot: &str, app: &str, deployment: &str, on: bool) -> anyhow::Result<DeploymentDto> {
+        let route = if on { routes::PIN } else { routes::UNPIN };
+        self.call("pinning", route, &[bot, app, deployment]).await
+    }
+    /// `to`: a version; `None` rolls back one step.
+    pub async fn rollback(&self, bot: &str, app: &str, to: Option<i64>) -> anyhow::Result<DeploymentDto> {
+        let body = tmahost_api::dto::RollbackDto { to };
+        self.call_with("rolling back", routes::ROLLBACK, &[bot, app], &body).await
+    }
+    pub async fn promote(&self, id: &str) -> anyhow::Result<DeploymentDto> {
+        self.call("promoting", routes::PROMOTE, &[id]).await
+    }
+    pub async fn dev_link(&self, bot: &str, app: &str, options: &CreateDevLink) -> anyhow::Result<DevLinkDto> {
+        self.call_with("making a dev link", routes::DEV_LINK, &[bot, app], options).await
     }
 }
 
@@ -202,4 +339,33 @@ async fn check(res: Response) -> anyhow::Result<Response> {
         }
         _ => anyhow!(err),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_the_client_calls_is_a_route_of_the_server() {
+        let document = tmahost_api::openapi_document();
+        for (method, template) in routes::ALL {
+            let item = document.paths.paths.get(*template).unwrap_or_else(|| panic!("{template} is not served"));
+            let operation = match *method {
+                "get" => &item.get,
+                "post" => &item.post,
+                "put" => &item.put,
+                "patch" => &item.patch,
+                "delete" => &item.delete,
+                other => panic!("unknown method {other}"),
+            };
+            assert!(operation.is_some(), "{method} {template} is not served");
+        }
+    }
+
+    #[test]
+    fn a_route_is_filled_in_order() {
+        let (method, path) = fill(routes::PIN, &["demo_bot", "shop", "v3"]);
+        assert_eq!((method, path.as_str()), (Method::PUT, "/api/v1/bots/demo_bot/apps/shop/deployments/v3/pin"));
+        assert_eq!(fill(routes::BOTS, &[]).1, "/api/v1/bots");
+    }
 }

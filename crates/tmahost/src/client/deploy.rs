@@ -11,11 +11,11 @@ use anyhow::{Context, bail};
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use reqwest::Method;
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{Value, json};
+use tmahost_api::dto::{DeployResultDto, UploadPlanDto};
 
-use super::api::{Api, ServerError};
+use super::api::{Api, ServerError, fill, routes};
 use super::{AppArgs, human};
 
 /// Blob uploads in flight at once.
@@ -53,22 +53,22 @@ struct LocalFile {
     size: u64,
 }
 
-#[derive(Debug, Deserialize)]
-struct Plan {
-    id: String,
-    version: i64,
-    missing: Vec<String>,
-    unique_blobs: usize,
-    finalize_url: String,
+/// What a deploy did: the server's result and, for a folder, how many contents went up.
+#[derive(Debug, Serialize)]
+pub struct Deployed {
+    #[serde(flatten)]
+    pub result: DeployResultDto,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded_blobs: Option<usize>,
 }
 
-/// Deploys and prints the result; returns the server's final JSON for `--json`.
-pub async fn deploy(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
+/// Deploys; the result is printed by the caller.
+pub async fn deploy(api: &Api, args: &DeployArgs) -> anyhow::Result<Deployed> {
     let meta = std::fs::metadata(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
     if meta.is_dir() { deploy_folder(api, args).await } else { deploy_archive(api, args).await }
 }
 
-async fn deploy_folder(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
+async fn deploy_folder(api: &Api, args: &DeployArgs) -> anyhow::Result<Deployed> {
     let progress = Progress::new();
     let started = Instant::now();
     let found = walk(&args.path, args.include_dotfiles, args.no_source_maps)?;
@@ -93,8 +93,7 @@ async fn deploy_folder(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
     let manifest: serde_json::Map<String, Value> =
         files.iter().map(|f| (f.path.clone(), json!({ "sha256": f.sha256, "size": f.size }))).collect();
     let body = json!({ "files": manifest, "stage": args.stage, "message": args.message });
-    let path = format!("/api/v1/bots/{}/apps/{}/deployments", args.app.bot, args.app.app);
-    let plan: Plan = api.json("declaring the files", || api.request(Method::POST, &path).json(&body)).await?;
+    let plan = api.declare(&args.app.bot, &args.app.app, &body).await?;
 
     // One local file per missing content (identical files share a content).
     let by_hash: std::collections::HashMap<&str, &LocalFile> = files.iter().map(|f| (f.sha256.as_str(), f)).collect();
@@ -106,7 +105,7 @@ async fn deploy_folder(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
     let upload_bytes: u64 = todo.iter().map(|f| f.size).sum();
     progress.line(format!(
         "v{}: uploading {} of {} contents ({}); {} already stored",
-        plan.version,
+        plan.deployment.version,
         todo.len(),
         plan.unique_blobs,
         human(upload_bytes),
@@ -123,23 +122,22 @@ async fn deploy_folder(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
         progress.line(format!("uploaded {} in {:.1?}", human(upload_bytes), uploaded_at.elapsed()));
     }
 
-    let mut result = finalize(api, &plan).await?;
-    result["uploaded_blobs"] = json!(todo.len());
-    Ok(result)
+    let result = finalize(api, &plan, todo.len()).await?;
+    Ok(Deployed { result, uploaded_blobs: Some(todo.len()) })
 }
 
 /// Finalize, tolerating a lost answer: if the request fails, the deployment's own state says
 /// whether it went through.
-async fn finalize(api: &Api, plan: &Plan) -> anyhow::Result<Value> {
-    match api.json::<Value>("finalizing", || api.request(Method::POST, &plan.finalize_url)).await {
+async fn finalize(api: &Api, plan: &UploadPlanDto, uploaded: usize) -> anyhow::Result<DeployResultDto> {
+    match api.finalize(plan).await {
         Ok(v) => Ok(v),
         Err(e) if e.downcast_ref::<ServerError>().is_none() => {
-            let d: Value = api.get(&format!("/api/v1/deployments/{}", plan.id)).await.map_err(|_| e)?;
-            let done = matches!(d["status"].as_str(), Some("active" | "ready"));
-            if !done {
-                bail!("finalizing v{} did not complete (status {}); run the deploy again", plan.version, d["status"]);
+            let d = api.deployment(&plan.deployment.id).await.map_err(|_| e)?;
+            if !matches!(d.status.as_str(), "active" | "ready") {
+                bail!("finalizing v{} did not complete (status {}); run the deploy again", d.version, d.status);
             }
-            Ok(d)
+            let reused = plan.unique_blobs.saturating_sub(uploaded);
+            Ok(DeployResultDto { deployment: d, new_blobs: uploaded, reused_blobs: reused, warnings: Vec::new() })
         }
         Err(e) => Err(e),
     }
@@ -149,10 +147,10 @@ async fn upload(api: &Api, f: &LocalFile, bar: Arc<ProgressBar>) -> anyhow::Resu
     let data = bytes::Bytes::from(
         tokio::fs::read(&f.local).await.with_context(|| format!("cannot read {}", f.local.display()))?,
     );
-    let path = format!("/api/v1/blobs/{}", f.sha256);
+    let (method, path) = fill(routes::BLOB, &[&f.sha256]);
     let what = format!("uploading {}", f.path);
     api.send(&what, || {
-        api.request(Method::PUT, &path).header("content-type", "application/octet-stream").body(data.clone())
+        api.request(method.clone(), &path).header("content-type", "application/octet-stream").body(data.clone())
     })
     .await
     .map_err(|e| match e.downcast_ref::<ServerError>() {
@@ -165,7 +163,7 @@ async fn upload(api: &Api, f: &LocalFile, bar: Arc<ProgressBar>) -> anyhow::Resu
     Ok(())
 }
 
-async fn deploy_archive(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
+async fn deploy_archive(api: &Api, args: &DeployArgs) -> anyhow::Result<Deployed> {
     let mut head = [0u8; 4];
     let n = std::fs::File::open(&args.path)?.read(&mut head)?;
     let content_type = match tmahost_deploy::sniff_format(&head[..n]) {
@@ -177,18 +175,18 @@ async fn deploy_archive(api: &Api, args: &DeployArgs) -> anyhow::Result<Value> {
     let progress = Progress::new();
     progress.line(format!("uploading {} ({})", args.path.display(), human(data.len() as u64)));
     let spinner = progress.spinner("the server is unpacking and storing the archive");
-    let path = format!("/api/v1/bots/{}/apps/{}/deployments", args.app.bot, args.app.app);
+    let (method, path) = fill(routes::DEPLOY, &[&args.app.bot, &args.app.app]);
     let mut query = vec![("activate", (!args.stage).to_string())];
     if let Some(m) = &args.message {
         query.push(("message", m.clone()));
     }
     let result = api
         .json("uploading the archive", || {
-            api.request(Method::POST, &path).query(&query).header("content-type", content_type).body(data.clone())
+            api.request(method.clone(), &path).query(&query).header("content-type", content_type).body(data.clone())
         })
         .await;
     spinner.finish_and_clear();
-    result
+    Ok(Deployed { result: result?, uploaded_blobs: None })
 }
 
 /// Files of the build folder, with `.tmahostignore` applied in every folder: (bundle path,

@@ -12,8 +12,8 @@ mod output;
 use std::io::Read;
 
 use anyhow::{Context, bail};
-use reqwest::Method;
 use serde_json::{Value, json};
+use tmahost_api::dto::{CreateDevLink, DevTheme, DevUserDto};
 use tmahost_service::model::Backend;
 
 pub use api::Api;
@@ -31,40 +31,37 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     };
     let (server, json) = (remote.server.clone(), remote.json);
     let api = Api::from_env(server)?;
-    let out = match cmd {
+    let out: Value = match cmd {
         ClientCommand::Deploy { args, .. } => {
             let result = deploy::deploy(&api, &args).await?;
             if !json {
                 print_deployed(&result);
             }
-            result
+            serde_json::to_value(result)?
         }
         ClientCommand::Deployments { app, .. } => {
-            let list: Value = api.get(&format!("/api/v1/bots/{}/apps/{}/deployments", app.bot, app.app)).await?;
+            let list = api.deployments(&app.bot, &app.app).await?;
             if !json {
                 print_deployments(&list);
             }
-            list
+            serde_json::to_value(list)?
         }
         ClientCommand::Rollback { app, to, .. } => {
             let to = to
                 .map(|v| v.trim_start_matches('v').parse::<i64>().with_context(|| format!("`{v}` is not a version")))
                 .transpose()?;
-            let path = format!("/api/v1/bots/{}/apps/{}/rollback", app.bot, app.app);
-            let d: Value =
-                api.json("rolling back", || api.request(Method::POST, &path).json(&json!({ "to": to }))).await?;
+            let d = api.rollback(&app.bot, &app.app, to).await?;
             if !json {
-                println!("v{} is live again: {}", d["version"], text(&d["url"]));
+                println!("v{} is live again: {}", d.version, d.url);
             }
-            d
+            serde_json::to_value(d)?
         }
         ClientCommand::Promote { id, .. } => {
-            let path = format!("/api/v1/deployments/{id}/activate");
-            let d: Value = api.json("promoting", || api.request(Method::POST, &path)).await?;
+            let d = api.promote(&id).await?;
             if !json {
-                println!("v{} is live: {}", d["version"], text(&d["url"]));
+                println!("v{} is live: {}", d.version, d.url);
             }
-            d
+            serde_json::to_value(d)?
         }
         ClientCommand::Pin { app, deployment, off, .. } => {
             let key = if deployment.trim_start_matches('v').parse::<i64>().is_ok() {
@@ -72,146 +69,108 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             } else {
                 deployment
             };
-            let path = format!("/api/v1/bots/{}/apps/{}/deployments/{key}/pin", app.bot, app.app);
-            let method = if off { Method::DELETE } else { Method::PUT };
-            let d: Value = api.json("pinning", || api.request(method.clone(), &path)).await?;
+            let d = api.pin(&app.bot, &app.app, &key, !off).await?;
             if !json {
                 let what =
                     if off { "unpinned: retention may remove it once it is old" } else { "pinned: retention keeps it" };
-                println!("v{} {what}", d["version"]);
+                println!("v{} {what}", d.version);
             }
-            d
+            serde_json::to_value(d)?
         }
         ClientCommand::Keep { app, count, .. } => {
-            let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
-            let current: Value = api.get(&base).await?;
-            let mut settings = current["settings"].clone();
-            let settings = match count.as_deref() {
-                None => settings,
-                Some(n) => {
-                    settings["keep_deployments"] = match n {
-                        "default" => Value::Null,
-                        n => json!(n.parse::<u32>().with_context(|| format!("`{n}` is not a number (or `default`)"))?),
-                    };
-                    let path = format!("{base}/settings");
-                    let saved: Value =
-                        api.json("saving the setting", || api.request(Method::PUT, &path).json(&settings)).await?;
-                    saved["settings"].clone()
-                }
-            };
+            let mut settings = api.app(&app.bot, &app.app).await?.settings;
+            if let Some(n) = count.as_deref() {
+                settings.keep_deployments = match n {
+                    "default" => None,
+                    n => Some(n.parse::<u32>().with_context(|| format!("`{n}` is not a number (or `default`)"))?),
+                };
+                settings = api.save_settings(&app.bot, &app.app, &settings).await?.settings;
+            }
             if !json {
-                match settings["keep_deployments"].as_u64() {
+                match settings.keep_deployments {
                     Some(n) => {
                         println!("keeps the newest {n} deployments (and the active, pinned and skew-protection ones)")
                     }
                     None => println!("keeps the platform's default number of deployments (TMAHOST_KEEP_DEPLOYMENTS)"),
                 }
             }
-            json!({ "keep_deployments": settings["keep_deployments"] })
+            json!({ "keep_deployments": settings.keep_deployments })
         }
         ClientCommand::Usage { bot, set_max, .. } => {
             if let Some(max) = set_max {
                 let max_bytes = match max.as_str() {
-                    "default" => Value::Null,
-                    n => json!(
-                        n.parse::<i64>().with_context(|| format!("`{n}` is not a number of bytes (or `default`)"))?
+                    "default" => None,
+                    n => Some(
+                        n.parse::<i64>().with_context(|| format!("`{n}` is not a number of bytes (or `default`)"))?,
                     ),
                 };
-                let path = format!("/api/v1/bots/{bot}");
-                let body = json!({ "max_bytes": max_bytes });
-                let _: Value = api.json("setting the limit", || api.request(Method::PATCH, &path).json(&body)).await?;
+                api.set_max_bytes(&bot, max_bytes).await?;
             }
-            let usage: Value = api.get(&format!("/api/v1/bots/{bot}/usage")).await?;
+            let usage = api.usage(&bot).await?;
             if !json {
-                let limit = match usage["max_bytes"].as_i64() {
-                    Some(m) => format!("{} ({})", human(m as u64), text(&usage["max_bytes_from"])),
+                let limit = match usage.max_bytes {
+                    Some(m) => format!("{} ({})", human(m as u64), usage.max_bytes_from),
                     None => "none".to_owned(),
                 };
-                println!("stored: {}  limit: {limit}", human(usage["stored_bytes"].as_i64().unwrap_or(0) as u64));
+                println!("stored: {}  limit: {limit}", human(usage.stored_bytes as u64));
                 table(
                     &["APP", "STORED"],
-                    usage["apps"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|a| vec![text(&a["app"]), human(a["stored_bytes"].as_i64().unwrap_or(0) as u64)])
-                        .collect(),
+                    usage.apps.iter().map(|a| vec![a.app.clone(), human(a.stored_bytes as u64)]).collect(),
                 );
             }
-            usage
+            serde_json::to_value(usage)?
         }
         ClientCommand::Apps { bot, .. } => {
             let bots: Vec<String> = match bot {
                 Some(b) => vec![b],
-                None => {
-                    let all: Value = api.get("/api/v1/bots").await?;
-                    all.as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|b| b["id"].as_i64())
-                        .map(|i| i.to_string())
-                        .collect()
-                }
+                None => api.bots().await?.iter().map(|b| b.id.to_string()).collect(),
             };
             let mut apps = Vec::new();
             for b in bots {
-                let list: Value = api.get(&format!("/api/v1/bots/{b}/apps")).await?;
-                apps.extend(list.as_array().cloned().unwrap_or_default());
+                apps.extend(api.apps(&b).await?);
             }
             if !json {
                 table(
                     &["BOT", "APP", "ACCESS", "URL"],
                     apps.iter()
                         .map(|a| {
-                            let access = a["settings"]["access"].as_str().unwrap_or("gated").to_owned();
-                            vec![a["bot_id"].to_string(), text(&a["slug"]), access, text(&a["url"])]
+                            let access = serde_json::to_value(a.settings.access).unwrap_or_default();
+                            vec![a.bot_id.to_string(), a.slug.clone(), text(&access), a.url.clone()]
                         })
                         .collect(),
                 );
             }
-            Value::Array(apps)
+            serde_json::to_value(apps)?
         }
         ClientCommand::Bots { .. } => {
-            let list: Value = api.get("/api/v1/bots").await?;
+            let list = api.bots().await?;
             if !json {
                 table(
                     &["ID", "USERNAME", "STATUS", "URL"],
-                    list.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|b| {
-                            vec![
-                                b["id"].to_string(),
-                                format!("@{}", text(&b["username"])),
-                                text(&b["status"]),
-                                text(&b["url"]),
-                            ]
-                        })
+                    list.iter()
+                        .map(|b| vec![b.id.to_string(), format!("@{}", b.username), b.status.clone(), b.url.clone()])
                         .collect(),
                 );
             }
-            list
+            serde_json::to_value(list)?
         }
         ClientCommand::Domain { app, verify, .. } => {
-            let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
-            let status: Value = if verify {
-                let path = format!("{base}/domain/verify");
-                api.json("checking the domain", || api.request(Method::POST, &path)).await?
+            let status = if verify {
+                api.verify_domain(&app.bot, &app.app).await?
             } else {
-                let a: Value = api.get(&base).await?;
-                if a["domain"].is_null() {
+                let Some(domain) = api.app(&app.bot, &app.app).await?.domain else {
                     bail!("{}/{} has no custom domain; set `custom_domain` in its settings first", app.bot, app.app);
-                }
-                a["domain"].clone()
+                };
+                domain
             };
             if !json {
-                println!("domain:  {} ({})", text(&status["domain"]), text(&status["status"]));
-                println!("record:  {} TXT \"{}\"", text(&status["txt_name"]), text(&status["txt_value"]));
-                if let Some(e) = status["last_error"].as_str() {
+                println!("domain:  {} ({})", status.domain, status.status);
+                println!("record:  {} TXT \"{}\"", status.txt_name, status.txt_value);
+                if let Some(e) = &status.last_error {
                     println!("last check: {e}");
                 }
             }
-            status
+            serde_json::to_value(status)?
         }
         ClientCommand::Backends { app, add, remove, .. } => {
             let backends = backends(&api, &app, &add, &remove).await?;
@@ -231,38 +190,35 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             serde_json::to_value(backends)?
         }
         ClientCommand::DevLink { args, .. } => {
-            let path = format!("/api/v1/bots/{}/apps/{}/dev-links", args.app.bot, args.app.app);
-            let body = json!({
-                "user": {
-                    "id": args.user_id,
-                    "first_name": args.first_name,
-                    "last_name": args.last_name,
-                    "username": args.username,
-                    "language_code": args.language_code,
-                },
-                "premium": args.premium,
-                "start_param": args.start_param,
-                "deployment": args.deployment,
-                "platform": args.platform,
-                "theme": if args.dark { "dark" } else { "light" },
-            });
-            let link: Value = api.json("making a dev link", || api.request(Method::POST, &path).json(&body)).await?;
+            let options = CreateDevLink {
+                user: Some(DevUserDto {
+                    id: args.user_id,
+                    first_name: args.first_name.clone(),
+                    last_name: args.last_name.clone(),
+                    username: args.username.clone(),
+                    language_code: Some(args.language_code.clone()),
+                }),
+                premium: args.premium,
+                start_param: args.start_param.clone(),
+                deployment: args.deployment.clone(),
+                platform: Some(args.platform.clone()),
+                theme: if args.dark { DevTheme::Dark } else { DevTheme::Light },
+            };
+            let link = api.dev_link(&args.app.bot, &args.app.app, &options).await?;
             if !json {
                 eprintln!(
                     "signed as user {} ({}); opens sessions for {} s",
-                    link["user_id"], args.first_name, link["valid_for_secs"]
+                    link.user_id, args.first_name, link.valid_for_secs
                 );
-                eprintln!("or open it in the Telegram emulator (dashboard login): {}", text(&link["emulator_url"]));
-                println!("{}", text(&link["url"]));
+                eprintln!("or open it in the Telegram emulator (dashboard login): {}", link.emulator_url);
+                println!("{}", link.url);
             }
-            link
+            serde_json::to_value(link)?
         }
         ClientCommand::DeleteApp { app, confirm, .. } => {
-            let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
-            let found: Value = api.get(&base).await?;
-            let slug = text(&found["slug"]);
+            let slug = api.app(&app.bot, &app.app).await?.slug;
             confirmed(&format!("app `{slug}` of bot {}", app.bot), &slug, confirm)?;
-            api.send("deleting the app", || api.request(Method::DELETE, &base)).await?;
+            api.delete_app(&app.bot, &slug).await?;
             if !json {
                 println!(
                     "deleted {}/{slug}: its hosts answer 404 now; its files go with the next garbage collection",
@@ -272,19 +228,17 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             json!({ "deleted": { "bot": app.bot, "app": slug } })
         }
         ClientCommand::DeleteBot { bot, confirm, .. } => {
-            let path = format!("/api/v1/bots/{bot}");
-            let found: Value = api.get(&path).await?;
-            let username = text(&found["username"]);
+            let username = api.bot(&bot).await?.username;
             confirmed(&format!("bot @{username} with all its apps"), &username, confirm)?;
-            let removal: Value = api.json("deleting the bot", || api.request(Method::DELETE, &path)).await?;
+            let removal = api.delete_bot(&bot).await?;
             if !json {
-                for w in removal["warnings"].as_array().into_iter().flatten() {
-                    eprintln!("warning: {}", text(w));
+                for w in &removal.warnings {
+                    eprintln!("warning: {w}");
                 }
-                let tokens = removal["revoked_tokens"].as_array().map_or(0, Vec::len);
+                let tokens = removal.revoked_tokens.len();
                 println!("deleted @{username} and its apps; {tokens} API tokens scoped to it revoked");
             }
-            removal
+            serde_json::to_value(removal)?
         }
         ClientCommand::Login { .. } | ClientCommand::Logout => unreachable!("handled above"),
     };
@@ -316,31 +270,23 @@ fn confirmed(what: &str, name: &str, given: Option<String>) -> anyhow::Result<()
 /// The app's backends after adding and removing routes (saved when anything changed). The
 /// settings are written whole, as read, so nothing else in them changes.
 async fn backends(api: &Api, app: &AppArgs, add: &[String], remove: &[String]) -> anyhow::Result<Vec<Backend>> {
-    let base = format!("/api/v1/bots/{}/apps/{}", app.bot, app.app);
-    let current: Value = api.get(&base).await?;
-    let mut settings = current["settings"].clone();
-    let mut list: Vec<Backend> = serde_json::from_value(settings["backends"].take())
-        .context("the server's answer is not what this CLI expects (settings.backends)")?;
+    let mut settings = api.app(&app.bot, &app.app).await?.settings;
     if add.is_empty() && remove.is_empty() {
-        return Ok(list);
+        return Ok(settings.backends);
     }
     for prefix in remove {
-        let before = list.len();
-        list.retain(|b| &b.prefix != prefix);
-        if list.len() == before {
+        let before = settings.backends.len();
+        settings.backends.retain(|b| &b.prefix != prefix);
+        if settings.backends.len() == before {
             bail!("{}/{} has no backend at `{prefix}`", app.bot, app.app);
         }
     }
     for line in add {
         let backend: Backend = line.parse()?;
-        list.retain(|b| b.prefix != backend.prefix);
-        list.push(backend);
+        settings.backends.retain(|b| b.prefix != backend.prefix);
+        settings.backends.push(backend);
     }
-    settings["backends"] = serde_json::to_value(&list)?;
-    let path = format!("{base}/settings");
-    let saved: Value = api.json("saving the backends", || api.request(Method::PUT, &path).json(&settings)).await?;
-    serde_json::from_value(saved["settings"]["backends"].clone())
-        .context("the server's answer is not what this CLI expects (settings.backends)")
+    Ok(api.save_settings(&app.bot, &app.app, &settings).await?.settings.backends)
 }
 
 async fn login(server: Option<String>) -> anyhow::Result<()> {
@@ -362,9 +308,9 @@ async fn login(server: Option<String>) -> anyhow::Result<()> {
         bail!("no token given");
     }
     let api = Api::new(server, token.clone())?;
-    let bots: Value = api.get("/api/v1/bots").await.context("checking the token")?;
+    let bots = api.bots().await.context("checking the token")?;
     let path = api::store_credentials(&api::Credentials { server: api.server().to_owned(), token })?;
-    let n = bots.as_array().map_or(0, Vec::len);
+    let n = bots.len();
     eprintln!("logged in to {} ({n} bots visible); saved to {}", api.server(), path.display());
     Ok(())
 }

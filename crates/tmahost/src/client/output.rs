@@ -1,50 +1,51 @@
-//! What the client commands print: tables and lines for people (JSON is printed as the API
-//! sent it).
+//! What the client commands print for people: tables and lines (`--json` prints the DTOs).
 
 use serde_json::Value;
+use tmahost_api::dto::DeploymentDto;
 
-pub(super) fn print_deployed(d: &Value) {
-    for w in d["warnings"].as_array().into_iter().flatten() {
-        eprintln!("warning: {}", text(w));
+use super::deploy::Deployed;
+
+pub(super) fn print_deployed(deployed: &Deployed) {
+    let (r, d) = (&deployed.result, &deployed.result.deployment);
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
     }
-    let staged = d["status"] == "ready";
-    let counts = match d.get("uploaded_blobs") {
-        Some(n) => format!("; {n} uploaded, {} already stored", d["reused_blobs"]),
-        None => format!("; {} new contents", d["new_blobs"]),
+    let staged = d.status == "ready";
+    let counts = match deployed.uploaded_blobs {
+        Some(n) => format!("; {n} uploaded, {} already stored", r.reused_blobs),
+        None => format!("; {} new contents", r.new_blobs),
     };
     println!(
         "{} v{} ({} files, {}{counts})",
         if staged { "staged" } else { "deployed" },
-        d["version"],
-        d["file_count"],
-        human(d["total_bytes"].as_i64().unwrap_or(0) as u64),
+        d.version,
+        d.file_count,
+        human(d.total_bytes as u64),
     );
     if staged {
-        println!("preview: {}", text(&d["preview_url"]));
-        println!("promote: tmahost promote {}", text(&d["id"]));
+        println!("preview: {}", d.preview_url);
+        println!("promote: tmahost promote {}", d.id);
     } else {
-        println!("url:     {}", text(&d["url"]));
-        println!("preview: {}", text(&d["preview_url"]));
+        println!("url:     {}", d.url);
+        println!("preview: {}", d.preview_url);
     }
 }
 
-pub(super) fn print_deployments(list: &Value) {
+pub(super) fn print_deployments(list: &[DeploymentDto]) {
     table(
         &["VERSION", "STATUS", "CREATED", "FILES", "SIZE", "BY", "MESSAGE", "ID"],
-        list.as_array()
-            .into_iter()
-            .flatten()
+        list.iter()
             .map(|d| {
-                let pinned = if d["pinned"] == true { ", pinned" } else { "" };
+                let pinned = if d.pinned { ", pinned" } else { "" };
                 vec![
-                    format!("v{}", d["version"]),
-                    format!("{}{pinned}", text(&d["status"])),
-                    text(&d["created_at"]),
-                    d["file_count"].to_string(),
-                    human(d["total_bytes"].as_i64().unwrap_or(0) as u64),
-                    text(&d["created_by"]),
-                    d["message"].as_str().map(|m| m.chars().take(40).collect()).unwrap_or_default(),
-                    text(&d["id"]),
+                    format!("v{}", d.version),
+                    format!("{}{pinned}", d.status),
+                    d.created_at.clone(),
+                    d.file_count.to_string(),
+                    human(d.total_bytes as u64),
+                    d.created_by.clone(),
+                    d.message.as_deref().map(|m| m.chars().take(40).collect()).unwrap_or_default(),
+                    d.id.clone(),
                 ]
             })
             .collect(),
