@@ -6,7 +6,7 @@
 //! the backup holds the collector's lease, so every content the snapshot names is still there to
 //! copy. It is written under a temporary name and renamed when complete: a directory named as
 //! asked is always whole. PostgreSQL + S3 installations are copied with their own tools
-//! (README, "Backup and restore"); [`check`] verifies either kind of copy.
+//! (the book, Operations: "Backup and restore"); [`check`] verifies either kind of copy.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,7 +80,7 @@ impl Platform {
         if self.db().kind() != tmahost_store::DbKind::Sqlite {
             return Err(ServiceError::invalid(
                 "backup_postgres",
-                "`tmahost backup` copies SQLite installations; for PostgreSQL run pg_dump, then copy the bucket, then `tmahost backup --check` a restored copy (README, Backup and restore)",
+                "`tmahost backup` copies SQLite installations; for PostgreSQL run pg_dump, then copy the bucket, then `tmahost backup --check` a restored copy (the book, Operations: Backup and restore)",
             ));
         }
         if dest.exists() {
@@ -227,7 +227,7 @@ pub async fn restore(config: &Config, src: &Path) -> Result<BackupInfo, ServiceE
     if config.storage.database_url.is_some() || config.storage_url().is_some() {
         return Err(ServiceError::invalid(
             "restore_layout",
-            "`tmahost restore` writes the embedded layout (TMAHOST_DATA_DIR, without TMAHOST_DATABASE_URL or TMAHOST_STORAGE_URL); restore PostgreSQL with pg_restore and the bucket with its own tools (README, Backup and restore)",
+            "`tmahost restore` writes the embedded layout (TMAHOST_DATA_DIR, without TMAHOST_DATABASE_URL or TMAHOST_STORAGE_URL); restore PostgreSQL with pg_restore and the bucket with its own tools (the book, Operations: Backup and restore)",
         ));
     }
     let info = read_info(src)?;

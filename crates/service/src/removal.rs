@@ -100,7 +100,7 @@ impl Platform {
         Ok(BotRemoval { revoked_tokens, warnings })
     }
 
-    /// Erases what the platform keeps about Telegram user `user_id` (see the README's "Data
+    /// Erases what the platform keeps about Telegram user `user_id` (see the book's "Data
     /// the platform keeps"): memberships, analytics, one-time codes, allow-list entries; their
     /// open sessions stop working on every edge; the audit log names a pseudonym instead.
     pub async fn erase_user(&self, actor: &Actor, user_id: i64) -> Result<UserErasure, ServiceError> {

@@ -80,9 +80,9 @@ enum Admin {
 
 #[derive(Debug, Subcommand)]
 enum UsersCmd {
-    /// Erase what the platform keeps about a Telegram user (README, "Data the platform keeps"):
-    /// memberships, analytics, one-time codes and allow-list entries go, their open sessions
-    /// stop working, and the audit log names a pseudonym instead.
+    /// Erase what the platform keeps about a Telegram user (the book, Operations: "Data the
+    /// platform keeps"): memberships, analytics, one-time codes and allow-list entries go, their
+    /// open sessions stop working, and the audit log names a pseudonym instead.
     Erase {
         #[arg(long)]
         user_id: i64,

@@ -5,7 +5,7 @@
 //! Here: the types and the line reader; `redirects` and `headers` parse one file each,
 //! `pattern` is the path-matching engine.
 //!
-//! The syntax is what both hosts accept, plus the Netlify forms people carry over (README has
+//! The syntax is what both hosts accept, plus the Netlify forms people carry over (`docs/src/edge.md` has
 //! the table, `tests/peer_cases.rs` the peers' own cases):
 //! - patterns are paths starting with `/`; `:name` matches one or more characters up to the
 //!   next `/` (a whole segment or part of one, `/x:name`), `*` matches any rest (including
