@@ -312,11 +312,6 @@ impl Config {
         Ok(())
     }
 
-    /// The upload limits (`[uploads]`).
-    pub fn limits(&self) -> Limits {
-        self.uploads.clone()
-    }
-
     pub fn database_url(&self) -> String {
         match &self.storage.database_url {
             Some(u) => u.expose().to_owned(),

@@ -73,7 +73,7 @@ impl Platform {
         r.require(Need::Deploy)?;
         let (actor, bot, app) = (r.actor(), r.bot.clone(), r.app.clone());
         check_message(&opts)?;
-        let (path, limits, work) = (archive.to_owned(), self.config().limits(), self.work_dir().to_owned());
+        let (path, limits, work) = (archive.to_owned(), self.config().uploads.clone(), self.work_dir().to_owned());
         let bundle = blocking(move || tmahost_deploy::ingest(&path, &limits, &work)).await??;
         let contents: Vec<(&Sha256, u64)> = bundle.files.iter().map(|f| (&f.sha256, f.size)).collect();
         self.check_quota(&bot, &contents).await?;

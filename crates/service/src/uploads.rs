@@ -68,7 +68,7 @@ impl Platform {
         r.require(Need::Deploy)?;
         let (actor, bot, app) = (r.actor(), r.bot.clone(), r.app.clone());
         check_message(&opts)?;
-        let manifest = tmahost_deploy::check_manifest(declared, &self.config().limits())?;
+        let manifest = tmahost_deploy::check_manifest(declared, &self.config().uploads)?;
 
         let mut unique: BTreeMap<&Sha256, &ManifestFile> = BTreeMap::new();
         for f in manifest.all_files() {
@@ -201,7 +201,7 @@ impl Platform {
         let declared =
             recorded.into_iter().map(|r| DeclaredFile { path: r.path, sha256: r.sha256, size: r.size }).collect();
         // Checked at creation; checking again costs little and rebuilds the typed manifest.
-        let manifest = tmahost_deploy::check_manifest(declared, &self.config().limits())?;
+        let manifest = tmahost_deploy::check_manifest(declared, &self.config().uploads)?;
 
         let mut hashes: Vec<Sha256> = manifest.all_files().map(|f| f.sha256.clone()).collect();
         hashes.sort();

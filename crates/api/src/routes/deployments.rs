@@ -49,7 +49,7 @@ pub async fn create_deployment(
 /// The manifest half of `create_deployment`.
 async fn begin_upload(p: &Platform, app: &AppRef, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     // Room for every allowed file with its longest allowed path, and no more.
-    let limits = p.config().limits();
+    let limits = &p.config().uploads;
     let max_body = limits.max_files.saturating_mul(limits.max_path_bytes + 128).min(64 << 20);
     let body = crate::upload::read_body(p, payload, max_body).await?;
     let manifest: ManifestDto = serde_json::from_slice(&body)
