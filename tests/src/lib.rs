@@ -39,7 +39,6 @@ pub const TOKEN_B: &str = "222222222:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 /// that run one.
 pub const CONTROL_TOKEN: &str = "555000111:CCHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
 
-/// Whether a missing external dependency must fail the test run (set by `.ci/run`).
 /// The error code of an API or edge error answer (`{"error": {"code": …}}`), or `""`.
 pub fn code(body: &serde_json::Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
@@ -54,8 +53,9 @@ pub fn seeded_rng(test: &str) -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(seed)
 }
 
-/// The failures of a table's rows, collected so that one failing row does not hide the others:
-/// `check` each row, then `finish` fails the test with every failure listed.
+/// The failures of a table's rows or a scenario's steps, collected so that one failure does not
+/// hide the others: `check` each row (or run each `step`), then `finish` fails the test with
+/// every failure listed.
 #[derive(Debug, Default)]
 #[must_use = "call finish() to fail the test on failed rows"]
 pub struct Rows {
@@ -74,12 +74,29 @@ impl Rows {
         }
     }
 
+    /// Runs one step of a scenario. A panic in it is recorded as that step's failure and the
+    /// scenario goes on, so the steps after it still report; the step's value, if it finished.
+    pub async fn step<T>(&mut self, name: &str, step: impl std::future::Future<Output = T>) -> Option<T> {
+        use futures_util::FutureExt;
+        match std::panic::AssertUnwindSafe(step).catch_unwind().await {
+            Ok(value) => Some(value),
+            Err(panic) => {
+                let message = (panic.downcast_ref::<String>().map(String::as_str))
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("panicked");
+                self.failures.push(format!("step `{name}`: {message}"));
+                None
+            }
+        }
+    }
+
     pub fn finish(self, table: &str) {
         let n = self.failures.len();
         assert!(n == 0, "{table}: {n} rows failed:\n{}", self.failures.join("\n"));
     }
 }
 
+/// Whether a missing external dependency must fail the test run (set by `.ci/run`).
 pub fn require_all() -> bool {
     std::env::var("TMAHOST_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1" || v == "true")
 }
@@ -124,4 +141,20 @@ pub fn proc_memory_mb(pid: u32, field: &str) -> f64 {
 /// How many files (sockets among them) process `pid` has open, from `/proc/{pid}/fd`.
 pub fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).expect("proc fd").count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rows;
+
+    #[tokio::test]
+    async fn a_failed_step_is_listed_and_the_steps_after_it_run() {
+        let mut rows = Rows::new();
+        let failed = rows.step::<()>("first", async { panic!("boom") }).await;
+        let ran = rows.step("second", async { 7 }).await;
+        assert_eq!((failed, ran), (None, Some(7)));
+        let panic = std::panic::catch_unwind(move || rows.finish("scenario")).expect_err("a failed step fails it");
+        let message = panic.downcast_ref::<String>().expect("a message");
+        assert!(message.contains("scenario: 1 rows failed") && message.contains("step `first`: boom"), "{message}");
+    }
 }

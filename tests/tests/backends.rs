@@ -86,6 +86,7 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
     // A gated request reaches the backend with a token the library verifies: this app, this
     // platform, Alice. Her launch data and session cookie do not travel on.
     let cookie = session(&t, &host, &alice).await;
+    let mut rows = tmahost_testkit::Rows::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let (status, seen) = loop {
         let res = edge(&t, Method::GET, &host, "/api/whoami?x=1", None)
@@ -103,178 +104,221 @@ async fn a_backend_gets_the_verified_user_as_a_signed_token_and_nothing_forged()
         assert!(Instant::now() < deadline, "the backend route never applied: {status} {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(status, StatusCode::OK, "{seen}");
-    let identity = &seen["identity"];
-    assert_eq!(identity["sub"], "4242", "{seen}");
-    assert_eq!(
-        (identity["aud"].as_str(), identity["iss"].as_str()),
-        (Some(app_id.as_str()), Some(t.serve.api.as_str()))
-    );
-    assert_eq!(
-        (identity["user"]["first_name"].as_str(), identity["user"]["username"].as_str()),
-        (Some("Alice"), Some("alice"))
-    );
-    assert!(identity["exp"].as_i64().unwrap_or(0) - identity["iat"].as_i64().unwrap_or(0) <= 120, "short-lived");
-    assert!(!identity["sid"].as_str().unwrap_or_default().is_empty(), "names the session");
-    assert_eq!(seen["path"], "/api/whoami?x=1");
-    let headers = &seen["headers"];
-    assert_eq!(headers["cookie"], "theme=dark", "the session cookie stays at the edge");
-    assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "the client's claim is replaced");
-    assert_eq!(headers["x-forwarded-host"], host.as_str());
-    assert_eq!(headers["x-forwarded-proto"], "http");
-    println!("Tma-Identity claims, verified by PyJWT: {identity}");
-
-    // The app's own page posting with its cookie, as a browser marks it: the user's identity.
-    let res = edge(&t, Method::POST, &host, "/api/orders", None)
-        .header("cookie", &cookie)
-        .header("origin", format!("http://{host}"))
-        .header("sec-fetch-site", "same-origin")
-        .body("{}")
-        .send()
-        .await
-        .expect("edge");
-    let (status, body) = json_of(res).await;
-    assert_eq!((status, body["identity"]["sub"].as_str()), (StatusCode::OK, Some("4242")), "{body}");
-
-    // `Authorization: tma` works too, and is not passed on.
-    let res = edge(&t, Method::POST, &host, "/api/orders", Some(&alice)).body("{}").send().await.expect("edge");
-    let (status, body) = json_of(res).await;
-    assert_eq!((status, body["identity"]["sub"].as_str()), (StatusCode::OK, Some("4242")), "{body}");
-    assert!(body["headers"].get("authorization").is_none(), "{body}");
-
-    // Never reaching it: no session, a forged cookie, another bot's session, expired launch
-    // data, a client-made identity alone.
-    let before = upstream.seen(&t.http).await.len();
-    let other_cookie = session(&t, &t.host("other-bot"), &launch_data(TOKEN_B, ALICE)).await;
-    let token = tmahost_types::BotToken::parse(TOKEN_A).expect("token");
-    let expired = tmahost_types::init_data::sign(&[("user", ALICE)], &token, 1_000_000_000);
-    let attempts: Vec<reqwest::RequestBuilder> = vec![
-        edge(&t, Method::GET, &host, "/api/x", None),
-        edge(&t, Method::GET, &host, "/api/x", None).header("cookie", "__Host-tma_session=eyJhbGciOiJIUzI1NiJ9.e30.x"),
-        edge(&t, Method::GET, &host, "/api/x", None).header("cookie", other_cookie),
-        edge(&t, Method::GET, &host, "/api/x", Some(&expired)),
-        edge(&t, Method::GET, &host, "/api/x", None).header("tma-identity", "forged.by.client"),
-    ];
-    for (i, req) in attempts.into_iter().enumerate() {
-        let (status, body) = json_of(req.send().await.expect("edge")).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}: {body}");
-        assert!(body["error"]["code"].as_str().is_some(), "the edge's shape: {body}");
-    }
-    assert_eq!(upstream.seen(&t.http).await.len(), before, "nothing unverified reached the backend");
-
-    // Another app of the same bot on the same backend: its token names that app, and the
-    // backend (expecting `main`) refuses it by `aud`.
-    let shop = t.host("shop--demo-bot");
-    let res = edge(&t, Method::GET, &shop, "/api/x", Some(&alice)).send().await.expect("edge");
-    let (status, body) = json_of(res).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("Audience")), "{body}");
-
-    // A public backend: no session needed, no identity sent; the prefix is replaced by the
-    // upstream's base path.
-    let res = edge(&t, Method::POST, &host, "/hooks/payment?id=7", None).body("paid").send().await.expect("edge");
-    // The request id the client gets is the edge's (the upstream's names another request).
-    let ids: Vec<_> =
-        res.headers().get_all("x-request-id").iter().map(|v| v.to_str().unwrap_or("").to_owned()).collect();
-    assert!(ids.len() == 1 && ids[0] != "upstream-7", "{ids:?}");
-    let (status, body) = json_of(res).await;
-    assert_eq!((status, body["path"].as_str()), (StatusCode::OK, Some("/incoming/payment?id=7")), "{body}");
-    assert_eq!((body["identity"].clone(), body["body_bytes"].as_i64()), (Value::Null, Some(4)));
-    // With a session, a public backend learns who calls; from another app's page it does not.
-    for (origin, sub) in [(host.clone(), json!("4242")), (t.host("other-bot"), Value::Null)] {
-        let res = edge(&t, Method::POST, &host, "/hooks/ping", None)
+    rows.step("a gated request carries the verified user and nothing of the client's", async {
+        assert_eq!(status, StatusCode::OK, "{seen}");
+        let identity = &seen["identity"];
+        assert_eq!(identity["sub"], "4242", "{seen}");
+        assert_eq!(
+            (identity["aud"].as_str(), identity["iss"].as_str()),
+            (Some(app_id.as_str()), Some(t.serve.api.as_str()))
+        );
+        assert_eq!(
+            (identity["user"]["first_name"].as_str(), identity["user"]["username"].as_str()),
+            (Some("Alice"), Some("alice"))
+        );
+        assert!(identity["exp"].as_i64().unwrap_or(0) - identity["iat"].as_i64().unwrap_or(0) <= 120, "short-lived");
+        assert!(!identity["sid"].as_str().unwrap_or_default().is_empty(), "names the session");
+        assert_eq!(seen["path"], "/api/whoami?x=1");
+        let headers = &seen["headers"];
+        assert_eq!(headers["cookie"], "theme=dark", "the session cookie stays at the edge");
+        assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "the client's claim is replaced");
+        assert_eq!(headers["x-forwarded-host"], host.as_str());
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        println!("Tma-Identity claims, verified by PyJWT: {identity}");
+    })
+    .await;
+    rows.step("the app's own page posts with its cookie", async {
+        // The app's own page posting with its cookie, as a browser marks it: the user's identity.
+        let res = edge(&t, Method::POST, &host, "/api/orders", None)
             .header("cookie", &cookie)
-            .header("origin", format!("http://{origin}"))
+            .header("origin", format!("http://{host}"))
+            .header("sec-fetch-site", "same-origin")
+            .body("{}")
             .send()
             .await
             .expect("edge");
         let (status, body) = json_of(res).await;
-        assert_eq!((status, &body["identity"]["sub"]), (StatusCode::OK, &sub), "from {origin}: {body}");
-    }
-
-    // Bodies stream both ways: 50 MB up (sent in chunks, never as one buffer) and 50 MB down,
-    // with the edge's memory checked at its peak.
-    const SIZE: usize = 50 * 1024 * 1024;
-    let peak_before = peak_rss_mb(t.serve.pid());
-    let chunk = vec![7u8; 1024 * 1024];
-    let expected = {
-        let mut h = sha2::Sha256::new();
-        for _ in 0..50 {
-            h.update(&chunk);
+        assert_eq!((status, body["identity"]["sub"].as_str()), (StatusCode::OK, Some("4242")), "{body}");
+    })
+    .await;
+    rows.step("Authorization: tma works and is not passed on", async {
+        // `Authorization: tma` works too, and is not passed on.
+        let res = edge(&t, Method::POST, &host, "/api/orders", Some(&alice)).body("{}").send().await.expect("edge");
+        let (status, body) = json_of(res).await;
+        assert_eq!((status, body["identity"]["sub"].as_str()), (StatusCode::OK, Some("4242")), "{body}");
+        assert!(body["headers"].get("authorization").is_none(), "{body}");
+    })
+    .await;
+    rows.step("nothing unverified reaches the backend", async {
+        // Never reaching it: no session, a forged cookie, another bot's session, expired launch
+        // data, a client-made identity alone.
+        let before = upstream.seen(&t.http).await.len();
+        let other_cookie = session(&t, &t.host("other-bot"), &launch_data(TOKEN_B, ALICE)).await;
+        let token = tmahost_types::BotToken::parse(TOKEN_A).expect("token");
+        let expired = tmahost_types::init_data::sign(&[("user", ALICE)], &token, 1_000_000_000);
+        let attempts: Vec<reqwest::RequestBuilder> = vec![
+            edge(&t, Method::GET, &host, "/api/x", None),
+            edge(&t, Method::GET, &host, "/api/x", None)
+                .header("cookie", "__Host-tma_session=eyJhbGciOiJIUzI1NiJ9.e30.x"),
+            edge(&t, Method::GET, &host, "/api/x", None).header("cookie", other_cookie),
+            edge(&t, Method::GET, &host, "/api/x", Some(&expired)),
+            edge(&t, Method::GET, &host, "/api/x", None).header("tma-identity", "forged.by.client"),
+        ];
+        for (i, req) in attempts.into_iter().enumerate() {
+            let (status, body) = json_of(req.send().await.expect("edge")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}: {body}");
+            assert!(body["error"]["code"].as_str().is_some(), "the edge's shape: {body}");
         }
-        hex::encode(h.finalize())
-    };
-    let body = futures_util::stream::iter((0..50).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
-    let res = edge(&t, Method::POST, &host, "/api/upload", Some(&alice))
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await
-        .expect("upload");
-    let (status, body) = json_of(res).await;
-    assert_eq!((status, body["body_bytes"].as_u64()), (StatusCode::OK, Some(SIZE as u64)), "{body}");
-    assert_eq!(body["body_sha256"], expected);
-    let mut res = edge(&t, Method::GET, &host, &format!("/api/download?bytes={SIZE}"), Some(&alice))
-        .send()
-        .await
-        .expect("download");
-    assert_eq!(res.status(), StatusCode::OK);
-    let (mut got, mut hash) = (0usize, sha2::Sha256::new());
-    while let Some(part) = res.chunk().await.expect("chunk") {
-        got += part.len();
-        hash.update(&part);
-    }
-    let pattern: Vec<u8> = (0..=255u8).cycle().take(SIZE).collect();
-    assert_eq!((got, hex::encode(hash.finalize())), (SIZE, hex::encode(sha2::Sha256::digest(&pattern))));
-    let peak_after = peak_rss_mb(t.serve.pid());
-    println!("edge peak RSS: {peak_before:.1} MB before, {peak_after:.1} MB after 50 MB up and 50 MB down");
-    assert!(peak_after - peak_before < 40.0, "bodies were buffered: peak RSS {peak_before:.1} -> {peak_after:.1} MB");
-
-    // A streamed answer silent for longer than the edge lets an idle connection live (5-10 s):
-    // the stream in hand keeps the connection, and both events arrive.
-    let res = edge(&t, Method::GET, &host, "/api/events?pause=11", Some(&alice)).send().await.expect("events");
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.text().await.expect("both events"), "data: one\n\ndata: two\n\n");
-
-    // Over the limit (60 MB here): the edge stops forwarding and answers 413.
-    let chunk = vec![7u8; 1024 * 1024];
-    let body = futures_util::stream::iter((0..61).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
-    let res = edge(&t, Method::POST, &host, "/api/upload", Some(&alice))
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"too_large\"}").await >= 1);
-
-    // A reader that stops reading a streamed answer loses it: the edge closes its connection
-    // (and the upstream's) once nothing has moved for 5-10 s, where a silent stream is kept.
-    let path = "/api/download?bytes=1073741824";
-    let mut stalled =
-        tokio::net::TcpStream::connect(t.serve.edge.trim_start_matches("http://")).await.expect("connect");
-    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: tma {alice}\r\n\r\n");
-    tokio::io::AsyncWriteExt::write_all(&mut stalled, head.as_bytes()).await.expect("head");
-    let aborted = format!("aborted:{path}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !upstream.seen(&t.http).await.contains(&aborted) {
-        assert!(Instant::now() < deadline, "a reader that stopped reading kept the upstream's answer going");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    drop(stalled);
-
-    // The backend down: 502 in the edge's shape, counted for the app.
-    drop(upstream);
-    let res = edge(&t, Method::GET, &host, "/api/x", Some(&alice)).send().await.expect("edge");
-    let (status, body) = json_of(res).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("upstream_unreachable")));
-    assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"unreachable\"}").await >= 1);
-    assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"answered\"}").await >= 5);
-
-    // The keys, on every app host and on the API: the same set.
-    let on_app: Value =
-        edge(&t, Method::GET, &host, "/_tma/jwks.json", None).send().await.expect("jwks").json().await.expect("json");
-    let (_, on_api) = t.api(Method::GET, "/api/v1/jwks.json", None, None).await;
-    assert_eq!(on_app, on_api);
-    assert_eq!((on_api["keys"][0]["kty"].as_str(), on_api["keys"][0]["alg"].as_str()), (Some("OKP"), Some("EdDSA")));
+        assert_eq!(upstream.seen(&t.http).await.len(), before, "nothing unverified reached the backend");
+    })
+    .await;
+    rows.step("another app's token is refused by its audience", async {
+        // Another app of the same bot on the same backend: its token names that app, and the
+        // backend (expecting `main`) refuses it by `aud`.
+        let shop = t.host("shop--demo-bot");
+        let res = edge(&t, Method::GET, &shop, "/api/x", Some(&alice)).send().await.expect("edge");
+        let (status, body) = json_of(res).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("Audience")), "{body}");
+    })
+    .await;
+    rows.step("a public backend needs no session and gets no identity", async {
+        // A public backend: no session needed, no identity sent; the prefix is replaced by the
+        // upstream's base path.
+        let res = edge(&t, Method::POST, &host, "/hooks/payment?id=7", None).body("paid").send().await.expect("edge");
+        // The request id the client gets is the edge's (the upstream's names another request).
+        let ids: Vec<_> =
+            res.headers().get_all("x-request-id").iter().map(|v| v.to_str().unwrap_or("").to_owned()).collect();
+        assert!(ids.len() == 1 && ids[0] != "upstream-7", "{ids:?}");
+        let (status, body) = json_of(res).await;
+        assert_eq!((status, body["path"].as_str()), (StatusCode::OK, Some("/incoming/payment?id=7")), "{body}");
+        assert_eq!((body["identity"].clone(), body["body_bytes"].as_i64()), (Value::Null, Some(4)));
+    })
+    .await;
+    rows.step("a public backend learns the caller only from the app's own pages", async {
+        // With a session, a public backend learns who calls; from another app's page it does not.
+        for (origin, sub) in [(host.clone(), json!("4242")), (t.host("other-bot"), Value::Null)] {
+            let res = edge(&t, Method::POST, &host, "/hooks/ping", None)
+                .header("cookie", &cookie)
+                .header("origin", format!("http://{origin}"))
+                .send()
+                .await
+                .expect("edge");
+            let (status, body) = json_of(res).await;
+            assert_eq!((status, &body["identity"]["sub"]), (StatusCode::OK, &sub), "from {origin}: {body}");
+        }
+    })
+    .await;
+    rows.step("bodies stream 50 MB each way without being buffered", async {
+        // Bodies stream both ways: 50 MB up (sent in chunks, never as one buffer) and 50 MB down,
+        // with the edge's memory checked at its peak.
+        const SIZE: usize = 50 * 1024 * 1024;
+        let peak_before = peak_rss_mb(t.serve.pid());
+        let chunk = vec![7u8; 1024 * 1024];
+        let expected = {
+            let mut h = sha2::Sha256::new();
+            for _ in 0..50 {
+                h.update(&chunk);
+            }
+            hex::encode(h.finalize())
+        };
+        let body = futures_util::stream::iter((0..50).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+        let res = edge(&t, Method::POST, &host, "/api/upload", Some(&alice))
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .expect("upload");
+        let (status, body) = json_of(res).await;
+        assert_eq!((status, body["body_bytes"].as_u64()), (StatusCode::OK, Some(SIZE as u64)), "{body}");
+        assert_eq!(body["body_sha256"], expected);
+        let mut res = edge(&t, Method::GET, &host, &format!("/api/download?bytes={SIZE}"), Some(&alice))
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(res.status(), StatusCode::OK);
+        let (mut got, mut hash) = (0usize, sha2::Sha256::new());
+        while let Some(part) = res.chunk().await.expect("chunk") {
+            got += part.len();
+            hash.update(&part);
+        }
+        let pattern: Vec<u8> = (0..=255u8).cycle().take(SIZE).collect();
+        assert_eq!((got, hex::encode(hash.finalize())), (SIZE, hex::encode(sha2::Sha256::digest(&pattern))));
+        let peak_after = peak_rss_mb(t.serve.pid());
+        println!("edge peak RSS: {peak_before:.1} MB before, {peak_after:.1} MB after 50 MB up and 50 MB down");
+        assert!(
+            peak_after - peak_before < 40.0,
+            "bodies were buffered: peak RSS {peak_before:.1} -> {peak_after:.1} MB"
+        );
+    })
+    .await;
+    rows.step("a silent stream keeps its connection", async {
+        // A streamed answer silent for longer than the edge lets an idle connection live (5-10 s):
+        // the stream in hand keeps the connection, and both events arrive.
+        let res = edge(&t, Method::GET, &host, "/api/events?pause=11", Some(&alice)).send().await.expect("events");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.text().await.expect("both events"), "data: one\n\ndata: two\n\n");
+    })
+    .await;
+    rows.step("a body over the limit gets 413", async {
+        // Over the limit (60 MB here): the edge stops forwarding and answers 413.
+        let chunk = vec![7u8; 1024 * 1024];
+        let body = futures_util::stream::iter((0..61).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+        let res = edge(&t, Method::POST, &host, "/api/upload", Some(&alice))
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"too_large\"}").await >= 1);
+    })
+    .await;
+    rows.step("a reader that stops reading loses its answer", async {
+        // A reader that stops reading a streamed answer loses it: the edge closes its connection
+        // (and the upstream's) once nothing has moved for 5-10 s, where a silent stream is kept.
+        let path = "/api/download?bytes=1073741824";
+        let mut stalled =
+            tokio::net::TcpStream::connect(t.serve.edge.trim_start_matches("http://")).await.expect("connect");
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: tma {alice}\r\n\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stalled, head.as_bytes()).await.expect("head");
+        let aborted = format!("aborted:{path}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !upstream.seen(&t.http).await.contains(&aborted) {
+            assert!(Instant::now() < deadline, "a reader that stopped reading kept the upstream's answer going");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(stalled);
+    })
+    .await;
+    rows.step("the backend down gets 502", async {
+        // The backend down: 502 in the edge's shape, counted for the app.
+        drop(upstream);
+        let res = edge(&t, Method::GET, &host, "/api/x", Some(&alice)).send().await.expect("edge");
+        let (status, body) = json_of(res).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("upstream_unreachable")));
+        assert!(
+            t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"unreachable\"}").await >= 1
+        );
+        assert!(t.metric("tmahost_edge_proxy_requests_total{app=\"main--demo-bot\",outcome=\"answered\"}").await >= 5);
+    })
+    .await;
+    rows.step("the keys are the same on app hosts and on the API", async {
+        // The keys, on every app host and on the API: the same set.
+        let on_app: Value = edge(&t, Method::GET, &host, "/_tma/jwks.json", None)
+            .send()
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("json");
+        let (_, on_api) = t.api(Method::GET, "/api/v1/jwks.json", None, None).await;
+        assert_eq!(on_app, on_api);
+        assert_eq!(
+            (on_api["keys"][0]["kty"].as_str(), on_api["keys"][0]["alg"].as_str()),
+            (Some("OKP"), Some("EdDSA"))
+        );
+    })
+    .await;
+    rows.finish("app backends");
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -177,8 +177,10 @@ async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
         assert_eq!(tally.bad.load(Ordering::Relaxed), 0);
     }
     stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.await.expect("a client failed");
+    let mut rows = tmahost_testkit::Rows::new();
+    for (i, c) in clients.into_iter().enumerate() {
+        let failure = c.await.err();
+        rows.check(failure.is_none(), || format!("client {i}: {failure:?}"));
     }
     let rss_after = rss_mb(serve.pid());
     let (ok, sessions) = (tally.ok.load(Ordering::Relaxed), tally.sessions.load(Ordering::Relaxed));
@@ -186,9 +188,11 @@ async fn mixed_load_during_deploys_and_rollbacks_gets_only_whole_versions() {
         "soak: {secs} s, {changes} deploys/rollbacks, {ok} reads and {sessions} sessions, all whole; \
          RSS {rss_before:.1} -> {rss_after:.1} MB"
     );
-    assert!(ok > secs * 10, "load ran: {ok} reads");
-    assert_eq!(tally.bad.load(Ordering::Relaxed), 0);
+    rows.check(ok > secs * 10, || format!("the load ran: only {ok} reads"));
+    let bad = tally.bad.load(Ordering::Relaxed);
+    rows.check(bad == 0, || format!("{bad} reads were not a whole deployed version"));
     // Blobs are cached up to TMAHOST_EDGE_CACHE_MB (256); the bundles here are tiny, so growth
     // beyond a few tens of MB would be a leak.
-    assert!(rss_after < rss_before + 100.0, "RSS grew from {rss_before:.1} to {rss_after:.1} MB");
+    rows.check(rss_after < rss_before + 100.0, || format!("RSS grew from {rss_before:.1} to {rss_after:.1} MB"));
+    rows.finish("soak");
 }
