@@ -166,6 +166,7 @@ pub struct AppDto {
     pub id: String,
     pub bot_id: i64,
     pub slug: String,
+    /// The app's settings, each described under "App settings" in the book's edge page.
     #[schema(value_type = Object)]
     pub settings: AppSettings,
     pub url: String,
@@ -306,12 +307,12 @@ pub struct CreateDevLink {
     /// Sign the user in as a Telegram Premium subscriber.
     #[serde(default)]
     pub premium: bool,
-    /// The `start_param` (from `t.me/bot/app?startapp=…`).
+    /// The `start_param` (from `t.me/bot/app?startapp=…`): up to 512 of `A-Z a-z 0-9 _ -`.
     pub start_param: Option<String>,
     /// Open this deployment (id or `v3`) on its preview host instead of the active one.
     pub deployment: Option<String>,
     /// `tgWebAppPlatform`: `android`, `ios`, `macos`, `tdesktop`, `weba` (default), `webk` or
-    /// `unigram`.
+    /// `unigram` (else 422 `invalid_platform`).
     pub platform: Option<String>,
     /// Telegram Web A's `light` (default) or `dark` theme.
     #[serde(default)]
@@ -332,8 +333,11 @@ pub enum DevTheme {
 #[serde(deny_unknown_fields)]
 pub struct DevUserDto {
     pub id: i64,
+    /// Up to 64 characters, as Telegram allows.
     pub first_name: String,
+    /// Up to 64 characters.
     pub last_name: Option<String>,
+    /// Up to 32 characters.
     pub username: Option<String>,
     /// Default `en`.
     pub language_code: Option<String>,

@@ -7,6 +7,7 @@ mod members;
 mod tokens;
 mod uploads;
 
+use serde_json::Value;
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, get, web};
@@ -91,30 +92,90 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
 /// its summary and the statuses it answers. `docs/src/api.md` holds it between markers;
 /// `tests/tests/book.rs` keeps the two equal.
 pub fn reference() -> String {
-    let doc = document();
-    let mut out = String::from("\n| Method | Path | What | Answers |\n|---|---|---|---|\n");
-    for (path, item) in &doc.paths.paths {
-        let operations = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("DELETE", &item.delete),
-        ];
-        for (method, operation) in operations {
-            let Some(op) = operation else { continue };
-            let what = [op.summary.as_deref(), op.description.as_deref()]
-                .into_iter()
-                .flatten()
+    let doc = serde_json::to_value(document()).expect("the document serializes");
+    let mut out = String::from("\n| Method | Path | What | Body | Answers |\n|---|---|---|---|---|\n");
+    let cell = |text: &str| text.replace('\n', " ").replace('|', "\\|");
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(op) = item.get(method) else { continue };
+            let what = [&op["summary"], &op["description"]].into_iter().filter_map(Value::as_str).collect::<Vec<_>>();
+            // JSON bodies by their shape, others by their media type.
+            let body = (op["requestBody"]["content"].as_object().into_iter().flatten())
+                .map(
+                    |(media, c)| if media == "application/json" { type_of(&c["schema"]) } else { format!("`{media}`") },
+                )
                 .collect::<Vec<_>>()
-                .join(" ")
-                .replace('\n', " ")
-                .replace('|', "\\|");
-            let answers = op.responses.responses.keys().cloned().collect::<Vec<_>>().join(", ");
-            out.push_str(&format!("| {method} | `{path}` | {what} | {answers} |\n"));
+                .join(" or ");
+            let answers = (op["responses"].as_object().into_iter().flatten())
+                .map(|(status, r)| match r["content"].as_object().and_then(|c| c.values().next()) {
+                    Some(c) => format!("{status} {}", type_of(&c["schema"])),
+                    None => status.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let method = method.to_uppercase();
+            out.push_str(&format!(
+                "| {method} | `{path}` | {} | {} | {} |\n",
+                cell(&what.join(" ")),
+                cell(&body),
+                cell(&answers)
+            ));
+        }
+    }
+    out.push_str("\n## Shapes\n\nThe bodies above, field by field (`?`: may be left out or `null`).\n");
+    for (name, schema) in doc["components"]["schemas"].as_object().into_iter().flatten() {
+        out.push_str(&format!("\n### {name}\n\n"));
+        if let Some(text) = schema["description"].as_str() {
+            out.push_str(&format!("{}\n\n", text.replace('\n', " ")));
+        }
+        let Some(fields) = schema["properties"].as_object() else {
+            out.push_str(&format!("{}\n", type_of(schema)));
+            continue;
+        };
+        let required: Vec<&str> =
+            schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        out.push_str("| Field | Type | What |\n|---|---|---|\n");
+        for (field, f) in fields {
+            let optional = if required.contains(&field.as_str()) { "" } else { "?" };
+            let what = f["description"].as_str().unwrap_or_default();
+            out.push_str(&format!("| `{field}`{optional} | {} | {} |\n", cell(&type_of(f)), cell(what)));
         }
     }
     out
+}
+
+/// A schema as a reader names it: a link to a shape, `[T]` for a list, alternatives joined by "or".
+fn type_of(schema: &Value) -> String {
+    if let Some(target) = schema["$ref"].as_str() {
+        let name = target.rsplit('/').next().unwrap_or(target);
+        return format!("[{name}](#{})", name.to_lowercase());
+    }
+    for combined in ["oneOf", "anyOf", "allOf"] {
+        if let Some(options) = schema[combined].as_array() {
+            let named: Vec<String> = options.iter().map(type_of).filter(|t| t != "null").collect();
+            let nullable = options.iter().any(|o| o["type"] == "null");
+            return named.join(" or ") + if nullable { " or null" } else { "" };
+        }
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        return values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(" or ");
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let named: Vec<String> = types
+        .iter()
+        .map(|t| match *t {
+            "array" => format!("[{}]", type_of(&schema["items"])),
+            "object" if schema["additionalProperties"].is_object() => {
+                format!("map of {}", type_of(&schema["additionalProperties"]))
+            }
+            other => other.to_owned(),
+        })
+        .collect();
+    if named.is_empty() { "any".to_owned() } else { named.join(" or ") }
 }
 
 async fn openapi_json() -> HttpResponse {
