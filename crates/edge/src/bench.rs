@@ -6,7 +6,6 @@ use std::sync::Arc;
 use tmahost_deploy::Rules;
 use tmahost_service::model::{AppSettings, AppSlug, DeploymentFile, Sha256};
 use tmahost_service::{KeyPurpose, MasterKey, SecretBytes};
-use tmahost_types::host::AppHost;
 use tmahost_types::{BotId, BotToken, InitData, InitDataKey};
 
 use crate::content::{self, Manifest, Resolution};
@@ -20,6 +19,8 @@ fn route(bot: i64, slug: &str) -> Arc<AppRoute> {
         app_id: format!("app-{bot}-{slug}"),
         bot_id: BotId(bot),
         slug: AppSlug::parse(slug).expect("slug"),
+        host_label: format!("bot-{bot}"),
+        domain: None,
         disabled: false,
         settings: AppSettings::default(),
         allowed: None,
@@ -42,13 +43,9 @@ impl Routes {
     pub fn synthetic(bots: usize, apps: usize) -> Self {
         let mut table = RouteTable::with_suffix(".apps.test");
         for b in 0..bots {
-            let label = format!("bot-{b}");
             for a in 0..apps {
                 let slug = if a == 0 { "main".to_owned() } else { format!("app{a}") };
-                let r = route(b as i64, &slug);
-                for key in AppHost::route_keys(&r.slug, &label) {
-                    table.insert_label(key, r.clone());
-                }
+                table.put(route(b as i64, &slug));
             }
         }
         Self(table)

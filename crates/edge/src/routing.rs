@@ -1,11 +1,12 @@
-//! Host -> app routing: the in-memory table built from the database in one query and swapped
-//! whole on every change, so a lookup is one hash probe and never waits for the database.
+//! Host -> app routing: the in-memory table, built from the database in a few queries at start
+//! and then changed one app or bot at a time as the change log names them, so a lookup is one
+//! hash probe and never waits for the database, and a change costs what it touches.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+use tmahost_service::ServedApp;
 use tmahost_service::model::{AppSettings, AppSlug};
-use tmahost_service::{Platform, ServiceError};
 use tmahost_types::host::{self, AppHost, PlatformHost};
 use tmahost_types::{BotId, InitDataKey};
 
@@ -18,6 +19,10 @@ pub(crate) struct AppRoute {
     pub app_id: String,
     pub bot_id: BotId,
     pub slug: AppSlug,
+    /// The bot's host label: with `slug`, the names this route is under.
+    pub host_label: String,
+    /// The verified custom domain this route is also under.
+    pub domain: Option<String>,
     pub disabled: bool,
     pub settings: AppSettings,
     /// `settings.allowed_user_ids` as a set: probed on every gated request.
@@ -40,29 +45,25 @@ pub(crate) struct AppRoute {
     pub counters: Arc<AppCounters>,
 }
 
-/// An app backend's upstream, read when the table is built.
+/// An app backend's upstream, read when its app's route is made. A custom domain of the
+/// platform is recognised when forwarding (`RouteTable::serves_domain`): domains are proven
+/// after settings are saved, and by other apps.
 #[derive(Debug)]
 pub(crate) enum Upstream {
     Url(url::Url),
     /// It does not parse (answered 502).
     Invalid,
     /// The platform itself, and why (answered 508): a name or socket of the platform by the
-    /// configuration (`backends::names_platform`), or a custom domain in this table (proven
-    /// after the settings were saved, or another app's).
+    /// configuration (`backends::names_platform`).
     Platform(String),
 }
 
 impl Upstream {
-    fn read(config: &tmahost_service::Config, upstream: &str, domains: &HashSet<String>) -> Self {
+    fn read(config: &tmahost_service::Config, upstream: &str) -> Self {
         let Ok(url) = url::Url::parse(upstream) else { return Self::Invalid };
-        if let Some(why) = tmahost_service::backends::names_platform(config, &url) {
-            return Self::Platform(why);
-        }
-        match url.host_str().map(|h| h.trim_end_matches('.')) {
-            Some(host) if domains.contains(host) => {
-                Self::Platform(format!("`{host}` is a custom domain the platform serves"))
-            }
-            _ => Self::Url(url),
+        match tmahost_service::backends::names_platform(config, &url) {
+            Some(why) => Self::Platform(why),
+            None => Self::Url(url),
         }
     }
 }
@@ -85,46 +86,133 @@ pub(crate) struct RouteTable {
     /// probe, where reading the `Host` value first (case, port, trailing dot, suffix) was most
     /// of a lookup's cost. Any other spelling of the same host goes the long way.
     hosts: HashMap<String, Arc<AppRoute>, crate::FastHash>,
+    /// Every route by app id, and each bot's app ids: what a change names.
+    apps: HashMap<String, Arc<AppRoute>, crate::FastHash>,
+    bots: HashMap<BotId, HashSet<String>, crate::FastHash>,
     /// `.{base_domain}`
     suffix: String,
 }
 
+impl AppRoute {
+    pub fn new(config: &tmahost_service::Config, stats: &Stats, app: ServedApp) -> Arc<Self> {
+        Arc::new(Self {
+            bot_id: app.bot_id,
+            disabled: app.disabled,
+            active: app.active,
+            active_manifest: OnceLock::new(),
+            previous: app.previous,
+            staff: app.staff,
+            counters: stats
+                .counters_for(&app.app_id, &AppHost::Named { slug: &app.slug, bot: &app.host_label }.to_string()),
+            init_key: InitDataKey::new(&app.token),
+            app_id: app.app_id,
+            slug: app.slug,
+            host_label: app.host_label,
+            domain: app.domain,
+            allowed: app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().copied().collect()),
+            upstreams: app.settings.backends.iter().map(|b| Upstream::read(config, &b.upstream)).collect(),
+            settings: app.settings,
+        })
+    }
+}
+
 impl RouteTable {
-    pub async fn load(platform: &Platform, stats: &Stats) -> Result<Self, ServiceError> {
-        let config = platform.config();
-        let mut table = Self::with_suffix(&format!(".{}", config.server.base_domain));
-        let apps = platform.served_apps().await?;
-        let domains: HashSet<String> = apps.iter().filter_map(|a| a.domain.clone()).collect();
-        for app in apps {
-            let route = Arc::new(AppRoute {
-                bot_id: app.bot_id,
-                disabled: app.disabled,
-                active: app.active,
-                active_manifest: OnceLock::new(),
-                previous: app.previous,
-                staff: app.staff,
-                counters: stats
-                    .counters_for(&app.app_id, &AppHost::Named { slug: &app.slug, bot: &app.host_label }.to_string()),
-                init_key: InitDataKey::new(&app.token),
-                app_id: app.app_id,
-                slug: app.slug,
-                allowed: app.settings.allowed_user_ids.as_ref().map(|ids| ids.iter().copied().collect()),
-                upstreams: app
-                    .settings
-                    .backends
-                    .iter()
-                    .map(|b| Upstream::read(config, &b.upstream, &domains))
-                    .collect(),
-                settings: app.settings,
-            });
-            for key in AppHost::route_keys(&route.slug, &app.host_label) {
-                table.insert_label(key, route.clone());
+    /// A table of `routes`: every app, read at start or after a gap in the change log.
+    pub fn build(suffix: &str, routes: impl IntoIterator<Item = Arc<AppRoute>>) -> Self {
+        let mut table = Self::with_suffix(suffix);
+        for route in routes {
+            table.put(route);
+        }
+        table
+    }
+
+    /// Puts an app's route, under its names, in place of the one the table had.
+    pub fn put(&mut self, route: Arc<AppRoute>) {
+        self.remove(&route.app_id);
+        for key in AppHost::route_keys(&route.slug, &route.host_label) {
+            self.insert_label(key, route.clone());
+        }
+        if let Some(domain) = &route.domain {
+            self.domains.insert(domain.clone(), route.clone());
+        }
+        self.bots.entry(route.bot_id).or_default().insert(route.app_id.clone());
+        self.apps.insert(route.app_id.clone(), route);
+    }
+
+    /// Takes an app's route out, with the names that still lead to it.
+    pub fn remove(&mut self, app_id: &str) -> Option<Arc<AppRoute>> {
+        let old = self.apps.remove(app_id)?;
+        let mine = |r: Option<&Arc<AppRoute>>| r.is_some_and(|r| r.app_id == app_id);
+        for key in AppHost::route_keys(&old.slug, &old.host_label) {
+            let host = format!("{key}{}", self.suffix);
+            if mine(self.hosts.get(&host)) {
+                self.hosts.remove(&host);
             }
-            if let Some(domain) = app.domain {
-                table.domains.insert(domain, route.clone());
+            if mine(self.labels.get(&key)) {
+                self.labels.remove(&key);
             }
         }
-        Ok(table)
+        if let Some(domain) = &old.domain
+            && mine(self.domains.get(domain))
+        {
+            self.domains.remove(domain);
+        }
+        if let Some(apps) = self.bots.get_mut(&old.bot_id) {
+            apps.remove(app_id);
+            if apps.is_empty() {
+                self.bots.remove(&old.bot_id);
+            }
+        }
+        Some(old)
+    }
+
+    /// Replaces everything of `bot` with `routes`, its apps as they are now (none: it is gone).
+    pub fn replace_bot(&mut self, bot: BotId, routes: Vec<Arc<AppRoute>>) {
+        for app_id in self.bots.remove(&bot).unwrap_or_default() {
+            self.remove(&app_id);
+        }
+        for route in routes {
+            self.put(route);
+        }
+    }
+
+    /// Replaces one app's route (`None`: it is gone).
+    pub fn replace_app(&mut self, app_id: &str, route: Option<Arc<AppRoute>>) {
+        self.remove(app_id);
+        if let Some(route) = route {
+            self.put(route);
+        }
+    }
+
+    /// Whether `name` is a custom domain this table serves (an upstream there would loop).
+    pub fn serves_domain(&self, name: &str) -> bool {
+        self.domains.contains_key(name.trim_end_matches('.'))
+    }
+
+    /// Every name with the app it leads to and what that app's route holds, sorted: two tables
+    /// that route alike describe alike (the change-log tests compare a followed table with a
+    /// fresh one).
+    pub fn describe(&self) -> Vec<String> {
+        let route = |r: &AppRoute| {
+            let mut staff: Vec<_> = r.staff.iter().copied().collect();
+            staff.sort_unstable();
+            format!(
+                "{} bot={} disabled={} active={:?} previous={:?} staff={staff:?} domain={:?} settings={}",
+                r.app_id,
+                r.bot_id,
+                r.disabled,
+                r.active,
+                r.previous,
+                r.domain,
+                serde_json::to_string(&r.settings).unwrap_or_default()
+            )
+        };
+        let mut out: Vec<String> = (self.labels.iter().map(|(k, r)| format!("label {k}: {}", route(r))))
+            .chain(self.hosts.iter().map(|(k, r)| format!("host {k}: {}", r.app_id)))
+            .chain(self.domains.iter().map(|(k, r)| format!("domain {k}: {}", r.app_id)))
+            .collect();
+        out.sort();
+        out
     }
 
     /// An empty table for hosts ending in `suffix` (`.{base_domain}`).
@@ -174,6 +262,8 @@ pub(crate) mod tests {
             app_id: format!("app-{slug}"),
             bot_id: BotId(1),
             slug: AppSlug::parse(slug).expect("slug"),
+            host_label: "demo-bot".into(),
+            domain: None,
             disabled: false,
             settings: AppSettings::default(),
             allowed: None,

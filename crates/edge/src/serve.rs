@@ -51,7 +51,6 @@ async fn route(req: &Req, payload: Payload, edge: &Edge) -> Res {
     if req.path() == "/_tma/health" {
         return plain(StatusCode::OK, "ok\n");
     }
-    let table = edge.table();
     // A TLS proxy asks before it obtains a certificate on demand (Caddy's `ask`): only for
     // names this edge serves, so nobody can make it request certificates for arbitrary names.
     if req.path() == "/_tma/tls-ask" {
@@ -59,7 +58,7 @@ async fn route(req: &Req, payload: Payload, edge: &Edge) -> Res {
             .find(|(k, _)| k == "domain")
             .map(|(_, v)| v)
             .unwrap_or_default();
-        return match table.lookup(&domain) {
+        return match edge.lookup(&domain) {
             Some(_) => plain(StatusCode::OK, "ok\n"),
             None => not_found(),
         };
@@ -67,7 +66,7 @@ async fn route(req: &Req, payload: Payload, edge: &Edge) -> Res {
     let Some(host) = host_of(req) else {
         return plain(StatusCode::BAD_REQUEST, "one Host, and an absolute request target only for that host\n");
     };
-    let Some(target) = table.lookup(host) else {
+    let Some(target) = edge.lookup(host) else {
         return not_found();
     };
     let (route, preview) = match target {

@@ -1,19 +1,22 @@
-//! The edge's state: the routing table and how it is kept fresh, the caches of manifests,
-//! blobs and preview lookups (each reading through the platform's serving calls), sessions,
-//! traffic counters and metrics. Everything here is cache: if the database or the object store
-//! fails, what is cached keeps being served.
+//! The edge's state: the routing table and how it is kept fresh (read whole at start, then
+//! changed one app or bot at a time as the platform's change log names them), the caches of
+//! manifests, blobs and preview lookups (each reading through the platform's serving calls),
+//! sessions, traffic counters and metrics. Everything here is cache: if the database or the
+//! object store fails, what is cached keeps being served.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 use tmahost_service::metrics::{Counter, Family};
-use tmahost_service::{BlobKey, Encoding, Platform, ServiceError};
+use tmahost_service::{BlobKey, EdgeChange, EdgeScope, Encoding, Platform, ServiceError};
+use tmahost_types::BotId;
 
 use crate::FastHash;
 use crate::content::{FileEntry, Manifest};
-use crate::routing::{AppRoute, RouteTable};
+use crate::routing::{AppRoute, RouteTable, Target};
 use crate::session::Sessions;
 use crate::stats::{self, Stats};
 
@@ -25,11 +28,11 @@ pub struct Edge {
 
 struct Inner {
     platform: Platform,
-    /// The routing table and the ticket of the refresh that built it.
-    table: RwLock<(u64, Arc<RouteTable>)>,
-    /// Tickets of refreshes, taken before each reads the database: two refreshes may finish
-    /// out of order, and the older one must not replace what the newer one read.
-    tickets: std::sync::atomic::AtomicU64,
+    /// The routing table, changed in place: a change locks it for a few map updates.
+    table: RwLock<RouteTable>,
+    /// Where this edge is in the change log. Held while reading and applying, so one load or
+    /// one round of changes runs at a time.
+    follower: tokio::sync::Mutex<Follower>,
     manifests: moka::future::Cache<String, Arc<Manifest>, FastHash>,
     blobs: quick_cache::sync::Cache<BlobCacheKey, Bytes, BlobWeight, FastHash>,
     /// `(app id, short id)` -> deployment id, for preview hosts.
@@ -94,6 +97,8 @@ pub(crate) struct EdgeMetrics {
     manifest_hit: Counter,
     manifest_miss: Counter,
     pub session_refusals: Family<[(&'static str, &'static str); 1], Counter>,
+    table_loads: Counter,
+    changes_applied: Family<[(&'static str, &'static str); 1], Counter>,
 }
 
 impl EdgeMetrics {
@@ -105,7 +110,17 @@ impl EdgeMetrics {
         let session_refusals = Family::default();
         m.register("edge_session_refusals", "Refused session creations by reason", session_refusals.clone());
         m.register_collector(stats.clone());
+        let table_loads = Counter::default();
+        m.register("edge_table_loads", "Times the routing table was read whole", table_loads.clone());
+        let changes_applied = Family::default();
+        m.register(
+            "edge_changes_applied",
+            "Logged changes applied to the routing table, by kind",
+            changes_applied.clone(),
+        );
         Self {
+            table_loads,
+            changes_applied,
             blob_hit: get("blob", "hit"),
             blob_miss: get("blob", "miss"),
             manifest_hit: get("manifest", "hit"),
@@ -122,8 +137,9 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Edge {
-    /// Loads the routing table and keeps it fresh: on every change this process makes, and
-    /// every `edge_refresh_secs` for changes made elsewhere.
+    /// Loads the routing table and keeps it fresh: it follows the change log when this process
+    /// or (by `NOTIFY`) another one makes a change, every `TMAHOST_EDGE_REFRESH_SECS` in case a
+    /// notification was lost, and reads it whole every `TMAHOST_EDGE_FULL_RELOAD_SECS`.
     pub async fn start(platform: Platform) -> Result<Self, ServiceError> {
         let config = platform.config();
         let cache_bytes = config.edge.cache_mb.saturating_mul(1024 * 1024);
@@ -131,8 +147,8 @@ impl Edge {
         let emulator = Emulator::new(config);
         let inner = Arc::new(Inner {
             file_headers: crate::respond::FileHeaders::new(&emulator.csp),
-            table: RwLock::new((0, Arc::new(RouteTable::load(&platform, &stats).await?))),
-            tickets: std::sync::atomic::AtomicU64::new(0),
+            table: RwLock::new(RouteTable::with_suffix(&format!(".{}", config.server.base_domain))),
+            follower: tokio::sync::Mutex::new(Follower::default()),
             metrics: EdgeMetrics::register(&platform, &stats),
             emulator,
             upstreams: crate::upstream::Upstreams::new(&platform)?,
@@ -156,15 +172,27 @@ impl Edge {
             ),
             platform,
         });
-        inner.sessions.set_revoked(inner.platform.revoked_edge_sessions().await?);
+        load_all(&inner, &mut *inner.follower.lock().await).await?;
         tokio::spawn(refresher(Arc::downgrade(&inner)));
         tokio::spawn(stats_flusher(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
 
-    /// Rebuilds the routing table now.
+    /// Reads the routing table whole now.
     pub async fn refresh(&self) -> Result<(), ServiceError> {
-        refresh(&self.inner).await
+        load_all(&self.inner, &mut *self.inner.follower.lock().await).await
+    }
+
+    /// Applies the changes logged since the last ones applied, now.
+    pub async fn catch_up(&self) -> Result<(), ServiceError> {
+        follow(&self.inner, &mut *self.inner.follower.lock().await).await
+    }
+
+    /// The routing table as [`RouteTable::describe`] lists it (tests compare a followed table
+    /// with one read whole).
+    #[doc(hidden)]
+    pub fn describe_table(&self) -> Vec<String> {
+        self.table().describe()
     }
 
     /// Writes the traffic counted so far to the database (also done every 10 s).
@@ -177,8 +205,18 @@ impl Edge {
         self.table().len()
     }
 
-    pub(crate) fn table(&self) -> Arc<RouteTable> {
-        self.inner.table.read().unwrap_or_else(|e| e.into_inner()).1.clone()
+    fn table(&self) -> std::sync::RwLockReadGuard<'_, RouteTable> {
+        self.inner.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What a `Host` value names (see [`RouteTable::lookup`]).
+    pub(crate) fn lookup(&self, host: &str) -> Option<Target> {
+        self.table().lookup(host)
+    }
+
+    /// Whether `name` is a custom domain the platform serves.
+    pub(crate) fn serves_domain(&self, name: &str) -> bool {
+        self.table().serves_domain(name)
     }
 
     pub(crate) fn platform(&self) -> &Platform {
@@ -309,26 +347,130 @@ async fn stats_flusher(inner: Weak<Inner>) {
     }
 }
 
-async fn refresh(inner: &Inner) -> Result<(), ServiceError> {
-    let ticket = inner.tickets.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
-    let revoked = inner.platform.revoked_edge_sessions().await?;
-    let table = RouteTable::load(&inner.platform, &inner.stats).await?;
-    let mut slot = inner.table.write().unwrap_or_else(|e| e.into_inner());
-    if ticket > slot.0 {
-        *slot = (ticket, Arc::new(table));
-        inner.sessions.set_revoked(revoked);
-        // A deleted deployment's preview must not outlive the change for the cache's lifetime.
+/// Where an edge is in the change log.
+#[derive(Debug)]
+struct Follower {
+    /// Every change before this one is applied, or was read with the whole table.
+    next: i64,
+    /// Changes from `next` on that are applied already: on PostgreSQL a change can show
+    /// before an earlier one's transaction commits, leaving `next` missing for a moment.
+    applied: BTreeSet<i64>,
+    /// Since when `next` has been missing while later changes were there.
+    gap_since: Option<Instant>,
+    /// When the table was last read whole.
+    loaded_at: Instant,
+}
+
+impl Default for Follower {
+    fn default() -> Self {
+        Self { next: 0, applied: BTreeSet::new(), gap_since: None, loaded_at: Instant::now() }
+    }
+}
+
+/// A change missing this long while later ones are there is taken as lost (its transaction
+/// rolled back, or the log pruned past it): the table is read whole.
+const GAP_GRACE: Duration = Duration::from_secs(10);
+/// After reading the whole table, the changes of this last while are applied again: one made
+/// in a transaction still open during the read shows in the log after it.
+const REPLAY_WINDOW_MS: i64 = 10_000;
+/// Changes read from the log at a time.
+const BATCH: i64 = 500;
+
+/// Reads every app and the revocations (at start, after a gap in the log, on `All`, and every
+/// `TMAHOST_EDGE_FULL_RELOAD_SECS`), and follows the log from there.
+async fn load_all(inner: &Inner, f: &mut Follower) -> Result<(), ServiceError> {
+    let platform = &inner.platform;
+    let next = platform.change_log_start(REPLAY_WINDOW_MS).await?;
+    let revoked = platform.revoked_edge_sessions().await?;
+    let apps = platform.served_apps(EdgeScope::All).await?;
+    let config = platform.config();
+    let routes = apps.into_iter().map(|a| AppRoute::new(config, &inner.stats, a));
+    let table = RouteTable::build(&format!(".{}", config.server.base_domain), routes);
+    *inner.table.write().unwrap_or_else(|e| e.into_inner()) = table;
+    inner.sessions.set_revoked(revoked);
+    // A deleted deployment's preview must not outlive the change for the cache's lifetime.
+    inner.previews.invalidate_all();
+    *f = Follower { next, ..Follower::default() };
+    inner.metrics.table_loads.inc();
+    Ok(())
+}
+
+/// Applies the changes logged since the last ones applied: each app or bot named is read
+/// again (once per round however often it is named), each logout added to the revocations.
+async fn follow(inner: &Inner, f: &mut Follower) -> Result<(), ServiceError> {
+    let platform = &inner.platform;
+    let config = platform.config();
+    let mut applied_any = false;
+    loop {
+        let batch = platform.changes_from(f.next, BATCH).await?;
+        let full = batch.len() as i64 == BATCH;
+        let fresh: Vec<_> = batch.into_iter().filter(|c| !f.applied.contains(&c.seq)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        let (mut apps, mut bots) = (BTreeSet::new(), BTreeSet::new());
+        for logged in &fresh {
+            let kind = match &logged.change {
+                EdgeChange::All => return load_all(inner, f).await,
+                EdgeChange::App(id) => {
+                    apps.insert(id.as_str());
+                    "app"
+                }
+                EdgeChange::Bot(id) => {
+                    bots.insert(*id);
+                    "bot"
+                }
+                EdgeChange::Session(sid) => {
+                    inner.sessions.revoke(sid);
+                    "session"
+                }
+            };
+            inner.metrics.changes_applied.get_or_create(&[("kind", kind)]).inc();
+        }
+        for bot in bots {
+            let routes = platform.served_apps(EdgeScope::Bot(bot)).await?;
+            let routes = routes.into_iter().map(|a| AppRoute::new(config, &inner.stats, a)).collect();
+            inner.table.write().unwrap_or_else(|e| e.into_inner()).replace_bot(BotId(bot), routes);
+        }
+        for app in apps {
+            let route = platform.served_apps(EdgeScope::App(app)).await?.pop();
+            let route = route.map(|a| AppRoute::new(config, &inner.stats, a));
+            inner.table.write().unwrap_or_else(|e| e.into_inner()).replace_app(app, route);
+        }
+        applied_any = true;
+        f.applied.extend(fresh.iter().map(|c| c.seq));
+        while f.applied.remove(&f.next) {
+            f.next += 1;
+        }
+        if !full {
+            break;
+        }
+    }
+    if applied_any {
         inner.previews.invalidate_all();
+    }
+    if f.applied.is_empty() {
+        f.gap_since = None;
+    } else if f.gap_since.get_or_insert_with(Instant::now).elapsed() >= GAP_GRACE {
+        tracing::info!(missing = f.next, "edge: a change is missing from the log; reading the routing table whole");
+        return load_all(inner, f).await;
     }
     Ok(())
 }
 
 async fn refresher(inner: Weak<Inner>) {
-    let (mut changes, every) = match inner.upgrade() {
-        Some(i) => (i.platform.subscribe_changes(), Duration::from_secs(i.platform.config().edge.refresh_secs)),
+    let (mut changes, every, whole_every) = match inner.upgrade() {
+        Some(i) => {
+            let edge = &i.platform.config().edge;
+            (
+                i.platform.subscribe_changes(),
+                Duration::from_secs(edge.refresh_secs),
+                Duration::from_secs(edge.full_reload_secs),
+            )
+        }
         None => return,
     };
-    // After a failed refresh, try again soon rather than at the next tick.
+    // After a failed round, try again soon rather than at the next tick.
     let mut wait = every;
     loop {
         let notified = tokio::select! {
@@ -340,11 +482,17 @@ async fn refresher(inner: Weak<Inner>) {
             // The platform is gone (shutdown); keep the timer only.
             changes = inner.platform.subscribe_changes();
         }
-        match refresh(&inner).await {
+        let mut f = inner.follower.lock().await;
+        let round = if f.loaded_at.elapsed() >= whole_every {
+            load_all(&inner, &mut f).await
+        } else {
+            follow(&inner, &mut f).await
+        };
+        match round {
             Ok(()) => wait = every,
             Err(e) => {
-                // Keep serving the previous table.
-                tracing::warn!(error = %e, "edge: refreshing the routing table failed; retrying");
+                // Keep serving the table in hand.
+                tracing::warn!(error = %e, "edge: following the change log failed; retrying");
                 wait = Duration::from_secs(1).min(every);
             }
         }

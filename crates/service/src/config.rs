@@ -133,9 +133,13 @@ tmahost_types::section! {
     pub struct Edge in "edge" {
         /// Memory for hot file contents (MB); manifests are cached apart, up to 64 MB.
         EDGE_CACHE_MB => cache_mb: u64 = 256;
-        /// Routing-table refresh interval (seconds): the backstop for a change whose notification
-        /// was missed (on PostgreSQL other nodes' changes arrive by `LISTEN/NOTIFY` at once).
+        /// Seconds between the edge's reads of the change log when no notification came: the
+        /// backstop for a lost one (on PostgreSQL other nodes' changes arrive by `LISTEN/NOTIFY`
+        /// at once). A read costs what changed, not the number of apps.
         EDGE_REFRESH_SECS => refresh_secs: u64 = 5, check positive;
+        /// Seconds between reads of the whole routing table (at 100,000 apps about a second of
+        /// database work): the backstop for anything the change log did not name.
+        EDGE_FULL_RELOAD_SECS => full_reload_secs: u64 = 600, check positive;
         /// Worker threads, each with its own event loop; unset: one per CPU.
         EDGE_WORKERS => workers: Option<usize> = None, check workers;
         /// `POST /_tma/session` attempts per minute per client (an IPv4 address or an IPv6 /64)

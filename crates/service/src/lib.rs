@@ -52,7 +52,9 @@ pub use staff::{Revocations, STAFF_CODE_TTL_SECS};
 pub use stats::{RECENT_DEPLOYS_SECS, Stats};
 pub use tmahost_deploy::{DeclaredFile, IngestError, Limits};
 /// The stores' value types that operations take and return; the stores themselves stay here.
-pub use tmahost_store::{BlobKey, Encoding, KeyPurpose, MasterKey, SecretBytes, model, now_ms};
+pub use tmahost_store::{
+    BlobKey, EdgeChange, EdgeScope, Encoding, KeyPurpose, LoggedChange, MasterKey, SecretBytes, model, now_ms,
+};
 pub use uploads::{BlobPut, UploadPlan};
 
 /// An id for one request, for logs and the `x-request-id` response header: the caller's own

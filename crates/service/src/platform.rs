@@ -17,6 +17,10 @@ pub struct Platform {
     inner: Arc<Inner>,
 }
 
+/// How long the change log keeps a change: an edge further behind reads everything.
+pub const KEEP_CHANGES_MS: i64 = 3_600_000;
+const PRUNE_CHANGES_EVERY_MS: i64 = 600_000;
+
 #[derive(Debug)]
 struct Inner {
     config: Config,
@@ -32,6 +36,8 @@ struct Inner {
     work_dir: PathBuf,
     /// Bumped after every change the edge must see (routing, settings, activations).
     changes: tokio::sync::watch::Sender<u64>,
+    /// When this process last pruned the change log (ms).
+    changes_pruned_at: std::sync::atomic::AtomicI64,
     /// The control bot's username once `getMe` told it (a failed ask is retried next time).
     control_username: tokio::sync::OnceCell<Option<String>>,
     metrics: crate::metrics::Metrics,
@@ -99,6 +105,7 @@ impl Platform {
                 http,
                 work_dir,
                 changes,
+                changes_pruned_at: std::sync::atomic::AtomicI64::new(0),
                 control_username,
                 metrics: Default::default(),
                 resolver,
@@ -234,9 +241,18 @@ impl Platform {
     pub(crate) fn changed(&self) {
         self.inner.changes.send_modify(|n| *n += 1);
         let db = self.inner.db.clone();
+        let now = now_ms();
+        let pruned = &self.inner.changes_pruned_at;
+        let prune = now - pruned.load(std::sync::atomic::Ordering::Relaxed) > PRUNE_CHANGES_EVERY_MS;
+        if prune {
+            pruned.store(now, std::sync::atomic::Ordering::Relaxed);
+        }
         tokio::spawn(async move {
-            if let Err(e) = db.notify_change(now_ms()).await {
+            if let Err(e) = db.notify_change(now).await {
                 tracing::warn!(error = %e, "could not notify other processes of a change; they will poll");
+            }
+            if prune && let Err(e) = db.prune_changes(now - KEEP_CHANGES_MS).await {
+                tracing::warn!(error = %e, "could not prune the change log; the next change tries again");
             }
         });
     }

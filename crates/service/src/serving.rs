@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tmahost_deploy::Rules;
-use tmahost_store::BlobKey;
 use tmahost_store::model::{AppSettings, AppSlug, BotStatus, DeploymentFile};
+use tmahost_store::{BlobKey, EdgeScope, LoggedChange};
 use tmahost_types::{BotId, BotToken};
 
 use crate::{Platform, ServiceError};
@@ -48,20 +48,21 @@ pub struct Traffic {
 }
 
 impl Platform {
-    /// Every app the edge can route, read in a few queries. A bot whose stored token cannot be
-    /// read (wrong master key) is left out with an error log: one bad row must not take every
-    /// other app down.
-    pub async fn served_apps(&self) -> Result<Vec<ServedApp>, ServiceError> {
+    /// The apps in `scope` the edge can route (all of them, a bot's, or one), read in a few
+    /// queries whose cost follows the scope. A bot whose stored token cannot be read (wrong
+    /// master key) is left out with an error log: one bad row must not take every other app
+    /// down.
+    pub async fn served_apps(&self, scope: EdgeScope<'_>) -> Result<Vec<ServedApp>, ServiceError> {
         let db = self.db();
-        let rows = db.edge_apps().await?;
+        let rows = db.edge_apps(scope).await?;
         let mut previous: HashMap<String, Vec<String>> = HashMap::new();
-        for (app_id, id) in db.previous_deployments(MAX_PREVIOUS).await? {
+        for (app_id, id) in db.previous_deployments(MAX_PREVIOUS, scope).await? {
             previous.entry(app_id).or_default().push(id);
         }
-        let mut domains: HashMap<String, String> = db.verified_domains().await?.into_iter().collect();
+        let mut domains: HashMap<String, String> = db.verified_domains(scope).await?.into_iter().collect();
         let admins = &self.config().telegram.admin_ids;
         let mut staff: HashMap<i64, HashSet<i64>> = HashMap::new();
-        for (bot, user) in db.all_members().await? {
+        for (bot, user) in db.edge_members(scope).await? {
             staff.entry(bot).or_insert_with(|| admins.iter().copied().collect()).insert(user);
         }
         let admins_only: Arc<HashSet<i64>> = Arc::new(admins.iter().copied().collect());
@@ -96,6 +97,18 @@ impl Platform {
             });
         }
         Ok(apps)
+    }
+
+    /// Changes logged from `seq` on, oldest first, at most `limit` (see `tmahost_store::changes`).
+    pub async fn changes_from(&self, seq: i64, limit: i64) -> Result<Vec<LoggedChange>, ServiceError> {
+        Ok(self.db().changes_from(seq, limit).await?)
+    }
+
+    /// Where an edge that starts reading everything now follows the change log from: the
+    /// changes of the last `window_ms` are applied again, in case a transaction open during
+    /// the read commits after it.
+    pub async fn change_log_start(&self, window_ms: i64) -> Result<i64, ServiceError> {
+        Ok(self.db().change_log_start(tmahost_store::now_ms() - window_ms).await?)
     }
 
     /// A deployment's files and its parsed `_headers`/`_redirects`.

@@ -88,15 +88,6 @@ impl Db {
         Ok(row.map(|r| r.0))
     }
 
-    /// Verified domains and their apps: what the edge routes.
-    pub async fn verified_domains(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT app_id, domain FROM app_domains WHERE verified_at IS NOT NULL",
-        )
-        .fetch_all(p)
-        .await?))
-    }
-
     /// Records one DNS check. A first success verifies the claim (unless another app verified
     /// the name first: `Conflict`); a failure of a verified claim starts its grace period, and
     /// once the period is over the claim is unverified (its route goes, the name is free).
@@ -114,7 +105,7 @@ impl Db {
             let claim: Option<DomainClaim> =
                 sqlx::query_as(sqlx::AssertSqlSafe(q.clone())).bind(app_id).bind(domain).fetch_optional(&mut *tx).await?;
             // The claim changed (or went) while DNS was asked: nothing to record.
-            let Some(_) = claim else { return Err(StoreError::NotFound) };
+            let Some(before) = claim else { return Err(StoreError::NotFound) };
             match outcome {
                 ProofOutcome::Seen => {
                     sqlx::query(
@@ -150,6 +141,9 @@ impl Db {
             }
             let claim: DomainClaim =
                 sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(app_id).bind(domain).fetch_one(&mut *tx).await?;
+            if claim.verified_at.is_some() != before.verified_at.is_some() {
+                crate::repo::changes::log_change!(&mut *tx, crate::EdgeChange::App(app_id.to_owned()));
+            }
             claim
         });
         Ok(claim)
@@ -213,11 +207,14 @@ impl Db {
         let now = now_ms();
         on_db!(self, p => {
             sqlx::query("DELETE FROM revoked_sessions WHERE expires_at < $1").bind(now).execute(p).await?;
+            let mut tx = p.begin().await?;
             sqlx::query("INSERT INTO revoked_sessions (session_id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(session_id)
                 .bind(expires_at)
-                .execute(p)
+                .execute(&mut *tx)
                 .await?;
+            crate::repo::changes::log_change!(&mut *tx, crate::EdgeChange::Session(session_id.to_owned()));
+            tx.commit().await?;
         });
         Ok(())
     }

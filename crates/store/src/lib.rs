@@ -19,8 +19,10 @@ pub use crypto::{KeyPurpose, MasterKey, SecretBytes};
 pub use db::{ChangeListener, Db, DbKind, Heard};
 pub use error::StoreError;
 pub use isolation::{DomainClaim, ProofOutcome, StaffCode};
+pub use repo::changes::{EdgeChange, LoggedChange};
 pub use repo::{
-    BlobClaim, Erasure, ExpectedBlob, GcCandidate, NewDeploymentFile, NewUpload, Retention, StoredBlob, Upload,
+    BlobClaim, EdgeScope, Erasure, ExpectedBlob, GcCandidate, NewDeploymentFile, NewUpload, Retention, StoredBlob,
+    Upload,
 };
 
 /// Milliseconds since the Unix epoch: how every timestamp is stored.

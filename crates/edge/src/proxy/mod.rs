@@ -127,6 +127,13 @@ async fn exchange(edge: &Edge, call: &Call<'_>, payload: Payload) -> (Res, Outco
             return (is_platform(), Outcome::Loop);
         }
     };
+    // A custom domain proven after the settings were saved, or another app's, is the platform.
+    if let Some(host) = base.host_str()
+        && edge.serves_domain(host)
+    {
+        tracing::warn!(app = %route.slug, bot = %route.bot_id, host, "an upstream is a custom domain the platform serves");
+        return (is_platform(), Outcome::Loop);
+    }
     // Address literals skip the resolver; the same rule applies to them here.
     let literal = match base.host() {
         Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),

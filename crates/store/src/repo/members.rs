@@ -50,11 +50,6 @@ impl Db {
         rows.into_iter().map(|(bot, role)| role.parse().map(|r| (bot, r)).map_err(StoreError::Corrupt)).collect()
     }
 
-    /// `(bot id, user id)` of every membership, for the edge's staff lists.
-    pub async fn all_members(&self) -> Result<Vec<(i64, i64)>, StoreError> {
-        Ok(on_db!(self, p => sqlx::query_as("SELECT bot_id, user_id FROM members").fetch_all(p).await?))
-    }
-
     pub async fn list_members(&self, bot: BotId) -> Result<Vec<Member>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
             "SELECT bot_id, user_id, role, created_at FROM members WHERE bot_id = $1 ORDER BY user_id",

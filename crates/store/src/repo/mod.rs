@@ -11,10 +11,14 @@ use crate::model::{
 };
 use crate::{Db, StoreError, in_tx, now_ms, on_db};
 
-/// Appends an audit event on the given executor (a transaction, usually).
+/// Appends an audit event on the given executor (a transaction, usually), and the change it
+/// makes for edges to the change log (`changes.rs`) in the same transaction.
 macro_rules! insert_audit {
     ($conn:expr, $ev:expr) => {{
         let ev: &NewAuditEvent<'_> = $ev;
+        if let Some(change) = changes::EdgeChange::of(ev) {
+            changes::log_change!($conn, change);
+        }
         sqlx::query(
             "INSERT INTO audit_events (at, actor, action, bot_id, app_id, deployment_id, details) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -128,6 +132,7 @@ mod apps;
 mod audit;
 mod blobs;
 mod bots;
+pub mod changes;
 mod copies;
 mod deployments;
 mod edge;
@@ -141,5 +146,6 @@ mod tokens;
 pub use blobs::{BlobClaim, ExpectedBlob};
 pub use copies::StoredBlob;
 pub use deployments::{NewDeploymentFile, NewUpload, Retention, Upload};
+pub use edge::EdgeScope;
 pub use gc::GcCandidate;
 pub use removal::Erasure;

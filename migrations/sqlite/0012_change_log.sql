@@ -1,0 +1,11 @@
+-- What changed, in commit order, for edges to apply one change at a time instead of reloading
+-- everything (crates/service/src/changes.rs). `kind`: app | bot | session | all; `subject`: the
+-- app id, bot id or session id. Rows older than an hour are pruned. Keep in step with
+-- migrations/postgres/0012_change_log.sql.
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT
+);
+CREATE INDEX changes_at ON changes (at_ms);
