@@ -13,31 +13,39 @@ use std::time::{Duration, Instant};
 /// (a stale binary would test old code).
 pub fn binary() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("current exe");
-            let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-            let bin = profile_dir.join(format!("tmahost{}", std::env::consts::EXE_SUFFIX));
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
-            let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-            // web-admin: the dashboard's templates and scripts are compiled into the binary.
-            let sources =
-                ["crates", "migrations", "web-admin", "Cargo.lock"].iter().filter_map(|p| newest(&root.join(p))).max();
-            if built.is_some() && sources.is_none_or(|s| Some(s) <= built) {
-                return bin;
-            }
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "-p", "tmahost"]).current_dir(env!("CARGO_MANIFEST_DIR"));
-            if release {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("cargo build");
-            assert!(status.success(), "building tmahost failed");
-            bin
-        })
-        .clone()
+    BUILT.get_or_init(|| fresh(&format!("tmahost{}", std::env::consts::EXE_SUFFIX), &["--bin", "tmahost"])).clone()
+}
+
+/// An example of the `tmahost` package (`populate`, `gc_populate`: the load benchmarks' data
+/// makers), built like [`binary`] when missing or stale.
+pub fn example(name: &str) -> PathBuf {
+    fresh(&format!("examples/{name}{}", std::env::consts::EXE_SUFFIX), &["--example", name])
+}
+
+/// `target/<profile>/{path}`, built by `cargo build -p tmahost {what}` unless it is newer than
+/// every source.
+fn fresh(path: &str, what: &[&str]) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let bin = profile_dir.join(path);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    // web-admin: the dashboard's templates and scripts are compiled into the binary.
+    let sources =
+        ["crates", "migrations", "web-admin", "Cargo.lock"].iter().filter_map(|p| newest(&root.join(p))).max();
+    if built.is_some() && sources.is_none_or(|s| Some(s) <= built) {
+        return bin;
+    }
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "tmahost"]).args(what).current_dir(env!("CARGO_MANIFEST_DIR"));
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("cargo build");
+    assert!(status.success(), "building {path} failed");
+    bin
 }
 
 /// The newest modification time of a file or of any file below a folder.

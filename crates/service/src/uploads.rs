@@ -111,37 +111,51 @@ impl Platform {
     /// The size a blob upload must have, if a pending deployment the caller may deploy to
     /// expects it; `None` when the caller's bot provided it already. Call before reading the body.
     pub async fn expected_blob_size(&self, actor: &Actor, sha: &Sha256) -> Result<Option<u64>, ServiceError> {
-        Ok(self.expected_by(actor, sha).await?.map(|e| e.size as u64))
+        Ok(self.expected_by(actor, sha).await?.first().map(|e| e.size as u64))
     }
 
-    /// The declaration, by one of the caller's open deployments, of a content its bot has not
-    /// provided yet (whether or not another tenant stored it).
-    async fn expected_by(&self, actor: &Actor, sha: &Sha256) -> Result<Option<ExpectedBlob>, ServiceError> {
+    /// The declarations, by the caller's open deployments, of a content their bots have not
+    /// provided yet (whether or not another tenant stored it); empty when every such bot has.
+    /// A caller who may deploy to several bots (an admin token, an owner of two) can have
+    /// deploys of the same content open on several at once: one upload provides it to each.
+    async fn expected_by(&self, actor: &Actor, sha: &Sha256) -> Result<Vec<ExpectedBlob>, ServiceError> {
         let expected = self.db().expected_blob(sha, now_ms()).await?;
-        let mine = expected.into_iter().find(|e| actor.check(tmahost_types::BotId(e.bot_id), Need::Deploy).is_ok());
-        let Some(mine) = mine else {
+        let mut mine: Vec<ExpectedBlob> = expected
+            .into_iter()
+            .filter(|e| actor.check(tmahost_types::BotId(e.bot_id), Need::Deploy).is_ok())
+            .collect();
+        if mine.is_empty() {
             self.metrics().blob_upload(BlobUpload::Rejected, 0);
             return Err(ServiceError::NotFound("pending upload of this blob"));
-        };
-        // Only this bot's own upload counts: another tenant's copy of the same bytes does not
+        }
+        mine.sort_by_key(|e| e.bot_id);
+        mine.dedup_by_key(|e| e.bot_id);
+        // Only a bot's own upload counts: another tenant's copy of the same bytes does not
         // spare the bytes (the answer would reveal what other tenants host).
         // A `bot_blobs` row references its `blobs` row, so a known content is also stored.
-        let bot = tmahost_types::BotId(mine.bot_id);
-        if self.db().unknown_to_bot(bot, std::slice::from_ref(sha)).await?.is_empty() {
-            self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
-            return Ok(None);
+        let mut unknown = Vec::with_capacity(mine.len());
+        for e in mine {
+            let bot = tmahost_types::BotId(e.bot_id);
+            if !self.db().unknown_to_bot(bot, std::slice::from_ref(sha)).await?.is_empty() {
+                unknown.push(e);
+            }
         }
-        Ok(Some(mine))
+        if unknown.is_empty() {
+            self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
+        }
+        Ok(unknown)
     }
 
     /// Stores the received blob `data` after checking its hash and size, with its gzip variant
     /// (brotli follows in the background). Idempotent and safe to race: the object keys are
     /// content addresses and the row is written last.
     pub async fn put_blob(&self, actor: &Actor, sha: &Sha256, data: Bytes) -> Result<BlobPut, ServiceError> {
-        let Some(expected) = self.expected_by(actor, sha).await? else {
+        let expected = self.expected_by(actor, sha).await?;
+        let Some(first) = expected.first() else {
             return Ok(BlobPut::AlreadyStored);
         };
-        let size = expected.size as u64;
+        let size = first.size as u64;
+        let content_type = first.content_type.clone();
         let rejected = |code: &'static str, message: String| {
             self.metrics().blob_upload(BlobUpload::Rejected, 0);
             Err(ServiceError::BadRequest { code, message })
@@ -158,19 +172,19 @@ impl Platform {
         if got_sha != *sha {
             return rejected("digest_mismatch", format!("the body's SHA-256 is {got_sha}, not {sha}"));
         }
-        let bot = tmahost_types::BotId(expected.bot_id);
         // Verified bytes another tenant already stored: nothing to write (the store stays
         // deduplicated), and the answer is the same as for new content.
         let one = std::slice::from_ref(sha);
-        if self.db().missing_blobs(one).await?.is_empty() {
-            self.db().add_bot_blobs(bot, one).await?;
-            self.metrics().blob_upload(BlobUpload::Stored, size);
-            return Ok(BlobPut::Stored);
+        if !self.db().missing_blobs(one).await?.is_empty() {
+            let job = sha.clone();
+            let prepared = blocking(move || prepare(job, data, &content_type)).await?;
+            self.upload(prepared).await?;
         }
-        let job = sha.clone();
-        let prepared = blocking(move || prepare(job, data, &expected.content_type)).await?;
-        self.upload(prepared).await?;
-        self.db().add_bot_blobs(bot, one).await?;
+        // Provided to every bot of the caller's that declared these bytes with this size (a
+        // declaration of another size fails at its own finalize).
+        for e in expected.iter().filter(|e| e.size as u64 == size) {
+            self.db().add_bot_blobs(tmahost_types::BotId(e.bot_id), one).await?;
+        }
         self.metrics().blob_upload(BlobUpload::Stored, size);
         Ok(BlobPut::Stored)
     }

@@ -320,3 +320,52 @@ async fn an_upload_interrupted_by_a_crash_is_failed_at_the_next_start() {
     let active = e.p.db_for_tests().active_deployment(&app.app.id).await.expect("active").expect("v1 still active");
     assert_eq!(active.version, 1);
 }
+
+/// A caller who may deploy to several bots (an admin, an owner of two) can have digest deploys
+/// of the same bytes open on two bots at once: one upload of a content provides it to each
+/// that declared it, and both finalize. A caller scoped to one bot provides it to that bot
+/// only, whatever another bot has open.
+#[tokio::test]
+async fn one_upload_provides_a_content_to_every_bot_of_the_caller_that_declared_it() {
+    let e = env(Limits::default()).await;
+    let admin = Actor::local_admin();
+    let page = b"<!doctype html><title>shared</title>".to_vec();
+    let sha = sha_of(&page);
+    let declared =
+        vec![tmahost_service::DeclaredFile { path: "index.html".into(), sha256: sha.clone(), size: page.len() as u64 }];
+    let opts = || DeployOptions { activate: true, message: None };
+    let mut open = Vec::new();
+    for bot in ["demo_bot", "other_bot"] {
+        let app = e.p.app(&admin, bot, "main", Need::Deploy).await.expect("app");
+        let plan = e.p.begin_upload(&app, declared.clone(), opts()).await.expect("opened");
+        assert_eq!(plan.missing, [sha.clone()], "{bot} has not provided it");
+        open.push((app, plan.deployment.id));
+    }
+    e.p.put_blob(&admin, &sha, page.clone().into()).await.expect("stored");
+    for (app, id) in &open {
+        e.p.finalize_upload(app, id).await.expect("finalized: the one upload provided it");
+    }
+
+    // A token scoped to `demo_bot` uploads a new content while an admin's deploy of it is open
+    // on `other_bot`: only `demo_bot` gets it.
+    let page = b"<!doctype html><title>second</title>".to_vec();
+    let sha = sha_of(&page);
+    let declared =
+        vec![tmahost_service::DeclaredFile { path: "index.html".into(), sha256: sha.clone(), size: page.len() as u64 }];
+    let demo = e.p.bot(&admin, "demo_bot", Need::See).await.expect("bot").bot;
+    let scoped =
+        Actor { token_id: None, scope: TokenScope::Bots(vec![demo.bot_id()]), label: "ci".into(), roles: None };
+    let mine = e.p.app(&scoped, "demo_bot", "main", Need::Deploy).await.expect("app");
+    let theirs = e.p.app(&admin, "other_bot", "main", Need::Deploy).await.expect("app");
+    let mine_id = e.p.begin_upload(&mine, declared.clone(), opts()).await.expect("opened").deployment.id;
+    let theirs_id = e.p.begin_upload(&theirs, declared, opts()).await.expect("opened").deployment.id;
+    e.p.put_blob(&scoped, &sha, page.into()).await.expect("stored");
+    e.p.finalize_upload(&mine, &mine_id).await.expect("finalized");
+    let refused = e.p.finalize_upload(&theirs, &theirs_id).await.expect_err("other_bot never provided it");
+    assert_eq!(refused.code(), "missing_blobs", "{refused}");
+}
+
+fn sha_of(bytes: &[u8]) -> tmahost_service::model::Sha256 {
+    use sha2::Digest;
+    tmahost_service::model::Sha256::from_digest(&sha2::Sha256::digest(bytes))
+}
