@@ -338,7 +338,7 @@ async fn one_upload_provides_a_content_to_every_bot_of_the_caller_that_declared_
     for bot in ["demo_bot", "other_bot"] {
         let app = e.p.app(&admin, bot, "main", Need::Deploy).await.expect("app");
         let plan = e.p.begin_upload(&app, declared.clone(), opts()).await.expect("opened");
-        assert_eq!(plan.missing, [sha.clone()], "{bot} has not provided it");
+        assert_eq!(plan.missing, std::slice::from_ref(&sha), "{bot} has not provided it");
         open.push((app, plan.deployment.id));
     }
     e.p.put_blob(&admin, &sha, page.clone().into()).await.expect("stored");
