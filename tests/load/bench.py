@@ -178,6 +178,37 @@ def table(results):
     print(f"(req/s, median of {rounds} rounds; ceiling = a bare server (hyper, the edge's stack, or actix-web with CEILING_STACK=actix) answering the same bytes and "
           f"headers from memory; errors = non-2xx/3xx responses and socket errors, all servers)")
 
+def propagation(api, token, edge, host, cookie, bot, runs):
+    """Deploys `runs` new versions of the bot's main app through the API, one at a time, and
+    measures from the API's answer until the edge serves the new page (polled over one kept
+    connection). Prints the median, p90 and max in ms."""
+    import io
+    import zipfile
+    times = []
+    c = http.client.HTTPConnection(edge)
+    a = http.client.HTTPConnection(api)
+    for i in range(int(runs)):
+        marker = f"version-{i}-{random.randrange(1 << 30)}"
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("index.html", f"<!doctype html><title>{marker}</title><h1>{marker}</h1>")
+            z.writestr("app.js", f"console.log('{marker}')")
+        a.request("POST", f"/api/v1/bots/{bot}/apps/main/deployments", buf.getvalue(),
+                  {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"})
+        r = a.getresponse()
+        body = r.read()
+        assert r.status == 201, f"deploy: {r.status} {body[:200]}"
+        t0 = time.perf_counter()
+        while True:
+            c.request("GET", "/", headers={"Host": host, "Cookie": cookie})
+            r = c.getresponse()
+            if marker.encode() in r.read():
+                break
+            assert time.perf_counter() - t0 < 30, "the new version never appeared"
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    print(f"{times[len(times) // 2]:.1f} {times[int(len(times) * 0.9)]:.1f} {times[-1]:.1f}")
+
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
@@ -195,6 +226,8 @@ if __name__ == "__main__":
         wait_brotli(*args)
     elif cmd == "etag":
         print(etag(*args))
+    elif cmd == "propagation":
+        propagation(*args)
     elif cmd == "table":
         table(*args)
     else:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The edge with many tenants: BOTS bots (default 10,000) x 3 deployments in SQLite, then
-# `tmahost edge` start time (process start to first answer; median of 3), RSS, and wrk on a
-# random app per request (gated: each app's own session cookie).
-# Usage: tests/load/scale.sh   (env: BOTS=10000 DURATION=10s CONNECTIONS=64 WORKERS=1)
+# `tmahost edge` start time (process start to first answer; median of 3), RSS, wrk on a
+# random app per request (gated: each app's own session cookie), and then, with `tmahost serve`
+# on the same data, RUNS deploys through the API each timed until the edge serves it, with the
+# whole-table reads the edge made meanwhile (a change must cost what it changes: none).
+# Usage: tests/load/scale.sh   (env: BOTS=10000 DURATION=10s CONNECTIONS=64 WORKERS=1 RUNS=20)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bots=${BOTS:-10000} duration=${DURATION:-10s} conns=${CONNECTIONS:-64} workers=${WORKERS:-1}
+bots=${BOTS:-10000} duration=${DURATION:-10s} conns=${CONNECTIONS:-64} workers=${WORKERS:-1} runs=${RUNS:-20}
 command -v wrk >/dev/null || { echo "missing: wrk (see tests/load/README.md)" >&2; exit 1; }
 cargo build --release -p tmahost --bin tmahost --example populate --manifest-path "$root/Cargo.toml" >&2
 work=$(mktemp -d)
@@ -47,3 +49,24 @@ printf '%-34s %s\n' "bots x deployments" "$bots x 3" \
   "p50 / p99" "$(awk "BEGIN { printf \"%.2f / %.2f ms\", $p50 / 1000, $p99 / 1000 }")" \
   "errors" "$errors" \
   "RSS after load (every app's manifest cached)" "$(rss)"
+
+# Propagation: the API and the edge in one process (`serve`), as on one machine.
+kill "$pid"; wait "$pid" 2>/dev/null || true
+token=$(TMAHOST_DATA_DIR="$work/data" TMAHOST_LOG=warn "$root/target/release/tmahost" admin token create --name scale --scope admin)
+api_port=$(python3 "$here/bench.py" port) edge_port=$(python3 "$here/bench.py" port) ops_port=$(python3 "$here/bench.py" port)
+TMAHOST_DATA_DIR="$work/data" TMAHOST_API_ADDR=127.0.0.1:$api_port TMAHOST_EDGE_ADDR=127.0.0.1:$edge_port \
+  TMAHOST_OPS_ADDR=127.0.0.1:$ops_port TMAHOST_EDGE_WORKERS=$workers TMAHOST_LOG=warn \
+  "$root/target/release/tmahost" serve >"$work/out" 2>"$work/err" &
+pid=$!
+until curl -sf -o /dev/null "http://127.0.0.1:$ops_port/healthz"; do
+  kill -0 "$pid" 2>/dev/null || { cat "$work/err" >&2; exit 1; }
+  sleep 0.01
+done
+loads() { curl -sf "http://127.0.0.1:$ops_port/metrics" | awk '/^tmahost_edge_table_loads_total/ { print $2 }'; }
+read -r host cookie < <(shuf -n1 "$work/data/hosts.txt")
+before=$(loads)
+read -r p50 p90 max < <(python3 "$here/bench.py" propagation "127.0.0.1:$api_port" "$token" "127.0.0.1:$edge_port" \
+  "$host" "$cookie" "${host%%.*}" "$runs")
+printf '%-34s %s\n' \
+  "deploy -> served (median/p90/max of $runs)" "$p50 / $p90 / $max ms" \
+  "whole-table reads during them" "$(( $(loads) - before ))"

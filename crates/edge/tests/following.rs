@@ -203,12 +203,7 @@ async fn changes_that_commit_out_of_order_are_applied_and_a_lost_one_reloads() {
         .execute(&mut *tx)
         .await
         .expect("update");
-    sqlx::query("INSERT INTO changes (at_ms, kind, subject) VALUES ($1, 'app', $2)")
-        .bind(now() * 1000)
-        .bind(&main.app.id)
-        .execute(&mut *tx)
-        .await
-        .expect("log");
+    log_app_change(&mut tx, &main.app.id).await;
     // A later change commits first; the edge applies it and notes the gap before it.
     let other = p.bot(&admin, "other_bot", Need::Manage).await.expect("bot");
     p.grant_member(&other, 7, Role::Developer).await.expect("grant");
@@ -222,12 +217,7 @@ async fn changes_that_commit_out_of_order_are_applied_and_a_lost_one_reloads() {
 
     // A numbered change that never commits.
     let mut tx = held.begin().await.expect("begin");
-    sqlx::query("INSERT INTO changes (at_ms, kind, subject) VALUES ($1, 'app', $2)")
-        .bind(now() * 1000)
-        .bind(&main.app.id)
-        .execute(&mut *tx)
-        .await
-        .expect("log");
+    log_app_change(&mut tx, &main.app.id).await;
     tx.rollback().await.expect("rollback");
     p.revoke_member(&other, 7).await.expect("revoke");
     let loads = |p: &Platform| first_line(&p.metrics().render(), "tmahost_edge_table_loads_total").to_owned();
@@ -238,4 +228,14 @@ async fn changes_that_commit_out_of_order_are_applied_and_a_lost_one_reloads() {
         edge.catch_up().await.expect("catch up");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Logs a change of `app_id` the way the store does, in `tx`.
+async fn log_app_change(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, app_id: &str) {
+    sqlx::query("INSERT INTO changes (at_ms, kind, subject) VALUES ($1, 'app', $2)")
+        .bind(now() * 1000)
+        .bind(app_id)
+        .execute(&mut **tx)
+        .await
+        .expect("log");
 }
