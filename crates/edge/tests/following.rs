@@ -239,3 +239,41 @@ async fn log_app_change(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, app_id: 
         .await
         .expect("log");
 }
+
+/// Pruning the log while changes are made and followed (here everything logged so far, each
+/// time; the platform keeps an hour) loses nothing: an edge that finds the rows it had not read
+/// gone reads the table whole, and ends with the table a fresh read gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_the_log_while_changes_are_followed_loses_none() {
+    let dns = DnsServer::start().await;
+    let TestPlatform { p, dir: _dir } = platform(None, &dns, 5).await;
+    let edge = Edge::start(p.clone()).await.expect("edge");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pruning = {
+        let (p, done) = (p.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut pruned = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                pruned += p.db_for_tests().prune_changes(tmahost_service::now_ms() + 1).await.expect("prune");
+                tokio::task::yield_now().await;
+            }
+            pruned
+        })
+    };
+    let mut rng = tmahost_testkit::seeded_rng("pruning");
+    churn(&p, &edge, &dns, &mut rng, 80).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let pruned = pruning.await.expect("pruner");
+    assert!(pruned > 0, "the pruner ran beside the changes");
+    // The edge reads the whole table once the rows it missed are given up for lost.
+    let want = Edge::start(p.clone()).await.expect("a fresh edge").describe_table();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        edge.catch_up().await.expect("catch up");
+        if edge.describe_table() == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the followed table never matched after pruning");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
