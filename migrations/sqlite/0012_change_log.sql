@@ -9,3 +9,6 @@ CREATE TABLE changes (
     subject TEXT
 );
 CREATE INDEX changes_at ON changes (at_ms);
+-- An edge reads one app's superseded deployments per change: by app first, not by status (which
+-- would scan every app's).
+CREATE INDEX deployments_app_status ON deployments (app_id, status);
