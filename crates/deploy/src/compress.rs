@@ -21,9 +21,15 @@ pub fn wants_variants(size: u64, content_type: &str) -> bool {
     size >= MIN_SIZE as u64 && is_compressible(content_type)
 }
 
-/// The gzip variant (best compression) of a file that [`wants_variants`], if it is smaller.
+/// gzip's default level: the gzip variant is what clients get until brotli is made (and what
+/// the few without brotli get), and level 9 costs 1.6x the CPU of a first deploy's
+/// compression for files under 1% smaller (1,000 JS-like files of 20 KB: 400 ms against 255 ms).
+const GZIP_LEVEL: u32 = 6;
+
+/// The gzip variant of a file that [`wants_variants`], if it is smaller.
 pub fn gzip_variant(data: &[u8]) -> Option<Vec<u8>> {
-    let mut w = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), flate2::Compression::best());
+    let level = flate2::Compression::new(GZIP_LEVEL);
+    let mut w = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), level);
     w.write_all(data).ok()?;
     w.finish().ok().filter(|v| v.len() < data.len())
 }

@@ -219,16 +219,22 @@ impl Platform {
     /// Stores one content: claims it, writes its objects (variants, then the original) and
     /// marks it live. Nothing to write when it is live already.
     pub(crate) async fn upload(&self, p: Prepared) -> Result<(), ServiceError> {
-        let size = p.original.len() as i64;
-        if !self.claim_upload(&p.sha, size).await? {
-            return Ok(());
+        if self.claim_upload(&p.sha, p.original.len() as i64).await? {
+            self.store_claimed(p, &[]).await?;
         }
+        Ok(())
+    }
+
+    /// Writes the objects of a content claimed with [`Platform::claim_upload`] and marks it
+    /// live, provided to `provided_to`, in one transaction.
+    pub(crate) async fn store_claimed(&self, p: Prepared, provided_to: &[BotId]) -> Result<(), ServiceError> {
+        let size = p.original.len() as i64;
         let gz = p.gz.as_ref().map(|v| v.len() as i64);
         if let Some(bytes) = p.gz {
             self.blobs().put(&BlobKey::Variant(p.sha.clone(), Encoding::Gzip), bytes).await?;
         }
         self.blobs().put(&BlobKey::Original(p.sha.clone()), p.original).await?;
-        if !self.db().finish_blob(&p.sha, size, gz, p.br_pending).await? {
+        if !self.db().finish_blob(&p.sha, size, gz, p.br_pending, provided_to).await? {
             // Slower than the collector's grace period: the claim was taken as abandoned.
             return Err(ServiceError::Unavailable(format!(
                 "storing content {} took longer than TMAHOST_GC_GRACE_SECS; deploy again",

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tmahost_deploy::{CheckedManifest, DeclaredFile, FinalInputs, ManifestFile};
 use tmahost_store::model::{App, Bot, Deployment, DeploymentStatus, Sha256};
 use tmahost_store::{BlobKey, ExpectedBlob, NewDeploymentFile, NewUpload, now_ms};
+use tmahost_types::BotId;
 
 use crate::auth::Need;
 use crate::deployments::{BlobCounts, check_message, prepare};
@@ -120,10 +121,8 @@ impl Platform {
     /// deploys of the same content open on several at once: one upload provides it to each.
     async fn expected_by(&self, actor: &Actor, sha: &Sha256) -> Result<Vec<ExpectedBlob>, ServiceError> {
         let expected = self.db().expected_blob(sha, now_ms()).await?;
-        let mut mine: Vec<ExpectedBlob> = expected
-            .into_iter()
-            .filter(|e| actor.check(tmahost_types::BotId(e.bot_id), Need::Deploy).is_ok())
-            .collect();
+        let mut mine: Vec<ExpectedBlob> =
+            expected.into_iter().filter(|e| actor.check(BotId(e.bot_id), Need::Deploy).is_ok()).collect();
         if mine.is_empty() {
             self.metrics().blob_upload(BlobUpload::Rejected, 0);
             return Err(ServiceError::NotFound("pending upload of this blob"));
@@ -132,18 +131,11 @@ impl Platform {
         mine.dedup_by_key(|e| e.bot_id);
         // Only a bot's own upload counts: another tenant's copy of the same bytes does not
         // spare the bytes (the answer would reveal what other tenants host).
-        // A `bot_blobs` row references its `blobs` row, so a known content is also stored.
-        let mut unknown = Vec::with_capacity(mine.len());
-        for e in mine {
-            let bot = tmahost_types::BotId(e.bot_id);
-            if !self.db().unknown_to_bot(bot, std::slice::from_ref(sha)).await?.is_empty() {
-                unknown.push(e);
-            }
-        }
-        if unknown.is_empty() {
+        mine.retain(|e| !e.provided);
+        if mine.is_empty() {
             self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
         }
-        Ok(unknown)
+        Ok(mine)
     }
 
     /// Stores the received blob `data` after checking its hash and size, with its gzip variant
@@ -173,17 +165,20 @@ impl Platform {
             return rejected("digest_mismatch", format!("the body's SHA-256 is {got_sha}, not {sha}"));
         }
         // Verified bytes another tenant already stored: nothing to write (the store stays
-        // deduplicated), and the answer is the same as for new content.
+        // deduplicated), and the answer is the same as for new content. Claimed before
+        // compressing, so bytes already stored are not compressed again.
         let one = std::slice::from_ref(sha);
-        if !self.db().missing_blobs(one).await?.is_empty() {
-            let job = sha.clone();
-            let prepared = blocking(move || prepare(job, data, &content_type)).await?;
-            self.upload(prepared).await?;
-        }
         // Provided to every bot of the caller's that declared these bytes with this size (a
         // declaration of another size fails at its own finalize).
-        for e in expected.iter().filter(|e| e.size as u64 == size) {
-            self.db().add_bot_blobs(tmahost_types::BotId(e.bot_id), one).await?;
+        let bots: Vec<BotId> = expected.iter().filter(|e| e.size as u64 == size).map(|e| BotId(e.bot_id)).collect();
+        if self.claim_upload(sha, size as i64).await? {
+            let job = sha.clone();
+            let prepared = blocking(move || prepare(job, data, &content_type)).await?;
+            self.store_claimed(prepared, &bots).await?;
+        } else {
+            for bot in &bots {
+                self.db().add_bot_blobs(*bot, one).await?;
+            }
         }
         self.metrics().blob_upload(BlobUpload::Stored, size);
         Ok(BlobPut::Stored)
@@ -281,8 +276,7 @@ impl Platform {
         };
         let deployment = self.db().get_deployment(id).await?.ok_or(ServiceError::NotFound("deployment"))?;
         let app = self.db().get_app_by_id(&deployment.app_id).await?.ok_or(ServiceError::NotFound("deployment"))?;
-        let app =
-            self.app(actor, tmahost_types::BotId(app.bot_id), app.slug.as_str(), Need::See).await.map_err(missing)?;
+        let app = self.app(actor, BotId(app.bot_id), app.slug.as_str(), Need::See).await.map_err(missing)?;
         Ok(DeploymentRef { app, deployment })
     }
 

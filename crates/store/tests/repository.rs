@@ -46,7 +46,7 @@ async fn bot_with_app(db: &Db, id: i64, name: &str) -> (BotId, String) {
 async fn stored(db: &Db, h: &Sha256, size: i64, gz: Option<i64>, br_pending: bool) {
     let claim = db.claim_blob(h, size).await.expect("claim");
     assert!(matches!(claim, BlobClaim::Upload | BlobClaim::Live), "{claim:?}");
-    assert!(db.finish_blob(h, size, gz, br_pending).await.expect("finish"), "live");
+    assert!(db.finish_blob(h, size, gz, br_pending, &[]).await.expect("finish"), "live");
 }
 
 async fn deploy(db: &Db, app: &str, files: &[(&str, u8)], activate: bool) -> String {
@@ -186,7 +186,13 @@ async fn digest_uploads_expect_blobs_until_completed_or_expired(db: Db) {
     let want = db.expected_blob(&sha(7), now).await.expect("expected");
     assert_eq!(want.len(), 1);
     assert_eq!((want[0].bot_id, want[0].size, want[0].content_type.as_str()), (bot.0, 10, "text/html"));
+    assert!(!want[0].provided);
     assert!(db.expected_blob(&sha(8), now).await.expect("none").is_empty());
+    // Once the bot has provided the content, its own declaration no longer asks for it.
+    assert!(db.claim_blob(&sha(7), 10).await.expect("claim") == BlobClaim::Upload);
+    assert!(db.finish_blob(&sha(7), 10, None, false, &[bot]).await.expect("finish"), "live");
+    let want = db.expected_blob(&sha(7), now).await.expect("provided");
+    assert!(want.len() == 1 && want[0].provided, "{want:?}");
 
     // Expiry fails the expired one only; archive uploads younger than the cutoff are kept.
     assert_eq!(db.fail_stale_uploads(0, now).await.expect("sweep"), 1);

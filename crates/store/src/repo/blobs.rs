@@ -12,6 +12,8 @@ pub struct ExpectedBlob {
     pub bot_id: i64,
     pub size: i64,
     pub content_type: String,
+    /// The bot has provided the content since it declared it.
+    pub provided: bool,
 }
 
 /// What [`Db::claim_blob`] found for a content about to be uploaded.
@@ -98,38 +100,52 @@ impl Db {
     }
 
     /// Records that a claimed content's objects (the original and the listed variants) are all
-    /// stored; `br_pending`: its brotli variant is still to be made (by [`Db::pending_brotli`]'s
-    /// reader). `false` when the claim was lost (a collector took the row as abandoned) and the
-    /// content is not live: the objects may be gone, upload again.
+    /// stored, and that the bots in `provided_to` sent it, in one transaction; `br_pending`:
+    /// its brotli variant is still to be made (by [`Db::pending_brotli`]'s reader). `false`
+    /// when the claim was lost (a collector took the row as abandoned) and the content is not
+    /// live: the objects may be gone, upload again.
     pub async fn finish_blob(
         &self,
         sha: &Sha256,
         size: i64,
         gz_size: Option<i64>,
         br_pending: bool,
+        provided_to: &[BotId],
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let done = on_db!(self, p => sqlx::query(
-            "UPDATE blobs SET state = 'live', size = $1, gz_size = $2, br_size = NULL, br_pending = $3, \
-             touched_at = $4 WHERE sha256 = $5 AND state = 'pending'",
-        )
-        .bind(size)
-        .bind(gz_size)
-        .bind(i64::from(br_pending))
-        .bind(now)
-        .bind(sha.as_str())
-        .execute(p)
-        .await?
-        .rows_affected());
-        if done == 1 {
-            return Ok(true);
-        }
-        // Another uploader of the same content finished first.
-        let state: Option<(String,)> = on_db!(self, p => sqlx::query_as("SELECT state FROM blobs WHERE sha256 = $1")
+        let live = in_tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE blobs SET state = 'live', size = $1, gz_size = $2, br_size = NULL, br_pending = $3, \
+                 touched_at = $4 WHERE sha256 = $5 AND state = 'pending'",
+            )
+            .bind(size)
+            .bind(gz_size)
+            .bind(i64::from(br_pending))
+            .bind(now)
             .bind(sha.as_str())
-            .fetch_optional(p)
-            .await?);
-        Ok(state.is_some_and(|(s,)| s == "live"))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // Otherwise another uploader of the same content may have finished first.
+            let live = done == 1 || {
+                let state: Option<(String,)> = sqlx::query_as("SELECT state FROM blobs WHERE sha256 = $1")
+                    .bind(sha.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                state.is_some_and(|(s,)| s == "live")
+            };
+            if live {
+                for bot in provided_to {
+                    sqlx::query("INSERT INTO bot_blobs (bot_id, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(bot.0)
+                        .bind(sha.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            live
+        });
+        Ok(live)
     }
 
     /// Notes that `bot` sent (or deployed) these contents, those of them that are stored (one

@@ -136,10 +136,13 @@ impl Db {
         .await?))
     }
 
-    /// Unfinished, unexpired deployments that expect this content.
+    /// Unfinished, unexpired deployments that expect this content, each with whether its bot
+    /// has provided it since (by an earlier upload or deploy).
     pub async fn expected_blob(&self, sha: &Sha256, now: i64) -> Result<Vec<ExpectedBlob>, StoreError> {
         Ok(on_db!(self, p => sqlx::query_as(
-            "SELECT a.bot_id, ub.size, ub.content_type FROM upload_blobs ub \
+            "SELECT a.bot_id, ub.size, ub.content_type, \
+             EXISTS (SELECT 1 FROM bot_blobs bb WHERE bb.bot_id = a.bot_id AND bb.sha256 = ub.sha256) AS provided \
+             FROM upload_blobs ub \
              JOIN uploads u ON u.deployment_id = ub.deployment_id \
              JOIN deployments d ON d.id = ub.deployment_id \
              JOIN apps a ON a.id = d.app_id \
