@@ -120,13 +120,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         if url.path.endswith("/set-cookies"):
             # What a careless or hostile backend sends: a cookie for every app under a parent
-            # domain, and one named like the platform's session.
+            # domain, and ones named like the platform's session and launch cookies.
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.send_header("Set-Cookie", "theme=dark; Path=/")
             self.send_header("Set-Cookie", "wide=1; Domain=localhost; Path=/")
             self.send_header("Set-Cookie", "__Host-tma_session=forged; Path=/; Secure")
             self.send_header("Set-Cookie", "__secure-TMA_SESSION=forged; Secure")
+            self.send_header("Set-Cookie", "__Host-tma_launch=forged; Path=/; Secure")
             self.end_headers()
             return
         if url.path.endswith("/redirect"):

@@ -197,6 +197,13 @@ async fn the_gate_keeps_the_fragment_for_the_telegram_sdk() {
     assert_eq!(me["start_param"], "promo");
     assert_eq!(me["via"], "cookie");
     assert!(url.fragment().is_some_and(|f| f.contains("tgWebAppData=")), "fragment kept: {url}");
+
+    // The session was opened on the navigation back, from the gate page's launch cookie: no
+    // `POST /_tma/session` round trip.
+    let metrics = t.http.get(format!("{}/metrics", t.serve.api)).bearer_auth(&admin).send().await.expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    assert!(metrics.contains("tmahost_edge_sessions_opened_total{via=\"launch\"} 1"), "{metrics}");
+    assert!(!metrics.contains("tmahost_edge_sessions_opened_total{via=\"post\"}"), "{metrics}");
 }
 
 /// Saves a screenshot under `target/screenshots/` (a CI artifact).

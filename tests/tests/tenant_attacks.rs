@@ -803,7 +803,8 @@ async fn a_tenants_backend_answers_stay_on_its_origin() {
     assert_eq!(res.status(), StatusCode::OK);
 
     // Row: a backend's `Set-Cookie` for the parent domain (cookie tossing onto every app under
-    // `localhost`), and cookies named like the platform's session. Before: passed through.
+    // `localhost`), and cookies named like the platform's session and launch cookies. Before:
+    // passed through.
     // After: the first made host-only, the others dropped; the harmless one untouched.
     let cookies: Vec<&str> = res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
     assert_eq!(cookies, ["theme=dark; Path=/", "wide=1; Path=/"]);

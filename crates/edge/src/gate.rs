@@ -11,7 +11,10 @@ use tmahost_service::model::Access;
 
 use crate::respond::{self, error};
 use crate::routing::AppRoute;
-use crate::session::{Denied, SessionClaims, Sessions, authorization_tma, cookie, verify_launch};
+use crate::session::{
+    Denied, SessionClaims, Sessions, authorization_tma, carries_launch_cookie, cookie, launch_cookie, verify_launch,
+};
+use crate::state::Edge;
 use crate::wire::{Req, Res};
 
 /// How the caller showed who they are.
@@ -22,6 +25,9 @@ pub(crate) enum Via {
     Cookie,
     /// `Authorization: tma <initData>`: launch data the caller's script sent on purpose.
     Authorization,
+    /// The gate page's launch cookie, on its navigation back to the app: the answer sets the
+    /// session cookie (see [`Gate::settle_launch`]).
+    Launch,
 }
 
 impl Via {
@@ -30,6 +36,7 @@ impl Via {
         match self {
             Self::Cookie => "cookie",
             Self::Authorization => "authorization",
+            Self::Launch => "launch",
         }
     }
 }
@@ -49,11 +56,13 @@ pub(crate) struct Gate<'r> {
     pub now: i64,
     sessions: &'r Sessions,
     caller: OnceLock<Result<Option<Caller>, Denied>>,
+    /// Why a launch cookie was refused, for the refusal counter.
+    launch_refused: OnceLock<&'static str>,
 }
 
 impl<'r> Gate<'r> {
     pub fn new(sessions: &'r Sessions, route: &'r AppRoute, req: &'r Req, now: i64) -> Self {
-        Self { route, req, now, sessions, caller: OnceLock::new() }
+        Self { route, req, now, sessions, caller: OnceLock::new(), launch_refused: OnceLock::new() }
     }
 
     /// Who the request is: a valid session cookie, else valid `Authorization: tma` launch
@@ -68,10 +77,58 @@ impl<'r> Gate<'r> {
         if let Some(claims) = cookie(self.req).and_then(|c| self.sessions.check(route, c, now)) {
             return Ok(Some(Caller { claims, via: Via::Cookie }));
         }
-        let Some(raw) = authorization_tma(self.req) else { return Ok(None) };
+        let Some(raw) = authorization_tma(self.req) else { return Ok(self.launch()) };
         let data = verify_launch(route, raw, now)?;
         let claims = SessionClaims::from_launch(route, &data, now, i64::from(route.settings.session_ttl_secs));
         Ok(Some(Caller { claims: Arc::new(claims), via: Via::Authorization }))
+    }
+
+    /// A session from the gate page's launch cookie, under the same rules and attempt limit
+    /// as `POST /_tma/session`. A refusal leaves the caller unknown: the gate page answers
+    /// again, and its `POST /_tma/session` shows the user why.
+    fn launch(&self) -> Option<Caller> {
+        let (route, now) = (self.route, self.now);
+        let raw = launch_cookie(self.req)?;
+        let verified = if self.sessions.allow_attempt(self.req, &route.app_id) {
+            verify_launch(route, &raw, now).map_err(|d| d.code())
+        } else {
+            Err("rate_limited")
+        };
+        match verified {
+            Ok(data) => {
+                let ttl = i64::from(route.settings.session_ttl_secs);
+                let claims = SessionClaims::from_launch(route, &data, now, ttl);
+                Some(Caller { claims: Arc::new(claims), via: Via::Launch })
+            }
+            Err(reason) => {
+                tracing::info!(bot = %route.bot_id, app = %route.slug, reason, "launch cookie refused");
+                let _ = self.launch_refused.set(reason);
+                None
+            }
+        }
+    }
+
+    /// Finishes the answer to a navigation that carried the launch cookie: the cookie is
+    /// cleared (it is for one navigation), and a session it opened becomes the session cookie,
+    /// counted as `POST /_tma/session` counts its own.
+    pub fn settle_launch(&self, edge: &Edge, res: &mut Res) {
+        if carries_launch_cookie(self.req).is_none() {
+            return;
+        }
+        respond::clear_launch_cookie(res);
+        let route = self.route;
+        if let Some(Ok(Some(c))) = self.caller.get()
+            && c.via == Via::Launch
+        {
+            let Some(jwt) = edge.sessions().mint(&c.claims) else { return };
+            respond::set_session_cookie(res, &jwt, i64::from(route.settings.session_ttl_secs));
+            edge.metrics().sessions_opened.get_or_create(&[("via", "launch")]).inc();
+            if let Some(user) = c.claims.user_id() {
+                edge.stats().session_created(&route.app_id, &route.counters, user);
+            }
+        } else if let Some(reason) = self.launch_refused.get() {
+            edge.metrics().session_refusals.get_or_create(&[("reason", reason)]).inc();
+        }
     }
 
     /// Whether `path` needs a session on this app.

@@ -107,12 +107,14 @@ async fn for_app(edge: &Edge, req: &Req, payload: Payload, route: &AppRoute, pre
     let gate = Gate::new(edge.sessions(), route, req, crate::now_secs());
     // The futures of the branches below are boxed: inline, their state (a proxied exchange
     // above all) would size every request's future, allocated and copied on every file served.
-    if let Some(rest) = path.strip_prefix("/_tma/") {
-        return Box::pin(endpoints::answer(edge, &gate, payload, rest, preview)).await;
-    }
-    // App backends: their own methods, the same gate, then the upstream instead of a file.
-    if let Some(backend) = proxy::backend_for(route, &path) {
-        return Box::pin(proxy::answer(edge, &gate, payload, &path, backend)).await;
-    }
-    files::answer(edge, &gate, &path, preview).await
+    let mut res = if let Some(rest) = path.strip_prefix("/_tma/") {
+        Box::pin(endpoints::answer(edge, &gate, payload, rest, preview)).await
+    } else if let Some(backend) = proxy::backend_for(route, &path) {
+        // App backends: their own methods, the same gate, then the upstream instead of a file.
+        Box::pin(proxy::answer(edge, &gate, payload, &path, backend)).await
+    } else {
+        files::answer(edge, &gate, &path, preview).await
+    };
+    gate.settle_launch(edge, &mut res);
+    res
 }

@@ -20,6 +20,10 @@ use crate::wire::Req;
 
 /// `{COOKIE}=`, as a request's `Cookie` header spells the pair.
 const COOKIE_PREFIX: &str = "__Host-tma_session=";
+/// `{LAUNCH_COOKIE}=`, likewise.
+const LAUNCH_PREFIX: &str = "__Host-tma_launch=";
+/// Longest launch data read from the launch cookie (browsers keep cookies up to 4 KB).
+const MAX_LAUNCH_DATA: usize = 4096;
 const ISSUER: &str = "tmahost-edge";
 /// Longest request body accepted by `/_tma/session` (initData is capped at 16 KiB).
 pub(crate) const MAX_SESSION_BODY: usize = 32 * 1024;
@@ -77,6 +81,11 @@ impl SessionClaims {
             staff: true,
             wallet: None,
         }
+    }
+
+    /// The Telegram user id, as launch data and cookies carry it.
+    pub(crate) fn user_id(&self) -> Option<i64> {
+        self.sub.parse().ok()
     }
 
     pub(crate) fn sid(&self) -> &str {
@@ -409,6 +418,34 @@ pub(crate) fn session_cookie_value(header: &[u8]) -> Option<&[u8]> {
 }
 
 /// The launch data of an `Authorization: tma <initData>` header.
+/// Launch data the gate page left in `__Host-tma_launch` (percent-encoded, as cookie values
+/// must be), on a same-origin navigation only: the gate page's own reload of the app. Any other
+/// request that carries it (a copy sent along by a subresource, a navigation from another
+/// site) does not count.
+pub(crate) fn launch_cookie(req: &Req) -> Option<String> {
+    const SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
+    if req.headers().get_all(SEC_FETCH_SITE).iter().map(|v| v.as_bytes()).ne([b"same-origin".as_slice()]) {
+        return None;
+    }
+    let value = carries_launch_cookie(req)?;
+    let data = percent_encoding::percent_decode(value).decode_utf8().ok()?;
+    (!data.is_empty() && data.len() <= MAX_LAUNCH_DATA).then(|| data.into_owned())
+}
+
+/// The raw `__Host-tma_launch` value a navigation carries, from any site (the edge clears
+/// the cookie on any navigation that sends it). Other requests are not looked at.
+pub(crate) fn carries_launch_cookie(req: &Req) -> Option<&[u8]> {
+    const SEC_FETCH_MODE: header::HeaderName = header::HeaderName::from_static("sec-fetch-mode");
+    if req.headers().get(SEC_FETCH_MODE).map(|v| v.as_bytes()) != Some(b"navigate") {
+        return None;
+    }
+    let name = LAUNCH_PREFIX.as_bytes();
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .find_map(|v| v.as_bytes().split(|b| *b == b';').find_map(|pair| pair.trim_ascii().strip_prefix(name)))
+}
+
 pub(crate) fn authorization_tma(req: &Req) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
@@ -435,6 +472,27 @@ mod tests {
         assert_eq!(v("theme=dark"), None);
         assert_eq!(session_cookie_value(b"__Host-tma_session=\xff\xfe; a=b"), Some(&b"\xff\xfe"[..]));
         assert_eq!(v("__Host-tma_session=abc ; theme=dark"), Some("abc"));
+    }
+
+    #[test]
+    fn the_launch_cookie_is_read_whole_and_decoded_on_same_origin_navigations_only() {
+        assert_eq!(LAUNCH_PREFIX, format!("{}=", tmahost_types::cookie::LAUNCH_COOKIE));
+        let read = |cookie: &str, site: &str| {
+            let req = hyper::Request::builder()
+                .header("cookie", cookie)
+                .header("sec-fetch-mode", "navigate")
+                .header("sec-fetch-site", site);
+            launch_cookie(&Req::test(req))
+        };
+        assert_eq!(read("__Host-tma_launch=user%3D1%26hash%3Dab", "same-origin").as_deref(), Some("user=1&hash=ab"));
+        assert_eq!(read("a=1;  __Host-tma_launch=x%20y ; b=2", "same-origin").as_deref(), Some("x y"));
+        assert_eq!(read("x__Host-tma_launch=evil", "same-origin"), None);
+        assert_eq!(read("a=__Host-tma_launch=evil", "same-origin"), None);
+        assert_eq!(read("__Host-tma_launch=", "same-origin"), None);
+        assert_eq!(read("__Host-tma_launch=%FF", "same-origin"), None);
+        assert_eq!(read(&format!("__Host-tma_launch={}", "a".repeat(MAX_LAUNCH_DATA + 1)), "same-origin"), None);
+        assert_eq!(read("__Host-tma_launch=x", "same-site"), None);
+        assert_eq!(read("__Host-tma_launch=x", "none"), None);
     }
 
     #[test]

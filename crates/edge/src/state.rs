@@ -97,6 +97,9 @@ pub(crate) struct EdgeMetrics {
     manifest_hit: Counter,
     manifest_miss: Counter,
     pub session_refusals: Family<[(&'static str, &'static str); 1], Counter>,
+    /// Sessions opened, by the way launch data came: `launch` (the gate page's cookie, one
+    /// round trip), `post` (`POST /_tma/session`).
+    pub sessions_opened: Family<[(&'static str, &'static str); 1], Counter>,
     table_loads: Counter,
     changes_applied: Family<[(&'static str, &'static str); 1], Counter>,
 }
@@ -109,6 +112,12 @@ impl EdgeMetrics {
         let get = |c, r| cache.get_or_create(&[("cache", c), ("result", r)]).clone();
         let session_refusals = Family::default();
         m.register("edge_session_refusals", "Refused session creations by reason", session_refusals.clone());
+        let sessions_opened = Family::default();
+        m.register(
+            "edge_sessions_opened",
+            "Sessions opened from launch data, by how it came (launch cookie, post)",
+            sessions_opened.clone(),
+        );
         m.register_collector(stats.clone());
         let table_loads = Counter::default();
         m.register("edge_table_loads", "Times the routing table was read whole", table_loads.clone());
@@ -126,6 +135,7 @@ impl EdgeMetrics {
             manifest_hit: get("manifest", "hit"),
             manifest_miss: get("manifest", "miss"),
             session_refusals,
+            sessions_opened,
         }
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 #[allow(unused_imports)]
 use common::*;
+use percent_encoding::NON_ALPHANUMERIC;
 
 #[tokio::test]
 async fn sessions_open_only_with_valid_launch_data() {
@@ -109,6 +110,83 @@ async fn sessions_open_only_with_valid_launch_data() {
     let r = e.send(Method::POST, "demo-bot", "/_tma/logout", &[("cookie", &cookie)], None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert!(r.header("set-cookie").starts_with("__Host-tma_session=;") && r.header("set-cookie").contains("Max-Age=0"));
+}
+
+/// The gate page's first try: launch data in `__Host-tma_launch`, then the same URL again.
+/// That navigation gets the app and the session cookie at once; only the page's own,
+/// same-origin navigation counts, and the cookie is cleared whatever happens.
+#[tokio::test]
+async fn the_gate_pages_launch_cookie_opens_the_session_on_the_navigation_back() {
+    let e = env().await;
+    e.deploy(&bundles::sample_app("v1")).await;
+    e.deploy_to("other_bot", "main", &bundles::sample_app("b"), true).await.expect("deploy b");
+    e.edge.refresh().await.expect("refresh");
+    let launch_cookie = |data: &str| {
+        format!("theme=dark; __Host-tma_launch={}", percent_encoding::utf8_percent_encode(data, NON_ALPHANUMERIC))
+    };
+    let navigation = |site: &'static str| {
+        [
+            ("accept", "text/html"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+            ("sec-fetch-site", site),
+        ]
+    };
+    let set_cookies = |r: &Reply| -> Vec<String> {
+        r.headers.get_all("set-cookie").iter().map(|v| v.to_str().expect("ascii").to_owned()).collect()
+    };
+    let cleared = |cookies: &[String]| {
+        cookies.iter().any(|c| c.starts_with("__Host-tma_launch=;") && c.contains("Max-Age=0") && c.contains("Path=/"))
+    };
+
+    let ok = launch_cookie(&launch(TOKEN_A, 42, false, now() - 5));
+    let [a, b, c, d] = navigation("same-origin");
+    let r = e.get("demo-bot", "/", &[("cookie", &ok), a, b, c, d]).await;
+    assert_eq!((r.status, r.header("cache-control")), (StatusCode::OK, "private, no-cache"));
+    assert!(r.text().contains("<div id=\"app\">v1</div>"), "the app itself: {}", r.text());
+    let cookies = set_cookies(&r);
+    assert!(cleared(&cookies), "{cookies:?}");
+    let session = cookies.iter().find(|c| c.starts_with("__Host-tma_session=")).expect("a session cookie");
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=None", "Partitioned", "Max-Age=86400"] {
+        assert!(session.contains(attr), "{attr} missing from {session}");
+    }
+    let session = session.split(';').next().expect("pair");
+    let me = e.get("demo-bot", "/_tma/me", &[("cookie", session)]).await.json();
+    assert_eq!((me["user"]["id"].as_i64(), me["via"].as_str()), (Some(42), Some("cookie")));
+    assert_eq!(e.get("demo-bot", "/assets/index-BXk3f9a1.js", &[("cookie", session)]).await.status, StatusCode::OK);
+
+    // Refused: the gate page again (its POST says why), the launch cookie cleared, no session.
+    let refused = [
+        ("same-origin", launch_cookie(&launch(TOKEN_B, 42, false, now())), "another bot's launch data"),
+        ("same-origin", launch_cookie(&launch(TOKEN_A, 42, false, now() - 7200)), "expired launch data"),
+        ("same-origin", "__Host-tma_launch=%ZZ".to_owned(), "not percent-encoded UTF-8"),
+        ("same-site", ok.clone(), "a navigation from another app under the same domain"),
+        ("cross-site", ok.clone(), "a navigation from another site"),
+    ];
+    for (site, cookie, why) in refused {
+        let [a, b, c, d] = navigation(site);
+        let r = e.get("demo-bot", "/", &[("cookie", &cookie), a, b, c, d]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{why}");
+        assert!(r.text().contains("/_tma/session"), "{why}: the gate page");
+        let cookies = set_cookies(&r);
+        assert!(cleared(&cookies) && cookies.len() == 1, "{why}: {cookies:?}");
+    }
+    // The cookie of bot A's app is nothing on bot B's host, even in the same browser.
+    let [a, b, c, d] = navigation("same-origin");
+    let r = e.get("other-bot", "/", &[("cookie", &ok), a, b, c, d]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(set_cookies(&r).iter().all(|c| !c.starts_with("__Host-tma_session=")));
+    // Not a navigation (a script, a fetch, a client without Fetch Metadata): not looked at.
+    for headers in [
+        vec![("cookie", ok.as_str()), ("sec-fetch-mode", "no-cors"), ("sec-fetch-site", "same-origin")],
+        vec![("cookie", ok.as_str()), ("accept", "text/html")],
+    ] {
+        let r = e.get("demo-bot", "/", &headers).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        assert!(set_cookies(&r).is_empty(), "{headers:?}");
+    }
+    // The app's backends and files cannot set the platform's launch cookie either (the rule
+    // for `tma_session` covers it): see the `_headers` and backend rows of the isolation suite.
 }
 
 #[tokio::test]

@@ -6,6 +6,11 @@
 /// The edge's session cookie; `__Host-`: no `Domain`, `Path=/`, `Secure`.
 pub const SESSION_COOKIE: &str = "__Host-tma_session";
 
+/// The cookie the gate page sets for its one navigation back to the app: the launch data,
+/// which the edge trades for a session cookie on the way (one round trip less than
+/// `POST /_tma/session`). `__Host-`, so no other app's page can set it for this host.
+pub const LAUNCH_COOKIE: &str = "__Host-tma_launch";
+
 /// The name of the cookie a `Set-Cookie` value sets: what comes before its first `=` (or its
 /// first `;`, a nameless cookie's value, which browsers send back bare), trimmed.
 pub fn name(set_cookie: &str) -> &str {
@@ -13,15 +18,16 @@ pub fn name(set_cookie: &str) -> &str {
     pair.split('=').next().unwrap_or_default().trim()
 }
 
-/// Whether the cookie passes for the platform's session cookie: its name without a
-/// `__Host-`/`__Secure-` prefix, in any case (browsers match prefixes so), is `tma_session`.
-pub fn is_session_cookie(set_cookie: &str) -> bool {
+/// Whether the cookie passes for one of the platform's cookies: its name without a
+/// `__Host-`/`__Secure-` prefix, in any case (browsers match prefixes so), is `tma_session`
+/// or `tma_launch`.
+pub fn is_platform_cookie(set_cookie: &str) -> bool {
     let name = name(set_cookie);
     let bare = ["__host-", "__secure-"]
         .iter()
         .find_map(|p| name.get(..p.len()).filter(|head| head.eq_ignore_ascii_case(p)).map(|_| &name[p.len()..]))
         .unwrap_or(name);
-    bare.eq_ignore_ascii_case("tma_session")
+    bare.eq_ignore_ascii_case("tma_session") || bare.eq_ignore_ascii_case("tma_launch")
 }
 
 /// Whether the value has a `Domain` attribute (any case, any spacing around its name).
@@ -49,19 +55,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_session_cookies_name_in_any_spelling_is_the_platforms() {
+    fn the_platform_cookies_names_in_any_spelling_are_the_platforms() {
         for value in [
             "__Host-tma_session=x; Path=/",
+            "__Host-tma_launch=x; Path=/",
+            "__secure-TMA_LAUNCH=x",
             "__host-TMA_SESSION=x",
             "__Secure-tma_session=x",
             "tma_session=x",
             " tma_session =x",
             "__Host-tma_session",
         ] {
-            assert!(is_session_cookie(value), "{value}");
+            assert!(is_platform_cookie(value), "{value}");
         }
-        for value in ["theme=dark", "tma_session2=x", "x__Host-tma_session=x", "a=__Host-tma_session"] {
-            assert!(!is_session_cookie(value), "{value}");
+        for value in ["theme=dark", "tma_session2=x", "tma_launcher=x", "x__Host-tma_session=x", "a=__Host-tma_session"]
+        {
+            assert!(!is_platform_cookie(value), "{value}");
         }
     }
 

@@ -110,9 +110,9 @@ fn header_line(line: &str) -> Result<HeaderChange, Problem> {
 /// names a parent domain (the platform's base domain or a name above a custom domain), whose
 /// cookies reach every other tenant's app there; placeholders would let a request write one.
 fn cookie_stays_on_origin(value: &str) -> Result<(), String> {
-    if cookie::is_session_cookie(value) {
+    if cookie::is_platform_cookie(value) {
         return Err(format!(
-            "`Set-Cookie` may not set `{}`: the name belongs to the platform's session cookie",
+            "`Set-Cookie` may not set `{}`: the name belongs to the platform's session cookies",
             cookie::name(value)
         ));
     }

@@ -491,6 +491,7 @@ mod tests {
             ("/*\n  Set-Cookie: a=1; Path=/; Domain=localhost", "may not have a `Domain`"),
             ("/*\n  Set-Cookie: a=1;domain=.example.com", "may not have a `Domain`"),
             ("/*\n  Set-Cookie: __Host-tma_session=forged; Path=/; Secure", "belongs to the platform's session cookie"),
+            ("/*\n  Set-Cookie: __Host-tma_launch=forged; Path=/; Secure", "belongs to the platform's session cookie"),
             ("/u/:name\n  Set-Cookie: user=:name", "may not use placeholders"),
             ("/backup/*\n  Basic-Auth: dev@example.com:secret", "would send the password"),
         ];

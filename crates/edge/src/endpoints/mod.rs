@@ -28,8 +28,12 @@ pub(crate) async fn answer(edge: &Edge, gate: &Gate<'_>, payload: Payload, rest:
             };
             let (res, outcome) = open_session(edge, gate, &body);
             match outcome {
-                Ok(Some(user)) => edge.stats().session_created(&route.app_id, &route.counters, user),
-                Ok(None) => {}
+                Ok(user) => {
+                    edge.metrics().sessions_opened.get_or_create(&[("via", "post")]).inc();
+                    if let Some(user) = user {
+                        edge.stats().session_created(&route.app_id, &route.counters, user);
+                    }
+                }
                 Err(reason) => {
                     edge.metrics().session_refusals.get_or_create(&[("reason", reason)]).inc();
                 }

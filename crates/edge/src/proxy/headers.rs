@@ -125,8 +125,11 @@ pub(super) fn tenant_cookie(value: &header::HeaderValue) -> Option<header::Heade
         tracing::warn!("dropped a backend's Set-Cookie that is not ASCII text");
         return None;
     };
-    if cookie::is_session_cookie(text) {
-        tracing::warn!(cookie = cookie::name(text), "dropped a backend's cookie named like the platform's session");
+    if cookie::is_platform_cookie(text) {
+        tracing::warn!(
+            cookie = cookie::name(text),
+            "dropped a backend's cookie named like the platform's session cookies"
+        );
         return None;
     }
     if !cookie::has_domain(text) {

@@ -217,6 +217,20 @@ fn session_cookie(jwt: &str, max_age: i64) -> String {
     format!("{COOKIE}={jwt}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=None; Partitioned")
 }
 
+/// Adds the session cookie to an answer (a navigation that opened a session on its way).
+pub(crate) fn set_session_cookie(res: &mut Res, jwt: &str, ttl: i64) {
+    if let Ok(v) = HeaderValue::from_str(&session_cookie(jwt, ttl)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Clears the gate page's launch cookie, with the attributes it was set with.
+pub(crate) fn clear_launch_cookie(res: &mut Res) {
+    const CLEARED: HeaderValue =
+        HeaderValue::from_static("__Host-tma_launch=; Path=/; Max-Age=0; Secure; SameSite=None; Partitioned");
+    res.headers_mut().append(header::SET_COOKIE, CLEARED);
+}
+
 /// A session opened from launch data: the cookie, and who it is for.
 pub(crate) fn session_opened(jwt: &str, ttl: i64, me: impl Serialize) -> Res {
     let mut res = Reply::build(StatusCode::OK);
