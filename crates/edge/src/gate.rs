@@ -15,7 +15,7 @@ use crate::session::{
     Denied, SessionClaims, Sessions, authorization_tma, carries_launch_cookie, cookie, launch_cookie, verify_launch,
 };
 use crate::state::Edge;
-use crate::wire::{Req, Res};
+use crate::wire::{Req, Res, SEC_FETCH_DEST, SEC_FETCH_MODE, SEC_FETCH_SITE};
 
 /// How the caller showed who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,10 @@ impl<'r> Gate<'r> {
         if let Some(Ok(Some(c))) = self.caller.get()
             && c.via == Via::Launch
         {
-            let Some(jwt) = edge.sessions().mint(&c.claims) else { return };
+            let Some(jwt) = edge.sessions().mint(&c.claims) else {
+                tracing::warn!(bot = %route.bot_id, app = %route.slug, "could not sign a session from a launch cookie");
+                return;
+            };
             respond::set_session_cookie(res, &jwt, i64::from(route.settings.session_ttl_secs));
             edge.metrics().sessions_opened.get_or_create(&[("via", "launch")]).inc();
             if let Some(user) = c.claims.user_id() {
@@ -171,9 +174,6 @@ fn is_public_path(public: &[String], path: &str) -> bool {
 /// so where browsers send it; otherwise `Origin` is compared with `Host`. Requests with
 /// neither come from outside browsers, whose holder of the cookie is the user.
 pub(crate) fn cross_site(req: &Req) -> bool {
-    const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
-    const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
-    const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
     let headers = req.headers();
     // Browsers send each of these once; two of either is not a browser's word to go by.
     if headers.get_all(SEC_FETCH_SITE).iter().nth(1).is_some()
@@ -199,7 +199,6 @@ pub(crate) fn cross_site(req: &Req) -> bool {
 /// Navigations get the gate page; scripts and fetches get a JSON 401.
 fn wants_html(req: &Req) -> bool {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
     let dest = req.headers().get(SEC_FETCH_DEST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     *req.method() == Method::GET && (accept.contains("text/html") || dest == "document" || dest == "iframe")
 }

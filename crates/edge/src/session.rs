@@ -16,7 +16,7 @@ use tmahost_service::SecretBytes;
 use tmahost_types::{InitData, InitDataError, VerifiedInitData};
 
 use crate::routing::AppRoute;
-use crate::wire::Req;
+use crate::wire::{Req, SEC_FETCH_MODE, SEC_FETCH_SITE};
 
 /// `{COOKIE}=`, as a request's `Cookie` header spells the pair.
 const COOKIE_PREFIX: &str = "__Host-tma_session=";
@@ -417,13 +417,11 @@ pub(crate) fn session_cookie_value(header: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// The launch data of an `Authorization: tma <initData>` header.
 /// Launch data the gate page left in `__Host-tma_launch` (percent-encoded, as cookie values
 /// must be), on a same-origin navigation only: the gate page's own reload of the app. Any other
 /// request that carries it (a copy sent along by a subresource, a navigation from another
 /// site) does not count.
 pub(crate) fn launch_cookie(req: &Req) -> Option<String> {
-    const SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
     if req.headers().get_all(SEC_FETCH_SITE).iter().map(|v| v.as_bytes()).ne([b"same-origin".as_slice()]) {
         return None;
     }
@@ -435,7 +433,6 @@ pub(crate) fn launch_cookie(req: &Req) -> Option<String> {
 /// The raw `__Host-tma_launch` value a navigation carries, from any site (the edge clears
 /// the cookie on any navigation that sends it). Other requests are not looked at.
 pub(crate) fn carries_launch_cookie(req: &Req) -> Option<&[u8]> {
-    const SEC_FETCH_MODE: header::HeaderName = header::HeaderName::from_static("sec-fetch-mode");
     if req.headers().get(SEC_FETCH_MODE).map(|v| v.as_bytes()) != Some(b"navigate") {
         return None;
     }
@@ -446,6 +443,7 @@ pub(crate) fn carries_launch_cookie(req: &Req) -> Option<&[u8]> {
         .find_map(|v| v.as_bytes().split(|b| *b == b';').find_map(|pair| pair.trim_ascii().strip_prefix(name)))
 }
 
+/// The launch data of an `Authorization: tma <initData>` header.
 pub(crate) fn authorization_tma(req: &Req) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;

@@ -16,6 +16,10 @@ use hyper::{Method, StatusCode};
 
 /// The request id every response carries (a proxy's, or one made in `serve::handle`).
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Fetch Metadata: who started a browser's request, and what for.
+pub(crate) const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+pub(crate) const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+pub(crate) const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
 
 /// A response as the edge sends it.
 pub(crate) type Res = hyper::Response<Body>;

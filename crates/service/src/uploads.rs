@@ -130,7 +130,8 @@ impl Platform {
         mine.sort_by_key(|e| e.bot_id);
         mine.dedup_by_key(|e| e.bot_id);
         // Only a bot's own upload counts: another tenant's copy of the same bytes does not
-        // spare the bytes (the answer would reveal what other tenants host).
+        // spare the bytes (the answer would reveal what other tenants host). A `bot_blobs` row
+        // references its `blobs` row, so a provided content is also stored.
         mine.retain(|e| !e.provided);
         if mine.is_empty() {
             self.metrics().blob_upload(BlobUpload::AlreadyStored, 0);
