@@ -1,6 +1,6 @@
 //! The headers that cross the edge to and from an app backend: hop-by-hop ones dropped, the
-//! ones the edge vouches for (`Tma-Identity`, `X-Forwarded-*`, `Via`) replaced, the session
-//! cookie kept at the edge, a backend's cookies held to the app's own host.
+//! ones the edge vouches for (`Tma-Identity`, `X-Forwarded-*`, `Via`) replaced, the
+//! platform's cookies kept at the edge, a backend's cookies held to the app's own host.
 
 use hyper::header::{self, HeaderMap};
 
@@ -31,7 +31,7 @@ const REPLACED: [&str; 7] =
     ["host", IDENTITY_HEADER, "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"];
 
 /// The client's headers minus hop-by-hop ones, anything that could pass for an identity, and
-/// the session cookie (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
+/// the edge's own cookies (the backend gets `Tma-Identity` instead); plus `X-Forwarded-*`.
 pub(super) fn request_headers(req: &Req, edge: &Edge, proxy: &Upstreams) -> header::HeaderMap {
     let headers = req.headers();
     let named_hops = connection_tokens(headers.get_all(header::CONNECTION).iter().map(|v| v.as_bytes()));
@@ -45,7 +45,7 @@ pub(super) fn request_headers(req: &Req, edge: &Edge, proxy: &Upstreams) -> head
             continue;
         }
         let value = match n {
-            "cookie" => match without_session_cookie(value.as_bytes()).map(header::HeaderValue::try_from) {
+            "cookie" => match without_platform_cookies(value.as_bytes()).map(header::HeaderValue::try_from) {
                 Some(Ok(v)) => v,
                 _ => continue,
             },
@@ -80,13 +80,15 @@ pub(super) fn connection_tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> V
         .collect()
 }
 
-/// A `Cookie` header without the edge's session cookie; `None` when nothing else is left.
-pub(super) fn without_session_cookie(cookie: &[u8]) -> Option<Vec<u8>> {
+/// A `Cookie` header without the edge's own cookies (the session, and the gate page's launch
+/// data while it lives); `None` when nothing else is left.
+pub(super) fn without_platform_cookies(cookie: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(cookie).ok()?;
+    let ours = [COOKIE, tmahost_types::cookie::LAUNCH_COOKIE];
     let kept: Vec<&str> = text
         .split(';')
         .map(str::trim)
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(COOKIE))
+        .filter(|pair| !pair.is_empty() && !ours.contains(&pair.split('=').next().unwrap_or_default()))
         .collect();
     (!kept.is_empty()).then(|| kept.join("; ").into_bytes())
 }

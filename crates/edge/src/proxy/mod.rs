@@ -36,7 +36,7 @@ mod tunnel;
 
 use headers::{IDENTITY_HEADER, copy_headers, request_headers};
 #[cfg(test)]
-use headers::{connection_tokens, tenant_cookie, without_session_cookie};
+use headers::{connection_tokens, tenant_cookie, without_platform_cookies};
 use tunnel::{is_websocket, tunnel};
 
 /// Characters escaped when the (decoded, normalised) path is written into the upstream URL.
@@ -435,11 +435,12 @@ mod tests {
     }
 
     #[test]
-    fn the_session_cookie_stays_at_the_edge() {
-        let strip = |c: &str| without_session_cookie(c.as_bytes()).map(|v| String::from_utf8(v).expect("utf-8"));
+    fn the_platforms_cookies_stay_at_the_edge() {
+        let strip = |c: &str| without_platform_cookies(c.as_bytes()).map(|v| String::from_utf8(v).expect("utf-8"));
         assert_eq!(strip("__Host-tma_session=abc; theme=dark").as_deref(), Some("theme=dark"));
         assert_eq!(strip("a=1;__Host-tma_session=abc;b=2").as_deref(), Some("a=1; b=2"));
         assert_eq!(strip("__Host-tma_session=abc"), None);
+        assert_eq!(strip("__Host-tma_launch=user%3D1; a=1; __Host-tma_session=abc").as_deref(), Some("a=1"));
     }
 
     #[test]
