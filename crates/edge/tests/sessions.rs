@@ -7,12 +7,18 @@ mod common;
 use common::*;
 use percent_encoding::NON_ALPHANUMERIC;
 
-#[tokio::test]
-async fn sessions_open_only_with_valid_launch_data() {
+/// Bot A's app ("v1") and bot B's ("b"), both live.
+async fn two_bots() -> Env {
     let e = env().await;
     e.deploy(&bundles::sample_app("v1")).await;
     e.deploy_to("other_bot", "main", &bundles::sample_app("b"), true).await.expect("deploy b");
     e.edge.refresh().await.expect("refresh");
+    e
+}
+
+#[tokio::test]
+async fn sessions_open_only_with_valid_launch_data() {
+    let e = two_bots().await;
     let html = [("accept", "text/html,application/xhtml+xml")];
 
     // No session: navigations get the gate, everything else a JSON 401.
@@ -117,10 +123,7 @@ async fn sessions_open_only_with_valid_launch_data() {
 /// same-origin navigation counts, and the cookie is cleared whatever happens.
 #[tokio::test]
 async fn the_gate_pages_launch_cookie_opens_the_session_on_the_navigation_back() {
-    let e = env().await;
-    e.deploy(&bundles::sample_app("v1")).await;
-    e.deploy_to("other_bot", "main", &bundles::sample_app("b"), true).await.expect("deploy b");
-    e.edge.refresh().await.expect("refresh");
+    let e = two_bots().await;
     let launch_cookie = |data: &str| {
         format!("theme=dark; __Host-tma_launch={}", percent_encoding::utf8_percent_encode(data, NON_ALPHANUMERIC))
     };
