@@ -225,8 +225,8 @@ impl Platform {
         Ok(())
     }
 
-    /// Writes the objects of a content claimed with [`Platform::claim_upload`] and marks it
-    /// live, provided to `provided_to`, in one transaction.
+    /// Writes the objects of a content claimed with [`Platform::claim_upload`], then marks it
+    /// live and provided by the bots in `provided_to` (one database transaction).
     pub(crate) async fn store_claimed(&self, p: Prepared, provided_to: &[BotId]) -> Result<(), ServiceError> {
         let size = p.original.len() as i64;
         let gz = p.gz.as_ref().map(|v| v.len() as i64);
